@@ -1,0 +1,150 @@
+"""The Python API: ``heparch.open(path)`` -> :class:`Bundle`.
+
+Example (``toy.zst`` built from ``fixtures/example-analysis``)::
+
+    with heparch.open("toy.zst") as b:
+        b.likelihoods()          # ['BkgOnly.json']
+        ws = b.workspace()       # pyhf.Workspace
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from heparch.errors import InputError, IntegrityError, InvalidBundle
+from heparch.spec.manifest_check import parse_manifest
+from heparch.spec.models import FileEntry, Manifest
+from heparch.store import layout, tar
+from heparch.store.reader import RandomAccess, RawStream, TarStream
+
+if TYPE_CHECKING:
+    import pyhf
+
+
+class Bundle:
+    """A bundle opened for reading: its manifest, and hash-checked access to any file.
+
+    Opening checks the container profile, the head and the manifest; each read
+    checks the bytes it returns against the manifest's digest.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._fh: BinaryIO = self.path.open("rb")
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot open: {exc.strerror}") from None
+        try:
+            self._open()
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def _open(self) -> None:
+        self._ra = RandomAccess(self._fh)
+        self._fh.seek(0)
+        ts = TarStream(RawStream(self._fh))
+        head: dict[str, bytes] = {}
+        self.signatures: dict[str, bytes] = {}
+        while True:
+            entry = ts.next_header()
+            if entry is None:
+                raise InvalidBundle(f"{self.path}: E020 archive ends before its tag manifest")
+            name = entry[0][len(tar.ROOT) :]
+            if entry[1] > layout.MAX_MANIFEST * 4:
+                raise InvalidBundle(f"{self.path}: E018 {name} is larger than the head cap")
+            data = ts.read_data(name, entry[1])
+            if name == layout.TAGMANIFEST:
+                break
+            if name.startswith(layout.SIGNATURE_DIR):
+                self.signatures[name] = data
+            else:
+                head[name] = data
+        if layout.MANIFEST not in head:
+            raise InvalidBundle(f"{self.path}: E020 data/manifest.json is missing")
+        self.manifest_bytes = head[layout.MANIFEST]
+        manifest, findings = parse_manifest(self.manifest_bytes)
+        errors = [f for f in findings if f.severity == "error"]
+        if manifest is None or errors:
+            raise InvalidBundle(f"{self.path}: invalid manifest", findings=errors)
+        self.manifest: Manifest = manifest
+        self.identity = layout.identity(self.manifest_bytes)
+        pos = ts.raw.tell()
+        self._offsets: dict[str, int] = {}
+        for hex_, (size, _) in layout.blobs(manifest).items():
+            self._offsets[hex_] = pos
+            pos += tar.BLOCK + size + tar.padding(size)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- listing -------------------------------------------------------------------------
+    def files(self) -> list[FileEntry]:
+        return list(self.manifest.files)
+
+    def entry(self, path: str) -> FileEntry:
+        try:
+            return self.manifest.file(path)
+        except KeyError:
+            raise InputError(f"{self.path}: no file {path!r} in the bundle (see 'arch ls {self.path}')") from None
+
+    def likelihoods(self) -> list[str]:
+        """Logical paths of the likelihood components."""
+        return [f.path for f in self.manifest.by_role("likelihood")]
+
+    # --- reading -------------------------------------------------------------------------
+    def iter_bytes(self, path: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """Stream a file's bytes; raises :class:`IntegrityError` at the end if they do not match its digest."""
+        entry = self.entry(path)
+        offset = self._offsets[entry.hex]
+        header = b"".join(self._ra.iter_range(offset, tar.BLOCK))
+        if header != tar.header(tar.ROOT + layout.BLOB_DIR + entry.hex, entry.size):
+            raise IntegrityError(f"{self.path}: E015 {path}: blob is not where the manifest puts it")
+        h = hashlib.sha256()
+        for piece in self._ra.iter_range(offset + tar.BLOCK, entry.size):
+            h.update(piece)
+            yield piece
+        if h.hexdigest() != entry.hex:
+            raise IntegrityError(f"{self.path}: E053 {path}: content does not match its digest {entry.digest}")
+
+    def read_bytes(self, path: str) -> bytes:
+        return b"".join(self.iter_bytes(path))
+
+    def read_json(self, path: str) -> Any:
+        return json.loads(self.read_bytes(path))
+
+    def _likelihood(self, likelihood: str | None) -> str:
+        names = self.likelihoods()
+        if likelihood is not None:
+            if likelihood not in names:
+                raise InputError(f"{self.path}: {likelihood!r} is not a likelihood of the bundle; it has {names}")
+            return likelihood
+        if len(names) != 1:
+            raise InputError(f"{self.path}: holds {len(names)} likelihoods {names}; name one (likelihood=...)")
+        return names[0]
+
+    def workspace(self, likelihood: str | None = None) -> pyhf.Workspace:
+        """The likelihood as a ``pyhf.Workspace``."""
+        import pyhf
+
+        return pyhf.Workspace(self.read_json(self._likelihood(likelihood)))
+
+    def patchset(self, likelihood: str | None = None) -> pyhf.PatchSet:
+        """The likelihood's patchset as a ``pyhf.PatchSet``."""
+        import pyhf
+
+        name = self._likelihood(likelihood)
+        sets = [f for f in self.manifest.by_role("patchset") if f.likelihood == name]
+        if len(sets) != 1:
+            raise InputError(f"{self.path}: likelihood {name!r} has {len(sets)} patchsets; expected one")
+        return pyhf.PatchSet(self.read_json(sets[0].path))

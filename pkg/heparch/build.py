@@ -1,0 +1,321 @@
+"""Build a bundle from an analysis directory, a directory without arch.yaml, or one workspace JSON.
+
+The identity depends only on the files' content, their logical paths (relative to
+the source) and the declared metadata: never on the source's own name or path,
+the clock, mtimes or the order the file system lists files in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fnmatch
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from heparch import __version__, config
+from heparch.components import patchset as patchsets
+from heparch.components import results as results_mod
+from heparch.components import simplified, workspace
+from heparch.errors import BuildRefused, InputError
+from heparch.findings import Finding
+from heparch.spec import strictjson, versions
+from heparch.spec.manifest_check import check_files, schema_findings
+from heparch.spec.models import ROLES, Manifest
+from heparch.spec.paths import path_problem
+from heparch.store import layout, writer
+
+AGENT = f"heparch {__version__}"
+SKIP_DIRS = {"__pycache__"}
+_CODE_SUFFIXES = {".py", ".c", ".cc", ".cpp", ".cxx", ".h", ".hh", ".hpp", ".sh", ".ipynb", ".slha", ".onnx", ".jl", ".r", ".cwl"}
+MEDIA_TYPES = {
+    ".json": "application/json",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".md": "text/markdown",
+    ".txt": "text/plain",
+    ".py": "text/x-python",
+    ".c": "text/x-c",
+    ".cc": "text/x-c++",
+    ".cpp": "text/x-c++",
+    ".cxx": "text/x-c++",
+    ".h": "text/x-c",
+    ".hpp": "text/x-c++",
+    ".sh": "text/x-shellscript",
+    ".ipynb": "application/x-ipynb+json",
+    ".slha": "text/plain",
+    ".onnx": "application/onnx",
+    ".root": "application/x-root",
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".csv": "text/csv",
+    ".xml": "application/xml",
+    ".gz": "application/gzip",
+    ".tar": "application/x-tar",
+    ".zst": "application/zstd",
+}
+
+
+@dataclasses.dataclass
+class Source:
+    """One input file: where it is and what it becomes."""
+
+    path: str  # logical path
+    file: Path
+    size: int
+    sha256: str
+    sha512: str
+    role: str = "attachment"
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    media_type: str = "application/octet-stream"
+    obj: Any = None  # parsed JSON, for checked components
+
+
+@dataclasses.dataclass
+class BuildResult:
+    output: Path
+    identity: str
+    manifest: Manifest
+    warnings: list[Finding]
+
+
+def _hash(path: Path) -> tuple[int, str, str]:
+    h256, h512, size = hashlib.sha256(), hashlib.sha512(), 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(writer.CHUNK):
+            h256.update(chunk)
+            h512.update(chunk)
+            size += len(chunk)
+    return size, h256.hexdigest(), h512.hexdigest()
+
+
+def _walk(root: Path, skip: set[Path], exclude: list[str]) -> Iterator[tuple[str, Path]]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+        for d in dirnames:
+            if (here / d).is_symlink():
+                raise InputError(f"{here / d}: symbolic links are not packed; replace it with a copy or exclude it")
+        for name in sorted(filenames):
+            file = here / name
+            logical = file.relative_to(root).as_posix()
+            if name.startswith(".") or file.resolve() in skip or any(fnmatch.fnmatchcase(logical, pat) for pat in exclude):
+                continue
+            if logical in (config.FILENAME,) or logical.startswith("signatures/"):
+                continue
+            if file.is_symlink() or not file.is_file():
+                raise InputError(f"{file}: only regular files are packed (symbolic link or special file); replace it with a copy or exclude it")
+            yield logical, file
+
+
+def _load_json(src: Source, findings: list[Finding]) -> Any:
+    try:
+        return strictjson.loads(src.file.read_bytes())
+    except strictjson.StrictJSONError as exc:
+        findings.append(Finding("E060", src.path, f"not strict JSON: {exc}"))
+        return None
+
+
+def _classify(src: Source, findings: list[Finding]) -> None:
+    """Give a discovered file its role by name and content."""
+    suffix = Path(src.path).suffix.lower()
+    src.media_type = MEDIA_TYPES.get(suffix, "application/octet-stream")
+    patch_name = patchsets.looks_like_patch_file(Path(src.path).name)
+    if suffix != ".json":
+        src.role = "code" if suffix in _CODE_SUFFIXES else "attachment"
+        return
+    if patch_name is not None:
+        src.role, src.obj = "patch", _load_json(src, findings)
+        src.annotations["patch.name"] = patch_name
+        return
+    try:
+        obj = strictjson.loads(src.file.read_bytes()) if src.size <= 2 << 30 else None
+    except strictjson.StrictJSONError:
+        return  # not JSON: an attachment like any other file
+    for role, test in (
+        ("likelihood", workspace.looks_like_workspace),
+        ("patchset", patchsets.looks_like_patchset),
+        ("simplified-likelihood", simplified.looks_like_simplified),
+        ("results", results_mod.looks_like_results),
+    ):
+        if test(obj):
+            src.role, src.obj = role, obj
+            return
+
+
+def _attach(sources: list[Source], findings: list[Finding]) -> None:
+    """Name the likelihood of every patchset, patch, simplified likelihood and results component."""
+    likelihoods = [s for s in sources if s.role == "likelihood"]
+    by_digest = {workspace.pyhf_digest(s.obj): s.path for s in likelihoods if s.obj is not None}
+    for s in sources:
+        if s.role not in ("patchset", "patch", "simplified-likelihood", "results") or "likelihood" in s.annotations:
+            continue
+        target = None
+        if s.role == "results" and isinstance(s.obj, dict):
+            target = s.obj.get("likelihood")
+        elif s.role == "simplified-likelihood":
+            derived = s.obj.get("derived_from") if isinstance(s.obj, dict) else None
+            target = derived.get("likelihood") if isinstance(derived, dict) else None
+            if target not in {x.path for x in likelihoods}:
+                continue
+        else:
+            digests = s.obj.get("metadata", {}).get("digests", {}) if isinstance(s.obj, dict) and s.role == "patchset" else {}
+            target = by_digest.get(digests.get("sha256", "")) if isinstance(digests, dict) else None
+            if target is None:
+                folder = str(Path(s.path).parent)
+                here = [x.path for x in likelihoods if str(Path(x.path).parent) == folder]
+                candidates = here or [x.path for x in likelihoods]
+                if len(candidates) == 1:
+                    target = candidates[0]
+        if isinstance(target, str):
+            s.annotations["likelihood"] = target
+        else:
+            findings.append(Finding("E037", s.path, f"cannot tell which likelihood this {s.role} belongs to; name it in arch.yaml (files: - path: {s.path}, likelihood: ...)"))
+
+
+def _created(cfg: config.ArchConfig) -> str | None:
+    if cfg.created:
+        return cfg.created
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise InputError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from None
+    return None
+
+
+def _infer_metadata(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, Any]:
+    analysis = {k: v for k, v in cfg.analysis.items() if v not in (None, "")}
+    for s in sources:
+        if s.role == "patchset" and isinstance(s.obj, dict):
+            refs = s.obj.get("metadata", {}).get("references", {})
+            if isinstance(refs, dict) and isinstance(refs.get("hepdata"), str):
+                analysis.setdefault("hepdata", refs["hepdata"])
+    return analysis
+
+
+def default_output(source: Path, cfg: config.ArchConfig | None = None) -> Path:
+    """``./<name>.zst``: the arch.yaml name, else the source's own name."""
+    name = (cfg.name if cfg else None) or (source.stem if source.is_file() else source.resolve().name)
+    return Path.cwd() / f"{name}.zst"
+
+
+def collect(source: Path, *, output: Path | None = None) -> tuple[config.ArchConfig, list[Source], list[Finding]]:
+    """Read the source into a config and classified files; findings say what is wrong."""
+    if not source.exists():
+        raise InputError(f"{source}: no such file or directory")
+    skip = {output.resolve()} if output else set()
+    if source.is_file():
+        if source.suffix.lower() != ".json":
+            raise InputError(f"{source}: a single-file source must be a workspace JSON; pass a directory for anything else")
+        cfg, pairs = config.ArchConfig(), [(source.name, source)]
+    else:
+        cfg_file = source / config.FILENAME
+        cfg = config.load(cfg_file) if cfg_file.is_file() else config.ArchConfig()
+        pairs = list(_walk(source, skip, cfg.exclude))
+    findings: list[Finding] = []
+    declared = {f.path: f for f in cfg.files}
+    sources = []
+    for logical, file in pairs:
+        problem = path_problem(logical)
+        if problem:
+            raise InputError(f"{file}: cannot be packed: {problem}; rename it")
+        size, h256, h512 = _hash(file)
+        src = Source(logical, file, size, h256, h512)
+        _classify(src, findings)
+        spec = declared.pop(logical, None)
+        if spec is not None:
+            if spec.role not in ROLES:
+                raise InputError(f"{source / config.FILENAME}: files: {logical}: unknown role {spec.role!r}; use one of {', '.join(ROLES)}")
+            if spec.role != src.role and spec.role in ("likelihood", "patchset", "patch", "simplified-likelihood", "results"):
+                src.obj = _load_json(src, findings)
+            src.role = spec.role
+            src.annotations.update(spec.annotations)
+            if spec.likelihood:
+                src.annotations["likelihood"] = spec.likelihood
+            if spec.mediaType:
+                src.media_type = spec.mediaType
+        sources.append(src)
+    for missing in declared:
+        raise InputError(f"{source / config.FILENAME}: files: {missing}: no such file in the source; fix the path or remove the entry")
+    if source.is_file() and sources[0].role != "likelihood":
+        raise InputError(f"{source}: not a pyhf workspace (needs 'channels' and 'observations'/'measurements')")
+    _attach(sources, findings)
+    return cfg, sources, findings
+
+
+def _manifest_obj(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, Any]:
+    files = []
+    for s in sorted(sources, key=lambda s: s.path):
+        annotations = dict(s.annotations)
+        if s.role == "likelihood" and s.obj is not None:
+            annotations["pyhf.digest"] = "sha256:" + workspace.pyhf_digest(s.obj)
+        entry: dict[str, Any] = {"path": s.path, "role": s.role, "mediaType": s.media_type, "digest": "sha256:" + s.sha256, "size": s.size, "fixity": {"sha512": s.sha512}}
+        if annotations:
+            entry["annotations"] = annotations
+        files.append(entry)
+    obj: dict[str, Any] = {"bundleFormat": {"uri": versions.FORMAT_URI, "version": versions.FORMAT_VERSION}, "files": files}
+    if cfg.name:
+        obj["name"] = cfg.name
+    created = _created(cfg)
+    if created:
+        obj["created"] = created
+    analysis = _infer_metadata(cfg, sources)
+    if analysis:
+        obj["analysis"] = analysis
+    if cfg.containers:
+        obj["containers"] = cfg.containers
+    return obj
+
+
+def build(source: Path | str, *, output: Path | str | None = None, signatures_dir: Path | None = None) -> BuildResult:
+    """Build ``source`` into a bundle at ``output``; raise :class:`BuildRefused` listing every problem."""
+    source = Path(source)
+    out = Path(output) if output is not None else None
+    cfg, sources, findings = collect(source, output=out)
+    out = out or default_output(source, cfg)
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory; give the output file name, e.g. -o {out / 'bundle.zst'}")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent}: output directory does not exist")
+    obj = _manifest_obj(cfg, sources)
+    problems = schema_findings(obj, "manifest.json", "E032", config.FILENAME)
+    if problems:
+        raise BuildRefused(problems[0].one_line(), findings=problems)
+    manifest = Manifest.from_json(obj)
+    findings += check_files(manifest)
+    from heparch.semantic import check_components
+
+    by_path = {s.path: s for s in sources}
+    findings += check_components(manifest, lambda e: by_path[e.path].file.read_bytes())
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise BuildRefused(errors[0].one_line(), findings=errors)
+    manifest_bytes = strictjson.canonical(obj)
+    head = layout.head_files(manifest, manifest_bytes, AGENT)
+    signatures = read_signatures(signatures_dir if signatures_dir else source / "signatures" if source.is_dir() else None)
+    files_by_hex = {s.sha256: s.file for s in sources}
+    sizes = {s.sha256: s.size for s in sources}
+
+    def open_blob(hex_: str) -> Iterator[bytes]:
+        with files_by_hex[hex_].open("rb") as fh:
+            while chunk := fh.read(writer.CHUNK):
+                yield chunk
+
+    writer.write_bundle(out, head, signatures, sizes, open_blob)
+    return BuildResult(out, layout.identity(manifest_bytes), manifest, [f for f in findings if f.severity == "warning"])
+
+
+def read_signatures(folder: Path | None) -> dict[str, bytes]:
+    """Signature files kept beside an extracted bundle, by their entry name."""
+    if folder is None or not folder.is_dir():
+        return {}
+    out = {}
+    for file in sorted(folder.iterdir()):
+        if file.is_file() and not file.is_symlink() and (file.name.endswith(".dsse.json") or file.name.endswith(".sshsig")):
+            out[layout.SIGNATURE_DIR + file.name] = file.read_bytes()
+    return out

@@ -1,0 +1,36 @@
+"""``arch build``: an analysis directory (or one workspace JSON) -> a bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from heparch.cli._common import emit_json, render_findings, say
+
+
+def build(
+    source: Path = typer.Argument(..., help="Analysis directory (with or without arch.yaml) or a single pyhf workspace JSON."),
+    output: Path = typer.Option(None, "-o", "--output", help="Bundle to write. Default: ./<name>.zst, name from arch.yaml or the source."),
+    json_out: bool = typer.Option(False, "--json", help="Print {identity, output, warnings} as JSON on stdout."),
+) -> None:
+    """Pack SOURCE into a deterministic, content-addressed bundle.
+
+    Without arch.yaml, files are recognised by content: pyhf workspaces become likelihoods,
+    patchsets and patch.<name>.json files attach to the workspace in their directory,
+    other files are attachments. Invalid inputs are refused (exit 2) with one line per
+    problem naming the file, the JSON path and the fix. Same inputs, byte-identical bundle.
+    """
+    from heparch.build import build as run
+
+    result = run(source, output=output)
+    if result.warnings:
+        say(f"{len(result.warnings)} warning(s):")
+        render_findings(result.warnings)
+    say(f"built {result.output} ({len(result.manifest.files)} files)\nidentity {result.identity}")
+    if json_out:
+        emit_json({"identity": result.identity, "output": str(result.output), "warnings": [w.to_json() for w in result.warnings]})
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build)

@@ -1,0 +1,27 @@
+"""``arch extract``: unpack a verified bundle into a directory that rebuilds to the same identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from heparch.cli._common import say
+
+
+def extract(
+    bundle: Path = typer.Argument(..., help="The bundle (.zst)."),
+    output: Path = typer.Option(..., "-o", "--output", help="New (or empty) directory to write into."),
+) -> None:
+    """Verify BUNDLE fully, then write every file at its logical path plus arch.yaml
+    (with created and all metadata) and signatures/. 'arch build' of the directory gives
+    a bundle with the same identity. Nothing is written if verification fails.
+    """
+    from heparch.extract import extract as run
+
+    out = run(bundle, output)
+    say(f"extracted {bundle} into {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract")(extract)

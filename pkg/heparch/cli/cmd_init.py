@@ -1,0 +1,26 @@
+"""``arch init``: write a commented arch.yaml describing an analysis directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from heparch.cli._common import say
+
+
+def init(
+    directory: Path = typer.Argument(..., help="The analysis directory."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing arch.yaml."),
+) -> None:
+    """Write DIRECTORY/arch.yaml: every field explained in a comment, the files found listed with
+    the roles they were recognised as. Edit it, then run 'arch build DIRECTORY'.
+    """
+    from heparch.init import init as run
+
+    path = run(directory, force=force)
+    say(f"wrote {path}; edit it, then run: arch build {directory}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)

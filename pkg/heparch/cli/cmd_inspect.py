@@ -1,0 +1,80 @@
+"""``arch inspect``, ``arch ls`` and ``arch cat``: look inside a bundle without unpacking it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from heparch.cli._common import emit_json
+
+
+def _human_size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(n)
+
+
+def inspect(
+    bundle: Path = typer.Argument(..., help="The bundle (.zst)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout (identity, files with path, role, mediaType, digest, size, ...)."),
+) -> None:
+    """Summarise BUNDLE: identity, analysis, components, patch counts and sizes."""
+    import heparch
+    from heparch.inspect import summary
+
+    with heparch.open(bundle) as b:
+        info = summary(b)
+    if json_out:
+        emit_json(info)
+        return
+    out = [f"bundle    {bundle}", f"identity  {info['identity']}", f"format    {info['bundleFormat']}"]
+    for key in ("name", "created"):
+        if info[key]:
+            out.append(f"{key:<9} {info[key]}")
+    for key, value in info["analysis"].items():
+        out.append(f"  {key}: {value}")
+    for c in info["containers"]:
+        out.append(f"container {c['name']}: {c['reference']}")
+    for lk, v in info["likelihoods"].items():
+        out.append(f"likelihood {lk}: {v['points']} signal points")
+    out.append(f"{info['size']['files']} files, payload {_human_size(info['size']['payload_bytes'])}, bundle {_human_size(info['size']['bundle_bytes'])}")
+    for f in info["files"]:
+        out.append(f"  {f['role']:<22} {_human_size(f['size']):>10}  {f['path']}")
+    typer.echo("\n".join(out))
+
+
+def ls(
+    bundle: Path = typer.Argument(..., help="The bundle (.zst)."),
+    long: bool = typer.Option(False, "-l", "--long", help="Also print role, size and digest."),
+) -> None:
+    """List the logical paths of BUNDLE's files."""
+    import heparch
+
+    with heparch.open(bundle) as b:
+        for f in b.files():
+            typer.echo(f"{f.role:<22} {f.size:>12} {f.digest}  {f.path}" if long else f.path)
+
+
+def cat(
+    bundle: Path = typer.Argument(..., help="The bundle (.zst)."),
+    path: str = typer.Argument(..., help="Logical path of the file (see 'arch ls')."),
+) -> None:
+    """Write one file of BUNDLE to stdout, checking its hash (exit 1 if it does not match)."""
+    import heparch
+
+    with heparch.open(bundle) as b:
+        out = sys.stdout.buffer
+        for chunk in b.iter_bytes(path):
+            out.write(chunk)
+        out.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inspect")(inspect)
+    app.command("ls")(ls)
+    app.command("cat")(cat)

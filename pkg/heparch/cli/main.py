@@ -1,0 +1,69 @@
+"""The ``arch`` (also ``heparch``) command: one typer app, one file per command.
+
+Errors are caught in exactly one place, :func:`main`: a :class:`HeparchError`
+prints its diagnostics and exits with its documented code (spec/exit-codes.md);
+anything else is an internal error (exit 3), with the traceback only when
+``HEPARCH_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+from heparch import __version__
+from heparch.cli import cmd_build, cmd_extract, cmd_init, cmd_inspect, cmd_verify
+from heparch.errors import EXIT_INTERNAL, HeparchError
+
+app = typer.Typer(
+    name="arch",
+    help="heparch: pack, verify and replay published particle-physics likelihoods.\n\n"
+    "Typical use: arch init analysis/ ; arch build analysis/ -o bundle.zst ; arch verify bundle.zst ; arch inspect bundle.zst",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"heparch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """heparch: pack, verify and replay published particle-physics likelihoods."""
+
+
+for module in (cmd_init, cmd_build, cmd_verify, cmd_inspect, cmd_extract):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    try:
+        app(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
+    except HeparchError as exc:
+        typer.echo(f"error: {exc.diagnostics()}", err=True)
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the one place internal errors are turned into exit 3
+        if os.environ.get("HEPARCH_DEBUG"):
+            traceback.print_exc()
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set HEPARCH_DEBUG=1 for the traceback; please report it)", err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

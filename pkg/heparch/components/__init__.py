@@ -1,0 +1,26 @@
+"""Schema and semantic checks of every component kind (pure Python: json + jsonschema).
+
+Every ``check_*`` function returns a list of :class:`~heparch.findings.Finding` and never
+raises on bad content. numpy, scipy and pyhf are never imported here.
+
+>>> findings, obj = load_json(b'{"a": 1, "a": 2}', location="x.json")
+>>> findings[0].code, obj
+('E060', None)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heparch.findings import Finding
+from heparch.spec import strictjson
+
+__all__ = ["load_json"]
+
+
+def load_json(data: bytes, *, location: str) -> tuple[list[Finding], Any]:
+    """Parse a JSON component strictly: ``([], obj)`` or ``([E060 finding], None)``."""
+    try:
+        return [], strictjson.loads(data)
+    except strictjson.StrictJSONError as exc:
+        return [Finding("E060", location, f"not strict JSON: {exc}")], None

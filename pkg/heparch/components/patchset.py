@@ -1,0 +1,545 @@
+"""Patchsets (pyhf PatchSet 1.0.0) and RFC 6902 patch files, checked against their likelihood.
+
+A patch is applied by *path copying*: only the containers on the path from the root to an
+operation's target are shallow-copied (once per patch), everything else is shared with the
+unpatched workspace, which is never modified. Only the fragments a patch adds or changes
+are validated against the pyhf sub-schema they belong to, and bin counts are re-checked
+with per-sample memos, so the 125 patches of the ATLAS 1Lbb patchset check in a fraction of
+a second instead of deep-copying a 4 MB workspace 125 times.
+
+>>> doc = {"a": [1, 2], "b": {"c": 3}}
+>>> new, _ = apply_patch(doc, [{"op": "add", "path": "/a/-", "value": 9},
+...                            {"op": "move", "from": "/b/c", "path": "/d"}])
+>>> new, doc
+({'a': [1, 2, 9], 'b': {}, 'd': 3}, {'a': [1, 2], 'b': {'c': 3}})
+>>> looks_like_patch_file("patches/patch.C1N2_300_150.json")
+'C1N2_300_150'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from heparch.components import _schema
+from heparch.components.workspace import SCHEMA as WORKSPACE_SCHEMA
+from heparch.components.workspace import Consistency, Issue, Path
+from heparch.findings import Finding
+
+SCHEMA: Final = "patchset.json"
+PATCH_SCHEMA: Final = "jsonpatch.json"
+_DEFS: Final = "defs.json#/definitions/"
+#: the pyhf sub-schema of each kind of workspace fragment
+UNIT_SCHEMAS: Final[Mapping[str, str]] = {
+    "workspace": WORKSPACE_SCHEMA,
+    "channel": _DEFS + "channel",
+    "sample": _DEFS + "sample",
+    "modifier": _DEFS + "sample/properties/modifiers/items",
+    "observation": _DEFS + "observation",
+    "measurement": _DEFS + "measurement",
+    "version": _DEFS + "workspace/properties/version",
+}
+_PATCH_FILE: Final = re.compile(r"^patch[._](?P<name>.+)\.json$")
+_INDEX: Final = re.compile(r"^(0|[1-9][0-9]*)$")
+_BAD_ESCAPE: Final = re.compile(r"~(?![01])")
+
+
+def looks_like_patchset(obj: Any) -> bool:
+    """A dict with ``patches`` and ``metadata`` or ``version``."""
+    return isinstance(obj, dict) and "patches" in obj and ("metadata" in obj or "version" in obj)
+
+
+def looks_like_patch_file(name: str) -> str | None:
+    """The patch name of a file named ``patch.<name>.json`` or ``patch_<name>.json``, else None."""
+    found = _PATCH_FILE.match(posixpath.basename(name))
+    return found.group("name") if found else None
+
+
+# ---------------------------------------------------------------------------------------
+# RFC 6902 with path copying
+
+
+class PatchFailure(Exception):
+    """An operation does not apply: ``index`` of the operation and the reason."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+        self.reason = reason
+
+
+class _Invalid(Exception):
+    """An operation does not apply (raised inside :class:`_Document`)."""
+
+
+def parse_pointer(pointer: Any) -> list[str]:
+    """RFC 6901 JSON pointer -> unescaped tokens (``~1`` -> ``/``, ``~0`` -> ``~``)."""
+    if not isinstance(pointer, str):
+        raise _Invalid(f"path {pointer!r} is not a string")
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise _Invalid(f"JSON pointer {pointer!r} does not start with '/'")
+    tokens = pointer[1:].split("/")
+    if any(_BAD_ESCAPE.search(t) for t in tokens):
+        raise _Invalid(f"JSON pointer {pointer!r} has a '~' not followed by 0 or 1")
+    return [t.replace("~1", "/").replace("~0", "~") for t in tokens]
+
+
+def _index(token: str, length: int, *, end_ok: bool) -> int:
+    """Array index of ``token``: decimal without leading zeros, or ``-`` (end) when allowed."""
+    if token == "-" and end_ok:
+        return length
+    if not _INDEX.match(token):
+        raise _Invalid(f"{token!r} is not an array index")
+    index = int(token)
+    if index > length or (index == length and not end_ok):
+        raise _Invalid(f"index {index} is out of range for an array of {length}")
+    return index
+
+
+def _step(node: Any, token: str) -> tuple[str | int, Any]:
+    """The key and child of ``node`` named by ``token``; the child must exist."""
+    if isinstance(node, dict):
+        if token not in node:
+            raise _Invalid(f"member {token!r} does not exist")
+        return token, node[token]
+    if isinstance(node, list):
+        index = _index(token, len(node), end_ok=False)
+        return index, node[index]
+    raise _Invalid(f"cannot look up {token!r} in a {type(node).__name__}")
+
+
+class _Document:
+    """A JSON document patched by path copying; the original is never modified."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self._owned: dict[int, Any] = {}  # id -> container copied by this patch (kept alive)
+
+    def _own(self, node: Any) -> Any:
+        if id(node) in self._owned:
+            return node
+        copy = dict(node) if isinstance(node, dict) else list(node)
+        self._owned[id(copy)] = copy
+        return copy
+
+    def get(self, tokens: Sequence[str]) -> tuple[Path, Any]:
+        """The concrete path and value at ``tokens``."""
+        node, path = self.root, []
+        for token in tokens:
+            key, node = _step(node, token)
+            path.append(key)
+        return tuple(path), node
+
+    def _writable(self, tokens: Sequence[str]) -> tuple[Path, Any]:
+        """The container at ``tokens``, copied (with its ancestors) unless already owned."""
+        if not isinstance(self.root, (dict, list)):
+            raise _Invalid("the document is not an object or array")
+        self.root = node = self._own(self.root)
+        path: list[str | int] = []
+        for token in tokens:
+            key, child = _step(node, token)
+            if not isinstance(child, (dict, list)):
+                raise _Invalid(f"{_pointer(path + [key])} is not an object or array")
+            child = self._own(child)
+            node[key] = child
+            node = child
+            path.append(key)
+        return tuple(path), node
+
+    def add(self, tokens: Sequence[str], value: Any) -> Path:
+        """RFC 6902 ``add``; returns the concrete path of the new value."""
+        if not tokens:
+            self.root = value
+            return ()
+        parent_path, parent = self._writable(tokens[:-1])
+        last = tokens[-1]
+        if isinstance(parent, list):
+            index = _index(last, len(parent), end_ok=True)
+            parent.insert(index, value)
+            return (*parent_path, index)
+        parent[last] = value
+        return (*parent_path, last)
+
+    def remove(self, tokens: Sequence[str]) -> tuple[Path, Any]:
+        """RFC 6902 ``remove``; returns the concrete path and the removed value."""
+        if not tokens:
+            raise _Invalid("cannot remove the whole document")
+        parent_path, parent = self._writable(tokens[:-1])
+        key, value = _step(parent, tokens[-1])
+        del parent[key]
+        return (*parent_path, key), value
+
+    def replace(self, tokens: Sequence[str], value: Any) -> Path:
+        """RFC 6902 ``replace``; the target must exist."""
+        if not tokens:
+            self.root = value
+            return ()
+        parent_path, parent = self._writable(tokens[:-1])
+        key, _old = _step(parent, tokens[-1])
+        parent[key] = value
+        return (*parent_path, key)
+
+
+def _pointer(path: Sequence[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """What one operation did: the concrete ``path`` it changed (for ``remove``: the
+    removed location) and, for ``add``/``replace``/``copy``/``move``, the ``value`` placed."""
+
+    index: int
+    op: str
+    pointer: str
+    path: Path
+    removed: bool
+    value: Any = None
+
+
+def _operation(doc: _Document, index: int, operation: Any) -> list[Change]:
+    """Apply one operation; the changes it made."""
+    if not isinstance(operation, dict):
+        raise _Invalid("operation is not an object")
+    op, pointer = operation.get("op"), operation.get("path")
+    tokens = parse_pointer(pointer)
+    if op in ("add", "replace", "test") and "value" not in operation:
+        raise _Invalid(f"{op} needs a value")
+    if op == "add":
+        return [Change(index, op, pointer, doc.add(tokens, operation["value"]), False, operation["value"])]
+    if op == "replace":
+        return [Change(index, op, pointer, doc.replace(tokens, operation["value"]), False, operation["value"])]
+    if op == "remove":
+        return [Change(index, op, pointer, doc.remove(tokens)[0], True)]
+    if op == "test":
+        _path, found = doc.get(tokens)
+        if not _schema.json_equal(found, operation["value"]):
+            raise _Invalid(f"test failed: found {_schema.short(found)}")
+        return []
+    if op in ("move", "copy"):
+        return _move_or_copy(doc, index, op, operation, tokens)
+    raise _Invalid(f"unknown op {op!r}")
+
+
+def _move_or_copy(doc: _Document, index: int, op: str, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
+    if "from" not in operation:
+        raise _Invalid(f"{op} needs 'from'")
+    source = parse_pointer(operation["from"])
+    if op == "copy":
+        _path, value = doc.get(source)
+        return [Change(index, op, operation["path"], doc.add(tokens, value), False, value)]
+    if len(source) < len(tokens) and tokens[: len(source)] == source:
+        raise _Invalid(f"cannot move {operation['from']!r} into its own child")
+    if source == tokens:
+        return []
+    removed_path, value = doc.remove(source)
+    added = doc.add(tokens, value)
+    return [Change(index, op, operation["from"], removed_path, True), Change(index, op, operation["path"], added, False, value)]
+
+
+def apply_patch(document: Any, operations: Any) -> tuple[Any, list[Change]]:
+    """Apply RFC 6902 ``operations`` to ``document`` by path copying.
+
+    Returns the patched document (sharing every untouched container with ``document``,
+    which is left as it was) and the changes made; raises :class:`PatchFailure` naming
+    the first operation that does not apply.
+    """
+    if not isinstance(operations, list):
+        raise PatchFailure(-1, "a JSON Patch must be an array of operations")
+    doc = _Document(document)
+    changes: list[Change] = []
+    for index, operation in enumerate(operations):
+        try:
+            changes.extend(_operation(doc, index, operation))
+        except _Invalid as exc:
+            raise PatchFailure(index, str(exc)) from None
+    return doc.root, changes
+
+
+# ---------------------------------------------------------------------------------------
+# validating a patched workspace
+
+
+def fragment_kind(path: Path) -> tuple[Path, str]:
+    """The enclosing workspace fragment of ``path``: its path and kind (see UNIT_SCHEMAS).
+
+    ``/channels/N/samples/N/modifiers/N/...`` is a modifier, ``/channels/N/samples/N/...``
+    a sample, ``/channels/N/...`` a channel, ``/observations/N/...`` and
+    ``/measurements/N/...`` likewise; anything else is the whole workspace.
+    """
+    n = len(path)
+    head = path[0] if path else None
+    if head == "channels" and n >= 2:
+        if n >= 4 and path[2] == "samples":
+            if n >= 6 and path[4] == "modifiers":
+                return path[:6], "modifier"
+            return path[:4], "sample"
+        return path[:2], "channel"
+    if head in ("observations", "measurements") and n >= 2:
+        return path[:2], str(head)[:-1]
+    if head == "version" and n == 1:
+        return path, "version"
+    return (), "workspace"
+
+
+def _fragments(changes: Sequence[Change]) -> dict[Path, tuple[str, Change]]:
+    """Fragments to validate, each with the last change inside it."""
+    out: dict[Path, tuple[str, Change]] = {}
+    for change in changes:
+        # a removal can break the enclosing fragment (a required member, minItems)
+        path = change.path[:-1] if change.removed else change.path
+        unit, kind = fragment_kind(path)
+        out.pop(unit, None)
+        out[unit] = (kind, change)
+    return out
+
+
+def _resolve(root: Any, path: Path) -> tuple[bool, Any]:
+    node = root
+    for key in path:
+        if isinstance(node, dict) and isinstance(key, str) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            return False, None
+    return True, node
+
+
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    """Why a patch fails: the operation, where (in the patch file, or in the patched
+    workspace) and the reason."""
+
+    index: int
+    reason: str
+    value_path: Path | None = None  # inside the op's value, when the problem is there
+
+
+def _schema_problem(patched: Any, changes: Sequence[Change]) -> _Problem | None:
+    for unit, (kind, change) in _fragments(changes).items():
+        exists, fragment = _resolve(patched, unit)
+        if not exists:
+            continue
+        schema = UNIT_SCHEMAS[kind]
+        if _schema.is_valid(schema, fragment):
+            continue
+        errors = _schema.schema_errors(schema, fragment, limit=5)
+        err_path, message = (list(errors[0][0]), errors[0][1]) if errors else ([], f"is not a valid {kind}")
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        if change.op in ("add", "replace") and fragment is change.value:
+            return _Problem(change.index, f"{message}{more}", tuple(err_path))
+        where = _schema.json_path([*unit, *err_path])
+        return _Problem(change.index, f"the patched workspace's {kind} at {where}: {message}{more}")
+    return None
+
+
+def _placed_value(patched: Any, path: Path, changes: Sequence[Change]) -> tuple[int, Path] | None:
+    """The operation whose value (unchanged by later operations) holds ``path``, and the
+    path inside that value."""
+    for change in reversed(changes):
+        n = len(change.path)
+        if change.op not in ("add", "replace") or path[:n] != change.path:
+            continue
+        exists, found = _resolve(patched, change.path)
+        if exists and found is change.value:
+            return change.index, path[n:]
+    return None
+
+
+class _Checker:
+    """Applies patches to one workspace and reports the first problem of each."""
+
+    def __init__(self, workspace: Mapping[str, Any]) -> None:
+        self.workspace = workspace
+        self.consistency = Consistency()
+        self.consistency.set_baseline(workspace)
+
+    def problem(self, operations: Any) -> _Problem | None:
+        try:
+            patched, changes = apply_patch(self.workspace, operations)
+        except PatchFailure as failure:
+            return _Problem(failure.index, failure.reason)
+        found = _schema_problem(patched, changes)
+        if found is not None:
+            return found
+        try:
+            issues = self.consistency.new_issues(patched, require_poi=True)
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:  # defensive: never raise
+            return _Problem(changes[-1].index if changes else 0, f"the patched workspace cannot be checked: {exc!r}")
+        finally:
+            self.consistency.forget_except_baseline()
+        if not issues:
+            return None
+        path, message = issues[0]
+        more = f" (and {len(issues) - 1} more problems)" if len(issues) > 1 else ""
+        placed = _placed_value(patched, path, changes)
+        if placed is not None:
+            return _Problem(placed[0], f"{message}{more}", placed[1])
+        index = self._first_op_with(operations, issues[0])
+        return _Problem(index, f"the patched workspace at {_schema.json_path(path)}: {message}{more}")
+
+    def _first_op_with(self, operations: list[Any], issue: Issue) -> int:
+        """The first operation after which ``issue`` exists (only run for failing patches)."""
+        for stop in range(1, len(operations)):
+            patched, _changes = apply_patch(self.workspace, operations[:stop])
+            try:
+                found = issue in self.consistency.new_issues(patched, require_poi=True)
+            except (KeyError, TypeError, IndexError, AttributeError):  # an unfinished state
+                found = False
+            finally:
+                self.consistency.forget_except_baseline()
+            if found:
+                return stop - 1
+        return len(operations) - 1
+
+
+def _describe(operations: Any, index: int) -> str:
+    """``op 3 (add /channels/0/samples/-)`` for the message of a failing patch."""
+    if index < 0 or not isinstance(operations, list) or index >= len(operations):
+        return "patch"
+    operation = operations[index]
+    if not isinstance(operation, dict):
+        return f"op {index}"
+    return f"op {index} ({operation.get('op')} {operation.get('path')})"
+
+
+def _workspace_usable(workspace: Any) -> bool:
+    return isinstance(workspace, dict) and _schema.is_valid(WORKSPACE_SCHEMA, workspace)
+
+
+# ---------------------------------------------------------------------------------------
+# patchsets
+
+
+def _digests(workspace: Any, algorithms: Sequence[str]) -> dict[str, str]:
+    """pyhf digests of ``workspace`` for each algorithm hashlib knows (serialised once)."""
+    known = [a for a in algorithms if a in hashlib.algorithms_available]
+    if not known:
+        return {}
+    data = json.dumps(workspace, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return {a: hashlib.new(a, data).hexdigest() for a in known}
+
+
+def _digest_findings(obj: Mapping[str, Any], workspace: Any, *, location: str, likelihood_location: str) -> list[Finding]:
+    metadata = obj.get("metadata")
+    recorded = metadata.get("digests") if isinstance(metadata, dict) else None
+    if not isinstance(recorded, dict):
+        return []
+    computed = _digests(workspace, [a for a, v in recorded.items() if isinstance(v, str)])
+    return [
+        Finding(
+            "E063",
+            f"{location}:$.metadata.digests.{algorithm}",
+            f"the patchset was made for another background-only workspace: {likelihood_location}'s pyhf "
+            f"{algorithm} digest is {digest}, the patchset records {recorded[algorithm]}",
+            expected=digest,
+            found=recorded[algorithm],
+        )
+        for algorithm, digest in sorted(computed.items())
+        if digest != recorded[algorithm]
+    ]
+
+
+def _metadata_findings(obj: Mapping[str, Any], *, location: str) -> list[Finding]:
+    """pyhf PatchSet's own rules: unique names and values, one value per label."""
+    labels = obj["metadata"]["labels"]
+    names: dict[str, int] = {}
+    values: dict[str, int] = {}
+    out: list[Finding] = []
+    for index, patch in enumerate(obj["patches"]):
+        meta = patch["metadata"]
+        where = f"{location}:$.patches[{index}].metadata"
+        key = json.dumps(meta["values"])
+        if meta["name"] in names:
+            out.append(Finding("E062", f"{where}.name", f"patch name {meta['name']!r} is also used by patch {names[meta['name']]}"))
+        if key in values:
+            out.append(Finding("E062", f"{where}.values", f"values {meta['values']} are also used by patch {values[key]}"))
+        if len(meta["values"]) != len(labels):
+            out.append(
+                Finding("E062", f"{where}.values", f"has {len(meta['values'])} values for {len(labels)} labels", len(labels), len(meta["values"]))
+            )
+        names.setdefault(meta["name"], index)
+        values.setdefault(key, index)
+    return out
+
+
+def _bad_patches(findings: Sequence[Finding], location: str) -> set[int]:
+    """Indices of patches that schema findings point into."""
+    prefix = f"{location}:$.patches["
+    out: set[int] = set()
+    for finding in findings:
+        if finding.location.startswith(prefix):
+            digits = finding.location[len(prefix):].split("]", 1)[0]
+            if digits.isdigit():
+                out.add(int(digits))
+    return out
+
+
+def check_patchset(obj: Any, workspace: dict[str, Any] | None, *, location: str, likelihood_location: str) -> list[Finding]:
+    """Findings for a pyhf PatchSet against its background-only ``workspace``.
+
+    E062: the PatchSet schema and pyhf's rules (unique patch names and values, one value
+    per label). E063: every ``metadata.digests`` entry hashlib can compute must equal the
+    workspace's pyhf digest. E064: every patch must apply and give a valid workspace (one
+    finding per failing patch). Without a ``workspace``, or with one that fails its own
+    schema (reported by :func:`~heparch.components.workspace.check_workspace`), only the
+    patchset itself is checked.
+    """
+    findings = _schema.check(SCHEMA, obj, code="E062", location=location)
+    if not isinstance(obj, dict):
+        return findings
+    if not findings:
+        findings.extend(_metadata_findings(obj, location=location))
+    if workspace is None:
+        return findings
+    findings.extend(_digest_findings(obj, workspace, location=location, likelihood_location=likelihood_location))
+    patches = obj.get("patches")
+    if not isinstance(patches, list) or not _workspace_usable(workspace):
+        return findings
+    skip = _bad_patches(findings, location)
+    checker = _Checker(workspace)
+    for index, patch in enumerate(patches):
+        if index in skip or not isinstance(patch, dict):
+            continue
+        findings.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location))
+    return findings
+
+
+def _patch_findings(checker: _Checker, patch: Mapping[str, Any], index: int, *, location: str, likelihood_location: str) -> list[Finding]:
+    operations = patch.get("patch")
+    problem = checker.problem(operations)
+    if problem is None:
+        return []
+    meta = patch.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    where = f"$.patches[{index}].patch"
+    if problem.index >= 0:
+        where += f"[{problem.index}]"
+        if problem.value_path is not None:
+            where = _schema.json_path(problem.value_path, where + ".value")
+    message = f"patch {name!r} {_describe(operations, problem.index)} does not apply to {likelihood_location}: {problem.reason}"
+    return [Finding("E064", f"{location}:{where}", message)]
+
+
+def check_patch_file(ops: Any, workspace: dict[str, Any] | None, *, location: str, likelihood_location: str) -> list[Finding]:
+    """Findings for one RFC 6902 patch file: E065 unless a valid JSON Patch, E064 unless it
+    applies to ``workspace`` and gives a valid workspace."""
+    findings = _schema.check(PATCH_SCHEMA, ops, code="E065", location=location)
+    if findings or workspace is None or not _workspace_usable(workspace):
+        return findings
+    problem = _Checker(workspace).problem(ops)
+    if problem is None:
+        return []
+    where = f"$[{problem.index}]" if problem.index >= 0 else "$"
+    if problem.value_path is not None:
+        where = _schema.json_path(problem.value_path, where + ".value")
+    message = f"{_describe(ops, problem.index)} does not apply to {likelihood_location}: {problem.reason}"
+    return [Finding("E064", f"{location}:{where}", message)]

@@ -1,0 +1,170 @@
+"""Simplified likelihoods: schema, shapes, covariance and third-moment checks.
+
+>>> sl = {"observed": [5, 3], "background": [4.0, 2.5],
+...       "covariance": [[1.0, 0.2], [0.2, 0.5]], "third_moments": [0.1, 1.2],
+...       "signals": {"A": [1.0, 0.5]}}
+>>> [f.code for f in check_simplified(sl, location="sl.json")]
+['E067']
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from heparch.components import _schema
+from heparch.findings import Finding
+
+SCHEMA: Final = "simplified-likelihood.json"
+#: relative tolerance of the covariance symmetry check
+SYMMETRY_RTOL: Final = 1e-6
+#: relative slack of the third-moment condition (rounding of published numbers)
+MOMENT_RTOL: Final = 1e-9
+#: at most this many bins are named in one message
+MAX_NAMED: Final = 10
+
+
+def looks_like_simplified(obj: Any) -> bool:
+    """A dict with ``observed``, ``background`` and ``covariance``."""
+    return isinstance(obj, dict) and all(k in obj for k in ("observed", "background", "covariance"))
+
+
+def check_simplified(obj: Any, *, location: str) -> list[Finding]:
+    """Findings for a simplified likelihood.
+
+    E066: the schema, consistent shapes (every vector has n entries, the covariance is
+    n x n), a symmetric (relative tolerance 1e-6) positive-definite covariance, label
+    values that match the labels and name signals. E067: third moments with
+    m3_i^2 > 8 m2_ii^3. W005: fields the schema does not know.
+    """
+    findings = _schema.check(SCHEMA, obj, code="E066", location=location)
+    findings.extend(_unknown(obj, location))
+    if any(f.severity == "error" for f in findings):
+        return findings
+    shape = _shape_findings(obj, location)
+    findings.extend(shape)
+    findings.extend(_label_findings(obj, location))
+    if shape:
+        return findings
+    findings.extend(_covariance_findings(obj["covariance"], location))
+    if "third_moments" in obj:
+        findings.extend(_moment_findings(obj["third_moments"], obj["covariance"], location))
+    return findings
+
+
+def _unknown(obj: Any, location: str) -> list[Finding]:
+    return [
+        Finding("W005", f"{location}:{path}", "field not in the simplified-likelihood schema 1.0.0; it is ignored")
+        for path in _schema.unknown_fields(SCHEMA, obj)
+    ]
+
+
+def _shape_findings(obj: Mapping[str, Any], location: str) -> list[Finding]:
+    n = len(obj["observed"])
+    out: list[Finding] = []
+
+    def expect(path: str, length: int, what: str) -> None:
+        if length != n:
+            out.append(Finding("E066", f"{location}:{path}", f"{what} has {length} entries, observed has {n}", n, length))
+
+    expect("$.background", len(obj["background"]), "background")
+    expect("$.covariance", len(obj["covariance"]), "covariance")
+    for i, row in enumerate(obj["covariance"]):
+        expect(f"$.covariance[{i}]", len(row), f"covariance row {i}")
+    if "third_moments" in obj:
+        expect("$.third_moments", len(obj["third_moments"]), "third_moments")
+    for name, yields in obj["signals"].items():
+        expect(_schema.json_path(["signals", name]), len(yields), f"signal {name!r}")
+    return out
+
+
+def _label_findings(obj: Mapping[str, Any], location: str) -> list[Finding]:
+    values = obj.get("values")
+    if values is None:
+        return []
+    labels = obj.get("labels")
+    out: list[Finding] = []
+    if labels is None:
+        out.append(Finding("E066", f"{location}:$.values", "values are given but labels are not"))
+    for name, row in values.items():
+        path = f"{location}:{_schema.json_path(['values', name])}"
+        if name not in obj["signals"]:
+            out.append(Finding("E066", path, f"{name!r} is not a signal"))
+        if labels is not None and len(row) != len(labels):
+            out.append(Finding("E066", path, f"has {len(row)} values for {len(labels)} labels", len(labels), len(row)))
+    return out
+
+
+def _covariance_findings(cov: Sequence[Sequence[float]], location: str) -> list[Finding]:
+    asymmetric = _asymmetric(cov)
+    if asymmetric:
+        pairs = ", ".join(f"({i}, {j})" for i, j in asymmetric[:MAX_NAMED])
+        more = f" and {len(asymmetric) - MAX_NAMED} more" if len(asymmetric) > MAX_NAMED else ""
+        return [Finding("E066", f"{location}:$.covariance", f"covariance is not symmetric at {pairs}{more}")]
+    failed = cholesky_failure(cov)
+    if failed is not None:
+        return [
+            Finding(
+                "E066",
+                f"{location}:$.covariance",
+                f"covariance is not positive definite (the leading {failed + 1} x {failed + 1} block is not, first failing at bin {failed})",
+            )
+        ]
+    return []
+
+
+def _asymmetric(cov: Sequence[Sequence[float]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for i, row in enumerate(cov):
+        for j in range(i):
+            a, b = row[j], cov[j][i]
+            if a != b and abs(a - b) > SYMMETRY_RTOL * max(abs(a), abs(b)):
+                out.append((j, i))
+    return out
+
+
+def cholesky_failure(cov: Sequence[Sequence[float]]) -> int | None:
+    """The first bin at which the Cholesky factorisation of ``cov`` fails, else None.
+
+    Pure Python, O(n^3/6) with the inner products done by ``sum(map(mul, ...))``: about
+    20 ms for n = 90 and 0.5 s for n = 300.
+
+    >>> cholesky_failure([[4.0, 2.0], [2.0, 1.0]])
+    1
+    """
+    n = len(cov)
+    rows: list[list[float]] = []
+    mul = operator.mul
+    for i in range(n):
+        row_i: list[float] = []
+        source = cov[i]
+        for j in range(i):
+            row_j = rows[j]
+            dot = sum(map(mul, row_i, row_j))
+            row_i.append((source[j] - dot) / row_j[j])
+        pivot = source[i] - sum(map(mul, row_i, row_i))
+        if not pivot > 0.0 or not math.isfinite(pivot):
+            return i
+        row_i.append(math.sqrt(pivot))
+        rows.append(row_i)
+    return None
+
+
+def _moment_findings(m3: Sequence[float], cov: Sequence[Sequence[float]], location: str) -> list[Finding]:
+    bad = [(i, m3[i] ** 2, 8 * cov[i][i] ** 3) for i in range(len(m3)) if m3[i] ** 2 > 8 * cov[i][i] ** 3 * (1 + MOMENT_RTOL)]
+    if not bad:
+        return []
+    named = ", ".join(f"{i} (m3^2 = {a:.6g} > 8 m2^3 = {b:.6g})" for i, a, b in bad[:MAX_NAMED])
+    more = f" and {len(bad) - MAX_NAMED} more" if len(bad) > MAX_NAMED else ""
+    word = "bin" if len(bad) == 1 else "bins"
+    return [
+        Finding(
+            "E067",
+            f"{location}:$.third_moments",
+            f"third moments break m3_i^2 <= 8 m2_ii^3 in {word} {named}{more}",
+            expected="m3_i^2 <= 8 m2_ii^3",
+            found=[i for i, _a, _b in bad],
+        )
+    ]

@@ -1,0 +1,59 @@
+"""One error root for heparch.
+
+Every error a user can cause is a :class:`HeparchError`; the CLI catches it in
+exactly one place, prints :meth:`HeparchError.diagnostics` and exits with
+:attr:`HeparchError.exit_code` (see ``spec/exit-codes.md``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from heparch.findings import Finding
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the artifact was checked and failed
+EXIT_USAGE = 2  # usage or input error
+EXIT_INTERNAL = 3  # internal error
+
+
+class HeparchError(Exception):
+    """Root of every error heparch raises on purpose."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, *, findings: list[Finding] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.findings = list(findings or [])
+
+    def diagnostics(self) -> str:
+        """One line per problem, the first being the summary."""
+        lines = [self.message]
+        lines += [f.one_line() for f in self.findings if f.one_line() != self.message]
+        return "\n".join(lines)
+
+
+class InputError(HeparchError):
+    """Bad arguments or an invalid input file (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class BuildRefused(InputError):
+    """``arch build`` refused an input (exit 2); findings say which and why."""
+
+
+class InvalidBundle(HeparchError):
+    """The bundle was checked and failed (exit 1)."""
+
+    exit_code = EXIT_FAILED
+
+
+class IntegrityError(InvalidBundle):
+    """Bytes read from a bundle do not match what its manifest promises (exit 1)."""
+
+
+class MissingBackend(InputError):
+    """An optional backend or dependency is not installed (exit 2)."""

@@ -1,0 +1,86 @@
+"""``arch extract``: a verified bundle -> a directory that ``arch build`` turns back into the same identity.
+
+Nothing is written until the whole bundle has verified; files are created with
+O_EXCL|O_NOFOLLOW in a fresh staging directory beside the target and the staging
+directory is renamed into place at the end, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from heparch import config
+from heparch.api import Bundle
+from heparch.errors import InputError, InvalidBundle
+from heparch.spec.models import Manifest
+from heparch.spec.paths import path_problem
+from heparch.verify import verify
+
+_DERIVED = {"pyhf.digest", "likelihood"}
+
+
+def arch_yaml_data(manifest: Manifest) -> dict[str, object]:
+    """Everything of the manifest that arch.yaml must carry for a rebuild to give the same identity."""
+    obj = manifest.to_json()
+    files = []
+    for f in manifest.files:
+        spec: dict[str, object] = {"path": f.path, "role": f.role}
+        if f.likelihood:
+            spec["likelihood"] = f.likelihood
+        spec["mediaType"] = f.mediaType
+        extra = {k: v for k, v in f.annotations.items() if k not in _DERIVED}
+        if extra:
+            spec["annotations"] = extra
+        files.append(spec)
+    data: dict[str, object] = {k: obj[k] for k in ("name", "created", "analysis", "containers") if k in obj}
+    data["files"] = files
+    return data
+
+
+def _write_new(root: Path, logical: str, chunks: object) -> None:
+    target = root.joinpath(*logical.split("/"))
+    if root.resolve() not in target.resolve().parents:
+        raise InvalidBundle(f"E034 {logical}: would be written outside the target directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        for chunk in chunks:  # type: ignore[attr-defined]
+            fh.write(chunk)
+
+
+def extract(bundle: Path | str, out_dir: Path | str) -> Path:
+    """Verify ``bundle`` fully, then write its files, arch.yaml and signatures/ into ``out_dir``."""
+    bundle, out = Path(bundle), Path(out_dir)
+    if out.is_symlink():
+        raise InputError(f"{out}: is a symbolic link; extract into a real directory")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out}: exists and is not an empty directory; choose a new directory")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent}: parent directory does not exist")
+    result = verify(bundle, level="full")
+    if not result.valid:
+        raise InvalidBundle(f"{bundle}: does not verify; nothing extracted (run 'arch verify {bundle}')", findings=result.report.errors)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        with Bundle(bundle) as b:
+            for f in b.files():
+                if path_problem(f.path):
+                    raise InvalidBundle(f"E034 {f.path}: unsafe logical path")
+                _write_new(staging, f.path, b.iter_bytes(f.path))
+            for name, data in sorted(b.signatures.items()):
+                _write_new(staging, name, [data])
+            _write_new(staging, config.FILENAME, [config.render(arch_yaml_data(b.manifest)).encode("utf-8")])
+        if out.exists():
+            out.rmdir()
+        os.rename(staging, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        raise
+    return out
+
+

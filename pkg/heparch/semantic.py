@@ -1,0 +1,91 @@
+"""The semantic checks of ``full`` verification and of ``arch build``, over a set of components.
+
+Components are read one likelihood at a time (its workspace, then its patchsets
+and patches), so memory follows the largest likelihood, not the bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from heparch.components import patchset as patchsets
+from heparch.components import results as results_mod
+from heparch.components import simplified, workspace
+from heparch.findings import Finding
+from heparch.spec import strictjson
+from heparch.spec.models import FileEntry, Manifest
+
+Loader = Callable[[FileEntry], bytes]
+
+
+def spool_loader(spool: Path) -> Loader:
+    """Read components from a directory of blobs named by their sha256 hex."""
+    return lambda entry: (spool / entry.hex).read_bytes()
+
+
+def _json(entry: FileEntry, load: Loader, findings: list[Finding]) -> Any:
+    try:
+        return strictjson.loads(load(entry))
+    except strictjson.StrictJSONError as exc:
+        findings.append(Finding("E060", entry.path, f"not strict JSON: {exc}"))
+        return None
+
+
+def check_components(manifest: Manifest, spool: Path | Loader) -> list[Finding]:
+    """Every schema and semantic check of the bundle's JSON components."""
+    load = spool_loader(spool) if isinstance(spool, Path) else spool
+    findings: list[Finding] = []
+    points: dict[str, set[str]] = {}
+    for lk in manifest.by_role("likelihood"):
+        ws = _json(lk, load, findings)
+        if ws is None:
+            continue
+        problems = workspace.check_workspace(ws, location=lk.path)
+        findings += problems
+        usable = ws if not any(f.severity == "error" for f in problems) else None
+        names = points.setdefault(lk.path, set())
+        for entry in manifest.files:
+            if entry.likelihood != lk.path or entry.role not in ("patchset", "patch"):
+                continue
+            obj = _json(entry, load, findings)
+            if obj is None:
+                continue
+            if entry.role == "patchset":
+                findings += patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=lk.path)
+                names.update(p.get("metadata", {}).get("name", "") for p in obj.get("patches", []) if isinstance(p, dict))
+            else:
+                findings += patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=lk.path)
+                names.add(entry.annotations.get("patch.name", entry.path))
+        del ws, usable
+    for sl in manifest.by_role("simplified-likelihood"):
+        obj = _json(sl, load, findings)
+        if obj is not None:
+            findings += simplified.check_simplified(obj, location=sl.path)
+            if isinstance(obj, dict) and isinstance(obj.get("signals"), dict):
+                points[sl.path] = set(obj["signals"])
+    findings += _check_results(manifest, load, points)
+    return findings
+
+
+def _check_results(manifest: Manifest, load: Loader, points: dict[str, set[str]]) -> list[Finding]:
+    findings: list[Finding] = []
+    seen: dict[str, str] = {}
+    for entry in manifest.by_role("results"):
+        obj = _json(entry, load, findings)
+        if obj is None:
+            continue
+        target = obj.get("likelihood") if isinstance(obj, dict) else None
+        known = points.get(target) if isinstance(target, str) else None
+        findings += results_mod.check_results(obj, location=entry.path, known_points=known)
+        if not isinstance(target, str):
+            continue
+        if target not in points:
+            findings.append(Finding("E069", f"{entry.path}:$.likelihood", f"{target!r} is not a likelihood or simplified likelihood of this bundle"))
+        elif target in seen:
+            findings.append(Finding("E069", f"{entry.path}:$.likelihood", f"{target!r} already has a results component ({seen[target]}); one per likelihood"))
+        if entry.likelihood is not None and entry.likelihood != target:
+            findings.append(Finding("E069", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=target))
+        seen.setdefault(target, entry.path)
+    return findings

@@ -1,0 +1,113 @@
+"""Check manifest bytes: strict JSON, canonical form, version, schema, paths, references."""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+from heparch.findings import Finding
+from heparch.spec import strictjson, versions
+from heparch.spec.models import ROLES, Manifest
+from heparch.spec.paths import path_problem, set_problems
+
+M = "data/manifest.json"
+# roles whose components name the likelihood they belong to, and the roles that name may have
+_NAMES_LIKELIHOOD = {
+    "patchset": ("likelihood",),
+    "patch": ("likelihood",),
+    "simplified-likelihood": ("likelihood",),
+    "results": ("likelihood", "simplified-likelihood"),
+}
+
+
+@functools.cache
+def schema(name: str) -> dict[str, Any]:
+    """A packaged JSON Schema of the current format version."""
+    text = resources.files("heparch.spec").joinpath("schemas", versions.SCHEMA_DIR, name).read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _validator(name: str) -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema(name))
+
+
+def json_path(parts: Any) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def schema_findings(obj: Any, name: str, code: str, location: str, *, limit: int = 20) -> list[Finding]:
+    """Every schema violation of ``obj`` (up to ``limit``), located by JSON path."""
+    errors = sorted(_validator(name).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    return [Finding(code, f"{location}:{json_path(e.absolute_path)}", e.message) for e in errors[:limit]]
+
+
+def parse_manifest(data: bytes) -> tuple[Manifest | None, list[Finding]]:
+    """Parse and check manifest bytes; return the model (None if unusable) and the findings."""
+    try:
+        obj = strictjson.loads(data)
+    except strictjson.StrictJSONError as exc:
+        return None, [Finding("E030", M, str(exc))]
+    findings: list[Finding] = []
+    if strictjson.canonical(obj) != data:
+        findings.append(Finding("E031", M, "not in RFC 8785 canonical form (key order, spacing or number format)"))
+    fmt = obj.get("bundleFormat") if isinstance(obj, dict) else None
+    version = fmt.get("version") if isinstance(fmt, dict) else None
+    if isinstance(version, str) and version.split(".")[0].isdigit():
+        major, _, rest = version.partition(".")
+        if int(major) != versions.FORMAT_MAJOR:
+            return None, findings + [Finding("E033", f"{M}:$.bundleFormat.version", f"unknown major version {version}; this reader reads {versions.FORMAT_MAJOR}.x", expected=f"{versions.FORMAT_MAJOR}.x.y", found=version)]
+        if tuple(int(x) for x in rest.split(".") if x.isdigit()) > tuple(int(x) for x in versions.FORMAT_VERSION.split(".")[1:]):
+            findings.append(Finding("W006", f"{M}:$.bundleFormat.version", f"written for format {version}, newer than this reader's {versions.FORMAT_VERSION}"))
+    problems = schema_findings(obj, "manifest.json", "E032", M)
+    if problems:
+        return None, findings + problems
+    manifest = Manifest.from_json(obj)
+    findings += [Finding("W001", f"{M}:{p}", "field not defined by format 1.0; kept and ignored") for p in manifest.unknown_fields("$")]
+    findings += check_files(manifest)
+    return manifest, findings
+
+
+def check_files(manifest: Manifest) -> list[Finding]:
+    """Logical paths, order, roles, digests and cross-references of the file list."""
+    findings = []
+    paths = [f.path for f in manifest.files]
+    for i, f in enumerate(manifest.files):
+        where = f"{M}:$.files[{i}]"
+        problem = path_problem(f.path)
+        if problem:
+            findings.append(Finding("E034", f"{where}.path", f"{f.path!r}: {problem}"))
+        if f.role not in ROLES:
+            findings.append(Finding("W001", f"{where}.role", f"role {f.role!r} is not defined by format 1.0; treated as an attachment"))
+    for p, why in set_problems(paths):
+        findings.append(Finding("E034", f"{M}:$.files", f"{p!r} {why}"))
+    if paths != sorted(paths) or len(set(paths)) != len(paths):
+        findings.append(Finding("E035", f"{M}:$.files", "files are not sorted by path, or a path appears twice"))
+    sha512_of: dict[str, str] = {}
+    for i, f in enumerate(manifest.files):
+        if sha512_of.setdefault(f.digest, f.fixity.sha512) != f.fixity.sha512:
+            findings.append(Finding("E054", f"{M}:$.files[{i}].fixity.sha512", "same sha256 as another file but a different sha512"))
+    roles = {f.path: f.role for f in manifest.files}
+    for i, f in enumerate(manifest.files):
+        wanted = _NAMES_LIKELIHOOD.get(f.role)
+        target = f.annotations.get("likelihood")
+        if wanted and target is None and f.role != "simplified-likelihood":
+            findings.append(Finding("E037", f"{M}:$.files[{i}].annotations", f"a {f.role} must name its likelihood (annotation 'likelihood')"))
+        elif wanted and target is not None and roles.get(target) not in wanted:
+            findings.append(Finding("E037", f"{M}:$.files[{i}].annotations.likelihood", f"{target!r} is not a {' or '.join(wanted)} of this bundle", found=roles.get(target)))
+    from heparch.components.containers import check_container_reference
+
+    for i, c in enumerate(manifest.containers or ()):
+        findings += check_container_reference(c.reference, location=f"{M}:$.containers[{i}].reference")
+    analysis = manifest.analysis
+    for field, code in (("license", "W002"), ("sqrt_s_TeV", "W003"), ("luminosity_ifb", "W004")):
+        if analysis is None or getattr(analysis, field) is None:
+            findings.append(Finding(code, f"{M}:$.analysis.{field}", f"no {field} given (add it to arch.yaml under analysis:)"))
+    return findings

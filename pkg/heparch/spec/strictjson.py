@@ -1,0 +1,66 @@
+"""Strict JSON parsing: UTF-8 without BOM, no duplicate keys, no NaN/Infinity, capped depth.
+
+>>> loads(b'{"a": [1, 2.5]}')
+{'a': [1, 2.5]}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_DEPTH = 64
+
+
+class StrictJSONError(ValueError):
+    """The bytes are not strict JSON; the message says where."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise StrictJSONError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise StrictJSONError(f"{name} is not allowed in JSON")
+
+
+def _depth(obj: Any, limit: int) -> None:
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise StrictJSONError(f"nesting deeper than {limit}")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def loads(data: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse ``data`` strictly; raise :class:`StrictJSONError` with the reason."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise StrictJSONError("UTF-8 byte-order mark is not allowed")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StrictJSONError(f"not UTF-8 at byte {exc.start}") from None
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:
+        raise StrictJSONError(f"nesting deeper than {max_depth}") from None
+    except json.JSONDecodeError as exc:
+        raise StrictJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    _depth(obj, max_depth)
+    return obj
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 canonical JSON bytes of ``obj``."""
+    import rfc8785
+
+    return rfc8785.dumps(obj)

@@ -1,0 +1,215 @@
+"""Verify a bundle in named levels (spec section 5): ``structure``, ``fixity``, ``full``.
+
+One streaming pass reads the head, the signatures and the payload in their fixed
+order with bounded memory. ``fixity`` imports neither numpy, scipy nor pyhf;
+``full`` spools the components it checks to a temporary directory and checks
+them after the pass, one likelihood at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from heparch.errors import InputError
+from heparch.findings import Finding, Report
+from heparch.spec.manifest_check import parse_manifest
+from heparch.spec.models import Manifest
+from heparch.store import layout, tar
+from heparch.store.reader import RawStream, StreamError, TarStream
+
+Level = Literal["structure", "fixity", "full"]
+LEVELS: tuple[Level, ...] = ("structure", "fixity", "full")
+_HEAD_CAPS = {"bagit.txt": 4096, "bag-info.txt": 1 << 16, layout.MANIFEST: layout.MAX_MANIFEST}
+_LISTING_CAP = 64 << 20
+_CHECKED_ROLES = ("likelihood", "patchset", "patch", "simplified-likelihood", "results")
+
+
+@dataclasses.dataclass
+class Verification:
+    """What :func:`verify` found."""
+
+    level: Level
+    report: Report
+    identity: str | None = None
+    manifest: Manifest | None = None
+    signatures: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    agent: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.report.valid
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "valid": self.valid,
+            "identity": self.identity,
+            "level": self.level,
+            "findings": [f.to_json() for f in self.report.findings],
+        }
+
+
+def verify(path: Path | str, *, level: Level = "full") -> Verification:
+    """Check the bundle at ``path``; never raises for a bad bundle, only for an unreadable path."""
+    if level not in LEVELS:
+        raise InputError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    path = Path(path)
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+    result = Verification(level, Report())
+    with fh, tempfile.TemporaryDirectory(prefix="heparch-verify-") as spool:
+        try:
+            _Pass(result, TarStream(RawStream(fh)), level, Path(spool)).run()
+        except StreamError as exc:
+            result.report.extend(exc.findings)
+            return result
+        if level == "full" and result.manifest is not None and result.report.valid:
+            from heparch.semantic import check_components
+
+            result.report.extend(check_components(result.manifest, Path(spool)))
+    return result
+
+
+class _Pass:
+    """The single streaming pass over the entries."""
+
+    def __init__(self, result: Verification, ts: TarStream, level: Level, spool: Path) -> None:
+        self.result, self.ts, self.level, self.spool = result, ts, level, spool
+        self.report = result.report
+        self.pending: tuple[str, int] | None = None
+
+    def _next(self) -> tuple[str, int] | None:
+        if self.pending is not None:
+            entry, self.pending = self.pending, None
+            return entry
+        return self.ts.next_header()
+
+    def run(self) -> None:
+        head = self._read_head()
+        if head is None:
+            return
+        manifest_bytes = head[layout.MANIFEST]
+        self.result.identity = layout.identity(manifest_bytes)
+        manifest, findings = parse_manifest(manifest_bytes)
+        self.report.extend(findings)
+        self.result.manifest = manifest
+        self.result.agent = layout.agent_of(head["bag-info.txt"])
+        if manifest is not None:
+            self._compare_head(manifest, head)
+        signatures = self._read_signatures(head)
+        self.result.signatures = signatures
+        if manifest is None:
+            return
+        expected = layout.blobs(manifest)
+        self.ts.raw.cap = self.ts.raw.tell() + sum(tar.BLOCK + s + tar.padding(s) for s, _ in expected.values()) + len(tar.END)
+        self._read_payload(manifest, expected)
+
+    def _read_head(self) -> dict[str, bytes] | None:
+        head: dict[str, bytes] = {}
+        for want in layout.HEAD:
+            entry = self._next()
+            if entry is None or not entry[0].startswith(tar.ROOT):
+                self.report.add("E020", want, "required head entry missing")
+                return None
+            name, size = entry[0][len(tar.ROOT) :], entry[1]
+            if name != want:
+                code = "E015" if name in layout.HEAD else "E019"
+                self.report.add(code, name, f"expected {want} at this point of the head", expected=want, found=name)
+                return None
+            cap = _HEAD_CAPS.get(name, _LISTING_CAP)
+            if size > cap:
+                self.report.add("E018", name, f"{size} bytes exceeds the cap of {cap}")
+                return None
+            head[name] = self.ts.read_data(name, size)
+        return head
+
+    def _compare_head(self, manifest: Manifest, head: dict[str, bytes]) -> None:
+        agent = self.result.agent or ""
+        expected = layout.head_files(manifest, head[layout.MANIFEST], agent)
+        codes = {"bagit.txt": "E040", "bag-info.txt": "E041", "manifest-sha256.txt": "E042", "manifest-sha512.txt": "E043"}
+        for name, code in codes.items():
+            if head[name] != expected[name]:
+                self.report.add(code, name, "does not match the file regenerated from data/manifest.json")
+        if self.result.agent is None:
+            self.report.add("E041", "bag-info.txt", "first line must be 'Bag-Software-Agent: <name> <version>'")
+
+    def _read_signatures(self, head: dict[str, bytes]) -> dict[str, bytes]:
+        signatures: dict[str, bytes] = {}
+        previous = ""
+        while True:
+            entry = self._next()
+            if entry is None:
+                self.report.add("E020", layout.TAGMANIFEST, "required tag manifest missing")
+                raise StreamError("E020", layout.TAGMANIFEST, "archive ends before the tag manifest")
+            name, size = entry[0][len(tar.ROOT) :], entry[1]
+            if name == layout.TAGMANIFEST:
+                data = self.ts.read_data(name, size) if size <= _LISTING_CAP else b""
+                if data != layout.tag_manifest(head, signatures):
+                    self.report.add("E044", name, "does not match the file regenerated from the tag files and signatures")
+                return signatures
+            if not name.startswith(layout.SIGNATURE_DIR) or "/" in name[len(layout.SIGNATURE_DIR) :]:
+                code = "E015" if name.startswith(layout.BLOB_DIR) or name in layout.HEAD else "E019"
+                raise StreamError(code, name, f"unexpected entry before {layout.TAGMANIFEST}")
+            if name <= previous:
+                raise StreamError("E014" if name == previous else "E015", name, "signature files must be unique and sorted")
+            if size > layout.MAX_SIGNATURE_SIZE or len(signatures) >= layout.MAX_SIGNATURES:
+                raise StreamError("E018", name, "signature part exceeds its caps")
+            signatures[name] = self.ts.read_data(name, size)
+            previous = name
+
+    def _read_payload(self, manifest: Manifest, expected: dict[str, tuple[int, str]]) -> None:
+        spool_hexes = {f.hex for f in manifest.files if f.role in _CHECKED_ROLES} if self.level == "full" else set()
+        wanted = iter(expected.items())
+        want = next(wanted, None)
+        previous = ""
+        while True:
+            entry = self._next()
+            if entry is None:
+                break
+            name, size = entry[0][len(tar.ROOT) :], entry[1]
+            hex_ = name[len(layout.BLOB_DIR) :]
+            if not name.startswith(layout.BLOB_DIR) or len(hex_) != 64 or hex_.strip("0123456789abcdef"):
+                raise StreamError("E019", name, "only data/blobs/sha256/<64 hex> entries may follow the tag manifest")
+            if hex_ <= previous:
+                raise StreamError("E014" if hex_ == previous else "E015", name, "blobs must be unique and in ascending digest order")
+            previous = hex_
+            while want is not None and want[0] < hex_:
+                self.report.add("E050", layout.BLOB_DIR + want[0], "blob listed in the manifest is missing")
+                want = next(wanted, None)
+            if want is None or want[0] != hex_:
+                self.report.add("E051", name, "blob not listed in the manifest")
+                raise StreamError("E051", name, "payload holds an unlisted blob; stopping")
+            size_expected, sha512 = want[1]
+            if size != size_expected:
+                self.report.add("E052", name, "size differs from the manifest", expected=size_expected, found=size)
+                raise StreamError("E052", name, "payload layout no longer matches the manifest; stopping")
+            self._blob(name, hex_, size, sha512, spool=hex_ in spool_hexes)
+            want = next(wanted, None)
+        while want is not None:
+            self.report.add("E050", layout.BLOB_DIR + want[0], "blob listed in the manifest is missing")
+            want = next(wanted, None)
+
+    def _blob(self, name: str, hex_: str, size: int, sha512: str, *, spool: bool) -> None:
+        chunks = self.ts.iter_data(name, size)
+        if self.level == "structure":
+            for _ in chunks:
+                pass
+            return
+        h256, h512 = hashlib.sha256(), hashlib.sha512()
+        out = (self.spool / hex_).open("wb") if spool else None
+        for chunk in chunks:
+            h256.update(chunk)
+            h512.update(chunk)
+            if out is not None:
+                out.write(chunk)
+        if out is not None:
+            out.close()
+        if h256.hexdigest() != hex_:
+            self.report.add("E053", name, "sha256 of the content differs from its name", expected=hex_, found=h256.hexdigest())
+        elif h512.hexdigest() != sha512:
+            self.report.add("E054", name, "sha512 of the content differs from the manifest", expected=sha512, found=h512.hexdigest())

@@ -1,0 +1,26 @@
+"""Run the CLI in-process and capture its exit code, stdout and stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+
+from heparch.cli.main import main
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    err = io.StringIO()
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    code = 0
+    old = sys.stdout
+    sys.stdout = stdout
+    try:
+        with contextlib.redirect_stderr(err):
+            main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdout = old
+    stdout.flush()
+    return code, stdout.buffer.getvalue().decode("utf-8", "replace"), err.getvalue()  # type: ignore[attr-defined]
