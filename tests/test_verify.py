@@ -68,6 +68,12 @@ def _expect_invalid(data: bytes, tmp_path: Path, what: str) -> None:
     assert all(f.code[0] in "EW" and len(f.code) == 4 for f in result.report.findings), what
 
 
+def test_every_single_byte_flip_is_caught(small_bundle: Path, tmp_path: Path) -> None:
+    data = small_bundle.read_bytes()
+    for i in range(len(data)):
+        mutated = bytearray(data)
+        mutated[i] ^= 1 << (i % 8)  # every byte, each bit position in turn
+        _expect_invalid(bytes(mutated), tmp_path, f"flip bit {i % 8} at {i}")
 
 
 def test_every_truncation_is_caught(small_bundle: Path, tmp_path: Path) -> None:
@@ -76,6 +82,14 @@ def test_every_truncation_is_caught(small_bundle: Path, tmp_path: Path) -> None:
         _expect_invalid(data[:n], tmp_path, f"truncated to {n}")
 
 
+def test_insertions_and_deletions_are_caught(small_bundle: Path, tmp_path: Path) -> None:
+    data = small_bundle.read_bytes()
+    rng = random.Random(7)
+    for i in range(len(data) + 1):
+        byte = bytes([rng.randrange(256)])
+        _expect_invalid(data[:i] + byte + data[i:], tmp_path, f"insert at {i}")
+        if i < len(data):
+            _expect_invalid(data[:i] + data[i + 1 :], tmp_path, f"delete at {i}")
 
 
 def test_corrupt_bundle_cli_exit_1_without_traceback(small_bundle: Path, tmp_path: Path) -> None:
@@ -130,5 +144,5 @@ def test_python_tarfile_reads_the_stream(small_bundle: Path) -> None:
         raw = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read()
     names = tarfile.open(fileobj=io.BytesIO(raw)).getnames()
     assert names[:5] == ["bundle/" + n for n in layout.HEAD]
-    assert names[5] == "bundle/tagmanifest-sha256.txt"
-    assert all(n.startswith("bundle/data/blobs/sha256/") for n in names[6:])
+    assert names[5:7] == ["bundle/frames-sha256.txt", "bundle/tagmanifest-sha256.txt"]
+    assert all(n.startswith("bundle/data/blobs/sha256/") for n in names[7:])

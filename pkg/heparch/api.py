@@ -60,6 +60,8 @@ class Bundle:
             data = ts.read_data(name, entry[1])
             if name == layout.TAGMANIFEST:
                 break
+            if name == layout.FRAMES:
+                continue
             if name.startswith(layout.SIGNATURE_DIR):
                 self.signatures[name] = data
             else:

@@ -8,6 +8,7 @@ them after the pass, one likelihood at a time.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import tempfile
@@ -62,23 +63,24 @@ def verify(path: Path | str, *, level: Level = "full") -> Verification:
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror}") from None
     result = Verification(level, Report())
-    with fh, tempfile.TemporaryDirectory(prefix="heparch-verify-") as spool:
+    with fh, contextlib.ExitStack() as stack:
+        spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="heparch-verify-"))) if level == "full" else None
         try:
-            _Pass(result, TarStream(RawStream(fh)), level, Path(spool)).run()
+            _Pass(result, TarStream(RawStream(fh)), level, spool).run()
         except StreamError as exc:
             result.report.extend(exc.findings)
             return result
-        if level == "full" and result.manifest is not None and result.report.valid:
+        if spool is not None and result.manifest is not None and result.report.valid:
             from heparch.semantic import check_components
 
-            result.report.extend(check_components(result.manifest, Path(spool)))
+            result.report.extend(check_components(result.manifest, spool))
     return result
 
 
 class _Pass:
     """The single streaming pass over the entries."""
 
-    def __init__(self, result: Verification, ts: TarStream, level: Level, spool: Path) -> None:
+    def __init__(self, result: Verification, ts: TarStream, level: Level, spool: Path | None) -> None:
         self.result, self.ts, self.level, self.spool = result, ts, level, spool
         self.report = result.report
         self.pending: tuple[str, int] | None = None
@@ -93,6 +95,10 @@ class _Pass:
         head = self._read_head()
         if head is None:
             return
+        raw = self.ts.raw
+        if not raw.at_boundary():
+            raise StreamError("E008", "bagit head", "the head part must end at a frame boundary")
+        head_frames = [(f.length, d) for f, d in raw.frames]
         manifest_bytes = head[layout.MANIFEST]
         self.result.identity = layout.identity(manifest_bytes)
         manifest, findings = parse_manifest(manifest_bytes)
@@ -101,13 +107,21 @@ class _Pass:
         self.result.agent = layout.agent_of(head["bag-info.txt"])
         if manifest is not None:
             self._compare_head(manifest, head)
-        signatures = self._read_signatures(head)
+        listing, signatures = self._read_signatures(head)
         self.result.signatures = signatures
+        if not raw.at_boundary():
+            raise StreamError("E008", layout.TAGMANIFEST, "the signature part must end at a frame boundary")
+        if not all(f.stored for f, _ in raw.frames[len(head_frames) :]):
+            self.report.add("E008", "signature part", "frames of the signature part must hold only raw (stored) blocks")
+        first_payload = len(raw.frames)
         if manifest is None:
             return
         expected = layout.blobs(manifest)
-        self.ts.raw.cap = self.ts.raw.tell() + sum(tar.BLOCK + s + tar.padding(s) for s, _ in expected.values()) + len(tar.END)
+        raw.cap = raw.tell() + sum(tar.BLOCK + s + tar.padding(s) for s, _ in expected.values()) + len(tar.END)
         self._read_payload(manifest, expected)
+        payload_frames = [(f.length, d) for f, d in raw.frames[first_payload:]]
+        if listing != layout.frames_listing(head_frames, payload_frames):
+            self.report.add("E007", layout.FRAMES, "the compressed frames differ from the digests recorded for them")
 
     def _read_head(self) -> dict[str, bytes] | None:
         head: dict[str, bytes] = {}
@@ -138,7 +152,13 @@ class _Pass:
         if self.result.agent is None:
             self.report.add("E041", "bag-info.txt", "first line must be 'Bag-Software-Agent: <name> <version>'")
 
-    def _read_signatures(self, head: dict[str, bytes]) -> dict[str, bytes]:
+    def _read_signatures(self, head: dict[str, bytes]) -> tuple[bytes, dict[str, bytes]]:
+        entry = self._next()
+        if entry is None or entry[0] != tar.ROOT + layout.FRAMES:
+            raise StreamError("E020", layout.FRAMES, f"{layout.FRAMES} must follow the head")
+        if entry[1] > _LISTING_CAP:
+            raise StreamError("E018", layout.FRAMES, f"{entry[1]} bytes exceeds the cap of {_LISTING_CAP}")
+        listing = self.ts.read_data(layout.FRAMES, entry[1])
         signatures: dict[str, bytes] = {}
         previous = ""
         while True:
@@ -149,9 +169,9 @@ class _Pass:
             name, size = entry[0][len(tar.ROOT) :], entry[1]
             if name == layout.TAGMANIFEST:
                 data = self.ts.read_data(name, size) if size <= _LISTING_CAP else b""
-                if data != layout.tag_manifest(head, signatures):
+                if data != layout.tag_manifest(head, {layout.FRAMES: listing, **signatures}):
                     self.report.add("E044", name, "does not match the file regenerated from the tag files and signatures")
-                return signatures
+                return listing, signatures
             if not name.startswith(layout.SIGNATURE_DIR) or "/" in name[len(layout.SIGNATURE_DIR) :]:
                 code = "E015" if name.startswith(layout.BLOB_DIR) or name in layout.HEAD else "E019"
                 raise StreamError(code, name, f"unexpected entry before {layout.TAGMANIFEST}")
@@ -201,7 +221,7 @@ class _Pass:
                 pass
             return
         h256, h512 = hashlib.sha256(), hashlib.sha512()
-        out = (self.spool / hex_).open("wb") if spool else None
+        out = (self.spool / hex_).open("wb") if spool and self.spool is not None else None
         for chunk in chunks:
             h256.update(chunk)
             h512.update(chunk)

@@ -30,10 +30,11 @@ from typing import Any, Final
 from urllib.parse import urljoin
 
 import jsonschema
-import jsonschema.exceptions
+import jsonschema.protocols
 import jsonschema.validators
 import referencing
 import referencing.jsonschema
+from jsonschema.exceptions import ValidationError
 
 from heparch.findings import Finding
 
@@ -44,7 +45,14 @@ MAX_MESSAGE: Final = 240
 
 PYHF_BASE: Final = "https://scikit-hep.org/pyhf/schemas/1.0.0/"
 HEPARCH_BASE: Final = "https://heparch.org/schemas/1.0.0/"
-_PYHF_FILES: Final = ("defs.json", "workspace.json", "patchset.json", "jsonpatch.json", "model.json", "measurement.json")
+_PYHF_FILES: Final = (
+    "defs.json",
+    "workspace.json",
+    "patchset.json",
+    "jsonpatch.json",
+    "model.json",
+    "measurement.json",
+)
 _HEPARCH_FILES: Final = ("simplified-likelihood.json", "results.json")
 
 Check = Callable[[Any], bool]
@@ -149,10 +157,26 @@ class _Unsupported(Exception):
 #: keywords that change validation but are not compiled: their schemas use jsonschema
 _UNSUPPORTED: Final = frozenset(
     {
-        "if", "then", "else", "dependencies", "dependentRequired", "dependentSchemas",
-        "patternProperties", "propertyNames", "contains", "minContains", "maxContains",
-        "uniqueItems", "prefixItems", "additionalItems", "unevaluatedItems",
-        "unevaluatedProperties", "multipleOf", "$dynamicRef", "$recursiveRef", "format",
+        "if",
+        "then",
+        "else",
+        "dependencies",
+        "dependentRequired",
+        "dependentSchemas",
+        "patternProperties",
+        "propertyNames",
+        "contains",
+        "minContains",
+        "maxContains",
+        "uniqueItems",
+        "prefixItems",
+        "additionalItems",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "multipleOf",
+        "$dynamicRef",
+        "$recursiveRef",
+        "format",
     }
 )
 
@@ -192,7 +216,7 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     if _is_number(a) and _is_number(b):
         return bool(a == b)
     return a is None and b is None
@@ -281,7 +305,12 @@ class _Compiler:
             parts.append(self._type(node["type"]))
         parts.extend(self._value_checks(node))
         parts.extend(self._combinators(node, base))
-        if kind == "object" or isinstance(node.get("properties"), dict) or "required" in node or "additionalProperties" in node:
+        if (
+            kind == "object"
+            or isinstance(node.get("properties"), dict)
+            or "required" in node
+            or "additionalProperties" in node
+        ):
             parts.append(self._object(node, base, typed=kind == "object"))
         if "minProperties" in node or "maxProperties" in node:
             parts.append(self._property_count(node))
@@ -347,7 +376,7 @@ class _Compiler:
             consts = [n.get("properties", {}).get(key, {}).get("const") for n in nodes]
             required = all(key in n.get("required", ()) for n in nodes)
             if required and all(isinstance(c, str) for c in consts) and len(set(consts)) == len(consts):
-                return key, {c: self.compile(n, b) for c, (n, b) in zip(consts, resolved)}
+                return key, {c: self.compile(n, b) for c, (n, b) in zip(consts, resolved, strict=True)}
         return None
 
     def _any_of(self, schemas: list[Any], base: str) -> Check:
@@ -399,8 +428,10 @@ class _Compiler:
     def _array(self, node: dict[str, Any], base: str, *, typed: bool) -> Check:
         low, high = node.get("minItems", 0), node.get("maxItems")
         item_schema = node.get("items", True)
-        numbers_only = isinstance(item_schema, dict) and item_schema.get("type") == "number" and all(
-            k in ("type", "description", "minItems", "maxItems") for k in item_schema
+        numbers_only = (
+            isinstance(item_schema, dict)
+            and item_schema.get("type") == "number"
+            and all(k in ("type", "description", "minItems", "maxItems") for k in item_schema)
         )
         item = self.compile(item_schema, base)
 
@@ -471,9 +502,6 @@ def is_valid(name: str, instance: Any) -> bool:
 # errors -> findings
 
 
-ValidationError = jsonschema.exceptions.ValidationError
-
-
 def _leaf_errors(error: ValidationError) -> Iterator[Error]:
     """An error as ``(path, message, expected, found)``; combinators resolved to their branch.
 
@@ -498,7 +526,8 @@ def _leaf_errors(error: ValidationError) -> Iterator[Error]:
         yield _as_tuple(error)
         return
     key, allowed = tag
-    value = error.instance[key]
+    instance: Any = error.instance
+    value = instance.get(key) if isinstance(instance, dict) else None
     path = [*error.absolute_path, key]
     yield path, f"{short(value)} is not one of {allowed}", allowed, _small(value)
 
@@ -508,7 +537,7 @@ def _common_tag(by_branch: dict[int, list[ValidationError]]) -> tuple[str, list[
     per_branch: list[dict[str, list[Any]]] = []
     for errs in by_branch.values():
         tags = {
-            str(e.relative_path[0]): list(e.validator_value) if e.validator == "enum" else [e.validator_value]
+            str(e.relative_path[0]): _allowed(e.validator, e.validator_value)
             for e in errs
             if e.validator in ("const", "enum") and len(e.relative_path) == 1
         }
@@ -521,6 +550,11 @@ def _common_tag(by_branch: dict[int, list[ValidationError]]) -> tuple[str, list[
     for tags in per_branch:
         allowed.extend(v for v in tags[key] if v not in allowed)
     return key, allowed
+
+
+def _allowed(keyword: Any, value: Any) -> list[Any]:
+    """The values a ``const`` or ``enum`` keyword allows."""
+    return list(value) if keyword == "enum" else [value]
 
 
 def _discriminates(error: ValidationError) -> bool:
@@ -547,7 +581,9 @@ def _small(value: Any) -> Any:
     return value if len(repr(value)) <= 80 else None
 
 
-_PLAIN_OBJECT: Final = frozenset({"type", "properties", "required", "additionalProperties", "description", "title", "$schema", "$id"})
+_PLAIN_OBJECT: Final = frozenset(
+    {"type", "properties", "required", "additionalProperties", "description", "title", "$schema", "$id"}
+)
 _PLAIN_ARRAY: Final = frozenset({"type", "items", "minItems", "maxItems", "description", "title", "$schema", "$id"})
 
 
@@ -598,7 +634,9 @@ def _localize(uri: str, instance: Any, path: list[str | int], out: list[Error], 
         _leaf(uri, instance, path, out)
 
 
-def _localize_object(uri: str, node: dict[str, Any], instance: dict[str, Any], path: list[str | int], out: list[Error], limit: int) -> None:
+def _localize_object(
+    uri: str, node: dict[str, Any], instance: dict[str, Any], path: list[str | int], out: list[Error], limit: int
+) -> None:
     properties = node.get("properties", {})
     extra = node.get("additionalProperties", True)
     for key in node.get("required", ()):
@@ -606,7 +644,9 @@ def _localize_object(uri: str, node: dict[str, Any], instance: dict[str, Any], p
             out.append((path, f"{key!r} is a required property", None, None))
     unexpected = [k for k in instance if k not in properties]
     if extra is False and unexpected:
-        out.append((path, f"Additional properties are not allowed ({', '.join(map(repr, unexpected))} unexpected)", None, None))
+        out.append(
+            (path, f"Additional properties are not allowed ({', '.join(map(repr, unexpected))} unexpected)", None, None)
+        )
     for key, value in instance.items():
         if key in properties:
             sub = _pointer(uri, "properties", key)
@@ -618,7 +658,9 @@ def _localize_object(uri: str, node: dict[str, Any], instance: dict[str, Any], p
             _localize(sub, value, [*path, key], out, limit)
 
 
-def _localize_array(uri: str, node: dict[str, Any], instance: list[Any], path: list[str | int], out: list[Error], limit: int) -> None:
+def _localize_array(
+    uri: str, node: dict[str, Any], instance: list[Any], path: list[str | int], out: list[Error], limit: int
+) -> None:
     low, high = node.get("minItems", 0), node.get("maxItems")
     if len(instance) < low:
         out.append((path, f"has {len(instance)} items, fewer than the minimum {low}", low, len(instance)))
@@ -640,7 +682,8 @@ def _fast_uri(uri: str) -> Check:
     try:
         return _compiler().uri(uri)
     except _Unsupported:
-        return _jsonschema_validator(uri).is_valid
+        check: Check = _jsonschema_validator(uri).is_valid
+        return check
 
 
 def schema_errors(name: str, instance: Any, *, limit: int = 10 * MAX_ERRORS) -> list[Error]:

@@ -2,8 +2,10 @@
 
 >>> res = {"likelihood": "BkgOnly.json", "points": {"A": {"CLs_obs": 0.2, "CLs_exp": [0.1, 0.2, 0.3, 0.4, 0.5]},
 ...        "B": {"CLs_obs": 1.5, "CLs_exp": [0.1, 0.2, 0.3, 0.4, 0.5]}}}
->>> [f.one_line() for f in check_results(res, location="r.json", known_points={"A"})]
-['E068 r.json:$.points.B.CLs_obs: 1.5 is greater than the maximum of 1 (expected 1, found 1.5)', "E069 r.json:$.points.B: 'B' is not a signal point of BkgOnly.json"]
+>>> for finding in check_results(res, location="r.json", known_points={"A"}):
+...     print(finding.one_line())
+E068 r.json:$.points.B.CLs_obs: 1.5 is greater than the maximum of 1 (expected 1, found 1.5)
+E069 r.json:$.points.B: 'B' is not a signal point of BkgOnly.json
 """
 
 from __future__ import annotations
@@ -45,9 +47,19 @@ def check_results(obj: Any, *, location: str, known_points: set[str] | None) -> 
 def _unknown_points(points: dict[str, Any], known: set[str], likelihood: Any, location: str) -> list[Finding]:
     unknown = [name for name in points if name not in known]
     out = [
-        Finding("E069", f"{location}:{_schema.json_path(['points', name])}", f"{name!r} is not a signal point of {likelihood}")
+        Finding(
+            "E069",
+            f"{location}:{_schema.json_path(['points', name])}",
+            f"{name!r} is not a signal point of {likelihood}",
+        )
         for name in unknown[:MAX_POINTS]
     ]
     if len(unknown) > MAX_POINTS:
-        out.append(Finding("E069", f"{location}:$.points", f"{len(unknown) - MAX_POINTS} more points are not signal points of {likelihood}"))
+        out.append(
+            Finding(
+                "E069",
+                f"{location}:$.points",
+                f"{len(unknown) - MAX_POINTS} more points are not signal points of {likelihood}",
+            )
+        )
     return out

@@ -78,7 +78,10 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
     if findings:
         return findings
     checker = Consistency()
-    return [Finding("E061", f"{location}:{_schema.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
+    return [
+        Finding("E061", f"{location}:{_schema.json_path(path)}", message)
+        for path, message in checker.issues(obj, require_poi=require_poi)
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -215,7 +218,10 @@ class Consistency:
         for si, sample in enumerate(channel["samples"]):
             summary = self.summary(sample)
             if summary.name in names:
-                yield ("channels", ci, "samples", si, "name"), f"sample name {summary.name!r} is used twice in channel {name!r}"
+                yield (
+                    ("channels", ci, "samples", si, "name"),
+                    f"sample name {summary.name!r} is used twice in channel {name!r}",
+                )
             names.add(summary.name)
             if n_bins is None:  # no observation: the first sample sets the bin count
                 n_bins = len(sample["data"])
@@ -224,7 +230,10 @@ class Consistency:
                     continue
                 what = "the length of its observation" if n_obs is not None else "the length of its first sample"
                 for path in paths:
-                    yield (("channels", ci, "samples", si, *path), f"has {length} bins, but channel {name!r} has {n_bins} ({what})")
+                    yield (
+                        ("channels", ci, "samples", si, *path),
+                        f"has {length} bins, but channel {name!r} has {n_bins} ({what})",
+                    )
 
     def _kind_issues(self, ws: Mapping[str, Any], kinds: dict[str, tuple[str, Path]], *, only_new: bool) -> list[Issue]:
         """Modifier names used for two kinds of parameters; fills ``kinds``."""
@@ -241,7 +250,8 @@ class Consistency:
                         out.append(
                             (
                                 ("channels", ci, "samples", si, "modifiers"),
-                                f"modifier {modifier_name!r} is a {kind} parameter here but a {first[0]} parameter at {where}",
+                                f"modifier {modifier_name!r} is a {kind} parameter here "
+                                f"but a {first[0]} parameter at {where}",
                             )
                         )
         return out
@@ -268,7 +278,8 @@ def _poi_issues(ws: Mapping[str, Any], kinds: Mapping[str, tuple[str, Path]], *,
             out.append(
                 (
                     ("measurements", mi, "config", "poi"),
-                    f"parameter of interest {poi!r} of measurement {measurement['name']!r} is not a modifier of any sample",
+                    f"parameter of interest {poi!r} of measurement {measurement['name']!r} "
+                    "is not a modifier of any sample",
                 )
             )
     return out

@@ -15,6 +15,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E004": ("Every frame MUST decompress without error to exactly its Frame_Content_Size, and its content checksum MUST match.", "zstd-frames"),
     "E005": ("The file MUST NOT end inside a frame (truncation).", "zstd-frames"),
     "E006": ("Skippable frames and any byte after the last frame MUST NOT be present.", "zstd-frames"),
+    "E007": ("frames-sha256.txt MUST list the compressed length and sha256 of every frame of the head and payload parts, in order.", "frame-digests"),
+    "E008": ("Each part (head, signatures, payload) MUST start a new frame, and the signature part's frames MUST hold only raw (stored) blocks.", "zstd-frame-profile"),
     # container: tar (spec section 2.2)
     "E010": ("Every tar header MUST be a canonical POSIX ustar header (magic, version, checksum, mode 0644, uid/gid 0, empty user/group names, mtime 0, zero padding) exactly as the writer produces it.", "tar-profile"),
     "E011": ("Every tar entry MUST be a regular file: no links, devices, FIFOs or directory entries.", "tar-profile"),
@@ -26,7 +28,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E017": ("The tar stream MUST NOT end before its end-of-archive blocks (truncation).", "tar-profile"),
     "E018": ("The archive MUST stay within the reader's caps (entry count, head size, payload length implied by the manifest).", "limits"),
     "E019": ("Only the entries this specification names MUST be present (for example, fetch.txt is forbidden).", "entry-order"),
-    "E020": ("Every required head entry MUST be present (bagit.txt, bag-info.txt, data/manifest.json, manifest-sha256.txt, manifest-sha512.txt, tagmanifest-sha256.txt).", "entry-order"),
+    "E020": ("Every required entry MUST be present (bagit.txt, bag-info.txt, data/manifest.json, manifest-sha256.txt, manifest-sha512.txt, frames-sha256.txt, tagmanifest-sha256.txt).", "entry-order"),
     # manifest (spec section 3)
     "E030": ("data/manifest.json MUST be strict JSON: UTF-8 without BOM, no duplicate keys, no NaN or Infinity, within the depth and size caps.", "manifest"),
     "E031": ("data/manifest.json MUST be byte-identical to its RFC 8785 canonical form.", "manifest"),

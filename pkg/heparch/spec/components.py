@@ -12,10 +12,9 @@ They mirror ``schemas/1.0.0/simplified-likelihood.json`` and ``schemas/1.0.0/res
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
-from typing_extensions import Self
 
 #: a JSON number (ints stay ints, so ``to_json`` gives back the same JSON)
 Number = StrictInt | StrictFloat

@@ -51,6 +51,17 @@ def schema_findings(obj: Any, name: str, code: str, location: str, *, limit: int
 
 def parse_manifest(data: bytes) -> tuple[Manifest | None, list[Finding]]:
     """Parse and check manifest bytes; return the model (None if unusable) and the findings."""
+    manifest, findings = _parse_manifest(data)
+    return manifest, list(findings)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_manifest(data: bytes) -> tuple[Manifest | None, tuple[Finding, ...]]:
+    manifest, findings = _parse_manifest_uncached(data)
+    return manifest, tuple(findings)
+
+
+def _parse_manifest_uncached(data: bytes) -> tuple[Manifest | None, list[Finding]]:
     try:
         obj = strictjson.loads(data)
     except strictjson.StrictJSONError as exc:

@@ -14,6 +14,7 @@ from heparch.spec.models import Manifest
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 HEAD = ("bagit.txt", "bag-info.txt", "data/manifest.json", "manifest-sha256.txt", "manifest-sha512.txt")
 TAGMANIFEST = "tagmanifest-sha256.txt"
+FRAMES = "frames-sha256.txt"
 BLOB_DIR = "data/blobs/sha256/"
 SIGNATURE_DIR = "signatures/"
 MANIFEST = "data/manifest.json"
@@ -66,10 +67,16 @@ def head_files(manifest: Manifest, manifest_bytes: bytes, agent: str) -> dict[st
     }
 
 
-def tag_manifest(head: Mapping[str, bytes], signatures: Mapping[str, bytes]) -> bytes:
-    """tagmanifest-sha256.txt over the tag files and the signature files."""
+def frames_listing(head: list[tuple[int, str]], payload: list[tuple[int, str]]) -> bytes:
+    """frames-sha256.txt: the compressed length and sha256 of every frame of the head and payload parts."""
+    lines = [f"{part} {i} {length} {digest}\n" for part, frames in (("head", head), ("payload", payload)) for i, (length, digest) in enumerate(frames)]
+    return "".join(lines).encode("ascii")
+
+
+def tag_manifest(head: Mapping[str, bytes], tags: Mapping[str, bytes]) -> bytes:
+    """tagmanifest-sha256.txt over the head tag files, frames-sha256.txt and the signature files."""
     entries = {name: hashlib.sha256(data).hexdigest() for name, data in head.items() if name != MANIFEST}
-    entries.update({name: hashlib.sha256(data).hexdigest() for name, data in signatures.items()})
+    entries.update({name: hashlib.sha256(data).hexdigest() for name, data in tags.items()})
     return "".join(f"{digest}  {path}\n" for path, digest in sorted(entries.items())).encode("ascii")
 
 

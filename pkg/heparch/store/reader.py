@@ -28,19 +28,21 @@ class RawStream:
         self._pos = 0  # stream offset of _buf[0]
         self.cap = cap
         self.frame_starts: list[int] = []
+        self.frames: list[tuple[zframes.Frame, str]] = []  # every frame read so far, with its sha256
         self._exhausted = False
 
     def _fill(self) -> bool:
         if self._exhausted:
             return False
         try:
-            _, data = next(self._frames)
+            frame, data, digest = next(self._frames)
         except StopIteration:
             self._exhausted = True
             return False
         except zframes.FrameError as exc:
             raise StreamError(exc.code, exc.findings[0].location, exc.findings[0].message) from None
         self.frame_starts.append(self._pos + len(self._buf))
+        self.frames.append((frame, digest))
         if self.cap is not None and self.frame_starts[-1] + len(data) > self.cap:
             raise StreamError("E018", f"stream@{self.frame_starts[-1]}", f"decompressed stream exceeds the {self.cap} bytes the manifest implies (bomb or trailing data)")
         self._buf = memoryview(bytes(self._buf) + data) if len(self._buf) else memoryview(data)
@@ -57,6 +59,10 @@ class RawStream:
         self._buf = self._buf[n:]
         self._pos += len(out)
         return out
+
+    def at_boundary(self) -> bool:
+        """True when everything read so far ends exactly at the end of a frame."""
+        return not len(self._buf)
 
     def at_end(self) -> bool:
         return not len(self._buf) and not self._fill()

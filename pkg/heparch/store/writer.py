@@ -8,7 +8,9 @@ byte. Output goes to a temporary file beside the target and is renamed into plac
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -20,30 +22,42 @@ CHUNK = 1024 * 1024
 
 
 class FrameWriter:
-    """Buffers a tar stream and writes it as frames of at most 8 MiB; :meth:`cut` ends a part."""
+    """Buffers a tar stream and writes it as frames of at most 8 MiB; :meth:`cut` ends a part.
 
-    def __init__(self, out: BinaryIO) -> None:
+    ``stored`` frames hold raw blocks (the signature part); the others are compressed.
+    ``frames`` records (compressed length, sha256) of every frame written.
+    """
+
+    def __init__(self, out: BinaryIO, *, stored: bool = False) -> None:
         self.out = out
+        self.stored = stored
         self.buffer = bytearray()
+        self.frames: list[tuple[int, str]] = []
+
+    def _emit(self, data: bytes) -> None:
+        frame = zframes.stored_frame(data) if self.stored else zframes.compress_frame(data)
+        self.out.write(frame)
+        self.frames.append((len(frame), hashlib.sha256(frame).hexdigest()))
 
     def write(self, data: bytes) -> None:
         self.buffer += data
         while len(self.buffer) >= zframes.MAX_FRAME_CONTENT:
-            self.out.write(zframes.compress_frame(bytes(self.buffer[: zframes.MAX_FRAME_CONTENT])))
+            self._emit(bytes(self.buffer[: zframes.MAX_FRAME_CONTENT]))
             del self.buffer[: zframes.MAX_FRAME_CONTENT]
 
     def cut(self) -> None:
         if self.buffer:
-            self.out.write(zframes.compress_frame(bytes(self.buffer)))
+            self._emit(bytes(self.buffer))
             self.buffer.clear()
 
 
-def signature_part(head: Mapping[str, bytes], signatures: Mapping[str, bytes]) -> bytes:
-    """The tar bytes of the signature part: signature files, sorted, then the tag manifest."""
-    out = bytearray()
+def signature_part(head: Mapping[str, bytes], frames_listing: bytes, signatures: Mapping[str, bytes]) -> bytes:
+    """The tar bytes of the signature part: frames-sha256.txt, signature files (sorted), the tag manifest."""
+    tags = {layout.FRAMES: frames_listing, **signatures}
+    out = bytearray(tar.entry(tar.ROOT + layout.FRAMES, frames_listing))
     for name in sorted(signatures):
         out += tar.entry(tar.ROOT + name, signatures[name])
-    out += tar.entry(tar.ROOT + layout.TAGMANIFEST, layout.tag_manifest(head, signatures))
+    out += tar.entry(tar.ROOT + layout.TAGMANIFEST, layout.tag_manifest(head, tags))
     return bytes(out)
 
 
@@ -90,13 +104,21 @@ def write_bundle(
     blob_sizes: Mapping[str, int],
     open_blob: Callable[[str], Iterator[bytes]],
 ) -> None:
-    """Write a whole bundle atomically. ``open_blob(hex)`` yields a blob's bytes."""
-    with atomic_output(target) as out:
-        fw = FrameWriter(out)
-        write_head(fw, head)
-        fw.write(signature_part(head, signatures))
-        fw.cut()
+    """Write a whole bundle atomically. ``open_blob(hex)`` yields a blob's bytes.
+
+    The payload is compressed first (into a temporary file) because the signature
+    part, which comes before it, lists the digests of its frames.
+    """
+    with atomic_output(target) as out, tempfile.TemporaryFile(dir=Path(target).parent) as spool:
+        hw = FrameWriter(out)
+        write_head(hw, head)
+        pw = FrameWriter(spool)
         for hex_ in sorted(blob_sizes):
-            write_blob(fw, hex_, blob_sizes[hex_], open_blob(hex_))
-        fw.write(tar.END)
-        fw.cut()
+            write_blob(pw, hex_, blob_sizes[hex_], open_blob(hex_))
+        pw.write(tar.END)
+        pw.cut()
+        sw = FrameWriter(out, stored=True)
+        sw.write(signature_part(head, layout.frames_listing(hw.frames, pw.frames), signatures))
+        sw.cut()
+        spool.seek(0)
+        shutil.copyfileobj(spool, out, CHUNK)

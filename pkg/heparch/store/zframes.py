@@ -10,6 +10,7 @@ alone; each frame is then decompressed on its own (bounded memory).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -40,6 +41,7 @@ class Frame:
     offset: int  # in the compressed file
     length: int  # compressed bytes, header to checksum
     content_size: int
+    stored: bool = False  # every block is a raw (stored) block
 
 
 def _fcs_bytes(size: int) -> tuple[int, bytes]:
@@ -105,9 +107,10 @@ def _parse_header(buf: bytes, offset: int, file_size: int) -> tuple[int, int]:
     return 5 + fcs_len, size
 
 
-def _frame_length(fh: BinaryIO, offset: int, header_len: int, content_size: int, file_size: int) -> int:
-    """Walk block headers from the end of the frame header; return the frame's compressed length."""
+def _frame_length(fh: BinaryIO, offset: int, header_len: int, content_size: int, file_size: int) -> tuple[int, bool]:
+    """Walk block headers from the end of the frame header; return (compressed length, all blocks raw)."""
     pos = offset + header_len
+    stored = True
     while True:
         fh.seek(pos)
         bh = fh.read(3)
@@ -119,6 +122,7 @@ def _frame_length(fh: BinaryIO, offset: int, header_len: int, content_size: int,
             raise FrameError("E004", pos, "reserved block type")
         if bsize > _BLOCK_MAX or (btype == 0 and bsize > content_size):
             raise FrameError("E004", pos, f"block size {bsize} too large")
+        stored = stored and btype == 0
         pos += 3 + (1 if btype == 1 else bsize)
         if pos > file_size:
             raise FrameError("E005", offset, "file ends inside a frame (truncated)")
@@ -127,7 +131,7 @@ def _frame_length(fh: BinaryIO, offset: int, header_len: int, content_size: int,
     pos += 4  # content checksum
     if pos > file_size:
         raise FrameError("E005", offset, "file ends inside a frame checksum (truncated)")
-    return pos - offset
+    return pos - offset, stored
 
 
 def walk_frames(fh: BinaryIO) -> Iterator[Frame]:
@@ -141,8 +145,8 @@ def walk_frames(fh: BinaryIO) -> Iterator[Frame]:
         fh.seek(offset)
         head = fh.read(18)
         header_len, content_size = _parse_header(head, offset, file_size)
-        length = _frame_length(fh, offset, header_len, content_size, file_size)
-        yield Frame(offset, length, content_size)
+        length, stored = _frame_length(fh, offset, header_len, content_size, file_size)
+        yield Frame(offset, length, content_size, stored)
         offset += length
 
 
@@ -160,8 +164,29 @@ def decompress_frame(data: bytes, frame: Frame) -> bytes:
     return out
 
 
-def iter_content(fh: BinaryIO) -> Iterator[tuple[Frame, bytes]]:
-    """Yield (frame, decompressed content) for every frame, in order."""
+def iter_content(fh: BinaryIO) -> Iterator[tuple[Frame, bytes, str]]:
+    """Yield (frame, decompressed content, sha256 hex of the compressed frame) for every frame, in order."""
     for frame in walk_frames(fh):
         fh.seek(frame.offset)
-        yield frame, decompress_frame(fh.read(frame.length), frame)
+        raw = fh.read(frame.length)
+        yield frame, decompress_frame(raw, frame), hashlib.sha256(raw).hexdigest()
+
+
+def stored_frame(data: bytes) -> bytes:
+    """A profile-conforming frame of raw (stored) blocks: every byte is significant.
+
+    zstd's compressed blocks contain bits the decoder ignores (seen: 12 of 9,128
+    single-bit flips of a compressed frame decode to the same content), so parts
+    that cannot be covered by a digest elsewhere are stored, not compressed.
+    The content checksum is the one zstd computes for the same content.
+    """
+    if not 0 < len(data) <= MAX_FRAME_CONTENT:
+        raise ValueError(f"frame content must be 1..{MAX_FRAME_CONTENT} bytes, got {len(data)}")
+    flag, fcs = _fcs_bytes(len(data))
+    out = bytearray(MAGIC + bytes([flag << 6 | 1 << 5 | 1 << 2]) + fcs)
+    for start in range(0, len(data), _BLOCK_MAX):
+        block = data[start : start + _BLOCK_MAX]
+        last = int(start + _BLOCK_MAX >= len(data))
+        out += (last | len(block) << 3).to_bytes(3, "little") + block
+    out += compress_frame(data, level=1)[-4:]
+    return bytes(out)
