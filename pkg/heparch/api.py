@@ -123,7 +123,10 @@ class Bundle:
         return b"".join(self.iter_bytes(path))
 
     def read_json(self, path: str) -> Any:
-        return json.loads(self.read_bytes(path))
+        try:
+            return json.loads(self.read_bytes(path))
+        except ValueError:
+            raise InvalidBundle(f"{self.path}: E060 {path}: not valid JSON (run 'arch verify {self.path}')") from None
 
     def _likelihood(self, likelihood: str | None) -> str:
         names = self.likelihoods()

@@ -17,8 +17,6 @@ def init(directory: Path | str, *, force: bool = False) -> Path:
     target = directory / config.FILENAME
     if target.exists() and not force:
         raise InputError(f"{target}: already exists; edit it, or pass --force to overwrite")
-    if target.exists():
-        target.rename(target.with_suffix(".yaml.bak"))
     _, sources, _ = collect(directory)
     files = []
     for s in sources:

@@ -168,7 +168,9 @@ class _Pass:
                 raise StreamError("E020", layout.TAGMANIFEST, "archive ends before the tag manifest")
             name, size = entry[0][len(tar.ROOT) :], entry[1]
             if name == layout.TAGMANIFEST:
-                data = self.ts.read_data(name, size) if size <= _LISTING_CAP else b""
+                if size > _LISTING_CAP:
+                    raise StreamError("E018", name, f"{size} bytes exceeds the cap of {_LISTING_CAP}")
+                data = self.ts.read_data(name, size)
                 if data != layout.tag_manifest(head, {layout.FRAMES: listing, **signatures}):
                     self.report.add("E044", name, "does not match the file regenerated from the tag files and signatures")
                 return listing, signatures

@@ -16,7 +16,7 @@ import typer
 
 from heparch import __version__
 from heparch.cli import cmd_build, cmd_extract, cmd_init, cmd_inspect, cmd_verify
-from heparch.errors import EXIT_INTERNAL, HeparchError
+from heparch.errors import EXIT_INTERNAL, EXIT_USAGE, HeparchError
 
 app = typer.Typer(
     name="arch",
@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
+    except OSError as exc:  # disk full, permission denied, ...: the environment, not a heparch bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

@@ -390,14 +390,22 @@ class _Problem:
     value_path: Path | None = None
 
 
-class _Checker:
-    """Applies patches to one workspace and reports the first problem of each."""
+class PatchChecker:
+    """Applies patches to one background-only workspace and reports the first problem of each.
 
-    def __init__(self, workspace: Mapping[str, Any]) -> None:
+    Make one per workspace and reuse it for all its patch files (``check_patch_file(...,
+    checker=...)``): it validates the workspace once and memoises its samples. The
+    workspace must not be modified while the checker is in use. ``usable`` is False when
+    the workspace fails its schema; no patch is checked then.
+    """
+
+    def __init__(self, workspace: Any) -> None:
         self.workspace = workspace
-        self.unchanged = _Unchanged.of(workspace)
+        self.usable = isinstance(workspace, dict) and _schema.is_valid(WORKSPACE_SCHEMA, workspace)
+        self.unchanged = _Unchanged.of(workspace) if self.usable else _Unchanged(id(workspace), *[frozenset()] * 4)
         self.consistency = Consistency()
-        self.consistency.set_baseline(workspace)
+        if self.usable:
+            self.consistency.set_baseline(workspace)
 
     def issues(self, patched: Any) -> tuple[str, list[Issue]]:
         """``("schema", issues)`` of the changed parts, else ``("consistency", issues)``."""
@@ -411,6 +419,8 @@ class _Checker:
 
     def problem(self, operations: Any) -> _Problem | None:
         """The first problem of applying ``operations``, or None when the patch is good."""
+        if not self.usable:
+            return None
         try:
             patched, changes = apply_patch(self.workspace, operations)
         except PatchFailure as failure:
@@ -455,10 +465,6 @@ def _describe(operations: Any, index: int) -> str:
     if not isinstance(operation, dict):
         return f"op {index}"
     return f"op {index} ({operation.get('op')} {operation.get('path')})"
-
-
-def _workspace_usable(workspace: Any) -> bool:
-    return isinstance(workspace, dict) and _schema.is_valid(WORKSPACE_SCHEMA, workspace)
 
 
 # ---------------------------------------------------------------------------------------
@@ -564,10 +570,10 @@ def check_patchset(
         return findings
     findings.extend(_digest_findings(obj, workspace, location=location, likelihood_location=likelihood_location))
     patches = obj.get("patches")
-    if not isinstance(patches, list) or not _workspace_usable(workspace):
+    checker = PatchChecker(workspace)
+    if not isinstance(patches, list) or not checker.usable:
         return findings
     skip = _bad_patches(findings, location)
-    checker = _Checker(workspace)
     for index, patch in enumerate(patches):
         if index in skip or not isinstance(patch, dict):
             continue
@@ -578,7 +584,7 @@ def check_patchset(
 
 
 def _patch_findings(
-    checker: _Checker, patch: Mapping[str, Any], index: int, *, location: str, likelihood_location: str
+    checker: PatchChecker, patch: Mapping[str, Any], index: int, *, location: str, likelihood_location: str
 ) -> list[Finding]:
     operations = patch.get("patch")
     problem = checker.problem(operations)
@@ -597,14 +603,25 @@ def _patch_findings(
 
 
 def check_patch_file(
-    ops: Any, workspace: dict[str, Any] | None, *, location: str, likelihood_location: str
+    ops: Any,
+    workspace: dict[str, Any] | None,
+    *,
+    location: str,
+    likelihood_location: str,
+    checker: PatchChecker | None = None,
 ) -> list[Finding]:
     """Findings for one RFC 6902 patch file: E065 unless a valid JSON Patch, E064 unless it
-    applies to ``workspace`` and gives a valid workspace."""
+    applies to ``workspace`` and gives a valid workspace.
+
+    Pass the same ``checker`` (a :class:`PatchChecker` of ``workspace``) for every patch
+    file of one workspace: without it each call validates the workspace again.
+    """
     findings = _schema.check(PATCH_SCHEMA, ops, code="E065", location=location)
-    if findings or workspace is None or not _workspace_usable(workspace):
+    if findings or workspace is None:
         return findings
-    problem = _Checker(workspace).problem(ops)
+    if checker is None or checker.workspace is not workspace:
+        checker = PatchChecker(workspace)
+    problem = checker.problem(ops)
     if problem is None:
         return []
     where = f"$[{problem.index}]" if problem.index >= 0 else "$"
