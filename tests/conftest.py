@@ -64,7 +64,7 @@ def analysis(tmp_path: Path) -> Path:
     return src
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def one_lbb_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 1Lbb likelihood built once per session."""
     from heparch.build import build

@@ -113,7 +113,7 @@ def _walk(root: Path, skip: set[Path], exclude: list[str]) -> Iterator[tuple[str
 
 def _load_json(src: Source, findings: list[Finding]) -> Any:
     try:
-        return strictjson.loads(src.file.read_bytes())
+        return strictjson.loads(src.file.read_bytes(), max_depth=None)
     except strictjson.StrictJSONError as exc:
         findings.append(Finding("E060", src.path, f"not strict JSON: {exc}"))
         return None
@@ -132,7 +132,7 @@ def _classify(src: Source, findings: list[Finding]) -> None:
         src.annotations["patch.name"] = patch_name
         return
     try:
-        obj = strictjson.loads(src.file.read_bytes()) if src.size <= 2 << 30 else None
+        obj = strictjson.loads(src.file.read_bytes(), max_depth=None) if src.size <= 2 << 30 else None
     except strictjson.StrictJSONError:
         return  # not JSON: an attachment like any other file
     for role, test in (
@@ -291,7 +291,8 @@ def build(source: Path | str, *, output: Path | str | None = None, signatures_di
     from heparch.semantic import check_components
 
     by_path = {s.path: s for s in sources}
-    findings += check_components(manifest, lambda e: by_path[e.path].file.read_bytes())
+    parsed = {s.path: s.obj for s in sources if s.obj is not None}  # parsed once, at discovery
+    findings += check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise BuildRefused(errors[0].one_line(), findings=errors)

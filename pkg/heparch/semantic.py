@@ -6,7 +6,7 @@ and patches), so memory follows the largest likelihood, not the bundle.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +25,28 @@ def spool_loader(spool: Path) -> Loader:
     return lambda entry: (spool / entry.hex).read_bytes()
 
 
-def _json(entry: FileEntry, load: Loader, findings: list[Finding]) -> Any:
+def _json(entry: FileEntry, load: Callable[[FileEntry], Any], findings: list[Finding]) -> Any:
+    data = load(entry)
+    if not isinstance(data, bytes):
+        return data  # parsed already
     try:
-        return strictjson.loads(load(entry))
+        return strictjson.loads(data, max_depth=None)
     except strictjson.StrictJSONError as exc:
         findings.append(Finding("E060", entry.path, f"not strict JSON: {exc}"))
         return None
 
 
-def check_components(manifest: Manifest, spool: Path | Loader) -> list[Finding]:
-    """Every schema and semantic check of the bundle's JSON components."""
-    load = spool_loader(spool) if isinstance(spool, Path) else spool
+def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Every schema and semantic check of the bundle's JSON components.
+
+    ``parsed`` holds components already parsed (by logical path), so none is parsed twice.
+    """
+    read = spool_loader(spool) if isinstance(spool, Path) else spool
+    known = parsed or {}
+
+    def load(entry: FileEntry) -> Any:
+        return known[entry.path] if entry.path in known else read(entry)
+
     findings: list[Finding] = []
     points: dict[str, set[str]] = {}
     for lk in manifest.by_role("likelihood"):
@@ -69,7 +80,7 @@ def check_components(manifest: Manifest, spool: Path | Loader) -> list[Finding]:
     return findings
 
 
-def _check_results(manifest: Manifest, load: Loader, points: dict[str, set[str]]) -> list[Finding]:
+def _check_results(manifest: Manifest, load: Callable[[FileEntry], Any], points: dict[str, set[str]]) -> list[Finding]:
     findings: list[Finding] = []
     seen: dict[str, str] = {}
     for entry in manifest.by_role("results"):

@@ -238,7 +238,7 @@ def _all_of(parts: Sequence[Check]) -> Check:
         return parts[0]
 
     def check(value: Any) -> bool:
-        for part in parts:
+        for part in parts:  # noqa: SIM110 - a plain loop is faster than all() over a generator here
             if not part(value):
                 return False
         return True
@@ -305,12 +305,7 @@ class _Compiler:
             parts.append(self._type(node["type"]))
         parts.extend(self._value_checks(node))
         parts.extend(self._combinators(node, base))
-        if (
-            kind == "object"
-            or isinstance(node.get("properties"), dict)
-            or "required" in node
-            or "additionalProperties" in node
-        ):
+        if kind == "object" or isinstance(node.get("properties"), dict) or "required" in node or "additionalProperties" in node:
             parts.append(self._object(node, base, typed=kind == "object"))
         if "minProperties" in node or "maxProperties" in node:
             parts.append(self._property_count(node))
@@ -442,7 +437,7 @@ class _Compiler:
                 return False
             if numbers_only:
                 return _all_numbers(value)
-            for entry in value:
+            for entry in value:  # noqa: SIM110 - a plain loop is faster than all() over a generator here
                 if not item(entry):
                     return False
             return True
@@ -459,12 +454,7 @@ class _Compiler:
         def check(value: Any) -> bool:
             if not _is_number(value):
                 return True
-            return (
-                (lo is None or value >= lo)
-                and (hi is None or value <= hi)
-                and (xlo is None or value > xlo)
-                and (xhi is None or value < xhi)
-            )
+            return (lo is None or value >= lo) and (hi is None or value <= hi) and (xlo is None or value > xlo) and (xhi is None or value < xhi)
 
         return check
 
@@ -537,9 +527,7 @@ def _common_tag(by_branch: dict[int, list[ValidationError]]) -> tuple[str, list[
     per_branch: list[dict[str, list[Any]]] = []
     for errs in by_branch.values():
         tags = {
-            str(e.relative_path[0]): _allowed(e.validator, e.validator_value)
-            for e in errs
-            if e.validator in ("const", "enum") and len(e.relative_path) == 1
+            str(e.relative_path[0]): _allowed(e.validator, e.validator_value) for e in errs if e.validator in ("const", "enum") and len(e.relative_path) == 1
         }
         per_branch.append(tags)
     common = set.intersection(*(set(t) for t in per_branch)) if per_branch else set()
@@ -581,9 +569,7 @@ def _small(value: Any) -> Any:
     return value if len(repr(value)) <= 80 else None
 
 
-_PLAIN_OBJECT: Final = frozenset(
-    {"type", "properties", "required", "additionalProperties", "description", "title", "$schema", "$id"}
-)
+_PLAIN_OBJECT: Final = frozenset({"type", "properties", "required", "additionalProperties", "description", "title", "$schema", "$id"})
 _PLAIN_ARRAY: Final = frozenset({"type", "items", "minItems", "maxItems", "description", "title", "$schema", "$id"})
 
 
@@ -634,9 +620,7 @@ def _localize(uri: str, instance: Any, path: list[str | int], out: list[Error], 
         _leaf(uri, instance, path, out)
 
 
-def _localize_object(
-    uri: str, node: dict[str, Any], instance: dict[str, Any], path: list[str | int], out: list[Error], limit: int
-) -> None:
+def _localize_object(uri: str, node: dict[str, Any], instance: dict[str, Any], path: list[str | int], out: list[Error], limit: int) -> None:
     properties = node.get("properties", {})
     extra = node.get("additionalProperties", True)
     for key in node.get("required", ()):
@@ -644,9 +628,7 @@ def _localize_object(
             out.append((path, f"{key!r} is a required property", None, None))
     unexpected = [k for k in instance if k not in properties]
     if extra is False and unexpected:
-        out.append(
-            (path, f"Additional properties are not allowed ({', '.join(map(repr, unexpected))} unexpected)", None, None)
-        )
+        out.append((path, f"Additional properties are not allowed ({', '.join(map(repr, unexpected))} unexpected)", None, None))
     for key, value in instance.items():
         if key in properties:
             sub = _pointer(uri, "properties", key)
@@ -658,9 +640,7 @@ def _localize_object(
             _localize(sub, value, [*path, key], out, limit)
 
 
-def _localize_array(
-    uri: str, node: dict[str, Any], instance: list[Any], path: list[str | int], out: list[Error], limit: int
-) -> None:
+def _localize_array(uri: str, node: dict[str, Any], instance: list[Any], path: list[str | int], out: list[Error], limit: int) -> None:
     low, high = node.get("minItems", 0), node.get("maxItems")
     if len(instance) < low:
         out.append((path, f"has {len(instance)} items, fewer than the minimum {low}", low, len(instance)))
@@ -715,10 +695,7 @@ def check(
     errors = schema_errors(name, instance)
     if not errors:  # the fast check and jsonschema disagree: never stay silent
         return [Finding(code, f"{location}:{prefix}", f"does not validate against {resolve_uri(name)}")]
-    findings = [
-        Finding(code, f"{location}:{json_path(path, prefix)}", message, expected, found)
-        for path, message, expected, found in errors[:limit]
-    ]
+    findings = [Finding(code, f"{location}:{json_path(path, prefix)}", message, expected, found) for path, message, expected, found in errors[:limit]]
     if len(errors) > limit:
         more = f"{len(errors) - limit}" if len(errors) < 10 * MAX_ERRORS else f"at least {len(errors) - limit}"
         findings.append(Finding(code, f"{location}:{prefix}", f"{more} more schema errors not shown"))

@@ -45,9 +45,7 @@ def check_container_reference(ref: Any, *, location: str) -> list[Finding]:
     if len(name) > MAX_NAME:
         return [Finding("E036", location, f"the name of {ref!r} is longer than {MAX_NAME} characters")]
     if digest is None:
-        return [
-            Finding("E036", location, f"{ref!r} is not pinned by digest; a tag can move: pin it: {ref}@sha256:<digest>")
-        ]
+        return [Finding("E036", location, f"{ref!r} is not pinned by digest; a tag can move: pin it: {ref}@sha256:<digest>")]
     if not PINNED_DIGEST.match(digest):
         base = ref.rsplit("@", 1)[0]
         return [

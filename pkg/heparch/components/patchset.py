@@ -127,6 +127,15 @@ class _Document:
         self._owned[id(copy)] = copy
         return copy
 
+    def detach(self, node: Any) -> Any:
+        """``node`` with the containers this patch owns copied, so that a copy of them is
+        not changed by later writes to the original (the rest stays shared)."""
+        if id(node) not in self._owned:
+            return node  # not owned: nor is anything inside it (owners own their path)
+        if isinstance(node, dict):
+            return {key: self.detach(value) for key, value in node.items()}
+        return [self.detach(value) for value in node]
+
     def get(self, tokens: Sequence[str]) -> tuple[Path, Any]:
         """The concrete path and value at ``tokens``."""
         node, path = self.root, []
@@ -207,8 +216,9 @@ def _operation(doc: _Document, index: int, operation: Any) -> list[Change]:
     if not isinstance(operation, dict):
         raise _Invalid("operation is not an object")
     op, pointer = operation.get("op"), operation.get("path")
+    if not isinstance(pointer, str):
+        raise _Invalid(f"path {pointer!r} is not a string")
     tokens = parse_pointer(pointer)
-    assert isinstance(pointer, str)  # parse_pointer checked it
     if op in ("add", "replace", "test") and "value" not in operation:
         raise _Invalid(f"{op} needs a value")
     if op == "add":
@@ -233,6 +243,7 @@ def _move_or_copy(doc: _Document, index: int, op: str, operation: Mapping[str, A
     source = parse_pointer(operation["from"])
     if op == "copy":
         _path, value = doc.get(source)
+        value = doc.detach(value)
         return [Change(index, op, operation["path"], doc.add(tokens, value), False, value)]
     if len(source) < len(tokens) and tokens[: len(source)] == source:
         raise _Invalid(f"cannot move {operation['from']!r} into its own child")
@@ -358,9 +369,7 @@ def _resolve(root: Any, path: Path) -> tuple[bool, Any]:
     """Whether ``path`` exists in ``root``, and the value there."""
     node = root
     for key in path:
-        if isinstance(node, dict) and isinstance(key, str) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        if (isinstance(node, dict) and isinstance(key, str) and key in node) or (isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)):
             node = node[key]
         else:
             return False, None
@@ -444,10 +453,7 @@ class PatchChecker:
         for stop in range(1, len(operations)):
             patched, _changes = apply_patch(self.workspace, operations[:stop])
             try:
-                if kind == "schema":
-                    found = schema_issues(patched, self.unchanged)
-                else:
-                    found = self.consistency.new_issues(patched, require_poi=True)
+                found = schema_issues(patched, self.unchanged) if kind == "schema" else self.consistency.new_issues(patched, require_poi=True)
             except (KeyError, TypeError, IndexError, AttributeError):  # an unfinished state
                 continue
             finally:
@@ -480,9 +486,7 @@ def _digests(workspace: Any, algorithms: Sequence[str]) -> dict[str, str]:
     return {a: hashlib.new(a, data).hexdigest() for a in known}
 
 
-def _digest_findings(
-    obj: Mapping[str, Any], workspace: Any, *, location: str, likelihood_location: str
-) -> list[Finding]:
+def _digest_findings(obj: Mapping[str, Any], workspace: Any, *, location: str, likelihood_location: str) -> list[Finding]:
     metadata = obj.get("metadata")
     recorded = metadata.get("digests") if isinstance(metadata, dict) else None
     if not isinstance(recorded, dict):
@@ -513,15 +517,9 @@ def _metadata_findings(obj: Mapping[str, Any], *, location: str) -> list[Finding
         where = f"{location}:$.patches[{index}].metadata"
         key = json.dumps(meta["values"])
         if meta["name"] in names:
-            out.append(
-                Finding(
-                    "E062", f"{where}.name", f"patch name {meta['name']!r} is also used by patch {names[meta['name']]}"
-                )
-            )
+            out.append(Finding("E062", f"{where}.name", f"patch name {meta['name']!r} is also used by patch {names[meta['name']]}"))
         if key in values:
-            out.append(
-                Finding("E062", f"{where}.values", f"values {meta['values']} are also used by patch {values[key]}")
-            )
+            out.append(Finding("E062", f"{where}.values", f"values {meta['values']} are also used by patch {values[key]}"))
         if len(meta["values"]) != len(labels):
             out.append(
                 Finding(
@@ -549,9 +547,7 @@ def _bad_patches(findings: Sequence[Finding], location: str) -> set[int]:
     return out
 
 
-def check_patchset(
-    obj: Any, workspace: dict[str, Any] | None, *, location: str, likelihood_location: str
-) -> list[Finding]:
+def check_patchset(obj: Any, workspace: dict[str, Any] | None, *, location: str, likelihood_location: str) -> list[Finding]:
     """Findings for a pyhf PatchSet against its background-only ``workspace``.
 
     E062: the PatchSet schema and pyhf's rules (unique patch names and values, one value
@@ -577,15 +573,11 @@ def check_patchset(
     for index, patch in enumerate(patches):
         if index in skip or not isinstance(patch, dict):
             continue
-        findings.extend(
-            _patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location)
-        )
+        findings.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location))
     return findings
 
 
-def _patch_findings(
-    checker: PatchChecker, patch: Mapping[str, Any], index: int, *, location: str, likelihood_location: str
-) -> list[Finding]:
+def _patch_findings(checker: PatchChecker, patch: Mapping[str, Any], index: int, *, location: str, likelihood_location: str) -> list[Finding]:
     operations = patch.get("patch")
     problem = checker.problem(operations)
     if problem is None:

@@ -35,8 +35,7 @@ def check_results(obj: Any, *, location: str, known_points: set[str] | None) -> 
     """
     findings = _schema.check(SCHEMA, obj, code="E068", location=location)
     findings.extend(
-        Finding("W005", f"{location}:{path}", "field not in the results schema 1.0.0; it is ignored")
-        for path in _schema.unknown_fields(SCHEMA, obj)
+        Finding("W005", f"{location}:{path}", "field not in the results schema 1.0.0; it is ignored") for path in _schema.unknown_fields(SCHEMA, obj)
     )
     points = obj.get("points") if isinstance(obj, dict) else None
     if known_points is not None and isinstance(points, dict):

@@ -67,9 +67,7 @@ def _shape_findings(obj: Mapping[str, Any], location: str) -> list[Finding]:
 
     def expect(path: str, length: int, what: str) -> None:
         if length != n:
-            out.append(
-                Finding("E066", f"{location}:{path}", f"{what} has {length} entries, observed has {n}", n, length)
-            )
+            out.append(Finding("E066", f"{location}:{path}", f"{what} has {length} entries, observed has {n}", n, length))
 
     expect("$.background", len(obj["background"]), "background")
     expect("$.covariance", len(obj["covariance"]), "covariance")
@@ -155,11 +153,7 @@ def cholesky_failure(cov: Sequence[Sequence[float]]) -> int | None:
 
 
 def _moment_findings(m3: Sequence[float], cov: Sequence[Sequence[float]], location: str) -> list[Finding]:
-    bad = [
-        (i, m3[i] ** 2, 8 * cov[i][i] ** 3)
-        for i in range(len(m3))
-        if m3[i] ** 2 > 8 * cov[i][i] ** 3 * (1 + MOMENT_RTOL)
-    ]
+    bad = [(i, m3[i] ** 2, 8 * cov[i][i] ** 3) for i in range(len(m3)) if m3[i] ** 2 > 8 * cov[i][i] ** 3 * (1 + MOMENT_RTOL)]
     if not bad:
         return []
     named = ", ".join(f"{i} (m3^2 = {a:.6g} > 8 m2^3 = {b:.6g})" for i, a, b in bad[:MAX_NAMED])

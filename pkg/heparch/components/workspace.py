@@ -78,10 +78,7 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
     if findings:
         return findings
     checker = Consistency()
-    return [
-        Finding("E061", f"{location}:{_schema.json_path(path)}", message)
-        for path, message in checker.issues(obj, require_poi=require_poi)
-    ]
+    return [Finding("E061", f"{location}:{_schema.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,8 +247,7 @@ class Consistency:
                         out.append(
                             (
                                 ("channels", ci, "samples", si, "modifiers"),
-                                f"modifier {modifier_name!r} is a {kind} parameter here "
-                                f"but a {first[0]} parameter at {where}",
+                                f"modifier {modifier_name!r} is a {kind} parameter here but a {first[0]} parameter at {where}",
                             )
                         )
         return out
@@ -278,8 +274,7 @@ def _poi_issues(ws: Mapping[str, Any], kinds: Mapping[str, tuple[str, Path]], *,
             out.append(
                 (
                     ("measurements", mi, "config", "poi"),
-                    f"parameter of interest {poi!r} of measurement {measurement['name']!r} "
-                    "is not a modifier of any sample",
+                    f"parameter of interest {poi!r} of measurement {measurement['name']!r} is not a modifier of any sample",
                 )
             )
     return out

@@ -17,11 +17,13 @@ class StrictJSONError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise StrictJSONError(f"duplicate key {key!r}")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise StrictJSONError(f"duplicate key {key!r}")
+            seen.add(key)
     return out
 
 
@@ -41,8 +43,12 @@ def _depth(obj: Any, limit: int) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
-def loads(data: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse ``data`` strictly; raise :class:`StrictJSONError` with the reason."""
+def loads(data: bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
+    """Parse ``data`` strictly; raise :class:`StrictJSONError` with the reason.
+
+    ``max_depth=None`` leaves the depth to the parser's own recursion limit (for large
+    components, where walking every node again would cost more than parsing).
+    """
     if data.startswith(b"\xef\xbb\xbf"):
         raise StrictJSONError("UTF-8 byte-order mark is not allowed")
     try:
@@ -55,7 +61,8 @@ def loads(data: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         raise StrictJSONError(f"nesting deeper than {max_depth}") from None
     except json.JSONDecodeError as exc:
         raise StrictJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    _depth(obj, max_depth)
+    if max_depth is not None:
+        _depth(obj, max_depth)
     return obj
 
 
