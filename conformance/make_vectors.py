@@ -1,0 +1,1817 @@
+#!/usr/bin/env python3
+"""Generate the heparch bundle format 1.0 conformance vectors.
+
+    python conformance/make_vectors.py            # (re)write conformance/1.0/{valid,invalid,warn}/ and VECTORS.md
+    python conformance/make_vectors.py --check    # regenerate into a temporary directory; exit 1 on any difference
+
+Every vector is a directory ``<kind>/<CODE>_<slug>/`` holding ``bundle.zst``, ``README.md``
+(what is wrong and which MUST or SHOULD of spec/validation-codes.md it breaks) and
+``expected.json`` (``{"codes", "level", "valid"}``, plus ``"identity"`` for valid and warn
+vectors). Valid vectors are named ``OK_<slug>``; see conformance/1.0/PROTOCOL.md.
+
+Vectors are built with heparch's own primitives (``heparch.store.tar`` entries, the tag files
+of ``heparch.store.layout``, frames of ``heparch.store.zframes``, cut per part like
+``heparch.store.writer``; an unaltered bundle is checked to be byte-identical to what
+``writer.write_bundle`` writes) and then changed so that exactly the intended rule is broken:
+the BagIt tag files, frames-sha256.txt and the tag manifest are regenerated around each
+change. Frames that no zstd library writes (reserved bits, dictionary IDs, skippable frames,
+oversize content) are put together by hand from raw and RLE blocks (RFC 8878).
+
+The output is deterministic: nothing depends on the clock, the machine or the order of the
+file system; the ``.zst`` bytes depend on the zstandard version (pinned by heparch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import filecmp
+import hashlib
+import io
+import json
+import re
+import shutil
+import sys
+import tempfile
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import zstandard
+
+from heparch.components.workspace import pyhf_digest
+from heparch.spec import strictjson, versions
+from heparch.spec.codes import CODES
+from heparch.store import layout, tar, writer, zframes
+
+HERE = Path(__file__).resolve().parent
+SUITE = HERE / "1.0"
+GENERATED = ("valid", "invalid", "warn", "VECTORS.md")
+KINDS = ("valid", "warn", "invalid")
+AGENT = "heparch-conformance 1.0.0"
+ROOT = tar.ROOT
+MIB = 1024 * 1024
+MAX_FRAME = zframes.MAX_FRAME_CONTENT
+
+# ---------------------------------------------------------------------------------------
+# zstd frames
+
+#: turns the tar bytes of one part into its frames
+Framer = Callable[[bytes], list[bytes]]
+
+
+def chunked(frame: Callable[[bytes], bytes], size: int = MAX_FRAME) -> Framer:
+    """Frames of at most ``size`` bytes of content each, as heparch's FrameWriter cuts a part."""
+    return lambda data: [frame(data[i : i + size]) for i in range(0, len(data), size)]
+
+
+def whole(frame: Callable[[bytes], bytes]) -> Framer:
+    """The whole part in one frame, whatever its size."""
+    return lambda data: [frame(data)] if data else []
+
+
+COMPRESSED = chunked(zframes.compress_frame)
+STORED = chunked(zframes.stored_frame)
+
+
+def checksum32(content: bytes) -> bytes:
+    """The zstd content checksum: the low 4 bytes of XXH64(content, seed 0), little endian."""
+    return zstandard.ZstdCompressor(level=1, write_checksum=True).compress(content)[-4:]
+
+
+_RUN = re.compile(rb"\x00{64,}")  # zero runs: tar padding, end blocks, zero-filled blobs
+_BLOCK_MAX = 128 * 1024
+
+
+def blocks(content: bytes, *, block_type: int | None = None) -> bytes:
+    """Raw blocks, with RLE blocks for runs of 64 or more zero bytes; the last one flagged."""
+    segments: list[tuple[int, bytes]] = []
+    pos = 0
+    for m in _RUN.finditer(content):
+        if m.start() > pos:
+            segments.append((0, content[pos : m.start()]))
+        segments.append((1, m.group()))
+        pos = m.end()
+    if pos < len(content) or not segments:
+        segments.append((0, content[pos:]))
+    pieces = [(kind, seg[i : i + _BLOCK_MAX]) for kind, seg in segments for i in range(0, max(len(seg), 1), _BLOCK_MAX)]
+    out = bytearray()
+    for n, (kind, piece) in enumerate(pieces):
+        kind = kind if block_type is None else block_type
+        last = n == len(pieces) - 1
+        out += (int(last) | kind << 1 | len(piece) << 3).to_bytes(3, "little")
+        out += piece[:1] if kind == 1 else piece
+    return bytes(out)
+
+
+def minimal_fcs_flag(size: int) -> int:
+    return 0 if size < 256 else 1 if size < 65536 + 256 else 2
+
+
+def hand_frame(
+    content: bytes,
+    *,
+    single: bool = True,
+    window_descriptor: int = 0,
+    unused: bool = False,
+    reserved: bool = False,
+    checksum: bool = True,
+    dict_id: int | None = None,
+    fcs_flag: int | None = None,
+    fcs: int | None = None,
+    block_type: int | None = None,
+) -> bytes:
+    """One zstd frame written by hand from raw and RLE blocks; every header field can be chosen."""
+    size = len(content) if fcs is None else fcs
+    flag = minimal_fcs_flag(size) if fcs_flag is None else fcs_flag
+    if flag == 0:
+        fcs_field = size.to_bytes(1, "little") if single else b""
+    elif flag == 1:
+        fcs_field = (size - 256).to_bytes(2, "little")
+    else:
+        fcs_field = size.to_bytes(4 if flag == 2 else 8, "little")
+    fhd = flag << 6 | int(single) << 5 | int(unused) << 4 | int(reserved) << 3 | int(checksum) << 2 | (0 if dict_id is None else 1)
+    window = b"" if single else bytes([window_descriptor])
+    dictionary = b"" if dict_id is None else bytes([dict_id])
+    header = zframes.MAGIC + bytes([fhd]) + window + dictionary + fcs_field
+    return header + blocks(content, block_type=block_type) + (checksum32(content) if checksum else b"")
+
+
+def digests(frames: list[bytes]) -> list[tuple[int, str]]:
+    return [(len(f), hashlib.sha256(f).hexdigest()) for f in frames]
+
+
+# ---------------------------------------------------------------------------------------
+# tar headers
+
+
+def raw_header(
+    name: str | bytes,
+    size: int,
+    *,
+    typeflag: bytes = b"0",
+    linkname: bytes = b"",
+    mode: bytes = b"0000644\0",
+    uid: bytes = b"0000000\0",
+    mtime: bytes = b"00000000000\0",
+    magic: bytes = b"ustar\x0000",
+    uname: bytes = b"",
+    devmajor: bytes = b"0000000\0",
+    devminor: bytes = b"0000000\0",
+    prefix: bytes = b"",
+    checksum: bytes | None = None,
+) -> bytes:
+    """A ustar header with every field chosen; by default equal to :func:`heparch.store.tar.header`."""
+    raw = name.encode("utf-8") if isinstance(name, str) else name
+    block = bytearray(tar.BLOCK)
+    block[0 : len(raw)] = raw
+    block[100:108] = mode
+    block[108:116] = uid
+    block[116:124] = b"0000000\0"
+    block[124:136] = b"%011o\0" % size
+    block[136:148] = mtime
+    block[148:156] = b" " * 8
+    block[156:157] = typeflag
+    block[157 : 157 + len(linkname)] = linkname
+    block[257:265] = magic
+    block[265 : 265 + len(uname)] = uname
+    block[329:337] = devmajor
+    block[337:345] = devminor
+    block[345 : 345 + len(prefix)] = prefix
+    block[148:156] = checksum if checksum is not None else b"%06o\0 " % sum(block)
+    return bytes(block)
+
+
+def raw_entry(name: str | bytes, data: bytes, **fields: Any) -> bytes:
+    return raw_header(name, len(data), **fields) + data + b"\0" * tar.padding(len(data))
+
+
+def pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return f"{n}{body}".encode()
+
+
+# ---------------------------------------------------------------------------------------
+# components
+
+
+def jbytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def workspace(obs: float = 5.0, channel: str = "SR") -> dict[str, Any]:
+    return {
+        "channels": [
+            {
+                "name": channel,
+                "samples": [
+                    {
+                        "name": "bkg",
+                        "data": [10.0, 5.0],
+                        "modifiers": [
+                            {"name": "bkg_norm", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}},
+                            {"name": f"staterror_{channel}", "type": "staterror", "data": [1.0, 0.5]},
+                        ],
+                    }
+                ],
+            }
+        ],
+        "observations": [{"name": channel, "data": [11.0, obs]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu_SIG", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+POINTS = [("pt_300_100", 300, 100), ("pt_400_100", 400, 100)]
+
+
+def signal_ops(i: int = 0, where: str = "/channels/0/samples/1") -> list[dict[str, Any]]:
+    sample = {"name": "signal", "data": [1.0 + i, 2.0], "modifiers": [{"name": "mu_SIG", "type": "normfactor", "data": None}]}
+    return [{"op": "add", "path": where, "value": sample}]
+
+
+def patchset(ws: dict[str, Any], *, digest: str | None = None, where: str = "/channels/0/samples/1") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "description": "conformance toy signal grid",
+            "digests": {"sha256": digest or pyhf_digest(ws)},
+            "labels": ["m1", "m2"],
+            "references": {"hepdata": "ins0000001"},
+        },
+        "patches": [{"metadata": {"name": name, "values": [m1, m2]}, "patch": signal_ops(i, where)} for i, (name, m1, m2) in enumerate(POINTS)],
+        "version": "1.0.0",
+    }
+
+
+def simplified(third_moments: list[float] | None = None, *, derived_from: str | None = None, **extra: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "observed": [11, 5],
+        "background": [10.0, 5.0],
+        "covariance": [[1.0, 0.1], [0.1, 0.25]],
+        "signals": {name: [1.0 + i, 2.0] for i, (name, _, _) in enumerate(POINTS)},
+        "labels": ["m1", "m2"],
+        "values": {name: [m1, m2] for name, m1, m2 in POINTS},
+    }
+    if third_moments is not None:
+        obj["third_moments"] = third_moments
+    if derived_from is not None:
+        obj["derived_from"] = {"likelihood": derived_from, "method": "asimov"}
+    obj.update(extra)
+    return obj
+
+
+def results(likelihood: str, *, points: list[str] | None = None, cls_obs: float = 0.2, **extra: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "likelihood": likelihood,
+        "backend": "pyhf",
+        "settings": {"mu": 1.0, "level": 0.05, "test_stat": "qtilde", "calctype": "asymptotics", "calc_base_dist": "normal", "poi_bounds": [0.0, 10.0]},
+        "software": {"pyhf": "0.7.6"},
+        "tolerance": {"CLs": {"abs": 0.001, "rel": 0.01}, "mu_up": {"abs": 0.01, "rel": 0.01}},
+        "points": {name: {"CLs_obs": cls_obs, "CLs_exp": [0.01, 0.05, 0.2, 0.5, 0.8]} for name in (points or [p for p, _, _ in POINTS])},
+    }
+    obj.update(extra)
+    return obj
+
+
+@dataclasses.dataclass
+class File:
+    """A file of the bundle: its logical path, content and manifest fields."""
+
+    path: str
+    data: bytes
+    role: str = "attachment"
+    media: str = "application/octet-stream"
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def hex(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def entry(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "role": self.role,
+            "mediaType": self.media,
+            "digest": "sha256:" + self.hex,
+            "size": len(self.data),
+            "fixity": {"sha512": hashlib.sha512(self.data).hexdigest()},
+        }
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
+
+
+def likelihood(path: str, ws: Any) -> File:
+    return File(path, jbytes(ws), "likelihood", "application/json", {"pyhf.digest": "sha256:" + pyhf_digest(ws)})
+
+
+def component(path: str, obj: Any, role: str, lk: str | None = None, **annotations: str) -> File:
+    ann = dict(annotations)
+    if lk is not None:
+        ann["likelihood"] = lk
+    return File(path, obj if isinstance(obj, bytes) else jbytes(obj), role, "application/json", ann)
+
+
+def text(path: str, content: str | bytes, *, role: str = "attachment", media: str = "text/plain") -> File:
+    return File(path, content.encode("utf-8") if isinstance(content, str) else content, role, media)
+
+
+WS = workspace()
+BKG = likelihood("BkgOnly.json", WS)
+README = text("README.md", "Conformance toy analysis.\n", media="text/markdown")
+ANALYSIS: dict[str, Any] = {
+    "title": "Conformance toy analysis",
+    "collaboration": "HEPARCH",
+    "license": "CC-BY-4.0",
+    "sqrt_s_TeV": 13,
+    "luminosity_ifb": 139,
+}
+PINNED = "docker.io/pyhf/pyhf@sha256:" + hashlib.sha256(b"conformance container").hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# bundles
+
+
+def _shim(obj: Any) -> SimpleNamespace:
+    """The parts of a manifest heparch.store.layout reads, taken from whatever entries are well formed."""
+    files = []
+    for f in obj.get("files", []) if isinstance(obj, dict) else []:
+        try:
+            hex_ = f["digest"].split(":", 1)[1]
+            files.append(SimpleNamespace(hex=hex_, size=int(f["size"]), fixity=SimpleNamespace(sha512=f["fixity"]["sha512"])))
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            continue
+    return SimpleNamespace(files=files)
+
+
+Edit = Callable[[Any], Any]
+
+
+class Draft:
+    """A bundle under construction: consistent by default; change any layer, then :meth:`build`.
+
+    Each layer is derived from the one before unless a field overrides it:
+    ``obj`` (the manifest as a dict) -> ``manifest`` (its bytes: RFC 8785 canonical) ->
+    ``head()`` (the five head files, regenerated by heparch.store.layout) -> the tar bytes of
+    the three parts (``head_tar``, ``payload_tar``, and the signature part made by
+    :meth:`signature_tar` from the frames listing) -> frames (``*_framer``, then
+    ``*_frames_edit``). frames-sha256.txt is always computed from the head and payload frames
+    as finally written, so a change to frames breaks no other rule by accident.
+    """
+
+    def __init__(
+        self,
+        files: list[File],
+        *,
+        analysis: dict[str, Any] | None = ANALYSIS,
+        top: dict[str, Any] | None = None,
+        version: str = versions.FORMAT_VERSION,
+    ) -> None:
+        self.files = files
+        obj: dict[str, Any] = {"bundleFormat": {"uri": versions.FORMAT_URI, "version": version}}
+        if analysis:
+            obj["analysis"] = dict(analysis)
+        obj.update(top or {})
+        obj["files"] = [f.entry() for f in sorted(files, key=lambda f: f.path)]
+        self.obj = obj
+        self.manifest: bytes | None = None
+        self.head_override: dict[str, bytes] = {}
+        self.omit: set[str] = set()  # head files left out (of the head and the tag manifest)
+        self.signatures: dict[str, bytes] = {}
+        self.extra_tags: dict[str, bytes] = {}  # more tag files before the tag manifest, listed in it
+        self.extra_entries: list[bytes] = []  # raw tar entries before the tag manifest, not listed
+        self.tagmanifest_edit: Edit | None = None
+        self.listing_edit: Edit | None = None
+        self.blobs: dict[str, bytes] = {f.hex: f.data for f in files}
+        self.head_tar: bytes | None = None
+        self.payload_tar: bytes | None = None
+        self.signature_override: Callable[[bytes], bytes] | None = None
+        self.head_framer: Framer = COMPRESSED
+        self.payload_framer: Framer = COMPRESSED
+        self.signature_framer: Framer = STORED
+        self.head_frames_edit: Edit | None = None
+        self.payload_frames_edit: Edit | None = None
+
+    def plain(self) -> bool:
+        """Whether only the manifest object was changed, so heparch's writer makes the same bytes."""
+        return (
+            self.manifest is None
+            and not (self.head_override or self.omit or self.extra_tags or self.extra_entries)
+            and self.tagmanifest_edit is self.listing_edit is self.signature_override is None
+            and self.head_tar is self.payload_tar is None
+            and self.head_framer is self.payload_framer is COMPRESSED
+            and self.signature_framer is STORED
+            and self.head_frames_edit is self.payload_frames_edit is None
+            and self.blobs == {f.hex: f.data for f in self.files}
+        )
+
+    def manifest_bytes(self) -> bytes:
+        return self.manifest if self.manifest is not None else strictjson.canonical(self.obj)
+
+    def head(self) -> dict[str, bytes]:
+        head = layout.head_files(_shim(self.obj), self.manifest_bytes(), AGENT)  # type: ignore[arg-type]
+        head.update(self.head_override)
+        return {name: data for name, data in head.items() if name not in self.omit}
+
+    def head_entries(self) -> list[bytes]:
+        head = self.head()
+        return [tar.entry(ROOT + name, head[name]) for name in layout.HEAD if name in head]
+
+    def blob_entries(self) -> list[bytes]:
+        return [tar.entry(ROOT + layout.BLOB_DIR + h, d) for h, d in sorted(self.blobs.items())]
+
+    def signature_tar(self, listing: bytes) -> bytes:
+        """frames-sha256.txt, signature files (sorted), extra tag files and entries, the tag manifest."""
+        if self.signature_override is not None:
+            return self.signature_override(listing)
+        tags = {layout.FRAMES: listing, **self.signatures, **self.extra_tags}
+        tm = layout.tag_manifest(self.head(), tags)
+        if self.tagmanifest_edit is not None:
+            tm = self.tagmanifest_edit(tm)
+        out = [tar.entry(ROOT + layout.FRAMES, listing)]
+        out += [tar.entry(ROOT + name, self.signatures[name]) for name in sorted(self.signatures)]
+        out += [tar.entry(ROOT + name, data) for name, data in self.extra_tags.items()]
+        out += self.extra_entries
+        out.append(tar.entry(ROOT + layout.TAGMANIFEST, tm))
+        return b"".join(out)
+
+    def parts_tar(self) -> tuple[bytes, bytes]:
+        head = self.head_tar if self.head_tar is not None else b"".join(self.head_entries())
+        payload = self.payload_tar if self.payload_tar is not None else b"".join(self.blob_entries()) + tar.END
+        return head, payload
+
+    def stream(self) -> bytes:
+        """The whole tar stream (with the frames listing of the default framing)."""
+        head, payload = self.parts_tar()
+        listing = layout.frames_listing(digests(self.head_framer(head)), digests(self.payload_framer(payload)))
+        return head + self.signature_tar(listing) + payload
+
+    def build(self) -> bytes:
+        head, payload = self.parts_tar()
+        head_frames = self.head_framer(head)
+        if self.head_frames_edit is not None:
+            head_frames = self.head_frames_edit(head_frames)
+        payload_frames = self.payload_framer(payload)
+        if self.payload_frames_edit is not None:
+            payload_frames = self.payload_frames_edit(payload_frames)
+        listing = layout.frames_listing(digests(head_frames), digests(payload_frames))
+        if self.listing_edit is not None:
+            listing = self.listing_edit(listing)
+        return b"".join([*head_frames, *self.signature_framer(self.signature_tar(listing)), *payload_frames])
+
+
+def written_by_heparch(d: Draft) -> bytes:
+    """The same bundle written by heparch.store.writer.write_bundle (to check :meth:`Draft.build`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "b.zst"
+        sizes = {h: len(data) for h, data in d.blobs.items()}
+        writer.write_bundle(out, d.head(), d.signatures, sizes, lambda h: iter([d.blobs[h]]))
+        return out.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------
+# the registry
+
+
+@dataclasses.dataclass
+class Vector:
+    kind: str  # valid, invalid, warn
+    name: str  # directory name: <CODE>_<slug>
+    codes: list[str]
+    about: str
+    make: Callable[[], tuple[bytes, str | None]]  # bundle bytes, identity (sha256 of the manifest) when known
+
+
+VECTORS: list[Vector] = []
+
+
+def vector(name: str, about: str, *, codes: list[str] | None = None, kind: str | None = None) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    """Register a vector; ``make`` returns the bundle bytes or a :class:`Draft` (then written as heparch writes it)."""
+    code = name.split("_", 1)[0]
+    kind = kind or ("valid" if code == "OK" else "warn" if code.startswith("W") else "invalid")
+    expected = sorted(codes if codes is not None else ([] if code == "OK" else [code]))
+
+    def deco(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def make() -> tuple[bytes, str | None]:
+            out = fn()
+            if isinstance(out, Draft):
+                data = out.build()
+                if out.plain() and data != written_by_heparch(out):
+                    raise AssertionError(f"{name}: Draft.build differs from heparch.store.writer.write_bundle")
+                return data, layout.identity(out.manifest_bytes())
+            return out, None
+
+        VECTORS.append(Vector(kind, name, expected, " ".join(about.split()), make))
+        return fn
+
+    return deco
+
+
+# ---------------------------------------------------------------------------------------
+# valid vectors
+
+
+@vector("OK_minimal_workspace", "The smallest useful bundle: one pyhf workspace (role likelihood) and the analysis metadata.")
+def _() -> Draft:
+    return Draft([BKG])
+
+
+@vector("OK_patchset", "A background-only workspace and a pyhf PatchSet whose metadata.digests.sha256 is the workspace's pyhf digest; every patch applies.")
+def _() -> Draft:
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), README])
+
+
+@vector("OK_patch_files", "A workspace and two RFC 6902 patch files (role patch, one signal point each) that apply to it.")
+def _() -> Draft:
+    patches = [component(f"patches/patch.{name}.json", signal_ops(i), "patch", "BkgOnly.json", **{"patch.name": name}) for i, (name, _, _) in enumerate(POINTS)]
+    return Draft([BKG, *patches])
+
+
+@vector("OK_simplified_likelihood", "A simplified likelihood alone (observed, background, covariance, third moments within m3^2 <= 8 m2^3, signals, labels).")
+def _() -> Draft:
+    return Draft([component("SL/simplified.json", simplified([0.1, 0.05]), "simplified-likelihood")])
+
+
+@vector(
+    "OK_simplified_derived_with_results",
+    "A workspace, a simplified likelihood derived from it (annotation and derived_from both name it) and claimed results for the simplified likelihood's signals.",
+)
+def _() -> Draft:
+    sl = component("simplified.json", simplified([0.1, 0.05], derived_from="BkgOnly.json"), "simplified-likelihood", "BkgOnly.json")
+    res = component("results/simplified.json", results("simplified.json"), "results", "simplified.json")
+    return Draft([BKG, sl, res])
+
+
+@vector("OK_results", "A workspace, its patchset and the claimed results (CLs observed and the five expected values) for every patch.")
+def _() -> Draft:
+    res = component("results.json", results("BkgOnly.json"), "results", "BkgOnly.json")
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), res])
+
+
+@vector("OK_code_attachments_containers", "Code (role code, with media types), attachments, a name, a created date and a container pinned by sha256 digest.")
+def _() -> Draft:
+    files = [
+        BKG,
+        text("code/fit.py", "import pyhf\nprint(pyhf.__version__)\n", role="code", media="text/x-python"),
+        text("code/point.slha", "BLOCK MASS\n  1000022  100.0\n", role="code"),
+        File("figures/limit.png", b"\x89PNG\r\n\x1a\n" + bytes(range(64)), "attachment", "image/png"),
+        README,
+    ]
+    return Draft(files, top={"name": "toy-analysis", "created": "2020-01-01T00:00:00Z", "containers": [{"name": "pyhf", "reference": PINNED}]})
+
+
+@vector("OK_multiple_likelihoods", "Two likelihoods in subdirectories, each with its own patchset and results; patchsets name their likelihood by annotation.")
+def _() -> Draft:
+    files = []
+    for region, obs in (("RegionA", 5.0), ("RegionB", 7.0)):
+        ws = workspace(obs, channel=f"SR_{region}")
+        lk = f"{region}/BkgOnly.json"
+        files += [
+            likelihood(lk, ws),
+            component(f"{region}/patchset.json", patchset(ws), "patchset", lk),
+            component(f"{region}/results.json", results(lk), "results", lk),
+        ]
+    return Draft(files)
+
+
+@vector("OK_unicode_nfc_path", "Logical paths with non-ASCII characters in Unicode NFC (the tar entry names stay ASCII: blobs are named by digest).")
+def _() -> Draft:
+    path = unicodedata.normalize("NFC", "docs/Überblick/résumé.txt")
+    return Draft([BKG, text(path, "Zusammenfassung / résumé\n"), text("docs/日本語.md", "# 概要\n", media="text/markdown")])
+
+
+@vector("OK_dedup_identical_content", "Two logical paths with identical content: the manifest lists both, the payload stores the blob once.")
+def _() -> Draft:
+    return Draft([BKG, text("a/notes.txt", "same bytes\n"), text("b/notes.txt", "same bytes\n")])
+
+
+@vector("OK_empty_file", "An empty attachment (size 0): its blob is a tar entry without content or padding.")
+def _() -> Draft:
+    return Draft([BKG, text("empty.txt", b"")])
+
+
+@vector("OK_blob_over_8mib", "A 9 MiB blob (zeros) whose entry spans two zstd frames: frames hold at most 8 MiB, and frame boundaries fall inside the blob.")
+def _() -> Draft:
+    return Draft([BKG, File("data/zeros.bin", b"\0" * (9 * MIB))])
+
+
+@vector("OK_long_logical_path", "A logical path of 1000 bytes (segments of at most 255 bytes) and a deep directory tree.")
+def _() -> Draft:
+    path = "/".join(["x" * 200] * 4 + ["y" * 192 + ".txt"])
+    assert len(path.encode()) == 1000, len(path)
+    deep = "/".join("abcdefghijklmnopqrstuvwxyz") + ".txt"
+    return Draft([BKG, text(path, "long\n"), text(deep, "deep\n")])
+
+
+@vector("OK_full_metadata", "Every analysis metadata field of format 1.0 (INSPIRE, arXiv, HEPData, DOI, contacts, keywords) and a non-integer luminosity.")
+def _() -> Draft:
+    analysis = {
+        **ANALYSIS,
+        "experiment": "TOY",
+        "description": "A toy analysis for the conformance suite.",
+        "inspire": "ins0000001",
+        "arxiv": "0000.00000",
+        "hepdata": "10.17182/hepdata.00001",
+        "doi": "10.0000/toy",
+        "luminosity_ifb": 139.5,
+        "keywords": ["toy", "conformance"],
+        "contacts": [{"name": "Ada Physicist", "email": "ada@example.org", "affiliation": "Nowhere Lab"}],
+    }
+    return Draft([BKG], analysis=analysis, top={"name": "toy"})
+
+
+@vector(
+    "OK_raw_and_rle_blocks",
+    "The head and payload frames are written by hand with raw and RLE blocks only (no compressed blocks): any block encoding within the frame-header profile is valid.",
+)
+def _() -> Draft:
+    d = Draft([BKG, File("zeros.bin", b"\0" * 5000), README])
+    d.head_framer = d.payload_framer = chunked(hand_frame)
+    return d
+
+
+@vector(
+    "OK_frames_cut_mid_entry",
+    "Every part is cut into frames of 700 bytes of content, so frame boundaries fall inside headers, contents and padding (each part still starts a new frame).",
+)
+def _() -> Draft:
+    d = Draft([BKG, README])
+    d.head_framer = d.payload_framer = chunked(zframes.compress_frame, 700)
+    d.signature_framer = chunked(zframes.stored_frame, 700)
+    return d
+
+
+@vector(
+    "OK_payload_level_19",
+    "The head and payload frames are compressed at level 19 (heparch writes level 9): the level is not part of the format; frames-sha256.txt lists the frames as written.",
+)
+def _() -> Draft:
+    d = Draft([BKG, README])
+    d.head_framer = d.payload_framer = chunked(lambda data: zframes.compress_frame(data, level=19))
+    return d
+
+
+# ---------------------------------------------------------------------------------------
+# warning vectors
+
+
+@vector(
+    "W001_unknown_fields_newer_minor",
+    "A manifest written for format 1.1.0 with fields format 1.0 does not define (a top-level provenance object and a per-file encoding); a 1.0 reader accepts it and reports both.",
+    codes=["W001", "W006"],
+)
+def _() -> Draft:
+    d = Draft([BKG, README], version="1.1.0", top={"provenance": {"tool": "future-writer", "steps": 3}})
+    d.obj["files"][0]["encoding"] = "utf-8"
+    return d
+
+
+@vector("W001_unknown_role", "A file whose role (dataset) format 1.0 does not define; it is treated as an attachment and reported.")
+def _() -> Draft:
+    return Draft([BKG, File("data/events.csv", b"x,y\n1,2\n", "dataset", "text/csv")])
+
+
+@vector("W002_missing_license", "The analysis metadata gives no SPDX license.")
+def _() -> Draft:
+    return Draft([BKG], analysis={k: v for k, v in ANALYSIS.items() if k != "license"})
+
+
+@vector("W003_missing_sqrt_s", "The analysis metadata gives no centre-of-mass energy (sqrt_s_TeV).")
+def _() -> Draft:
+    return Draft([BKG], analysis={k: v for k, v in ANALYSIS.items() if k != "sqrt_s_TeV"})
+
+
+@vector("W004_missing_luminosity", "The analysis metadata gives no integrated luminosity (luminosity_ifb).")
+def _() -> Draft:
+    return Draft([BKG], analysis={k: v for k, v in ANALYSIS.items() if k != "luminosity_ifb"})
+
+
+@vector("W002_no_analysis_metadata", "No analysis object at all: license, sqrt_s_TeV and luminosity_ifb are all missing.", codes=["W002", "W003", "W004"])
+def _() -> Draft:
+    return Draft([BKG], analysis=None)
+
+
+@vector("W005_results_unknown_field", "A results component with a field its schema does not know (comment); it is reported and ignored.")
+def _() -> Draft:
+    res = component("results.json", results("BkgOnly.json", comment="made by hand"), "results", "BkgOnly.json")
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), res])
+
+
+@vector("W005_simplified_unknown_field", "A simplified likelihood with a field its schema does not know (skewness_model).")
+def _() -> Draft:
+    return Draft([component("simplified.json", simplified(skewness_model="gamma"), "simplified-likelihood")])
+
+
+@vector("W006_newer_minor_version", "A manifest that declares format 1.4.2 but uses only 1.0 fields: readable, with a warning.")
+def _() -> Draft:
+    return Draft([BKG], version="1.4.2")
+
+
+# ---------------------------------------------------------------------------------------
+# invalid: zstd frames
+
+
+def base() -> Draft:
+    return Draft([BKG, README])
+
+
+def head_frame(**fields: Any) -> Draft:
+    """The base bundle with its head part in one hand-made frame with the given header fields."""
+    d = base()
+    d.head_framer = whole(lambda data: hand_frame(data, **fields))
+    return d
+
+
+def edit_first_head_frame(edit: Callable[[bytearray], None]) -> Draft:
+    def change(frames: list[bytes]) -> list[bytes]:
+        first = bytearray(frames[0])
+        edit(first)
+        return [bytes(first), *frames[1:]]
+
+    d = base()
+    d.head_frames_edit = change
+    return d
+
+
+@vector("E001_empty_file", "The file is empty.")
+def _() -> bytes:
+    return b""
+
+
+@vector("E001_uncompressed_tar", "The tar stream itself, not compressed into zstd frames: the file does not start with the zstd magic number.")
+def _() -> bytes:
+    return base().stream()
+
+
+@vector("E002_reserved_bit", "The head frame's header has the reserved bit (bit 3 of the Frame_Header_Descriptor) set; nothing else changed.")
+def _() -> Draft:
+    return edit_first_head_frame(lambda f: f.__setitem__(4, f[4] | 0x08))
+
+
+@vector(
+    "E002_unused_bit",
+    "The head frame's header has the unused bit (bit 4) set. zstd decoders ignore that bit, so without the profile this byte could change unnoticed.",
+)
+def _() -> Draft:
+    return edit_first_head_frame(lambda f: f.__setitem__(4, f[4] | 0x10))
+
+
+@vector("E002_no_content_checksum", "The head frame has no content checksum (Content_Checksum_Flag clear, no checksum after the last block).")
+def _() -> Draft:
+    return head_frame(checksum=False)
+
+
+@vector("E002_dictionary_id", "The head frame declares a dictionary ID (1-byte Dictionary_ID field = 7).")
+def _() -> Draft:
+    return head_frame(dict_id=7)
+
+
+@vector("E002_oversize_window", "The payload frame is not single-segment: its Window_Descriptor asks for a 2 GiB window (and it has no Frame_Content_Size).")
+def _() -> Draft:
+    d = base()
+    d.payload_framer = whole(lambda data: hand_frame(data, single=False, window_descriptor=21 << 3))
+    return d
+
+
+@vector("E002_fcs_not_minimal", "The head frame's Frame_Content_Size uses a 4-byte field where a 2-byte field suffices.")
+def _() -> Draft:
+    return head_frame(fcs_flag=2)
+
+
+@vector("E003_frame_content_over_8mib", "The payload (a 9 MiB blob) is one frame whose Frame_Content_Size exceeds 8 MiB (8388608 bytes).")
+def _() -> Draft:
+    d = Draft([BKG, File("zeros.bin", b"\0" * (9 * MIB))])
+    d.payload_framer = whole(hand_frame)
+    return d
+
+
+@vector("E003_empty_frame", "An empty frame (Frame_Content_Size 0) after the head frame, listed in frames-sha256.txt as a head frame.")
+def _() -> Draft:
+    d = base()
+    d.head_frames_edit = lambda frames: [*frames, hand_frame(b"", fcs=0)]
+    return d
+
+
+@vector("E004_checksum_mismatch", "The content checksum of the head frame is wrong (its first byte inverted); the frame decompresses otherwise.")
+def _() -> Draft:
+    def change(f: bytearray) -> None:
+        f[-4] ^= 0xFF
+
+    return edit_first_head_frame(change)
+
+
+@vector("E004_content_size_mismatch", "The head frame's Frame_Content_Size is one byte larger than the content its blocks hold.")
+def _() -> Draft:
+    d = base()
+    d.head_framer = whole(lambda data: hand_frame(data, fcs=len(data) + 1))
+    return d
+
+
+@vector("E004_reserved_block_type", "The head frame has a block of the reserved block type 3.")
+def _() -> Draft:
+    return head_frame(block_type=3)
+
+
+@vector("E005_truncated_mid_frame", "The file is cut in the middle of its last frame's blocks.")
+def _() -> bytes:
+    data = base().build()
+    last = list(zframes.walk_frames(io.BytesIO(data)))[-1]
+    return data[: last.offset + last.length // 2]
+
+
+@vector("E005_truncated_in_checksum", "The file's last two bytes (half of the last frame's content checksum) are missing.")
+def _() -> bytes:
+    return base().build()[:-2]
+
+
+@vector("E005_truncated_frame_header", "The file is cut inside the second frame's header (after its magic number and descriptor).")
+def _() -> bytes:
+    data = base().build()
+    second = list(zframes.walk_frames(io.BytesIO(data)))[1]
+    return data[: second.offset + 5]
+
+
+@vector("E006_skippable_frame", "A skippable frame (magic 0x184D2A50) after the head frame, listed in frames-sha256.txt as a head frame.")
+def _() -> Draft:
+    d = base()
+    skippable = b"\x50\x2a\x4d\x18" + (8).to_bytes(4, "little") + b"metadata"
+    d.head_frames_edit = lambda frames: [*frames, skippable]
+    return d
+
+
+@vector("E006_trailing_garbage", "Sixteen bytes that are not a zstd frame follow the last frame.")
+def _() -> bytes:
+    return base().build() + b"NOT A ZSTD FRAME"
+
+
+# ---------------------------------------------------------------------------------------
+# invalid: frame digests and part boundaries
+
+
+@vector("E007_wrong_frame_digest", "frames-sha256.txt gives a wrong sha256 for the payload frame (the tag manifest covers the listing as written).")
+def _() -> Draft:
+    d = base()
+    d.listing_edit = lambda listing: re.sub(rb"^(payload 0 \d+ )[0-9a-f]{64}", rb"\g<1>" + b"0" * 64, listing, flags=re.M)
+    return d
+
+
+@vector(
+    "E007_recompressed_head", "The head frame was recompressed at level 3 after frames-sha256.txt recorded the level-9 frame: same content, other frame bytes."
+)
+def _() -> bytes:
+    d = base()
+    head, _ = d.parts_tar()
+    d.listing_edit = lambda listing: layout.frames_listing(digests(COMPRESSED(head)), digests(COMPRESSED(d.parts_tar()[1])))
+    d.head_framer = chunked(lambda data: zframes.compress_frame(data, level=3))
+    data = d.build()
+    assert zframes.compress_frame(head, level=3) != zframes.compress_frame(head)
+    return data
+
+
+@vector("E007_unlisted_payload_frame", "frames-sha256.txt leaves out the last payload frame (the payload is cut into two frames).")
+def _() -> Draft:
+    d = base()
+    d.payload_framer = chunked(zframes.compress_frame, 1024)
+    d.listing_edit = lambda listing: b"".join(line for line in listing.splitlines(keepends=True) if not line.startswith(b"payload 1 "))
+    return d
+
+
+@vector("E008_single_frame", "The whole tar stream in one compressed frame: the head, signature and payload parts do not start new frames.")
+def _() -> bytes:
+    return zframes.compress_frame(base().stream())
+
+
+@vector("E008_compressed_signature_part", "The signature part (frames-sha256.txt, the tag manifest) is in a compressed frame, not raw (stored) blocks.")
+def _() -> Draft:
+    d = base()
+    d.signature_framer = COMPRESSED
+    return d
+
+
+@vector("E008_rle_in_signature_part", "The signature part's frame uses RLE blocks for the zero padding: only raw (stored) blocks are allowed there.")
+def _() -> Draft:
+    d = base()
+    d.signature_framer = whole(hand_frame)
+    return d
+
+
+@vector("E008_signature_and_payload_one_frame", "The signature part and the payload share one stored frame: the payload does not start a new frame.")
+def _() -> bytes:
+    d = base()
+    head, payload = d.parts_tar()
+    head_frames = COMPRESSED(head)
+    listing = layout.frames_listing(digests(head_frames), [])
+    return b"".join(head_frames) + zframes.stored_frame(d.signature_tar(listing) + payload)
+
+
+# ---------------------------------------------------------------------------------------
+# invalid: tar
+
+
+def with_extra(d: Draft, *entries: bytes) -> Draft:
+    """``d`` with raw ``entries`` before the tag manifest (before any length cap applies)."""
+    d.extra_entries = list(entries)
+    return d
+
+
+def with_head_entry(d: Draft, name: str, make: Callable[[str, bytes], bytes]) -> Draft:
+    """``d`` with head entry ``name`` written by ``make(full_name, data)`` instead of tar.entry."""
+    head = d.head()
+    d.head_tar = b"".join(make(ROOT + n, head[n]) if n == name else tar.entry(ROOT + n, head[n]) for n in layout.HEAD)
+    return d
+
+
+@vector("E010_bad_header_checksum", "The header of bag-info.txt has a wrong checksum field (one more than the sum of its bytes).")
+def _() -> Draft:
+    def make(name: str, data: bytes) -> bytes:
+        value = int(tar.header(name, len(data))[148:154], 8) + 1
+        return raw_header(name, len(data), checksum=b"%06o\0 " % value) + data + b"\0" * tar.padding(len(data))
+
+    return with_head_entry(base(), "bag-info.txt", make)
+
+
+@vector("E010_nonzero_mtime", "The header of data/manifest.json has mtime 1700000000 instead of 0 (checksum recomputed).")
+def _() -> Draft:
+    return with_head_entry(base(), layout.MANIFEST, lambda n, data: raw_entry(n, data, mtime=b"%011o\0" % 1700000000))
+
+
+@vector("E010_executable_mode", "The header of bagit.txt has mode 0755 instead of 0644 (checksum recomputed).")
+def _() -> Draft:
+    return with_head_entry(base(), "bagit.txt", lambda n, data: raw_entry(n, data, mode=b"0000755\0"))
+
+
+@vector("E010_owner_name", "The header of manifest-sha256.txt names its owner (uname root) where the profile wants an empty name.")
+def _() -> Draft:
+    return with_head_entry(base(), "manifest-sha256.txt", lambda n, data: raw_entry(n, data, uname=b"root"))
+
+
+@vector("E010_gnu_magic", "The header of bagit.txt carries the old GNU magic 'ustar  \\0' instead of POSIX 'ustar\\0' + '00'.")
+def _() -> Draft:
+    return with_head_entry(base(), "bagit.txt", lambda n, data: raw_entry(n, data, magic=b"ustar  \0"))
+
+
+@vector(
+    "E010_prefix_split",
+    "The header of bagit.txt splits its short name into prefix 'bundle' and name 'bagit.txt': the same name, but not the canonical header (names of at most 100 bytes go whole in the name field).",
+)
+def _() -> Draft:
+    return with_head_entry(base(), "bagit.txt", lambda n, data: raw_entry(b"bagit.txt", data, prefix=b"bundle"))
+
+
+@vector("E011_symlink", "A symbolic link entry bundle/data/passwd -> /etc/passwd before the tag manifest.")
+def _() -> Draft:
+    return with_extra(base(), raw_header("bundle/data/passwd", 0, typeflag=b"2", linkname=b"/etc/passwd"))
+
+
+@vector("E011_hardlink", "A hard link entry bundle/data/link -> bundle/bagit.txt before the tag manifest.")
+def _() -> Draft:
+    return with_extra(base(), raw_header("bundle/data/link", 0, typeflag=b"1", linkname=b"bundle/bagit.txt"))
+
+
+@vector("E011_char_device", "A character device entry bundle/data/null (major 1, minor 3) before the tag manifest.")
+def _() -> Draft:
+    return with_extra(base(), raw_header("bundle/data/null", 0, typeflag=b"3", devmajor=b"0000001\0", devminor=b"0000003\0"))
+
+
+@vector("E011_fifo", "A FIFO entry bundle/data/pipe before the tag manifest.")
+def _() -> Draft:
+    return with_extra(base(), raw_header("bundle/data/pipe", 0, typeflag=b"6"))
+
+
+@vector("E011_directory", "A directory entry bundle/data/ (type 5) before the tag manifest.")
+def _() -> Draft:
+    return with_extra(base(), raw_header("bundle/data/", 0, typeflag=b"5", mode=b"0000755\0"))
+
+
+@vector("E011_contiguous_file", "A contiguous-file entry (type 7, which many tar readers treat as a regular file) before the tag manifest.")
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle/signatures/contiguous", b"data\n", typeflag=b"7"))
+
+
+@vector("E012_dotdot", "A regular file entry named bundle/../evil.txt (traversal with '..').")
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle/../evil.txt", b"evil\n"))
+
+
+@vector("E012_absolute", "A regular file entry with the absolute name /tmp/evil.txt.")
+def _() -> Draft:
+    return with_extra(base(), raw_entry("/tmp/evil.txt", b"evil\n"))
+
+
+@vector("E012_backslash", "A regular file entry named bundle\\..\\evil.txt (backslashes, a traversal on Windows).")
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle\\..\\evil.txt", b"evil\n"))
+
+
+@vector("E012_outside_root", "A regular file entry named other/evil.txt, outside bundle/.")
+def _() -> Draft:
+    return with_extra(base(), raw_entry("other/evil.txt", b"evil\n"))
+
+
+@vector("E012_control_character", "A regular file entry whose name holds a newline (bundle/evil\\n.txt).")
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle/evil\n.txt", b"evil\n"))
+
+
+@vector(
+    "E012_disallowed_character", "A regular file entry whose name holds a space (bundle/signatures/a b), outside the entry-name characters A-Z a-z 0-9 . _ / -."
+)
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle/signatures/a b", b"x\n"))
+
+
+@vector("E013_pax_header", "A PAX extended header (type x) whose path record renames the next entry to ../../evil.txt.")
+def _() -> Draft:
+    pax = raw_entry("bundle/PaxHeader/evil.txt", pax_record("path", "../../evil.txt"), typeflag=b"x")
+    return with_extra(base(), pax, tar.entry("bundle/signatures/evil.txt", b"evil\n"))
+
+
+@vector("E013_pax_global_header", "A PAX global header (type g) with a comment record at the start of the archive.")
+def _() -> Draft:
+    d = base()
+    d.head_tar = raw_entry("bundle/pax_global_header", pax_record("comment", "made by hand"), typeflag=b"g") + b"".join(d.head_entries())
+    return d
+
+
+@vector("E013_gnu_longname", "A GNU long-name header (type L) giving the next entry a 120-character name.")
+def _() -> Draft:
+    long_name = "bundle/signatures/" + "n" * 102
+    return with_extra(base(), raw_entry("bundle/LongLink", long_name.encode() + b"\0", typeflag=b"L"), tar.entry("bundle/signatures/short", b"x"))
+
+
+@vector("E014_duplicate_blob", "The payload holds blob A twice; the manifest lists A and B (same size), so the payload length is what the manifest implies.")
+def _() -> Draft:
+    a, b = sorted([text("one.txt", "first blob\n"), text("two.txt", "other blob\n")], key=lambda f: f.hex)
+    d = Draft([BKG, a, b])
+    d.payload_tar = (
+        b"".join(d.blob_entries()).replace(tar.entry(ROOT + layout.BLOB_DIR + b.hex, b.data), tar.entry(ROOT + layout.BLOB_DIR + a.hex, a.data)) + tar.END
+    )
+    return d
+
+
+@vector("E015_head_order", "bag-info.txt comes before bagit.txt in the head.")
+def _() -> Draft:
+    d = base()
+    entries = d.head_entries()
+    d.head_tar = b"".join([entries[1], entries[0], *entries[2:]])
+    return d
+
+
+@vector("E015_blob_order", "The payload blobs are in descending digest order.")
+def _() -> Draft:
+    d = base()
+    d.payload_tar = b"".join(reversed(d.blob_entries())) + tar.END
+    return d
+
+
+def signature_part(d: Draft, names: list[str]) -> Callable[[bytes], bytes]:
+    """A signature part holding entries ``names`` (with content from d.signatures) in the order given."""
+
+    def make(listing: bytes) -> bytes:
+        tm = layout.tag_manifest(d.head(), {layout.FRAMES: listing, **d.signatures})
+        entries = [tar.entry(ROOT + layout.FRAMES, listing), *(tar.entry(ROOT + n, d.signatures[n]) for n in names)]
+        return b"".join([*entries, tar.entry(ROOT + layout.TAGMANIFEST, tm)])
+
+    return make
+
+
+@vector("E015_signature_order", "Two signature entries in descending name order (signatures/b.sshsig before signatures/a.sshsig).")
+def _() -> Draft:
+    d = base()
+    d.signatures = {"signatures/a.sshsig": b"a\n", "signatures/b.sshsig": b"b\n"}
+    d.signature_override = signature_part(d, ["signatures/b.sshsig", "signatures/a.sshsig"])
+    return d
+
+
+@vector("E014_duplicate_signature", "The same signature entry (signatures/a.sshsig) twice in the signature part.")
+def _() -> Draft:
+    d = base()
+    d.signatures = {"signatures/a.sshsig": b"a\n"}
+    d.signature_override = signature_part(d, ["signatures/a.sshsig", "signatures/a.sshsig"])
+    return d
+
+
+@vector("E016_nonzero_padding", "The zero padding after bagit.txt holds a non-zero byte.")
+def _() -> Draft:
+    return with_head_entry(base(), "bagit.txt", lambda n, data: tar.entry(n, data)[:-1] + b"X")
+
+
+@vector("E016_nonzero_blob_padding", "The zero padding after a payload blob holds a non-zero byte.")
+def _() -> Draft:
+    d = base()
+    entries = d.blob_entries()
+    entries[0] = entries[0][:-1] + b"\x01"
+    d.payload_tar = b"".join(entries) + tar.END
+    return d
+
+
+@vector("E016_bad_end_block", "The second end-of-archive block is not zero (same length, so within the length the manifest implies).")
+def _() -> Draft:
+    d = base()
+    d.payload_tar = b"".join(d.blob_entries()) + b"\0" * tar.BLOCK + b"\x01" + b"\0" * (tar.BLOCK - 1)
+    return d
+
+
+def head_cut(cut: Callable[[list[bytes]], int]) -> Draft:
+    """The tar stream ends inside the head, at ``cut(head entries)``: no signature part, no payload."""
+    d = base()
+    d.head_tar = b"".join(d.head_entries())[: cut(d.head_entries())]
+    d.signature_override = lambda listing: b""
+    d.payload_tar = b""
+    return d
+
+
+@vector("E017_truncated_in_header", "The tar stream ends 100 bytes into the header of manifest-sha256.txt (every frame is intact).")
+def _() -> Draft:
+    return head_cut(lambda e: len(b"".join(e[:3])) + 100)
+
+
+@vector("E017_truncated_in_manifest", "The tar stream ends in the middle of data/manifest.json's content (every frame is intact).")
+def _() -> Draft:
+    return head_cut(lambda e: len(b"".join(e[:2])) + tar.BLOCK + 40)
+
+
+@vector("E017_truncated_in_blob", "The tar stream ends in the middle of the last blob's content (every frame is intact).")
+def _() -> Draft:
+    d = base()
+    entries = d.blob_entries()
+    d.payload_tar = b"".join(entries[:-1]) + entries[-1][: tar.BLOCK + 10]
+    return d
+
+
+@vector("E017_truncated_after_tag_manifest", "The tar stream ends right after the tag manifest: no payload and no end-of-archive blocks.")
+def _() -> Draft:
+    d = base()
+    d.payload_tar = b""
+    return d
+
+
+@vector("E017_no_end_blocks", "The tar stream ends after the last blob, without the two end-of-archive blocks.")
+def _() -> Draft:
+    d = base()
+    d.payload_tar = b"".join(d.blob_entries())
+    return d
+
+
+@vector("E018_trailing_zero_block", "A third zero block follows the end-of-archive blocks: the stream is longer than the manifest implies.")
+def _() -> Draft:
+    d = base()
+    d.payload_tar = b"".join(d.blob_entries()) + tar.END + b"\0" * tar.BLOCK
+    return d
+
+
+@vector("E018_trailing_frame", "A valid extra frame (holding text) follows the frame with the end-of-archive blocks; frames-sha256.txt lists it.")
+def _() -> Draft:
+    d = base()
+    d.payload_frames_edit = lambda frames: [*frames, zframes.compress_frame(b"trailing data after the archive\n")]
+    return d
+
+
+@vector(
+    "E018_bomb",
+    "Eight more frames of 8 MiB of zeros each (64 MiB from 2 KiB) follow the archive, listed in frames-sha256.txt: a decompression bomb beyond the length the manifest implies.",
+)
+def _() -> Draft:
+    bomb = hand_frame(b"\0" * MAX_FRAME)
+    d = base()
+    d.payload_frames_edit = lambda frames: [*frames, *[bomb] * 8]
+    return d
+
+
+@vector("E018_entry_count", "257 (empty) signature entries before the tag manifest: more than the cap of 256 (entry-count exhaustion).")
+def _() -> Draft:
+    d = base()
+    d.signatures = {f"signatures/s{i:03d}.dsse.json": b"" for i in range(257)}
+    return d
+
+
+@vector("E018_manifest_too_large", "data/manifest.json is 16 MiB + 1 byte (the canonical manifest followed by spaces), over the 16 MiB cap.")
+def _() -> Draft:
+    d = base()
+    canonical = strictjson.canonical(d.obj)
+    d.manifest = canonical + b" " * (layout.MAX_MANIFEST + 1 - len(canonical))
+    return d
+
+
+@vector("E019_fetch_txt", "A BagIt fetch.txt before the tag manifest (and listed in it): fetch.txt is forbidden.")
+def _() -> Draft:
+    d = base()
+    d.extra_tags = {"fetch.txt": b"https://example.org/blob 11 data/blobs/sha256/" + b"0" * 64 + b"\n"}
+    return d
+
+
+@vector("E019_extra_tag_file", "An extra tag file (tagmanifest-md5.txt) before the tag manifest (and listed in it).")
+def _() -> Draft:
+    d = base()
+    d.extra_tags = {"tagmanifest-md5.txt": b"d41d8cd98f00b204e9800998ecf8427e  bagit.txt\n"}
+    return d
+
+
+@vector("E019_extra_data_file", "An entry data/extra.txt before the tag manifest: under data/ only data/manifest.json and the blobs may appear.")
+def _() -> Draft:
+    return with_extra(base(), tar.entry(ROOT + "data/extra.txt", b"extra\n"))
+
+
+@vector("E019_uppercase_blob_name", "A payload entry named with uppercase hex (data/blobs/sha256/<HEX>): blob names are 64 lowercase hex digits.")
+def _() -> Draft:
+    d = base()
+    entries = d.blob_entries()
+    hex_ = README.hex
+    i = next(i for i, e in enumerate(entries) if hex_.encode() in e[:100])
+    entries[i] = tar.entry(ROOT + layout.BLOB_DIR + hex_.upper(), README.data)
+    d.payload_tar = b"".join(entries) + tar.END
+    return d
+
+
+@vector("E020_empty_archive", "The tar stream is only the two end-of-archive blocks: no head at all.")
+def _() -> bytes:
+    return zframes.compress_frame(tar.END)
+
+
+@vector(
+    "E020_missing_manifest_sha512", "The head lacks manifest-sha512.txt (frames-sha256.txt follows manifest-sha256.txt; the tag manifest does not list it)."
+)
+def _() -> Draft:
+    d = base()
+    d.omit = {"manifest-sha512.txt"}
+    return d
+
+
+@vector("E020_missing_frames_listing", "The signature part lacks frames-sha256.txt: the tag manifest follows the head directly (and does not list it).")
+def _() -> Draft:
+    d = base()
+
+    def signature(listing: bytes) -> bytes:
+        tm = layout.tag_manifest(d.head(), {})
+        return tar.entry(ROOT + layout.TAGMANIFEST, tm)
+
+    d.signature_override = signature
+    return d
+
+
+@vector("E020_missing_tag_manifest", "There is no tagmanifest-sha256.txt: the payload follows frames-sha256.txt directly.")
+def _() -> Draft:
+    d = base()
+    d.signature_override = lambda listing: tar.entry(ROOT + layout.FRAMES, listing)
+    return d
+
+
+# ---------------------------------------------------------------------------------------
+# invalid: the manifest
+
+
+def with_manifest(raw: bytes, files: list[File] | None = None) -> bytes:
+    d = Draft(files or [BKG, README])
+    d.manifest = raw
+    return d.build()
+
+
+@vector("E030_byte_order_mark", "data/manifest.json starts with a UTF-8 byte-order mark (the rest is the canonical manifest).")
+def _() -> bytes:
+    return with_manifest(b"\xef\xbb\xbf" + strictjson.canonical(base().obj))
+
+
+@vector("E030_duplicate_key", "data/manifest.json has the key 'name' twice in its top-level object.")
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw[:-1] + b',"name":"a","name":"b"}')
+
+
+@vector("E030_nan", "data/manifest.json gives luminosity_ifb as NaN, which is not JSON.")
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw.replace(b'"luminosity_ifb":139', b'"luminosity_ifb":NaN'))
+
+
+@vector("E030_not_utf8", "data/manifest.json holds a Latin-1 byte (0xE9) inside a string: not UTF-8.")
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw.replace(b'"title":"Conformance toy analysis"', b'"title":"Conformance toy analys\xe9"'))
+
+
+@vector("E030_too_deep", "data/manifest.json nests arrays 100 deep inside an unknown field (the depth cap is 64).")
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw[:-1] + b',"zz":' + b"[" * 100 + b"]" * 100 + b"}")
+
+
+@vector("E031_not_canonical", "data/manifest.json is the manifest indented and with unsorted keys, not its RFC 8785 canonical form.")
+def _() -> bytes:
+    return with_manifest((json.dumps(base().obj, indent=2) + "\n").encode())
+
+
+@vector("E031_number_form", "data/manifest.json writes sqrt_s_TeV as 13.0 where RFC 8785 writes 13 (otherwise canonical).")
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw.replace(b'"sqrt_s_TeV":13', b'"sqrt_s_TeV":13.0'))
+
+
+@vector("E032_bad_digest", "A file's digest has uppercase hex (the schema wants sha256:<64 lowercase hex>).")
+def _() -> Draft:
+    d = base()
+    d.obj["files"][0]["digest"] = d.obj["files"][0]["digest"].upper().replace("SHA256", "sha256")
+    return d
+
+
+@vector("E032_missing_files", "The manifest has no files array.")
+def _() -> Draft:
+    d = base()
+    del d.obj["files"]
+    return d
+
+
+@vector("E032_negative_size", "A file's size is -1.")
+def _() -> Draft:
+    d = base()
+    d.obj["files"][1]["size"] = -1
+    return d
+
+
+@vector("E033_major_version_2", "bundleFormat.version is 2.0.0: an unknown major version.")
+def _() -> Draft:
+    return Draft([BKG, README], version="2.0.0")
+
+
+@vector("E033_wrong_uri", "bundleFormat.uri names another format (https://example.org/other-format).")
+def _() -> Draft:
+    d = base()
+    d.obj["bundleFormat"]["uri"] = "https://example.org/other-format"
+    return d
+
+
+def paths(*names: str) -> Draft:
+    return Draft([BKG, *(text(n, f"content of {n!r}\n") for n in names)])
+
+
+@vector("E034_nfd_path", "A logical path in Unicode NFD (e + combining acute accent), not NFC.")
+def _() -> Draft:
+    return paths(unicodedata.normalize("NFD", "résumé.txt"))
+
+
+@vector("E034_nfc_nfd_twins", "Two logical paths that differ only in Unicode normalisation (NFC and NFD forms of café.txt).")
+def _() -> Draft:
+    return paths(unicodedata.normalize("NFC", "café.txt"), unicodedata.normalize("NFD", "café.txt"))
+
+
+@vector("E034_case_fold_twins", "Two logical paths that differ only in case (README.txt and readme.txt).")
+def _() -> Draft:
+    return paths("README.txt", "readme.txt")
+
+
+@vector("E034_windows_device_name", "A logical path with a Windows device name as a segment (docs/aux.json).")
+def _() -> Draft:
+    return paths("docs/aux.json")
+
+
+@vector("E034_trailing_dot", "A logical path segment ending with a dot (notes./a.txt).")
+def _() -> Draft:
+    return paths("notes./a.txt")
+
+
+@vector("E034_trailing_space", "A logical path ending with a space ('notes.txt ').")
+def _() -> Draft:
+    return paths("notes.txt ")
+
+
+@vector("E034_control_character", "A logical path holding a control character (BEL, U+0007).")
+def _() -> Draft:
+    return paths("bell\u0007.txt")
+
+
+@vector("E034_file_and_directory", "Both a and a/b are files: a is also a directory.")
+def _() -> Draft:
+    return paths("a", "a/b")
+
+
+@vector("E034_dotdot", "A logical path with a '..' segment (../outside.txt).")
+def _() -> Draft:
+    return paths("../outside.txt")
+
+
+@vector("E034_absolute", "An absolute logical path (/etc/passwd).")
+def _() -> Draft:
+    return paths("/etc/passwd")
+
+
+@vector("E034_backslash", "A logical path with a backslash (docs\\readme.txt).")
+def _() -> Draft:
+    return paths("docs\\readme.txt")
+
+
+@vector("E034_reserved", "The reserved logical path arch.yaml.")
+def _() -> Draft:
+    return paths("arch.yaml")
+
+
+@vector("E034_reserved_signatures", "A logical path under the reserved signatures/ directory (signatures/notes.txt).")
+def _() -> Draft:
+    return paths("signatures/notes.txt")
+
+
+@vector("E034_tilde", "A logical path starting with ~ (~/notes.txt), which shells expand to a home directory.")
+def _() -> Draft:
+    return paths("~/notes.txt")
+
+
+@vector("E034_colon_stream", "A logical path with a colon (notes.txt:hidden, an NTFS alternate data stream).")
+def _() -> Draft:
+    return paths("notes.txt:hidden")
+
+
+@vector("E034_bidi_override", "A logical path holding U+202E RIGHT-TO-LEFT OVERRIDE (category Cf), so that report<U+202E>txt.exe displays as reportexe.txt.")
+def _() -> Draft:
+    return paths("report\u202etxt.exe")
+
+
+@vector("E034_too_long", "A logical path of 604 characters but 1204 bytes in UTF-8 (the limit is 1024 bytes; the schema's maxLength counts characters).")
+def _() -> Draft:
+    path = "/".join(["\u00e9" * 120] * 5)
+    assert len(path) <= 1024 < len(path.encode()), len(path.encode())
+    return paths(path)
+
+
+@vector("E034_segment_too_long", "A logical path segment of 256 bytes (the limit is 255).")
+def _() -> Draft:
+    return paths("docs/" + "z" * 252 + ".txt")
+
+
+@vector("E034_case_fold_sharp_s", "Two logical paths equal under full Unicode case folding but not under lowercasing (Straße.txt and STRASSE.txt).")
+def _() -> Draft:
+    return paths("STRASSE.txt", "Straße.txt")
+
+
+@vector("E034_file_and_directory_case", "Data is a file and data/x.txt a file: Data is, after case folding, a directory of another path.")
+def _() -> Draft:
+    return paths("Data", "data/x.txt")
+
+
+@vector("E035_unsorted_files", "The manifest's files are not sorted by logical path.")
+def _() -> Draft:
+    d = base()
+    d.obj["files"].reverse()
+    return d
+
+
+@vector("E035_duplicate_path", "The same logical path (notes.txt) is listed twice, with different content.")
+def _() -> Draft:
+    return Draft([BKG, text("notes.txt", "first\n"), text("notes.txt", "second\n")])
+
+
+@vector(
+    "E032_unpinned_container",
+    "A container reference pinned by tag only (docker.io/pyhf/pyhf:0.7.6), no digest. The manifest schema requires the @sha256:<64 hex> ending, so the schema"
+    " is violated (E032, which every reader reports); the reference also breaks E036, which a reader may report as well (spec section 3.4).",
+)
+def _() -> Draft:
+    return Draft([BKG], top={"containers": [{"name": "pyhf", "reference": "docker.io/pyhf/pyhf:0.7.6"}]})
+
+
+@vector("E036_bad_reference", "A container reference with a digest but an invalid name (uppercase path component PyHF).")
+def _() -> Draft:
+    return Draft([BKG], top={"containers": [{"name": "pyhf", "reference": PINNED.replace("pyhf/pyhf", "PyHF/pyhf")}]})
+
+
+@vector("E037_dangling_likelihood", "A patchset's likelihood annotation names a file that is not in the bundle (Missing.json).")
+def _() -> Draft:
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "Missing.json")])
+
+
+@vector("E037_missing_likelihood_annotation", "A patchset without a likelihood annotation.")
+def _() -> Draft:
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset")])
+
+
+@vector("E037_wrong_role", "A results component's likelihood annotation names a file whose role is attachment.")
+def _() -> Draft:
+    return Draft([BKG, README, component("results.json", results("README.md"), "results", "README.md")])
+
+
+# ---------------------------------------------------------------------------------------
+# invalid: BagIt tag files
+
+
+def with_head_file(name: str, change: Callable[[bytes], bytes]) -> bytes:
+    d = base()
+    d.head_override[name] = change(d.head()[name])
+    return d.build()
+
+
+@vector("E040_bagit_version", "bagit.txt declares BagIt-Version 0.97 instead of 1.0.")
+def _() -> bytes:
+    return with_head_file("bagit.txt", lambda b: b.replace(b"1.0", b"0.97"))
+
+
+@vector("E041_payload_oxum", "bag-info.txt gives a Payload-Oxum one octet larger than the payload.")
+def _() -> bytes:
+    def change(b: bytes) -> bytes:
+        line = re.search(rb"Payload-Oxum: (\d+)\.(\d+)", b)
+        assert line
+        return b.replace(line.group(0), b"Payload-Oxum: %d.%s" % (int(line.group(1)) + 1, line.group(2)))
+
+    return with_head_file("bag-info.txt", change)
+
+
+@vector("E041_bundle_identity", "bag-info.txt gives a Bundle-Identity that is not the sha256 of data/manifest.json.")
+def _() -> bytes:
+    return with_head_file("bag-info.txt", lambda b: re.sub(rb"Bundle-Identity: sha256:[0-9a-f]{64}", b"Bundle-Identity: sha256:" + b"0" * 64, b))
+
+
+@vector("E041_no_software_agent", "bag-info.txt has its three lines, but Bag-Software-Agent is the last one instead of the first.")
+def _() -> bytes:
+    def change(b: bytes) -> bytes:
+        lines = b.splitlines(keepends=True)
+        return b"".join([*lines[1:], lines[0]])
+
+    return with_head_file("bag-info.txt", change)
+
+
+@vector("E042_manifest_sha256_digest", "manifest-sha256.txt gives a wrong sha256 for data/manifest.json.")
+def _() -> bytes:
+    return with_head_file("manifest-sha256.txt", lambda b: re.sub(rb"^[0-9a-f]{64}(?=  data/manifest.json)", b"f" * 64, b, flags=re.M))
+
+
+@vector("E042_manifest_sha256_extra_line", "manifest-sha256.txt lists a payload file the manifest does not have.")
+def _() -> bytes:
+    return with_head_file("manifest-sha256.txt", lambda b: b + b"0" * 64 + b"  data/extra.txt\n")
+
+
+@vector("E043_manifest_sha512_digest", "manifest-sha512.txt gives a wrong sha512 for a blob.")
+def _() -> bytes:
+    return with_head_file("manifest-sha512.txt", lambda b: re.sub(rb"^[0-9a-f]{128}(?=  data/blobs)", b"e" * 128, b, count=1, flags=re.M))
+
+
+@vector("E044_tag_manifest", "tagmanifest-sha256.txt gives a wrong sha256 for bag-info.txt.")
+def _() -> Draft:
+    d = base()
+    d.tagmanifest_edit = lambda tm: re.sub(rb"^[0-9a-f]{64}(?=  bag-info.txt)", b"a" * 64, tm, flags=re.M)
+    return d
+
+
+# ---------------------------------------------------------------------------------------
+# invalid: payload fixity
+
+
+@vector("E050_missing_blob", "The manifest lists README.md but its blob is not in the payload.")
+def _() -> Draft:
+    d = base()
+    del d.blobs[README.hex]
+    return d
+
+
+@vector(
+    "E051_unlisted_blob",
+    "The payload holds a blob the manifest does not list, in place of a listed blob of the same size (so the payload length is what the manifest implies).",
+)
+def _() -> Draft:
+    listed = text("notes.txt", "listed blob!\n")
+    candidates = (text("x", f"unlisted {i:03d}\n") for i in range(1000))
+    other = next(c for c in candidates if c.hex < listed.hex and len(c.data) == len(listed.data))
+    d = Draft([BKG, listed])
+    del d.blobs[listed.hex]
+    d.blobs[other.hex] = other.data
+    return d
+
+
+@vector("E052_size_mismatch", "The manifest gives README.md a size 10 bytes larger than its blob (digests are right; the tag files follow the manifest).")
+def _() -> Draft:
+    d = base()
+    d.obj["files"][1]["size"] += 10
+    return d
+
+
+@vector("E053_digest_mismatch", "A blob's content differs (one byte) from the sha256 it is named by and listed with.")
+def _() -> Draft:
+    d = base()
+    d.blobs[README.hex] = README.data.replace(b"toy", b"tox")
+    return d
+
+
+@vector("E054_sha512_mismatch", "The manifest's fixity.sha512 for README.md is wrong (sha256 and content agree).")
+def _() -> Draft:
+    d = base()
+    d.obj["files"][1]["fixity"]["sha512"] = "0" * 128
+    return d
+
+
+@vector(
+    "E054_same_digest_two_sha512", "Two files with the same content (and digest) whose manifest entries give different fixity.sha512 (the second one wrong)."
+)
+def _() -> Draft:
+    d = Draft([BKG, text("a/notes.txt", "same bytes\n"), text("b/notes.txt", "same bytes\n")])
+    d.obj["files"][2]["fixity"]["sha512"] = "1" * 128
+    return d
+
+
+# ---------------------------------------------------------------------------------------
+# invalid: components (level full)
+
+
+@vector("E060_component_not_json", "The likelihood file is not strict JSON (a duplicate key 'version').")
+def _() -> Draft:
+    bad = jbytes(WS)[:-2] + b',\n  "version": "1.0.0"\n}\n'
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector("E061_workspace_bins", "The workspace's observation has 3 bins where its channel's samples have 2.")
+def _() -> Draft:
+    ws = workspace()
+    ws["observations"][0]["data"] = [11.0, 5.0, 1.0]
+    return Draft([likelihood("BkgOnly.json", ws)])
+
+
+@vector("E061_workspace_schema", "The workspace has no channels' samples' modifiers field (pyhf workspace schema 1.0.0 requires it).")
+def _() -> Draft:
+    ws = workspace()
+    del ws["channels"][0]["samples"][0]["modifiers"]
+    return Draft([likelihood("BkgOnly.json", ws)])
+
+
+@vector("E062_patchset_schema", "The patchset has no version field (pyhf PatchSet schema 1.0.0 requires it).")
+def _() -> Draft:
+    ps = patchset(WS)
+    del ps["version"]
+    return Draft([BKG, component("patchset.json", ps, "patchset", "BkgOnly.json")])
+
+
+@vector("E063_patchset_digest", "The patchset's metadata.digests.sha256 is not the pyhf digest of its background-only workspace.")
+def _() -> Draft:
+    return Draft([BKG, component("patchset.json", patchset(WS, digest="0" * 64), "patchset", "BkgOnly.json")])
+
+
+@vector("E064_patch_does_not_apply", "The patchset's patches add a sample under /channels/3, which the workspace does not have.")
+def _() -> Draft:
+    return Draft([BKG, component("patchset.json", patchset(WS, where="/channels/3/samples/1"), "patchset", "BkgOnly.json")])
+
+
+@vector(
+    "E064_patch_file_invalid_result", "A patch file whose signal sample has 3 bins in a 2-bin channel: it applies, but the result is not a valid workspace."
+)
+def _() -> Draft:
+    ops = signal_ops()
+    ops[0]["value"]["data"] = [1.0, 2.0, 3.0]
+    return Draft([BKG, component("patch.bad.json", ops, "patch", "BkgOnly.json", **{"patch.name": "bad"})])
+
+
+@vector("E065_patch_file_not_json_patch", "A patch file that is an object, not an RFC 6902 array of operations.")
+def _() -> Draft:
+    return Draft([BKG, component("patch.obj.json", {"op": "add", "path": "/x", "value": 1}, "patch", "BkgOnly.json", **{"patch.name": "obj"})])
+
+
+@vector("E066_covariance_not_positive_definite", "The simplified likelihood's covariance [[1, 2], [2, 1]] is symmetric but not positive definite.")
+def _() -> Draft:
+    sl = simplified()
+    sl["covariance"] = [[1.0, 2.0], [2.0, 1.0]]
+    return Draft([component("simplified.json", sl, "simplified-likelihood")])
+
+
+@vector("E066_shape_mismatch", "The simplified likelihood's background has 3 entries for 2 observed bins.")
+def _() -> Draft:
+    sl = simplified()
+    sl["background"] = [10.0, 5.0, 1.0]
+    return Draft([component("simplified.json", sl, "simplified-likelihood")])
+
+
+@vector("E067_third_moment", "Third moment 0.5 in bin 1 with variance 0.25: m3^2 = 0.25 > 8 m2^3 = 0.125.")
+def _() -> Draft:
+    return Draft([component("simplified.json", simplified([0.1, 0.5]), "simplified-likelihood")])
+
+
+@vector("E068_results_cls_range", "A claimed CLs_obs of 1.5, outside [0, 1].")
+def _() -> Draft:
+    res = component("results.json", results("BkgOnly.json", cls_obs=1.5), "results", "BkgOnly.json")
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), res])
+
+
+@vector("E069_results_unknown_point", "Claimed results for a point (pt_999_1) that is not a patch of the likelihood.")
+def _() -> Draft:
+    res = component("results.json", results("BkgOnly.json", points=["pt_300_100", "pt_999_1"]), "results", "BkgOnly.json")
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), res])
+
+
+@vector("E069_two_results_one_likelihood", "Two results components for the same likelihood.")
+def _() -> Draft:
+    ps = component("patchset.json", patchset(WS), "patchset", "BkgOnly.json")
+    r1 = component("results/a.json", results("BkgOnly.json"), "results", "BkgOnly.json")
+    r2 = component("results/b.json", results("BkgOnly.json"), "results", "BkgOnly.json")
+    return Draft([BKG, ps, r1, r2])
+
+
+# ---------------------------------------------------------------------------------------
+# output
+
+
+def readme(v: Vector) -> str:
+    def sentence(code: str) -> str:
+        return f"{code}: {CODES[code][0]}"
+
+    if v.kind == "valid":
+        tail = "A conforming verifier MUST accept it (exit 0) and report no error (no E code) at level full."
+    elif v.kind == "warn":
+        tail = "The bundle is valid (exit 0); a conforming verifier reports these SHOULD findings: " + " ".join(sentence(c) for c in v.codes)
+    else:
+        tail = "A conforming verifier MUST reject it (exit 1) and report " + ", ".join(v.codes) + ". It breaks " + " ".join(sentence(c) for c in v.codes)
+    return f"# {v.kind}/{v.name}\n\n{v.about} {tail}\n"
+
+
+def expected(v: Vector, identity: str | None) -> str:
+    obj: dict[str, Any] = {"codes": v.codes, "level": "full", "valid": v.kind != "invalid"}
+    if v.kind != "invalid":
+        if identity is None:
+            raise SystemExit(f"{v.name}: a valid vector must be made from a Draft (its identity is recorded)")
+        obj["identity"] = identity
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+
+def index() -> str:
+    lines = [
+        "# heparch bundle format 1.0: conformance vectors",
+        "",
+        "Generated by `conformance/make_vectors.py`; do not edit. See PROTOCOL.md for how to run them.",
+        "",
+        "| kind | vector | valid | codes | what |",
+        "|---|---|---|---|---|",
+    ]
+    for v in sorted(VECTORS, key=lambda v: (KINDS.index(v.kind), v.name)):
+        codes = ", ".join(v.codes) or "-"
+        lines.append(f"| {v.kind} | `{v.name}` | {'yes' if v.kind != 'invalid' else 'no'} | {codes} | {v.about.replace('|', '/')} |")
+    counts = {k: sum(v.kind == k for v in VECTORS) for k in ("valid", "warn", "invalid")}
+    lines += ["", f"{counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid: {len(VECTORS)} vectors.", ""]
+    return "\n".join(lines)
+
+
+def generate(out: Path) -> None:
+    """Write every vector and VECTORS.md under ``out`` (removing what an earlier run left)."""
+    names = [v.name for v in VECTORS]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise SystemExit(f"duplicate vector names: {sorted(duplicates)}")
+    for v in VECTORS:
+        unknown = [c for c in v.codes if c not in CODES]
+        if unknown:
+            raise SystemExit(f"{v.name}: codes not in heparch.spec.codes: {unknown}")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in GENERATED:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    for v in VECTORS:
+        folder = out / v.kind / v.name
+        folder.mkdir(parents=True)
+        data, identity = v.make()
+        (folder / "bundle.zst").write_bytes(data)
+        (folder / "README.md").write_text(readme(v), encoding="utf-8")
+        (folder / "expected.json").write_text(expected(v, identity), encoding="utf-8")
+    (out / "VECTORS.md").write_text(index(), encoding="utf-8")
+
+
+def differences(a: Path, b: Path) -> list[str]:
+    """Relative paths (of the generated parts) that differ between trees ``a`` and ``b``."""
+
+    def files(root: Path) -> set[str]:
+        found = set()
+        for name in GENERATED:
+            p = root / name
+            if p.is_file():
+                found.add(name)
+            elif p.is_dir():
+                found.update(str(f.relative_to(root)) for f in p.rglob("*") if f.is_file())
+        return found
+
+    fa, fb = files(a), files(b)
+    out = sorted(fa ^ fb)
+    out += sorted(rel for rel in fa & fb if not filecmp.cmp(a / rel, b / rel, shallow=False))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="regenerate into a temporary directory and exit 1 if anything differs from the committed vectors")
+    parser.add_argument("--out", type=Path, default=SUITE, help="suite directory (default: conformance/1.0)")
+    args = parser.parse_args(argv)
+    if args.check:
+        with tempfile.TemporaryDirectory(prefix="heparch-vectors-") as tmp:
+            generate(Path(tmp))
+            diff = differences(args.out, Path(tmp))
+        if diff:
+            print(f"{len(diff)} generated files differ from {args.out} (zstandard {zstandard.__version__}); run conformance/make_vectors.py:", file=sys.stderr)
+            for rel in diff:
+                print(f"  {rel}", file=sys.stderr)
+            return 1
+        print(f"{len(VECTORS)} vectors in {args.out} are up to date", file=sys.stderr)
+        return 0
+    generate(args.out)
+    counts = {k: sum(v.kind == k for v in VECTORS) for k in ("valid", "warn", "invalid")}
+    print(f"wrote {len(VECTORS)} vectors to {args.out}: {counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
