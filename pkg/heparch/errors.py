@@ -57,3 +57,12 @@ class IntegrityError(InvalidBundle):
 
 class MissingBackend(InputError):
     """An optional backend or dependency is not installed (exit 2)."""
+
+
+class InferenceInputError(InputError):
+    """Inputs inference cannot use: NaN yields, a covariance that is not positive
+    semi-definite, an unknown modifier, a signal point that does not exist (exit 2)."""
+
+
+class FitError(HeparchError):
+    """A fit did not converge; the message says which and how (exit 3 unless handled)."""

@@ -56,6 +56,7 @@ def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mappin
         problems = workspace.check_workspace(ws, location=lk.path)
         findings += problems
         usable = ws if not any(f.severity == "error" for f in problems) else None
+        checker = patchsets.PatchChecker(usable) if usable is not None else None  # validates the workspace once
         names = points.setdefault(lk.path, set())
         for entry in manifest.files:
             if entry.likelihood != lk.path or entry.role not in ("patchset", "patch"):
@@ -67,9 +68,9 @@ def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mappin
                 findings += patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=lk.path)
                 names.update(p.get("metadata", {}).get("name", "") for p in obj.get("patches", []) if isinstance(p, dict))
             else:
-                findings += patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=lk.path)
+                findings += patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
                 names.add(entry.annotations.get("patch.name", entry.path))
-        del ws, usable
+        del ws, usable, checker
     for sl in manifest.by_role("simplified-likelihood"):
         obj = _json(sl, load, findings)
         if obj is not None:

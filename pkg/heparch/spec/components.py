@@ -98,6 +98,7 @@ class Settings(_Model):
     calc_base_dist: str | None = None
     interpolation: dict[str, str] | None = None
     poi_bounds: tuple[Number, Number] | None = None
+    fit_tolerance: Annotated[Number, Field(gt=0)] | None = None
 
 
 class ResultPoint(_Model):

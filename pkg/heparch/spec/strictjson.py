@@ -38,9 +38,9 @@ def _depth(obj: Any, limit: int) -> None:
         if depth > limit:
             raise StrictJSONError(f"nesting deeper than {limit}")
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
 
 
 def loads(data: bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:

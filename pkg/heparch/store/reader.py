@@ -20,11 +20,15 @@ class StreamError(InvalidBundle):
 
 
 class RawStream:
-    """The decompressed tar stream, frame by frame, with a hard cap on its total length."""
+    """The decompressed tar stream, frame by frame, with a hard cap on its total length.
+
+    Only the unread rest of the current frame is held: reads that span frames join
+    the pieces, and :meth:`read_view` hands out slices of a frame without copying.
+    """
 
     def __init__(self, fh: BinaryIO, *, cap: int | None = None) -> None:
         self._frames = zframes.iter_content(fh)
-        self._buf = memoryview(b"")
+        self._buf = memoryview(b"")  # the unread rest of the current frame's content
         self._pos = 0  # stream offset of _buf[0]
         self.cap = cap
         self.frame_starts: list[int] = []
@@ -32,8 +36,10 @@ class RawStream:
         self._exhausted = False
 
     def _fill(self) -> bool:
+        """Make the next frame current (only called once the current one is used up)."""
         if self._exhausted:
             return False
+        self._buf = memoryview(b"")  # drop the used-up frame before decompressing the next
         try:
             frame, data, digest = next(self._frames)
         except StopIteration:
@@ -41,24 +47,40 @@ class RawStream:
             return False
         except zframes.FrameError as exc:
             raise StreamError(exc.code, exc.findings[0].location, exc.findings[0].message) from None
-        self.frame_starts.append(self._pos + len(self._buf))
+        self.frame_starts.append(self._pos)
         self.frames.append((frame, digest))
         if self.cap is not None and self.frame_starts[-1] + len(data) > self.cap:
             raise StreamError("E018", f"stream@{self.frame_starts[-1]}", f"decompressed stream exceeds the {self.cap} bytes the manifest implies (bomb or trailing data)")
-        self._buf = memoryview(bytes(self._buf) + data) if len(self._buf) else memoryview(data)
+        self._buf = memoryview(data)
         return True
 
     def tell(self) -> int:
         return self._pos
 
-    def read(self, n: int) -> bytes:
-        """Exactly ``n`` bytes, or fewer only at the end of the stream."""
-        while len(self._buf) < n and self._fill():
-            pass
-        out = bytes(self._buf[:n])
-        self._buf = self._buf[n:]
+    def read_view(self, n: int) -> memoryview:
+        """Up to ``n`` bytes from the current frame, without copying; empty only at the end of the stream."""
+        if not len(self._buf) and n > 0:
+            self._fill()
+        out = self._buf[:n]
+        self._buf = self._buf[len(out) :]
         self._pos += len(out)
         return out
+
+    def read(self, n: int) -> bytes:
+        """Exactly ``n`` bytes, or fewer only at the end of the stream."""
+        if len(self._buf) >= n:
+            out = bytes(self._buf[:n])
+            self._buf = self._buf[n:]
+            self._pos += n
+            return out
+        parts = []
+        while n > 0:
+            piece = self.read_view(n)
+            if not piece:
+                break
+            parts.append(piece)
+            n -= len(piece)
+        return b"".join(parts)
 
     def at_boundary(self) -> bool:
         """True when everything read so far ends exactly at the end of a frame."""
@@ -92,11 +114,12 @@ class TarStream:
         except tar.TarHeaderError as exc:
             raise StreamError(exc.code, f"stream@{offset}", str(exc)) from None
 
-    def iter_data(self, name: str, size: int, chunk: int = 1 << 20) -> Iterator[bytes]:
-        """The entry's content in chunks, then its zero padding (checked)."""
+    def iter_data(self, name: str, size: int, chunk: int = 1 << 20) -> Iterator[memoryview]:
+        """The entry's content in read-only views of at most ``chunk`` bytes (each within one
+        frame, not copied), then its zero padding (checked)."""
         left = size
         while left:
-            data = self.raw.read(min(chunk, left))
+            data = self.raw.read_view(min(chunk, left))
             if not data:
                 raise StreamError("E017", name, f"archive ends inside {name} (truncated)")
             left -= len(data)

@@ -169,7 +169,11 @@ def iter_content(fh: BinaryIO) -> Iterator[tuple[Frame, bytes, str]]:
     for frame in walk_frames(fh):
         fh.seek(frame.offset)
         raw = fh.read(frame.length)
-        yield frame, decompress_frame(raw, frame), hashlib.sha256(raw).hexdigest()
+        digest = hashlib.sha256(raw).hexdigest()
+        data = decompress_frame(raw, frame)
+        del raw  # hold at most one frame's bytes while the consumer works (bounded memory)
+        yield frame, data, digest
+        del data
 
 
 def stored_frame(data: bytes) -> bytes:

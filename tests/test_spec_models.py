@@ -1,0 +1,136 @@
+"""The frozen models of heparch.spec.components and their JSON schemas must not drift."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import pydantic
+import pytest
+
+from heparch.components import _schema
+from heparch.spec import components as models
+
+DATA = pathlib.Path(__file__).parent / "test_components"
+SHARED = pathlib.Path("/work/shared/data")
+
+Shape = dict[str, Any] | None
+
+
+def _deref(node: Any, root: dict[str, Any]) -> Any:
+    """Follow local ``$ref``s and unwrap pydantic's ``anyOf: [X, null]`` optionals."""
+    for _ in range(32):
+        if isinstance(node, dict) and "$ref" in node and node["$ref"].startswith("#/"):
+            target: Any = root
+            for token in node["$ref"][2:].split("/"):
+                target = target[token]
+            node = {**{k: v for k, v in node.items() if k != "$ref"}, **target}
+            continue
+        if isinstance(node, dict) and "anyOf" in node:
+            options = [o for o in node["anyOf"] if o != {"type": "null"}]
+            structured = [o for o in options if isinstance(o, dict) and ("$ref" in o or o.get("type") in ("object", "array"))]
+            if len(structured) == 1:
+                node = {**{k: v for k, v in node.items() if k != "anyOf"}, **structured[0]}
+                continue
+        break
+    return node
+
+
+def shape(node: Any, root: dict[str, Any]) -> Shape:
+    """Property names and required sets of every object, recursively (None for leaves)."""
+    node = _deref(node, root)
+    if not isinstance(node, dict):
+        return None
+    if node.get("type") == "object" or "properties" in node:
+        extra = node.get("additionalProperties")
+        return {
+            "properties": {k: shape(v, root) for k, v in sorted(node.get("properties", {}).items())},
+            "required": sorted(node.get("required", [])),
+            "values": shape(extra, root) if isinstance(extra, dict) else None,
+        }
+    if node.get("type") == "array":
+        items = node.get("items")
+        if items is None and node.get("prefixItems"):
+            items = node["prefixItems"][0]
+        inner = shape(items, root) if items is not None else None
+        return {"items": inner} if inner is not None else None
+    return None
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [(models.SimplifiedLikelihood, "simplified-likelihood.json"), (models.Results, "results.json")],
+)
+def test_models_match_schemas(model: type[pydantic.BaseModel], name: str) -> None:
+    spec = _schema.documents()[_schema.resolve_uri(name)]
+    generated = model.model_json_schema()
+    assert shape(generated, generated) == shape(spec, spec)
+
+
+def test_shape_sees_nesting() -> None:
+    spec = _schema.documents()[_schema.resolve_uri("results.json")]
+    found = shape(spec, spec)
+    assert found is not None
+    point = found["properties"]["points"]["values"]
+    assert point["required"] == ["CLs_exp", "CLs_obs"]
+    assert sorted(found["properties"]["tolerance"]["properties"]) == ["CLs", "mu_up"]
+    assert sorted(found["properties"]["tolerance"]["properties"]["CLs"]["properties"]) == ["abs", "rel"]
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [(models.SimplifiedLikelihood, "sl.json"), (models.Results, "results.json")],
+)
+def test_round_trip(model: type[models.SimplifiedLikelihood] | type[models.Results], name: str) -> None:
+    obj = json.loads((DATA / name).read_text())
+    parsed = model.from_json(obj)
+    assert parsed.to_json() == obj
+    assert model.from_json(parsed.to_json()) == parsed
+
+
+def test_unknown_fields_are_kept() -> None:
+    obj = json.loads((DATA / "results_warn_unknown_fields.json").read_text())
+    assert models.Results.from_json(obj).to_json() == obj
+
+
+def test_models_are_frozen_and_typed() -> None:
+    res = models.Results.from_json(json.loads((DATA / "results.json").read_text()))
+    point = res.points["sig_300_100"]
+    assert point.CLs_exp[2] == 0.015
+    assert point.mu_up_obs == 0.61
+    assert res.tolerance is not None
+    assert res.tolerance.CLs is not None
+    assert res.tolerance.CLs.rel == 1e-3
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        point.CLs_obs = 0.5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        {"CLs_obs": 1.5, "CLs_exp": [0.1] * 5},
+        {"CLs_obs": 0.5, "CLs_exp": [0.1] * 4},
+        {"CLs_obs": True, "CLs_exp": [0.1] * 5},
+        {"CLs_exp": [0.1] * 5},
+    ],
+)
+def test_bad_points_rejected(point: dict[str, Any]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        models.ResultPoint.from_json(point)
+
+
+def test_sl_model_keeps_ints() -> None:
+    sl = models.SimplifiedLikelihood.from_json(json.loads((DATA / "sl.json").read_text()))
+    assert sl.n_bins == 3
+    assert sl.observed == (10, 7, 3)
+    assert isinstance(sl.observed[0], int)
+    assert sl.derived_from is not None
+    assert sl.derived_from.seed == 42
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared real data not present")
+@pytest.mark.parametrize("path", sorted(SHARED.glob("sl-toy-*/sl.json")), ids=lambda p: p.parent.name)
+def test_sl_toys_parse(path: pathlib.Path) -> None:
+    obj = json.loads(path.read_text())
+    assert models.SimplifiedLikelihood.from_json(obj).to_json() == obj
