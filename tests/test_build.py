@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from clihelp import run
-from conftest import ONE_LBB, SHARED, small_workspace
 
 from heparch.build import build
 from heparch.errors import BuildRefused, InputError
 from heparch.verify import verify
+
+from clihelp import run
+from conftest import ONE_LBB, SHARED, small_workspace
 
 
 def test_discovery_roles_and_inferred_metadata(analysis: Path, tmp_path: Path) -> None:
@@ -87,7 +88,7 @@ def test_schema_error_names_file_and_json_path(tmp_path: Path) -> None:
 
 def test_workspace_shaped_but_invalid_is_an_error_not_an_attachment(analysis: Path, tmp_path: Path) -> None:
     (analysis / "broken.json").write_text(json.dumps({"channels": [{"name": 3}], "observations": []}))
-    with pytest.raises(BuildRefused, match="broken.json"):
+    with pytest.raises(BuildRefused, match=r"broken\.json"):
         build(analysis, output=tmp_path / "x.zst")
 
 

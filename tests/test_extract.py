@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
-from clihelp import run
-from conftest import EXAMPLE
 
 import heparch
 from heparch.build import build
 from heparch.errors import InputError, IntegrityError
 from heparch.extract import extract
+
+from clihelp import run
+from conftest import EXAMPLE
 
 
 @pytest.fixture

@@ -51,8 +51,9 @@ def test_skippable_frame_and_garbage() -> None:
 
 def test_tar_header_is_canonical_and_python_reads_it() -> None:
     data = tar.entry("bundle/bagit.txt", b"hi\n") + tar.entry("bundle/signatures/" + "r" * 24 + "." + "k" * 64 + ".dsse.json", b"{}") + tar.END
-    members = tarfile.open(fileobj=io.BytesIO(data)).getmembers()
-    assert [(m.name, m.size, m.mode, m.mtime, m.uname, m.uid) for m in members][0] == ("bundle/bagit.txt", 3, 0o644, 0, "", 0)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        members = tf.getmembers()
+    assert next((m.name, m.size, m.mode, m.mtime, m.uname, m.uid) for m in members) == ("bundle/bagit.txt", 3, 0o644, 0, "", 0)
     assert members[1].name.endswith(".dsse.json")
     assert tar.parse_header(data[:512]) == ("bundle/bagit.txt", 3)
 

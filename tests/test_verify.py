@@ -11,11 +11,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from clihelp import run
 
 from heparch.build import build
 from heparch.store import layout
 from heparch.verify import verify
+
+from clihelp import run
 
 
 @pytest.fixture
@@ -142,7 +143,8 @@ def test_python_tarfile_reads_the_stream(small_bundle: Path) -> None:
 
     with small_bundle.open("rb") as fh:
         raw = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True).read()
-    names = tarfile.open(fileobj=io.BytesIO(raw)).getnames()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        names = tf.getnames()
     assert names[:5] == ["bundle/" + n for n in layout.HEAD]
     assert names[5:7] == ["bundle/frames-sha256.txt", "bundle/tagmanifest-sha256.txt"]
     assert all(n.startswith("bundle/data/blobs/sha256/") for n in names[7:])

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from heparch.api import Bundle
 
 
-def open(path: str | Path) -> Bundle:  # noqa: A001 - the API the issue names
+def open(path: str | Path) -> Bundle:
     """Open a bundle for reading (see :class:`heparch.api.Bundle`)."""
     from heparch.api import Bundle
 

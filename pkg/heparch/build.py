@@ -182,7 +182,7 @@ def _created(cfg: config.ArchConfig) -> str | None:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
         try:
-            return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
             raise InputError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from None
     return None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from heparch.errors import InputError
-from heparch.findings import Finding, Report
+from heparch.findings import Report
 from heparch.spec.manifest_check import parse_manifest
 from heparch.spec.models import Manifest
 from heparch.store import layout, tar, zframes

@@ -74,12 +74,12 @@ def _parse_manifest_uncached(data: bytes) -> tuple[Manifest | None, list[Finding
     if isinstance(version, str) and version.split(".")[0].isdigit():
         major, _, rest = version.partition(".")
         if int(major) != versions.FORMAT_MAJOR:
-            return None, findings + [Finding("E033", f"{M}:$.bundleFormat.version", f"unknown major version {version}; this reader reads {versions.FORMAT_MAJOR}.x", expected=f"{versions.FORMAT_MAJOR}.x.y", found=version)]
+            return None, [*findings, Finding("E033", f"{M}:$.bundleFormat.version", f"unknown major version {version}; this reader reads {versions.FORMAT_MAJOR}.x", expected=f"{versions.FORMAT_MAJOR}.x.y", found=version)]
         if rest.split(".")[0].isdigit() and int(rest.split(".")[0]) > int(versions.FORMAT_VERSION.split(".")[1]):
             findings.append(Finding("W006", f"{M}:$.bundleFormat.version", f"written for format {version}, newer than this reader's {versions.FORMAT_VERSION}"))
     uri = fmt.get("uri") if isinstance(fmt, dict) else None
     if uri != versions.FORMAT_URI:
-        return None, findings + [Finding("E033", f"{M}:$.bundleFormat.uri", "not a heparch bundle manifest", expected=versions.FORMAT_URI, found=uri)]
+        return None, [*findings, Finding("E033", f"{M}:$.bundleFormat.uri", "not a heparch bundle manifest", expected=versions.FORMAT_URI, found=uri)]
     problems = schema_findings(obj, "manifest.json", "E032", M)
     if problems:
         return None, findings + problems

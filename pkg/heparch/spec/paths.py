@@ -57,7 +57,7 @@ def set_problems(paths: list[str]) -> list[tuple[str, str]]:
         if key in folded and folded[key] != p:
             problems.append((p, f"differs only in case from {folded[key]!r}"))
         folded.setdefault(key, p)
-    dirs = {}
+    dirs: dict[str, str] = {}
     for p in paths:
         parts = p.split("/")
         for i in range(1, len(parts)):
