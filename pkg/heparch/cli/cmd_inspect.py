@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def inspect(
         if info[key]:
             out.append(f"{key:<9} {info[key]}")
     for key, value in info["analysis"].items():
-        out.append(f"  {key}: {value}")
+        shown = value if isinstance(value, str) else json.dumps(value)
+        out.append(f"  {key}: {shown}")
     for c in info["containers"]:
         out.append(f"container {c['name']}: {c['reference']}")
     for lk, v in info["likelihoods"].items():
