@@ -29,7 +29,7 @@ class FrameError(InvalidBundle):
     """A frame breaks the profile or does not decode."""
 
     def __init__(self, code: str, offset: int, message: str) -> None:
-        location = f"bundle.zst@{offset}"
+        location = f"file@{offset}"
         super().__init__(f"{code} {location}: {message}", findings=[Finding(code, location, message)])
         self.code = code
 

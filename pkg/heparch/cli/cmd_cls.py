@@ -1,0 +1,108 @@
+"""``arch cls`` and ``arch upper-limit``: CLs and upper limits for one signal point, as ``pyhf cls`` does."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from heparch.cli._common import emit_json, say
+from heparch.errors import InputError
+
+if TYPE_CHECKING:
+    from heparch.infer.backends import Choice
+    from heparch.infer.base import Model
+    from heparch.infer.inputs import Inputs
+
+_INPUT_HELP = "A pyhf workspace JSON, a simplified-likelihood JSON, or a bundle (.zst)."
+_PATCHSET_HELP = "A pyhf patchset JSON whose patch --point is applied to a workspace INPUT (in a bundle: the logical path of one of its patchsets)."
+_POINT_HELP = "The signal point: a patch of --patchset, a signal of a simplified likelihood, or a point of a bundle (its patchsets, patch files or simplified-likelihood signals)."
+_PATCH_HELP = "An RFC 6902 JSON Patch file applied to the workspace after the point's patch; repeat to apply several in order."
+_LIKELIHOOD_HELP = "The logical path of the likelihood to use, for a bundle that holds several."
+_BACKEND_HELP = "fast (heparch's HistFactory engine), pyhf (the reference) or simplified. Default: simplified for a simplified likelihood; for a workspace fast when it supports the model, else pyhf."
+
+
+def _model(
+    input_: Path, patchset: Path | None, point: str | None, patch: list[Path], likelihood: str | None, backend: str | None
+) -> tuple[Inputs, Choice, Model]:
+    from heparch.infer.backends import prepare
+    from heparch.infer.inputs import resolve
+
+    inputs = resolve(input_, patchset=patchset, point=point, patches=patch, likelihood=likelihood, backend=backend)
+    choice, model = prepare(inputs, backend)
+    if choice.reason:
+        say(choice.reason)
+    return inputs, choice, model
+
+
+def _what(inputs: Inputs) -> str:
+    return inputs.source + (f" point {inputs.point}" if inputs.point else "")
+
+
+def _fmt(values: Any) -> str:
+    return "[" + ", ".join(f"{v:.4g}" for v in values) + "]"
+
+
+def cls(
+    input_: Path = typer.Argument(..., metavar="INPUT", help=_INPUT_HELP),
+    patchset: Path | None = typer.Option(None, "--patchset", help=_PATCHSET_HELP),
+    point: str | None = typer.Option(None, "--point", help=_POINT_HELP),
+    patch: list[Path] = typer.Option([], "--patch", help=_PATCH_HELP),
+    likelihood: str | None = typer.Option(None, "--likelihood", help=_LIKELIHOOD_HELP),
+    mu: float = typer.Option(1.0, "--mu", help="The signal strength tested."),
+    backend: str | None = typer.Option(None, "--backend", help=_BACKEND_HELP),
+    json_out: bool = typer.Option(False, "--json", help='Print {"CLs_obs", "CLs_exp" (-2..+2 sigma), "backend", "settings", ...} as JSON on stdout.'),
+) -> None:
+    """CLs (observed and expected -2..+2 sigma) at signal strength --mu, with the asymptotic
+    q~mu test statistic. Exit 0 when computed, 1 for an invalid bundle, 2 for bad inputs.
+
+    Example: arch cls BkgOnly.json --patchset patchset.json --point C1N2_300_150 --json
+    """
+    if not (math.isfinite(mu) and mu >= 0):
+        raise InputError(f"--mu {mu}: must be a finite number >= 0")
+    inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend)
+    result = model.cls(mu)
+    say(f"{_what(inputs)}: CLs at mu={mu:g} ({choice.name} backend): observed {result.observed:.4g}, expected {_fmt(result.expected)}")
+    if json_out:
+        emit_json({**result.to_json(), "input": inputs.to_json()})
+
+
+def upper_limit(
+    input_: Path = typer.Argument(..., metavar="INPUT", help=_INPUT_HELP),
+    patchset: Path | None = typer.Option(None, "--patchset", help=_PATCHSET_HELP),
+    point: str | None = typer.Option(None, "--point", help=_POINT_HELP),
+    patch: list[Path] = typer.Option([], "--patch", help=_PATCH_HELP),
+    likelihood: str | None = typer.Option(None, "--likelihood", help=_LIKELIHOOD_HELP),
+    level: float = typer.Option(0.05, "--level", help="The CLs level of the limit (0.05: 95% CL)."),
+    backend: str | None = typer.Option(None, "--backend", help=_BACKEND_HELP),
+    json_out: bool = typer.Option(
+        False,
+        "--json",
+        help='Print {"mu_up_obs", "mu_up_exp" (-2..+2 sigma), "backend", "settings", ...} as JSON on stdout; a limit above the cap is null and named in "above_cap".',
+    ),
+) -> None:
+    """Upper limits on the signal strength at CLs = --level (observed and expected -2..+2
+    sigma), by root finding (rtol 1e-4). A limit above the cap is reported as '> cap'.
+    Exit 0 when computed, 1 for an invalid bundle, 2 for bad inputs.
+
+    Example: arch upper-limit BkgOnly.json --patch patch.C1N2_300_150.json --backend pyhf --json
+    """
+    if not (math.isfinite(level) and 0 < level < 1):
+        raise InputError(f"--level {level}: must lie strictly between 0 and 1")
+    inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend)
+    result = model.upper_limit(level=level)
+    values = [result.observed, *result.expected]
+    text = ", ".join(f"{v:.4g}" if math.isfinite(v) else f"> {result.cap:g}" for v in values)
+    say(f"{_what(inputs)}: upper limit on mu at CLs={level:g} ({choice.name} backend): observed, expected -2..+2 sigma: {text}")
+    if json_out:
+        out = result.to_json()
+        out["mu_up_obs"] = values[0] if math.isfinite(values[0]) else None
+        out["mu_up_exp"] = [v if math.isfinite(v) else None for v in values[1:]]
+        emit_json({**out, "input": inputs.to_json()})
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cls")(cls)
+    app.command("upper-limit")(upper_limit)
