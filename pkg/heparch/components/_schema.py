@@ -29,14 +29,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urljoin
 
-import jsonschema
-import jsonschema.protocols
-import jsonschema.validators
-import referencing
-import referencing.jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING
 
 from heparch.findings import Finding
+
+if TYPE_CHECKING:  # imported lazily: jsonschema costs ~0.4 s at start-up and valid inputs never need it
+    import jsonschema.protocols
+    import referencing
+    from jsonschema.exceptions import ValidationError
 
 #: At most this many schema errors are reported per file (then one summary finding).
 MAX_ERRORS: Final = 20
@@ -53,7 +53,7 @@ _PYHF_FILES: Final = (
     "model.json",
     "measurement.json",
 )
-_HEPARCH_FILES: Final = ("simplified-likelihood.json", "results.json")
+_HEPARCH_FILES: Final = ("manifest.json", "simplified-likelihood.json", "results.json")
 
 Check = Callable[[Any], bool]
 #: one schema error: (JSON path parts, message, expected, found)
@@ -87,6 +87,9 @@ def documents() -> dict[str, dict[str, Any]]:
 @functools.cache
 def registry() -> referencing.Registry[Any]:
     """A registry holding every vendored schema under its ``$id``."""
+    import referencing
+    import referencing.jsonschema
+
     resources = []
     for uri, doc in documents().items():
         spec = referencing.jsonschema.specification_with(doc["$schema"])
@@ -113,6 +116,8 @@ def resolve_uri(name: str) -> str:
 @functools.cache
 def _jsonschema_validator(uri: str) -> jsonschema.protocols.Validator:
     """A cached ``jsonschema`` validator for the schema at ``uri`` (with fragment)."""
+    import jsonschema.validators
+
     base = uri.partition("#")[0]
     cls = jsonschema.validators.validator_for(documents()[base])
     schema = {"$schema": documents()[base]["$schema"], "$ref": uri}
