@@ -169,7 +169,6 @@ def test_source_date_epoch(analysis: Path, tmp_path: Path, monkeypatch: pytest.M
     assert build(analysis, output=tmp_path / "b.zst").manifest.created == "1970-01-02T00:00:00Z"
 
 
-@pytest.mark.skipif(not EXAMPLE.is_dir(), reason="example analysis not generated")
 def test_example_analysis_builds_verifies_and_round_trips(tmp_path: Path) -> None:
     out = build(EXAMPLE, output=tmp_path / "toy.zst")
     assert run("verify", str(out.output))[0] == 0
