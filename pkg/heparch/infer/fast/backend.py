@@ -1,0 +1,411 @@
+"""The ``fast`` backend: heparch's own HistFactory engine on numpy/scipy.
+
+It computes what pyhf 0.7.6's ``hypotest(mu, data, model, test_stat="qtilde",
+return_expected_set=True)`` computes with the AsymptoticCalculator
+(``calc_base_dist="normal"``), and ``fit`` what ``pyhf.infer.mle.fit`` computes, but with
+exact (analytic) gradients and Hessians and a Newton minimiser, on a structure compiled
+once per background-only workspace (see :mod:`heparch.infer.fast.structure`).
+
+The hypothesis test at ``mu``, as pyhf does it:
+
+1. free fit and fit with the POI fixed at ``mu``, both to the observed data (all other
+   fixed parameters at their initial values); q~mu = 2 (nll_mu - nll_free) clipped at 0,
+   and 0 when the fitted POI exceeds ``mu``;
+2. the fit with the POI fixed at 0 to the observed data gives the Asimov data: the
+   expected main data *and* the auxiliary data at the fitted parameters
+   (``pyhf.infer.calculators.generate_asimov_data``);
+3. q~mu,A from the same two fits to the Asimov data; the free fit to the Asimov data is
+   the fitted point of step 2 itself (the Asimov data saturate the likelihood there, so
+   it is the exact global minimum; pyhf finds it numerically);
+4. CLs+b, CLb and CLs from the asymptotic normal distributions of pyhf's
+   ``AsymptoticTestStatDistribution``, the expected band at test statistic values
+   2, 1, 0, -1, -2 (reported as -2..+2 sigma).
+
+Steps 1 (free fit) and 2 do not depend on ``mu`` and are cached, which makes upper
+limits cheap. Every fit checks its convergence; a fit that fails raises :class:`FitError`
+rather than returning a number.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr
+
+from heparch.errors import FitError, InferenceInputError
+from heparch.infer.base import HISTFACTORY_SETTINGS, CLsResult, FitResult, UpperLimit
+from heparch.infer.fast import optimize, structure
+from heparch.infer.fast._blas import single_thread
+from heparch.infer.fast.likelihood import Likelihood
+from heparch.infer.limits import DEFAULT_CAP
+from heparch.infer.limits import upper_limit as _upper_limit
+
+Arr = Any
+ENGINE = "heparch.fast"
+
+
+def _measurement(spec: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
+    ms = spec.get("measurements")
+    if not isinstance(ms, list) or not ms:
+        raise InferenceInputError("the workspace has no measurements")
+    if name is None:
+        m = ms[0]
+    else:
+        found = [m for m in ms if isinstance(m, Mapping) and m.get("name") == name]
+        if not found:
+            raise InferenceInputError(f"measurement {name!r} not found (the workspace has {', '.join(repr(m.get('name')) for m in ms)})")
+        m = found[0]
+    if not isinstance(m, Mapping) or not isinstance(m.get("config"), Mapping):
+        raise InferenceInputError(f"measurement {m.get('name') if isinstance(m, Mapping) else m!r}: needs a 'config'")
+    return m
+
+
+def _poi_config(m: Mapping[str, Any]) -> Mapping[str, Any]:
+    poi = m["config"].get("poi")
+    for p in m["config"].get("parameters", []) or []:
+        if isinstance(p, Mapping) and p.get("name") == poi:
+            return p
+    return {}
+
+
+class FastBackend:
+    """heparch's HistFactory engine; ``normsys``/``histosys`` pick pyhf's interpolation codes."""
+
+    name = "fast"
+
+    def __init__(self, *, normsys: str = "code4", histosys: str = "code4p") -> None:
+        if normsys not in ("code1", "code4"):
+            raise InferenceInputError(f"normsys interpolation {normsys!r}: the fast backend implements code1 and code4")
+        if histosys not in ("code0", "code2", "code4p"):
+            raise InferenceInputError(f"histosys interpolation {histosys!r}: the fast backend implements code0, code2 and code4p")
+        self.normsys = normsys
+        self.histosys = histosys
+
+    def unsupported(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> str | None:
+        """Why the fast engine cannot compute this model the way pyhf would (None when it can).
+
+        Invalid inputs are not "unsupported": :meth:`background` rejects them with an error.
+        """
+        try:
+            m = _measurement(spec, measurement)
+        except InferenceInputError:
+            return None
+        cfg = m["config"]
+        poi = cfg.get("poi")
+        if not isinstance(poi, str) or not poi:
+            return "the measurement names no parameter of interest"
+        pc = _poi_config(m)
+        bounds = pc.get("bounds")
+        if isinstance(bounds, list) and bounds and isinstance(bounds[0], list) and len(bounds[0]) == 2 and bounds[0][0] != 0:
+            return f"the POI {poi!r} has lower bound {bounds[0][0]}; the fast engine implements q~mu with the POI bounded below at 0 only"
+        types: dict[str, set[str]] = {}
+        for ch in spec.get("channels", []) or []:
+            for s in ch.get("samples", []) if isinstance(ch, Mapping) else []:
+                for mod in s.get("modifiers", []) if isinstance(s, Mapping) else []:
+                    if isinstance(mod, Mapping):
+                        types.setdefault(str(mod.get("name")), set()).add(str(mod.get("type")))
+        kinds = types.get(poi, set())
+        if kinds and kinds != {"normfactor"}:
+            return f"the POI {poi!r} is a {'/'.join(sorted(kinds))} parameter; the fast engine supports a normfactor POI"
+        return None
+
+    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> FastBackground:
+        return FastBackground(spec, measurement=measurement, normsys=self.normsys, histosys=self.histosys)
+
+
+class FastBackground:
+    """A background-only workspace compiled once; :meth:`model` adds a signal point cheaply."""
+
+    backend = "fast"
+
+    def __init__(self, spec: Mapping[str, Any], *, measurement: str | None = None, normsys: str = "code4", histosys: str = "code4p") -> None:
+        self.spec = spec
+        self.measurement_name = measurement
+        self.normsys = normsys
+        self.histosys = histosys
+        # id(sample dict) -> (sample dict, channel, nbins, block); the dicts are kept alive
+        self._cache: dict[int, tuple[Any, str, int, structure.SampleBlock]] = {}
+        layout, _, blocks, _ = self._parse(spec, fill_cache=True)
+        self._layout = layout
+        self._group = structure.Group.build(blocks)
+        self._group_ids = {id(b) for b in blocks}
+        # best-fit values (by parameter name) of the last fit with the POI fixed at 0:
+        # the starting point of the next signal point's fits
+        self._warm: dict[str, float] = {}
+
+    def _parse(
+        self, spec: Mapping[str, Any], *, fill_cache: bool
+    ) -> tuple[list[tuple[str, int]], dict[str, Arr], list[structure.SampleBlock], Mapping[str, Any]]:
+        channels = spec.get("channels")
+        if not isinstance(channels, list) or not channels:
+            raise InferenceInputError("the workspace has no channels")
+        obs_raw = spec.get("observations")
+        if not isinstance(obs_raw, list):
+            raise InferenceInputError("the workspace has no observations")
+        observations: dict[str, Arr] = {}
+        for k, o in enumerate(obs_raw):
+            if not isinstance(o, Mapping) or not isinstance(o.get("name"), str):
+                raise InferenceInputError(f"observations[{k}]: needs a 'name'")
+            observations[o["name"]] = structure._floats(o.get("data"), f"observations[{k}].data", nonnegative=True)
+        layout: list[tuple[str, int]] = []
+        blocks: list[structure.SampleBlock] = []
+        seen: set[str] = set()
+        for i, ch in enumerate(channels):
+            if not isinstance(ch, Mapping) or not isinstance(ch.get("name"), str):
+                raise InferenceInputError(f"channels[{i}]: needs a 'name'")
+            cname = ch["name"]
+            if cname in seen:
+                raise InferenceInputError(f"channels[{i}]: duplicate channel name {cname!r}")
+            seen.add(cname)
+            if cname not in observations:
+                raise InferenceInputError(f"channels[{i}] ({cname!r}): no observation with this name")
+            nbins = int(observations[cname].size)
+            layout.append((cname, nbins))
+            samples = ch.get("samples")
+            if not isinstance(samples, list) or not samples:
+                raise InferenceInputError(f"channels[{i}] ({cname!r}): no samples")
+            for j, s in enumerate(samples):
+                if not isinstance(s, Mapping):
+                    raise InferenceInputError(f"channels[{i}].samples[{j}]: not an object")
+                hit = self._cache.get(id(s))
+                if hit is not None and hit[0] is s and hit[1] == cname and hit[2] == nbins:
+                    blocks.append(hit[3])
+                    continue
+                block = structure.compile_sample(cname, s, nbins, f"channels[{i}].samples[{j}]")
+                if fill_cache:
+                    self._cache[id(s)] = (s, cname, nbins, block)
+                blocks.append(block)
+        return layout, {n: observations[n] for n, _ in layout}, blocks, _measurement(spec, self.measurement_name)
+
+    def model(self, patches: Sequence[Sequence[Mapping[str, Any]]] = (), *, signal: str | None = None) -> FastModel:
+        """The model with the RFC 6902 ``patches`` applied in order."""
+        if signal is not None:
+            raise InferenceInputError(f"the fast backend takes RFC 6902 patches, not a named signal ({signal!r}): use a simplified-likelihood backend")
+        doc: Any = self.spec
+        if patches:
+            from heparch.components.patchset import PatchFailure, apply_patch
+
+            for k, ops in enumerate(patches):
+                try:
+                    doc, _ = apply_patch(doc, list(ops))
+                except PatchFailure as exc:
+                    raise InferenceInputError(f"patch {k + 1}: operation {exc.index} does not apply to the workspace: {exc.reason}") from None
+        layout, obs, blocks, meas = self._parse(doc, fill_cache=False)
+        new = [b for b in blocks if id(b) not in self._group_ids]
+        if layout == self._layout and len(blocks) - len(new) == len(self._group.blocks):
+            groups = [self._group, structure.Group.build(new)] if new else [self._group]
+        else:  # the patch removed or replaced background samples or changed channels: rebuild
+            groups = [structure.Group.build(blocks)]
+        st = structure.assemble(layout, obs, groups, meas)
+        return FastModel(st, normsys=self.normsys, histosys=self.histosys, poi_name=meas["config"].get("poi"), warm=self._warm)
+
+
+class FastModel:
+    """One signal point compiled for the fast engine."""
+
+    backend = "fast"
+
+    def __init__(
+        self,
+        st: structure.Structure,
+        *,
+        normsys: str = "code4",
+        histosys: str = "code4p",
+        poi_name: Any = None,
+        warm: dict[str, float] | None = None,
+    ) -> None:
+        self.st = st
+        self._warm = warm if warm is not None else {}
+        self.lik = Likelihood(st, normsys=normsys, histosys=histosys)
+        # parameters whose interpolation has a kink at 0 (code1 normsys, code0 histosys)
+        kinked = [st.n_par] if normsys == "code1" else []
+        kinked += [st.h_par] if histosys == "code0" else []
+        self._kinked = np.unique(np.concatenate(kinked)) if kinked else np.zeros(0, dtype=np.int64)
+        self.poi_name = poi_name
+        self.settings: dict[str, Any] = {
+            **HISTFACTORY_SETTINGS,
+            "interpolation": {"normsys": normsys, "histosys": histosys},
+            "engine": ENGINE,
+            **{k: v for k, v in optimize.SETTINGS.items()},
+            "convergence": "projected gradient: Newton step < xtol sigma and predicted decrease < ftol on every free parameter",
+            "asimov": "main and auxiliary data at the fit with the POI fixed at 0 (pyhf generate_asimov_data)",
+            "free_fit_to_asimov": "the saturated point (exact minimum) rather than a numerical fit",
+        }
+        self._cache: dict[str, Any] = {}
+        self._fits: list[optimize.Minimum] = []
+
+    # ------------------------------------------------------------------ fits
+    def _require_poi(self) -> int:
+        if self.st.poi < 0:
+            raise InferenceInputError(
+                f"the model has no parameter of interest: the measurement's 'poi' ({self.poi_name!r}) names no modifier (did you forget a patch?)"
+            )
+        lo = self.st.lower[self.st.poi]
+        if lo != 0:
+            raise InferenceInputError(f"the POI has lower bound {lo}; the fast engine needs 0 (use the pyhf backend)")
+        return self.st.poi
+
+    def _fit(self, lik: Likelihood, x0: Arr, fix_poi: float | None, what: str) -> optimize.Minimum:
+        st = self.st
+        free = ~st.fixed
+        x = np.asarray(x0, dtype=float).copy()
+        x[st.fixed] = st.inits[st.fixed]
+        lower, upper = st.lower.copy(), st.upper.copy()
+        if fix_poi is not None:
+            free = free.copy()
+            free[st.poi] = False
+            x[st.poi] = fix_poi
+            lower[st.poi] = upper[st.poi] = fix_poi
+        res = optimize.minimize_with_fallback(lik.evaluate, lik.nll, x, lower, upper, free)
+        if not res.converged and self._kinked.size:
+            res = self._fit_at_kinks(lik, res, lower, upper, free)
+        if not res.converged:
+            raise FitError(f"fast backend: the {what} did not converge ({res.message}); use the pyhf backend for this point")
+        # A point where free parameters sit at a bound satisfies the first-order (KKT)
+        # conditions but can be a saddle: e.g. a normfactor at 0 multiplying shapefactors
+        # leaves them flat, while raising it and lowering one of them lowers -ln L. Then fit
+        # again from the model's initial values (where pyhf starts) and from the point with
+        # those parameters released into the box; keep the lowest minimum.
+        span = np.minimum(upper - lower, 1.0)
+        at_lo = free & (res.x - lower <= 1e-9 * span)
+        at_hi = free & (upper - res.x <= 1e-9 * span)
+        if fix_poi is None:
+            at_lo[st.poi] = at_hi[st.poi] = False  # the POI at 0 is the usual case, not a saddle
+        if at_lo.any() or at_hi.any():
+            released = res.x.copy()
+            released[at_lo] += 0.05 * span[at_lo]
+            released[at_hi] -= 0.05 * span[at_hi]
+            starts = st.inits.copy()
+            if fix_poi is not None:
+                starts[st.poi] = fix_poi
+            for x1 in (starts, released):
+                again = optimize.minimize_with_fallback(lik.evaluate, lik.nll, x1, lower, upper, free)
+                if again.converged and again.fun < res.fun - 1e-9 * max(1.0, abs(res.fun)):
+                    again.message += " (restarted: the first minimum had parameters at a bound)"
+                    res = again
+            # still at a bound, with free parameters the likelihood does not depend on there
+            # (zero curvature): a flat valley that may lead to a lower minimum; say so
+            assert res.hess is not None
+            span_ok = free & ~((res.x - lower <= 1e-9 * span) | (upper - res.x <= 1e-9 * span))
+            diag = np.abs(np.diag(res.hess))
+            flat = span_ok & (diag <= 1e-12 * max(float(diag.max()), 1e-300))
+            held = free & ~span_ok
+            if fix_poi is None:
+                held[st.poi] = False
+            if flat.any() and held.any():
+                names = ", ".join(st.par_names[k] for k in np.flatnonzero(held)[:3])
+                flats = ", ".join(st.par_names[k] for k in np.flatnonzero(flat)[:3])
+                raise FitError(
+                    f"fast backend: the {what} ends with {names} at a bound and {flats} undetermined (no curvature): "
+                    "the minimum may be a saddle of a degenerate model; use the pyhf backend for this point"
+                )
+        self._fits.append(res)
+        return res
+
+    def _fit_at_kinks(self, lik: Likelihood, res: optimize.Minimum, lower: Arr, upper: Arr, free: Arr) -> optimize.Minimum:
+        """A fit that stalled where code0/code1 interpolation has a kink (alpha = 0, where the
+        derivative jumps): hold the parameters near 0 at exactly 0, minimise the others, and
+        accept when 0 is in each held parameter's subdifferential (the one-sided derivatives
+        have opposite signs), which makes the point a minimum of the non-smooth -ln L."""
+        k = self._kinked[free[self._kinked] & (np.abs(res.x[self._kinked]) < 1e-3)]
+        if not k.size:
+            return res
+        x = res.x.copy()
+        x[k] = 0.0
+        lo, hi = lower.copy(), upper.copy()
+        lo[k] = hi[k] = 0.0
+        inner = free.copy()
+        inner[k] = False
+        held = optimize.minimize_with_fallback(lik.evaluate, lik.nll, x, lo, hi, inner)
+        if not held.converged:
+            return res
+        eps = 1e-7
+        ok = True
+        for j in k:
+            xp, xm = held.x.copy(), held.x.copy()
+            xp[j], xm[j] = eps, -eps
+            right = (lik.nll(xp) - held.fun) / eps  # one-sided derivatives
+            left = (held.fun - lik.nll(xm)) / eps
+            tol = 1e-6 * max(1.0, abs(right), abs(left))
+            ok = ok and right >= -tol and left <= tol
+        if not ok:
+            return res
+        held.message += f" (held {k.size} parameter(s) at the interpolation kink alpha = 0: a non-smooth minimum)"
+        return held
+
+    def _data_fits(self) -> tuple[optimize.Minimum, optimize.Minimum, Likelihood]:
+        if "asimov" not in self._cache:
+            poi = self._require_poi()
+            st = self.st
+            x0 = st.inits.copy()
+            if self._warm:  # start from the previous signal point's background fit
+                for k, name in enumerate(st.par_names):
+                    if not st.fixed[k] and name in self._warm:
+                        x0[k] = self._warm[name]
+            x0[poi] = 0.0
+            bkg = self._fit(self.lik, x0, 0.0, "fit with the POI fixed at 0 to the observed data")
+            self._warm.clear()
+            self._warm.update(zip(st.par_names, bkg.x.tolist(), strict=True))
+            free = self._cache.get("free") or self._fit(self.lik, bkg.x, None, "free fit to the observed data")
+            asimov = copy.copy(self.lik)
+            g_aux, p_aux = self.lik.expected_aux(bkg.x)
+            asimov.set_data(self.lik.expected_main(bkg.x), g_aux, p_aux)
+            self._cache["free"] = free
+            self._cache["bkg"] = bkg
+            self._cache["asimov"] = asimov
+        return self._cache["free"], self._cache["bkg"], self._cache["asimov"]
+
+    def _qmu(self, mu: float) -> tuple[float, float]:
+        poi = self._require_poi()
+        free, bkg, asimov = self._data_fits()
+        x0 = free.x.copy()
+        cond = self._fit(self.lik, x0, mu, f"fit with the POI fixed at {mu} to the observed data")
+        q = max(2.0 * (cond.fun - free.fun), 0.0)
+        if free.x[poi] > mu:
+            q = 0.0
+        condA = self._fit(asimov, cond.x, mu, f"fit with the POI fixed at {mu} to the Asimov data")
+        f_freeA = asimov.nll(bkg.x)
+        qA = max(2.0 * (condA.fun - f_freeA), 0.0)
+        if bkg.x[poi] > mu:
+            qA = 0.0
+        return q, qA
+
+    def cls(self, mu: float = 1.0) -> CLsResult:
+        """CLs observed and expected at ``mu`` (pyhf's hypotest with q~mu asymptotics)."""
+        mu = float(mu)
+        with single_thread():
+            q, qA = self._qmu(mu)
+        sq, sqA = np.sqrt(q), np.sqrt(qA)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = sq - sqA if sq <= sqA else (q - qA) / (2.0 * sqA)
+            clsb = ndtr(-(t + sqA))
+            clb = ndtr(-t)
+            obs = float(clsb / clb)
+            exp = [float(ndtr(-(n + sqA)) / ndtr(-n)) for n in (2.0, 1.0, 0.0, -1.0, -2.0)]
+        settings = {**self.settings, "fits_converged": True, "qmu": float(q), "qmu_A": float(qA)}
+        return CLsResult(observed=obs, expected=(exp[0], exp[1], exp[2], exp[3], exp[4]), mu=mu, backend="fast", settings=settings)
+
+    def upper_limit(self, *, level: float = 0.05, cap: float = DEFAULT_CAP) -> UpperLimit:
+        """Observed and expected upper limits by root finding on CLs(mu) = ``level``."""
+        poi = self._require_poi()
+        with single_thread():
+            return _upper_limit(self.cls, level=level, upper_bound=float(self.st.upper[poi]), cap=cap, backend="fast", settings=self.settings)
+
+    def fit(self) -> FitResult:
+        """The free fit to the observed data with the post-fit covariance (inverse Hessian)."""
+        st = self.st
+        with single_thread():
+            res = self._cache.get("free") or self._fit(self.lik, st.inits, None, "free fit to the observed data")
+            self._cache["free"] = res
+            free = np.flatnonzero(~st.fixed)
+            cov = np.zeros((st.npars, st.npars))
+            _, _, H = self.lik.evaluate(res.x)
+            assert H is not None
+            try:
+                cov[np.ix_(free, free)] = np.linalg.inv(H[np.ix_(free, free)])
+            except np.linalg.LinAlgError:
+                raise FitError("fast backend: the Hessian at the best fit is singular; no covariance") from None
+        return FitResult(parameters=st.par_names, bestfit=res.x.copy(), covariance=cov, twice_nll=2.0 * res.fun, converged=res.converged, message=res.message)

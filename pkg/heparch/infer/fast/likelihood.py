@@ -1,0 +1,210 @@
+"""-ln L of a compiled model with its analytic gradient and Hessian.
+
+    -ln L = sum_b [lam_b - n_b ln lam_b + lnGamma(n_b + 1)]                  (main, continuous Poisson)
+          + sum_g [(theta_g - a_g)^2 / (2 sigma_g^2) + ln sigma_g + ln(2 pi)/2]  (Gaussian constraints)
+          + sum_p [tau_p theta_p - a_p ln(tau_p theta_p) + lnGamma(a_p + 1)]  (Poisson constraints)
+
+which is exactly pyhf 0.7.6's ``-model.logpdf(pars, data)``. Each cell's rate is
+r = S * N * L (histosys sum, normsys product, product of linear factors); derivatives of
+S and log N are sums of one-parameter terms, derivatives of L are products of the other
+factors (computed by prefix/suffix products, so a factor at exactly zero, such as the POI
+at mu = 0, is handled exactly).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln, xlogy
+
+from heparch.infer.fast import interp
+from heparch.infer.fast.structure import Structure
+
+Arr = Any
+LOG_2PI_HALF = 0.5 * np.log(2 * np.pi)
+
+
+class Likelihood:
+    """Evaluates -ln L, its gradient and Hessian for one structure and one dataset."""
+
+    def __init__(self, st: Structure, *, normsys: str = "code4", histosys: str = "code4p") -> None:
+        self.st = st
+        self.P = st.npars
+        self.C = int(st.nominal.size)
+        self.B = int(st.observed.size)
+        self._mul = interp.MULTIPLICATIVE[normsys]
+        self._add = interp.ADDITIVE[histosys]
+        self._coef = interp.code4_coefficients(st.n_hi, st.n_lo) if normsys == "code4" else None
+        self.R = int(st.nrows)
+        self._Ph, h_loc = np.unique(st.h_par, return_inverse=True)
+        self._Pn, n_loc = np.unique(st.n_par, return_inverse=True)
+        self._h_flat = st.h_cell * self._Ph.size + h_loc.reshape(-1)
+        self._n_flat = st.n_row * self._Pn.size + n_loc.reshape(-1)
+        lin = st.lin_slots
+        self._Pl = np.unique(lin[lin < self.P])
+        lookup = np.full(self.P + 1, self._Pl.size, dtype=np.int64)
+        lookup[self._Pl] = np.arange(self._Pl.size)
+        m = lin.shape[1]
+        self._m = m
+        P = self.P
+
+        def flat(a: Arr, b: Arr) -> tuple[Arr, Arr]:
+            return (a[:, None] * P + b[None, :]).ravel(), (a[:, None] + b[None, :] * P).ravel()
+
+        self._flat_nn = flat(self._Pn, self._Pn)[0]
+        self._flat_hn = flat(self._Ph, self._Pn)
+        self._flat_hl = flat(self._Ph, self._Pl)
+        self._flat_nl = flat(self._Pn, self._Pl)
+        self._l_flat = (np.arange(self.C)[:, None] * (self._Pl.size + 1) + lookup[lin]).ravel()
+        self._pairs = list(itertools.combinations(range(m), 2))
+        if self._pairs:
+            ii = np.array([p[0] for p in self._pairs])
+            jj = np.array([p[1] for p in self._pairs])
+            self._pair_i = st.lin_slots[:, ii]  # (C, npairs)
+            self._pair_j = st.lin_slots[:, jj]
+            mask = np.ones((len(self._pairs), m), dtype=bool)
+            for k, (i, j) in enumerate(self._pairs):
+                mask[k, i] = mask[k, j] = False
+            self._pair_keep = mask
+            valid = (self._pair_i < self.P) & (self._pair_j < self.P)
+            self._pair_valid = valid
+            self._pair_flat_ij = (self._pair_i * self.P + self._pair_j)[valid]
+            self._pair_flat_ji = (self._pair_j * self.P + self._pair_i)[valid]
+        # bin summation matrix (B, C)
+        self._binmat = np.zeros((self.B, self.C))
+        self._binmat[st.cell_bin, np.arange(self.C)] = 1.0
+        self.set_data(st.observed, st.g_aux, st.p_aux)
+
+    def set_data(self, main: Arr, g_aux: Arr, p_aux: Arr) -> None:
+        self.n = np.asarray(main, dtype=float)
+        self.g_aux = np.asarray(g_aux, dtype=float)
+        self.p_aux = np.asarray(p_aux, dtype=float)
+        st = self.st
+        self._const = float(np.sum(gammaln(self.n + 1.0)) + np.sum(np.log(st.g_sigma)) + LOG_2PI_HALF * st.g_idx.size + np.sum(gammaln(self.p_aux + 1.0)))
+
+    # ------------------------------------------------------------------ rates
+    def _parts(self, theta: Arr) -> tuple[Arr, ...]:
+        st = self.st
+        a = theta[st.h_par]
+        hv, hd1, hd2 = self._add(a, st.h_up, st.h_dn)
+        S = st.nominal + np.bincount(st.h_cell, weights=hv, minlength=self.C)
+        b = theta[st.n_par]
+        nv, nd1, nd2 = self._mul(b, st.n_hi, st.n_lo, self._coef)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logn = np.log(nv)
+        # a normsys factor <= 0 (code4's polynomial dips below 0 for very asymmetric hi/lo)
+        # puts the point outside the domain (NaN): pyhf's fits do not go there either (checked on
+        # ATLAS-SUSY-2018-04 SRcombined); a minimum on that border fails the convergence check
+        N = np.exp(np.bincount(st.n_row, weights=logn, minlength=self.R))[st.cell_row]
+        ext = np.append(theta, 1.0)
+        V = ext[st.lin_slots]
+        L = np.prod(V, axis=1)
+        return S, N, L, V, (hv, hd1, hd2), (nv, nd1, nd2)
+
+    def expected_main(self, theta: Arr) -> Arr:
+        S, N, L, *_ = self._parts(theta)
+        return np.bincount(self.st.cell_bin, weights=S * N * L, minlength=self.B)
+
+    def expected_aux(self, theta: Arr) -> tuple[Arr, Arr]:
+        st = self.st
+        return theta[st.g_idx].copy(), theta[st.p_idx] * st.p_tau
+
+    # ------------------------------------------------------------------ -ln L
+    def nll(self, theta: Arr) -> float:
+        st = self.st
+        S, N, L, _V, _h, nn = self._parts(theta)
+        if np.any(nn[0] <= 0):
+            return float("nan")
+        lam = np.bincount(st.cell_bin, weights=S * N * L, minlength=self.B)
+        return self._total(theta, lam)
+
+    def _total(self, theta: Arr, lam: Arr) -> float:
+        st = self.st
+        with np.errstate(divide="ignore", invalid="ignore"):
+            main = np.sum(lam - xlogy(self.n, lam))
+            z = (theta[st.g_idx] - self.g_aux) / st.g_sigma
+            rate = theta[st.p_idx] * st.p_tau
+            pois = np.sum(rate - xlogy(self.p_aux, rate))
+        # like pyhf, a negative rate is allowed where nothing is observed (xlogy(0, lam) = 0)
+        # and gives NaN elsewhere
+        return float(main + 0.5 * np.dot(z, z) + pois + self._const)
+
+    def evaluate(self, theta: Arr, *, hessian: bool = True) -> tuple[float, Arr, Arr | None]:
+        """(-ln L, gradient, Hessian or None) at ``theta``.
+
+        Derivatives are held per family on the parameters that family touches (histosys
+        ``Ph``, normsys ``Pn``, linear factors ``Pl``), which keeps the dense products small.
+        """
+        st = self.st
+        P, C = self.P, self.C
+        S, N, L, V, (_hv, hd1, hd2), (nv, nd1, nd2) = self._parts(theta)
+        r = S * N * L
+        lam = np.bincount(st.cell_bin, weights=r, minlength=self.B)
+        f = self._total(theta, lam)
+        if not np.isfinite(f) or np.any(nv <= 0):
+            return float("nan"), np.full(P, np.nan), None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nl = self.n / lam
+        nl = np.where(self.n == 0, 0.0, nl)
+        w = (1.0 - nl)[st.cell_bin]  # d(-lnL)/d r_c
+        NL = N * L
+        SN = S * N
+        Ph, Pn, Pl = self._Ph, self._Pn, self._Pl
+        nh, nn, nq = Ph.size, Pn.size, Pl.size
+        DS = np.bincount(self._h_flat, weights=hd1, minlength=C * nh).reshape(C, nh)
+        gn1 = nd1 / nv
+        GNr = np.bincount(self._n_flat, weights=gn1, minlength=self.R * nn).reshape(self.R, nn)
+        GN = GNr[st.cell_row]
+        # leave-one-out products of linear factors
+        m = self._m
+        pre = np.ones((C, m + 1))
+        suf = np.ones((C, m + 1))
+        pre[:, 1:] = np.cumprod(V, axis=1)
+        suf[:, :-1] = np.cumprod(V[:, ::-1], axis=1)[:, ::-1]
+        loo = pre[:, :m] * suf[:, 1:]
+        DL = np.bincount(self._l_flat, weights=loo.ravel(), minlength=C * (nq + 1)).reshape(C, nq + 1)[:, :nq]
+        # d r / d theta  (C, P)
+        dr = np.zeros((C, P))
+        dr[:, Ph] += DS * NL[:, None]
+        dr[:, Pn] += GN * r[:, None]
+        dr[:, Pl] += DL * SN[:, None]
+        grad = w @ dr
+        z = (theta[st.g_idx] - self.g_aux) / st.g_sigma**2
+        np.add.at(grad, st.g_idx, z)
+        pt = theta[st.p_idx]
+        np.add.at(grad, st.p_idx, st.p_tau - self.p_aux / pt)
+        if not hessian:
+            return f, grad, None
+        J = self._binmat @ dr  # (B, P)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wl = np.where(self.n == 0, 0.0, self.n / lam**2)
+        H = J.T @ (J * wl[:, None])
+        # second derivatives of the cell rates, weighted by w
+        diag = np.bincount(st.h_par, weights=(w * NL)[st.h_cell] * hd2, minlength=P).astype(float)
+        hn = nd2 / nv - gn1**2
+        wr_row = np.bincount(st.cell_row, weights=w * r, minlength=self.R)
+        diag += np.bincount(st.n_par, weights=wr_row[st.n_row] * hn, minlength=P)
+        H[np.diag_indices(P)] += diag
+        Hf = H.reshape(-1)  # a view: flat index a * P + b
+        Hf[self._flat_nn] += (GNr.T @ (GNr * wr_row[:, None])).ravel()
+        DN = GN * N[:, None]
+        for (ij, ji), A, Bw in (
+            (self._flat_hn, DS, DN * (w * L)[:, None]),
+            (self._flat_hl, DS, DL * (w * N)[:, None]),
+            (self._flat_nl, DN, DL * (w * S)[:, None]),
+        ):
+            if A.shape[1] and Bw.shape[1]:
+                X = (A.T @ Bw).ravel()
+                Hf[ij] += X
+                Hf[ji] += X
+        if self._pairs:
+            keep = self._pair_keep  # (npairs, m)
+            prods = np.prod(np.where(keep[None, :, :], V[:, None, :], 1.0), axis=2)  # (C, npairs)
+            vals = (prods * (w * S * N)[:, None])[self._pair_valid]
+            H += np.bincount(self._pair_flat_ij, weights=vals, minlength=P * P).reshape(P, P)
+            H += np.bincount(self._pair_flat_ji, weights=vals, minlength=P * P).reshape(P, P)
+        H[st.g_idx, st.g_idx] += 1.0 / st.g_sigma**2
+        np.add.at(H, (st.p_idx, st.p_idx), self.p_aux / pt**2)
+        return f, grad, H
