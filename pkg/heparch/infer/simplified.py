@@ -1,0 +1,621 @@
+"""The ``simplified`` backend: simplified likelihoods, linear and quadratic, fast.
+
+Two forms, chosen by the input (DESIGN.md 5b):
+
+- linear (CMS-NOTE-2017-001), when there are no ``third_moments``:
+  ``n_i ~ Pois(mu s_i + b_i + sigma_i theta_i)``, ``theta ~ N(0, rho)``, with
+  ``sigma_i = sqrt(V_ii)`` and ``rho`` the correlation matrix of ``V`` (equivalent to
+  ``b_i + theta'_i`` with ``theta' ~ N(0, V)``);
+- quadratic (Buckley et al., JHEP 04 (2019) 064, section 2), with ``third_moments``:
+  ``n_i ~ Pois(mu s_i + A_i + B_i theta_i + C_i theta_i^2)``, ``theta ~ N(0, rho)``,
+  with ``A, B, C, rho`` from the moments by their eqs. (2.9)-(2.12).
+
+Inference follows spey 0.2.7 (``default.correlated_background`` and
+``default.third_moment_expansion``) so numbers compare directly; the conventions are
+in :data:`SETTINGS` and in every result's ``settings``:
+
+- q~mu asymptotics (Cowan et al. 2011) with the POI bounded below by 0;
+- the expected band from the Asimov data ``lambda(mu=0, theta_hat_0)`` of the
+  conditional fit to the observed data at mu = 0, the constraint centres kept at 0
+  (spey's ``aposteriori``; pyhf would move them to ``theta_hat_0``);
+- the background part of each bin's rate, ``A_i + B_i theta_i + C_i theta_i^2``,
+  kept >= 0 in every fit (spey: a ``NonlinearConstraint`` for SLSQP). Here it is the
+  interval of ``theta_i`` around the physical branch of the parabola where that holds:
+  a box constraint, so fits are a projected Newton method on the exact Hessian.
+
+We report CLs (spey reports 1 - CLs).
+
+>>> sl = {"observed": [12, 7], "background": [10.0, 5.0],
+...       "covariance": [[4.0, 1.0], [1.0, 2.0]], "signals": {"A": [3.0, 2.0]}}
+>>> model = SimplifiedBackend().background(sl).model(signal="A")
+>>> r = model.cls(1.0)
+>>> round(r.observed, 4), r.backend
+(0.6093, 'simplified')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+import scipy.linalg
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dpotrs as _potrs
+from scipy.special import gammaln, log_ndtr
+
+from heparch.errors import FitError, InferenceInputError
+from heparch.infer.base import EXPECTED_SIGMAS, CLsResult, FitResult, UpperLimit
+from heparch.infer.limits import upper_limit as _upper_limit
+
+#: the conventions every result of this backend records (spey 0.2.7's)
+SETTINGS: Final[dict[str, Any]] = {
+    "test_stat": "qtilde",
+    "calctype": "asymptotics",
+    "calc_base_dist": "normal",
+    "poi_lower_bound": 0.0,
+    "reported": "CLs (spey reports 1-CLs)",
+    "conventions": "spey 0.2.7",
+    "expected": "aposteriori: Asimov data lambda(0, theta_hat_0) of the observed data, constraint centres kept at 0",
+    "background_positivity": "A_i + B_i theta_i + C_i theta_i^2 >= 0 in every fit (bounds on theta_i)",
+    "constraint": "theta ~ N(0, rho)",
+    "optimizer": "projected Newton, exact Hessian; converged: free gradient < 1e-7 or Newton decrement < 1e-11",
+}
+#: a fit has converged when the largest free gradient component is below this
+GRAD_TOL: Final = 1e-7
+#: ... or when the Newton decrement g.H^-1.g/2 (the predicted decrease of -ln L) is below this
+DECREMENT_TOL: Final = 1e-11
+MAX_ITER: Final = 200
+
+
+class SimplifiedBackend:
+    """The simplified-likelihood backend (``name = "simplified"``)."""
+
+    name = "simplified"
+
+    def unsupported(self, spec: Mapping[str, Any]) -> str | None:
+        """Why ``spec`` is not a simplified likelihood (None when it is)."""
+        if not isinstance(spec, Mapping):
+            return "not a JSON object"
+        missing = [k for k in ("observed", "background", "covariance", "signals") if k not in spec]
+        if missing:
+            return f"not a simplified likelihood: missing {', '.join(missing)}"
+        return None
+
+    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> SimplifiedBackground:
+        """Check ``spec`` and prepare the background model (raises InferenceInputError)."""
+        return SimplifiedBackground(spec)
+
+
+# ---------------------------------------------------------------------------------------
+# input checks
+
+
+def _vector(spec: Mapping[str, Any], key: str, path: str) -> np.ndarray:
+    value = spec[key]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InferenceInputError(f"{path}: expected a non-empty list of numbers")
+    try:
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InferenceInputError(f"{path}: expected a list of numbers") from None
+    if arr.ndim != 1:
+        raise InferenceInputError(f"{path}: expected a list of numbers")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise InferenceInputError(f"{path}[{bad[0]}]: {arr[bad[0]]} is not a finite number")
+    return arr
+
+
+def _nonnegative(arr: np.ndarray, path: str, what: str) -> None:
+    bad = np.flatnonzero(arr < 0)
+    if bad.size:
+        raise InferenceInputError(f"{path}[{bad[0]}]: negative {what} {arr[bad[0]]:g}")
+
+
+def _parse(spec: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Arrays from ``spec``; errors raise with the field named, warnings are returned."""
+    from heparch.components.simplified import check_simplified
+
+    if not isinstance(spec, Mapping):
+        raise InferenceInputError("simplified likelihood: expected a JSON object")
+    for key in ("observed", "background", "covariance", "signals"):
+        if key not in spec:
+            raise InferenceInputError(f"$.{key}: required field is missing")
+    observed = _vector(spec, "observed", "$.observed")
+    background = _vector(spec, "background", "$.background")
+    _nonnegative(observed, "$.observed", "count")
+    _nonnegative(background, "$.background", "rate")
+    cov_in = spec["covariance"]
+    if not isinstance(cov_in, (list, tuple)) or not all(isinstance(r, (list, tuple)) for r in cov_in):
+        raise InferenceInputError("$.covariance: expected a list of rows")
+    for i, row in enumerate(cov_in):
+        _vector({"r": row}, "r", f"$.covariance[{i}]")
+    third = None
+    if spec.get("third_moments") is not None:
+        third = _vector(spec, "third_moments", "$.third_moments")
+    signals_in = spec["signals"]
+    if not isinstance(signals_in, Mapping) or not signals_in:
+        raise InferenceInputError("$.signals: expected an object {NAME: [yields]}")
+    signals = {}
+    for name, yields in signals_in.items():
+        path = f"$.signals[{name!r}]"
+        arr = _vector({"y": yields}, "y", path)
+        _nonnegative(arr, path, "rate")
+        signals[str(name)] = arr
+    # shapes, symmetric positive-definite covariance, m3_i^2 <= 8 m2_ii^3, unknown fields
+    findings = check_simplified(dict(spec), location="simplified likelihood")
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise InferenceInputError(errors[0].one_line(), findings=errors)
+    warnings = [f.one_line() for f in findings if f.severity != "error"]
+    cov = np.array(cov_in, dtype=float)
+    return {"observed": observed, "background": background, "covariance": cov, "third_moments": third, "signals": signals}, warnings
+
+
+# ---------------------------------------------------------------------------------------
+# the model
+
+
+def quadratic_coefficients(m1: np.ndarray, m2: np.ndarray, m3: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``A, B, C, rho`` of Buckley et al. (2019) eqs. (2.9)-(2.12) from the first three moments.
+
+    ``rho`` is evaluated as ``2 m2_ij / (sqrt((B_i B_j)^2 + 8 C_i C_j m2_ij) + B_i B_j)``,
+    algebraically eq. (2.12) but finite when ``C_i C_j -> 0`` (spey 0.2.7 adds 1e-5 to
+    ``C`` there instead). A negative discriminant is taken by its absolute value as spey does.
+    """
+    d = np.diag(m2)
+    c = np.zeros_like(m1)
+    nz = m3**2 > 0  # m3 -> 0 gives C -> 0 (cos(3 pi / 2) = 0)
+    with np.errstate(over="ignore"):
+        ratio = np.maximum(8.0 * d[nz] ** 3 / m3[nz] ** 2 - 1.0, 0.0)
+    c[nz] = -np.sign(m3[nz]) * np.sqrt(2.0 * d[nz]) * np.cos(4.0 * np.pi / 3.0 + np.arctan(np.sqrt(ratio)) / 3.0)
+    b = np.sqrt(np.maximum(d - 2.0 * c**2, 0.0))
+    a = m1 - c
+    bb = np.outer(b, b)
+    cc = np.outer(c, c)
+    disc = bb**2 + 8.0 * cc * m2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = 2.0 * m2 / (np.sqrt(np.abs(disc)) + bb)
+        neg = disc < 0
+        if neg.any():  # spey: (sqrt(|disc|) - B_i B_j) / (4 C_i C_j)
+            rho[neg] = (np.sqrt(-disc[neg]) - bb[neg]) / (4.0 * cc[neg])
+    return a, b, c, rho
+
+
+def _theta_bounds(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin, the interval of theta where ``a + b theta + c theta^2 >= 0`` on the rising branch."""
+    lo = np.full_like(a, -np.inf)
+    hi = np.full_like(a, np.inf)
+    disc = b**2 - 4.0 * a * c
+    for i in range(a.size):
+        if c[i] == 0.0:
+            lo[i] = -a[i] / b[i]
+            continue
+        if disc[i] < 0.0:
+            if c[i] < 0.0:
+                raise InferenceInputError(f"$.third_moments[{i}]: the quadratic background rate of bin {i} is negative for every theta")
+            continue
+        q = -0.5 * (b[i] + math.sqrt(disc[i]))  # roots q/c and a/q (b >= 0)
+        if q == 0.0:
+            continue
+        lo[i] = a[i] / q
+        if c[i] < 0.0:
+            lo[i], hi[i] = min(a[i] / q, q / c[i]), max(a[i] / q, q / c[i])
+    return lo, hi
+
+
+class SimplifiedBackground:
+    """A simplified likelihood prepared once: coefficients, constraint, bounds.
+
+    ``warnings`` holds one line per ignored unknown field (and per other warning).
+    """
+
+    backend = "simplified"
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        parsed, self.warnings = _parse(spec)
+        self.observed: np.ndarray = parsed["observed"]
+        self.signals: dict[str, np.ndarray] = parsed["signals"]
+        m1, m2, m3 = parsed["background"], parsed["covariance"], parsed["third_moments"]
+        n = m1.size
+        if m3 is None:
+            self.form = "linear"
+            sigma = np.sqrt(np.diag(m2))
+            self.a, self.b, self.c = m1.copy(), sigma, np.zeros(n)
+            rho = m2 / np.outer(sigma, sigma)
+        else:
+            self.form = "quadratic"
+            self.a, self.b, self.c, rho = quadratic_coefficients(m1, m2, m3)
+            if np.any(np.outer(self.c, self.c) * m2 * 8.0 + np.outer(self.b, self.b) ** 2 < 0):
+                self.warnings.append(
+                    "$.third_moments: eq. (2.12) has a negative discriminant for some bin pairs; its absolute value is used, as spey 0.2.7 does"
+                )
+        try:
+            factor = scipy.linalg.cho_factor(rho, lower=True)
+        except np.linalg.LinAlgError:
+            raise InferenceInputError("$.third_moments: the correlation matrix rho of the quadratic form (eq. 2.12) is not positive definite") from None
+        self.rho = rho
+        self.rho_inv: np.ndarray = np.asarray(scipy.linalg.cho_solve(factor, np.eye(n)))
+        self.rho_inv = 0.5 * (self.rho_inv + self.rho_inv.T)
+        self.logdet_rho = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+        self.lo, self.hi = _theta_bounds(self.a, self.b, self.c)
+        if m3 is not None and np.any(self.a < 0):
+            i = int(np.flatnonzero(self.a < 0)[0])
+            self.warnings.append(f"$.third_moments[{i}]: A_i = m1_i - C_i < 0: the background rate at theta_i = 0 is negative")
+        self.n_bins = n
+        self.settings = {**SETTINGS, "form": self.form}
+
+    def model(self, patches: Sequence[Sequence[Mapping[str, Any]]] = (), *, signal: str | None = None) -> SimplifiedModel:
+        """The model of the named signal point (``patches`` are ignored)."""
+        if signal is None:
+            if len(self.signals) != 1:
+                raise InferenceInputError(f"$.signals: name a signal point; there are {len(self.signals)}: {_names(self.signals)}")
+            signal = next(iter(self.signals))
+        if signal not in self.signals:
+            raise InferenceInputError(f"$.signals: no signal point {signal!r}; there are {_names(self.signals)}")
+        return SimplifiedModel(self, signal)
+
+
+def _names(signals: Mapping[str, Any]) -> str:
+    names = list(signals)
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return ", ".join(repr(x) for x in names[:5]) + more
+
+
+class _Fit:
+    """A converged (or not) fit: mu, theta, 2 x (-ln L) without constants, and the
+    linear predictor ``dtheta/dmu`` used to warm-start fits at nearby mu."""
+
+    __slots__ = ("converged", "dtheta_dmu", "hessian", "iterations", "mu", "theta", "twice_nll")
+
+    def __init__(self, mu: float, theta: np.ndarray, twice_nll: float, converged: bool, iterations: int, hessian: Any, dtheta_dmu: Any = None) -> None:
+        self.mu = mu
+        self.theta = theta
+        self.twice_nll = twice_nll
+        self.converged = converged
+        self.iterations = iterations
+        self.hessian = hessian
+        self.dtheta_dmu = dtheta_dmu
+
+
+class _Data:
+    """Counts with what the likelihood needs precomputed."""
+
+    __slots__ = ("all_positive", "n", "positive")
+
+    def __init__(self, n: np.ndarray) -> None:
+        self.n = n
+        self.positive = n > 0
+        self.all_positive = bool(self.positive.all())
+
+
+class _Point:
+    """-ln L at one point with the arrays its gradient and Hessian reuse."""
+
+    __slots__ = ("f", "grad", "lam", "mu", "pieces", "r_theta", "theta")
+
+    def __init__(self, mu: float, theta: np.ndarray, lam: np.ndarray, r_theta: np.ndarray, f: float) -> None:
+        self.mu = mu
+        self.theta = theta
+        self.lam = lam
+        self.r_theta = r_theta
+        self.f = f
+        self.grad: np.ndarray = r_theta
+        self.pieces: tuple[np.ndarray, np.ndarray, np.ndarray] = (lam, lam, lam)
+
+
+class SimplifiedModel:
+    """One signal point of a simplified likelihood."""
+
+    backend = "simplified"
+
+    def __init__(self, bkg: SimplifiedBackground, signal: str) -> None:
+        self.bkg = bkg
+        self.signal_name = signal
+        self.s = bkg.signals[signal]
+        self.settings = {**bkg.settings, "signal": signal}
+        theta0 = np.zeros(bkg.n_bins)
+        # start inside the box: theta = 0 unless the background rate is <= 0 there
+        low = bkg.lo >= 0.0
+        theta0[low] = np.where(np.isfinite(bkg.hi[low]), 0.5 * (bkg.lo[low] + bkg.hi[low]), bkg.lo[low] + 1.0)
+        high = bkg.hi <= 0.0
+        theta0[high] = 0.5 * (bkg.lo[high] + bkg.hi[high])
+        self._theta0 = theta0
+        self._obs = _Data(bkg.observed)
+        self._prepared: tuple[_Fit, _Fit, _Data, _Fit] | None = None
+        self._cond: dict[str, dict[float, _Fit]] = {"obs": {}, "asimov": {}}
+        self._lo_mu = np.concatenate(([0.0], bkg.lo))
+        self._hi_mu = np.concatenate(([np.inf], bkg.hi))
+
+    # ---- likelihood pieces --------------------------------------------------------
+    def _point(self, mu: float, theta: np.ndarray, data: _Data) -> _Point | None:
+        """-ln L (without constants) and what its derivatives reuse; None outside the domain."""
+        bk = self.bkg
+        lam = mu * self.s + bk.a + theta * (bk.b + bk.c * theta)
+        r_theta = bk.rho_inv @ theta
+        if data.all_positive:
+            if lam.min() <= 0.0:
+                return None
+            logs = data.n @ np.log(lam)
+        else:
+            if lam.min() < 0.0 or np.any((lam == 0.0) & data.positive):
+                return None
+            p = data.positive
+            logs = data.n[p] @ np.log(lam[p])
+        return _Point(mu, theta, lam, r_theta, float(lam.sum() - logs + 0.5 * (theta @ r_theta)))
+
+    def _nll(self, mu: float, theta: np.ndarray, data: _Data) -> float:
+        """-ln L without constants (inf outside the domain)."""
+        point = self._point(mu, theta, data)
+        return math.inf if point is None else point.f
+
+    def _constant(self, data: np.ndarray) -> float:
+        """The constants of -ln L: log n!, and the Gaussian normalisation."""
+        n = self.bkg.n_bins
+        return float(np.sum(gammaln(data + 1.0)) + 0.5 * (n * math.log(2 * math.pi) + self.bkg.logdet_rho))
+
+    def _derivatives(self, pt: _Point, data: _Data, with_mu: bool) -> None:
+        """Fill the gradient and the Hessian pieces of ``pt`` (per bin: 1 - n/lambda,
+        n/lambda^2, dlambda/dtheta)."""
+        bk = self.bkg
+        dl = bk.b + 2.0 * bk.c * pt.theta
+        if data.all_positive:
+            r = data.n / pt.lam
+            w = r / pt.lam
+        else:
+            r = np.zeros_like(pt.lam)
+            p = data.positive
+            r[p] = data.n[p] / pt.lam[p]
+            w = np.zeros_like(pt.lam)
+            w[p] = r[p] / pt.lam[p]
+        one_r = 1.0 - r
+        g_t = one_r * dl + pt.r_theta
+        pt.pieces = (one_r, w, dl)
+        pt.grad = np.concatenate(([float(one_r @ self.s)], g_t)) if with_mu else g_t
+
+    def _hessian(self, pt: _Point, with_mu: bool) -> np.ndarray:
+        bk = self.bkg
+        one_r, w, dl = pt.pieces
+        diag = w * dl * dl + one_r * 2.0 * bk.c
+        n = dl.size
+        if not with_mu:
+            h = bk.rho_inv.copy()
+            h.flat[:: n + 1] += diag
+            return h
+        h = np.empty((n + 1, n + 1))
+        h[1:, 1:] = bk.rho_inv
+        h.flat[n + 2 :: n + 2] += diag
+        h_mt = w * self.s * dl
+        h[0, 1:] = h_mt
+        h[1:, 0] = h_mt
+        h[0, 0] = float(w @ (self.s * self.s))
+        return h
+
+    # ---- the minimiser ------------------------------------------------------------
+    def _minimise(self, data: _Data, theta0: np.ndarray, mu: float, *, free_mu: bool) -> _Fit:
+        """Projected Newton on the box (mu >= 0 when free; theta in [lo, hi]).
+
+        Newton steps on the free variables with the exact Hessian (shifted when not
+        positive definite), a backtracking line search on the projected path, and
+        convergence when the largest free gradient component is below GRAD_TOL or the
+        Newton decrement below DECREMENT_TOL.
+        """
+        bk = self.bkg
+        if free_mu:
+            x = np.concatenate(([max(mu, 0.0)], theta0))
+            lo, hi = self._lo_mu, self._hi_mu
+        else:
+            x = theta0.copy()
+            lo, hi = bk.lo, bk.hi
+
+        def point(x: np.ndarray) -> _Point | None:
+            return self._point(float(x[0]), x[1:], data) if free_mu else self._point(mu, x, data)
+
+        x = np.minimum(np.maximum(x, lo), hi)
+        pt = point(x)
+        if pt is None:
+            raise FitError(f"simplified likelihood: a fit at mu={mu:g} starts where a bin with data has a zero rate")
+        self._derivatives(pt, data, free_mu)
+        converged = False
+        it = 0
+        factor = None
+        free = None
+        for it in range(1, MAX_ITER + 1):  # noqa: B007 (it is reported)
+            g = pt.grad
+            active = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
+            any_active = bool(active.any())
+            gmax = float(np.max(np.abs(g[~active]), initial=0.0)) if any_active else float(np.max(np.abs(g)))
+            if gmax < GRAD_TOL:
+                converged = True
+                break
+            h = self._hessian(pt, free_mu)
+            if any_active:
+                free = np.flatnonzero(~active)
+                d = np.zeros_like(x)
+                factor, d[free] = _newton_step(h[np.ix_(free, free)], g[free])
+            else:
+                free = None
+                factor, d = _newton_step(h, g)
+            if -0.5 * float(g @ d) < DECREMENT_TOL:  # the Newton decrement: f is at its minimum
+                converged = True
+                break
+            t = 1.0
+            new = None
+            for _ in range(60):
+                xn = np.minimum(np.maximum(x + t * d, lo), hi)
+                new = point(xn)
+                if new is not None and new.f <= pt.f + 1e-4 * float(g @ (xn - x)):
+                    break
+                new = None
+                t *= 0.5
+            if new is None:  # no decrease at machine precision
+                converged = gmax < 1e-5
+                break
+            x, pt = xn, new
+            self._derivatives(pt, data, free_mu)
+        # dtheta/dmu = -H_tt^-1 H_t,mu at the solution (last factor), to warm-start nearby mu
+        predictor = None
+        if not free_mu and factor is not None:
+            _one_r, w, dl = pt.pieces
+            h_tm = w * self.s * dl
+            predictor = np.zeros_like(x)
+            if free is None:
+                predictor = -_solve(factor, h_tm)
+            else:
+                predictor[free] = -_solve(factor, h_tm[free])
+        if free_mu:  # the Hessian at the minimum, for the post-fit covariance
+            return _Fit(float(x[0]), x[1:].copy(), 2.0 * pt.f, converged, it, self._hessian(pt, True))
+        return _Fit(mu, x, 2.0 * pt.f, converged, it, None, predictor)
+
+    # ---- fits used by hypothesis tests ----------------------------------------------
+    def _check(self, fit: _Fit, what: str) -> _Fit:
+        if not fit.converged:
+            raise FitError(f"simplified likelihood, signal {self.signal_name!r}: the {what} did not converge ({fit.iterations} iterations)")
+        return fit
+
+    def _prepare(self) -> tuple[_Fit, _Fit, _Data, _Fit]:
+        """Conditional fit at mu=0, global fit, Asimov data, global Asimov fit (cached)."""
+        if self._prepared is None:
+            bk = self.bkg
+            fit0 = self._check(self._minimise(self._obs, self._theta0, 0.0, free_mu=False), "fit at mu=0")
+            glob = self._check(self._minimise(self._obs, fit0.theta, 0.0, free_mu=True), "global fit")
+            asimov = _Data(np.maximum(bk.a + fit0.theta * (bk.b + bk.c * fit0.theta), 0.0))
+            globa = self._check(self._minimise(asimov, fit0.theta, 0.0, free_mu=True), "global fit to the Asimov data")
+            self._prepared = (fit0, glob, asimov, globa)
+            self._cond["obs"][0.0] = fit0
+        return self._prepared
+
+    def _conditional(self, which: str, data: _Data, mu: float) -> _Fit:
+        cache = self._cond[which]
+        if mu in cache:
+            return cache[mu]
+        if cache:
+            near = cache[min(cache, key=lambda m: abs(m - mu))]
+            start = near.theta
+            if near.dtheta_dmu is not None:
+                start = np.minimum(np.maximum(near.theta + (mu - near.mu) * near.dtheta_dmu, self.bkg.lo), self.bkg.hi)
+                if not math.isfinite(self._nll(mu, start, data)):
+                    start = near.theta
+        else:
+            start = self._prepare()[0].theta
+        fit = self._check(self._minimise(data, start, mu, free_mu=False), f"fit at mu={mu:g} ({which} data)")
+        cache[mu] = fit
+        return fit
+
+    def qtilde(self, mu: float) -> tuple[float, float]:
+        """q~mu for the observed and for the Asimov data at ``mu``."""
+        _fit0, glob, asimov, globa = self._prepare()
+        obs = self._obs
+        q = 0.0
+        if glob.mu <= mu:
+            q = max(self._conditional("obs", obs, mu).twice_nll - glob.twice_nll, 0.0)
+        qa = 0.0
+        if globa.mu <= mu:
+            qa = max(self._conditional("asimov", asimov, mu).twice_nll - globa.twice_nll, 0.0)
+        return q, qa
+
+    # ---- the Model protocol ---------------------------------------------------------
+    def cls(self, mu: float = 1.0) -> CLsResult:
+        """CLs observed and expected (-2..+2 sigma) at ``mu`` (asymptotic q~mu)."""
+        mu = float(mu)
+        if not math.isfinite(mu) or mu < 0:
+            raise InferenceInputError(f"mu: {mu} must be a finite number >= 0")
+        q, qa = self.qtilde(mu)
+        observed, expected = cls_from_q(q, qa)
+        return CLsResult(observed=observed, expected=expected, mu=mu, backend="simplified", settings=self.settings)
+
+    def upper_limit(self, *, level: float = 0.05) -> UpperLimit:
+        """Observed and expected upper limits on mu at CLs = ``level``."""
+        return _upper_limit(self.cls, level=level, upper_bound=self._upper_bound_guess(level), backend="simplified", settings=self.settings)
+
+    def _upper_bound_guess(self, level: float) -> float:
+        """A POI bound above the +2 sigma expected limit: mu_hat + 5 sigma_mu (Asimov Hessian)."""
+        _fit0, glob, _asimov, globa = self._prepare()
+        try:
+            var = float(np.linalg.inv(globa.hessian)[0, 0])  # Hessian of -ln L
+        except np.linalg.LinAlgError:
+            return 10.0
+        if not math.isfinite(var) or var <= 0:
+            return 10.0
+        return float(max(glob.mu, 0.0) + 5.0 * math.sqrt(var))
+
+    def fit(self) -> FitResult:
+        """The global fit (mu >= 0) with the post-fit covariance (inverse Hessian)."""
+        return self._result(self._prepare()[1], fixed_mu=False)
+
+    def profile(self, mu: float) -> FitResult:
+        """The fit at fixed ``mu`` to the observed data (mu's covariance row is zero)."""
+        return self._result(self._conditional("obs", self._obs, float(mu)), fixed_mu=True)
+
+    def _result(self, fit: _Fit, *, fixed_mu: bool) -> FitResult:
+        n = self.bkg.n_bins
+        names = ("mu", *(f"theta_{i}" for i in range(n)))
+        cov = np.zeros((n + 1, n + 1))
+        if fit.hessian is None:  # conditional fits do not keep theirs
+            data = self._obs
+            pt = self._point(fit.mu, fit.theta, data)
+            if pt is not None:
+                self._derivatives(pt, data, False)
+                fit.hessian = self._hessian(pt, False)
+        if fit.hessian is None:
+            raise FitError(f"simplified likelihood, signal {self.signal_name!r}: the fit ended outside the domain")
+        h: np.ndarray = fit.hessian[-n:, -n:] if fixed_mu else fit.hessian
+        try:
+            inv = np.linalg.inv(h)
+        except np.linalg.LinAlgError:
+            inv = np.full(h.shape, np.nan)
+        if fixed_mu:
+            cov[1:, 1:] = inv
+        else:
+            cov = inv
+        return FitResult(
+            parameters=names,
+            bestfit=np.concatenate(([fit.mu], fit.theta)),
+            covariance=cov,
+            twice_nll=fit.twice_nll + 2.0 * self._constant(self.bkg.observed),
+            converged=fit.converged,
+            message=f"projected Newton, {fit.iterations} iterations",
+        )
+
+
+def _newton_step(h: np.ndarray, g: np.ndarray) -> tuple[Any, np.ndarray]:
+    """The Cholesky factor used and -H^-1 g, H shifted by a multiple of the identity until
+    it is positive definite (LAPACK potrf/potrs directly: the wrappers cost more than the
+    factorisation at this size)."""
+    scale = max(float(np.max(np.abs(np.diag(h)))), 1e-12)
+    shift = 0.0
+    for _ in range(40):
+        hh = h if shift == 0.0 else h + shift * np.eye(h.shape[0])
+        factor, info = _potrf(hh, lower=1, clean=0)
+        if info == 0:
+            return factor, -_solve(factor, g)
+        shift = 1e-8 * scale if shift == 0.0 else shift * 10.0
+    return None, -g / scale
+
+
+def _solve(factor: Any, v: np.ndarray) -> np.ndarray:
+    if factor is None:
+        return np.zeros_like(v)
+    x, _info = _potrs(factor, v, lower=1)
+    return np.asarray(x)
+
+
+def cls_from_q(q: float, qa: float) -> tuple[float, tuple[float, float, float, float, float]]:
+    """CLs observed and expected from q~mu and its Asimov value (Cowan et al. 2011, eq. 66).
+
+    As spey 0.2.7 and pyhf 0.7.6 (``calc_base_dist="normal"``); CLs = 1 when qA = 0.
+    """
+    if qa <= 0.0:
+        return 1.0, (1.0, 1.0, 1.0, 1.0, 1.0)
+    sq, sqa = math.sqrt(max(q, 0.0)), math.sqrt(qa)
+    delta = sq - sqa if sq <= sqa else (q - qa) / (2.0 * sqa)
+    observed = _ratio(-sqa - delta, -delta)
+    expected = tuple(_ratio(-sqa - k, -k) for k in (-float(s) for s in EXPECTED_SIGMAS))
+    return observed, (expected[0], expected[1], expected[2], expected[3], expected[4])
+
+
+def _ratio(a: float, b: float) -> float:
+    """Phi(a) / Phi(b), in logs so deep tails do not underflow."""
+    return float(min(math.exp(float(log_ndtr(a)) - float(log_ndtr(b))), 1.0))
