@@ -88,7 +88,8 @@ class Reference:
         self._cache: dict = {}
 
     def rates(self, mu: float, t: np.ndarray) -> np.ndarray:
-        return mu * self.s + self.A + self.B * t + self.C * t * t
+        with np.errstate(over="ignore", invalid="ignore"):  # the plain minimiser may probe huge steps
+            return mu * self.s + self.A + self.B * t + self.C * t * t
 
     def nll_function(self, data: np.ndarray, mu: float | None):
         """-ln L (up to a constant) of x = z (mu fixed) or x = (mu, z) (mu free)."""
