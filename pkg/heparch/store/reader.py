@@ -124,6 +124,7 @@ class TarStream:
                 raise StreamError("E017", name, f"archive ends inside {name} (truncated)")
             left -= len(data)
             yield data
+            del data  # the consumer may let go of the frame before the next one is decompressed
         pad = tar.padding(size)
         if pad:
             got = self.raw.read(pad)
