@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import EXAMPLE
 
 from heparch.infer.fast import FastBackend
+
+from conftest import EXAMPLE
 
 
 def test_fast_backend_reproduces_every_claim_of_the_example() -> None:

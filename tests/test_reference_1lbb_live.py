@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ONE_LBB
 
 from heparch.infer.pyhf_backend import PyhfBackend
+
+from conftest import ONE_LBB
 
 POINT = "C1N2_Wh_hbb_700_250"  # CLs_obs 0.063, near the exclusion boundary
 
