@@ -16,7 +16,7 @@ from heparch.infer.base import CLsResult
 from heparch.infer.inputs import resolve
 
 from clihelp import run
-from conftest import small_patchset, small_workspace
+from conftest import SHARED, small_patchset, small_workspace
 
 PYHF = ("--backend", "pyhf")
 
@@ -351,3 +351,15 @@ def test_json_numbers_are_finite_or_null(files: dict[str, Path]) -> None:
     assert code == 0, err
     res = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert all(math.isfinite(v) for v in [res["CLs_obs"], *res["CLs_exp"]])
+
+
+def test_unknown_simplified_field_is_a_warning(tmp_path: Path) -> None:
+    sl = json.loads((SHARED / "sl-toy-8bin-cms-note-2017-001" / "sl.json").read_text())
+    sl["comment"] = "not in the schema"
+    path = tmp_path / "sl.json"
+    path.write_text(json.dumps(sl))
+    code, out, err = run("cls", str(path), "--json")
+    assert code == 0, err
+    assert "W005" in err
+    assert "$.comment" in err
+    assert json.loads(out)["backend"] == "simplified"

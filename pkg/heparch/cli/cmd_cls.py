@@ -34,6 +34,12 @@ def _model(
     choice, model = prepare(inputs, backend)
     if choice.reason:
         say(choice.reason)
+    if inputs.kind == "simplified":  # unknown fields are ignored, with a warning
+        from heparch.components.simplified import check_simplified
+
+        for finding in check_simplified(inputs.spec, location=str(input_)):
+            if finding.severity == "warning":
+                say(f"warning: {finding.one_line()}")
     return inputs, choice, model
 
 
