@@ -363,3 +363,21 @@ def test_unknown_simplified_field_is_a_warning(tmp_path: Path) -> None:
     assert "W005" in err
     assert "$.comment" in err
     assert json.loads(out)["backend"] == "simplified"
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"covariance": [[1.0, 2.0], [2.0, 0.5]]}, "E066", "$.covariance"),
+        ({"third_moments": [0.1, 5.0]}, "E067", "$.third_moments"),
+        ({"background": [4.0, -2.5]}, "negative rate", "$.background[1]"),
+    ],
+)
+def test_bad_simplified_inputs_exit_2_naming_file_and_field(tmp_path: Path, change: dict[str, object], code: str, field: str) -> None:
+    sl = {"observed": [5, 3], "background": [4.0, 2.5], "covariance": [[1.0, 0.2], [0.2, 0.5]], "signals": {"A": [1.0, 0.5]}, **change}
+    path = write(tmp_path / "sl.json", sl)
+    status, _, err = run("cls", str(path))
+    line = one_line_error(status, err)
+    assert code in line
+    assert field in line
+    assert str(path) in line

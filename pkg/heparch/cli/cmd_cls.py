@@ -27,11 +27,17 @@ _BACKEND_HELP = "fast (heparch's HistFactory engine), pyhf (the reference) or si
 def _model(
     input_: Path, patchset: Path | None, point: str | None, patch: list[Path], likelihood: str | None, backend: str | None
 ) -> tuple[Inputs, Choice, Model]:
+    from heparch.errors import InferenceInputError
     from heparch.infer.backends import prepare
     from heparch.infer.inputs import resolve
 
     inputs = resolve(input_, patchset=patchset, point=point, patches=patch, likelihood=likelihood, backend=backend)
-    choice, model = prepare(inputs, backend)
+    try:
+        choice, model = prepare(inputs, backend)
+    except InferenceInputError as exc:  # the backends name the field; the file is named here
+        if str(input_) in exc.message:
+            raise
+        raise InferenceInputError(f"{input_}: {exc.message}") from None
     if choice.reason:
         say(choice.reason)
     if inputs.kind == "simplified":  # unknown fields are ignored, with a warning
