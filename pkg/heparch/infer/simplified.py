@@ -46,6 +46,7 @@ from scipy.linalg.lapack import dpotrs as _potrs
 from scipy.special import gammaln, log_ndtr
 
 from heparch.errors import FitError, InferenceInputError
+from heparch.infer._checks import finite_vector
 from heparch.infer.base import EXPECTED_SIGMAS, CLsResult, FitResult, UpperLimit
 from heparch.infer.limits import upper_limit as _upper_limit
 
@@ -93,19 +94,7 @@ class SimplifiedBackend:
 
 
 def _vector(spec: Mapping[str, Any], key: str, path: str) -> np.ndarray:
-    value = spec[key]
-    if not isinstance(value, (list, tuple)) or not value:
-        raise InferenceInputError(f"{path}: expected a non-empty list of numbers")
-    try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError):
-        raise InferenceInputError(f"{path}: expected a list of numbers") from None
-    if arr.ndim != 1:
-        raise InferenceInputError(f"{path}: expected a list of numbers")
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise InferenceInputError(f"{path}[{bad[0]}]: {arr[bad[0]]} is not a finite number")
-    return arr
+    return finite_vector(spec[key], path)
 
 
 def _nonnegative(arr: np.ndarray, path: str, what: str) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from heparch.errors import InferenceInputError
+from heparch.infer._checks import finite_vector
 
 Arr = Any
 
@@ -50,22 +51,7 @@ _FAMILY = {
 
 
 def _floats(values: Any, where: str, *, nonnegative: bool = False) -> Arr:
-    if not isinstance(values, (list, tuple)) or not values:
-        raise InferenceInputError(f"{where}: expected a non-empty list of numbers")
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise InferenceInputError(f"{where}: expected a list of numbers") from None
-    if arr.ndim != 1:
-        raise InferenceInputError(f"{where}: expected a flat list of numbers")
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise InferenceInputError(f"{where}[{bad[0]}]: {float(arr[bad[0]])!r} is not a finite number")
-    if nonnegative:
-        neg = np.flatnonzero(arr < 0)
-        if neg.size:
-            raise InferenceInputError(f"{where}[{neg[0]}]: negative rate {float(arr[neg[0]])!r}")
-    return arr
+    return finite_vector(values, where, nonnegative=nonnegative)
 
 
 @dataclasses.dataclass(frozen=True)
