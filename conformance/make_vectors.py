@@ -24,6 +24,7 @@ file system; the ``.zst`` bytes depend on the zstandard version (pinned by hepar
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import filecmp
 import hashlib
@@ -41,6 +42,7 @@ from typing import Any
 
 import zstandard
 
+from heparch import signing
 from heparch.components.workspace import pyhf_digest
 from heparch.spec import strictjson, versions
 from heparch.spec.codes import CODES
@@ -486,12 +488,15 @@ class Vector:
     codes: list[str]
     about: str
     make: Callable[[], tuple[bytes, str | None]]  # bundle bytes, identity (sha256 of the manifest) when known
+    trust: dict[str, Any] | None = None  # a trust policy the verifier is given (PROTOCOL.md section 2)
 
 
 VECTORS: list[Vector] = []
 
 
-def vector(name: str, about: str, *, codes: list[str] | None = None, kind: str | None = None) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+def vector(
+    name: str, about: str, *, codes: list[str] | None = None, kind: str | None = None, trust: dict[str, Any] | None = None
+) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
     """Register a vector; ``make`` returns the bundle bytes or a :class:`Draft` (then written as heparch writes it)."""
     code = name.split("_", 1)[0]
     kind = kind or ("valid" if code == "OK" else "warn" if code.startswith("W") else "invalid")
@@ -507,7 +512,7 @@ def vector(name: str, about: str, *, codes: list[str] | None = None, kind: str |
                 return data, layout.identity(out.manifest_bytes())
             return out, None
 
-        VECTORS.append(Vector(kind, name, expected, " ".join(about.split()), make))
+        VECTORS.append(Vector(kind, name, expected, " ".join(about.split()), make, trust))
         return fn
 
     return deco
@@ -1703,6 +1708,266 @@ def _() -> Draft:
 
 
 # ---------------------------------------------------------------------------------------
+# signatures and trust (spec section 6)
+
+SIGN_TIME = "2024-05-01T00:00:00Z"
+#: fixed test keys (never use these seeds for anything real): Ed25519 private seeds from fixed strings
+ALICE = signing.Signer.from_seed(hashlib.sha256(b"heparch conformance key: alice").digest())
+BOB = signing.Signer.from_seed(hashlib.sha256(b"heparch conformance key: bob").digest())
+MALLORY = signing.Signer.from_seed(hashlib.sha256(b"heparch conformance key: mallory").digest())
+SIGS = layout.SIGNATURE_DIR
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def dsse_name(role: str, signer: signing.Signer) -> str:
+    return SIGS + signing.signature_name(role, signer.public.keyid, "dsse")
+
+
+def sshsig_name(role: str, signer: signing.Signer) -> str:
+    return SIGS + signing.signature_name(role, signer.public.keyid, "sshsig")
+
+
+def identity_of(d: Draft) -> str:
+    return layout.identity(d.manifest_bytes())
+
+
+def envelope(
+    d: Draft,
+    signer: signing.Signer,
+    role: str = "analysis-team",
+    *,
+    edit_statement: Callable[[dict[str, Any]], None] | None = None,
+    edit_envelope: Callable[[dict[str, Any]], None] | None = None,
+    signed_by: signing.Signer | None = None,
+    identity: str | None = None,
+) -> bytes:
+    """A DSSE envelope for ``d`` as heparch writes it, optionally changed before or after signing."""
+    st = signing.statement(identity=identity or identity_of(d), name="bundle", role=role, public=signer.public, time=SIGN_TIME)
+    if edit_statement is not None:
+        edit_statement(st)
+    payload = strictjson.canonical(st)
+    sig = (signed_by or signer).sign(signing.pae(signing.PAYLOAD_TYPE, payload))
+    env: dict[str, Any] = {"payload": b64(payload), "payloadType": signing.PAYLOAD_TYPE, "signatures": [{"keyid": signer.public.keyid, "sig": b64(sig)}]}
+    if edit_envelope is not None:
+        edit_envelope(env)
+    return (json.dumps(env, indent=2, sort_keys=True) + "\n").encode("ascii")
+
+
+def signed(d: Draft, *dsse: tuple[signing.Signer, str], ssh: tuple[signing.Signer, ...] = ()) -> Draft:
+    """``d`` with heparch's envelopes (signer, role) and sshsigs (role analysis-team) in its signature part."""
+    for signer, role in dsse:
+        d.signatures[dsse_name(role, signer)] = envelope(d, signer, role)
+    for signer in ssh:
+        d.signatures[sshsig_name("analysis-team", signer)] = signing.make_sshsig(signer, d.manifest_bytes())
+    return d
+
+
+def with_signature(name: str, data: bytes | Callable[[Draft], bytes]) -> Draft:
+    d = base()
+    d.signatures[name] = data(d) if callable(data) else data
+    return d
+
+
+def policy(require: dict[str, int], **keys: tuple[signing.Signer, list[str]]) -> dict[str, Any]:
+    """A trust policy (its JSON form, which is also YAML) as expected.json carries it."""
+    return {
+        "keys": [{"name": name, "public_key": f"{s.public.openssh} {name}", "roles": roles} for name, (s, roles) in keys.items()],
+        "require": require,
+    }
+
+
+@vector(
+    "W007_unverified_signatures",
+    "A DSSE envelope (role analysis-team) and an OpenSSH signature, both valid, checked without a trust policy: they are reported as present but"
+    " unverified, never as trusted.",
+)
+def _() -> Draft:
+    return signed(base(), (ALICE, "analysis-team"), ssh=(ALICE,))
+
+
+TWO_ROLES = policy({"analysis-team": 1, "publication-committee": 1}, alice=(ALICE, ["analysis-team"]), bob=(BOB, ["publication-committee"]))
+
+
+@vector(
+    "OK_trusted_signatures",
+    "Envelopes by alice (analysis-team) and bob (publication-committee) plus alice's OpenSSH signature; the trust policy trusts each key for its"
+    " role and requires one key per role, so it is met and nothing is reported.",
+    trust=TWO_ROLES,
+)
+def _() -> Draft:
+    return signed(base(), (ALICE, "analysis-team"), (BOB, "publication-committee"), ssh=(ALICE,))
+
+
+@vector(
+    "W008_untrusted_signatures",
+    "Envelopes by alice (analysis-team), bob (publication-committee, a role the policy does not let bob sign for) and mallory (a key not in"
+    " the policy): the policy (analysis-team: 1) is met by alice; bob's and mallory's valid envelopes are reported and do not count.",
+    trust=policy({"analysis-team": 1}, alice=(ALICE, ["analysis-team"]), bob=(BOB, ["analysis-team"])),
+)
+def _() -> Draft:
+    return signed(base(), (ALICE, "analysis-team"), (BOB, "publication-committee"), (MALLORY, "analysis-team"))
+
+
+@vector(
+    "E078_role_not_signed",
+    "Only alice signed (analysis-team); the policy also requires one publication-committee key (bob's), which did not sign.",
+    trust=TWO_ROLES,
+)
+def _() -> Draft:
+    return signed(base(), (ALICE, "analysis-team"))
+
+
+@vector(
+    "E078_key_counts_once",
+    "The policy requires two distinct keys for analysis-team (alice or bob); only alice signed, with an envelope for analysis-team, another"
+    " for publication-committee and an OpenSSH signature. A key counts once per role however many signatures it made, and an sshsig counts"
+    " nowhere: 1 of 2.",
+    trust=policy({"analysis-team": 2}, alice=(ALICE, ["analysis-team", "publication-committee"]), bob=(BOB, ["analysis-team"])),
+)
+def _() -> Draft:
+    return signed(base(), (ALICE, "analysis-team"), (ALICE, "publication-committee"), ssh=(ALICE,))
+
+
+@vector("E070_signature_name", "A valid envelope stored as signatures/alice.dsse.json: not <role>.<keyid>.dsse.json.")
+def _() -> Draft:
+    return with_signature(SIGS + "alice.dsse.json", lambda d: envelope(d, ALICE))
+
+
+@vector("E070_unknown_suffix", "A valid envelope stored as signatures/analysis-team.<keyid>.sig: neither .dsse.json nor .sshsig.")
+def _() -> Draft:
+    return with_signature(SIGS + f"analysis-team.{ALICE.public.keyid}.sig", lambda d: envelope(d, ALICE))
+
+
+@vector("E071_envelope_not_json", "The envelope is not JSON (truncated in the middle).")
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE)[:80])
+
+
+@vector("E071_payload_type", "The envelope's payloadType is application/json instead of application/vnd.in-toto+json (the signature covers it, and verifies).")
+def _() -> Draft:
+    def make(d: Draft) -> bytes:
+        payload = strictjson.canonical(signing.statement(identity=identity_of(d), name="bundle", role="analysis-team", public=ALICE.public, time=SIGN_TIME))
+        env = {
+            "payload": b64(payload),
+            "payloadType": "application/json",
+            "signatures": [{"keyid": ALICE.public.keyid, "sig": b64(ALICE.sign(signing.pae("application/json", payload)))}],
+        }
+        return json.dumps(env, indent=2, sort_keys=True).encode()
+
+    return with_signature(dsse_name("analysis-team", ALICE), make)
+
+
+@vector("E071_two_signatures", "The envelope holds two signatures (the same one twice): an envelope holds exactly one, so no key is counted twice through it.")
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, edit_envelope=lambda e: e.update(signatures=e["signatures"] * 2)))
+
+
+@vector("E071_bad_base64", "The envelope's payload is not base64 (it holds '*').")
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, edit_envelope=lambda e: e.update(payload="*" + e["payload"])))
+
+
+@vector("E072_predicate_type", "The statement's predicateType is https://slsa.dev/provenance/v1, not heparch's (the envelope is signed and verifies).")
+def _() -> Draft:
+    return with_signature(
+        dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, edit_statement=lambda st: st.update(predicateType="https://slsa.dev/provenance/v1"))
+    )
+
+
+@vector("E072_no_role", "The predicate has no role (the envelope is signed and verifies).")
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, edit_statement=lambda st: st["predicate"].pop("role")))
+
+
+@vector("E072_statement_type", "The payload's _type is the in-toto Statement v0.1 URI, not https://in-toto.io/Statement/v1.")
+def _() -> Draft:
+    return with_signature(
+        dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, edit_statement=lambda st: st.update(_type="https://in-toto.io/Statement/v0.1"))
+    )
+
+
+@vector("E073_tampered_payload", "The payload was changed after signing (its time moved by a year); the signature no longer verifies.")
+def _() -> Draft:
+    def make(d: Draft) -> bytes:
+        good = json.loads(envelope(d, ALICE))
+        payload = base64.b64decode(good["payload"]).replace(b"2024-05-01", b"2025-05-01")
+        good["payload"] = b64(payload)
+        return (json.dumps(good, indent=2, sort_keys=True) + "\n").encode()
+
+    return with_signature(dsse_name("analysis-team", ALICE), make)
+
+
+@vector("E073_signed_by_another_key", "The statement names alice's key, but mallory made the signature.")
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, signed_by=MALLORY))
+
+
+@vector("E073_keyid_mismatch", "signatures[0].keyid is bob's key id while the predicate (and the file name) give alice's.")
+def _() -> Draft:
+    return with_signature(
+        dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, edit_envelope=lambda e: e["signatures"][0].update(keyid=BOB.public.keyid))
+    )
+
+
+@vector("E074_other_bundle", "A valid envelope made for another bundle (its subject digest is another identity), spliced into this one.")
+def _() -> Draft:
+    other = Draft([BKG, text("README.md", "Another analysis.\n", media="text/markdown")], analysis=ANALYSIS)
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, identity=identity_of(other)))
+
+
+@vector(
+    "E074_content_changed_after_signing",
+    "README.md was changed after signing and the manifest, tag files and frames recomputed, but the old envelope and OpenSSH signature were"
+    " kept: both are for the old identity.",
+    codes=["E074", "E077"],
+)
+def _() -> Draft:
+    old = signed(base(), (ALICE, "analysis-team"), ssh=(ALICE,))
+    new = Draft([BKG, text("README.md", "Conformance toy analysis, edited.\n", media="text/markdown")])
+    new.signatures = dict(old.signatures)
+    return new
+
+
+@vector("E075_renamed_role", "Alice's valid analysis-team envelope stored under publication-committee.<alice's keyid>.dsse.json.")
+def _() -> Draft:
+    return with_signature(dsse_name("publication-committee", ALICE), lambda d: envelope(d, ALICE, "analysis-team"))
+
+
+@vector("E075_other_keyid", "Alice's valid envelope stored under analysis-team.<bob's keyid>.dsse.json.")
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", BOB), lambda d: envelope(d, ALICE, "analysis-team"))
+
+
+@vector("E076_sshsig_namespace", "An OpenSSH signature made with namespace 'file' instead of heparch-bundle.")
+def _() -> Draft:
+    def make(d: Draft) -> bytes:
+        data = signing.make_sshsig(ALICE, d.manifest_bytes())
+        blob = base64.b64decode(b"".join(data.splitlines()[1:-1]))
+        blob = blob.replace(b"\x00\x00\x00\x0eheparch-bundle", b"\x00\x00\x00\x04file")
+        body = b64(blob)
+        return (
+            "\n".join(["-----BEGIN SSH SIGNATURE-----", *(body[i : i + 70] for i in range(0, len(body), 70)), "-----END SSH SIGNATURE-----"]) + "\n"
+        ).encode()
+
+    return with_signature(sshsig_name("analysis-team", ALICE), make)
+
+
+@vector("E076_sshsig_not_armored", "The .sshsig file holds the raw binary SSHSIG blob instead of the armored text.")
+def _() -> Draft:
+    return with_signature(
+        sshsig_name("analysis-team", ALICE), lambda d: base64.b64decode(b"".join(signing.make_sshsig(ALICE, d.manifest_bytes()).splitlines()[1:-1]))
+    )
+
+
+@vector("E077_sshsig_other_manifest", "A well-formed OpenSSH signature by alice over other bytes than data/manifest.json.")
+def _() -> Draft:
+    return with_signature(sshsig_name("analysis-team", ALICE), signing.make_sshsig(ALICE, b'{"files":[]}'))
+
+
+# ---------------------------------------------------------------------------------------
 # output
 
 
@@ -1716,11 +1981,15 @@ def readme(v: Vector) -> str:
         tail = "The bundle is valid (exit 0); a conforming verifier reports these SHOULD findings: " + " ".join(sentence(c) for c in v.codes)
     else:
         tail = "A conforming verifier MUST reject it (exit 1) and report " + ", ".join(v.codes) + ". It breaks " + " ".join(sentence(c) for c in v.codes)
+    if v.trust is not None:
+        tail += " The verifier is given the trust policy in expected.json (member trust, passed as --trust; see PROTOCOL.md section 2)."
     return f"# {v.kind}/{v.name}\n\n{v.about} {tail}\n"
 
 
 def expected(v: Vector, identity: str | None) -> str:
     obj: dict[str, Any] = {"codes": v.codes, "level": "full", "valid": v.kind != "invalid"}
+    if v.trust is not None:
+        obj["trust"] = v.trust
     if v.kind != "invalid":
         if identity is None:
             raise SystemExit(f"{v.name}: a valid vector must be made from a Draft (its identity is recorded)")

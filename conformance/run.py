@@ -5,7 +5,8 @@
     python conformance/run.py --impl "python -m heparch" conformance/1.0
     python conformance/run.py --impl "/opt/other/bin/hepverify" conformance/1.0/invalid/E011_symlink
 
-For each vector the runner calls ``<impl> verify <vector>/bundle.zst --json`` and compares the
+For each vector the runner calls ``<impl> verify <vector>/bundle.zst --json`` (plus ``--trust
+POLICY`` when expected.json holds a trust policy) and compares the
 exit code and the JSON report with ``expected.json``. It prints one PASS or FAIL line per
 vector and a summary, and exits 0 if every vector passed, 1 if any failed, 2 on usage errors.
 Only the Python standard library is used, so it runs without heparch installed.
@@ -21,6 +22,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -94,12 +96,18 @@ def run_one(impl: list[str], vector: Path, *, timeout: float, ignore_warnings: b
     expected = json.loads((vector / "expected.json").read_text(encoding="utf-8"))
     label = f"{vector.parent.name}/{vector.name}"
     start = time.monotonic()
-    try:
-        done = subprocess.run([*impl, "verify", str(vector / "bundle.zst"), "--json"], capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return Outcome(vector, label, vector.parent.name, [f"timed out after {timeout:g} s"], time.monotonic() - start)
-    except OSError as exc:
-        raise SystemExit(f"error: cannot run {shlex.join(impl)}: {exc.strerror}") from None
+    command = [*impl, "verify", str(vector / "bundle.zst"), "--json"]
+    with tempfile.TemporaryDirectory(prefix="heparch-conformance-") as tmp:
+        if "trust" in expected:  # the vector is checked against a trust policy (PROTOCOL.md section 2)
+            policy = Path(tmp) / "trust-policy.yaml"
+            policy.write_text(json.dumps(expected["trust"], indent=2) + "\n", encoding="utf-8")
+            command += ["--trust", str(policy)]
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return Outcome(vector, label, vector.parent.name, [f"timed out after {timeout:g} s"], time.monotonic() - start)
+        except OSError as exc:
+            raise SystemExit(f"error: cannot run {shlex.join(impl)}: {exc.strerror}") from None
     stdout = done.stdout.decode("utf-8", "replace")
     problems = judge(expected, done.returncode, stdout, ignore_warnings=ignore_warnings)
     if problems and done.returncode not in (0, 1):

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from heparch.spec.codes import CODES
+from heparch.trust import parse_policy
 from heparch.verify import verify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,8 @@ def _expected(vector: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("vector", _params())
 def test_vector(vector: Path) -> None:
     expected = _expected(vector)
-    result = verify(vector / "bundle.zst", level=expected["level"])
+    trust = parse_policy(expected["trust"], vector / "expected.json") if "trust" in expected else None  # PROTOCOL.md section 2
+    result = verify(vector / "bundle.zst", level=expected["level"], trust=trust)
     lines = [f.one_line() for f in result.report.findings]
     assert result.valid is expected["valid"], lines
     codes = set(result.report.codes()) - ALSO_REPORTED.get(_id(vector), set())

@@ -66,8 +66,8 @@ def _patch_names(patchset):
 def test_regeneration_matches_committed_inputs():
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--check", "--no-results", "--out", str(FIX)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+        [sys.executable, str(SCRIPT), "--check", "--no-results", "--out", str(FIX)], capture_output=True, text=True, timeout=300, env=env, cwd=REPO
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -78,10 +78,8 @@ def test_committed_files_are_canonical_json():
 
 
 def test_file_set():
-    files = sorted(p.relative_to(FIX).as_posix() for p in FIX.rglob("*")
-                   if p.is_file() and "__pycache__" not in p.parts)
-    assert files == sorted(["BkgOnly.json", "patchset.json", "simplified.json", "results.json",
-                            "code/fit.py", "README.md", "arch.yaml"])
+    files = sorted(p.relative_to(FIX).as_posix() for p in FIX.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    assert files == sorted(["BkgOnly.json", "patchset.json", "simplified.json", "results.json", "code/fit.py", "README.md", "arch.yaml"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,11 +93,11 @@ def test_workspace_validates_and_has_3x30_bins(bkgonly):
     cfg = bkgonly["measurements"][0]["config"]
     assert cfg["poi"] == "mu_SIG"
     lumi = {p["name"]: p for p in cfg["parameters"]}["lumi"]
-    assert lumi["auxdata"] == [1.0] and len(lumi["sigmas"]) == 1
+    assert lumi["auxdata"] == [1.0]
+    assert len(lumi["sigmas"]) == 1
     model = ws.model(poi_name=None)
     assert 80 <= model.config.npars <= 120
-    mods = {(m["type"], m["name"]) for c in bkgonly["channels"] for s in c["samples"]
-            for m in s["modifiers"]}
+    mods = {(m["type"], m["name"]) for c in bkgonly["channels"] for s in c["samples"] for m in s["modifiers"]}
     types = {t for t, _ in mods}
     assert {"lumi", "normsys", "histosys", "staterror"} <= types
     # observed data are counts
@@ -115,7 +113,8 @@ def test_patchset_matches_workspace(bkgonly, patchset):
     assert ps.labels == ["m1", "m2"]
     for p in patchset["patches"]:
         m1, m2 = p["metadata"]["values"]
-        assert m1 > m2 and p["metadata"]["name"] == f"C1N2_{m1}_{m2}"
+        assert m1 > m2
+        assert p["metadata"]["name"] == f"C1N2_{m1}_{m2}"
         assert len(p["patch"]) == len(CHANNELS)
     # a patched model builds and has the POI as a normfactor
     model = pyhf.Workspace(bkgonly).model(patches=[ps.patches[0]])
@@ -136,7 +135,7 @@ def test_simplified_likelihood(bkgonly, patchset, simplified):
     assert np.array_equal(cov, cov.T)
     assert np.linalg.eigvalsh(cov).min() > 0.0
     np.linalg.cholesky(cov)
-    assert np.all(m3 ** 2 <= 8.0 * np.diag(cov) ** 3)
+    assert np.all(m3**2 <= 8.0 * np.diag(cov) ** 3)
     assert np.all(b > 0)
     # observed counts are the workspace's, in channel order
     ws = pyhf.Workspace(bkgonly)
@@ -151,10 +150,10 @@ def test_simplified_likelihood(bkgonly, patchset, simplified):
     assert d["likelihood"] == "BkgOnly.json"
     assert d["digest"] == "sha256:" + hashlib.sha256((FIX / "BkgOnly.json").read_bytes()).hexdigest()
     assert d["method"] == "prior-sampling"
-    assert isinstance(d["seed"], int) and d["samples"] >= 10_000
+    assert isinstance(d["seed"], int)
+    assert d["samples"] >= 10_000
     # the sampled mean is close to the nominal background
-    nominal = np.concatenate([np.sum([s["data"] for s in c["samples"]], axis=0)
-                              for c in sorted(bkgonly["channels"], key=lambda c: c["name"])])
+    nominal = np.concatenate([np.sum([s["data"] for s in c["samples"]], axis=0) for c in sorted(bkgonly["channels"], key=lambda c: c["name"])])
     assert np.allclose(b, nominal, rtol=0.05)  # asymmetric normsys shift the mean a little
 
 
@@ -165,10 +164,12 @@ def test_results_structure(patchset, results):
     assert results["likelihood"] == "BkgOnly.json"
     assert results["backend"] == "pyhf"
     s = results["settings"]
-    assert s["mu"] == 1.0 and s["level"] == 0.05
+    assert s["mu"] == 1.0
+    assert s["level"] == 0.05
     assert (s["test_stat"], s["calctype"], s["calc_base_dist"]) == ("qtilde", "asymptotics", "normal")
     assert s["interpolation"] == {"normsys": "code4", "histosys": "code4p"}
-    assert s["poi_bounds"][0] == 0 and s["fit_tolerance"] == 1e-10
+    assert s["poi_bounds"][0] == 0
+    assert s["fit_tolerance"] == 1e-10
     assert set(results["software"]) >= {"pyhf", "numpy", "scipy"}
     assert results["tolerance"]["CLs"] == {"abs": 1e-4, "rel": 1e-3}
     assert set(results["points"]) == set(_patch_names(patchset))
@@ -191,15 +192,14 @@ def test_recompute_one_point_live_with_the_snippet(results):
     """code/fit.py recomputes one claimed point with pyhf (~35 s of CPU: the model has 99
     parameters and pyhf's numpy backend estimates gradients numerically)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(FIX / "code" / "fit.py"), LIVE_POINTS[0]],
-                          capture_output=True, text=True, env=env, timeout=900)
+    done = subprocess.run([sys.executable, str(FIX / "code" / "fit.py"), LIVE_POINTS[0]], capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr
     num = r"([0-9.eE+-]+)"
     got = [float(x) for x in re.findall(rf"= {num} \(claimed", done.stdout)]
     claimed = results["points"][LIVE_POINTS[0]]
     want = [claimed["CLs_obs"]] + claimed["CLs_exp"]
     assert len(got) == 6, done.stdout
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=False):
         assert _close(g, w), (g, w)
 
 
@@ -222,6 +222,11 @@ def test_arch_yaml():
         if "likelihood" in f:
             assert f["likelihood"] in paths
     roles = {f["path"]: f["role"] for f in desc["files"]}
-    assert roles == {"BkgOnly.json": "likelihood", "patchset.json": "patchset",
-                     "simplified.json": "simplified-likelihood", "results.json": "results",
-                     "code/fit.py": "code", "README.md": "attachment"}
+    assert roles == {
+        "BkgOnly.json": "likelihood",
+        "patchset.json": "patchset",
+        "simplified.json": "simplified-likelihood",
+        "results.json": "results",
+        "code/fit.py": "code",
+        "README.md": "attachment",
+    }

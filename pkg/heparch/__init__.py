@@ -23,5 +23,3 @@ def open(path: str | Path) -> Bundle:
     from heparch.api import Bundle
 
     return Bundle(path)
-
-

@@ -173,7 +173,11 @@ def _attach(sources: list[Source], findings: list[Finding]) -> None:
         if isinstance(target, str):
             s.annotations["likelihood"] = target
         else:
-            findings.append(Finding("E037", s.path, f"cannot tell which likelihood this {s.role} belongs to; name it in arch.yaml (files: - path: {s.path}, likelihood: ...)"))
+            findings.append(
+                Finding(
+                    "E037", s.path, f"cannot tell which likelihood this {s.role} belongs to; name it in arch.yaml (files: - path: {s.path}, likelihood: ...)"
+                )
+            )
 
 
 def _created(cfg: config.ArchConfig) -> str | None:
@@ -254,7 +258,14 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, An
         annotations = dict(s.annotations)
         if s.role == "likelihood" and s.obj is not None:
             annotations["pyhf.digest"] = "sha256:" + workspace.pyhf_digest(s.obj)
-        entry: dict[str, Any] = {"path": s.path, "role": s.role, "mediaType": s.media_type, "digest": "sha256:" + s.sha256, "size": s.size, "fixity": {"sha512": s.sha512}}
+        entry: dict[str, Any] = {
+            "path": s.path,
+            "role": s.role,
+            "mediaType": s.media_type,
+            "digest": "sha256:" + s.sha256,
+            "size": s.size,
+            "fixity": {"sha512": s.sha512},
+        }
         if annotations:
             entry["annotations"] = annotations
         files.append(entry)

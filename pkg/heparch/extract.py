@@ -82,5 +82,3 @@ def extract(bundle: Path | str, out_dir: Path | str) -> Path:
             shutil.rmtree(staging)
         raise
     return out
-
-

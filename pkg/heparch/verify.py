@@ -13,8 +13,9 @@ import contextlib
 import dataclasses
 import hashlib
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from heparch.errors import InputError
 from heparch.findings import Report
@@ -22,6 +23,10 @@ from heparch.spec.manifest_check import parse_manifest
 from heparch.spec.models import Manifest
 from heparch.store import layout, tar, zframes
 from heparch.store.reader import RawStream, StreamError, TarStream
+
+if TYPE_CHECKING:
+    from heparch.signing import SignatureCheck
+    from heparch.trust import TrustPolicy
 
 Level = Literal["structure", "fixity", "full"]
 LEVELS: tuple[Level, ...] = ("structure", "fixity", "full")
@@ -41,34 +46,59 @@ class Verification:
     manifest: Manifest | None = None
     signatures: dict[str, bytes] = dataclasses.field(default_factory=dict)
     agent: str | None = None
+    manifest_bytes: bytes | None = None
+    trust: TrustPolicy | None = None
+    signature_check: SignatureCheck | None = None
 
     @property
     def valid(self) -> bool:
         return self.report.valid
 
     def to_json(self) -> dict[str, object]:
-        return {
+        check = self.signature_check
+        out: dict[str, object] = {
             "valid": self.valid,
             "identity": self.identity,
             "level": self.level,
             "findings": [f.to_json() for f in self.report.findings],
+            "signatures": check.to_json(self.trust) if check is not None else [],
         }
+        if self.trust is not None:
+            out["trust"] = check.trust.to_json() if check is not None and check.trust is not None else None
+        return out
 
 
-def verify(path: Path | str, *, level: Level = "full") -> Verification:
-    """Check the bundle at ``path``; never raises for a bad bundle, only for an unreadable path."""
+def verify(
+    path: Path | str,
+    *,
+    level: Level = "full",
+    trust: TrustPolicy | None = None,
+    detached: Sequence[Path | str] = (),
+    trust_location: str = "trust policy",
+) -> Verification:
+    """Check the bundle at ``path``; never raises for a bad bundle, only for an unreadable path.
+
+    Signatures (in the bundle and the ``detached`` envelopes) are checked before any payload
+    is hashed: malformed or spliced ones are errors; valid ones count towards the ``trust``
+    policy's thresholds (an unmet threshold is E078) or, without a policy, are warnings (W007).
+    """
     if level not in LEVELS:
         raise InputError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
     path = Path(path)
+    extra: dict[str, bytes] = {}
+    if detached:
+        from heparch.signing import read_detached
+
+        extra = read_detached(detached)
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror}") from None
-    result = Verification(level, Report())
+    result = Verification(level, Report(), trust=trust)
     with fh, contextlib.ExitStack() as stack:
         spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="heparch-verify-"))) if level == "full" else None
         try:
-            _Pass(result, TarStream(RawStream(fh)), level, spool).run()
+            _Pass(result, TarStream(RawStream(fh)), level, spool, detached=extra, trust_location=trust_location).run()
         except StreamError as exc:
             result.report.extend(exc.findings)
             return result
@@ -82,8 +112,9 @@ def verify(path: Path | str, *, level: Level = "full") -> Verification:
 class _Pass:
     """The single streaming pass over the entries."""
 
-    def __init__(self, result: Verification, ts: TarStream, level: Level, spool: Path | None) -> None:
+    def __init__(self, result: Verification, ts: TarStream, level: Level, spool: Path | None, *, detached: dict[str, bytes], trust_location: str) -> None:
         self.result, self.ts, self.level, self.spool = result, ts, level, spool
+        self.detached, self.trust_location = detached, trust_location
         self.report = result.report
         self.pending: tuple[str, int] | None = None
 
@@ -103,6 +134,7 @@ class _Pass:
         head_frames = [(f.length, d) for f, d in raw.frames]
         manifest_bytes = head[layout.MANIFEST]
         self.result.identity = layout.identity(manifest_bytes)
+        self.result.manifest_bytes = manifest_bytes
         manifest, findings = parse_manifest(manifest_bytes)
         self.report.extend(findings)
         self.result.manifest = manifest
@@ -115,6 +147,7 @@ class _Pass:
             raise StreamError("E008", layout.TAGMANIFEST, "the signature part must end at a frame boundary")
         if not all(f.stored for f, _ in raw.frames[len(head_frames) :]):
             self.report.add("E008", "signature part", "frames of the signature part must hold only raw (stored) blocks")
+        self._check_signatures(manifest_bytes, signatures)  # before any payload is hashed (DESIGN section 3)
         first_payload = len(raw.frames)
         if manifest is None:
             return
@@ -124,6 +157,22 @@ class _Pass:
         payload_frames = [(f.length, d) for f, d in raw.frames[first_payload:]]
         if listing != layout.frames_listing(head_frames, payload_frames):
             self.report.add("E007", layout.FRAMES, "the compressed frames differ from the digests recorded for them")
+
+    def _check_signatures(self, manifest_bytes: bytes, signatures: dict[str, bytes]) -> None:
+        if not (signatures or self.detached or self.result.trust is not None):
+            return
+        from heparch.signing import check_signatures
+
+        check = check_signatures(
+            identity=layout.identity(manifest_bytes),
+            manifest_bytes=manifest_bytes,
+            in_bundle=signatures,
+            detached=self.detached,
+            policy=self.result.trust,
+            policy_location=self.trust_location,
+        )
+        self.result.signature_check = check
+        self.report.extend(check.findings)
 
     def _read_head(self) -> dict[str, bytes] | None:
         head: dict[str, bytes] = {}

@@ -6,30 +6,90 @@ from pathlib import Path
 
 import typer
 
+from heparch.cli import cmd_replay
 from heparch.cli._common import emit_json, render_findings, say
-from heparch.errors import EXIT_FAILED
+from heparch.errors import EXIT_FAILED, InputError
 
 
 def verify(
     bundle: Path = typer.Argument(..., help="The bundle (.zst) to check."),
-    level: str = typer.Option("full", "--level", help="structure: archive layout and manifest; fixity: plus every blob's size and hashes; full: plus component schemas and semantics."),
+    level: str = typer.Option(
+        "full", "--level", help="structure: archive layout and manifest; fixity: plus every blob's size and hashes; full: plus component schemas and semantics."
+    ),
     json_out: bool = typer.Option(False, "--json", help='Print {"valid", "identity", "level", "findings"} as JSON on stdout.'),
+    trust: Path | None = typer.Option(
+        None, "--trust", metavar="POLICY.yaml", help="Trust policy: trusted keys, the roles each may sign for, and how many distinct keys each role needs."
+    ),
+    signature: list[Path] = typer.Option(
+        [], "--signature", metavar="FILE.dsse.json", help="A detached envelope to check with the bundle's own; repeat for several."
+    ),
+    replay: bool = typer.Option(
+        False, "--replay", help="After a valid full verification, replay the claimed results (as 'arch replay'); the options below apply."
+    ),
+    point: list[str] = cmd_replay.POINT,
+    likelihood: str | None = cmd_replay.LIKELIHOOD,
+    sample: int | None = cmd_replay.SAMPLE,
+    seed: int = cmd_replay.SEED,
+    backend: str | None = cmd_replay.BACKEND,
+    jobs: int | None = cmd_replay.JOBS,
+    scheduler: str | None = cmd_replay.SCHEDULER,
+    resume: Path | None = cmd_replay.RESUME,
+    junit: Path | None = cmd_replay.JUNIT,
+    html: Path | None = cmd_replay.HTML,
+    simplified: bool = cmd_replay.SIMPLIFIED,
 ) -> None:
     """Check BUNDLE. Exit 0 when valid (warnings allowed), 1 when it fails a check, 2 on usage errors.
 
     Every problem is a finding with a stable code from spec/validation-codes.md.
+    Signatures: malformed or spliced ones are errors; with --trust, a role signed by fewer
+    distinct trusted keys than the policy requires fails (exit 1); without it, valid
+    signatures are reported as present but unverified.
+
+    With --replay (for CI, in one command): after a valid `full` verification the claimed
+    results are replayed as by 'arch replay', which takes the options from --point on; exit 1
+    when the bundle is invalid or any point does not agree. With --json, stdout holds the
+    replay document with the verification under "verification".
+
+    Example: arch verify bundle.zst --trust policy.yaml --signature bundle.zst.publication-committee.<keyid>.dsse.json
+
+    Example: arch verify --replay claimed.zst --jobs 2 --junit replay.xml --html replay.html
     """
+    replay_options = {"--point": point, "--likelihood": likelihood, "--sample": sample, "--backend": backend, "--jobs": jobs, "--scheduler": scheduler,
+                      "--resume": resume, "--junit": junit, "--html": html}  # fmt: skip
+    given = [name for name, value in replay_options.items() if value not in (None, [])]
+    if given and not replay:
+        raise InputError(f"{given[0]}: a replay option; add --replay (or use 'arch replay')")
+    if replay and level != "full":
+        raise InputError(f"--replay runs after a full verification; drop --level {level}")
     from heparch.verify import verify as run
 
-    result = run(bundle, level=level)  # type: ignore[arg-type]
+    policy = None
+    if trust is not None:
+        from heparch.trust import load_policy
+
+        policy = load_policy(trust)
+    result = run(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]
     report = result.report
     if report.findings:
         render_findings(report.findings)
     verdict = "valid" if result.valid else "INVALID"
     say(f"{bundle}: {verdict} at level {level} ({len(report.errors)} errors, {len(report.warnings)} warnings); identity {result.identity}")
-    if json_out:
-        emit_json(result.to_json())
+    if not replay:
+        if json_out:
+            emit_json(result.to_json())
+        if not result.valid:
+            raise typer.Exit(EXIT_FAILED)
+        return
     if not result.valid:
+        say(f"{bundle}: not replayed, as it does not verify")
+        if json_out:
+            emit_json({"verification": result.to_json()})
+        raise typer.Exit(EXIT_FAILED)
+    replayed = cmd_replay.run_replay(bundle, point=point, likelihood=likelihood, sample=sample, seed=seed, backend=backend, jobs=jobs,
+                                     scheduler=scheduler, resume=resume, junit=junit, html=html, simplified=simplified)  # fmt: skip
+    if json_out:
+        emit_json({**replayed.to_json(), "verification": result.to_json()})
+    if replayed.failed:
         raise typer.Exit(EXIT_FAILED)
 
 

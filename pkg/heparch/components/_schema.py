@@ -26,10 +26,8 @@ import json
 import numbers
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urljoin
-
-from typing import TYPE_CHECKING
 
 from heparch.findings import Finding
 

@@ -369,7 +369,9 @@ def _resolve(root: Any, path: Path) -> tuple[bool, Any]:
     """Whether ``path`` exists in ``root``, and the value there."""
     node = root
     for key in path:
-        if (isinstance(node, dict) and isinstance(key, str) and key in node) or (isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)):
+        if isinstance(node, dict) and isinstance(key, str) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
             node = node[key]
         else:
             return False, None

@@ -299,7 +299,7 @@ def _pick_likelihood(bundle: Bundle, likelihood: str | None, backend: str | None
     raise InputError(f"{bundle.path}: holds {len(candidates)} likelihoods; pick one with --likelihood: {_listing(candidates)}")
 
 
-def _bundle_points(bundle: Bundle, name: str, patchset: str | Path | None) -> dict[str, tuple[Patch | None, str]]:
+def bundle_points(bundle: Bundle, name: str, patchset: str | Path | None) -> dict[str, tuple[Patch | None, str]]:
     """point name -> (patch, logical path) for the workspace ``name`` of ``bundle``; the
     patch is None for a ``patch`` file (read when it is chosen)."""
     points: dict[str, tuple[Patch | None, str]] = {}
@@ -346,7 +346,7 @@ def _from_bundle(path: Path, *, patchset: str | Path | None, point: str | None, 
             signal = _signal_of(obj, point, location)
             return Inputs("simplified", obj, location, signal=signal, point=signal, likelihood=name)
         checker = _check_workspace(obj, location)
-        points = _bundle_points(bundle, name, patchset)
+        points = bundle_points(bundle, name, patchset)
         ops: list[tuple[Patch, str]] = []
         if point is not None:
             if point not in points:

@@ -10,15 +10,24 @@ from __future__ import annotations
 CODES: dict[str, tuple[str, str]] = {
     # container: zstd frames (spec section 2.1)
     "E001": ("A bundle MUST be a sequence of zstd frames; the file MUST start with the zstd magic number and MUST NOT be empty.", "zstd-frames"),
-    "E002": ("Every frame header MUST follow the frame-header profile: reserved and unused bits zero, Single_Segment set, content checksum flag set, no dictionary ID, minimal Frame_Content_Size field.", "zstd-frame-profile"),
+    "E002": (
+        "Every frame header MUST follow the frame-header profile: reserved and unused bits zero, Single_Segment set, content checksum flag set, no dictionary ID, minimal Frame_Content_Size field.",
+        "zstd-frame-profile",
+    ),
     "E003": ("A frame MUST NOT hold more than 8 MiB (8388608 bytes) of decompressed data, and MUST NOT be empty.", "zstd-frame-profile"),
     "E004": ("Every frame MUST decompress without error to exactly its Frame_Content_Size, and its content checksum MUST match.", "zstd-frames"),
     "E005": ("The file MUST NOT end inside a frame (truncation).", "zstd-frames"),
     "E006": ("Skippable frames and any byte after the last frame MUST NOT be present.", "zstd-frames"),
     "E007": ("frames-sha256.txt MUST list the compressed length and sha256 of every frame of the head and payload parts, in order.", "frame-digests"),
-    "E008": ("Each part (head, signatures, payload) MUST start a new frame, and the signature part's frames MUST hold only raw (stored) blocks.", "zstd-frame-profile"),
+    "E008": (
+        "Each part (head, signatures, payload) MUST start a new frame, and the signature part's frames MUST hold only raw (stored) blocks.",
+        "zstd-frame-profile",
+    ),
     # container: tar (spec section 2.2)
-    "E010": ("Every tar header MUST be a canonical POSIX ustar header (magic, version, checksum, mode 0644, uid/gid 0, empty user/group names, mtime 0, zero padding) exactly as the writer produces it.", "tar-profile"),
+    "E010": (
+        "Every tar header MUST be a canonical POSIX ustar header (magic, version, checksum, mode 0644, uid/gid 0, empty user/group names, mtime 0, zero padding) exactly as the writer produces it.",
+        "tar-profile",
+    ),
     "E011": ("Every tar entry MUST be a regular file: no links, devices, FIFOs or directory entries.", "tar-profile"),
     "E012": ("Every entry name MUST be a safe relative name under bundle/: no '..', no absolute path, no backslash, no control character.", "tar-profile"),
     "E013": ("PAX and GNU extension headers MUST NOT be present.", "tar-profile"),
@@ -28,13 +37,19 @@ CODES: dict[str, tuple[str, str]] = {
     "E017": ("The tar stream MUST NOT end before its end-of-archive blocks (truncation).", "tar-profile"),
     "E018": ("The archive MUST stay within the reader's caps (entry count, head size, payload length implied by the manifest).", "limits"),
     "E019": ("Only the entries this specification names MUST be present (for example, fetch.txt is forbidden).", "entry-order"),
-    "E020": ("Every required entry MUST be present (bagit.txt, bag-info.txt, data/manifest.json, manifest-sha256.txt, manifest-sha512.txt, frames-sha256.txt, tagmanifest-sha256.txt).", "entry-order"),
+    "E020": (
+        "Every required entry MUST be present (bagit.txt, bag-info.txt, data/manifest.json, manifest-sha256.txt, manifest-sha512.txt, frames-sha256.txt, tagmanifest-sha256.txt).",
+        "entry-order",
+    ),
     # manifest (spec section 3)
     "E030": ("data/manifest.json MUST be strict JSON: UTF-8 without BOM, no duplicate keys, no NaN or Infinity, within the depth and size caps.", "manifest"),
     "E031": ("data/manifest.json MUST be byte-identical to its RFC 8785 canonical form.", "manifest"),
     "E032": ("data/manifest.json MUST validate against the manifest schema of its format version.", "manifest"),
     "E033": ("The manifest's bundleFormat MUST name this format's URI and major version 1.", "versioning"),
-    "E034": ("Every logical path MUST be safe and unambiguous: NFC, no control characters, no '.', '..' or empty segments, no trailing dot or space, no Windows device names, no case-fold twins, no file that is also a directory, not reserved.", "logical-paths"),
+    "E034": (
+        "Every logical path MUST be safe and unambiguous: NFC, no control characters, no '.', '..' or empty segments, no trailing dot or space, no Windows device names, no case-fold twins, no file that is also a directory, not reserved.",
+        "logical-paths",
+    ),
     "E035": ("Manifest files MUST be sorted by logical path and each path MUST appear once.", "manifest"),
     "E036": ("Every container reference MUST be pinned by digest as name@sha256:<64 lowercase hex>.", "containers"),
     "E037": ("Every annotation that names another component (for example likelihood) MUST name a file of the bundle with the right role.", "components"),
@@ -52,15 +67,49 @@ CODES: dict[str, tuple[str, str]] = {
     "E054": ("Every blob's sha512 MUST equal the manifest's fixity.sha512.", "payload"),
     # components (spec section 4)
     "E060": ("Every JSON component MUST be strict UTF-8 JSON.", "components"),
-    "E061": ("A likelihood MUST validate against pyhf workspace schema 1.0.0 and be internally consistent (bin counts, channel names, parameters of interest).", "likelihood"),
+    "E061": (
+        "A likelihood MUST validate against pyhf workspace schema 1.0.0 and be internally consistent (bin counts, channel names, parameters of interest).",
+        "likelihood",
+    ),
     "E062": ("A patchset MUST validate against pyhf PatchSet schema 1.0.0 and name its likelihood.", "patchset"),
     "E063": ("A patchset's metadata.digests MUST match its background-only likelihood.", "patchset"),
     "E064": ("Every patch MUST apply to its likelihood and give a valid workspace.", "patchset"),
     "E065": ("A patch file MUST be a valid RFC 6902 JSON Patch and name its likelihood.", "patchset"),
-    "E066": ("A simplified likelihood MUST validate against its schema with consistent shapes and a symmetric positive-definite covariance.", "simplified-likelihood"),
+    "E066": (
+        "A simplified likelihood MUST validate against its schema with consistent shapes and a symmetric positive-definite covariance.",
+        "simplified-likelihood",
+    ),
     "E067": ("Third moments, when present, MUST satisfy m3_i^2 <= 8 m2_ii^3 for every bin.", "simplified-likelihood"),
     "E068": ("A results component MUST validate against its schema.", "results"),
     "E069": ("A results component MUST name a likelihood of the bundle, at most one per likelihood, and only its signal points.", "results"),
+    # signatures and trust (spec section 6)
+    "E070": (
+        "Every signature file MUST be named <role>.<keyid>.dsse.json or <role>.<keyid>.sshsig, with a role of 1-24 characters a-z, 0-9 and '-' and a key id of 64 lowercase hex.",
+        "signature-names",
+    ),
+    "E071": (
+        "Every DSSE envelope MUST be strict JSON holding exactly payload (base64), payloadType application/vnd.in-toto+json and one signature {keyid, sig}.",
+        "dsse-envelopes",
+    ),
+    "E072": (
+        "Every envelope's payload MUST be an in-toto Statement v1 with one subject, the heparch predicateType and a predicate giving role, keyid, publicKey and time.",
+        "dsse-envelopes",
+    ),
+    "E073": (
+        "Every envelope's Ed25519 signature MUST verify over the DSSE pre-authentication encoding of its payload with the predicate's public key, whose key id MUST be the predicate's and the signature's keyid.",
+        "dsse-envelopes",
+    ),
+    "E074": ("Every envelope's subject digest MUST be the identity of the bundle it is verified with.", "dsse-envelopes"),
+    "E075": ("A signature file's name MUST give the role and key id of the signature it holds.", "signature-names"),
+    "E076": (
+        "Every sshsig file MUST be an armored OpenSSH signature (SSHSIG version 1) by an Ed25519 key with namespace heparch-bundle and hash sha512 or sha256.",
+        "sshsig",
+    ),
+    "E077": ("Every sshsig file MUST verify over the exact bytes of data/manifest.json.", "sshsig"),
+    "E078": (
+        "With a trust policy, every required role MUST be signed by at least the required number of distinct keys that the policy trusts for that role.",
+        "trust-policies",
+    ),
     # warnings
     "W001": ("A reader SHOULD report fields it does not know (from a newer 1.x version) and otherwise accept them.", "versioning"),
     "W002": ("The analysis metadata SHOULD give an SPDX license.", "metadata"),
@@ -68,6 +117,11 @@ CODES: dict[str, tuple[str, str]] = {
     "W004": ("The analysis metadata SHOULD give the integrated luminosity (luminosity_ifb).", "metadata"),
     "W005": ("A component SHOULD NOT hold fields its schema does not know.", "components"),
     "W006": ("A bundle written by a newer minor version of the format SHOULD be read with a warning.", "versioning"),
+    "W007": ("A valid signature checked without a trust policy SHOULD be reported as present but unverified, never as trusted.", "signature-verification"),
+    "W008": (
+        "A valid signature by a key that the trust policy does not trust for its role SHOULD be reported; it does not count towards any threshold.",
+        "trust-policies",
+    ),
 }
 
 ERROR_CODES = frozenset(c for c in CODES if c.startswith("E"))

@@ -110,6 +110,12 @@ class ResultPoint(_Model):
     mu_up_exp: Band | None = None
 
 
+class Parent(_Model):
+    """The bundle claims were computed from."""
+
+    identity: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+
+
 class Results(_Model):
     """The claimed results for one likelihood."""
 
@@ -118,4 +124,5 @@ class Results(_Model):
     settings: Settings | None = None
     software: dict[str, str] | None = None
     tolerance: Tolerance | None = None
+    parent: Parent | None = None
     points: dict[str, ResultPoint]

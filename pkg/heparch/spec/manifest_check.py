@@ -78,7 +78,16 @@ def _parse_manifest_uncached(data: bytes) -> tuple[Manifest | None, list[Finding
     if isinstance(version, str) and version.split(".")[0].isdigit():
         major, _, rest = version.partition(".")
         if int(major) != versions.FORMAT_MAJOR:
-            return None, [*findings, Finding("E033", f"{M}:$.bundleFormat.version", f"unknown major version {version}; this reader reads {versions.FORMAT_MAJOR}.x", expected=f"{versions.FORMAT_MAJOR}.x.y", found=version)]
+            return None, [
+                *findings,
+                Finding(
+                    "E033",
+                    f"{M}:$.bundleFormat.version",
+                    f"unknown major version {version}; this reader reads {versions.FORMAT_MAJOR}.x",
+                    expected=f"{versions.FORMAT_MAJOR}.x.y",
+                    found=version,
+                ),
+            ]
         if rest.split(".")[0].isdigit() and int(rest.split(".")[0]) > int(versions.FORMAT_VERSION.split(".")[1]):
             findings.append(Finding("W006", f"{M}:$.bundleFormat.version", f"written for format {version}, newer than this reader's {versions.FORMAT_VERSION}"))
     uri = fmt.get("uri") if isinstance(fmt, dict) else None
@@ -119,7 +128,11 @@ def check_files(manifest: Manifest) -> list[Finding]:
         if wanted and target is None and f.role != "simplified-likelihood":
             findings.append(Finding("E037", f"{M}:$.files[{i}].annotations", f"a {f.role} must name its likelihood (annotation 'likelihood')"))
         elif wanted and target is not None and roles.get(target) not in wanted:
-            findings.append(Finding("E037", f"{M}:$.files[{i}].annotations.likelihood", f"{target!r} is not a {' or '.join(wanted)} of this bundle", found=roles.get(target)))
+            findings.append(
+                Finding(
+                    "E037", f"{M}:$.files[{i}].annotations.likelihood", f"{target!r} is not a {' or '.join(wanted)} of this bundle", found=roles.get(target)
+                )
+            )
     from heparch.components.containers import check_container_reference
 
     for i, c in enumerate(manifest.containers or ()):

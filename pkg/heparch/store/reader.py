@@ -50,7 +50,9 @@ class RawStream:
         self.frame_starts.append(self._pos)
         self.frames.append((frame, digest))
         if self.cap is not None and self.frame_starts[-1] + len(data) > self.cap:
-            raise StreamError("E018", f"stream@{self.frame_starts[-1]}", f"decompressed stream exceeds the {self.cap} bytes the manifest implies (bomb or trailing data)")
+            raise StreamError(
+                "E018", f"stream@{self.frame_starts[-1]}", f"decompressed stream exceeds the {self.cap} bytes the manifest implies (bomb or trailing data)"
+            )
         self._buf = memoryview(data)
         return True
 

@@ -8,6 +8,7 @@ byte. Output goes to a temporary file beside the target and is renamed into plac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -16,7 +17,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from heparch.errors import IntegrityError
 from heparch.store import layout, tar, zframes
+from heparch.store.reader import RawStream, TarStream
 
 CHUNK = 1024 * 1024
 
@@ -122,3 +125,79 @@ def write_bundle(
         sw.cut()
         spool.seek(0)
         shutil.copyfileobj(spool, out, CHUNK)
+
+
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """The parts of an existing bundle that signing keeps: the head files, the frames listing,
+    the signature files, and where the head and payload frames lie in the file."""
+
+    head: dict[str, bytes]
+    listing: bytes
+    signatures: dict[str, bytes]
+    head_frames: list[zframes.Frame]
+    payload_frames: list[zframes.Frame]
+
+
+def existing_parts(fh: BinaryIO) -> Parts:
+    """Read the head and the signature part of a (verified) bundle and locate its frames."""
+    frames = list(zframes.walk_frames(fh))
+    fh.seek(0)
+    raw = RawStream(fh)
+    ts = TarStream(raw)
+
+    def entry(want: str | None = None) -> tuple[str, bytes]:
+        header = ts.next_header()
+        if header is None or not header[0].startswith(tar.ROOT) or (want is not None and header[0] != tar.ROOT + want):
+            raise IntegrityError(f"the bundle changed while it was being signed (expected {want or 'an entry'})")
+        name = header[0][len(tar.ROOT) :]
+        return name, ts.read_data(name, header[1])
+
+    head = dict(entry(name) for name in layout.HEAD)
+    n_head = len(raw.frames)
+    _, listing = entry(layout.FRAMES)
+    signatures: dict[str, bytes] = {}
+    while True:
+        name, data = entry()
+        if name == layout.TAGMANIFEST:
+            break
+        signatures[name] = data
+    if not raw.at_boundary():
+        raise IntegrityError("the signature part does not end at a frame boundary")
+    return Parts(head, listing, signatures, frames[:n_head], frames[len(raw.frames) :])
+
+
+def _copy_frames(fh: BinaryIO, out: BinaryIO, frames: list[zframes.Frame]) -> list[tuple[int, str]]:
+    """Copy ``frames`` byte for byte; return their (length, sha256)."""
+    digests = []
+    for frame in frames:
+        fh.seek(frame.offset)
+        h = hashlib.sha256()
+        left = frame.length
+        while left:
+            chunk = fh.read(min(CHUNK, left))
+            if not chunk:
+                raise OSError(f"the bundle ended while its frame at {frame.offset} was copied")
+            h.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+        digests.append((frame.length, h.hexdigest()))
+    return digests
+
+
+def rewrite_signature_part(target: Path, fh: BinaryIO, parts: Parts, signatures: Mapping[str, bytes]) -> None:
+    """Write ``target`` anew (temporary file + rename) with the signature part holding ``signatures``.
+
+    The head and payload frames are copied from ``fh`` byte for byte and checked against
+    frames-sha256.txt as they are copied, so the identity and the listing cannot change; only
+    the stored frames of the signature part are written again. A kill at any moment leaves
+    the old bundle (and at worst a stray temporary file beside it).
+    """
+    with atomic_output(target) as out:
+        head = _copy_frames(fh, out, parts.head_frames)
+        sw = FrameWriter(out, stored=True)
+        sw.write(signature_part(parts.head, parts.listing, signatures))
+        sw.cut()
+        payload = _copy_frames(fh, out, parts.payload_frames)
+        if layout.frames_listing(head, payload) != parts.listing:
+            raise IntegrityError(f"{target}: the head or payload frames differ from frames-sha256.txt; nothing was written (run 'arch verify {target}')")

@@ -61,7 +61,10 @@ def compress_frame(data: bytes, *, level: int = LEVEL) -> bytes:
         level,
         source_size=len(data),
         window_log=max(10, (len(data) - 1).bit_length()),  # window >= content: Single_Segment
-        write_checksum=True, write_content_size=True, write_dict_id=False, threads=0
+        write_checksum=True,
+        write_content_size=True,
+        write_dict_id=False,
+        threads=0,
     )
     frame = zstandard.ZstdCompressor(compression_params=params).compress(data)
     _parse_header(frame, 0, len(frame))  # our own output must meet the profile

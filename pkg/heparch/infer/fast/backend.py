@@ -394,18 +394,40 @@ class FastModel:
         with single_thread():
             return _upper_limit(self.cls, level=level, upper_bound=float(self.st.upper[poi]), cap=cap, backend="fast", settings=self.settings)
 
+    def fit_background(self) -> FitResult:
+        """The background-only fit to the observed data: the POI fixed at 0 (a model whose
+        POI names no modifier, such as a background-only workspace, is fitted as it is),
+        with the post-fit covariance of the other free parameters (the inverse Hessian;
+        zero rows and columns for the POI and fixed parameters)."""
+        st = self.st
+        with single_thread():
+            x0 = st.inits.copy()
+            fixed = st.fixed.copy()
+            if st.poi >= 0:
+                self._require_poi()
+                x0[st.poi] = 0.0
+                fixed[st.poi] = True
+            what = "fit with the POI fixed at 0 to the observed data" if st.poi >= 0 else "background-only fit to the observed data"
+            res = self._fit(self.lik, x0, 0.0 if st.poi >= 0 else None, what)
+            return self._fit_result(res, fixed, "background-only best fit")
+
     def fit(self) -> FitResult:
         """The free fit to the observed data with the post-fit covariance (inverse Hessian)."""
         st = self.st
         with single_thread():
             res = self._cache.get("free") or self._fit(self.lik, st.inits, None, "free fit to the observed data")
             self._cache["free"] = res
-            free = np.flatnonzero(~st.fixed)
-            cov = np.zeros((st.npars, st.npars))
-            _, _, H = self.lik.evaluate(res.x)
-            assert H is not None
-            try:
-                cov[np.ix_(free, free)] = np.linalg.inv(H[np.ix_(free, free)])
-            except np.linalg.LinAlgError:
-                raise FitError("fast backend: the Hessian at the best fit is singular; no covariance") from None
+            return self._fit_result(res, st.fixed, "best fit")
+
+    def _fit_result(self, res: optimize.Minimum, fixed: Arr, what: str) -> FitResult:
+        """``res`` with the post-fit covariance (inverse Hessian over the parameters not ``fixed``)."""
+        st = self.st
+        free = np.flatnonzero(~fixed)
+        cov = np.zeros((st.npars, st.npars))
+        _, _, H = self.lik.evaluate(res.x)
+        assert H is not None
+        try:
+            cov[np.ix_(free, free)] = np.linalg.inv(H[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            raise FitError(f"fast backend: the Hessian at the {what} is singular; no covariance") from None
         return FitResult(parameters=st.par_names, bestfit=res.x.copy(), covariance=cov, twice_nll=2.0 * res.fun, converged=res.converged, message=res.message)

@@ -36,6 +36,8 @@ class Likelihood:
         self.B = int(st.observed.size)
         self._mul = interp.MULTIPLICATIVE[normsys]
         self._add = interp.ADDITIVE[histosys]
+        self.codes = (normsys, histosys)  # the interpolation codes, for :meth:`expected_main_many`
+        self._many: tuple[Arr, ...] | None = None  # its matrices, built on first use
         self._coef = interp.code4_coefficients(st.n_hi, st.n_lo) if normsys == "code4" else None
         self.R = int(st.nrows)
         self._Ph, h_loc = np.unique(st.h_par, return_inverse=True)
@@ -106,6 +108,73 @@ class Likelihood:
     def expected_main(self, theta: Arr) -> Arr:
         S, N, L, *_ = self._parts(theta)
         return np.bincount(self.st.cell_bin, weights=S * N * L, minlength=self.B)
+
+    def expected_main_many(self, thetas: Arr) -> Arr:
+        """:meth:`expected_main` at every row of ``thetas`` (shape (K, P)): rates of shape (K, B).
+
+        Row by row it equals :meth:`expected_main` up to rounding (the sums are taken in
+        another order). Each histosys code is a sum of two basis functions of the parameter
+        with coefficients per cell (code4p: ``s a + A g(a)``; code0: ``up max(a, 0) + dn
+        min(a, 0)``; code2: ``qa g(a) + qb h(a)``), so the histosys part of all cells is two
+        (K, P_h) x (P_h, C) products; normsys factors are evaluated per entry (K x entries)
+        and their logarithms summed per sample by a sparse product. Memory is a few arrays
+        of K x (normsys entries) and K x (cells x linear factors) numbers: evaluate large
+        K in chunks.
+        """
+        thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+        st = self.st
+        h1, h2, ph, n_sum, n_log_hi, n_log_lo, bin_sum = self._many_matrices()
+        normsys, histosys = self.codes
+        a = thetas[:, ph]
+        if histosys == "code4p":
+            a2 = a * a
+            g1, g2 = a, np.where(np.abs(a) > 1.0, 8.0 * np.abs(a), a2 * (a2 * (3.0 * a2 - 10.0) + 15.0))
+        elif histosys == "code0":
+            g1, g2 = np.where(a > 0, a, 0.0), np.where(a > 0, 0.0, a)
+        else:  # code2: qa g1 + qb g2
+            gt, lt = a > 1.0, a < -1.0
+            g1 = np.where(gt, 2.0 * (a - 1.0), np.where(lt, -2.0 * a, a * a))
+            g2 = np.where(gt, a - 1.0, a)
+        S = st.nominal + np.asarray(h1.T @ g1.T).T + np.asarray(h2.T @ g2.T).T
+        b = thetas[:, st.n_par]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if normsys == "code4":  # hi^a for a >= 1, lo^-a for a <= -1, the polynomial between
+                assert self._coef is not None
+                a1, a2_, a3, a4, a5, a6 = self._coef
+                poly = 1.0 + b * (a1 + b * (a2_ + b * (a3 + b * (a4 + b * (a5 + b * a6)))))
+                logn = np.where(b >= 1.0, b * n_log_hi, np.where(b <= -1.0, -b * n_log_lo, np.log(poly)))
+            else:  # code1: hi^a for a > 0, lo^-a otherwise
+                logn = np.where(b > 0, b * n_log_hi, -b * n_log_lo)
+            N = np.exp(np.asarray(n_sum.T @ logn.T).T)[:, st.cell_row]
+        ext = np.concatenate([thetas, np.ones((thetas.shape[0], 1))], axis=1)
+        L = np.prod(ext[:, st.lin_slots], axis=2)
+        return np.asarray(bin_sum.T @ (S * N * L).T).T
+
+    def _many_matrices(self) -> tuple[Arr, ...]:
+        if self._many is None:
+            import scipy.sparse
+
+            st = self.st
+            ph = self._Ph
+            loc = np.searchsorted(ph, st.h_par)
+            up, dn = st.h_up, st.h_dn
+            histosys = self.codes[1]
+            if histosys == "code4p":
+                c1, c2 = 0.5 * (up + dn), 0.0625 * (up - dn)
+            elif histosys == "code0":
+                c1, c2 = up, dn
+            else:
+                c1, c2 = 0.5 * (up - dn), 0.5 * (up + dn)
+            shape = (ph.size, self.C)
+            h1 = scipy.sparse.csr_array((c1, (loc, st.h_cell)), shape=shape)
+            h2 = scipy.sparse.csr_array((c2, (loc, st.h_cell)), shape=shape)
+            ne = st.n_par.size
+            n_sum = scipy.sparse.csr_array((np.ones(ne), (np.arange(ne), st.n_row)), shape=(ne, self.R))
+            with np.errstate(divide="ignore"):
+                n_log_hi, n_log_lo = np.log(st.n_hi), np.log(st.n_lo)
+            bin_sum = scipy.sparse.csr_array((np.ones(self.C), (np.arange(self.C), st.cell_bin)), shape=(self.C, self.B))
+            self._many = (h1, h2, ph, n_sum, n_log_hi, n_log_lo, bin_sum)
+        return self._many
 
     def expected_aux(self, theta: Arr) -> tuple[Arr, Arr]:
         st = self.st

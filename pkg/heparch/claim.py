@@ -1,0 +1,210 @@
+"""``arch claim``: compute every point's results and record them in a new bundle.
+
+For every likelihood of the bundle that has signal points (the patches of its patchsets
+and patch files; the signals of a simplified likelihood), CLs at mu = 1 and, with
+``upper_limits``, the upper limits at CLs = 0.05 are computed in parallel
+(:mod:`heparch.replay.executor`) and recorded as one results component per likelihood
+(DESIGN.md 5b) with the settings, the software versions, the backend, the default
+tolerance and the parent bundle's identity. The new bundle is the parent's files plus
+these components (an existing results component of the same likelihood is replaced in
+place), built from a verified extraction: a new identity, no signatures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+
+from heparch import __version__
+from heparch.errors import FitError, InputError
+from heparch.replay.work import Context, Task, TaskResult
+
+#: the tolerance recorded with new claims (the issue's defaults)
+TOLERANCE: Final[dict[str, dict[str, float]]] = {"CLs": {"abs": 1e-4, "rel": 1e-3}, "mu_up": {"abs": 0.0, "rel": 1e-3}}
+MU: Final = 1.0
+LEVEL: Final = 0.05
+RESULTS_DIR: Final = "results/"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimResult:
+    """The new bundle, and what went into it."""
+
+    output: Path
+    identity: str
+    components: Mapping[str, str]  # likelihood -> logical path of its results component
+    points: int
+    failed: Mapping[str, str]  # "<likelihood>:<point>" -> error (only with allow_failures)
+    notes: tuple[str, ...] = ()
+
+
+def _versions(backend: str) -> dict[str, str]:
+    out = {"heparch": __version__, "python": platform.python_version()}
+    packages = ["numpy", "scipy"] + (["pyhf"] if backend == "pyhf" else [])
+    for package in packages:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[package] = metadata.version(package)
+    return out
+
+
+def _settings(kind: str, backend: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {"mu": MU, "level": LEVEL, "test_stat": "qtilde", "calctype": "asymptotics", "calc_base_dist": "normal"}
+    if kind == "workspace":
+        settings["interpolation"] = {"normsys": "code4", "histosys": "code4p"}
+    if backend == "pyhf":
+        from heparch.infer.pyhf_backend import TOLERANCE as FIT_TOLERANCE
+
+        settings["fit_tolerance"] = FIT_TOLERANCE
+    return settings
+
+
+def plan(bundle: Any, *, backend: str | None, upper_limits: bool) -> tuple[dict[str, Context], list[Task], list[str]]:
+    """Contexts (one per likelihood with points), tasks (one per point) and notes."""
+    from heparch.infer.backends import choose
+    from heparch.infer.inputs import bundle_points
+
+    contexts: dict[str, Context] = {}
+    tasks: list[Task] = []
+    notes: list[str] = []
+    kinds = [(e.path, "workspace") for e in bundle.manifest.by_role("likelihood")]
+    kinds += [(e.path, "simplified") for e in bundle.manifest.by_role("simplified-likelihood")]
+    for name, kind in sorted(kinds):
+        spec = bundle.read_json(name)
+        if kind == "workspace":
+            found = bundle_points(bundle, name, None)
+            points = {p: (ops if ops is not None else bundle.read_json(src)) for p, (ops, src) in found.items()}
+        else:
+            points = {str(s): None for s in (spec.get("signals") or {})} if isinstance(spec, dict) else {}
+        if not points:
+            notes.append(f"{name}: no signal points (no patchset, patch file or signal); nothing claimed for it")
+            continue
+        if kind == "simplified" and backend in ("fast", "pyhf"):
+            notes.append(f"{name}: a simplified likelihood; computed with the simplified backend, not --backend {backend}")
+        choice = choose(kind, spec, None if kind == "simplified" and backend in ("fast", "pyhf") else backend)
+        if choice.reason:
+            notes.append(f"{name}: {choice.reason}")
+        token = f"{bundle.identity}:{name}:{choice.name}"
+        contexts[token] = Context(token, name, kind, choice.name, spec)
+        for point, ops in points.items():
+            if kind == "workspace":
+                tasks.append(Task(token, point, patches=(ops,), mu=MU, level=LEVEL, upper_limit=upper_limits))
+            else:
+                tasks.append(Task(token, point, signal=point, mu=MU, level=LEVEL, upper_limit=upper_limits))
+    return contexts, tasks, notes
+
+
+def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str) -> dict[str, Any]:
+    points = {}
+    for point in sorted(values):
+        v = dict(values[point])
+        if v.get("mu_up_obs") is None or None in (v.get("mu_up_exp") or [None]):  # above the cap: no finite limit to claim
+            v.pop("mu_up_obs", None)
+            v.pop("mu_up_exp", None)
+        points[point] = v
+    return {
+        "likelihood": ctx.likelihood,
+        "backend": ctx.backend,
+        "settings": _settings(ctx.kind, ctx.backend),
+        "software": _versions(ctx.backend),
+        "tolerance": TOLERANCE,
+        "parent": {"identity": parent},
+        "points": points,
+    }
+
+
+def _results_path(bundle: Any, likelihood: str, taken: set[str]) -> str:
+    """The existing results component of ``likelihood``, else a free ``results/<likelihood>``."""
+    for entry in bundle.manifest.by_role("results"):
+        if entry.likelihood == likelihood:
+            return str(entry.path)
+    path = RESULTS_DIR + likelihood
+    stem, suffix = (path[:-5], ".json") if path.endswith(".json") else (path, ".json")
+    path, k = stem + suffix, 1
+    while path in taken:
+        k += 1
+        path = f"{stem}-{k}{suffix}"
+    return path
+
+
+def claim(
+    bundle_path: str | Path,
+    output: str | Path,
+    *,
+    backend: str | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    upper_limits: bool = False,
+    allow_failures: bool = False,
+    on_result: Callable[[TaskResult, int, int], None] | None = None,
+) -> ClaimResult:
+    """Compute and record the claims of ``bundle_path`` into a new bundle ``output``."""
+    import heparch
+    from heparch.replay.executor import execute
+
+    src, out = Path(bundle_path), Path(output)
+    if out.is_dir():
+        raise InputError(f"-o {out}: is a directory; give the output file name, e.g. -o {out / 'claimed.zst'}")
+    if not out.parent.is_dir():
+        raise InputError(f"-o {out}: directory {out.parent} does not exist")
+    if out.exists() and out.resolve() == src.resolve():
+        raise InputError(f"-o {out}: is the input bundle; write the claimed bundle to a new file")
+    with heparch.open(src) as bundle:
+        contexts, tasks, notes = plan(bundle, backend=backend, upper_limits=upper_limits)
+        if not tasks:
+            raise InputError(f"{src}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
+        parent = bundle.identity
+        taken = {f.path for f in bundle.files()}
+        paths = {ctx.likelihood: _results_path(bundle, ctx.likelihood, taken) for ctx in contexts.values() if ctx.kind in ("workspace", "simplified")}
+    values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
+    failed: dict[str, str] = {}
+    for n, result in enumerate(execute(contexts, tasks, jobs=jobs, scheduler=scheduler), 1):
+        if result.values is None:
+            failed[f"{contexts[result.token].likelihood}:{result.point}"] = result.error or "failed"
+        else:
+            values[result.token][result.point] = result.values
+        if on_result is not None:
+            on_result(result, n, len(tasks))
+    if failed and not allow_failures:
+        first = next(iter(failed.items()))
+        raise FitError(
+            f"{len(failed)} of {len(tasks)} points failed, so no claims were written (first: {first[0]}: {first[1]}); --allow-failures writes the others"
+        )
+    components = {ctx.likelihood: _component(ctx, values[token], parent) for token, ctx in contexts.items() if values[token]}
+    identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
+    return ClaimResult(out, identity, {name: paths[name] for name in components}, sum(len(v) for v in values.values()), failed, tuple(notes))
+
+
+def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, Any]]]) -> str:
+    """Extract ``src`` (verified), replace or add the results components, build ``out``."""
+    from heparch import config
+    from heparch.build import build
+    from heparch.extract import arch_yaml_data, extract
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.claim-", dir=out.parent))
+    try:
+        tree = extract(src, staging / "tree")
+        shutil.rmtree(tree / "signatures", ignore_errors=True)  # the new identity voids them
+        import heparch
+
+        with heparch.open(src) as bundle:
+            data = arch_yaml_data(bundle.manifest)
+        files: list[dict[str, Any]] = list(data["files"])  # type: ignore[call-overload]
+        for path, (likelihood, obj) in sorted(components.items()):
+            target = tree.joinpath(*path.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            files = [f for f in files if f["path"] != path]
+            files.append({"path": path, "role": "results", "likelihood": likelihood, "mediaType": "application/json"})
+        data["files"] = sorted(files, key=lambda f: str(f["path"]))
+        (tree / config.FILENAME).write_text(config.render(data), encoding="utf-8")
+        return build(tree, output=out).identity
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,92 @@
+"""``arch claim``: compute every point's CLs (and limits) and record them in a new bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from heparch.cli._common import emit_json, say
+from heparch.cli.cmd_replay import BACKEND, JOBS, SCHEDULER
+
+
+def claim(
+    bundle: Path = typer.Argument(..., help="The bundle (.zst) whose likelihoods to compute."),
+    output: Path = typer.Option(..., "-o", "--output", help="The new bundle to write (the input is never changed)."),
+    backend: str | None = BACKEND,
+    jobs: int | None = JOBS,
+    scheduler: str | None = SCHEDULER,
+    upper_limits: bool = typer.Option(False, "--upper-limits", help="Also compute the upper limits on the signal strength at CLs = 0.05 (slower)."),
+    allow_failures: bool = typer.Option(False, "--allow-failures", help="Write the claims of the points that could be computed even when others failed."),
+    json_out: bool = typer.Option(False, "--json", help='Print {"output", "identity", "parent", "components", "points", "failed"} on stdout.'),
+) -> None:
+    """Compute CLs at mu=1 (and with --upper-limits the upper limits) for every signal point of
+    every likelihood of BUNDLE, and write a new bundle with one results component per
+    likelihood: the values, settings, software versions, backend, default tolerance (CLs: abs
+    1e-4, rel 1e-3; limits: rel 1e-3) and the parent bundle's identity.
+
+    The new bundle has a new identity and no signatures. An existing results component of a
+    likelihood is replaced. Exit 0 when written, 1 when BUNDLE is invalid, 2 on bad inputs,
+    3 when a point fails (nothing is written unless --allow-failures).
+
+    Example: arch claim analysis.zst -o claimed.zst --jobs 2 --upper-limits
+    """
+    import heparch
+    from heparch.claim import claim as run
+    from heparch.cli._progress import Progress
+    from heparch.replay.core import default_jobs
+    from heparch.replay.work import TaskResult
+
+    if jobs is not None and scheduler is not None:
+        from heparch.errors import InputError
+
+        raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
+    with heparch.open(bundle) as b:
+        parent = b.identity
+    progress: Progress | None = None
+    failed = 0
+
+    def arrived(result: TaskResult, done: int, total: int) -> None:
+        nonlocal progress, failed
+        if progress is None:
+            progress = Progress(total, "claim")
+        if result.error is not None:
+            failed += 1
+            progress.message(f"FAIL {result.point}: {result.error}")
+        progress.update(done, failed)
+
+    try:
+        result = run(
+            bundle,
+            output,
+            backend=backend,
+            jobs=jobs or default_jobs(),
+            scheduler=scheduler,
+            upper_limits=upper_limits,
+            allow_failures=allow_failures,
+            on_result=arrived,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    for note in result.notes:
+        say(note)
+    for key, error in sorted(result.failed.items()):
+        say(f"warning: {key}: not claimed: {error}")
+    say(f"claimed {result.points} point(s) in {len(result.components)} results component(s): {', '.join(sorted(result.components.values()))}")
+    say(f"wrote {result.output}\nidentity {result.identity} (parent {parent})")
+    if json_out:
+        emit_json(
+            {
+                "output": str(result.output),
+                "identity": result.identity,
+                "parent": parent,
+                "components": dict(result.components),
+                "points": result.points,
+                "failed": dict(result.failed),
+            }
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("claim")(claim)

@@ -1,0 +1,146 @@
+"""``arch replay``: recompute a bundle's claimed results and compare them within their tolerance.
+
+The options are shared with ``arch verify --replay`` (:func:`run_replay`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from heparch.cli._common import emit_json, say
+from heparch.errors import EXIT_FAILED, EXIT_OK, InputError
+
+if TYPE_CHECKING:
+    from heparch.replay.outcome import ReplayReport
+
+POINT = typer.Option([], "--point", help="Replay only this claimed point (repeatable); with several likelihoods also '<likelihood>:<point>'.")
+LIKELIHOOD = typer.Option(None, "--likelihood", help="Replay only the claims of this likelihood (its logical path).")
+SAMPLE = typer.Option(None, "--sample", help="Replay a random sample of N of the selected points (reproducible with --seed).", min=1)
+SEED = typer.Option(0, "--seed", help="Seed of --sample's random choice.")
+BACKEND = typer.Option(
+    None,
+    "--backend",
+    help="fast, pyhf or simplified. Default: chosen per likelihood at replay time, fast where it supports the model, else pyhf; simplified for a simplified likelihood.",
+)
+JOBS = typer.Option(None, "--jobs", "-j", help="Local worker processes. Default: the number of CPUs.", min=1)
+SCHEDULER = typer.Option(
+    None, "--scheduler", help="Run on a Dask distributed cluster: the scheduler's address, e.g. tcp://host:8786 (workers need heparch installed)."
+)
+RESUME = typer.Option(None, "--resume", help="State file: points already computed there are not run again; new results are added as they arrive.")
+JSON = typer.Option(
+    False,
+    "--json",
+    help='Print {"points": {NAME: {"likelihood", "claimed", "replayed", "pass", "backend", "seconds"}}, "summary": {"total", "passed", "failed", "seconds"}} on stdout.',
+)
+JUNIT = typer.Option(None, "--junit", help="Write a JUnit XML report: one test case per point, a <failure> per mismatch.")
+HTML = typer.Option(None, "--html", help="Write a self-contained HTML report with the table and a plot of claimed vs replayed exclusion.")
+SIMPLIFIED = typer.Option(
+    True,
+    "--simplified/--no-simplified",
+    help="Also compute a simplified likelihood derived from the same likelihood, when the bundle has one, and report how far it is from the full result.",
+)
+
+
+def run_replay(
+    bundle: Path,
+    *,
+    point: list[str],
+    likelihood: str | None,
+    sample: int | None,
+    seed: int,
+    backend: str | None,
+    jobs: int | None,
+    scheduler: str | None,
+    resume: Path | None,
+    junit: Path | None,
+    html: Path | None,
+    simplified: bool,
+) -> ReplayReport:
+    """Replay ``bundle`` with the CLI's options: progress, failures and the summary on
+    stderr, the JUnit and HTML files written; the report (``report.failed`` decides the exit code)."""
+    from heparch.cli._progress import Progress
+    from heparch.replay import core
+    from heparch.replay.outcome import PointOutcome
+    from heparch.replay.report import summary_table, write_reports
+
+    for target, flag in ((junit, "--junit"), (html, "--html")):
+        if target is not None and (target.is_dir() or not target.parent.is_dir()):
+            raise InputError(
+                f"{flag} {target}: {'is a directory' if target.is_dir() else 'its directory does not exist'}; give a file in an existing directory"
+            )
+    if jobs is not None and scheduler is not None:
+        raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
+    plan = core.plan(bundle, points=point, likelihood=likelihood, sample=sample, seed=seed, backend=backend, compare_simplified=simplified)
+    for note in plan.notes:
+        say(note)
+    n_jobs = jobs or core.default_jobs()
+    where = f"on Dask at {scheduler}" if scheduler else f"{n_jobs} local process{'es' if n_jobs > 1 else ''}"
+    say(f"{bundle}: replaying {len(plan.tasks)} point(s) of {len({plan.contexts[t.token].likelihood for t in plan.tasks})} likelihood(s), {where}")
+    progress = Progress(len(plan.tasks), "replay")
+    failed = 0
+
+    def arrived(outcome: PointOutcome, done: int, total: int) -> None:
+        nonlocal failed
+        if not outcome.passed:
+            failed += 1
+            why = outcome.error or "; ".join(m.one_line() for m in outcome.mismatches[:2])
+            progress.message(f"FAIL {outcome.key}: {why}")
+        progress.update(done, failed)
+
+    try:
+        report = core.run(plan, jobs=n_jobs, scheduler=scheduler, resume=resume, on_outcome=arrived)
+    finally:
+        progress.close()
+    say(summary_table(report))
+    write_reports(report, junit=junit, html_path=html)
+    return report
+
+
+def replay(
+    bundle: Path = typer.Argument(..., help="The bundle (.zst) whose claims to replay."),
+    point: list[str] = POINT,
+    likelihood: str | None = LIKELIHOOD,
+    sample: int | None = SAMPLE,
+    seed: int = SEED,
+    backend: str | None = BACKEND,
+    jobs: int | None = JOBS,
+    scheduler: str | None = SCHEDULER,
+    resume: Path | None = RESUME,
+    json_out: bool = JSON,
+    junit: Path | None = JUNIT,
+    html: Path | None = HTML,
+    simplified: bool = SIMPLIFIED,
+) -> None:
+    """Recompute the claimed CLs values (and upper limits, where claimed) of BUNDLE with the
+    recorded settings and compare them within the recorded tolerance, max(abs, rel x claimed).
+
+    Points run in parallel (local processes, or Dask with --scheduler); a failing point is
+    reported and the others go on. Progress and a summary table go to stderr. Exit 0 when
+    every point agrees, 1 when any does not (or cannot be computed), 2 on bad inputs.
+
+    Example: arch replay claimed.zst --jobs 2 --junit replay.xml --html replay.html
+    """
+    report = run_replay(
+        bundle,
+        point=point,
+        likelihood=likelihood,
+        sample=sample,
+        seed=seed,
+        backend=backend,
+        jobs=jobs,
+        scheduler=scheduler,
+        resume=resume,
+        junit=junit,
+        html=html,
+        simplified=simplified,
+    )
+    if json_out:
+        emit_json(report.to_json())
+    raise typer.Exit(EXIT_FAILED if report.failed else EXIT_OK)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay")(replay)

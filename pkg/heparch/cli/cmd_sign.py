@@ -1,0 +1,125 @@
+"""``arch keygen`` and ``arch sign``: Ed25519 keys and signatures of bundles (spec section 6)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import typer
+
+from heparch.cli._common import emit_json, say
+from heparch.errors import InputError
+
+_PASSPHRASE_HELP = "File whose first line is the key's passphrase (else $HEPARCH_PASSPHRASE; neither: no passphrase)."
+
+
+def keygen(
+    output: Path = typer.Option(..., "-o", "--output", metavar="NAME", help="Private key file to create; the public key goes to NAME.pub."),
+    passphrase_file: Path | None = typer.Option(None, "--passphrase-file", help=_PASSPHRASE_HELP + " Never prompts."),
+) -> None:
+    """Make an Ed25519 signing key: NAME (OpenSSH private key, mode 0600, encrypted when a
+    passphrase is given) and NAME.pub (one OpenSSH public-key line). Refuses to overwrite
+    either file. Exit 0 when written, 2 on bad arguments or an existing file.
+
+    Example: arch keygen -o ~/.heparch/alice ; then give the collaboration alice.pub.
+    """
+    from heparch.signing import generate_key, parse_public_key, read_passphrase
+
+    public_path = output.with_name(output.name + ".pub")
+    for p in (output, public_path):
+        if p.exists() or p.is_symlink():
+            raise InputError(f"{p}: already exists; choose another -o NAME or move the old key away (keys are never overwritten)")
+    if not output.parent.is_dir():
+        raise InputError(f"{output.parent}: directory does not exist")
+    passphrase = read_passphrase(passphrase_file)
+    private, public = generate_key(passphrase=passphrase, comment=output.name)
+    _write_pair(output, private, public_path, public)
+    keyid = parse_public_key(public.decode("ascii")).keyid
+    say(f"wrote {output} ({'encrypted' if passphrase else 'not encrypted'}) and {public_path}; key id {keyid}")
+
+
+def _write_pair(private_path: Path, private: bytes, public_path: Path, public: bytes) -> None:
+    """Write both files or neither: temporary files, then hard links that fail if a name exists."""
+    made: list[Path] = []
+    temps: list[str] = []
+    try:
+        for target, data, mode in ((private_path, private, 0o600), (public_path, public, 0o644)):
+            tmp_path = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+            temps.append(str(tmp_path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp_path, mode)
+        for tmp, target in zip(temps, (private_path, public_path), strict=True):
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise InputError(f"{target}: already exists; choose another -o NAME (keys are never overwritten)") from None
+            made.append(target)
+    except BaseException:
+        for p in made:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        raise
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def sign(
+    bundle: Path = typer.Argument(..., help="The bundle (.zst) to sign."),
+    key: Path | None = typer.Option(None, "--key", metavar="NAME", help="Ed25519 private key (from 'arch keygen', or any OpenSSH ed25519 key)."),
+    role: str | None = typer.Option(None, "--role", help="The role you sign for, e.g. analysis-team (1-24 of a-z, 0-9, '-')."),
+    ssh: bool = typer.Option(
+        False, "--ssh", help="Also add an OpenSSH signature over data/manifest.json (namespace heparch-bundle), checkable with ssh-keygen alone."
+    ),
+    detached: bool = typer.Option(
+        False, "--detached", help="Write the envelope (and with --ssh the .sshsig) beside the bundle, as BUNDLE.<role>.<keyid>.dsse.json, instead of into it."
+    ),
+    attach: Path | None = typer.Option(
+        None, "--attach", metavar="FILE.dsse.json", help="Add a detached envelope made elsewhere (instead of signing with --key)."
+    ),
+    passphrase_file: Path | None = typer.Option(None, "--passphrase-file", help=_PASSPHRASE_HELP),
+    json_out: bool = typer.Option(False, "--json", help='Print {"identity", "keyid", "role", "written"} as JSON on stdout.'),
+) -> None:
+    """Sign BUNDLE for a role: add a DSSE envelope signatures/<role>.<keyid>.dsse.json (an
+    in-toto statement naming the bundle's identity), replacing this key's earlier one for
+    that role. The identity does not change; only the signature part is rewritten, through a
+    temporary file and a rename. SOURCE_DATE_EPOCH fixes the signing time.
+
+    Exit 0 when signed; 1 when the bundle is invalid or an existing (or --attach) signature is
+    malformed or spliced; 2 on bad arguments (unreadable, encrypted or non-Ed25519 key, invalid role).
+
+    Examples: arch sign bundle.zst --key alice --role analysis-team --ssh ;
+    arch sign bundle.zst --key bob --role publication-committee --detached ;
+    arch sign bundle.zst --attach bundle.zst.publication-committee.<keyid>.dsse.json
+    """
+    from heparch import signing
+
+    if attach is not None:
+        if key is not None or role is not None or ssh or detached:
+            raise InputError("--attach adds an existing envelope: do not combine it with --key, --role, --ssh or --detached")
+        done = signing.attach(bundle, attach)
+    else:
+        if key is None or role is None:
+            raise InputError("give --key NAME and --role ROLE (or --attach FILE.dsse.json)")
+        from heparch.trust import role_problem
+
+        problem = role_problem(role)
+        if problem:
+            raise InputError(f"--role: {problem}")
+        signer = signing.load_signer(key, passphrase=signing.read_passphrase(passphrase_file))
+        done = signing.sign(bundle, signer, role=role, ssh=ssh, detached=detached)
+    where = "beside the bundle" if detached else f"into {bundle}"
+    say(f"signed {done.identity} for role {done.role} with key {done.keyid}; wrote {', '.join(done.written)} {where}")
+    if json_out:
+        emit_json({"identity": done.identity, "keyid": done.keyid, "role": done.role, "written": list(done.written)})
+
+
+def register(app: typer.Typer) -> None:
+    app.command("keygen")(keygen)
+    app.command("sign")(sign)

@@ -1,0 +1,456 @@
+"""Replay a bundle's claims: plan the points, run them, compare within the recorded tolerance.
+
+:func:`plan` reads the results components (one per likelihood, DESIGN.md 5b) and turns
+every claimed point into a :class:`~heparch.replay.work.Task`; :func:`replay` runs them
+(:mod:`heparch.replay.executor`), compares each result with its claim as it arrives and
+returns a :class:`~heparch.replay.outcome.ReplayReport`.
+
+The backend is chosen at replay time (``fast`` where it supports the model, else
+``pyhf``; ``simplified`` for a simplified likelihood); the settings are the recorded
+ones (``mu``, ``level``, interpolation codes, fit tolerance). A value agrees when
+``|replayed - claimed| <= max(abs, rel * |claimed|)`` with the component's tolerance,
+or :data:`DEFAULT_TOLERANCE` where it records none.
+
+>>> compare({"CLs_obs": 0.063, "CLs_exp": [0.1] * 5}, {"CLs_obs": 0.06615, "CLs_exp": [0.1] * 5}, DEFAULT_TOLERANCE)[0].field
+'CLs_obs'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+
+from heparch.errors import InputError
+from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
+from heparch.replay.work import Context, Task, TaskResult
+
+#: used where a results component records no tolerance (DESIGN.md 5b; the issue's defaults)
+DEFAULT_TOLERANCE: Final[Mapping[str, Mapping[str, float]]] = {"CLs": {"abs": 1e-4, "rel": 1e-3}, "mu_up": {"abs": 0.0, "rel": 1e-3}}
+#: settings heparch's backends can replay (anything else is refused, not silently changed)
+SUPPORTED: Final[Mapping[str, tuple[str, ...]]] = {"test_stat": ("qtilde",), "calctype": ("asymptotics",), "calc_base_dist": ("normal",)}
+STATE_FORMAT: Final = "heparch-replay-state/1"
+MAX_LISTED: Final = 8
+
+
+def _listing(names: Sequence[str]) -> str:
+    more = f", ... ({len(names)} in all)" if len(names) > MAX_LISTED else ""
+    return ", ".join(repr(n) for n in names[:MAX_LISTED]) + more
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------
+# comparison
+
+
+def allowed(claimed: float, spec: Mapping[str, Any]) -> float:
+    """The tolerance ``max(abs, rel * |claimed|)``."""
+    return max(float(spec.get("abs") or 0.0), float(spec.get("rel") or 0.0) * abs(claimed))
+
+
+def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> list[Mismatch]:
+    """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
+    the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees."""
+    out: list[Mismatch] = []
+    for group, fields in (("CLs", ("CLs_obs", "CLs_exp")), ("mu_up", ("mu_up_obs", "mu_up_exp"))):
+        spec = tolerance.get(group) or DEFAULT_TOLERANCE[group]
+        for name in fields:
+            if claimed.get(name) is None:
+                continue
+            want, got = claimed[name], replayed.get(name)
+            pairs = [(name, want, got)] if not isinstance(want, list) else [(f"{name}[{i}]", w, (got or [None] * 5)[i]) for i, w in enumerate(want)]
+            for field, w, g in pairs:
+                tol = allowed(w, spec)
+                value = math.inf if g is None else float(g)
+                if not abs(value - w) <= tol:
+                    out.append(Mismatch(field, float(w), value, tol))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """One claimed point: where it is, what was claimed, how to compare it."""
+
+    key: str
+    likelihood: str
+    point: str
+    claimed: Mapping[str, Any]
+    tolerance: Mapping[str, Mapping[str, Any]]
+    level: float
+    values: Mapping[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything a replay runs: contexts (one per likelihood), tasks and their claims."""
+
+    bundle: str
+    identity: str
+    contexts: Mapping[str, Context]
+    tasks: Sequence[Task]
+    claims: Mapping[tuple[str, str], Claimed]  # (token, point) -> claim
+    software: Mapping[str, tuple[str, str]]
+    labels: tuple[str, str] | None
+    notes: Sequence[str] = ()  # e.g. why a backend fell back to pyhf
+
+    def claim_of(self, task: Task | TaskResult) -> Claimed:
+        return self.claims[(task.token, task.point)]
+
+
+def _current_version(package: str) -> str:
+    if package == "python":
+        import platform
+
+        return platform.python_version()
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def software_differences(recorded: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """``{package: (recorded, current)}`` for the recorded versions that differ from this environment's."""
+    out = {}
+    for package, version in recorded.items():
+        current = _current_version(package)
+        if current != version:
+            out[package] = (version, current)
+    return out
+
+
+def _check_settings(settings: Mapping[str, Any], where: str) -> None:
+    for name, supported in SUPPORTED.items():
+        value = settings.get(name)
+        if value is not None and value not in supported:
+            raise InputError(f"{where}:$.settings.{name}: {value!r} cannot be replayed; heparch's backends compute {name} {' or '.join(supported)}")
+
+
+def _point_values(bundle: Any, likelihood: str) -> tuple[dict[str, dict[str, float]], list[str] | None]:
+    """Label values of every patch of the likelihood's patchsets, and the labels."""
+    values: dict[str, dict[str, float]] = {}
+    labels: list[str] | None = None
+    for entry in bundle.manifest.by_role("patchset"):
+        if entry.likelihood != likelihood:
+            continue
+        obj = bundle.read_json(entry.path)
+        meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
+        these = [str(x) for x in meta.get("labels", [])] if isinstance(meta.get("labels"), list) else []
+        labels = labels or these
+        for p in obj.get("patches", []) if isinstance(obj, dict) else []:
+            pm = p.get("metadata", {}) if isinstance(p, dict) else {}
+            vals = pm.get("values")
+            if isinstance(pm.get("name"), str) and isinstance(vals, list) and len(vals) == len(these):
+                values[pm["name"]] = {lab: float(v) for lab, v in zip(these, vals, strict=True) if isinstance(v, int | float)}
+    return values, labels
+
+
+def _simplified_for(bundle: Any, likelihood: str) -> str | None:
+    """A simplified likelihood of the bundle derived from ``likelihood`` (its logical path)."""
+    for entry in bundle.manifest.by_role("simplified-likelihood"):
+        if entry.likelihood == likelihood:
+            return str(entry.path)
+    return None
+
+
+def plan(
+    bundle_path: str | Path,
+    *,
+    points: Sequence[str] = (),
+    likelihood: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    backend: str | None = None,
+    compare_simplified: bool = True,
+) -> Plan:
+    """The replay of ``bundle_path``'s claims, restricted to ``likelihood``, ``points`` or a random ``sample``."""
+    import heparch
+    from heparch.infer.backends import choose
+    from heparch.infer.inputs import bundle_points
+    from heparch.spec.components import Results
+
+    path = Path(bundle_path)
+    with heparch.open(path) as bundle:
+        identity = bundle.identity
+        entries = bundle.manifest.by_role("results")
+        if likelihood is not None:
+            entries = [e for e in entries if e.likelihood == likelihood]
+            if not entries:
+                have = sorted({str(e.likelihood) for e in bundle.manifest.by_role("results")})
+                raise InputError(f"{path}: --likelihood {likelihood!r} has no claimed results; claimed likelihoods: {_listing(have) or 'none'}")
+        if not entries:
+            raise InputError(f"{path}: holds no results component, so there is nothing to replay; record claims with 'arch claim {path} -o claimed.zst'")
+        full = {e.path for e in bundle.manifest.by_role("likelihood")}
+        simplified = {e.path for e in bundle.manifest.by_role("simplified-likelihood")}
+        contexts: dict[str, Context] = {}
+        claims: dict[tuple[str, str], Claimed] = {}
+        tasks: list[Task] = []
+        recorded: dict[str, str] = {}
+        labels: list[str] | None = None
+        notes: list[str] = []
+        per_likelihood: list[tuple[str, list[str]]] = []
+        for entry in sorted(entries, key=lambda e: e.path):
+            where = f"{path}:{entry.path}"
+            results = Results.from_json(bundle.read_json(entry.path))
+            name = results.likelihood
+            if name in full:
+                kind = "workspace"
+            elif name in simplified:
+                kind = "simplified"
+            else:
+                raise InputError(f"{where}:$.likelihood: {name!r} is not a likelihood of the bundle; fix the results component")
+            settings = results.settings.to_json() if results.settings else {}
+            _check_settings(settings, where)
+            spec = bundle.read_json(name)
+            choice = choose(kind, spec, backend)
+            if choice.reason:
+                notes.append(f"{name}: {choice.reason}")
+            interpolation = dict(settings.get("interpolation") or {})
+            if choice.name == "pyhf" and any(interpolation.get(k, d) != d for k, d in (("normsys", "code4"), ("histosys", "code4p"))):
+                raise InputError(
+                    f"{where}:$.settings.interpolation: {interpolation} cannot be replayed with pyhf here (it runs code4/code4p); use --backend fast"
+                )
+            token = f"{identity}:{name}:{choice.name}"
+            contexts[token] = Context(token, name, kind, choice.name, spec, interpolation, settings.get("fit_tolerance"))
+            sl_token = None
+            if compare_simplified and kind == "workspace":
+                sl_name = _simplified_for(bundle, name)
+                if sl_name is not None:
+                    sl_token = f"{identity}:{sl_name}:simplified"
+                    contexts[sl_token] = Context(sl_token, sl_name, "simplified", "simplified", bundle.read_json(sl_name))
+            if kind == "workspace":
+                patches = bundle_points(bundle, name, None)
+                values, these_labels = _point_values(bundle, name)
+                labels = labels or these_labels
+            else:
+                patches, values = {}, {}
+                signals = spec.get("signals", {}) if isinstance(spec, dict) else {}
+                sl_labels = spec.get("labels") if isinstance(spec, dict) else None
+                for sig in signals:
+                    patches[sig] = (None, name)
+                    vals = (spec.get("values") or {}).get(sig) if isinstance(spec, dict) else None
+                    if isinstance(sl_labels, list) and isinstance(vals, list) and len(vals) == len(sl_labels):
+                        values[sig] = {str(lab): float(v) for lab, v in zip(sl_labels, vals, strict=True) if isinstance(v, int | float)}
+                labels = labels or ([str(x) for x in sl_labels] if isinstance(sl_labels, list) else None)
+            tolerance = results.tolerance.to_json() if results.tolerance else {}
+            level = float(settings.get("level", 0.05))
+            mu = float(settings.get("mu", 1.0))
+            recorded.update(results.software or {})
+            names = []
+            for point, claim in results.points.items():
+                if point not in patches:
+                    raise InputError(f"{where}:$.points.{point}: not a signal point of {name}; fix the results component")
+                ops, source = patches[point]
+                if kind == "workspace" and ops is None:
+                    ops = bundle.read_json(source)
+                claimed = claim.to_json()
+                wants_ul = claimed.get("mu_up_obs") is not None or claimed.get("mu_up_exp") is not None
+                task = Task(
+                    token,
+                    point,
+                    patches=((ops,) if kind == "workspace" and ops is not None else ()),
+                    signal=point if kind == "simplified" else None,
+                    mu=mu,
+                    level=level,
+                    upper_limit=wants_ul,
+                    simplified=sl_token if sl_token is not None and point in contexts[sl_token].spec.get("signals", {}) else None,
+                )
+                tasks.append(task)
+                claims[(token, point)] = Claimed(point, name, point, claimed, tolerance, level, values.get(point, {}))
+                names.append(point)
+            per_likelihood.append((name, names))
+    several = len(per_likelihood) > 1
+    if several:
+        claims = {k: dataclasses.replace(c, key=f"{c.likelihood}:{c.point}") for k, c in claims.items()}
+    tasks = _select(tasks, claims, points, sample, seed, path)
+    return Plan(
+        bundle=str(path),
+        identity=identity,
+        contexts=contexts,
+        tasks=tasks,
+        claims=claims,
+        software=software_differences(recorded),
+        labels=(labels[0], labels[1]) if labels and len(labels) >= 2 else None,
+        notes=notes,
+    )
+
+
+def _select(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points: Sequence[str], sample: int | None, seed: int, path: Path) -> list[Task]:
+    if points:
+        by_name: dict[str, list[Task]] = {}
+        for t in tasks:
+            c = claims[(t.token, t.point)]
+            by_name.setdefault(c.point, []).append(t)
+            by_name.setdefault(f"{c.likelihood}:{c.point}", []).append(t)
+        chosen: list[Task] = []
+        for name in dict.fromkeys(points):
+            if name not in by_name:
+                valid = sorted({claims[(t.token, t.point)].key for t in tasks})
+                raise InputError(f"{path}: --point {name!r} is not a claimed point; valid names: {_listing(valid)}")
+            chosen += [t for t in by_name[name] if t not in chosen]
+        tasks = chosen
+    if sample is not None:
+        if sample < 1:
+            raise InputError(f"--sample {sample}: must be at least 1")
+        if sample < len(tasks):
+            keep = set(random.Random(seed).sample(range(len(tasks)), sample))
+            tasks = [t for i, t in enumerate(tasks) if i in keep]
+    return tasks
+
+
+# ---------------------------------------------------------------------------------------
+# resumable state
+
+
+class State:
+    """``--resume state.json``: the points already computed, written atomically as results arrive.
+
+    Only computed points are kept (a point whose computation failed runs again); a state
+    made for another bundle (identity) is refused rather than mixed in.
+    """
+
+    def __init__(self, path: Path, identity: str) -> None:
+        self.path = path
+        self.identity = identity
+        self.done: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+        self._last = 0.0
+        if path.is_dir():
+            raise InputError(f"--resume {path}: is a directory; give a file name, e.g. {path / 'replay-state.json'}")
+        if not path.parent.is_dir():
+            raise InputError(f"--resume {path}: directory {path.parent} does not exist")
+        if path.exists():
+            try:
+                obj = json.loads(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise InputError(f"--resume {path}: not a replay state file ({exc}); delete it to start afresh") from None
+            if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT or not isinstance(obj.get("points"), dict):
+                raise InputError(f"--resume {path}: not a heparch replay state file (format {STATE_FORMAT}); delete it to start afresh")
+            if obj.get("identity") != identity:
+                raise InputError(f"--resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file")
+            self.done = {k: v for k, v in obj["points"].items() if isinstance(v, dict) and isinstance(v.get("values"), dict)}
+
+    def key(self, result: Task | TaskResult) -> str:
+        return f"{result.token}\n{result.point}"
+
+    def get(self, task: Task) -> TaskResult | None:
+        found = self.done.get(self.key(task))
+        if found is None:
+            return None
+        return TaskResult(
+            task.token, task.point, found["values"], str(found.get("backend", "?")), float(found.get("seconds", 0.0)), None, found.get("simplified")
+        )
+
+    def record(self, result: TaskResult) -> None:
+        if result.values is None:
+            return
+        self.done[self.key(result)] = {"values": result.values, "backend": result.backend, "seconds": result.seconds, "simplified": result.simplified}
+        self._dirty = True
+        if time.monotonic() - self._last > 1.0:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._dirty:
+            return
+        from heparch.store.writer import atomic_output
+
+        data = json.dumps({"format": STATE_FORMAT, "identity": self.identity, "points": self.done}, sort_keys=True).encode("utf-8")
+        with atomic_output(self.path) as fh:
+            fh.write(data)
+        self._dirty = False
+        self._last = time.monotonic()
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+
+
+def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
+    """Compare one result with its claim."""
+    c = plan.claim_of(result)
+    mismatches: tuple[Mismatch, ...] = ()
+    if result.values is not None:
+        mismatches = tuple(compare(c.claimed, result.values, c.tolerance))
+    simplified = None
+    if result.simplified is not None:
+        simplified = dict(result.simplified)
+        if result.values is not None and "CLs_obs" in simplified:
+            simplified["difference_CLs_obs"] = simplified["CLs_obs"] - result.values["CLs_obs"]
+    return PointOutcome(
+        key=c.key,
+        likelihood=c.likelihood,
+        point=c.point,
+        claimed=c.claimed,
+        replayed=result.values,
+        passed=result.values is not None and not mismatches,
+        backend=result.backend,
+        seconds=result.seconds,
+        mismatches=mismatches,
+        error=result.error,
+        values=c.values,
+        level=c.level,
+        simplified=simplified,
+    )
+
+
+def run(
+    plan: Plan,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    resume: Path | None = None,
+    on_outcome: Callable[[PointOutcome, int, int], None] | None = None,
+) -> ReplayReport:
+    """Run ``plan``; ``on_outcome(outcome, done, total)`` is called as each point arrives."""
+    from heparch.replay.executor import execute
+
+    start = time.perf_counter()
+    state = State(resume, plan.identity) if resume is not None else None
+    done: dict[tuple[str, str], PointOutcome] = {}
+    total = len(plan.tasks)
+    todo: list[Task] = []
+    for task in plan.tasks:
+        previous = state.get(task) if state is not None else None
+        if previous is None:
+            todo.append(task)
+        else:
+            done[(task.token, task.point)] = got = outcome(plan, previous)
+            if on_outcome is not None:
+                on_outcome(got, len(done), total)
+    try:
+        for result in execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler):
+            if state is not None:
+                state.record(result)
+            done[(result.token, result.point)] = got = outcome(plan, result)
+            if on_outcome is not None:
+                on_outcome(got, len(done), total)
+    finally:
+        if state is not None:
+            state.flush()
+    ordered = [done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in done]
+    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels)
+
+
+def replay(bundle: str | Path, *, points: Iterable[str] = (), likelihood: str | None = None, sample: int | None = None, seed: int = 0,
+           backend: str | None = None, jobs: int = 1, scheduler: str | None = None, resume: Path | None = None,
+           on_outcome: Callable[[PointOutcome, int, int], None] | None = None) -> ReplayReport:  # fmt: skip
+    """Plan and run the replay of ``bundle`` (see :func:`plan` and :func:`run`)."""
+    p = plan(bundle, points=list(points), likelihood=likelihood, sample=sample, seed=seed, backend=backend)
+    return run(p, jobs=jobs, scheduler=scheduler, resume=resume, on_outcome=on_outcome)

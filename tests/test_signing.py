@@ -1,0 +1,429 @@
+"""heparch.signing and heparch.trust: keys, DSSE envelopes, sshsig, trust policies, and
+signing a bundle in place (identity kept, only the signature part rewritten)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from heparch import signing
+from heparch.build import build
+from heparch.errors import InputError, InvalidBundle
+from heparch.signing import Signer
+from heparch.store import layout, writer
+from heparch.trust import load_policy, parse_policy
+from heparch.verify import verify
+
+ALICE = Signer.from_seed(bytes(range(32)))
+BOB = Signer.from_seed(bytes(range(1, 33)))
+CAROL = Signer.from_seed(bytes(range(2, 34)))
+TIME = "2024-05-01T00:00:00Z"
+
+
+@pytest.fixture
+def bundle(analysis: Path, tmp_path: Path) -> Path:
+    return build(analysis, output=tmp_path / "toy.zst").output
+
+
+def policy(tmp_path: Path, require: dict[str, int], **keys: tuple[Signer, list[str]]) -> Path:
+    data = {
+        "keys": [{"name": name, "public_key": s.public.openssh + f" {name}", "roles": roles} for name, (s, roles) in keys.items()],
+        "require": require,
+    }
+    path = tmp_path / f"policy-{len(list(tmp_path.glob('policy-*')))}.yaml"
+    path.write_text(json.dumps(data))  # JSON is YAML
+    return path
+
+
+#: the fixture's analysis has no metadata: these warnings are not about signatures
+METADATA = {"W002", "W003", "W004"}
+
+
+def found(result: object) -> list[str]:
+    """The codes of a verification, without the metadata warnings."""
+    return sorted(set(result.report.codes()) - METADATA)  # type: ignore[attr-defined]
+
+
+def codes(path: Path, **kwargs: object) -> set[str]:
+    return set(found(verify(path, level="structure", **kwargs)))  # type: ignore[arg-type]
+
+
+def signatures_of(path: Path) -> dict[str, bytes]:
+    with path.open("rb") as fh:
+        return writer.existing_parts(fh).signatures
+
+
+def with_signatures(path: Path, signatures: dict[str, bytes]) -> None:
+    """Replace the signature part of ``path`` with ``signatures`` (entry name -> bytes), unchecked."""
+    with path.open("rb") as fh:
+        parts = writer.existing_parts(fh)
+        writer.rewrite_signature_part(path, fh, parts, signatures)
+
+
+def envelope_obj(data: bytes) -> tuple[dict, dict]:
+    env = json.loads(data)
+    return env, json.loads(base64.b64decode(env["payload"]))
+
+
+def resign(signer: Signer, env: dict, statement: dict) -> bytes:
+    payload = json.dumps(statement).encode()
+    env = dict(env, payload=base64.b64encode(payload).decode())
+    env["signatures"] = [{"keyid": signer.public.keyid, "sig": base64.b64encode(signer.sign(signing.pae(env["payloadType"], payload))).decode()}]
+    return json.dumps(env).encode()
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def test_keyid_is_sha256_of_the_openssh_blob() -> None:
+    line = ALICE.public.openssh
+    blob = base64.b64decode(line.split()[1])
+    assert ALICE.public.keyid == hashlib.sha256(blob).hexdigest()
+    assert signing.parse_public_key(line + " alice@example.org").keyid == ALICE.public.keyid
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen not installed")
+def test_keyid_matches_ssh_keygen_fingerprint(tmp_path: Path) -> None:
+    pub = tmp_path / "k.pub"
+    pub.write_text(ALICE.public.openssh + " k\n")
+    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(pub)], check=True, capture_output=True, text=True).stdout
+    fingerprint = out.split()[1].removeprefix("SHA256:")
+    assert base64.b64decode(fingerprint + "=" * (-len(fingerprint) % 4)).hex() == ALICE.public.keyid
+
+
+def test_pem_public_key_has_the_same_keyid() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    pem = ALICE.private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    assert signing.parse_public_key(pem).keyid == ALICE.public.keyid
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ== x", "Ed25519"),
+        ("ssh-ed25519 !!!notbase64", "base64"),
+        ("ssh-ed25519", "OpenSSH public-key line"),
+        ("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "PEM"),
+    ],
+)
+def test_bad_public_keys(text: str, match: str) -> None:
+    with pytest.raises(signing.KeyFormatError, match=match):
+        signing.parse_public_key(text)
+
+
+@pytest.mark.parametrize("passphrase", [None, b"correct horse"])
+def test_generated_key_loads(tmp_path: Path, passphrase: bytes | None) -> None:
+    private, public = signing.generate_key(passphrase=passphrase, comment="me")
+    (tmp_path / "k").write_bytes(private)
+    signer = signing.load_signer(tmp_path / "k", passphrase=passphrase)
+    assert public.decode() == signer.public.openssh + " me\n"
+    if passphrase:
+        with pytest.raises(InputError, match="encrypted; give its passphrase"):
+            signing.load_signer(tmp_path / "k")
+        with pytest.raises(InputError, match="wrong passphrase"):
+            signing.load_signer(tmp_path / "k", passphrase=b"wrong")
+
+
+def test_public_key_file_is_not_a_signing_key(tmp_path: Path) -> None:
+    (tmp_path / "k.pub").write_text(ALICE.public.openssh + "\n")
+    with pytest.raises(InputError, match="is a public key"):
+        signing.load_signer(tmp_path / "k.pub")
+
+
+# --- signing a bundle --------------------------------------------------------------------
+
+
+def test_signing_keeps_identity_and_copies_head_and_payload(bundle: Path) -> None:
+    before = bundle.read_bytes()
+    identity = verify(bundle).identity
+    with bundle.open("rb") as fh:
+        parts = writer.existing_parts(fh)
+    done = signing.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
+    after = bundle.read_bytes()
+    assert done.identity == identity == verify(bundle).identity
+    head_end = sum(f.length for f in parts.head_frames)
+    payload_len = sum(f.length for f in parts.payload_frames)
+    assert after[:head_end] == before[:head_end]
+    assert after[-payload_len:] == before[-payload_len:]
+    names = sorted(signatures_of(bundle))
+    keyid = ALICE.public.keyid
+    assert names == [f"signatures/analysis-team.{keyid}.dsse.json", f"signatures/analysis-team.{keyid}.sshsig"]
+    result = verify(bundle)
+    assert result.valid
+    assert {f.code for f in result.report.findings} >= {"W007"}
+
+
+def test_envelope_content(bundle: Path) -> None:
+    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    identity = verify(bundle).identity
+    assert identity is not None
+    data = signatures_of(bundle)[f"signatures/analysis-team.{ALICE.public.keyid}.dsse.json"]
+    env, statement = envelope_obj(data)
+    assert env["payloadType"] == "application/vnd.in-toto+json"
+    assert env["signatures"][0]["keyid"] == ALICE.public.keyid
+    assert statement == {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "bundle", "digest": {"sha256": identity.removeprefix("sha256:")}}],
+        "predicateType": signing.PREDICATE_TYPE,
+        "predicate": {"role": "analysis-team", "keyid": ALICE.public.keyid, "publicKey": ALICE.public.openssh, "time": TIME},
+    }
+    # deterministic: Ed25519 and a fixed time give the same bytes
+    assert data == signing.make_envelope(ALICE, identity=identity, name="bundle", role="analysis-team", time=TIME)
+
+
+def test_same_key_and_role_replaces_its_envelope(bundle: Path) -> None:
+    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    first = signatures_of(bundle)
+    signing.sign(bundle, ALICE, role="analysis-team", time="2025-01-01T00:00:00Z")
+    second = signatures_of(bundle)
+    assert first.keys() == second.keys()
+    assert first != second
+    signing.sign(bundle, ALICE, role="publication-committee", time=TIME)
+    assert len(signatures_of(bundle)) == 2
+
+
+def test_source_date_epoch_sets_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1714521600")
+    assert signing.signing_time() == TIME
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
+    with pytest.raises(InputError, match="SOURCE_DATE_EPOCH"):
+        signing.signing_time()
+
+
+@pytest.mark.parametrize("role", ["", "Analysis", "-team", "a" * 25, "a.b", "a/b"])
+def test_invalid_roles_are_usage_errors(bundle: Path, role: str) -> None:
+    with pytest.raises(InputError, match="--role"):
+        signing.sign(bundle, ALICE, role=role, time=TIME)
+
+
+def test_signing_an_invalid_bundle_fails(bundle: Path) -> None:
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 1
+    bundle.write_bytes(bytes(data))
+    with pytest.raises(InvalidBundle, match="cannot sign an invalid bundle"):
+        signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+
+
+def test_two_signers_and_policies(bundle: Path, tmp_path: Path) -> None:
+    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    signing.sign(bundle, BOB, role="publication-committee", time=TIME)
+    both = policy(tmp_path, {"analysis-team": 1, "publication-committee": 1}, alice=(ALICE, ["analysis-team"]), bob=(BOB, ["publication-committee"]))
+    result = verify(bundle, trust=load_policy(both))
+    assert result.valid, [f.one_line() for f in result.report.findings]
+    assert found(result) == []
+    assert result.to_json()["trust"] == {
+        "met": True,
+        "roles": {
+            "analysis-team": {"met": True, "required": 1, "signers": ["alice"]},
+            "publication-committee": {"met": True, "required": 1, "signers": ["bob"]},
+        },
+    }
+    needs_carol = policy(tmp_path, {"publication-committee": 1}, carol=(CAROL, ["publication-committee"]), bob=(BOB, ["analysis-team"]))
+    result = verify(bundle, trust=load_policy(needs_carol))
+    assert not result.valid
+    assert found(result) == ["E078", "W008"]
+    assert "role publication-committee needs 1 distinct trusted key(s), got 0" in result.report.errors[0].message
+
+
+def test_detached_envelope_for_another_bundle_is_spliced(bundle: Path, analysis: Path, tmp_path: Path) -> None:
+    (analysis / "README.md").write_text("another analysis\n")
+    other = build(analysis, output=tmp_path / "other.zst").output
+    done = signing.sign(other, ALICE, role="analysis-team", detached=True, time=TIME)
+    (envelope,) = done.written
+    assert Path(envelope).name == f"other.zst.analysis-team.{ALICE.public.keyid}.dsse.json"
+    assert signatures_of(other) == {}
+    assert codes(other, detached=[envelope]) == {"W007"}
+    result = verify(bundle, detached=[envelope])
+    assert found(result) == ["E074"]
+    with pytest.raises(InvalidBundle, match="E074"):
+        signing.attach(bundle, envelope)
+
+
+def test_a_key_counts_once_per_role(bundle: Path, tmp_path: Path) -> None:
+    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    detached = signing.sign(bundle, ALICE, role="analysis-team", detached=True, time="2025-01-01T00:00:00Z").written
+    two = policy(tmp_path, {"analysis-team": 2}, alice=(ALICE, ["analysis-team"]), bob=(BOB, ["analysis-team"]))
+    result = verify(bundle, trust=load_policy(two), detached=list(detached))
+    assert found(result) == ["E078"]
+    assert "needs 2 distinct trusted key(s), got 1 (alice)" in result.report.errors[0].message
+    bob = signing.sign(bundle, BOB, role="analysis-team", detached=True, time=TIME).written
+    assert verify(bundle, trust=load_policy(two), detached=[*detached, *bob]).valid
+
+
+def test_attach_adds_a_detached_envelope(bundle: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.zst"
+    shutil.copy(bundle, copy)
+    (env,) = signing.sign(copy, BOB, role="publication-committee", detached=True, time=TIME).written
+    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    signing.attach(bundle, env)
+    assert sorted(signatures_of(bundle)) == sorted(
+        [f"signatures/analysis-team.{ALICE.public.keyid}.dsse.json", f"signatures/publication-committee.{BOB.public.keyid}.dsse.json"]
+    )
+    both = policy(tmp_path, {"analysis-team": 1, "publication-committee": 1}, alice=(ALICE, ["analysis-team"]), bob=(BOB, ["publication-committee"]))
+    assert verify(bundle, trust=load_policy(both)).valid
+
+
+def test_changed_component_with_old_signatures_fails(bundle: Path, tmp_path: Path) -> None:
+    from heparch.extract import extract
+
+    signing.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
+    out = extract(bundle, tmp_path / "x")
+    assert sorted(p.name for p in (out / "signatures").iterdir()) == [
+        f"analysis-team.{ALICE.public.keyid}.dsse.json",
+        f"analysis-team.{ALICE.public.keyid}.sshsig",
+    ]
+    (out / "README.md").write_text("changed after signing\n")
+    rebuilt = build(out, output=tmp_path / "rebuilt.zst").output  # new manifest, old signatures carried over
+    result = verify(rebuilt)
+    assert not result.valid
+    assert found(result) == ["E074", "E077"]
+
+
+# --- malformed and spliced signatures ---------------------------------------------------------
+
+
+def _good(bundle: Path) -> tuple[str, bytes, str]:
+    signing.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
+    sigs = signatures_of(bundle)
+    name = f"signatures/analysis-team.{ALICE.public.keyid}.dsse.json"
+    return name, sigs[name], verify(bundle).identity or ""
+
+
+def test_envelope_failures_have_codes(bundle: Path) -> None:
+    name, good, _identity = _good(bundle)
+    env, st = envelope_obj(good)
+    keyid = ALICE.public.keyid
+    cases: dict[str, tuple[str, bytes]] = {
+        "not json": ("E071", b"{not json"),
+        "duplicate key": ("E071", b'{"payload": "", "payload": ""}'),
+        "wrong payloadType": ("E071", json.dumps(dict(env, payloadType="application/json")).encode()),
+        "bad base64": ("E071", json.dumps(dict(env, payload="***")).encode()),
+        "no signatures": ("E071", json.dumps(dict(env, signatures=[])).encode()),
+        "two signatures": ("E071", json.dumps(dict(env, signatures=env["signatures"] * 2)).encode()),
+        "short sig": ("E071", json.dumps(dict(env, signatures=[{"keyid": keyid, "sig": "AAAA"}])).encode()),
+        "unknown field": ("E071", json.dumps(dict(env, extra=1)).encode()),
+        "payload not json": ("E072", json.dumps(dict(env, payload=base64.b64encode(b"[1,").decode())).encode()),
+        "wrong predicateType": ("E072", resign(ALICE, env, dict(st, predicateType="https://example.org/x"))),
+        "no role": ("E072", resign(ALICE, env, dict(st, predicate={k: v for k, v in st["predicate"].items() if k != "role"}))),
+        "bad time": ("E072", resign(ALICE, env, dict(st, predicate=dict(st["predicate"], time="yesterday")))),
+        "two subjects": ("E072", resign(ALICE, env, dict(st, subject=st["subject"] * 2))),
+        "tampered payload": (
+            "E073",
+            json.dumps(dict(env, payload=base64.b64encode(base64.b64decode(env["payload"]).replace(b"analysis", b"analysiz")).decode())).encode(),
+        ),
+        "signed by another key": ("E073", resign(BOB, env, st)),
+        "other bundle": ("E074", resign(ALICE, env, dict(st, subject=[{"name": "x", "digest": {"sha256": "0" * 64}}]))),
+        "other role than its name": ("E075", resign(ALICE, env, dict(st, predicate=dict(st["predicate"], role="publication-committee")))),
+    }
+    for what, (code, data) in cases.items():
+        with_signatures(bundle, {name: data})
+        found = codes(bundle)
+        assert found == {code}, (what, found)
+    with_signatures(bundle, {f"signatures/analysis-team.{BOB.public.keyid}.dsse.json": good})
+    assert codes(bundle) == {"E075"}
+    with_signatures(bundle, {"signatures/alice.dsse.json": good})
+    assert codes(bundle) == {"E070"}
+    with_signatures(bundle, {f"signatures/Analysis.{keyid}.dsse.json": good})
+    assert codes(bundle) == {"E070"}
+    with_signatures(bundle, {name: good})
+    assert codes(bundle) == {"W007"}
+
+
+def test_sshsig_failures_have_codes(bundle: Path) -> None:
+    _, _, _identity = _good(bundle)
+    name = f"signatures/analysis-team.{ALICE.public.keyid}.sshsig"
+    good = signatures_of(bundle)[name]
+    assert codes(bundle) == {"W007"}
+    other = signing.make_sshsig(ALICE, b"another manifest")
+    cases = {
+        "not armored": ("E076", b"hello\n"),
+        "not base64": ("E076", b"-----BEGIN SSH SIGNATURE-----\n***\n-----END SSH SIGNATURE-----\n"),
+        "wrong namespace": ("E076", good.replace(b"aGVwYXJjaC1idW5kbGU", b"aGVwYXJjaC1idW5kbGV")),
+        "other message": ("E077", other),
+    }
+    for what, (code, data) in cases.items():
+        with_signatures(bundle, {name: data})
+        assert codes(bundle) == {code}, what
+    with_signatures(bundle, {f"signatures/analysis-team.{BOB.public.keyid}.sshsig": good})
+    assert codes(bundle) == {"E075"}
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen not installed")
+def test_sshsig_verifies_with_ssh_keygen(bundle: Path, tmp_path: Path) -> None:
+    signing.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
+    sig = tmp_path / "sig"
+    sig.write_bytes(signatures_of(bundle)[f"signatures/analysis-team.{ALICE.public.keyid}.sshsig"])
+    with bundle.open("rb") as fh:
+        manifest = writer.existing_parts(fh).head[layout.MANIFEST]
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f'alice namespaces="heparch-bundle" {ALICE.public.openssh}\n')
+    ok = subprocess.run(
+        ["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", "alice", "-n", "heparch-bundle", "-s", str(sig)], input=manifest, capture_output=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    novalidate = subprocess.run(["ssh-keygen", "-Y", "check-novalidate", "-n", "heparch-bundle", "-s", str(sig)], input=manifest, capture_output=True)
+    assert novalidate.returncode == 0, novalidate.stderr
+    bad = subprocess.run(
+        ["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", "alice", "-n", "heparch-bundle", "-s", str(sig)], input=manifest + b" ", capture_output=True
+    )
+    assert bad.returncode != 0
+
+
+# --- trust policies ----------------------------------------------------------------------------
+
+
+def test_untrusted_signatures_are_warnings(bundle: Path, tmp_path: Path) -> None:
+    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    signing.sign(bundle, BOB, role="publication-committee", ssh=True, time=TIME)
+    only_bob = policy(tmp_path, {"analysis-team": 1}, bob=(BOB, ["analysis-team"]))
+    result = verify(bundle, trust=load_policy(only_bob))
+    assert found(result) == ["E078", "W008"]
+    statuses = {s["file"]: s["status"] for s in result.to_json()["signatures"]}  # type: ignore[attr-defined]
+    assert statuses == {
+        f"signatures/analysis-team.{ALICE.public.keyid}.dsse.json": "untrusted",
+        f"signatures/publication-committee.{BOB.public.keyid}.dsse.json": "untrusted",
+        f"signatures/publication-committee.{BOB.public.keyid}.sshsig": "trusted-key",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("keys: []\nrequire: {a: 1}\n", "keys: must be a non-empty list"),
+        ("keys:\n  - {name: a, public_key: 'ssh-ed25519 x', roles: [r]}\nrequire: {r: 1}\n", r"keys\[0\].public_key"),
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: [r], extra: 1}\nrequire: {r: 1}\n", r"keys\[0\].extra: unknown field"),
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: [R]}\nrequire: {R: 1}\n", r"keys\[0\].roles"),
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: [r]}\nrequire: {r: 2}\n", "needs 2 distinct keys but only 1"),
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: [r]}\nrequire: {r: 0}\n", "whole number >= 1"),
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: [r]}\n  - {name: b, public_key: '%(k)s', roles: [s]}\nrequire: {r: 1}\n", "the same key as keys"),
+        ("keys:\n  - &x {name: a, public_key: '%(k)s', roles: [r]}\nrequire: {r: 1}\n", "anchors and aliases"),
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: [r]}\nrequire: {r: 1}\nrequire: {r: 1}\n", "duplicate key"),
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: [r]}\nrequire: {r: 1}\nallow: x\n", "allow: unknown field"),
+        ("- just a list\n", "must be a mapping"),
+    ],
+)
+def test_policy_errors_name_the_field(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text % {"k": ALICE.public.openssh})
+    with pytest.raises(InputError, match=match):
+        load_policy(path)
+
+
+def test_policy_counts_a_key_once() -> None:
+    p = parse_policy(
+        {
+            "keys": [{"name": "a", "public_key": ALICE.public.openssh, "roles": ["r"]}, {"name": "b", "public_key": BOB.public.openssh, "roles": ["r"]}],
+            "require": {"r": 2},
+        },
+        Path("p.yaml"),
+    )
+    assert not p.evaluate([("r", ALICE.public.keyid), ("r", ALICE.public.keyid)]).met
+    assert p.evaluate([("r", ALICE.public.keyid), ("r", BOB.public.keyid)]).met
+    assert not p.evaluate([("r", ALICE.public.keyid), ("s", BOB.public.keyid)]).met
