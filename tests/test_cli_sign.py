@@ -199,10 +199,15 @@ def test_in_bundle_and_detached_envelope_of_one_key_count_once(bundle: Path, key
     assert code == 0, err
 
 
-def test_changed_component_and_recomputed_manifest_with_old_signatures(bundle: Path, keys: dict[str, Path], tmp_path: Path) -> None:
+def test_changed_component_and_recomputed_manifest_with_old_signatures(
+    bundle: Path, keys: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert run("sign", str(bundle), "--key", str(keys["alice"]), "--role", "analysis-team", "--ssh")[0] == 0
     assert run("extract", str(bundle), "-o", str(tmp_path / "x"))[0] == 0
     (tmp_path / "x" / "README.md").write_text("edited after signing\n")
+    # arch build refuses to pack the stale signatures (test_build_refuses_kept_signatures_after_an_edit);
+    # another tool, or an attacker, can still write such a bundle: verification must catch it
+    monkeypatch.setattr("heparch.build._check_kept_signatures", lambda *args: None)
     assert run("build", str(tmp_path / "x"), "-o", str(tmp_path / "edited.zst"))[0] == 0
     code, report, _ = verify_json(str(tmp_path / "edited.zst"))
     assert code == 1
@@ -347,3 +352,23 @@ def test_concurrent_signers_both_land(analysis: Path, keys: dict[str, Path], tmp
         assert proc.returncode == 0, err
     result = verify(bundle, level="structure")
     assert sorted(result.signatures) == sorted(f"signatures/analysis-team.{keyid(keys[n])}.dsse.json" for n in ("alice", "bob", "carol"))
+
+
+def test_build_refuses_kept_signatures_after_an_edit(bundle: Path, keys: dict[str, Path], tmp_path: Path) -> None:
+    """extract -> build keeps the signatures (same identity); after an edit they would not
+    verify, so build refuses them with a one-line error saying what to do."""
+    assert run("sign", str(bundle), "--key", str(keys["alice"]), "--role", "analysis-team", "--ssh")[0] == 0
+    tree = tmp_path / "tree"
+    assert run("extract", str(bundle), "-o", str(tree))[0] == 0
+    same = tmp_path / "same.zst"
+    code, _, err = run("build", str(tree), "-o", str(same))
+    assert code == 0, err
+    assert verify(same).valid
+    (tree / "README.md").write_text("edited\n")
+    edited = tmp_path / "edited.zst"
+    code, _, err = run("build", str(tree), "-o", str(edited))
+    assert code == 2
+    assert "E074" in err.splitlines()[0]
+    assert "remove" in err
+    assert "arch sign" in err
+    assert not edited.exists()

@@ -311,3 +311,16 @@ def test_claim_upper_limits_and_usage_errors(toy: Path, tmp_path: Path) -> None:
     assert code == 2
     assert "is the input bundle" in err
     assert not list(tmp_path.glob(".*claim-*"))  # no staging left behind
+
+
+def test_differing_software_versions_are_named(toy: Path, tmp_path: Path) -> None:
+    def edit(tree: Path) -> None:
+        obj = json.loads((tree / "results.json").read_text())
+        obj["software"]["pyhf"] = "0.0.1"
+        (tree / "results.json").write_text(json.dumps(obj))
+
+    edited = _rebuild(toy, tmp_path, edit)
+    code, out, err = run("replay", str(edited), "--point", POINT, "--json", "--jobs", "1")
+    assert code == 0, err
+    assert json.loads(out)["software"]["pyhf"] == {"recorded": "0.0.1", "current": "0.7.6"}
+    assert "pyhf: recorded 0.0.1, running 0.7.6" in err

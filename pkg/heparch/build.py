@@ -310,6 +310,8 @@ def build(source: Path | str, *, output: Path | str | None = None, signatures_di
     manifest_bytes = strictjson.canonical(obj)
     head = layout.head_files(manifest, manifest_bytes, AGENT)
     signatures = read_signatures(signatures_dir if signatures_dir else source / "signatures" if source.is_dir() else None)
+    if signatures:
+        _check_kept_signatures(signatures, manifest_bytes, source)
     files_by_hex = {s.sha256: s.file for s in sources}
     sizes = {s.sha256: s.size for s in sources}
 
@@ -320,6 +322,23 @@ def build(source: Path | str, *, output: Path | str | None = None, signatures_di
 
     writer.write_bundle(out, head, signatures, sizes, open_blob)
     return BuildResult(out, layout.identity(manifest_bytes), manifest, [f for f in findings if f.severity == "warning"])
+
+
+def _check_kept_signatures(signatures: dict[str, bytes], manifest_bytes: bytes, source: Path) -> None:
+    """Refuse signatures (kept by ``arch extract``) that do not sign the bundle being built:
+    after an edit the identity changes, and packing them would make a bundle that fails
+    verification (E074, E077)."""
+    from heparch.signing import check_signatures
+
+    check = check_signatures(identity=layout.identity(manifest_bytes), manifest_bytes=manifest_bytes, in_bundle=signatures)
+    errors = [f for f in check.findings if f.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise BuildRefused(
+            f"{source / first.location}: {first.code} {first.message}; the content changed since it was signed: "
+            f"remove {source / 'signatures'} and sign the new bundle (arch sign)",
+            findings=errors,
+        )
 
 
 def read_signatures(folder: Path | None) -> dict[str, bytes]:

@@ -23,7 +23,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
@@ -62,10 +62,9 @@ def allowed(claimed: float, spec: Mapping[str, Any]) -> float:
     return max(float(spec.get("abs") or 0.0), float(spec.get("rel") or 0.0) * abs(claimed))
 
 
-def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> list[Mismatch]:
-    """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
-    the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees."""
-    out: list[Mismatch] = []
+def _compared(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> Iterator[Mismatch]:
+    """Every claimed value as a :class:`Mismatch` candidate (field, claimed, replayed, tolerance);
+    a limit above the cap (None) is replayed as infinity."""
     for group, fields in (("CLs", ("CLs_obs", "CLs_exp")), ("mu_up", ("mu_up_obs", "mu_up_exp"))):
         spec = tolerance.get(group) or DEFAULT_TOLERANCE[group]
         for name in fields:
@@ -74,11 +73,22 @@ def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: 
             want, got = claimed[name], replayed.get(name)
             pairs = [(name, want, got)] if not isinstance(want, list) else [(f"{name}[{i}]", w, (got or [None] * 5)[i]) for i, w in enumerate(want)]
             for field, w, g in pairs:
-                tol = allowed(w, spec)
-                value = math.inf if g is None else float(g)
-                if not abs(value - w) <= tol:
-                    out.append(Mismatch(field, float(w), value, tol))
-    return out
+                yield Mismatch(field, float(w), math.inf if g is None else float(g), allowed(w, spec))
+
+
+def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> list[Mismatch]:
+    """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
+    the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees."""
+    return [m for m in _compared(claimed, replayed, tolerance) if not abs(m.difference) <= m.tolerance]
+
+
+def worst_ratio(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> float:
+    """The largest ``|replayed - claimed| / tolerance`` over the claimed values (<= 1: it agrees)."""
+    worst = 0.0
+    for m in _compared(claimed, replayed, tolerance):
+        d = abs(m.difference)
+        worst = max(worst, d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf))
+    return worst
 
 
 # ---------------------------------------------------------------------------------------
@@ -386,8 +396,10 @@ def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
     """Compare one result with its claim."""
     c = plan.claim_of(result)
     mismatches: tuple[Mismatch, ...] = ()
+    ratio = None
     if result.values is not None:
         mismatches = tuple(compare(c.claimed, result.values, c.tolerance))
+        ratio = worst_ratio(c.claimed, result.values, c.tolerance)
     simplified = None
     if result.simplified is not None:
         simplified = dict(result.simplified)
@@ -407,6 +419,7 @@ def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
         values=c.values,
         level=c.level,
         simplified=simplified,
+        ratio=ratio,
     )
 
 

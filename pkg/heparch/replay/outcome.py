@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,6 +57,7 @@ class PointOutcome:
     values: Mapping[str, float] = dataclasses.field(default_factory=dict)
     level: float = 0.05
     simplified: Mapping[str, Any] | None = None  # the simplified likelihood's result, when the bundle has one for this point
+    ratio: float | None = None  # the largest |replayed - claimed| / tolerance over the compared values (<= 1 agrees)
 
     def excluded(self, which: str) -> bool | None:
         """Whether the claimed (``which="claimed"``) or replayed observed CLs is below ``level``."""
@@ -82,6 +84,8 @@ class PointOutcome:
             out["values"] = dict(self.values)
         if self.simplified is not None:
             out["simplified"] = dict(self.simplified)
+        if self.ratio is not None:
+            out["worst_ratio"] = self.ratio if math.isfinite(self.ratio) else None
         return out
 
 

@@ -82,7 +82,10 @@ def _flipped(p: PointOutcome) -> bool:
 
 
 def _worst_ratio(p: PointOutcome) -> float | None:
-    """The largest |difference| / tolerance over the point's mismatches (None without mismatches)."""
+    """The largest |difference| / tolerance over the point's compared values (the replay's
+    ``ratio``), else over its mismatches (None without either)."""
+    if p.ratio is not None:
+        return p.ratio
     ratios = [abs(m.difference) / m.tolerance for m in p.mismatches if m.tolerance > 0 and math.isfinite(m.difference)]
     return max(ratios) if ratios else None
 
@@ -670,7 +673,7 @@ def _simplified(p: PointOutcome) -> str:
 def _cells(p: PointOutcome, labels: tuple[str, str] | None, simplified: bool) -> str:
     status = _status(p)
     ratio = _worst_ratio(p)
-    tol = "\u2264 1" if status == "pass" else _g(ratio, ".3g")
+    tol = _g(ratio, ".3g") if ratio is not None and (status != "pass" or p.ratio is not None) else ("\u2264 1" if status == "pass" else "")
     vals = [_g(_finite(p.values.get(label)), "g") for label in labels] if labels else []
     nums = [*vals, _g(_cls(p.claimed)), _g(_cls(p.replayed)), _g(_difference(p), "+.3g"), tol]
     if simplified:
@@ -726,7 +729,7 @@ def html(report: ReplayReport) -> str:
     out += [_cells(p, labels, simplified) for p in report.points]
     out += [
         "</table>",
-        '<p class="meta">|difference| / tolerance: the largest over the point\'s mismatching values; a passing point is within tolerance (\u2264 1) for every value.</p>',
+        '<p class="meta">|difference| / tolerance: the largest over the point\'s compared values; a point passes when it is \u2264 1 for every value.</p>',
         "</body></html>",
         "",
     ]
