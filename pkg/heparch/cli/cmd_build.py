@@ -10,7 +10,7 @@ from heparch.cli._common import emit_json, render_findings, say
 
 
 def build(
-    source: Path = typer.Argument(..., help="Analysis directory (with or without arch.yaml) or a single pyhf workspace JSON."),
+    source: Path = typer.Argument(..., metavar="SOURCE", help="Analysis directory (with or without arch.yaml) or a single pyhf workspace JSON."),
     output: Path = typer.Option(None, "-o", "--output", help="Bundle to write. Default: ./<name>.zst, name from arch.yaml or the source."),
     json_out: bool = typer.Option(False, "--json", help="Print {identity, output, warnings} as JSON on stdout."),
 ) -> None:

@@ -11,7 +11,7 @@ from heparch.cli.cmd_replay import BACKEND, JOBS, SCHEDULER
 
 
 def claim(
-    bundle: Path = typer.Argument(..., help="The bundle (.zst) whose likelihoods to compute."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst) whose likelihoods to compute."),
     output: Path = typer.Option(..., "-o", "--output", help="The new bundle to write (the input is never changed)."),
     backend: str | None = BACKEND,
     jobs: int | None = JOBS,

@@ -10,7 +10,7 @@ from heparch.cli._common import say
 
 
 def extract(
-    bundle: Path = typer.Argument(..., help="The bundle (.zst)."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
     output: Path = typer.Option(..., "-o", "--output", help="New (or empty) directory to write into."),
 ) -> None:
     """Verify BUNDLE fully, then write every file at its logical path plus arch.yaml

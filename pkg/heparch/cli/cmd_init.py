@@ -10,7 +10,7 @@ from heparch.cli._common import say
 
 
 def init(
-    directory: Path = typer.Argument(..., help="The analysis directory."),
+    directory: Path = typer.Argument(..., metavar="DIRECTORY", help="The analysis directory."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing arch.yaml."),
 ) -> None:
     """Write DIRECTORY/arch.yaml: every field explained in a comment, the files found listed with

@@ -21,7 +21,7 @@ def _human_size(n: int) -> str:
 
 
 def inspect(
-    bundle: Path = typer.Argument(..., help="The bundle (.zst)."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout (identity, files with path, role, mediaType, digest, size, ...)."),
 ) -> None:
     """Summarise BUNDLE: identity, analysis, components, patch counts and sizes."""
@@ -51,7 +51,7 @@ def inspect(
 
 
 def ls(
-    bundle: Path = typer.Argument(..., help="The bundle (.zst)."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
     long: bool = typer.Option(False, "-l", "--long", help="Also print role, size and digest."),
 ) -> None:
     """List the logical paths of BUNDLE's files."""
@@ -63,8 +63,8 @@ def ls(
 
 
 def cat(
-    bundle: Path = typer.Argument(..., help="The bundle (.zst)."),
-    path: str = typer.Argument(..., help="Logical path of the file (see 'arch ls')."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
+    path: str = typer.Argument(..., metavar="PATH", help="Logical path of the file (see 'arch ls')."),
 ) -> None:
     """Write one file of BUNDLE to stdout, checking its hash (exit 1 if it does not match)."""
     import heparch

@@ -100,7 +100,7 @@ def run_replay(
 
 
 def replay(
-    bundle: Path = typer.Argument(..., help="The bundle (.zst) whose claims to replay."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst) whose claims to replay."),
     point: list[str] = POINT,
     likelihood: str | None = LIKELIHOOD,
     sample: int | None = SAMPLE,

@@ -71,7 +71,7 @@ def _write_pair(private_path: Path, private: bytes, public_path: Path, public: b
 
 
 def sign(
-    bundle: Path = typer.Argument(..., help="The bundle (.zst) to sign."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst) to sign."),
     key: Path | None = typer.Option(None, "--key", metavar="NAME", help="Ed25519 private key (from 'arch keygen', or any OpenSSH ed25519 key)."),
     role: str | None = typer.Option(None, "--role", help="The role you sign for, e.g. analysis-team (1-24 of a-z, 0-9, '-')."),
     ssh: bool = typer.Option(

@@ -12,7 +12,7 @@ from heparch.errors import EXIT_FAILED, InputError
 
 
 def verify(
-    bundle: Path = typer.Argument(..., help="The bundle (.zst) to check."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst) to check."),
     level: str = typer.Option(
         "full", "--level", help="structure: archive layout and manifest; fixity: plus every blob's size and hashes; full: plus component schemas and semantics."
     ),
