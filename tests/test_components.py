@@ -14,9 +14,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from heparch.components import _schema, containers, load_json, patchset, results, simplified, workspace
+from heparch.components import load_json, patchset, results, simplified, workspace
 from heparch.findings import Finding
-from heparch.spec import strictjson
+from heparch.spec import containers, schema_check, strictjson
 from heparch.spec.codes import CODES
 
 HERE = pathlib.Path(__file__).parent
@@ -168,7 +168,7 @@ def test_schema_errors_are_capped(toy_ws: Any) -> None:
     ws = copy.deepcopy(toy_ws)
     ws["observations"][0]["data"] = ["x"] * 100
     findings = workspace.check_workspace(ws, location="w.json")
-    assert len(findings) == _schema.MAX_ERRORS + 1
+    assert len(findings) == schema_check.MAX_ERRORS + 1
     assert "more schema errors not shown" in findings[-1].message
 
 
@@ -291,7 +291,8 @@ import sys
 for name in ("numpy", "scipy", "pyhf"):
     sys.modules[name] = None
 from heparch.spec import strictjson
-from heparch.components import patchset, workspace, simplified, results, containers
+from heparch.components import patchset, workspace, simplified, results
+from heparch.spec import containers
 ws = strictjson.loads(open({str(LBB / "BkgOnly.json")!r}, "rb").read())
 ps = strictjson.loads(open({str(LBB / "patchset.json")!r}, "rb").read())
 assert workspace.check_workspace(ws, location="BkgOnly.json") == []
@@ -717,7 +718,7 @@ def test_vendored_pyhf_schemas_equal_pyhf() -> None:
 
 @pytest.mark.parametrize("name", ["simplified-likelihood.json", "results.json"])
 def test_heparch_schemas_are_2020_12(name: str) -> None:
-    schema = _schema.documents()[_schema.resolve_uri(name)]
+    schema = schema_check.documents()[schema_check.resolve_uri(name)]
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$id"] == f"https://heparch.org/schemas/1.0.0/{name}"
     assert 'additionalProperties": false' not in json.dumps(schema)
@@ -753,12 +754,12 @@ def _mutations(obj: Any, path: tuple[Any, ...] = ()) -> Any:
     ],
 )
 def test_fast_check_agrees_with_jsonschema(name: str, data: str) -> None:
-    validator = _schema._jsonschema_validator(_schema.resolve_uri(name))
-    fast = _schema.fast_check(name)
+    validator = schema_check._jsonschema_validator(schema_check.resolve_uri(name))
+    fast = schema_check.fast_check(name)
     count = 0
     for path, mutated in _mutations(load(data)):
         count += 1
         assert fast(mutated) == validator.is_valid(mutated), path
         if not fast(mutated):
-            assert _schema.schema_errors(name, mutated), path
+            assert schema_check.schema_errors(name, mutated), path
     assert count > 100

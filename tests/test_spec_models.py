@@ -9,8 +9,8 @@ from typing import Any
 import pydantic
 import pytest
 
-from heparch.components import _schema
 from heparch.spec import components as models
+from heparch.spec import schema_check
 
 DATA = pathlib.Path(__file__).parent / "test_components"
 SHARED = pathlib.Path("/work/shared/data")
@@ -63,13 +63,13 @@ def shape(node: Any, root: dict[str, Any]) -> Shape:
     [(models.SimplifiedLikelihood, "simplified-likelihood.json"), (models.Results, "results.json")],
 )
 def test_models_match_schemas(model: type[pydantic.BaseModel], name: str) -> None:
-    spec = _schema.documents()[_schema.resolve_uri(name)]
+    spec = schema_check.documents()[schema_check.resolve_uri(name)]
     generated = model.model_json_schema()
     assert shape(generated, generated) == shape(spec, spec)
 
 
 def test_shape_sees_nesting() -> None:
-    spec = _schema.documents()[_schema.resolve_uri("results.json")]
+    spec = schema_check.documents()[schema_check.resolve_uri("results.json")]
     found = shape(spec, spec)
     assert found is not None
     point = found["properties"]["points"]["values"]

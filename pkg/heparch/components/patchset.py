@@ -27,10 +27,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from heparch.components import _schema
 from heparch.components.workspace import SCHEMA as WORKSPACE_SCHEMA
 from heparch.components.workspace import Consistency, Issue, Path
 from heparch.findings import Finding
+from heparch.spec import schema_check
 
 SCHEMA: Final = "patchset.json"
 PATCH_SCHEMA: Final = "jsonpatch.json"
@@ -229,8 +229,8 @@ def _operation(doc: _Document, index: int, operation: Any) -> list[Change]:
         return [Change(index, op, pointer, doc.remove(tokens)[0], True)]
     if op == "test":
         _path, found = doc.get(tokens)
-        if not _schema.json_equal(found, operation["value"]):
-            raise _Invalid(f"test failed: found {_schema.short(found)}")
+        if not schema_check.json_equal(found, operation["value"]):
+            raise _Invalid(f"test failed: found {schema_check.short(found)}")
         return []
     if op in ("move", "copy"):
         return _move_or_copy(doc, index, op, operation, tokens)
@@ -327,9 +327,9 @@ class _Unchanged:
 
 
 def _errors(schema: str, fragment: Any, path: Path) -> list[Issue]:
-    if _schema.is_valid(schema, fragment):
+    if schema_check.is_valid(schema, fragment):
         return []
-    return [((*path, *p), message) for p, message, _e, _f in _schema.schema_errors(schema, fragment, limit=5)]
+    return [((*path, *p), message) for p, message, _e, _f in schema_check.schema_errors(schema, fragment, limit=5)]
 
 
 def schema_issues(patched: Any, unchanged: _Unchanged) -> list[Issue]:
@@ -371,10 +371,11 @@ def _resolve(root: Any, path: Path) -> tuple[bool, Any]:
     for key in path:
         if isinstance(node, dict) and isinstance(key, str) and key in node:
             node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            continue
+        if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
             node = node[key]
-        else:
-            return False, None
+            continue
+        return False, None
     return True, node
 
 
@@ -412,7 +413,7 @@ class PatchChecker:
 
     def __init__(self, workspace: Any) -> None:
         self.workspace = workspace
-        self.usable = isinstance(workspace, dict) and _schema.is_valid(WORKSPACE_SCHEMA, workspace)
+        self.usable = isinstance(workspace, dict) and schema_check.is_valid(WORKSPACE_SCHEMA, workspace)
         self.unchanged = _Unchanged.of(workspace) if self.usable else _Unchanged(id(workspace), *[frozenset()] * 4)
         self.consistency = Consistency()
         if self.usable:
@@ -448,7 +449,7 @@ class PatchChecker:
         if placed is not None:
             return _Problem(placed[0], f"{message}{more}", placed[1])
         index = self._first_op_with(operations, kind, issues[0])
-        return _Problem(index, f"the patched workspace at {_schema.json_path(path)}: {message}{more}")
+        return _Problem(index, f"the patched workspace at {schema_check.json_path(path)}: {message}{more}")
 
     def _first_op_with(self, operations: list[Any], kind: str, issue: Issue) -> int:
         """The first operation after which ``issue`` exists (only run for failing patches)."""
@@ -559,7 +560,7 @@ def check_patchset(obj: Any, workspace: dict[str, Any] | None, *, location: str,
     schema (reported by :func:`~heparch.components.workspace.check_workspace`), only the
     patchset itself is checked.
     """
-    findings = _schema.check(SCHEMA, obj, code="E062", location=location)
+    findings = schema_check.check(SCHEMA, obj, code="E062", location=location)
     if not isinstance(obj, dict):
         return findings
     if not findings:
@@ -590,7 +591,7 @@ def _patch_findings(checker: PatchChecker, patch: Mapping[str, Any], index: int,
     if problem.index >= 0:
         where += f"[{problem.index}]"
         if problem.value_path is not None:
-            where = _schema.json_path(problem.value_path, where + ".value")
+            where = schema_check.json_path(problem.value_path, where + ".value")
     what = f"patch {name!r} {_describe(operations, problem.index)}"
     message = f"{what} does not apply to {likelihood_location}: {problem.reason}"
     return [Finding("E064", f"{location}:{where}", message)]
@@ -610,7 +611,7 @@ def check_patch_file(
     Pass the same ``checker`` (a :class:`PatchChecker` of ``workspace``) for every patch
     file of one workspace: without it each call validates the workspace again.
     """
-    findings = _schema.check(PATCH_SCHEMA, ops, code="E065", location=location)
+    findings = schema_check.check(PATCH_SCHEMA, ops, code="E065", location=location)
     if findings or workspace is None:
         return findings
     if checker is None or checker.workspace is not workspace:
@@ -620,6 +621,6 @@ def check_patch_file(
         return []
     where = f"$[{problem.index}]" if problem.index >= 0 else "$"
     if problem.value_path is not None:
-        where = _schema.json_path(problem.value_path, where + ".value")
+        where = schema_check.json_path(problem.value_path, where + ".value")
     message = f"{_describe(ops, problem.index)} does not apply to {likelihood_location}: {problem.reason}"
     return [Finding("E064", f"{location}:{where}", message)]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from heparch.components import _schema
 from heparch.findings import Finding
+from heparch.spec import schema_check
 
 SCHEMA: Final = "results.json"
 #: at most this many unknown points are reported one by one
@@ -33,9 +33,9 @@ def check_results(obj: Any, *, location: str, known_points: set[str] | None) -> 
     likelihood; None skips this check). W005: fields the schema does not know. That the
     component names a likelihood of the bundle, one per likelihood, is the caller's check.
     """
-    findings = _schema.check(SCHEMA, obj, code="E068", location=location)
+    findings = schema_check.check(SCHEMA, obj, code="E068", location=location)
     findings.extend(
-        Finding("W005", f"{location}:{path}", "field not in the results schema 1.0.0; it is ignored") for path in _schema.unknown_fields(SCHEMA, obj)
+        Finding("W005", f"{location}:{path}", "field not in the results schema 1.0.0; it is ignored") for path in schema_check.unknown_fields(SCHEMA, obj)
     )
     points = obj.get("points") if isinstance(obj, dict) else None
     if known_points is not None and isinstance(points, dict):
@@ -48,7 +48,7 @@ def _unknown_points(points: dict[str, Any], known: set[str], likelihood: Any, lo
     out = [
         Finding(
             "E069",
-            f"{location}:{_schema.json_path(['points', name])}",
+            f"{location}:{schema_check.json_path(['points', name])}",
             f"{name!r} is not a signal point of {likelihood}",
         )
         for name in unknown[:MAX_POINTS]

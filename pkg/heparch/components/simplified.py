@@ -14,8 +14,8 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from heparch.components import _schema
 from heparch.findings import Finding
+from heparch.spec import schema_check
 
 SCHEMA: Final = "simplified-likelihood.json"
 #: relative tolerance of the covariance symmetry check
@@ -39,7 +39,7 @@ def check_simplified(obj: Any, *, location: str) -> list[Finding]:
     values that match the labels and name signals. E067: third moments with
     m3_i^2 > 8 m2_ii^3. W005: fields the schema does not know.
     """
-    findings = _schema.check(SCHEMA, obj, code="E066", location=location)
+    findings = schema_check.check(SCHEMA, obj, code="E066", location=location)
     findings.extend(_unknown(obj, location))
     if any(f.severity == "error" for f in findings):
         return findings
@@ -57,7 +57,7 @@ def check_simplified(obj: Any, *, location: str) -> list[Finding]:
 def _unknown(obj: Any, location: str) -> list[Finding]:
     return [
         Finding("W005", f"{location}:{path}", "field not in the simplified-likelihood schema 1.0.0; it is ignored")
-        for path in _schema.unknown_fields(SCHEMA, obj)
+        for path in schema_check.unknown_fields(SCHEMA, obj)
     ]
 
 
@@ -76,7 +76,7 @@ def _shape_findings(obj: Mapping[str, Any], location: str) -> list[Finding]:
     if "third_moments" in obj:
         expect("$.third_moments", len(obj["third_moments"]), "third_moments")
     for name, yields in obj["signals"].items():
-        expect(_schema.json_path(["signals", name]), len(yields), f"signal {name!r}")
+        expect(schema_check.json_path(["signals", name]), len(yields), f"signal {name!r}")
     return out
 
 
@@ -89,7 +89,7 @@ def _label_findings(obj: Mapping[str, Any], location: str) -> list[Finding]:
     if labels is None:
         out.append(Finding("E066", f"{location}:$.values", "values are given but labels are not"))
     for name, row in values.items():
-        path = f"{location}:{_schema.json_path(['values', name])}"
+        path = f"{location}:{schema_check.json_path(['values', name])}"
         if name not in obj["signals"]:
             out.append(Finding("E066", path, f"{name!r} is not a signal"))
         if labels is not None and len(row) != len(labels):

@@ -19,8 +19,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from heparch.components import _schema
 from heparch.findings import Finding
+from heparch.spec import schema_check
 
 SCHEMA: Final = "workspace.json"
 
@@ -74,11 +74,11 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
     background-only workspaces configure ``mu_SIG`` or ``lumi`` that only the signal adds.
     Consistency is only checked on a workspace that passes the schema.
     """
-    findings = _schema.check(SCHEMA, obj, code="E061", location=location)
+    findings = schema_check.check(SCHEMA, obj, code="E061", location=location)
     if findings:
         return findings
     checker = Consistency()
-    return [Finding("E061", f"{location}:{_schema.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
+    return [Finding("E061", f"{location}:{schema_check.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class Consistency:
                 for modifier_name, kind in self.summary(sample).kinds.items():
                     first = kinds.setdefault(modifier_name, (kind, ("channels", ci, "samples", si)))
                     if first[0] != kind:
-                        where = _schema.json_path(first[1])
+                        where = schema_check.json_path(first[1])
                         out.append(
                             (
                                 ("channels", ci, "samples", si, "modifiers"),

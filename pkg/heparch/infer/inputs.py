@@ -145,10 +145,10 @@ def _raise_findings(findings: Sequence[Any]) -> None:
 
 def _check_workspace(ws: Any, location: str) -> PatchChecker:
     """Raise unless ``ws`` is a valid workspace; the checker is for its patches."""
-    from heparch.components import _schema
     from heparch.components.patchset import PatchChecker
     from heparch.components.workspace import check_workspace, looks_like_workspace
     from heparch.findings import Finding
+    from heparch.spec import schema_check
 
     if not looks_like_workspace(ws):
         raise InferenceInputError(
@@ -158,7 +158,7 @@ def _check_workspace(ws: Any, location: str) -> PatchChecker:
     if not checker.usable:
         _raise_findings(check_workspace(ws, location=location))
     issues = checker.consistency.issues(ws)  # cheap: per-sample summaries are memoised
-    _raise_findings([Finding("E061", f"{location}:{_schema.json_path(path)}", message) for path, message in issues])
+    _raise_findings([Finding("E061", f"{location}:{schema_check.json_path(path)}", message) for path, message in issues])
     return checker
 
 

@@ -45,9 +45,9 @@ def json_path(parts: Any) -> str:
 
 def schema_findings(obj: Any, name: str, code: str, location: str, *, limit: int = 20) -> list[Finding]:
     """Every schema violation of ``obj`` (up to ``limit``), located by JSON path."""
-    from heparch.components import _schema
+    from heparch.spec import schema_check
 
-    if _schema.is_valid(name, obj):  # compiled check; jsonschema only to explain a failure
+    if schema_check.is_valid(name, obj):  # compiled check; jsonschema only to explain a failure
         return []
     errors = sorted(_validator(name).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
     return [Finding(code, f"{location}:{json_path(e.absolute_path)}", e.message) for e in errors[:limit]]
@@ -133,7 +133,7 @@ def check_files(manifest: Manifest) -> list[Finding]:
                     "E037", f"{M}:$.files[{i}].annotations.likelihood", f"{target!r} is not a {' or '.join(wanted)} of this bundle", found=roles.get(target)
                 )
             )
-    from heparch.components.containers import check_container_reference
+    from heparch.spec.containers import check_container_reference
 
     for i, c in enumerate(manifest.containers or ()):
         findings += check_container_reference(c.reference, location=f"{M}:$.containers[{i}].reference")

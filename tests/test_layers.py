@@ -1,0 +1,69 @@
+"""Imports flow one way (docs/design.md "Layers"): a module never imports from a higher layer,
+not even lazily inside a function."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "pkg" / "heparch"
+
+#: the layer of each top-level module or package of heparch (docs/design.md)
+LAYER = {
+    "errors": 0,
+    "findings": 0,
+    "spec": 1,
+    "store": 2,
+    "components": 3,
+    "semantic": 3,
+    "config": 3,
+    "__init__": 4,  # heparch.open
+    "api": 4,
+    "build": 4,
+    "verify": 4,
+    "extract": 4,
+    "inspect": 4,
+    "init": 4,
+    "signing": 4,
+    "trust": 4,
+    "infer": 5,
+    "replay": 6,
+    "claim": 6,
+    "simplify": 6,
+    "cli": 7,
+    "__main__": 8,
+}
+
+
+def _top(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imports(file: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(file.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            if node.module == "heparch":  # from heparch import config, ...
+                out.update(f"heparch.{a.name}" for a in node.names)
+    return {m for m in out if m == "heparch" or m.startswith("heparch.")}
+
+
+def test_every_module_has_a_layer() -> None:
+    tops = {p.stem if p.is_file() else p.name for p in PKG.iterdir() if (p.suffix == ".py" or (p / "__init__.py").exists())}
+    assert tops <= set(LAYER), f"give these a layer: {sorted(tops - set(LAYER))}"
+
+
+def test_imports_flow_one_way() -> None:
+    upward = []
+    for file in sorted(PKG.rglob("*.py")):
+        module = ".".join(file.relative_to(PKG.parent).with_suffix("").parts)
+        mine = LAYER[_top(module)]
+        for imported in _imports(file):
+            theirs = LAYER.get(_top(imported))
+            if theirs is not None and theirs > mine:
+                upward.append(f"{module} imports {imported}")
+    assert upward == []
