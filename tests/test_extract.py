@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,17 @@ def test_console_script_help() -> None:
     done = subprocess.run([sys.executable, "-m", "heparch", "build", "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
     assert done.returncode == 0
     assert "arch.yaml" in done.stdout
+
+
+def test_cat_writes_nothing_when_the_hash_does_not_match(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from heparch.api import Bundle
+
+    def corrupt(self: Bundle, path: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+        yield b"tampered bytes that reach the end of the file, "
+        raise IntegrityError(f"{self.path}: E053 {path}: content does not match its digest")
+
+    monkeypatch.setattr(Bundle, "iter_bytes", corrupt)
+    code, out, err = run("cat", str(bundle), "code/fit.py")
+    assert code == 1
+    assert out == ""
+    assert "E053" in err

@@ -67,14 +67,19 @@ def cat(
     path: str = typer.Argument(..., metavar="PATH", help="Logical path of the file (see 'arch ls')."),
 ) -> None:
     """Write one file of BUNDLE to stdout, checking its hash (exit 1 if it does not match)."""
+    import shutil
+    import tempfile
+
     import heparch
 
-    with heparch.open(bundle) as b:
-        for _ in b.iter_bytes(path):  # first pass: nothing is written unless the hash matches
-            pass
-        out = sys.stdout.buffer
+    # one pass: spooled (in memory up to 64 MiB, then a temporary file) while its hash is
+    # checked, and written to stdout only when it matches
+    with heparch.open(bundle) as b, tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
         for chunk in b.iter_bytes(path):
-            out.write(chunk)
+            spool.write(chunk)
+        spool.seek(0)
+        out = sys.stdout.buffer
+        shutil.copyfileobj(spool, out, 1 << 20)
         out.flush()
 
 
