@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-from heparch.errors import FitError, InferenceInputError
+from heparch.errors import InferenceInputError
 from heparch.infer.simplified import SimplifiedBackend
 
 from conftest import SHARED
@@ -299,19 +299,15 @@ def small_models(draw):
 @settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(small_models())
 def test_random_models_match_straightforward(case):
-    """Whenever the engine returns a number it agrees with the reference. It may refuse
-    (FitError) instead: seen on one-bin quadratic models with no observed events and a
-    strong negative skew, where its projected Newton does not converge (a known gap)."""
+    """The engine converges on these models and agrees with the reference (a random search
+    found one that disagrees: test_known_gap_three_bin_negative_skew)."""
     sl, mu = case
     try:
         model = SimplifiedBackend().background(sl).model(signal="p")
     except InferenceInputError:  # e.g. eq. (2.12) gives a rho that is not positive definite
         assume(False)
     ref = Reference(sl, "p")
-    try:
-        r = model.cls(mu)
-    except FitError:
-        assume(False)
+    r = model.cls(mu)
     assert close_cls(r.observed, ref.cls_obs(mu)), (r.observed, ref.cls_obs(mu))
     for ours, theirs in zip(r.expected, ref.cls_exp(mu), strict=True):
         assert close_cls(ours, theirs), (r.expected, ref.cls_exp(mu))
@@ -394,3 +390,42 @@ def test_backend_protocol():
     assert bkg.model(signal=None).signal_name == "A"  # the only signal
     assert bkg.form == "linear"
     assert model.cls().settings["form"] == "linear"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the plain reference minimiser probes overflowing steps
+def test_fit_ending_on_the_positivity_bound_converges():
+    """One bin, no events, a strong negative skew: -ln L is concave in theta and the fit ends
+    on the bound where the background rate is 0, which rounding made slightly negative (the
+    engine used to refuse this model with FitError)."""
+    sl = {"observed": [0], "background": [6.0], "covariance": [[5.06]], "third_moments": [-16.1], "signals": {"p": [3.0]}}
+    model = SimplifiedBackend().background(sl).model(signal="p")
+    ref = Reference(sl, "p")
+    r = model.cls(1.0)
+    assert close_cls(r.observed, ref.cls_obs(1.0)), (r.observed, ref.cls_obs(1.0))
+    for ours, theirs in zip(r.expected, ref.cls_exp(1.0), strict=True):
+        assert close_cls(ours, theirs), (r.expected, ref.cls_exp(1.0))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the +1 sigma expected CLs differs from the reference by 20% (0.00229 vs 0.00285); found by a random search, not yet understood (non-convex fits with strong negative skews?)",
+)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the plain reference minimiser probes overflowing steps
+def test_known_gap_three_bin_negative_skew():
+    sl = {
+        "observed": [3, 20, 0],
+        "background": [9.58806433595536, 51.95708618364271, 8.066769953494589],
+        "covariance": [
+            [10.214553078935454, 27.675993613196866, -2.092295150562333],
+            [27.675993613196866, 299.948756077164, 0.0],
+            [-2.092295150562333, 0.0, 5.336791220581055],
+        ],
+        "signals": {"p": [0.9456946284049792, 0.5, 2.515140742579293]},
+        "third_moments": [-29.65238227187229, 1723.2335786742171, -14.129635319204217],
+    }
+    mu = 2.635546362306547
+    r = SimplifiedBackend().background(sl).model(signal="p").cls(mu)
+    ref = Reference(sl, "p")
+    assert close_cls(r.observed, ref.cls_obs(mu))
+    for ours, theirs in zip(r.expected, ref.cls_exp(mu), strict=True):
+        assert close_cls(ours, theirs), (r.expected, ref.cls_exp(mu))

@@ -322,7 +322,13 @@ class SimplifiedModel:
     def _point(self, mu: float, theta: np.ndarray, data: _Data) -> _Point | None:
         """-ln L (without constants) and what its derivatives reuse; None outside the domain."""
         bk = self.bkg
-        lam = mu * self.s + bk.a + theta * (bk.b + bk.c * theta)
+        # theta stays in [lo, hi], where the background part is >= 0 in exact arithmetic; at a
+        # bound it can round to -1e-16, which is 0 (else a fit ending on the bound fails)
+        quad = theta * (bk.b + bk.c * theta)
+        lam = mu * self.s + bk.a + quad
+        below = bk.a + quad < 0.0
+        if below.any():
+            lam[below] = mu * self.s[below]
         r_theta = bk.rho_inv @ theta
         if data.all_positive:
             if lam.min() <= 0.0:
