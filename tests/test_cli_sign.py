@@ -115,6 +115,14 @@ def test_keygen_keys_load_in_ssh_keygen(tmp_path: Path, monkeypatch: pytest.Monk
     assert b"ENCRYPTED" not in (tmp_path / "plain").read_bytes()
 
 
+def test_keygen_non_ascii_name(tmp_path: Path) -> None:
+    """The comment of the .pub line is the file name: a non-ASCII one crashed (exit 3) after writing."""
+    code, _, err = run("keygen", "-o", str(tmp_path / "cl\u00e9"))
+    assert code == 0, err
+    assert keyid(tmp_path / "cl\u00e9") in err
+    assert (tmp_path / "cl\u00e9.pub").read_text("utf-8").endswith(" cl\u00e9\n")
+
+
 def test_keygen_bad_arguments(tmp_path: Path) -> None:
     code, _, err = run("keygen", "-o", str(tmp_path / "missing-dir" / "k"))
     assert code == 2

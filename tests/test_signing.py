@@ -410,6 +410,9 @@ def test_untrusted_signatures_are_warnings(bundle: Path, tmp_path: Path) -> None
         ("keys:\n  - {name: a, public_key: '%(k)s', roles: [r]}\nrequire: {r: 1}\nrequire: {r: 1}\n", "duplicate key"),
         ("keys:\n  - {name: a, public_key: '%(k)s', roles: [r]}\nrequire: {r: 1}\nallow: x\n", "allow: unknown field"),
         ("- just a list\n", "must be a mapping"),
+        ("keys: !!set {a}\nrequire: {r: 1}\n", "explicit YAML tag"),  # a tag on a collection crashed (TypeError)
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: !!seq [r]}\nrequire: {r: 1}\n", "explicit YAML tag"),
+        ("keys:\n  - {name: a, public_key: '%(k)s', roles: ['123']}\nrequire: {123: 1}\n", r"require.123: must be a role name \(a string"),
     ],
 )
 def test_policy_errors_name_the_field(tmp_path: Path, text: str, match: str) -> None:
@@ -417,6 +420,22 @@ def test_policy_errors_name_the_field(tmp_path: Path, text: str, match: str) -> 
     path.write_text(text % {"k": ALICE.public.openssh})
     with pytest.raises(InputError, match=match):
         load_policy(path)
+
+
+def test_deeply_nested_policy_is_a_usage_error(tmp_path: Path) -> None:
+    """ruamel's constructor recurses once per level: a deep policy crashed with RecursionError (exit 3)."""
+    import inspect
+    import sys
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("keys: " + "[" * 400 + "]" * 400 + "\n")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 250)  # what 5000 levels do at the default limit, in 1/100 of the time
+    try:
+        with pytest.raises(InputError, match="nested too deeply"):
+            load_policy(path)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def test_policy_counts_a_key_once() -> None:
@@ -430,3 +449,138 @@ def test_policy_counts_a_key_once() -> None:
     assert not p.evaluate([("r", ALICE.public.keyid), ("r", ALICE.public.keyid)]).met
     assert p.evaluate([("r", ALICE.public.keyid), ("r", BOB.public.keyid)]).met
     assert not p.evaluate([("r", ALICE.public.keyid), ("s", BOB.public.keyid)]).met
+
+
+# --- review fixes: crash paths, spec deviations, resource limits ---------------------------------
+
+
+def test_huge_json_integers_are_findings_not_crashes(bundle: Path) -> None:
+    """json.loads raises a bare ValueError (not StrictJSONError) for integers of more than 4300
+    digits: a signature file holding one made arch verify crash (exit 3) instead of E071/E072."""
+    name, good, _identity = _good(bundle)
+    env, _st = envelope_obj(good)
+    big = b"1" * 5000
+    with_signatures(bundle, {name: b'{"payload": ' + big + b"}"})
+    assert codes(bundle) == {"E071"}
+    payload = b'{"_type": ' + big + b"}"
+    sig = base64.b64encode(ALICE.sign(signing.pae(env["payloadType"], payload))).decode()
+    data = json.dumps(dict(env, payload=base64.b64encode(payload).decode(), signatures=[{"keyid": ALICE.public.keyid, "sig": sig}])).encode()
+    with_signatures(bundle, {name: data})
+    assert codes(bundle) == {"E072"}
+
+
+def test_time_needs_ascii_digits_and_a_real_date(bundle: Path) -> None:
+    """\\d matches any Unicode digit: a time of fullwidth digits, or month 13, passed as YYYY-MM-DDTHH:MM:SSZ."""
+    name, good, _identity = _good(bundle)
+    env, st = envelope_obj(good)
+    for time in ("\uff12\uff10\uff12\uff14-05-01T00:00:00Z", "2024-13-01T00:00:00Z", "2024-02-30T25:61:00Z"):
+        with_signatures(bundle, {name: resign(ALICE, env, dict(st, predicate=dict(st["predicate"], time=time)))})
+        assert codes(bundle) == {"E072"}, time
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661\u0662", "99999999999999", "253402300800"])
+def test_source_date_epoch_out_of_range_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """'\u00b2'.isdigit() is True but int() refuses it; huge values overflowed datetime: both crashed."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(InputError, match="SOURCE_DATE_EPOCH"):
+        signing.signing_time()
+
+
+def test_generated_public_key_is_one_line_whatever_the_comment() -> None:
+    _, public = signing.generate_key(comment="a\nb\rc")
+    assert public.count(b"\n") == 1
+    assert signing.parse_public_key(public.decode()).raw
+
+
+def _armored(body: str) -> bytes:
+    return f"-----BEGIN SSH SIGNATURE-----\n{body}\n-----END SSH SIGNATURE-----\n".encode()
+
+
+def test_sshsig_that_ssh_keygen_cannot_read_is_e076(bundle: Path, tmp_path: Path) -> None:
+    """URL-safe or unpadded base64, or text before the BEGIN line: ssh-keygen -Y verify refuses
+    them ("invalid format", "missing header"), so heparch must not call them valid (spec 6.3)."""
+    _good(bundle)
+    name = f"signatures/analysis-team.{ALICE.public.keyid}.sshsig"
+    good = signatures_of(bundle)[name]
+    blob = base64.b64decode("".join(good.decode().splitlines()[1:-1]))
+    assert base64.b64encode(blob).decode().endswith("=")  # so that the unpadded case differs
+    bad = {
+        "url-safe": _armored(base64.urlsafe_b64encode(blob).decode()),
+        "unpadded": _armored(base64.b64encode(blob).decode().rstrip("=")),
+        "leading space": b"  " + good,
+    }
+    assert "-" in base64.urlsafe_b64encode(blob).decode() or "_" in base64.urlsafe_b64encode(blob).decode()
+    for what, data in bad.items():
+        with_signatures(bundle, {name: data})
+        assert codes(bundle) == {"E076"}, what
+    # one long base64 line, and CRLF line ends, are fine for ssh-keygen and for heparch
+    for data in (_armored(base64.b64encode(blob).decode()), good.replace(b"\n", b"\r\n")):
+        with_signatures(bundle, {name: data})
+        assert codes(bundle) == {"W007"}
+    if shutil.which("ssh-keygen") is not None:
+        with bundle.open("rb") as fh:
+            manifest = writer.existing_parts(fh).head[layout.MANIFEST]
+        allowed = tmp_path / "allowed_signers"
+        allowed.write_text(f'alice namespaces="heparch-bundle" {ALICE.public.openssh}\n')
+        for what, data in bad.items():
+            (tmp_path / "sig").write_bytes(data)
+            done = subprocess.run(
+                ["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", "alice", "-n", "heparch-bundle", "-s", str(tmp_path / "sig")],
+                input=manifest,
+                capture_output=True,
+            )
+            assert done.returncode != 0, what
+
+
+def test_signature_files_are_read_only_up_to_the_cap(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--signature and --attach read at most the 1 MiB cap (+1 byte), not the whole file first:
+    a multi-gigabyte 'envelope' (or /dev/zero) must be refused, not loaded into memory."""
+    big = tmp_path / "big.dsse.json"
+    with big.open("wb") as fh:
+        fh.truncate(layout.MAX_SIGNATURE_SIZE * 4)
+
+    def whole_file(self: Path) -> bytes:
+        raise AssertionError(f"read the whole of {self}")
+
+    monkeypatch.setattr(Path, "read_bytes", whole_file)
+    with pytest.raises(InputError, match="cap of a signature file"):
+        signing.read_detached([big])
+    with pytest.raises(InputError, match="cap of a signature file"):
+        signing.attach(bundle, big)
+    if Path("/dev/zero").exists():
+        with pytest.raises(InputError, match="cap of a signature file"):
+            signing.read_detached(["/dev/zero"])
+
+
+def test_signing_through_a_symlink_signs_the_bundle(bundle: Path, tmp_path: Path) -> None:
+    """The rename used to replace the link by a signed copy, leaving the bundle it named unsigned."""
+    real = tmp_path / "store" / "toy.zst"
+    real.parent.mkdir()
+    bundle.rename(real)
+    bundle.symlink_to(real)
+    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    (env,) = signing.sign(tmp_path / "store" / "toy.zst", BOB, role="analysis-team", detached=True, time=TIME).written
+    signing.attach(bundle, env)
+    assert bundle.is_symlink()
+    assert sorted(signatures_of(real)) == sorted(f"signatures/analysis-team.{s.public.keyid}.dsse.json" for s in (ALICE, BOB))
+    assert sorted(p.name for p in real.parent.iterdir()) == ["toy.zst", Path(env).name]  # no temporary files left
+
+
+def test_many_sshsigs_hash_the_manifest_once(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to 256 .sshsig files over a manifest of up to 16 MiB: hashing it once per file was 4 GiB of SHA-512."""
+    _good(bundle)
+    with bundle.open("rb") as fh:
+        parts = writer.existing_parts(fh)
+    ssh = signing.make_sshsig(ALICE, parts.head[layout.MANIFEST])
+    sigs = {f"signatures/r{i}.{ALICE.public.keyid}.sshsig": ssh for i in range(20)}
+    calls: list[str] = []
+    real_new = hashlib.new
+
+    def counting(name: str, data: bytes = b"") -> object:
+        calls.append(name)
+        return real_new(name, data)
+
+    monkeypatch.setattr(signing.hashlib, "new", counting)
+    check = signing.check_signatures(identity=layout.identity(parts.head[layout.MANIFEST]), manifest_bytes=parts.head[layout.MANIFEST], in_bundle=sigs)
+    assert [f.code for f in check.findings] == ["W007"] * 20
+    assert calls == ["sha512"]

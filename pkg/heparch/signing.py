@@ -55,9 +55,10 @@ _SSHSIG_MAGIC = b"SSHSIG"
 _ARMOR_BEGIN = "-----BEGIN SSH SIGNATURE-----"
 _ARMOR_END = "-----END SSH SIGNATURE-----"
 _NAME_RE = re.compile(r"^(?P<role>[a-z0-9][a-z0-9-]{0,23})\.(?P<keyid>[0-9a-f]{64})(?P<suffix>\.dsse\.json|\.sshsig)$")
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")  # ASCII digits (\d is any Unicode digit)
 _B64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 _B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
+_SSH_B64_RE = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
 
 Kind = Literal["dsse", "sshsig"]
 
@@ -189,6 +190,7 @@ def generate_key(*, passphrase: bytes | None = None, comment: str = "") -> tuple
     private = Ed25519PrivateKey.generate()
     encryption: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, encryption)
+    comment = "".join(c if c.isprintable() else "_" for c in comment)  # one line, whatever the file name holds
     line = Signer.from_private(private).public.openssh + (f" {comment}" if comment else "") + "\n"
     return pem, line.encode("utf-8")
 
@@ -232,9 +234,15 @@ def signing_time() -> str:
     """UTC ``YYYY-MM-DDTHH:MM:SSZ`` from ``SOURCE_DATE_EPOCH`` when set (reproducible), else the clock."""
     env = os.environ.get("SOURCE_DATE_EPOCH")
     if env is not None:
-        if not env.strip().isdigit():
-            raise InputError(f"SOURCE_DATE_EPOCH={env!r}: must be a whole number of seconds since 1970-01-01 UTC")
-        moment = datetime.datetime.fromtimestamp(int(env), tz=datetime.UTC)
+        problem = f"SOURCE_DATE_EPOCH={env!r}: must be a whole number of seconds since 1970-01-01 UTC"
+        if not re.fullmatch(r"[0-9]{1,12}", env.strip()):  # str.isdigit() accepts '²', which int() refuses
+            raise InputError(problem)
+        try:
+            moment = datetime.datetime.fromtimestamp(int(env), tz=datetime.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InputError(f"{problem}, before the year 10000") from None
+        if moment.year > 9999:
+            raise InputError(f"{problem}, before the year 10000")
     else:
         moment = datetime.datetime.now(tz=datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -267,8 +275,13 @@ def make_envelope(signer: Signer, *, identity: str, name: str, role: str, time: 
     return (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode("ascii")
 
 
-def _sshsig_signed_data(namespace: bytes, hash_alg: bytes, message: bytes) -> bytes:
-    digest = hashlib.new(hash_alg.decode("ascii"), message).digest()
+def _sshsig_signed_data(namespace: bytes, hash_alg: bytes, message: bytes, digests: dict[bytes, bytes] | None = None) -> bytes:
+    """The data an sshsig signs; ``digests`` (hash name -> digest of ``message``) spares hashing a
+    16 MiB manifest again for each of up to 256 .sshsig files."""
+    digests = {} if digests is None else digests
+    if hash_alg not in digests:
+        digests[hash_alg] = hashlib.new(hash_alg.decode("ascii"), message).digest()
+    digest = digests[hash_alg]
     return _SSHSIG_MAGIC + _string(namespace) + _string(b"") + _string(hash_alg) + _string(digest)
 
 
@@ -342,7 +355,7 @@ def _parse_envelope(data: bytes) -> tuple[bytes, str, bytes]:
     """(payload, keyid, sig) of a well-formed DSSE envelope, else _Bad E071."""
     try:
         obj = strictjson.loads(data)
-    except strictjson.StrictJSONError as exc:
+    except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
         raise _Bad("E071", f"envelope is not strict JSON: {exc}") from None
     env = _fields(obj, "envelope", {"payload", "payloadType", "signatures"}, exact=True, code="E071")
     if env["payloadType"] != PAYLOAD_TYPE:
@@ -363,11 +376,20 @@ def _parse_envelope(data: bytes) -> tuple[bytes, str, bytes]:
     return payload, keyid, sig
 
 
+def _real_time(text: str) -> bool:
+    """Whether ``text`` (of the form YYYY-MM-DDTHH:MM:SSZ) names a real moment, not month 13 or hour 25."""
+    try:
+        datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return False
+    return True
+
+
 def _parse_statement(payload: bytes) -> tuple[str, str, PublicKey, str, str]:
     """(subject sha256 hex, role, public key, key id, time) of a well-formed statement, else _Bad E072."""
     try:
         obj = strictjson.loads(payload)
-    except strictjson.StrictJSONError as exc:
+    except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
         raise _Bad("E072", f"payload is not strict JSON: {exc}") from None
     st = _fields(obj, "statement", {"_type", "subject", "predicateType", "predicate"}, exact=False, code="E072")
     if st["_type"] != STATEMENT_TYPE:
@@ -387,7 +409,7 @@ def _parse_statement(payload: bytes) -> tuple[str, str, PublicKey, str, str]:
         raise _Bad("E072", "predicate.role is not a valid role name", found=role)
     if not isinstance(keyid, str) or not KEYID_RE.fullmatch(keyid):
         raise _Bad("E072", "predicate.keyid must be 64 lowercase hex digits", found=keyid)
-    if not isinstance(time, str) or not _TIME_RE.fullmatch(time):
+    if not isinstance(time, str) or not _TIME_RE.fullmatch(time) or not _real_time(time):
         raise _Bad("E072", "predicate.time must be UTC YYYY-MM-DDTHH:MM:SSZ", found=time)
     if not isinstance(key_text, str) or not key_text.startswith("ssh-ed25519 "):
         raise _Bad("E072", "predicate.publicKey must be an OpenSSH line 'ssh-ed25519 AAAA...'")
@@ -420,17 +442,20 @@ def _check_envelope(data: bytes, location: str, identity: str) -> Signature:
     return Signature(location, "dsse", keyid, role, time)
 
 
-def _check_sshsig(data: bytes, location: str, message: bytes) -> Signature:
+def _check_sshsig(data: bytes, location: str, message: bytes, digests: dict[bytes, bytes] | None = None) -> Signature:
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         raise _Bad("E076", "not an ASCII-armored SSH signature") from None
-    lines = text.strip().splitlines()
-    if len(lines) < 3 or lines[0].strip() != _ARMOR_BEGIN or lines[-1].strip() != _ARMOR_END:
+    # as strict as ssh-keygen (sshsig_dearmor): the file starts with the BEGIN line and the body
+    # is padded standard base64, else heparch would call valid what ssh-keygen cannot read
+    lines = text.rstrip().splitlines()
+    if len(lines) < 3 or lines[0].rstrip() != _ARMOR_BEGIN or lines[-1].strip() != _ARMOR_END:
         raise _Bad("E076", f"not an armored SSH signature ({_ARMOR_BEGIN} ... {_ARMOR_END})")
-    blob = _b64decode("".join(line.strip() for line in lines[1:-1]))
+    body = "".join(line.strip() for line in lines[1:-1])
+    blob = base64.b64decode(body) if _SSH_B64_RE.fullmatch(body) else None
     if blob is None or not blob.startswith(_SSHSIG_MAGIC):
-        raise _Bad("E076", "the armored body is not base64 of an SSHSIG blob")
+        raise _Bad("E076", "the armored body is not padded standard base64 of an SSHSIG blob")
     try:
         pos = len(_SSHSIG_MAGIC)
         if len(blob) < pos + 4:
@@ -456,7 +481,7 @@ def _check_sshsig(data: bytes, location: str, message: bytes) -> Signature:
         raise _Bad("E076", "wrong namespace", expected=SSHSIG_NAMESPACE, found=namespace.decode("ascii", "replace"))
     if hash_alg not in (b"sha512", b"sha256"):
         raise _Bad("E076", "unsupported hash algorithm", expected="sha512", found=hash_alg.decode("ascii", "replace"))
-    if not public.verify(sig, _sshsig_signed_data(namespace, hash_alg, message)):
+    if not public.verify(sig, _sshsig_signed_data(namespace, hash_alg, message, digests)):
         raise _Bad("E077", "the SSH signature does not verify over data/manifest.json")
     return Signature(location, "sshsig", public.keyid, None)
 
@@ -504,6 +529,7 @@ def check_signatures(
     findings: list[Finding] = []
     valid: list[Signature] = []
     invalid: list[tuple[str, str]] = []
+    digests: dict[bytes, bytes] = {}  # of manifest_bytes, by hash name: computed once, not once per .sshsig
 
     def bad(location: str, exc: _Bad) -> None:
         findings.append(Finding(exc.code, location, exc.message, exc.expected, exc.found))
@@ -521,7 +547,7 @@ def check_signatures(
                     expected = signature_name(sig.role or "", sig.keyid, "dsse")
                     raise _Bad("E075", "file name's role and key id differ from the signed predicate's", expected=expected, found=base)
             else:
-                sig = _check_sshsig(in_bundle[name], name, manifest_bytes)
+                sig = _check_sshsig(in_bundle[name], name, manifest_bytes, digests)
                 if sig.keyid != m["keyid"]:
                     raise _Bad("E075", "file name's key id differs from the signing key's", expected=sig.keyid, found=m["keyid"])
         except _Bad as exc:
@@ -599,6 +625,12 @@ def _locked(path: Path) -> Iterator[Any]:
     raise InputError(f"{path}: keeps being replaced by other processes; try again")
 
 
+def _in_place(bundle: Path | str) -> Path:
+    """The file to rewrite: a symlink's target, so that the rename replaces the bundle, not the link."""
+    path = Path(bundle)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def _bundle_identity(path: Path) -> tuple[str, str, bytes]:
     """Verify the bundle's structure (existing signatures included); (identity, name, manifest bytes)."""
     from heparch.verify import verify
@@ -642,32 +674,28 @@ def sign(
         raise InputError(f"--role: {problem}")
     time = time or signing_time()
     keyid = signer.public.keyid
-    with _locked(path) as fh:
-        identity, name, manifest_bytes = _bundle_identity(path)
+    target = _in_place(path)
+    with _locked(target) as fh:
+        identity, name, manifest_bytes = _bundle_identity(target)
         files = {signature_name(role, keyid, "dsse"): make_envelope(signer, identity=identity, name=name, role=role, time=time)}
         if ssh:
             files[signature_name(role, keyid, "sshsig")] = make_sshsig(signer, manifest_bytes)
         if detached:
             written = []
             for fname, data in files.items():
-                target = path.with_name(f"{path.name}.{fname}")
-                with writer.atomic_output(target) as out:
+                beside = path.with_name(f"{path.name}.{fname}")
+                with writer.atomic_output(beside) as out:
                     out.write(data)
-                written.append(str(target))
+                written.append(str(beside))
             return Signed(identity, keyid, role, tuple(written))
-        _rewrite(path, fh, identity, lambda sigs: sigs.update({layout.SIGNATURE_DIR + n: d for n, d in files.items()}))
+        _rewrite(target, fh, identity, lambda sigs: sigs.update({layout.SIGNATURE_DIR + n: d for n, d in files.items()}))
         return Signed(identity, keyid, role, tuple(layout.SIGNATURE_DIR + n for n in files))
 
 
 def attach(bundle: Path | str, envelope: Path | str) -> Signed:
     """Add a detached DSSE envelope made elsewhere; it must verify and be made for this bundle."""
-    path, source = Path(bundle), Path(envelope)
-    try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read: {exc.strerror}") from None
-    if len(data) > layout.MAX_SIGNATURE_SIZE:
-        raise InputError(f"{source}: larger than the {layout.MAX_SIGNATURE_SIZE}-byte cap of a signature file")
+    path, source = _in_place(bundle), Path(envelope)
+    data = _read_capped(source, "the envelope")
     with _locked(path) as fh:
         identity, _, _ = _bundle_identity(path)
         sig = check_envelope(data, location=str(source), identity=identity)
@@ -677,15 +705,18 @@ def attach(bundle: Path | str, envelope: Path | str) -> Signed:
         return Signed(identity, sig.keyid, sig.role, (name,))
 
 
+def _read_capped(path: Path, what: str) -> bytes:
+    """The bytes of a signature file, reading no more than the cap (+1) whatever its size (or /dev/zero)."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(layout.MAX_SIGNATURE_SIZE + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    if len(data) > layout.MAX_SIGNATURE_SIZE:
+        raise InputError(f"{path}: larger than the {layout.MAX_SIGNATURE_SIZE}-byte cap of a signature file")
+    return data
+
+
 def read_detached(paths: Sequence[Path | str]) -> dict[str, bytes]:
     """The bytes of detached envelopes given with ``--signature``, by path."""
-    out: dict[str, bytes] = {}
-    for p in paths:
-        try:
-            data = Path(p).read_bytes()
-        except OSError as exc:
-            raise InputError(f"{p}: cannot read the signature: {exc.strerror}") from None
-        if len(data) > layout.MAX_SIGNATURE_SIZE:
-            raise InputError(f"{p}: larger than the {layout.MAX_SIGNATURE_SIZE}-byte cap of a signature file")
-        out[str(p)] = data
-    return out
+    return {str(p): _read_capped(Path(p), "the signature") for p in paths}

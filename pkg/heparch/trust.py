@@ -167,7 +167,9 @@ def parse_policy(data: Any, path: Path) -> TrustPolicy:
         raise _fail(path, "require", "must map each role to the number of distinct keys it needs, e.g. {analysis-team: 1}")
     checked: dict[str, int] = {}
     for role, count in require.items():
-        problem = role_problem(str(role))
+        if not isinstance(role, str):  # YAML reads `123: 1` as the integer 123, which no key's roles can hold
+            raise _fail(path, f"require.{role}", "must be a role name (a string; quote a role made of digits)")
+        problem = role_problem(role)
         if problem:
             raise _fail(path, f"require.{role}", problem)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -187,8 +189,6 @@ def load_policy(path: Path | str) -> TrustPolicy:
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import YAMLError
 
-    from heparch.config import _reject_unsafe_yaml
-
     path = Path(path)
     try:
         text = path.read_text("utf-8")
@@ -196,11 +196,31 @@ def load_policy(path: Path | str) -> TrustPolicy:
         raise InputError(f"{path}: cannot read the trust policy: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: the trust policy is not UTF-8 text") from None
-    _reject_unsafe_yaml(text, str(path))
     try:
+        _reject_unsafe_yaml(text, str(path))
         data = YAML(typ="safe", pure=True).load(io.StringIO(text))
     except DuplicateKeyError as exc:
         raise InputError(f"{path}: duplicate key: {str(exc.problem or exc).splitlines()[0]}") from None
     except YAMLError as exc:
         raise InputError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a trust policy") from None
     return parse_policy(data, path)
+
+
+def _reject_unsafe_yaml(text: str, where: str) -> None:
+    """Refuse anchors, aliases and explicit tags, on scalars and on collections alike.
+
+    (heparch.config's check indexes ``event.implicit``, which is a tuple for a scalar but a
+    bool for a mapping or a list, so ``keys: !!set {a}`` raised TypeError there.)
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.events import AliasEvent, CollectionStartEvent, NodeEvent, ScalarEvent
+
+    for event in YAML(typ="rt").parse(io.StringIO(text)):
+        if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
+            raise InputError(f"{where}: YAML anchors and aliases are not allowed (line {event.start_mark.line + 1}); write the value out")
+        tag = getattr(event, "tag", None)
+        explicit = (isinstance(event, ScalarEvent) and not event.implicit[0]) or (isinstance(event, CollectionStartEvent) and not event.implicit)
+        if tag is not None and explicit:
+            raise InputError(f"{where}: explicit YAML tag {tag!r} is not allowed (line {event.start_mark.line + 1}); remove it")

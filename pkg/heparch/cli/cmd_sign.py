@@ -35,7 +35,7 @@ def keygen(
     passphrase = read_passphrase(passphrase_file)
     private, public = generate_key(passphrase=passphrase, comment=output.name)
     _write_pair(output, private, public_path, public)
-    keyid = parse_public_key(public.decode("ascii")).keyid
+    keyid = parse_public_key(public.decode("utf-8")).keyid  # the comment is the file name, which may be non-ASCII
     say(f"wrote {output} ({'encrypted' if passphrase else 'not encrypted'}) and {public_path}; key id {keyid}")
 
 
