@@ -380,3 +380,20 @@ def test_build_refuses_kept_signatures_after_an_edit(bundle: Path, keys: dict[st
     assert "remove" in err
     assert "arch sign" in err
     assert not edited.exists()
+
+
+def test_signing_keeps_the_bundle_file_mode(bundle: Path, keys: dict[str, Path]) -> None:
+    """An embargoed (0600) bundle stays 0600 after signing; it used to become 0644."""
+    bundle.chmod(0o600)
+    assert run("sign", str(bundle), "--key", str(keys["alice"]), "--role", "analysis-team")[0] == 0
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
+    assert verify(bundle).valid
+
+
+def test_trust_needs_the_payload_hashed(bundle: Path, keys: dict[str, Path], tmp_path: Path) -> None:
+    policy = write_policy(tmp_path / "p.yaml", {"analysis-team": 1}, alice=(keys["alice"], ["analysis-team"]))
+    assert run("sign", str(bundle), "--key", str(keys["alice"]), "--role", "analysis-team")[0] == 0
+    code, _, err = run("verify", str(bundle), "--level", "structure", "--trust", str(policy))
+    assert code == 2
+    assert "--trust needs --level fixity or full" in err
+    assert run("verify", str(bundle), "--level", "fixity", "--trust", str(policy))[0] == 0

@@ -146,6 +146,8 @@ def test_init_writes_commented_yaml_that_builds_and_round_trips(analysis: Path, 
     [
         ("a: &x 1\nb: *x\n", "anchors"),
         ("name: !!python/object:os.system x\n", "tag"),
+        ("files: !!set {a}\n", "tag"),  # a tag on a collection (crashed with TypeError)
+        ("exclude: !!seq [a]\n", "tag"),
         ("name: [unclosed\n", "not valid YAML"),
         ("bogus: 1\n", "bogus"),
     ],

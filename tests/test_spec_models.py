@@ -134,3 +134,28 @@ def test_sl_model_keeps_ints() -> None:
 def test_sl_toys_parse(path: pathlib.Path) -> None:
     obj = json.loads(path.read_text())
     assert models.SimplifiedLikelihood.from_json(obj).to_json() == obj
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"[1e999]", "infinite"),
+        (b"[" + b"1" * 5000 + b"]", "4300 digits"),
+        (b'{"a": -1e400}', "infinite"),
+    ],
+)
+def test_strict_json_refuses_numbers_json_cannot_hold(data: bytes, message: str) -> None:
+    """Both used to escape as plain ValueError (a crash) or parse as infinity."""
+    from heparch.spec import strictjson
+
+    with pytest.raises(strictjson.StrictJSONError, match=message):
+        strictjson.loads(data)
+
+
+def test_manifest_with_a_huge_integer_is_a_finding() -> None:
+    from heparch.spec.manifest_check import parse_manifest
+
+    manifest, findings = parse_manifest(b'{"bundleFormat": {"uri": "x", "version": ' + b"1" * 5000 + b"}}")
+    assert manifest is None
+    assert [f.code for f in findings] == ["E030"]
+    assert "4300 digits" in findings[0].message

@@ -48,7 +48,8 @@ def _reject_unsafe_yaml(text: str, where: str) -> None:
             if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
                 raise InputError(f"{where}: YAML anchors and aliases are not allowed (line {event.start_mark.line + 1}); write the value out")
             tag = getattr(event, "tag", None)
-            if tag is not None and not getattr(event, "implicit", (True,))[0]:
+            implicit = getattr(event, "implicit", True)  # a pair for scalars, a bool for collections
+            if tag is not None and not (implicit[0] if isinstance(implicit, tuple) else implicit):
                 raise InputError(f"{where}: explicit YAML tag {tag!r} is not allowed (line {event.start_mark.line + 1}); remove it")
     except YAMLError as exc:
         raise InputError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None

@@ -59,6 +59,8 @@ def verify(
     given = [name for name, value in replay_options.items() if value not in (None, [])]
     if given and not replay:
         raise InputError(f"{given[0]}: a replay option; add --replay (or use 'arch replay')")
+    if trust is not None and level == "structure":
+        raise InputError("--trust needs --level fixity or full: at structure the payload is not hashed, so a trust verdict would not cover it")
     if replay and level != "full":
         raise InputError(f"--replay runs after a full verification; drop --level {level}")
     from heparch.verify import verify as run

@@ -2,11 +2,15 @@
 
 >>> loads(b'{"a": [1, 2.5]}')
 {'a': [1, 2.5]}
+>>> loads(b'[1e999]')
+Traceback (most recent call last):
+heparch.spec.strictjson.StrictJSONError: number 1e999 is too large for a 64-bit float (infinite)
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 MAX_DEPTH = 64
@@ -29,6 +33,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise StrictJSONError(f"{name} is not allowed in JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity: as forbidden as the literal
+        raise StrictJSONError(f"number {text[:40]} is too large for a 64-bit float (infinite)")
+    return value
 
 
 def _depth(obj: Any, limit: int) -> None:
@@ -56,11 +67,15 @@ def loads(data: bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     except UnicodeDecodeError as exc:
         raise StrictJSONError(f"not UTF-8 at byte {exc.start}") from None
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise StrictJSONError(f"nesting deeper than {max_depth}") from None
     except json.JSONDecodeError as exc:
         raise StrictJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except StrictJSONError:
+        raise
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits (sys.set_int_max_str_digits)
+        raise StrictJSONError(str(exc).split(";")[0]) from None
     if max_depth is not None:
         _depth(obj, max_depth)
     return obj

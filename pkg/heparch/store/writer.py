@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -83,16 +84,25 @@ def write_blob(fw: FrameWriter, hex_: str, size: int, chunks: Iterator[bytes]) -
 
 
 @contextlib.contextmanager
-def atomic_output(target: Path) -> Iterator[BinaryIO]:
-    """A temporary file beside ``target``, renamed onto it only if the block succeeds."""
+def atomic_output(target: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
+    """A temporary file beside ``target``, renamed onto it only if the block succeeds.
+
+    The new file gets ``mode``, by default what the umask gives a new file (0644 under the
+    usual umask 022); a rewrite in place passes the old file's mode, so that signing an
+    embargoed 0600 bundle does not make it readable by everyone.
+    """
     target = Path(target)
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+            os.fchmod(fh.fileno(), mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -193,7 +203,7 @@ def rewrite_signature_part(target: Path, fh: BinaryIO, parts: Parts, signatures:
     the stored frames of the signature part are written again. A kill at any moment leaves
     the old bundle (and at worst a stray temporary file beside it).
     """
-    with atomic_output(target) as out:
+    with atomic_output(target, mode=stat.S_IMODE(os.fstat(fh.fileno()).st_mode)) as out:
         head = _copy_frames(fh, out, parts.head_frames)
         sw = FrameWriter(out, stored=True)
         sw.write(signature_part(parts.head, parts.listing, signatures))
