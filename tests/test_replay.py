@@ -324,3 +324,19 @@ def test_differing_software_versions_are_named(toy: Path, tmp_path: Path) -> Non
     assert code == 0, err
     assert json.loads(out)["software"]["pyhf"] == {"recorded": "0.0.1", "current": "0.7.6"}
     assert "pyhf: recorded 0.0.1, running 0.7.6" in err
+
+
+def test_limits_above_the_cap_are_not_claimed_and_are_named() -> None:
+    from heparch.claim import _component
+    from heparch.replay.work import Context
+
+    ctx = Context("t", "BkgOnly.json", "workspace", "fast", {})
+    values = {
+        "A": {"CLs_obs": 0.5, "CLs_exp": [0.5] * 5, "mu_up_obs": 3.0, "mu_up_exp": [1.0, 2.0, 3.0, 4.0, 5.0]},
+        "B": {"CLs_obs": 0.9, "CLs_exp": [0.9] * 5, "mu_up_obs": None, "mu_up_exp": [1.0, 2.0, 3.0, 4.0, None]},
+    }
+    notes: list[str] = []
+    comp = _component(ctx, values, "sha256:" + "0" * 64, notes)
+    assert comp["points"]["A"]["mu_up_obs"] == 3.0
+    assert comp["points"]["B"] == {"CLs_obs": 0.9, "CLs_exp": [0.9] * 5}
+    assert notes == ["BkgOnly.json: upper limits above the cap are not claimed for 1 point(s): B"]

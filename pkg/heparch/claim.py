@@ -101,14 +101,23 @@ def plan(bundle: Any, *, backend: str | None, upper_limits: bool) -> tuple[dict[
     return contexts, tasks, notes
 
 
-def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str) -> dict[str, Any]:
+def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str] | None = None) -> dict[str, Any]:
+    """The results component of ``ctx``'s likelihood. A point whose limits reach above the cap
+    has no finite limit to claim: its CLs values are claimed, its limits left out (and named
+    in ``notes``)."""
     points = {}
+    above: list[str] = []
     for point in sorted(values):
         v = dict(values[point])
-        if v.get("mu_up_obs") is None or None in (v.get("mu_up_exp") or [None]):  # above the cap: no finite limit to claim
+        if "mu_up_obs" in v and (v.get("mu_up_obs") is None or None in (v.get("mu_up_exp") or [None])):
+            above.append(point)
             v.pop("mu_up_obs", None)
             v.pop("mu_up_exp", None)
         points[point] = v
+    if above and notes is not None:
+        notes.append(
+            f"{ctx.likelihood}: upper limits above the cap are not claimed for {len(above)} point(s): {', '.join(above[:8])}{' ...' if len(above) > 8 else ''}"
+        )
     return {
         "likelihood": ctx.likelihood,
         "backend": ctx.backend,
@@ -177,7 +186,7 @@ def claim(
         raise FitError(
             f"{len(failed)} of {len(tasks)} points failed, so no claims were written (first: {first[0]}: {first[1]}); --allow-failures writes the others"
         )
-    components = {ctx.likelihood: _component(ctx, values[token], parent) for token, ctx in contexts.items() if values[token]}
+    components = {ctx.likelihood: _component(ctx, values[token], parent, notes) for token, ctx in contexts.items() if values[token]}
     identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
     return ClaimResult(out, identity, {name: paths[name] for name in components}, sum(len(v) for v in values.values()), failed, tuple(notes))
 
