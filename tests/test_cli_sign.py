@@ -397,3 +397,27 @@ def test_trust_needs_the_payload_hashed(bundle: Path, keys: dict[str, Path], tmp
     assert code == 2
     assert "--trust needs --level fixity or full" in err
     assert run("verify", str(bundle), "--level", "fixity", "--trust", str(policy))[0] == 0
+
+
+def test_detached_ssh_signature_can_be_attached(bundle: Path, keys: dict[str, Path], analysis: Path, tmp_path: Path) -> None:
+    """--detached --ssh writes both files beside the bundle; --attach takes either, and refuses
+    an sshsig made over another bundle's manifest (E077)."""
+    code, _, err = run("sign", str(bundle), "--key", str(keys["alice"]), "--role", "analysis-team", "--ssh", "--detached")
+    assert code == 0, err
+    kid = keyid(keys["alice"])
+    dsse = tmp_path / f"toy.zst.analysis-team.{kid}.dsse.json"
+    sshsig = tmp_path / f"toy.zst.analysis-team.{kid}.sshsig"
+    for file in (dsse, sshsig):
+        code, _, err = run("sign", str(bundle), "--attach", str(file))
+        assert code == 0, err
+    code, report, _ = verify_json(str(bundle))
+    assert code == 0
+    assert sorted((s["file"], s["kind"]) for s in report["signatures"]) == [
+        (f"signatures/analysis-team.{kid}.dsse.json", "dsse"),
+        (f"signatures/analysis-team.{kid}.sshsig", "sshsig"),
+    ]
+    (analysis / "README.md").write_text("another bundle\n")
+    other = build(analysis, output=tmp_path / "other.zst").output
+    code, _, err = run("sign", str(other), "--attach", str(sshsig))
+    assert code == 1
+    assert "E077" in err

@@ -692,10 +692,19 @@ def sign(
         return Signed(identity, keyid, role, tuple(layout.SIGNATURE_DIR + n for n in files))
 
 
+_DETACHED_SSHSIG_RE = re.compile(r"\.(?P<role>[a-z0-9][a-z0-9-]{0,23})\.(?P<keyid>[0-9a-f]{64})\.sshsig$")
+
+
 def attach(bundle: Path | str, envelope: Path | str) -> Signed:
-    """Add a detached DSSE envelope made elsewhere; it must verify and be made for this bundle."""
+    """Add a detached DSSE envelope made elsewhere; it must verify and be made for this bundle.
+
+    A detached ``<bundle>.<role>.<keyid>.sshsig`` (from ``--detached --ssh``) is attached too:
+    it must verify over this bundle's ``data/manifest.json`` with the key its name gives.
+    """
     path, source = _in_place(bundle), Path(envelope)
     data = _read_capped(source, "the envelope")
+    if source.name.endswith(SSHSIG_SUFFIX):
+        return _attach_sshsig(path, source, data)
     with _locked(path) as fh:
         identity, _, _ = _bundle_identity(path)
         sig = check_envelope(data, location=str(source), identity=identity)
@@ -703,6 +712,25 @@ def attach(bundle: Path | str, envelope: Path | str) -> Signed:
         name = layout.SIGNATURE_DIR + signature_name(sig.role, sig.keyid, "dsse")
         _rewrite(path, fh, identity, lambda sigs: sigs.update({name: data}))
         return Signed(identity, sig.keyid, sig.role, (name,))
+
+
+def _attach_sshsig(path: Path, source: Path, data: bytes) -> Signed:
+    m = _DETACHED_SSHSIG_RE.search(source.name)
+    if m is None:
+        raise InputError(f"{source}: a detached SSH signature is named <bundle>.<role>.<keyid>.sshsig (as --detached --ssh writes it)")
+    with _locked(path) as fh:
+        identity, _, manifest_bytes = _bundle_identity(path)
+        try:
+            sig = _check_sshsig(data, str(source), manifest_bytes)
+            if sig.keyid != m["keyid"]:
+                raise _Bad("E075", "file name's key id differs from the signing key's", expected=sig.keyid, found=m["keyid"])
+        except _Bad as bad:
+            raise SignatureError(
+                f"{bad.code} {source}: {bad.message}", findings=[Finding(bad.code, str(source), bad.message, bad.expected, bad.found)]
+            ) from None
+        name = layout.SIGNATURE_DIR + signature_name(m["role"], sig.keyid, "sshsig")
+        _rewrite(path, fh, identity, lambda sigs: sigs.update({name: data}))
+        return Signed(identity, sig.keyid, m["role"], (name,))
 
 
 def _read_capped(path: Path, what: str) -> bytes:

@@ -81,7 +81,10 @@ def sign(
         False, "--detached", help="Write the envelope (and with --ssh the .sshsig) beside the bundle, as BUNDLE.<role>.<keyid>.dsse.json, instead of into it."
     ),
     attach: Path | None = typer.Option(
-        None, "--attach", metavar="FILE.dsse.json", help="Add a detached envelope made elsewhere (instead of signing with --key)."
+        None,
+        "--attach",
+        metavar="FILE.dsse.json",
+        help="Add a detached envelope (or a detached <bundle>.<role>.<keyid>.sshsig) made elsewhere, instead of signing with --key.",
     ),
     passphrase_file: Path | None = typer.Option(None, "--passphrase-file", help=_PASSPHRASE_HELP),
     json_out: bool = typer.Option(False, "--json", help='Print {"identity", "keyid", "role", "written"} as JSON on stdout.'),
