@@ -61,12 +61,14 @@ SETTINGS: Final[dict[str, Any]] = {
     "expected": "aposteriori: Asimov data lambda(0, theta_hat_0) of the observed data, constraint centres kept at 0",
     "background_positivity": "A_i + B_i theta_i + C_i theta_i^2 >= 0 in every fit (bounds on theta_i)",
     "constraint": "theta ~ N(0, rho)",
-    "optimizer": "projected Newton, exact Hessian; converged: free gradient < 1e-7 or Newton decrement < 1e-11",
+    "optimizer": "projected Newton, exact Hessian; converged: free gradient < 1e-7 or Newton decrement < max(1e-11, 64 eps |-ln L|)",
 }
 #: a fit has converged when the largest free gradient component is below this
 GRAD_TOL: Final = 1e-7
 #: ... or when the Newton decrement g.H^-1.g/2 (the predicted decrease of -ln L) is below this
 DECREMENT_TOL: Final = 1e-11
+#: ... or below this fraction of |-ln L| (64 machine epsilons: what rounding lets f resolve)
+F_RESOLUTION: Final = 64 * 2.220446049250313e-16
 MAX_ITER: Final = 200
 
 
@@ -433,7 +435,9 @@ class SimplifiedModel:
             else:
                 free = None
                 factor, d = _newton_step(h, g)
-            if -0.5 * float(g @ d) < DECREMENT_TOL:  # the Newton decrement: f is at its minimum
+            # the Newton decrement: f is at its minimum, to within what f can resolve (|f| reaches
+            # 1e4 and more with large counts, where 1e-11 is below its rounding)
+            if -0.5 * float(g @ d) < max(DECREMENT_TOL, F_RESOLUTION * abs(pt.f)):
                 converged = True
                 break
             t = 1.0
@@ -445,8 +449,12 @@ class SimplifiedModel:
                     break
                 new = None
                 t *= 0.5
-            if new is None:  # no decrease at machine precision
+            if new is None or new.f >= pt.f:  # no decrease at machine precision
                 converged = gmax < 1e-5
+                if new is None:
+                    break
+                x, pt = xn, new
+                self._derivatives(pt, data, free_mu)
                 break
             x, pt = xn, new
             self._derivatives(pt, data, free_mu)
