@@ -40,6 +40,7 @@ class ClaimResult:
 
     output: Path
     identity: str
+    parent: str  # the input bundle's identity
     components: Mapping[str, str]  # likelihood -> logical path of its results component
     points: int
     failed: Mapping[str, str]  # "<likelihood>:<point>" -> error (only with allow_failures)
@@ -171,7 +172,7 @@ def claim(
             raise InputError(f"{src}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
         parent = bundle.identity
         taken = {f.path for f in bundle.files()}
-        paths = {ctx.likelihood: _results_path(bundle, ctx.likelihood, taken) for ctx in contexts.values() if ctx.kind in ("workspace", "simplified")}
+        paths = {ctx.likelihood: _results_path(bundle, ctx.likelihood, taken) for ctx in contexts.values()}
     values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     failed: dict[str, str] = {}
     for n, result in enumerate(execute(contexts, tasks, jobs=jobs, scheduler=scheduler), 1):
@@ -188,7 +189,7 @@ def claim(
         )
     components = {ctx.likelihood: _component(ctx, values[token], parent, notes) for token, ctx in contexts.items() if values[token]}
     identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
-    return ClaimResult(out, identity, {name: paths[name] for name in components}, sum(len(v) for v in values.values()), failed, tuple(notes))
+    return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, sum(len(v) for v in values.values()), failed, tuple(notes))
 
 
 def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, Any]]]) -> str:

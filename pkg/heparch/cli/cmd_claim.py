@@ -31,7 +31,6 @@ def claim(
 
     Example: arch claim analysis.zst -o claimed.zst --jobs 2 --upper-limits
     """
-    import heparch
     from heparch.claim import claim as run
     from heparch.cli._progress import Progress
     from heparch.replay.core import default_jobs
@@ -41,8 +40,6 @@ def claim(
         from heparch.errors import InputError
 
         raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
-    with heparch.open(bundle) as b:
-        parent = b.identity
     progress: Progress | None = None
     failed = 0
 
@@ -74,13 +71,13 @@ def claim(
     for key, error in sorted(result.failed.items()):
         say(f"warning: {key}: not claimed: {error}")
     say(f"claimed {result.points} point(s) in {len(result.components)} results component(s): {', '.join(sorted(result.components.values()))}")
-    say(f"wrote {result.output}\nidentity {result.identity} (parent {parent})")
+    say(f"wrote {result.output}\nidentity {result.identity} (parent {result.parent})")
     if json_out:
         emit_json(
             {
                 "output": str(result.output),
                 "identity": result.identity,
-                "parent": parent,
+                "parent": result.parent,
                 "components": dict(result.components),
                 "points": result.points,
                 "failed": dict(result.failed),
