@@ -1,12 +1,86 @@
-"""Shared test fixtures: paths to ../shared/data and a small analysis directory."""
+"""Shared test fixtures (paths to ../shared/data, a small analysis directory) and the suite's guards.
+
+The guards keep one bad test from taking the run down with it:
+
+* memory: the test process (and every process it starts) may hold at most ``HEPARCH_TEST_MEMORY_GIB``
+  GiB (default 6) of data segment (``RLIMIT_DATA``: heap and private writable mappings, what a runaway
+  list or array grows), so a runaway test raises ``MemoryError`` instead of being killed by the kernel;
+* time: every test has a timeout (pytest-timeout, ``timeout`` in ``pyproject.toml``), property tests a
+  shorter one, so a hang fails that test;
+* property tests are deterministic: the ``heparch`` hypothesis profile (derandomised, no example
+  database, a deadline per example, bounded examples) is the default, and a test whose own settings
+  undo any of that fails before it runs.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import resource
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+MEMORY_LIMIT = int(float(os.environ.get("HEPARCH_TEST_MEMORY_GIB", "6")) * 2**30)
+PROPERTY_TEST_TIMEOUT = 300  # seconds for a whole property test (all its examples)
+MAX_EXAMPLES = 200
+
+
+def _limit_memory(limit: int) -> None:
+    """Lower the soft data-segment limit to ``limit`` bytes (never raise it; the hard limit stays)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
+_limit_memory(MEMORY_LIMIT)
+
+settings.register_profile(
+    "heparch",
+    derandomize=True,  # the same examples on every run: CI must not depend on luck
+    database=None,  # and not on what an earlier run found
+    deadline=datetime.timedelta(seconds=20),
+    max_examples=50,
+    print_blob=False,
+)
+settings.load_profile("heparch")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every property test the property-test timeout unless it names its own."""
+    for item in items:
+        if _hypothesis_settings(item) is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(PROPERTY_TEST_TIMEOUT))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a property test whose settings are not deterministic, unbounded, or without a deadline."""
+    chosen = _hypothesis_settings(item)
+    if chosen is None:
+        return
+    problems = []
+    if not chosen.derandomize:
+        problems.append("derandomize=True")
+    if chosen.database is not None:
+        problems.append("database=None")
+    if chosen.deadline is None:
+        problems.append("a deadline (a timedelta, not None)")
+    if chosen.max_examples > MAX_EXAMPLES:
+        problems.append(f"max_examples <= {MAX_EXAMPLES}")
+    if problems:
+        pytest.fail(f"{item.nodeid}: property tests need " + ", ".join(problems) + " (see tests/conftest.py)", pytrace=False)
+
+
+def _hypothesis_settings(item: pytest.Item) -> settings | None:
+    test = getattr(item, "obj", None)
+    if not getattr(test, "is_hypothesis_test", False):
+        return None
+    chosen = getattr(test, "_hypothesis_internal_use_settings", None)
+    return chosen if isinstance(chosen, settings) else settings.default
+
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"

@@ -12,6 +12,7 @@ Tolerances (DESIGN.md section 6): CLs within max(1e-4, 1e-3 x CLs); upper limits
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import math
 import time
@@ -240,7 +241,7 @@ def workspaces(draw: Any) -> dict[str, Any]:
 @settings(
     max_examples=15,
     derandomize=True,  # the same examples on every run: CI must not depend on luck
-    deadline=None,
+    deadline=datetime.timedelta(seconds=60),  # pyhf on one small workspace takes about a second
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

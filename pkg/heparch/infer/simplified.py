@@ -428,13 +428,22 @@ class SimplifiedModel:
                 converged = True
                 break
             h = self._hessian(pt, free_mu)
-            if any_active:
-                free = np.flatnonzero(~active)
-                d = np.zeros_like(x)
-                factor, d[free] = _newton_step(h[np.ix_(free, free)], g[free])
-            else:
-                free = None
-                factor, d = _newton_step(h, g)
+            # a variable on its bound whose Newton step points out of the box is held there too (its
+            # gradient can be ~0 while the step through it is the one that lowers -ln L), else the
+            # projected step does not descend; at most one pass per variable
+            for _ in range(x.size):
+                if any_active:
+                    free = np.flatnonzero(~active)
+                    d = np.zeros_like(x)
+                    factor, d[free] = _newton_step(h[np.ix_(free, free)], g[free])
+                else:
+                    free = None
+                    factor, d = _newton_step(h, g)
+                outward = ~active & (((x <= lo) & (d < 0)) | ((x >= hi) & (d > 0)))
+                if not outward.any():
+                    break
+                active |= outward
+                any_active = True
             # the Newton decrement: f is at its minimum, to within what f can resolve (|f| reaches
             # 1e4 and more with large counts, where 1e-11 is below its rounding)
             if -0.5 * float(g @ d) < max(DECREMENT_TOL, F_RESOLUTION * abs(pt.f)):

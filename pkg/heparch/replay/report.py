@@ -29,6 +29,7 @@ import dataclasses
 import itertools
 import math
 import re
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
@@ -331,22 +332,37 @@ def _symlog(x: float, lin: float, top: float) -> float:
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    """About ``n`` round values in [lo, hi]; at most ``2 n + 1``, distinct, and never a loop over float steps.
+
+    Ticks are integer multiples ``k * step`` for a range of ``k`` computed up front, so a step below the
+    float spacing of ``lo`` (1e16 + 4) cannot stall the loop, and a span below the smallest normal float
+    (subnormal values) gives no ticks rather than a math domain error.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        return []
     span = hi - lo
-    if not 0 < span < math.inf:
+    if span == math.inf:  # both near the float limit: tick the halves
+        return [2 * v for v in _nice_ticks(lo / 2, hi / 2, n)]
+    if span / n < sys.float_info.min:
         return []
     raw = span / n
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
-    out, v = [], math.ceil(lo / step - 1e-9) * step
-    while v <= hi + 1e-9 * span:
-        out.append(round(v, 10) + 0.0)
-        v += step
-    return out
+    k0, k1 = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    if not 0 <= k1 - k0 <= 2 * n:
+        return []
+    # round away the float noise of k * step (0.30000000000000004) at a precision relative to the step
+    digits = max(0, 2 - math.floor(math.log10(step)))
+    ticks = (round(k * step, digits) + 0.0 for k in range(k0, k1 + 1))
+    return sorted({v for v in ticks if lo - 1e-9 * span <= v <= hi + 1e-9 * span})
 
 
 def _padded(values: Sequence[float]) -> tuple[float, float]:
+    """An axis range around ``values``; values a tick label cannot tell apart (relative 1e-9) count as one."""
     lo, hi = min(values), max(values)
-    pad = (hi - lo) * 0.07 if hi > lo else max(1.0, abs(lo) * 0.1)
+    scale = max(abs(lo), abs(hi))
+    distinct = hi - lo > max(1e-9 * scale, 64 * sys.float_info.min)
+    pad = (hi - lo) * 0.07 if distinct else max(1.0, 0.1 * scale)
     return (lo - pad, hi + pad) if math.isfinite(hi - lo + 2 * pad) else (lo, hi)
 
 
