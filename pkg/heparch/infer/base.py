@@ -9,6 +9,7 @@ pyhf reports CLs, spey reports 1-CLs: these types always hold CLs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -20,7 +21,110 @@ HISTFACTORY_SETTINGS: dict[str, Any] = {
     "interpolation": {"normsys": "code4", "histosys": "code4p"},
     "poi_lower_bound": 0.0,
 }
+#: the choices of :class:`Settings`, pyhf's names
+TEST_STATS: tuple[str, ...] = ("qtilde", "q")
+NORMSYS_CODES: tuple[str, ...] = ("code1", "code4")
+HISTOSYS_CODES: tuple[str, ...] = ("code0", "code2", "code4p")
 EXPECTED_SIGMAS = (-2, -1, 0, 1, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How a HistFactory hypothesis test is computed, in pyhf 0.7.6's names.
+
+    One value used by ``arch cls``, ``upper-limit``, ``claim`` and ``replay``: recorded in the
+    results' ``settings`` (:meth:`to_json`) and read back from them (:meth:`from_json`).
+    ``poi_bounds`` None means the bounds the workspace gives (pyhf's suggested bounds, as
+    ``pyhf cls`` uses them); ``measurement`` None means the workspace's first measurement.
+    Only the asymptotic calculator with the ``normal`` base distribution is computed;
+    anything else (toys, the q0 discovery statistic) is an :class:`InputError`.
+
+    >>> Settings(test_stat="q", normsys="code1", histosys="code0").to_json()["interpolation"]
+    {'normsys': 'code1', 'histosys': 'code0'}
+    >>> Settings.from_json({"test_stat": "qtilde", "poi_bounds": [-10, 10]}).poi_bounds
+    (-10.0, 10.0)
+    """
+
+    test_stat: str = "qtilde"
+    normsys: str = "code4"
+    histosys: str = "code4p"
+    poi_bounds: tuple[float, float] | None = None
+    measurement: str | None = None
+    calctype: str = "asymptotics"
+    calc_base_dist: str = "normal"
+
+    def __post_init__(self) -> None:
+        from heparch.errors import InputError
+
+        for option, value, allowed in (
+            ("--test-stat", self.test_stat, TEST_STATS),
+            ("--normsys-interp", self.normsys, NORMSYS_CODES),
+            ("--histosys-interp", self.histosys, HISTOSYS_CODES),
+            ("calctype", self.calctype, ("asymptotics",)),
+            ("calc_base_dist", self.calc_base_dist, ("normal",)),
+        ):
+            if value not in allowed:
+                raise InputError(f"{option} {value!r}: heparch computes {' or '.join(allowed)}")
+        if self.poi_bounds is not None:
+            lo, hi = self.poi_bounds
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise InputError(f"--poi-bounds {lo:g},{hi:g}: need two finite numbers, lower < upper")
+
+    def to_json(self) -> dict[str, Any]:
+        """The results' ``settings`` fields these settings fix."""
+        out: dict[str, Any] = {
+            "test_stat": self.test_stat,
+            "calctype": self.calctype,
+            "calc_base_dist": self.calc_base_dist,
+            "interpolation": {"normsys": self.normsys, "histosys": self.histosys},
+        }
+        if self.poi_bounds is not None:
+            out["poi_bounds"] = list(self.poi_bounds)
+        if self.measurement is not None:
+            out["measurement"] = self.measurement
+        return out
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], where: str = "settings") -> Settings:
+        """Settings from a results' ``settings`` object; missing fields take the defaults.
+
+        Claims made with toys or with the q0 discovery statistic cannot be replayed: an
+        :class:`InputError` naming the field and the reason.
+        """
+        from heparch.errors import InputError
+
+        def text(name: str, default: str) -> str:
+            value = doc.get(name, default)
+            if not isinstance(value, str):
+                raise InputError(f"{where}.{name}: {value!r} is not a string")
+            return value
+
+        test_stat, calctype = text("test_stat", "qtilde"), text("calctype", "asymptotics")
+        if test_stat == "q0":
+            raise InputError(f"{where}.test_stat: 'q0' (discovery) claims cannot be replayed: heparch computes CLs with qtilde or q")
+        if calctype != "asymptotics":
+            raise InputError(f"{where}.calctype: {calctype!r} claims cannot be replayed: heparch computes the asymptotic formulae only (toys are random)")
+        interp = doc.get("interpolation", {})
+        if not isinstance(interp, Mapping):
+            raise InputError(f"{where}.interpolation: {interp!r} is not an object")
+        bounds = doc.get("poi_bounds")
+        if bounds is not None and not (isinstance(bounds, list | tuple) and len(bounds) == 2 and all(isinstance(b, int | float) for b in bounds)):
+            raise InputError(f"{where}.poi_bounds: {bounds!r} is not [lower, upper]")
+        measurement = doc.get("measurement")
+        try:
+            return cls(
+                test_stat=test_stat,
+                normsys=str(interp.get("normsys", "code4")),
+                histosys=str(interp.get("histosys", "code4p")),
+                poi_bounds=(float(bounds[0]), float(bounds[1])) if bounds is not None else None,
+                measurement=measurement if isinstance(measurement, str) else None,
+                calctype=calctype,
+                calc_base_dist=text("calc_base_dist", "normal"),
+            )
+        except InputError as exc:
+            raise InputError(f"{where}: {exc.message}") from None
+
+
 Band = tuple[float, float, float, float, float]
 
 
