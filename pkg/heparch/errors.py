@@ -65,4 +65,13 @@ class InferenceInputError(InputError):
 
 
 class FitError(HeparchError):
-    """A fit did not converge; the message says which and how (exit 3 unless handled)."""
+    """A fit did not converge; the message says which and how (exit 2: this input cannot be
+    computed by this backend; the default backend choice falls back to pyhf where it can)."""
+
+    exit_code = EXIT_USAGE
+
+
+class DegenerateResult(FitError):
+    """A result that is not a number: a non-finite CLs or upper limit, or a degenerate Asimov
+    test statistic (q_mu,A = 0); the message names the cause (exit 2; a failed point in claim
+    and replay), never printed or recorded as a number."""

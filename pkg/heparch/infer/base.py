@@ -137,9 +137,25 @@ class CLsResult:
     mu: float
     backend: str
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: several minima were found (fits from different starts differ by > 1e-6 in -ln L); the
+    #: lowest was taken, ``starts`` holds -ln L (or the CLs) from each start by fit
+    multimodal: bool = False
+    starts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: values that underflow double precision (e.g. ``"CLs_exp[0]"``): reported as 0, not computed
+    underflow: tuple[str, ...] = ()
+    #: warnings about how the result was computed (e.g. q~mu with a POI lower bound below 0)
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"CLs_obs": self.observed, "CLs_exp": list(self.expected), "mu": self.mu, "backend": self.backend, "settings": dict(self.settings)}
+        out = {"CLs_obs": self.observed, "CLs_exp": list(self.expected), "mu": self.mu, "backend": self.backend, "settings": dict(self.settings)}
+        if self.multimodal:
+            out["multimodal"] = True
+            out["starts"] = dict(self.starts)
+        if self.underflow:
+            out["underflow"] = list(self.underflow)
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,4 +226,9 @@ class Backend(Protocol):
         """Why this backend cannot handle ``spec`` (None when it can)."""
         ...
 
-    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> Background: ...
+    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> Background:
+        """The background-only model; ``settings`` (None: the defaults) fix the test statistic,
+        interpolation codes, POI bounds and measurement (``measurement`` is the older spelling of
+        ``settings.measurement``). A HistFactory backend that cannot honour a setting raises
+        :class:`~heparch.errors.InferenceInputError` naming it, or reports it in :meth:`unsupported`."""
+        ...
