@@ -209,7 +209,7 @@ def test_dask_agrees_with_local_processes(toy: Path) -> None:
     distributed = pytest.importorskip("distributed", reason="Dask distributed is in the test extra")
     points = [POINT, "C1N2_400_200", "C1N2_600_300", "C1N2_700_100", "C1N2_800_0"]
     local = core.replay(toy, points=points, jobs=2)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:  # a free port: 8787 may be taken
         code, out, err = run("replay", str(toy), "--scheduler", cluster.scheduler_address, "--json", *[a for p in points for a in ("--point", p)])
     assert code == 0, err
     doc = json.loads(out)["points"]
