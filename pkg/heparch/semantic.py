@@ -65,11 +65,13 @@ def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mappin
             if obj is None:
                 continue
             if entry.role == "patchset":
-                findings += patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=lk.path)
+                findings += patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
                 names.update(p.get("metadata", {}).get("name", "") for p in obj.get("patches", []) if isinstance(p, dict))
             else:
                 findings += patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
                 names.add(entry.annotations.get("patch.name", entry.path))
+        if checker is not None and checker.usable:  # W011: over the workspace and every patch
+            findings += workspace.notice_findings(workspace.unused_parameters(ws, checker.used), lk.path)
         del ws, usable, checker
     for sl in manifest.by_role("simplified-likelihood"):
         obj = _json(sl, load, findings)

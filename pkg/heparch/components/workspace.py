@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from heparch.findings import Finding
@@ -39,6 +40,18 @@ PARAMETER_KIND: Final[Mapping[str, str]] = {
 Path = tuple[str | int, ...]
 #: one consistency problem: JSON path parts and message
 Issue = tuple[Path, str]
+#: one finding of the rate and observation checks: code, JSON path parts and message
+Notice = tuple[str, Path, str]
+
+#: observations of channels the workspace does not have, or a channel observed twice
+#: (pyhf ignores the first and uses the last)
+W_OBSERVATION: Final = "W009"
+#: a sample with a negative yield where the background rate stays computable
+W_NEGATIVE: Final = "W010"
+#: a measurement configures a parameter that no modifier uses (pyhf ignores it)
+W_UNUSED: Final = "W011"
+#: a bin whose background rate is negative, or zero with events observed, or a negative count
+E_RATE: Final = "E080"
 
 
 def looks_like_workspace(obj: Any) -> bool:
@@ -70,15 +83,27 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
     it off for a background-only workspace, whose signal (with the POI's normfactor) is
     added by patches.
 
-    Measurement parameters that name no modifier are accepted, as pyhf does: published
-    background-only workspaces configure ``mu_SIG`` or ``lumi`` that only the signal adds.
-    Consistency is only checked on a workspace that passes the schema.
+    What pyhf 0.7.6 builds and computes is accepted, with a warning where it is unusual:
+    observations of channels the workspace does not have or a channel observed twice (W009),
+    samples with negative yields where the background rate stays positive (W010). What it
+    cannot compute is an error (E080): see :func:`rate_notices`. Measurement parameters that
+    name no modifier are reported by :func:`unused_parameters` (W011), by the caller that
+    knows the patches: published background-only workspaces configure ``mu_SIG`` or ``lumi``
+    that only the signal adds. Consistency is only checked on a workspace that passes the
+    schema.
     """
     findings = schema_check.check(SCHEMA, obj, code="E061", location=location)
     if findings:
         return findings
     checker = Consistency()
-    return [Finding("E061", f"{location}:{schema_check.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
+    findings = [Finding("E061", f"{location}:{schema_check.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
+    notices = observation_notices(obj) + ([] if findings else checker.rate_notices(obj))
+    return findings + notice_findings(notices, location)
+
+
+def notice_findings(notices: Sequence[Notice], location: str) -> list[Finding]:
+    """:data:`Notice` s as findings located in ``location``."""
+    return [Finding(code, f"{location}:{schema_check.json_path(path)}", message) for code, path, message in notices]
 
 
 # ---------------------------------------------------------------------------------------
@@ -96,6 +121,8 @@ class SampleSummary:
     name: str
     lengths: Mapping[int, tuple[Path, ...]]
     kinds: Mapping[str, str]
+    #: (modifier index, name, kind, the kind it had first) of names reused for another kind in this sample
+    clashes: tuple[tuple[int, str, str, str], ...] = ()
 
 
 def _arrays(sample: Mapping[str, Any]) -> Iterator[tuple[Path, int]]:
@@ -116,9 +143,13 @@ def summarize(sample: Mapping[str, Any]) -> SampleSummary:
     for path, length in _arrays(sample):
         lengths.setdefault(length, []).append(path)
     kinds: dict[str, str] = {}
-    for modifier in sample["modifiers"]:
-        kinds.setdefault(modifier["name"], PARAMETER_KIND[modifier["type"]])
-    return SampleSummary(sample["name"], {k: tuple(v) for k, v in lengths.items()}, kinds)
+    clashes: list[tuple[int, str, str, str]] = []
+    for index, modifier in enumerate(sample["modifiers"]):
+        kind = PARAMETER_KIND[modifier["type"]]
+        first = kinds.setdefault(modifier["name"], kind)
+        if first != kind:
+            clashes.append((index, modifier["name"], kind, first))
+    return SampleSummary(sample["name"], {k: tuple(v) for k, v in lengths.items()}, kinds, tuple(clashes))
 
 
 @dataclasses.dataclass
@@ -128,6 +159,7 @@ class _Baseline:
     sample_ids: frozenset[int]
     kinds: dict[str, tuple[str, Path]]
     issues: frozenset[Issue]
+    channel_ids: frozenset[int] = frozenset()
 
 
 class Consistency:
@@ -141,6 +173,8 @@ class Consistency:
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Any, SampleSummary]] = {}
         self._baseline: _Baseline | None = None
+        # (id(channel), id(observed data), POIs) -> (channel, data, notices without the channel index)
+        self._rates: dict[tuple[int, int, frozenset[str]], tuple[Any, Any, list[Notice]]] = {}
 
     def summary(self, sample: Mapping[str, Any]) -> SampleSummary:
         """The memoised summary of ``sample``."""
@@ -152,9 +186,33 @@ class Consistency:
         return found
 
     def forget_except_baseline(self) -> None:
-        """Drop memo entries of samples that are not in the baseline."""
+        """Drop memo entries of samples and channels that are not in the baseline."""
         keep = self._baseline.sample_ids if self._baseline else frozenset()
         self._memo = {k: v for k, v in self._memo.items() if k in keep}
+        channels = self._baseline.channel_ids if self._baseline else frozenset()
+        self._rates = {k: v for k, v in self._rates.items() if k[0] in channels}
+
+    def rate_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
+        """The rate checks of every channel of a consistent workspace (see :func:`channel_rates`),
+        memoised per channel and observation object."""
+        pois = frozenset(m["config"]["poi"] for m in ws["measurements"])
+        observed = {o["name"]: o["data"] for o in ws["observations"]}  # pyhf: the last one counts
+        out = _negative_counts(ws)
+        for ci, channel in enumerate(ws["channels"]):
+            data = observed.get(channel["name"])
+            if data is None:
+                continue
+            key = (id(channel), id(data), pois)
+            hit = self._rates.get(key)
+            if hit is None or hit[0] is not channel or hit[1] is not data:
+                hit = (channel, data, channel_rates(channel, data, pois))
+                self._rates[key] = hit
+            out.extend((code, ("channels", ci, *path), message) for code, path, message in hit[2])
+        return out
+
+    def used_names(self, ws: Mapping[str, Any]) -> set[str]:
+        """The names of every modifier of ``ws`` (memoised per sample)."""
+        return {name for channel in ws["channels"] for sample in channel["samples"] for name in self.summary(sample).kinds}
 
     def set_baseline(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
         """Check the unpatched ``ws``, remember it, and return its issues."""
@@ -162,7 +220,7 @@ class Consistency:
         ids = frozenset(id(s) for c in ws["channels"] for s in c["samples"])
         kinds: dict[str, tuple[str, Path]] = {}
         self._kind_issues(ws, kinds, only_new=False)
-        self._baseline = _Baseline(ids, kinds, frozenset(issues))
+        self._baseline = _Baseline(ids, kinds, frozenset(issues), frozenset(id(c) for c in ws["channels"]))
         return issues
 
     def issues(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
@@ -203,9 +261,6 @@ class Consistency:
             if name not in observed:
                 out.append((("channels", ci), f"channel {name!r} has no observation"))
             out.extend(self._bin_issues(ci, channel, observed.get(name)))
-        for oi, obs in enumerate(ws["observations"]):
-            if obs["name"] not in seen:
-                out.append((("observations", oi, "name"), f"observation {obs['name']!r} names no channel"))
         return out
 
     def _bin_issues(self, ci: int, channel: Mapping[str, Any], n_obs: int | None) -> Iterator[Issue]:
@@ -240,7 +295,15 @@ class Consistency:
             for si, sample in enumerate(channel["samples"]):
                 if id(sample) in skip:
                     continue
-                for modifier_name, kind in self.summary(sample).kinds.items():
+                summary = self.summary(sample)
+                for mi, modifier_name, kind, first_kind in summary.clashes:
+                    out.append(
+                        (
+                            ("channels", ci, "samples", si, "modifiers", mi),
+                            f"modifier {modifier_name!r} is a {kind} parameter here but a {first_kind} parameter earlier in this sample",
+                        )
+                    )
+                for modifier_name, kind in summary.kinds.items():
                     first = kinds.setdefault(modifier_name, (kind, ("channels", ci, "samples", si)))
                     if first[0] != kind:
                         where = schema_check.json_path(first[1])
@@ -254,14 +317,96 @@ class Consistency:
 
 
 def _observations(ws: Mapping[str, Any], out: list[Issue]) -> dict[str, int]:
-    """Observation name -> number of bins; duplicate names are issues."""
-    observed: dict[str, int] = {}
+    """Observation name -> number of bins of the last observation of that name (pyhf's
+    ``Workspace`` keeps the last; :func:`observation_notices` warns about the others)."""
+    return {obs["name"]: len(obs["data"]) for obs in ws["observations"]}
+
+
+def observation_notices(ws: Mapping[str, Any]) -> list[Notice]:
+    """W009 for observations pyhf ignores: of channels the workspace does not have (patches of
+    published archives remove validation regions but leave their observations) and all but
+    the last of one channel's observations."""
+    channels = {channel["name"] for channel in ws["channels"]}
+    last = {obs["name"]: oi for oi, obs in enumerate(ws["observations"])}
+    out: list[Notice] = []
     for oi, obs in enumerate(ws["observations"]):
-        if obs["name"] in observed:
-            out.append((("observations", oi, "name"), f"observation name {obs['name']!r} is used twice"))
-            continue
-        observed[obs["name"]] = len(obs["data"])
-    return observed
+        name = obs["name"]
+        if name not in channels:
+            out.append((W_OBSERVATION, ("observations", oi, "name"), f"observation {name!r} names no channel; pyhf ignores it"))
+        elif last[name] != oi:
+            out.append((W_OBSERVATION, ("observations", oi, "name"), f"channel {name!r} is observed again at $.observations[{last[name]}]; pyhf uses that one"))
+    return out
+
+
+def unused_parameters(ws: Mapping[str, Any], used: set[str]) -> list[Notice]:
+    """W011 for measurement parameter configurations that name none of the ``used`` modifiers."""
+    out: list[Notice] = []
+    for mi, measurement in enumerate(ws["measurements"]):
+        for pi, parameter in enumerate(measurement["config"]["parameters"]):
+            if parameter["name"] not in used:
+                out.append(
+                    (
+                        W_UNUSED,
+                        ("measurements", mi, "config", "parameters", pi, "name"),
+                        f"measurement {measurement['name']!r} configures {parameter['name']!r}, which no modifier uses; pyhf ignores it",
+                    )
+                )
+    return out
+
+
+def _negative_counts(ws: Mapping[str, Any]) -> list[Notice]:
+    """E080 for negative counts in the observation pyhf uses for each channel."""
+    channels = {channel["name"] for channel in ws["channels"]}
+    last = {obs["name"]: oi for oi, obs in enumerate(ws["observations"])}
+    out: list[Notice] = []
+    for name, oi in last.items():
+        data = ws["observations"][oi]["data"]
+        negative = [b for b, n in enumerate(data) if n < 0] if name in channels else []
+        if negative:
+            b = negative[0]
+            out.append((E_RATE, ("observations", oi, "data", b), f"channel {name!r} bin {b}: observed count {data[b]!r} is negative; a Poisson count is >= 0"))
+    return out
+
+
+def _scaled_by(sample: Mapping[str, Any], pois: frozenset[str]) -> bool:
+    return any(m["type"] == "normfactor" and m["name"] in pois for m in sample["modifiers"])
+
+
+def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], pois: frozenset[str]) -> list[Notice]:
+    """The rate checks of one channel (paths relative to the channel).
+
+    The background rate of a bin is the sum of the samples not scaled by a parameter of
+    interest, at nominal parameters. pyhf 0.7.6 computes a model whose background rate is
+    > 0 in every bin, or = 0 where nothing is observed; it fails (log of a rate <= 0) where
+    the rate is < 0, or = 0 with events observed, and on negative counts. Those are errors
+    (E080); negative sample yields in a model it computes are a warning (W010).
+    """
+    name = channel["name"]
+    out: list[Notice] = []
+    background = [math.fsum(s["data"][b] for s in channel["samples"] if not _scaled_by(s, pois)) for b in range(len(observed))]
+    for b, (rate, n) in enumerate(zip(background, observed, strict=True)):
+        if rate < 0 or (rate == 0 and n > 0):
+            out.append(
+                (
+                    E_RATE,
+                    ("samples",),
+                    f"channel {name!r} bin {b}: the background rate (samples not scaled by the POI, at nominal parameters) is {rate!r}"
+                    f" with {n!r} observed; pyhf cannot compute it (a rate must be > 0, or 0 where nothing is observed)",
+                )
+            )
+    if any(code == E_RATE for code, _p, _m in out):
+        return out
+    for si, sample in enumerate(channel["samples"]):
+        negative = [b for b, y in enumerate(sample["data"]) if y < 0]
+        if negative:
+            out.append(
+                (
+                    W_NEGATIVE,
+                    ("samples", si, "data", negative[0]),
+                    f"sample {sample['name']!r} of channel {name!r} has negative yields in {len(negative)} bin(s); accepted because the background rate stays > 0 (or 0 where nothing is observed)",
+                )
+            )
+    return out
 
 
 def _poi_issues(ws: Mapping[str, Any], kinds: Mapping[str, tuple[str, Path]], *, require_poi: bool) -> list[Issue]:
