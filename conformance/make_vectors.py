@@ -1673,6 +1673,15 @@ def _() -> Draft:
     return Draft([likelihood("BkgOnly.json", ws)])
 
 
+@vector(
+    "E081_initial_value_outside_bounds", "The measurement gives bkg_norm (a normsys, initial value 0) the bounds [1, 3]: pyhf cannot start a fit outside them."
+)
+def _() -> Draft:
+    ws = workspace()
+    ws["measurements"][0]["config"]["parameters"] = [{"name": "bkg_norm", "bounds": [[1.0, 3.0]]}]
+    return Draft([likelihood("BkgOnly.json", ws)])
+
+
 @vector("E061_workspace_schema", "The workspace has no channels' samples' modifiers field (pyhf workspace schema 1.0.0 requires it).")
 def _() -> Draft:
     ws = workspace()

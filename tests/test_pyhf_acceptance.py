@@ -168,6 +168,12 @@ CASES: dict[str, Case] = {
     "unused_measurement_parameter": ok(lambda: _parameters(base(), [{"name": "not_a_modifier", "bounds": [[0.0, 5.0]]}]), "W011"),
     "negative_shapesys_uncertainty": ok(lambda: _modifier(base(), {"name": "ss", "type": "shapesys", "data": [-1.0, 1.0]})),
     "negative_staterror_uncertainty": ok(lambda: _modifier(base(), {"name": "st", "type": "staterror", "data": [-1.0, 1.0]})),
+    "bounds_inverted": bad(lambda: _parameters(base(), [{"name": "bkg_norm", "bounds": [[3.0, -3.0]]}])),
+    "initial_value_outside_bounds": bad(lambda: _parameters(base(), [{"name": "bkg_norm", "inits": [7.0]}])),
+    "default_initial_value_outside_given_bounds": bad(lambda: _parameters(base(), [{"name": "bkg_norm", "bounds": [[1.0, 3.0]]}])),
+    "lumi_without_configuration": bad(lambda: _modifier(base(), {"name": "lumi", "type": "lumi", "data": None})),
+    "lumi_configured": ok(lambda: _parameters(_modifier(base(), {"name": "lumi", "type": "lumi", "data": None}), [LUMI])),
+    "modifier_repeated_in_a_sample": ok(lambda: _modifier(base(), {"name": "bkg_norm", "type": "normsys", "data": {"hi": 1.5, "lo": 0.5}})),
     "modifier_name_reused_across_kinds": bad(lambda: _modifier(base(), {"name": "bkg_norm", "type": "normfactor", "data": None})),
     "poi_not_a_modifier": bad(lambda: {**base(), "measurements": [{"name": "meas", "config": {"poi": "nope", "parameters": []}}]}),
 }

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from heparch.components.workspace import E_RATE, Consistency, Issue, Notice, Path, observation_notices
+from heparch.components.workspace import E_MODEL, Consistency, Issue, Notice, Path, observation_notices
 from heparch.components.workspace import SCHEMA as WORKSPACE_SCHEMA
 from heparch.findings import Finding
 from heparch.spec import schema_check
@@ -421,18 +421,18 @@ class PatchChecker:
         self._base_notices: frozenset[tuple[str, str]] = frozenset()
         if self.usable:
             if not self.consistency.set_baseline(workspace):
-                base = observation_notices(workspace) + self.consistency.rate_notices(workspace)
+                base = observation_notices(workspace) + self.consistency.model_notices(workspace)
                 self._base_notices = frozenset((code, message) for code, _path, message in base)
             self.used = self.consistency.used_names(workspace)
 
     def notices(self, patched: Any) -> tuple[list[Issue], list[Notice]]:
-        """Rate errors (E080, as issues) and warnings of a consistent patched workspace that
+        """Errors of a model pyhf cannot compute (E080, E081, as issues) and warnings of a consistent patched workspace that
         the unpatched one does not have (compared by code and message: indices shift when a
         patch removes a channel). Records the modifier names it uses in :attr:`used`."""
-        found = observation_notices(patched) + self.consistency.rate_notices(patched)
+        found = observation_notices(patched) + self.consistency.model_notices(patched)
         self.used |= self.consistency.used_names(patched)
         new = [n for n in found if (n[0], n[2]) not in self._base_notices]
-        return [(path, f"{message} ({code})") for code, path, message in new if code == E_RATE], [n for n in new if n[0] != E_RATE]
+        return [(path, f"{message} ({code})") for code, path, message in new if code in E_MODEL], [n for n in new if n[0] not in E_MODEL]
 
     def issues(self, patched: Any) -> tuple[str, list[Issue]]:
         """``("schema", issues)`` of the changed parts, else ``("consistency", issues)``."""

@@ -52,6 +52,21 @@ W_NEGATIVE: Final = "W010"
 W_UNUSED: Final = "W011"
 #: a bin whose background rate is negative, or zero with events observed, or a negative count
 E_RATE: Final = "E080"
+#: a parameter configuration pyhf cannot start a fit from (bounds, inits, lumi settings)
+E_PARAMETER: Final = "E081"
+#: the codes of models pyhf cannot compute
+E_MODEL: Final = frozenset({E_RATE, E_PARAMETER})
+
+#: pyhf 0.7.6's default (init, (lower, upper)) per modifier type; lumi has none (configured)
+PARAMETER_DEFAULTS: Final[Mapping[str, tuple[float, tuple[float, float]]]] = {
+    "histosys": (0.0, (-5.0, 5.0)),
+    "normsys": (0.0, (-5.0, 5.0)),
+    "normfactor": (1.0, (0.0, 10.0)),
+    "shapefactor": (1.0, (0.0, 10.0)),
+    "shapesys": (1.0, (1e-10, 10.0)),
+    "staterror": (1.0, (1e-10, 10.0)),
+}
+LUMI_KEYS: Final = ("inits", "bounds", "auxdata", "sigmas")
 
 
 def looks_like_workspace(obj: Any) -> bool:
@@ -86,7 +101,7 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
     What pyhf 0.7.6 builds and computes is accepted, with a warning where it is unusual:
     observations of channels the workspace does not have or a channel observed twice (W009),
     samples with negative yields where the background rate stays positive (W010). What it
-    cannot compute is an error (E080): see :func:`rate_notices`. Measurement parameters that
+    cannot compute is an error (E080, E081): see :meth:`Consistency.model_notices`. Measurement parameters that
     name no modifier are reported by :func:`unused_parameters` (W011), by the caller that
     knows the patches: published background-only workspaces configure ``mu_SIG`` or ``lumi``
     that only the signal adds. Consistency is only checked on a workspace that passes the
@@ -97,7 +112,7 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
         return findings
     checker = Consistency()
     findings = [Finding("E061", f"{location}:{schema_check.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
-    notices = observation_notices(obj) + ([] if findings else checker.rate_notices(obj))
+    notices = observation_notices(obj) + ([] if findings else checker.model_notices(obj))
     return findings + notice_findings(notices, location)
 
 
@@ -208,6 +223,37 @@ class Consistency:
                 hit = (channel, data, channel_rates(channel, data, pois))
                 self._rates[key] = hit
             out.extend((code, ("channels", ci, *path), message) for code, path, message in hit[2])
+        return out
+
+    def model_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
+        """What pyhf cannot compute (E080 rates, E081 parameters) and W010, of a consistent workspace."""
+        return self.rate_notices(ws) + self.parameter_notices(ws)
+
+    def parameter_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
+        """E081 for the first measurement (the one pyhf's ``Workspace.model()`` uses): every fit
+        starts from the initial values, which pyhf requires within the bounds, and a lumi
+        parameter has no defaults."""
+        types: dict[str, str] = {}
+        for channel in ws["channels"]:
+            for sample in channel["samples"]:
+                for modifier in sample["modifiers"]:
+                    types.setdefault(modifier["name"], modifier["type"])
+        measurement = ws["measurements"][0]
+        out: list[Notice] = []
+        configured = {p["name"]: (pi, p) for pi, p in enumerate(measurement["config"]["parameters"])}
+        where = ("measurements", 0, "config", "parameters")
+        for name in sorted(n for n, t in types.items() if t == "lumi"):
+            pi, parameter = configured.get(name, (None, {}))
+            missing = [k for k in LUMI_KEYS if k not in parameter]
+            if missing:
+                path = (*where, pi) if pi is not None else ("measurements", 0, "config")
+                message = f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {measurement['name']!r}; pyhf has no defaults for them"
+                out.append((E_PARAMETER, path, message))
+        for name, (pi, parameter) in configured.items():
+            if name in types and types[name] != "lumi":
+                out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, PARAMETER_DEFAULTS[types[name]]))
+            elif types.get(name) == "lumi" and all(k in parameter for k in LUMI_KEYS):
+                out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, (0.0, (0.0, 0.0))))
         return out
 
     def used_names(self, ws: Mapping[str, Any]) -> set[str]:
@@ -339,11 +385,15 @@ def observation_notices(ws: Mapping[str, Any]) -> list[Notice]:
 
 
 def unused_parameters(ws: Mapping[str, Any], used: set[str]) -> list[Notice]:
-    """W011 for measurement parameter configurations that name none of the ``used`` modifiers."""
+    """W011 for measurement parameter configurations that name none of the ``used`` modifiers.
+
+    The configuration of a measurement's own POI is not reported: a background-only
+    workspace configures the POI that its signal adds (a model without its POI is refused
+    elsewhere: E064 for a patch, exit 2 for inference)."""
     out: list[Notice] = []
     for mi, measurement in enumerate(ws["measurements"]):
         for pi, parameter in enumerate(measurement["config"]["parameters"]):
-            if parameter["name"] not in used:
+            if parameter["name"] not in used and parameter["name"] != measurement["config"]["poi"]:
                 out.append(
                     (
                         W_UNUSED,
@@ -352,6 +402,35 @@ def unused_parameters(ws: Mapping[str, Any], used: set[str]) -> list[Notice]:
                     )
                 )
     return out
+
+
+def _start_problems(name: str, parameter: Mapping[str, Any], default: tuple[float, tuple[float, float]]) -> list[str]:
+    """Why pyhf cannot start a fit from ``parameter``'s configuration (given or default
+    initial values and bounds, element by element); only numeric lists are compared."""
+    inits, bounds = parameter.get("inits"), parameter.get("bounds")
+    init_list = [float(x) for x in inits if _number(x)] if isinstance(inits, list) else []
+    bound_list = (
+        [(float(b[0]), float(b[1])) for b in bounds if isinstance(b, list) and len(b) == 2 and all(map(_number, b))] if isinstance(bounds, list) else []
+    )
+    init_list = init_list or [default[0]]
+    bound_list = bound_list or [default[1]]
+    out: list[str] = []
+    for lo, hi in bound_list:
+        if lo > hi:
+            out.append(f"parameter {name!r}: lower bound {lo!r} is above upper bound {hi!r}")
+    if out:
+        return out
+    n = max(len(init_list), len(bound_list))
+    for k in range(n):
+        init, (lo, hi) = init_list[min(k, len(init_list) - 1)], bound_list[min(k, len(bound_list) - 1)]
+        if not lo <= init <= hi:
+            out.append(f"parameter {name!r}: initial value {init!r} lies outside its bounds [{lo!r}, {hi!r}]; pyhf cannot start a fit there")
+            break
+    return out
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _negative_counts(ws: Mapping[str, Any]) -> list[Notice]:

@@ -187,7 +187,7 @@ def _check_patches(checker: PatchChecker, patches: Sequence[tuple[Patch, str]], 
 
 def _model_warnings(ws: Any, patches: Sequence[Patch], location: str) -> tuple[Finding, ...]:
     """The W findings of the model (``ws`` with ``patches`` applied; consistent, as checked);
-    raise on E080 (a model pyhf cannot compute)."""
+    raise on E080 or E081 (a model pyhf cannot compute; the first measurement, pyhf's default)."""
     from heparch.components import workspace
     from heparch.components.patchset import apply_patch
 
@@ -195,7 +195,7 @@ def _model_warnings(ws: Any, patches: Sequence[Patch], location: str) -> tuple[F
     for ops in patches:
         doc, _ = apply_patch(doc, ops)
     consistency = workspace.Consistency()
-    notices = workspace.observation_notices(doc) + consistency.rate_notices(doc)
+    notices = workspace.observation_notices(doc) + consistency.model_notices(doc)
     notices += workspace.unused_parameters(doc, consistency.used_names(doc))
     where = location if not patches else f"{location} (patched)"
     findings = workspace.notice_findings(notices, where)

@@ -115,6 +115,10 @@ CODES: dict[str, tuple[str, str]] = {
         "A likelihood's background rate (the sum of the samples not scaled by a parameter of interest, at nominal parameters) MUST be > 0 in every bin, or 0 where nothing is observed, and every observed count MUST be >= 0; pyhf cannot compute the model otherwise.",
         "likelihood",
     ),
+    "E081": (
+        "A likelihood's first measurement (the one pyhf uses by default) MUST configure its parameters so that pyhf can start a fit: every lower bound <= its upper bound, every initial value within its bounds (given or pyhf's defaults), and inits, bounds, auxdata and sigmas for every lumi parameter.",
+        "likelihood",
+    ),
     # warnings
     "W001": ("A reader SHOULD report fields it does not know (from a newer 1.x version) and otherwise accept them.", "versioning"),
     "W002": ("The analysis metadata SHOULD give an SPDX license.", "metadata"),
