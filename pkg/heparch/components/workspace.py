@@ -57,14 +57,14 @@ E_PARAMETER: Final = "E081"
 #: the codes of models pyhf cannot compute
 E_MODEL: Final = frozenset({E_RATE, E_PARAMETER})
 
-#: pyhf 0.7.6's default (init, (lower, upper)) per modifier type; lumi has none (configured)
-PARAMETER_DEFAULTS: Final[Mapping[str, tuple[float, tuple[float, float]]]] = {
-    "histosys": (0.0, (-5.0, 5.0)),
-    "normsys": (0.0, (-5.0, 5.0)),
-    "normfactor": (1.0, (0.0, 10.0)),
-    "shapefactor": (1.0, (0.0, 10.0)),
-    "shapesys": (1.0, (1e-10, 10.0)),
-    "staterror": (1.0, (1e-10, 10.0)),
+#: pyhf 0.7.6's default (init, (lower, upper)) per parameter kind (:data:`PARAMETER_KIND`);
+#: lumi has none (it must be configured)
+KIND_DEFAULTS: Final[Mapping[str, tuple[float, tuple[float, float]]]] = {
+    "normal, scalar": (0.0, (-5.0, 5.0)),  # histosys, normsys
+    "free, scalar": (1.0, (0.0, 10.0)),  # normfactor
+    "free, per bin": (1.0, (0.0, 10.0)),  # shapefactor
+    "poisson, per bin": (1.0, (1e-10, 10.0)),  # shapesys
+    "normal, per bin": (1.0, (1e-10, 10.0)),  # staterror
 }
 LUMI_KEYS: Final = ("inits", "bounds", "auxdata", "sigmas")
 
@@ -175,6 +175,7 @@ class _Baseline:
     kinds: dict[str, tuple[str, Path]]
     issues: frozenset[Issue]
     channel_ids: frozenset[int] = frozenset()
+    names: Mapping[str, str] = dataclasses.field(default_factory=dict)  # modifier name -> kind
 
 
 class Consistency:
@@ -220,10 +221,16 @@ class Consistency:
             key = (id(channel), id(data), pois)
             hit = self._rates.get(key)
             if hit is None or hit[0] is not channel or hit[1] is not data:
-                hit = (channel, data, channel_rates(channel, data, pois))
+                signal = [self.scaled_by(sample, pois) for sample in channel["samples"]]
+                hit = (channel, data, channel_rates(channel, data, signal))
                 self._rates[key] = hit
             out.extend((code, ("channels", ci, *path), message) for code, path, message in hit[2])
         return out
+
+    def scaled_by(self, sample: Mapping[str, Any], pois: frozenset[str]) -> bool:
+        """Whether a normfactor named as one of ``pois`` scales ``sample``."""
+        kinds = self.summary(sample).kinds
+        return any(kinds.get(poi) == PARAMETER_KIND["normfactor"] for poi in pois)
 
     def model_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
         """What pyhf cannot compute (E080 rates, E081 parameters) and W010, of a consistent workspace."""
@@ -233,16 +240,12 @@ class Consistency:
         """E081 for the first measurement (the one pyhf's ``Workspace.model()`` uses): every fit
         starts from the initial values, which pyhf requires within the bounds, and a lumi
         parameter has no defaults."""
-        types: dict[str, str] = {}
-        for channel in ws["channels"]:
-            for sample in channel["samples"]:
-                for modifier in sample["modifiers"]:
-                    types.setdefault(modifier["name"], modifier["type"])
+        types = self.modifier_kinds(ws)  # one kind per name: the workspace is consistent
         measurement = ws["measurements"][0]
         out: list[Notice] = []
         configured = {p["name"]: (pi, p) for pi, p in enumerate(measurement["config"]["parameters"])}
         where = ("measurements", 0, "config", "parameters")
-        for name in sorted(n for n, t in types.items() if t == "lumi"):
+        for name in sorted(n for n, kind in types.items() if kind == "lumi"):
             pi, parameter = configured.get(name, (None, {}))
             missing = [k for k in LUMI_KEYS if k not in parameter]
             if missing:
@@ -251,14 +254,28 @@ class Consistency:
                 out.append((E_PARAMETER, path, message))
         for name, (pi, parameter) in configured.items():
             if name in types and types[name] != "lumi":
-                out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, PARAMETER_DEFAULTS[types[name]]))
+                out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, KIND_DEFAULTS[types[name]]))
             elif types.get(name) == "lumi" and all(k in parameter for k in LUMI_KEYS):
                 out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, (0.0, (0.0, 0.0))))
         return out
 
     def used_names(self, ws: Mapping[str, Any]) -> set[str]:
         """The names of every modifier of ``ws`` (memoised per sample)."""
-        return {name for channel in ws["channels"] for sample in channel["samples"] for name in self.summary(sample).kinds}
+        return set(self.modifier_kinds(ws))
+
+    def modifier_kinds(self, ws: Mapping[str, Any]) -> dict[str, str]:
+        """Modifier name -> parameter kind over ``ws`` (the last kind where a name has two).
+        A patched workspace that keeps every baseline sample costs only its new samples."""
+        samples = [sample for channel in ws["channels"] for sample in channel["samples"]]
+        base = self._baseline
+        if base is not None and base.names and {id(s) for s in samples} >= base.sample_ids:
+            out = dict(base.names)
+            samples = [s for s in samples if id(s) not in base.sample_ids]
+        else:
+            out = {}
+        for sample in samples:
+            out.update(self.summary(sample).kinds)
+        return out
 
     def set_baseline(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
         """Check the unpatched ``ws``, remember it, and return its issues."""
@@ -266,7 +283,8 @@ class Consistency:
         ids = frozenset(id(s) for c in ws["channels"] for s in c["samples"])
         kinds: dict[str, tuple[str, Path]] = {}
         self._kind_issues(ws, kinds, only_new=False)
-        self._baseline = _Baseline(ids, kinds, frozenset(issues), frozenset(id(c) for c in ws["channels"]))
+        names = {name: kind for name, (kind, _path) in kinds.items()}
+        self._baseline = _Baseline(ids, kinds, frozenset(issues), frozenset(id(c) for c in ws["channels"]), names)
         return issues
 
     def issues(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
@@ -447,12 +465,9 @@ def _negative_counts(ws: Mapping[str, Any]) -> list[Notice]:
     return out
 
 
-def _scaled_by(sample: Mapping[str, Any], pois: frozenset[str]) -> bool:
-    return any(m["type"] == "normfactor" and m["name"] in pois for m in sample["modifiers"])
-
-
-def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], pois: frozenset[str]) -> list[Notice]:
-    """The rate checks of one channel (paths relative to the channel).
+def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], signal: Sequence[bool]) -> list[Notice]:
+    """The rate checks of one channel (paths relative to the channel); ``signal`` says which
+    samples a parameter of interest scales.
 
     The background rate of a bin is the sum of the samples not scaled by a parameter of
     interest, at nominal parameters. pyhf 0.7.6 computes a model whose background rate is
@@ -462,7 +477,8 @@ def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], pois: f
     """
     name = channel["name"]
     out: list[Notice] = []
-    background = [math.fsum(s["data"][b] for s in channel["samples"] if not _scaled_by(s, pois)) for b in range(len(observed))]
+    columns = zip(*(s["data"] for s, is_signal in zip(channel["samples"], signal, strict=True) if not is_signal), strict=True)
+    background = [math.fsum(column) for column in columns] or [0.0] * len(observed)
     for b, (rate, n) in enumerate(zip(background, observed, strict=True)):
         if rate < 0 or (rate == 0 and n > 0):
             out.append(
