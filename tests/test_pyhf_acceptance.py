@@ -364,6 +364,9 @@ def sbottom_bundle(sbottom_archive: Path) -> Path:
     assert code == 0, err
     assert "E0" not in err
     assert re.search(r"W009 RegionA/patch\.sbottom_\d+_\d+_\d+\.json:.*observation 'VRtt_cuts' names no channel", err), err
+    for region in REGIONS:  # one W009 per likelihood, counting the rest (real archives have hundreds of patch files)
+        assert len(re.findall(rf"warning: W009 {region}/patch\.", err)) == 1, err
+    assert "(and 3 more in 2 patch file(s) of this likelihood)" in err
     assert "W010 RegionB/BkgOnly.json" in err
     assert "W011" not in err  # mu_SIG is configured in BkgOnly.json and added by the patches
     return out
