@@ -97,6 +97,11 @@ def _bkg(ws: Doc, data: list[float]) -> Doc:
     return ws
 
 
+def _signal(ws: Doc, data: list[float]) -> Doc:
+    ws["channels"][0]["samples"][0]["data"] = data
+    return ws
+
+
 def _obs(ws: Doc, channel: int, data: list[float]) -> Doc:
     ws["observations"][channel]["data"] = data
     return ws
@@ -161,6 +166,17 @@ CASES: dict[str, Case] = {
     "negative_total_near_zero": ok(lambda: _free_bkg_with_negative(base(), [-4.5, -3.5], [1.0, 1.0]), "W010"),
     "negative_total_reachable_where_nothing_observed": ok(lambda: _free_bkg_with_negative(base(), [-1.0, -2.5], [6.0, 0.0]), "W010"),
     "zero_background_nothing_observed": ok(lambda: _obs(_bkg(base(), [5.0, 0.0]), 0, [6.0, 0.0])),
+    "empty_bin": ok(lambda: _obs(_signal(_bkg(base(), [5.0, 0.0]), [1.0, 0.0]), 0, [6.0, 0.0])),
+    "zero_background_bin_with_staterror_and_shapesys": ok(
+        lambda: _obs(
+            _modifier(
+                _modifier(_bkg(base(), [5.0, 0.0]), {"name": "st", "type": "staterror", "data": [0.5, 0.0]}),
+                {"name": "ss", "type": "shapesys", "data": [1.0, 0.0]},
+            ),
+            0,
+            [6.0, 0.0],
+        )
+    ),
     "zero_background_observed": bad(lambda: _bkg(base(), [5.0, 0.0])),
     "negative_observation": bad(lambda: _obs(base(), 1, [-1.0])),
     "fixed_parameter": ok(lambda: _parameters(base(), [{"name": "bkg_norm", "fixed": True, "inits": [0.5]}])),
