@@ -718,6 +718,39 @@ def _() -> Draft:
     return Draft([BKG], version="1.4.2")
 
 
+def with_validation_region() -> dict[str, Any]:
+    """:func:`workspace` with a one-bin validation channel VR, as published archives have."""
+    ws = workspace()
+    ws["channels"].append(
+        {"name": "VR", "samples": [{"name": "bkg", "data": [20.0], "modifiers": [{"name": "bkg_norm", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}]}]}
+    )
+    ws["observations"].append({"name": "VR", "data": [21.0]})
+    return ws
+
+
+@vector(
+    "W009_patch_leaves_observation",
+    "A patch file that removes the validation channel VR but leaves its observation (as the ATLAS SUSY-2018-31 sbottom patches do); pyhf ignores the observation.",
+)
+def _() -> Draft:
+    ops = [{"op": "remove", "path": "/channels/1"}, *signal_ops()]
+    return Draft([likelihood("BkgOnly.json", with_validation_region()), component("patch.pt.json", ops, "patch", "BkgOnly.json", **{"patch.name": "pt"})])
+
+
+@vector("W010_negative_sample_yield", "A sample with a negative yield in a bin whose background rate (10 - 1 = 9) stays positive; pyhf computes the model.")
+def _() -> Draft:
+    ws = workspace()
+    ws["channels"][0]["samples"].append({"name": "fakes", "data": [-1.0, 0.5], "modifiers": []})
+    return Draft([likelihood("BkgOnly.json", ws)])
+
+
+@vector("W011_unused_parameter", "The measurement configures a parameter (bkg_shape) that no modifier of the workspace uses; pyhf ignores it.")
+def _() -> Draft:
+    ws = workspace()
+    ws["measurements"][0]["config"]["parameters"] = [{"name": "bkg_shape", "bounds": [[-3.0, 3.0]]}]
+    return Draft([likelihood("BkgOnly.json", ws)])
+
+
 # ---------------------------------------------------------------------------------------
 # invalid: zstd frames
 
@@ -1627,6 +1660,25 @@ def _() -> Draft:
 def _() -> Draft:
     ws = workspace()
     ws["observations"][0]["data"] = [11.0, 5.0, 1.0]
+    return Draft([likelihood("BkgOnly.json", ws)])
+
+
+@vector(
+    "E080_negative_background_rate",
+    "A sample of yield -12 makes the background rate of bin 0 negative (10 - 12) with 11 events observed: pyhf cannot compute it.",
+)
+def _() -> Draft:
+    ws = workspace()
+    ws["channels"][0]["samples"].append({"name": "fakes", "data": [-12.0, 0.5], "modifiers": []})
+    return Draft([likelihood("BkgOnly.json", ws)])
+
+
+@vector(
+    "E081_initial_value_outside_bounds", "The measurement gives bkg_norm (a normsys, initial value 0) the bounds [1, 3]: pyhf cannot start a fit outside them."
+)
+def _() -> Draft:
+    ws = workspace()
+    ws["measurements"][0]["config"]["parameters"] = [{"name": "bkg_norm", "bounds": [[1.0, 3.0]]}]
     return Draft([likelihood("BkgOnly.json", ws)])
 
 

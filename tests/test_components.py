@@ -77,7 +77,7 @@ EXPECTED_CODES = {
     "workspace.json": [],
     "workspace_bad_fixed_string.json": ["E061"],
     "workspace_bad_bin_count.json": ["E061"],
-    "workspace_bad_duplicate_channel.json": ["E061"],
+    "workspace_bad_duplicate_channel.json": ["E061", "W009"],  # the renamed channel leaves observation 'CR' without a channel
     "workspace_bad_missing_observation.json": ["E061"],
     "workspace_bad_modifier_kind_reuse.json": ["E061"],
     "workspace_bad_schema_two_errors.json": ["E061"],

@@ -303,24 +303,23 @@ def test_nan_in_histosys_is_rejected() -> None:
         FastBackend().background(spec)
 
 
-def test_negative_rate_is_rejected() -> None:
+def test_negative_sample_yield_is_computed_as_pyhf_computes_it(pyhf_precise: Any) -> None:
+    """pyhf 0.7.6 computes a model with a negative sample yield where the rate stays positive
+    (issue 10: heparch refused it); the fast engine agrees with it."""
     spec = with_signal(small_workspace())
-    spec["channels"][0]["samples"][1]["data"][0] = -1.0
-    with pytest.raises(InferenceInputError, match=r"channels\[0\]\.samples\[1\]\.data\[0\]: negative rate -1\.0"):
-        FastBackend().background(spec)
+    spec["channels"][0]["samples"].append({"name": "fakes", "data": [-1.0, -0.5], "modifiers": []})
+    result = FastBackend().background(spec).model().cls(1.0)
+    assert max(deviations(result, *pyhf_cls(pyhf_precise, spec))) <= 1.0
 
 
-def test_negative_rate_in_a_patch_is_rejected() -> None:
+def test_negative_signal_yield_in_a_patch_is_computed_as_pyhf_computes_it(pyhf_precise: Any) -> None:
     spec = small_workspace()
-    patch = [
-        {
-            "op": "add",
-            "path": "/channels/0/samples/-",
-            "value": {"name": "signal", "data": [1.0, -2.0], "modifiers": [{"name": "mu_SIG", "type": "normfactor", "data": None}]},
-        }
-    ]
-    with pytest.raises(InferenceInputError, match=r"samples\[1\]\.data\[1\]: negative rate -2\.0"):
-        FastBackend().background(spec).model([patch])
+    signal = {"name": "signal", "data": [3.0, -0.4], "modifiers": [{"name": "mu_SIG", "type": "normfactor", "data": None}]}
+    patch = [{"op": "add", "path": "/channels/0/samples/-", "value": signal}]
+    result = FastBackend().background(spec).model([patch]).cls(1.0)
+    patched = copy.deepcopy(spec)
+    patched["channels"][0]["samples"].append(signal)
+    assert max(deviations(result, *pyhf_cls(pyhf_precise, patched))) <= 1.0
 
 
 def test_unknown_modifier_type_is_rejected() -> None:

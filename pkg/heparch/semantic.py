@@ -58,6 +58,7 @@ def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mappin
         usable = ws if not any(f.severity == "error" for f in problems) else None
         checker = patchsets.PatchChecker(usable) if usable is not None else None  # validates the workspace once
         names = points.setdefault(lk.path, set())
+        patch_warnings: list[Finding] = []
         for entry in manifest.files:
             if entry.likelihood != lk.path or entry.role not in ("patchset", "patch"):
                 continue
@@ -65,11 +66,16 @@ def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mappin
             if obj is None:
                 continue
             if entry.role == "patchset":
-                findings += patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=lk.path)
+                findings += patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
                 names.update(p.get("metadata", {}).get("name", "") for p in obj.get("patches", []) if isinstance(p, dict))
             else:
-                findings += patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
+                found = patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
+                findings += [f for f in found if f.severity == "error"]
+                patch_warnings += [f for f in found if f.severity == "warning"]
                 names.add(entry.annotations.get("patch.name", entry.path))
+        findings += _first_of_each_code(patch_warnings)
+        if checker is not None and checker.usable:  # W011: over the workspace and every patch
+            findings += workspace.notice_findings(workspace.unused_parameters(ws, checker.used), lk.path)
         del ws, usable, checker
     for sl in manifest.by_role("simplified-likelihood"):
         obj = _json(sl, load, findings)
@@ -79,6 +85,19 @@ def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mappin
                 points[sl.path] = set(obj["signals"])
     findings += _check_results(manifest, load, points)
     return findings
+
+
+def _first_of_each_code(warnings: list[Finding]) -> list[Finding]:
+    """One finding per code: the first, saying how many more there are and in how many files
+    (a published archive's hundreds of patch files each leave the same observations)."""
+    out: list[Finding] = []
+    for code in dict.fromkeys(f.code for f in warnings):
+        same = [f for f in warnings if f.code == code]
+        files = {f.location.split(":", 1)[0] for f in same}
+        first = same[0]
+        more = f" (and {len(same) - 1} more in {len(files)} patch file(s) of this likelihood)" if len(same) > 1 else ""
+        out.append(Finding(code, first.location, first.message + more, first.expected, first.found))
+    return out
 
 
 def _check_results(manifest: Manifest, load: Callable[[FileEntry], Any], points: dict[str, set[str]]) -> list[Finding]:

@@ -40,6 +40,8 @@ def _model(
         raise InferenceInputError(f"{input_}: {exc.message}") from None
     if choice.reason:
         say(choice.reason)
+    for finding in inputs.warnings:  # what pyhf computes but is unusual
+        say(f"warning: {finding.one_line()}")
     if inputs.kind == "simplified":  # unknown fields are ignored, with a warning
         from heparch.components.simplified import check_simplified
 

@@ -27,8 +27,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from heparch.components.workspace import E_MODEL, Consistency, Issue, Notice, Path, observation_notices
 from heparch.components.workspace import SCHEMA as WORKSPACE_SCHEMA
-from heparch.components.workspace import Consistency, Issue, Path
 from heparch.findings import Finding
 from heparch.spec import schema_check
 
@@ -416,33 +416,64 @@ class PatchChecker:
         self.usable = isinstance(workspace, dict) and schema_check.is_valid(WORKSPACE_SCHEMA, workspace)
         self.unchanged = _Unchanged.of(workspace) if self.usable else _Unchanged(id(workspace), *[frozenset()] * 4)
         self.consistency = Consistency()
+        #: names of the modifiers of the workspace and of every patched workspace checked
+        self.used: set[str] = set()
+        self._base_notices: frozenset[tuple[str, str]] = frozenset()
         if self.usable:
-            self.consistency.set_baseline(workspace)
+            if not self.consistency.set_baseline(workspace):
+                base = observation_notices(workspace) + self.consistency.model_notices(workspace)
+                self._base_notices = frozenset((code, message) for code, _path, message in base)
+            self.used = self.consistency.used_names(workspace)
+
+    def notices(self, patched: Any) -> tuple[list[Issue], list[Notice]]:
+        """Errors of a model pyhf cannot compute (E080, E081, as issues) and warnings of a consistent patched workspace that
+        the unpatched one does not have (compared by code and message: indices shift when a
+        patch removes a channel). Records the modifier names it uses in :attr:`used`."""
+        found = observation_notices(patched) + self.consistency.model_notices(patched)
+        self.used |= self.consistency.used_names(patched)
+        new = [n for n in found if (n[0], n[2]) not in self._base_notices]
+        return [(path, f"{message} ({code})") for code, path, message in new if code in E_MODEL], [n for n in new if n[0] not in E_MODEL]
 
     def issues(self, patched: Any) -> tuple[str, list[Issue]]:
         """``("schema", issues)`` of the changed parts, else ``("consistency", issues)``."""
+        return self._issues(patched)[:2]
+
+    def _issues(self, patched: Any) -> tuple[str, list[Issue], list[Notice]]:
         found = schema_issues(patched, self.unchanged)
         if found:
-            return "schema", found
+            return "schema", found, []
         try:
-            return "consistency", self.consistency.new_issues(patched, require_poi=True)
+            issues = self.consistency.new_issues(patched, require_poi=True)
+            if issues:
+                return "consistency", issues, []
+            errors, warnings = self.notices(patched)
+            return "rates", errors, warnings
         finally:
             self.consistency.forget_except_baseline()
 
     def problem(self, operations: Any) -> _Problem | None:
         """The first problem of applying ``operations``, or None when the patch is good."""
+        return self.check(operations)[0]
+
+    def check(self, operations: Any) -> tuple[_Problem | None, list[Notice]]:
+        """The first problem of applying ``operations`` (None when the patch is good) and the
+        warnings of the patched workspace that the unpatched one does not have."""
         if not self.usable:
-            return None
+            return None, []
         try:
             patched, changes = apply_patch(self.workspace, operations)
         except PatchFailure as failure:
-            return _Problem(failure.index, failure.reason)
+            return _Problem(failure.index, failure.reason), []
         try:
-            kind, issues = self.issues(patched)
+            kind, issues, warnings = self._issues(patched)
         except (KeyError, TypeError, IndexError, AttributeError) as exc:  # defensive: never raise
-            return _Problem(len(operations) - 1, f"the patched workspace cannot be checked: {exc!r}")
+            return _Problem(len(operations) - 1, f"the patched workspace cannot be checked: {exc!r}"), []
         if not issues:
-            return None
+            return None, warnings
+        return self._located(operations, patched, changes, kind, issues), []
+
+    def _located(self, operations: Any, patched: Any, changes: Sequence[Change], kind: str, issues: list[Issue]) -> _Problem:
+        """The problem of a patch that gives ``issues``, located at the operation to blame."""
         path, message = issues[0]
         more = f" (and {len(issues) - 1} more problems)" if len(issues) > 1 else ""
         placed = _placed_value(patched, path, changes)
@@ -456,7 +487,12 @@ class PatchChecker:
         for stop in range(1, len(operations)):
             patched, _changes = apply_patch(self.workspace, operations[:stop])
             try:
-                found = schema_issues(patched, self.unchanged) if kind == "schema" else self.consistency.new_issues(patched, require_poi=True)
+                if kind == "schema":
+                    found = schema_issues(patched, self.unchanged)
+                elif kind == "consistency":
+                    found = self.consistency.new_issues(patched, require_poi=True)
+                else:
+                    found = self.notices(patched)[0]
             except (KeyError, TypeError, IndexError, AttributeError):  # an unfinished state
                 continue
             finally:
@@ -550,15 +586,19 @@ def _bad_patches(findings: Sequence[Finding], location: str) -> set[int]:
     return out
 
 
-def check_patchset(obj: Any, workspace: dict[str, Any] | None, *, location: str, likelihood_location: str) -> list[Finding]:
+def check_patchset(
+    obj: Any, workspace: dict[str, Any] | None, *, location: str, likelihood_location: str, checker: PatchChecker | None = None
+) -> list[Finding]:
     """Findings for a pyhf PatchSet against its background-only ``workspace``.
 
     E062: the PatchSet schema and pyhf's rules (unique patch names and values, one value
     per label). E063: every ``metadata.digests`` entry hashlib can compute must equal the
     workspace's pyhf digest. E064: every patch must apply and give a valid workspace (one
-    finding per failing patch). Without a ``workspace``, or with one that fails its own
-    schema (reported by :func:`~heparch.components.workspace.check_workspace`), only the
-    patchset itself is checked.
+    finding per failing patch). Warnings of the patched workspaces that the workspace does
+    not have (W009, W010) are reported once per code, with the first patch and the count.
+    Without a ``workspace``, or with one that fails its own schema (reported by
+    :func:`~heparch.components.workspace.check_workspace`), only the patchset itself is
+    checked. Pass a ``checker`` of ``workspace`` to share it (and its :attr:`PatchChecker.used`).
     """
     findings = schema_check.check(SCHEMA, obj, code="E062", location=location)
     if not isinstance(obj, dict):
@@ -569,24 +609,54 @@ def check_patchset(obj: Any, workspace: dict[str, Any] | None, *, location: str,
         return findings
     findings.extend(_digest_findings(obj, workspace, location=location, likelihood_location=likelihood_location))
     patches = obj.get("patches")
-    checker = PatchChecker(workspace)
+    if checker is None or checker.workspace is not workspace:
+        checker = PatchChecker(workspace)
     if not isinstance(patches, list) or not checker.usable:
         return findings
     skip = _bad_patches(findings, location)
+    warned = _Warned()
     for index, patch in enumerate(patches):
         if index in skip or not isinstance(patch, dict):
             continue
-        findings.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location))
-    return findings
+        findings.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location, warned=warned))
+    return findings + warned.findings()
 
 
-def _patch_findings(checker: PatchChecker, patch: Mapping[str, Any], index: int, *, location: str, likelihood_location: str) -> list[Finding]:
+@dataclasses.dataclass
+class _Warned:
+    """The first warning of each code over a patchset's patches, and how many patches had it."""
+
+    first: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # code -> (location, message)
+    count: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def add(self, notices: Sequence[Notice], location: str, name: Any) -> None:
+        """Count one patch's ``notices`` (one per code) and keep the first message of each code."""
+        seen: set[str] = set()
+        for code, path, message in notices:
+            if code in seen:
+                continue
+            seen.add(code)
+            where = f"{location} (the patched workspace at {schema_check.json_path(path)})"
+            if code not in self.first:
+                self.first[code] = (where, f"patch {name!r}: {message}")
+            self.count[code] = self.count.get(code, 0) + 1
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for code, (location, message) in self.first.items():
+            more = self.count[code] - 1
+            out.append(Finding(code, location, message + (f" (and in {more} more patches)" if more else "")))
+        return out
+
+
+def _patch_findings(checker: PatchChecker, patch: Mapping[str, Any], index: int, *, location: str, likelihood_location: str, warned: _Warned) -> list[Finding]:
     operations = patch.get("patch")
-    problem = checker.problem(operations)
-    if problem is None:
-        return []
+    problem, notices = checker.check(operations)
     meta = patch.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
+    if problem is None:
+        warned.add(notices, f"{location}:$.patches[{index}].patch", name)
+        return []
     where = f"$.patches[{index}].patch"
     if problem.index >= 0:
         where += f"[{problem.index}]"
@@ -616,9 +686,9 @@ def check_patch_file(
         return findings
     if checker is None or checker.workspace is not workspace:
         checker = PatchChecker(workspace)
-    problem = checker.problem(ops)
+    problem, notices = checker.check(ops)
     if problem is None:
-        return []
+        return [Finding(code, f"{location}:$ (the patched workspace at {schema_check.json_path(path)})", message) for code, path, message in notices]
     where = f"$[{problem.index}]" if problem.index >= 0 else "$"
     if problem.value_path is not None:
         where = schema_check.json_path(problem.value_path, where + ".value")

@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from heparch.findings import Finding
@@ -39,6 +40,33 @@ PARAMETER_KIND: Final[Mapping[str, str]] = {
 Path = tuple[str | int, ...]
 #: one consistency problem: JSON path parts and message
 Issue = tuple[Path, str]
+#: one finding of the rate and observation checks: code, JSON path parts and message
+Notice = tuple[str, Path, str]
+
+#: observations of channels the workspace does not have, or a channel observed twice
+#: (pyhf ignores the first and uses the last)
+W_OBSERVATION: Final = "W009"
+#: a sample with a negative yield where the background rate stays computable
+W_NEGATIVE: Final = "W010"
+#: a measurement configures a parameter that no modifier uses (pyhf ignores it)
+W_UNUSED: Final = "W011"
+#: a bin whose background rate is negative, or zero with events observed, or a negative count
+E_RATE: Final = "E080"
+#: a parameter configuration pyhf cannot start a fit from (bounds, inits, lumi settings)
+E_PARAMETER: Final = "E081"
+#: the codes of models pyhf cannot compute
+E_MODEL: Final = frozenset({E_RATE, E_PARAMETER})
+
+#: pyhf 0.7.6's default (init, (lower, upper)) per parameter kind (:data:`PARAMETER_KIND`);
+#: lumi has none (it must be configured)
+KIND_DEFAULTS: Final[Mapping[str, tuple[float, tuple[float, float]]]] = {
+    "normal, scalar": (0.0, (-5.0, 5.0)),  # histosys, normsys
+    "free, scalar": (1.0, (0.0, 10.0)),  # normfactor
+    "free, per bin": (1.0, (0.0, 10.0)),  # shapefactor
+    "poisson, per bin": (1.0, (1e-10, 10.0)),  # shapesys
+    "normal, per bin": (1.0, (1e-10, 10.0)),  # staterror
+}
+LUMI_KEYS: Final = ("inits", "bounds", "auxdata", "sigmas")
 
 
 def looks_like_workspace(obj: Any) -> bool:
@@ -70,15 +98,27 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
     it off for a background-only workspace, whose signal (with the POI's normfactor) is
     added by patches.
 
-    Measurement parameters that name no modifier are accepted, as pyhf does: published
-    background-only workspaces configure ``mu_SIG`` or ``lumi`` that only the signal adds.
-    Consistency is only checked on a workspace that passes the schema.
+    What pyhf 0.7.6 builds and computes is accepted, with a warning where it is unusual:
+    observations of channels the workspace does not have or a channel observed twice (W009),
+    samples with negative yields where the background rate stays positive (W010). What it
+    cannot compute is an error (E080, E081): see :meth:`Consistency.model_notices`. Measurement parameters that
+    name no modifier are reported by :func:`unused_parameters` (W011), by the caller that
+    knows the patches: published background-only workspaces configure ``mu_SIG`` or ``lumi``
+    that only the signal adds. Consistency is only checked on a workspace that passes the
+    schema.
     """
     findings = schema_check.check(SCHEMA, obj, code="E061", location=location)
     if findings:
         return findings
     checker = Consistency()
-    return [Finding("E061", f"{location}:{schema_check.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
+    findings = [Finding("E061", f"{location}:{schema_check.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
+    notices = observation_notices(obj) + ([] if findings else checker.model_notices(obj))
+    return findings + notice_findings(notices, location)
+
+
+def notice_findings(notices: Sequence[Notice], location: str) -> list[Finding]:
+    """:data:`Notice` s as findings located in ``location``."""
+    return [Finding(code, f"{location}:{schema_check.json_path(path)}", message) for code, path, message in notices]
 
 
 # ---------------------------------------------------------------------------------------
@@ -96,6 +136,8 @@ class SampleSummary:
     name: str
     lengths: Mapping[int, tuple[Path, ...]]
     kinds: Mapping[str, str]
+    #: (modifier index, name, kind, the kind it had first) of names reused for another kind in this sample
+    clashes: tuple[tuple[int, str, str, str], ...] = ()
 
 
 def _arrays(sample: Mapping[str, Any]) -> Iterator[tuple[Path, int]]:
@@ -116,9 +158,13 @@ def summarize(sample: Mapping[str, Any]) -> SampleSummary:
     for path, length in _arrays(sample):
         lengths.setdefault(length, []).append(path)
     kinds: dict[str, str] = {}
-    for modifier in sample["modifiers"]:
-        kinds.setdefault(modifier["name"], PARAMETER_KIND[modifier["type"]])
-    return SampleSummary(sample["name"], {k: tuple(v) for k, v in lengths.items()}, kinds)
+    clashes: list[tuple[int, str, str, str]] = []
+    for index, modifier in enumerate(sample["modifiers"]):
+        kind = PARAMETER_KIND[modifier["type"]]
+        first = kinds.setdefault(modifier["name"], kind)
+        if first != kind:
+            clashes.append((index, modifier["name"], kind, first))
+    return SampleSummary(sample["name"], {k: tuple(v) for k, v in lengths.items()}, kinds, tuple(clashes))
 
 
 @dataclasses.dataclass
@@ -128,6 +174,8 @@ class _Baseline:
     sample_ids: frozenset[int]
     kinds: dict[str, tuple[str, Path]]
     issues: frozenset[Issue]
+    channel_ids: frozenset[int] = frozenset()
+    names: Mapping[str, str] = dataclasses.field(default_factory=dict)  # modifier name -> kind
 
 
 class Consistency:
@@ -141,6 +189,8 @@ class Consistency:
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Any, SampleSummary]] = {}
         self._baseline: _Baseline | None = None
+        # (id(channel), id(observed data), POIs) -> (channel, data, notices without the channel index)
+        self._rates: dict[tuple[int, int, frozenset[str]], tuple[Any, Any, list[Notice]]] = {}
 
     def summary(self, sample: Mapping[str, Any]) -> SampleSummary:
         """The memoised summary of ``sample``."""
@@ -152,9 +202,80 @@ class Consistency:
         return found
 
     def forget_except_baseline(self) -> None:
-        """Drop memo entries of samples that are not in the baseline."""
+        """Drop memo entries of samples and channels that are not in the baseline."""
         keep = self._baseline.sample_ids if self._baseline else frozenset()
         self._memo = {k: v for k, v in self._memo.items() if k in keep}
+        channels = self._baseline.channel_ids if self._baseline else frozenset()
+        self._rates = {k: v for k, v in self._rates.items() if k[0] in channels}
+
+    def rate_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
+        """The rate checks of every channel of a consistent workspace (see :func:`channel_rates`),
+        memoised per channel and observation object."""
+        pois = frozenset(m["config"]["poi"] for m in ws["measurements"])
+        observed = {o["name"]: o["data"] for o in ws["observations"]}  # pyhf: the last one counts
+        out = _negative_counts(ws)
+        for ci, channel in enumerate(ws["channels"]):
+            data = observed.get(channel["name"])
+            if data is None:
+                continue
+            key = (id(channel), id(data), pois)
+            hit = self._rates.get(key)
+            if hit is None or hit[0] is not channel or hit[1] is not data:
+                signal = [self.scaled_by(sample, pois) for sample in channel["samples"]]
+                hit = (channel, data, channel_rates(channel, data, signal))
+                self._rates[key] = hit
+            out.extend((code, ("channels", ci, *path), message) for code, path, message in hit[2])
+        return out
+
+    def scaled_by(self, sample: Mapping[str, Any], pois: frozenset[str]) -> bool:
+        """Whether a normfactor named as one of ``pois`` scales ``sample``."""
+        kinds = self.summary(sample).kinds
+        return any(kinds.get(poi) == PARAMETER_KIND["normfactor"] for poi in pois)
+
+    def model_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
+        """What pyhf cannot compute (E080 rates, E081 parameters) and W010, of a consistent workspace."""
+        return self.rate_notices(ws) + self.parameter_notices(ws)
+
+    def parameter_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
+        """E081 for the first measurement (the one pyhf's ``Workspace.model()`` uses): every fit
+        starts from the initial values, which pyhf requires within the bounds, and a lumi
+        parameter has no defaults."""
+        types = self.modifier_kinds(ws)  # one kind per name: the workspace is consistent
+        measurement = ws["measurements"][0]
+        out: list[Notice] = []
+        configured = {p["name"]: (pi, p) for pi, p in enumerate(measurement["config"]["parameters"])}
+        where = ("measurements", 0, "config", "parameters")
+        for name in sorted(n for n, kind in types.items() if kind == "lumi"):
+            pi, parameter = configured.get(name, (None, {}))
+            missing = [k for k in LUMI_KEYS if k not in parameter]
+            if missing:
+                path = (*where, pi) if pi is not None else ("measurements", 0, "config")
+                message = f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {measurement['name']!r}; pyhf has no defaults for them"
+                out.append((E_PARAMETER, path, message))
+        for name, (pi, parameter) in configured.items():
+            if name in types and types[name] != "lumi":
+                out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, KIND_DEFAULTS[types[name]]))
+            elif types.get(name) == "lumi" and all(k in parameter for k in LUMI_KEYS):
+                out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, (0.0, (0.0, 0.0))))
+        return out
+
+    def used_names(self, ws: Mapping[str, Any]) -> set[str]:
+        """The names of every modifier of ``ws`` (memoised per sample)."""
+        return set(self.modifier_kinds(ws))
+
+    def modifier_kinds(self, ws: Mapping[str, Any]) -> dict[str, str]:
+        """Modifier name -> parameter kind over ``ws`` (the last kind where a name has two).
+        A patched workspace that keeps every baseline sample costs only its new samples."""
+        samples = [sample for channel in ws["channels"] for sample in channel["samples"]]
+        base = self._baseline
+        if base is not None and base.names and {id(s) for s in samples} >= base.sample_ids:
+            out = dict(base.names)
+            samples = [s for s in samples if id(s) not in base.sample_ids]
+        else:
+            out = {}
+        for sample in samples:
+            out.update(self.summary(sample).kinds)
+        return out
 
     def set_baseline(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
         """Check the unpatched ``ws``, remember it, and return its issues."""
@@ -162,7 +283,8 @@ class Consistency:
         ids = frozenset(id(s) for c in ws["channels"] for s in c["samples"])
         kinds: dict[str, tuple[str, Path]] = {}
         self._kind_issues(ws, kinds, only_new=False)
-        self._baseline = _Baseline(ids, kinds, frozenset(issues))
+        names = {name: kind for name, (kind, _path) in kinds.items()}
+        self._baseline = _Baseline(ids, kinds, frozenset(issues), frozenset(id(c) for c in ws["channels"]), names)
         return issues
 
     def issues(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
@@ -203,9 +325,6 @@ class Consistency:
             if name not in observed:
                 out.append((("channels", ci), f"channel {name!r} has no observation"))
             out.extend(self._bin_issues(ci, channel, observed.get(name)))
-        for oi, obs in enumerate(ws["observations"]):
-            if obs["name"] not in seen:
-                out.append((("observations", oi, "name"), f"observation {obs['name']!r} names no channel"))
         return out
 
     def _bin_issues(self, ci: int, channel: Mapping[str, Any], n_obs: int | None) -> Iterator[Issue]:
@@ -240,7 +359,15 @@ class Consistency:
             for si, sample in enumerate(channel["samples"]):
                 if id(sample) in skip:
                     continue
-                for modifier_name, kind in self.summary(sample).kinds.items():
+                summary = self.summary(sample)
+                for mi, modifier_name, kind, first_kind in summary.clashes:
+                    out.append(
+                        (
+                            ("channels", ci, "samples", si, "modifiers", mi),
+                            f"modifier {modifier_name!r} is a {kind} parameter here but a {first_kind} parameter earlier in this sample",
+                        )
+                    )
+                for modifier_name, kind in summary.kinds.items():
                     first = kinds.setdefault(modifier_name, (kind, ("channels", ci, "samples", si)))
                     if first[0] != kind:
                         where = schema_check.json_path(first[1])
@@ -254,14 +381,127 @@ class Consistency:
 
 
 def _observations(ws: Mapping[str, Any], out: list[Issue]) -> dict[str, int]:
-    """Observation name -> number of bins; duplicate names are issues."""
-    observed: dict[str, int] = {}
+    """Observation name -> number of bins of the last observation of that name (pyhf's
+    ``Workspace`` keeps the last; :func:`observation_notices` warns about the others)."""
+    return {obs["name"]: len(obs["data"]) for obs in ws["observations"]}
+
+
+def observation_notices(ws: Mapping[str, Any]) -> list[Notice]:
+    """W009 for observations pyhf ignores: of channels the workspace does not have (patches of
+    published archives remove validation regions but leave their observations) and all but
+    the last of one channel's observations."""
+    channels = {channel["name"] for channel in ws["channels"]}
+    last = {obs["name"]: oi for oi, obs in enumerate(ws["observations"])}
+    out: list[Notice] = []
     for oi, obs in enumerate(ws["observations"]):
-        if obs["name"] in observed:
-            out.append((("observations", oi, "name"), f"observation name {obs['name']!r} is used twice"))
-            continue
-        observed[obs["name"]] = len(obs["data"])
-    return observed
+        name = obs["name"]
+        if name not in channels:
+            out.append((W_OBSERVATION, ("observations", oi, "name"), f"observation {name!r} names no channel; pyhf ignores it"))
+        elif last[name] != oi:
+            out.append((W_OBSERVATION, ("observations", oi, "name"), f"channel {name!r} is observed again at $.observations[{last[name]}]; pyhf uses that one"))
+    return out
+
+
+def unused_parameters(ws: Mapping[str, Any], used: set[str]) -> list[Notice]:
+    """W011 for measurement parameter configurations that name none of the ``used`` modifiers.
+
+    The configuration of a measurement's own POI is not reported: a background-only
+    workspace configures the POI that its signal adds (a model without its POI is refused
+    elsewhere: E064 for a patch, exit 2 for inference)."""
+    out: list[Notice] = []
+    for mi, measurement in enumerate(ws["measurements"]):
+        for pi, parameter in enumerate(measurement["config"]["parameters"]):
+            if parameter["name"] not in used and parameter["name"] != measurement["config"]["poi"]:
+                out.append(
+                    (
+                        W_UNUSED,
+                        ("measurements", mi, "config", "parameters", pi, "name"),
+                        f"measurement {measurement['name']!r} configures {parameter['name']!r}, which no modifier uses; pyhf ignores it",
+                    )
+                )
+    return out
+
+
+def _start_problems(name: str, parameter: Mapping[str, Any], default: tuple[float, tuple[float, float]]) -> list[str]:
+    """Why pyhf cannot start a fit from ``parameter``'s configuration (given or default
+    initial values and bounds, element by element); only numeric lists are compared."""
+    inits, bounds = parameter.get("inits"), parameter.get("bounds")
+    init_list = [float(x) for x in inits if _number(x)] if isinstance(inits, list) else []
+    bound_list = (
+        [(float(b[0]), float(b[1])) for b in bounds if isinstance(b, list) and len(b) == 2 and all(map(_number, b))] if isinstance(bounds, list) else []
+    )
+    init_list = init_list or [default[0]]
+    bound_list = bound_list or [default[1]]
+    out: list[str] = []
+    for lo, hi in bound_list:
+        if lo > hi:
+            out.append(f"parameter {name!r}: lower bound {lo!r} is above upper bound {hi!r}")
+    if out:
+        return out
+    n = max(len(init_list), len(bound_list))
+    for k in range(n):
+        init, (lo, hi) = init_list[min(k, len(init_list) - 1)], bound_list[min(k, len(bound_list) - 1)]
+        if not lo <= init <= hi:
+            out.append(f"parameter {name!r}: initial value {init!r} lies outside its bounds [{lo!r}, {hi!r}]; pyhf cannot start a fit there")
+            break
+    return out
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _negative_counts(ws: Mapping[str, Any]) -> list[Notice]:
+    """E080 for negative counts in the observation pyhf uses for each channel."""
+    channels = {channel["name"] for channel in ws["channels"]}
+    last = {obs["name"]: oi for oi, obs in enumerate(ws["observations"])}
+    out: list[Notice] = []
+    for name, oi in last.items():
+        data = ws["observations"][oi]["data"]
+        negative = [b for b, n in enumerate(data) if n < 0] if name in channels else []
+        if negative:
+            b = negative[0]
+            out.append((E_RATE, ("observations", oi, "data", b), f"channel {name!r} bin {b}: observed count {data[b]!r} is negative; a Poisson count is >= 0"))
+    return out
+
+
+def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], signal: Sequence[bool]) -> list[Notice]:
+    """The rate checks of one channel (paths relative to the channel); ``signal`` says which
+    samples a parameter of interest scales.
+
+    The background rate of a bin is the sum of the samples not scaled by a parameter of
+    interest, at nominal parameters. pyhf 0.7.6 computes a model whose background rate is
+    > 0 in every bin, or = 0 where nothing is observed; it fails (log of a rate <= 0) where
+    the rate is < 0, or = 0 with events observed, and on negative counts. Those are errors
+    (E080); negative sample yields in a model it computes are a warning (W010).
+    """
+    name = channel["name"]
+    out: list[Notice] = []
+    columns = zip(*(s["data"] for s, is_signal in zip(channel["samples"], signal, strict=True) if not is_signal), strict=True)
+    background = [math.fsum(column) for column in columns] or [0.0] * len(observed)
+    for b, (rate, n) in enumerate(zip(background, observed, strict=True)):
+        if rate < 0 or (rate == 0 and n > 0):
+            out.append(
+                (
+                    E_RATE,
+                    ("samples",),
+                    f"channel {name!r} bin {b}: the background rate (samples not scaled by the POI, at nominal parameters) is {rate!r}"
+                    f" with {n!r} observed; pyhf cannot compute it (a rate must be > 0, or 0 where nothing is observed)",
+                )
+            )
+    if any(code == E_RATE for code, _p, _m in out):
+        return out
+    for si, sample in enumerate(channel["samples"]):
+        negative = [b for b, y in enumerate(sample["data"]) if y < 0]
+        if negative:
+            out.append(
+                (
+                    W_NEGATIVE,
+                    ("samples", si, "data", negative[0]),
+                    f"sample {sample['name']!r} of channel {name!r} has negative yields in {len(negative)} bin(s); accepted because the background rate stays > 0 (or 0 where nothing is observed)",
+                )
+            )
+    return out
 
 
 def _poi_issues(ws: Mapping[str, Any], kinds: Mapping[str, tuple[str, Path]], *, require_poi: bool) -> list[Issue]:

@@ -31,6 +31,7 @@ from heparch.errors import InferenceInputError, InputError
 if TYPE_CHECKING:
     from heparch.api import Bundle
     from heparch.components.patchset import PatchChecker
+    from heparch.findings import Finding
 
 ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 #: at most this many valid names are listed in an error
@@ -56,6 +57,8 @@ class Inputs:
     signal: str | None = None
     point: str | None = None
     likelihood: str | None = None
+    #: warnings about the model (W codes): what pyhf computes but is unusual
+    warnings: tuple[Finding, ...] = ()
 
     def patched(self) -> Any:
         """The workspace with every patch applied (copy-on-write: ``spec`` is unchanged)."""
@@ -182,6 +185,24 @@ def _check_patches(checker: PatchChecker, patches: Sequence[tuple[Patch, str]], 
         _raise_findings(check_patch_file(ops, doc, location=location, likelihood_location=likelihood_location, checker=checker))
 
 
+def _model_warnings(ws: Any, patches: Sequence[Patch], location: str) -> tuple[Finding, ...]:
+    """The W findings of the model (``ws`` with ``patches`` applied; consistent, as checked);
+    raise on E080 or E081 (a model pyhf cannot compute; the first measurement, pyhf's default)."""
+    from heparch.components import workspace
+    from heparch.components.patchset import apply_patch
+
+    doc = ws
+    for ops in patches:
+        doc, _ = apply_patch(doc, ops)
+    consistency = workspace.Consistency()
+    notices = workspace.observation_notices(doc) + consistency.model_notices(doc)
+    notices += workspace.unused_parameters(doc, consistency.used_names(doc))
+    where = location if not patches else f"{location} (patched)"
+    findings = workspace.notice_findings(notices, where)
+    _raise_findings(findings)
+    return tuple(findings)
+
+
 def _patch_files(files: Sequence[Path]) -> list[tuple[Patch, str]]:
     out = []
     for f in files:
@@ -277,7 +298,9 @@ def resolve(
     if name is None and files:
         name = "+".join(Path(loc).stem for _, loc in files)
     _check_patches(checker, ops, str(path))
-    return Inputs("workspace", obj, str(path), patches=tuple(o for o, _ in ops), point=name)
+    patches_ = tuple(o for o, _ in ops)
+    warnings = _model_warnings(obj, patches_, str(path))
+    return Inputs("workspace", obj, str(path), patches=patches_, point=name, warnings=warnings)
 
 
 def _pick_likelihood(bundle: Bundle, likelihood: str | None, backend: str | None) -> tuple[str, str]:
@@ -367,4 +390,6 @@ def _from_bundle(path: Path, *, patchset: str | Path | None, point: str | None, 
     if point is None and files:
         point = "+".join(Path(loc).stem for _, loc in files)
     _check_patches(checker, ops, location)
-    return Inputs("workspace", obj, location, patches=tuple(o for o, _ in ops), point=point, likelihood=name)
+    patches_ = tuple(o for o, _ in ops)
+    warnings = _model_warnings(obj, patches_, location)
+    return Inputs("workspace", obj, location, patches=patches_, point=point, likelihood=name, warnings=warnings)

@@ -110,6 +110,15 @@ CODES: dict[str, tuple[str, str]] = {
         "With a trust policy, every required role MUST be signed by at least the required number of distinct keys that the policy trusts for that role.",
         "trust-policies",
     ),
+    # computability of a likelihood (spec section 4.1)
+    "E080": (
+        "A likelihood's background rate (the sum of the samples not scaled by a parameter of interest, at nominal parameters) MUST be > 0 in every bin, or 0 where nothing is observed, and every observed count MUST be >= 0; pyhf cannot compute the model otherwise.",
+        "likelihood",
+    ),
+    "E081": (
+        "A likelihood's first measurement (the one pyhf uses by default) MUST configure its parameters so that pyhf can start a fit: every lower bound <= its upper bound, every initial value within its bounds (given or pyhf's defaults), and inits, bounds, auxdata and sigmas for every lumi parameter.",
+        "likelihood",
+    ),
     # warnings
     "W001": ("A reader SHOULD report fields it does not know (from a newer 1.x version) and otherwise accept them.", "versioning"),
     "W002": ("The analysis metadata SHOULD give an SPDX license.", "metadata"),
@@ -121,6 +130,16 @@ CODES: dict[str, tuple[str, str]] = {
     "W008": (
         "A valid signature by a key that the trust policy does not trust for its role SHOULD be reported; it does not count towards any threshold.",
         "trust-policies",
+    ),
+    # likelihoods pyhf accepts with something unusual (spec section 4.1)
+    "W009": (
+        "A likelihood SHOULD NOT hold observations that pyhf ignores: of a channel it does not have (as patches that remove a channel leave them), or all but the last of one channel's observations.",
+        "likelihood",
+    ),
+    "W010": ("A sample SHOULD NOT have negative yields; they are accepted where the background rate stays as E080 requires.", "likelihood"),
+    "W011": (
+        "A measurement SHOULD NOT configure a parameter that no modifier of its likelihood, nor of any patch of it, uses (pyhf ignores it).",
+        "likelihood",
     ),
 }
 

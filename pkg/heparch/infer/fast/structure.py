@@ -100,7 +100,8 @@ def _as_matrix(rows: list[Any], nbins: int, where: str, what: str) -> Arr:
 
 def compile_sample(channel: str, sample: Mapping[str, Any], nbins: int, where: str) -> SampleBlock:
     """Compile one sample (``where`` is its JSON path, for error messages)."""
-    nom = _floats(sample.get("data"), f"{where}.data", nonnegative=True)
+    # negative yields are allowed, as in pyhf: the inputs check the background rate (E080)
+    nom = _floats(sample.get("data"), f"{where}.data")
     if nom.size != nbins:
         raise InferenceInputError(f"{where}.data: {nom.size} bins, the channel has {nbins}")
     mods: dict[tuple[str, str], tuple[int, Mapping[str, Any]]] = {}
@@ -142,7 +143,8 @@ def compile_sample(channel: str, sample: Mapping[str, Any], nbins: int, where: s
             n_hl.append((data["hi"], data["lo"]))
         else:
             if mtype in ("staterror", "shapesys"):
-                u = _floats(data, f"{where}.modifiers[{k}].data", nonnegative=True)
+                # any sign, as pyhf: staterror squares it, shapesys fixes bins where it is <= 0
+                u = _floats(data, f"{where}.modifiers[{k}].data")
                 if u.size != nbins:
                     raise InferenceInputError(f"{where}.modifiers[{k}].data: {u.size} bins, the sample has {nbins}")
                 unc.append((mtype, name, u))
