@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import functools
 import json
 import math
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from clihelp import run
 
@@ -422,3 +425,64 @@ def test_sbottom_cls_agrees_with_pyhf(region: str, point: str, sbottom_archive: 
         values = [got["CLs_obs"], *got["CLs_exp"]]
         for g, e in zip(values, expected, strict=True):
             assert abs(g - e) <= tolerance(e), (what, values, expected)
+
+
+# ---------------------------------------------------------------------------------------
+# random models with negative yields: the verdict and the numbers equal pyhf's
+
+
+@st.composite
+def negative_yield_models(draw: st.DrawFn) -> Doc:
+    """One channel of 1-3 bins: a signal, a background (with a free normfactor half the time)
+    and a sample whose yields are often negative, so the background rate may be > 0, 0 or < 0."""
+    nbins = draw(st.integers(1, 3))
+
+    def yields(lo: float, hi: float) -> list[float]:
+        return [round(draw(st.floats(lo, hi)), 2) for _ in range(nbins)]
+
+    modifiers: list[dict[str, Any]] = [{"name": "n1", "type": "normsys", "data": {"hi": 1.2, "lo": 0.8}}]
+    if draw(st.booleans()):
+        modifiers.append({"name": "k", "type": "normfactor", "data": None})
+    samples = [
+        {"name": "signal", "data": yields(0.0, 5.0), "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        {"name": "bkg", "data": yields(0.5, 10.0), "modifiers": modifiers},
+        {"name": "negative", "data": yields(-8.0, 2.0), "modifiers": [{"name": "n2", "type": "normsys", "data": {"hi": 1.3, "lo": 0.7}}]},
+    ]
+    observed = [float(draw(st.integers(0, 12))) for _ in range(nbins)]
+    return {
+        "channels": [{"name": "SR", "samples": samples}],
+        "observations": [{"name": "SR", "data": observed}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(
+    max_examples=25,
+    derandomize=True,
+    deadline=datetime.timedelta(seconds=60),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: each example runs pyhf
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ws=negative_yield_models())
+def test_random_negative_yield_models_match_pyhf(ws: Doc, tmp_path: Path) -> None:
+    from heparch.errors import FitError, InputError
+    from heparch.infer.backends import prepare
+    from heparch.infer.inputs import resolve
+
+    expected = oracle(ws, [])
+    path = tmp_path / "ws.json"
+    path.write_text(json.dumps(ws))
+    try:
+        _choice, model = prepare(resolve(path), "fast")
+        result = model.cls(MU)
+    except InputError:
+        assert expected is None, "heparch refuses a model pyhf computes"
+        return
+    except FitError:  # said so, with the reason, rather than a number
+        return
+    assert expected is not None, "heparch computes a model pyhf cannot"
+    for got, want in zip([result.observed, *result.expected], expected, strict=True):
+        assert abs(got - want) <= tolerance(want), ([result.observed, *result.expected], expected)

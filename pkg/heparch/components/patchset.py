@@ -419,16 +419,19 @@ class PatchChecker:
         #: names of the modifiers of the workspace and of every patched workspace checked
         self.used: set[str] = set()
         self._base_notices: frozenset[tuple[str, str]] = frozenset()
+        self._consistent = False  # the model checks need a consistent workspace
         if self.usable:
-            if not self.consistency.set_baseline(workspace):
+            self._consistent = not self.consistency.set_baseline(workspace)
+            if self._consistent:
                 base = observation_notices(workspace) + self.consistency.model_notices(workspace)
                 self._base_notices = frozenset((code, message) for code, _path, message in base)
             self.used = self.consistency.used_names(workspace)
 
     def notices(self, patched: Any) -> tuple[list[Issue], list[Notice]]:
-        """Errors of a model pyhf cannot compute (E080, E081, as issues) and warnings of a consistent patched workspace that
-        the unpatched one does not have (compared by code and message: indices shift when a
-        patch removes a channel). Records the modifier names it uses in :attr:`used`."""
+        """Of a consistent patched workspace: the errors of a model pyhf cannot compute (E080,
+        E081, as issues) and the warnings, both only where the unpatched workspace does not
+        have them (compared by code and message: indices shift when a patch removes a
+        channel). Records the modifier names it uses in :attr:`used`."""
         found = observation_notices(patched) + self.consistency.model_notices(patched)
         self.used |= self.consistency.used_names(patched)
         new = [n for n in found if (n[0], n[2]) not in self._base_notices]
@@ -444,10 +447,10 @@ class PatchChecker:
             return "schema", found, []
         try:
             issues = self.consistency.new_issues(patched, require_poi=True)
-            if issues:
+            if issues or not self._consistent:
                 return "consistency", issues, []
             errors, warnings = self.notices(patched)
-            return "rates", errors, warnings
+            return "model", errors, warnings
         finally:
             self.consistency.forget_except_baseline()
 
@@ -466,7 +469,7 @@ class PatchChecker:
             return _Problem(failure.index, failure.reason), []
         try:
             kind, issues, warnings = self._issues(patched)
-        except (KeyError, TypeError, IndexError, AttributeError) as exc:  # defensive: never raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:  # defensive: never raise
             return _Problem(len(operations) - 1, f"the patched workspace cannot be checked: {exc!r}"), []
         if not issues:
             return None, warnings
@@ -493,7 +496,7 @@ class PatchChecker:
                     found = self.consistency.new_issues(patched, require_poi=True)
                 else:
                     found = self.notices(patched)[0]
-            except (KeyError, TypeError, IndexError, AttributeError):  # an unfinished state
+            except (KeyError, TypeError, IndexError, AttributeError, ValueError):  # an unfinished state
                 continue
             finally:
                 self.consistency.forget_except_baseline()

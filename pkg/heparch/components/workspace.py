@@ -232,25 +232,27 @@ class Consistency:
         kinds = self.summary(sample).kinds
         return any(kinds.get(poi) == PARAMETER_KIND["normfactor"] for poi in pois)
 
-    def model_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
-        """What pyhf cannot compute (E080 rates, E081 parameters) and W010, of a consistent workspace."""
-        return self.rate_notices(ws) + self.parameter_notices(ws)
+    def model_notices(self, ws: Mapping[str, Any], *, measurement: int = 0) -> list[Notice]:
+        """What pyhf cannot compute (E080 rates, E081 parameters of the measurement at index
+        ``measurement``) and W010, of a consistent workspace."""
+        return self.rate_notices(ws) + self.parameter_notices(ws, measurement=measurement)
 
-    def parameter_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
-        """E081 for the first measurement (the one pyhf's ``Workspace.model()`` uses): every fit
-        starts from the initial values, which pyhf requires within the bounds, and a lumi
-        parameter has no defaults."""
+    def parameter_notices(self, ws: Mapping[str, Any], *, measurement: int = 0) -> list[Notice]:
+        """E081 for one measurement, by default the first (the one pyhf's ``Workspace.model()``
+        uses): every fit starts from the initial values, which pyhf requires within the
+        bounds, and a lumi parameter has no defaults."""
         types = self.modifier_kinds(ws)  # one kind per name: the workspace is consistent
-        measurement = ws["measurements"][0]
+        index = measurement
+        chosen = ws["measurements"][index]
         out: list[Notice] = []
-        configured = {p["name"]: (pi, p) for pi, p in enumerate(measurement["config"]["parameters"])}
-        where = ("measurements", 0, "config", "parameters")
+        configured = {p["name"]: (pi, p) for pi, p in enumerate(chosen["config"]["parameters"])}
+        where = ("measurements", index, "config", "parameters")
         for name in sorted(n for n, kind in types.items() if kind == "lumi"):
             pi, parameter = configured.get(name, (None, {}))
             missing = [k for k in LUMI_KEYS if k not in parameter]
             if missing:
-                path = (*where, pi) if pi is not None else ("measurements", 0, "config")
-                message = f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {measurement['name']!r}; pyhf has no defaults for them"
+                path = (*where, pi) if pi is not None else ("measurements", index, "config")
+                message = f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {chosen['name']!r}; pyhf has no defaults for them"
                 out.append((E_PARAMETER, path, message))
         for name, (pi, parameter) in configured.items():
             if name in types and types[name] != "lumi":
