@@ -118,16 +118,24 @@ def _rebuild_without_results(tmp_path: Path) -> Path:
     return out
 
 
-def test_unsupported_recorded_settings_are_refused(toy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("test_stat", "q0", "$.settings.test_stat: 'q0' (discovery) claims cannot be replayed"),
+        ("calctype", "toybased", "$.settings.calctype: 'toybased' claims cannot be replayed: heparch computes the asymptotic formulae only (toys are random)"),
+    ],
+)
+def test_unsupported_recorded_settings_are_refused(toy: Path, tmp_path: Path, field: str, value: str, message: str) -> None:
     def edit(tree: Path) -> None:
         obj = json.loads((tree / "results.json").read_text())
-        obj["settings"]["test_stat"] = "q0"
+        obj["settings"][field] = value
         (tree / "results.json").write_text(json.dumps(obj))
 
     bad = _rebuild(toy, tmp_path, edit)
     code, _, err = run("replay", str(bad), "--point", POINT)
     assert code == 2
-    assert "settings.test_stat: 'q0' cannot be replayed" in err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_raised_claim_fails_exactly_that_point(toy: Path, tmp_path: Path) -> None:

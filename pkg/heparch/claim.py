@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from heparch import __version__
 from heparch.errors import FitError, InputError
+from heparch.infer.base import Settings
 from heparch.replay.work import Context, Task, TaskResult
 
 #: the tolerance recorded with new claims (the issue's defaults)
@@ -47,30 +48,34 @@ class ClaimResult:
     notes: tuple[str, ...] = ()
 
 
-def _versions(backend: str) -> dict[str, str]:
+def _versions(backends: set[str]) -> dict[str, str]:
     out = {"heparch": __version__, "python": platform.python_version()}
-    packages = ["numpy", "scipy"] + (["pyhf"] if backend == "pyhf" else [])
+    packages = ["numpy", "scipy"] + (["pyhf"] if "pyhf" in backends else [])
     for package in packages:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[package] = metadata.version(package)
     return out
 
 
-def _settings(kind: str, backend: str) -> dict[str, Any]:
-    settings: dict[str, Any] = {"mu": MU, "level": LEVEL, "test_stat": "qtilde", "calctype": "asymptotics", "calc_base_dist": "normal"}
-    if kind == "workspace":
-        settings["interpolation"] = {"normsys": "code4", "histosys": "code4p"}
-    if backend == "pyhf":
+def _settings(kind: str, settings: Settings | None, backends: set[str]) -> dict[str, Any]:
+    """The results' ``settings``: mu, level, the :class:`Settings` (a simplified likelihood
+    has no interpolation, bounds or measurement to record) and the pyhf fit tolerance where
+    pyhf computed a point."""
+    recorded = (settings or Settings()).to_json()
+    if kind != "workspace":
+        recorded = {k: v for k, v in Settings().to_json().items() if k != "interpolation"}
+    out: dict[str, Any] = {"mu": MU, "level": LEVEL, **recorded}
+    if "pyhf" in backends:
         from heparch.infer.pyhf_backend import TOLERANCE as FIT_TOLERANCE
 
-        settings["fit_tolerance"] = FIT_TOLERANCE
-    return settings
+        out["fit_tolerance"] = FIT_TOLERANCE
+    return out
 
 
-def plan(bundle: Any, *, backend: str | None, upper_limits: bool) -> tuple[dict[str, Context], list[Task], list[str]]:
+def plan(bundle: Any, *, backend: str | None, upper_limits: bool, settings: Settings | None = None) -> tuple[dict[str, Context], list[Task], list[str]]:
     """Contexts (one per likelihood with points), tasks (one per point) and notes."""
     from heparch.infer.backends import choose
-    from heparch.infer.inputs import bundle_points
+    from heparch.infer.inputs import as_given, bundle_points
 
     contexts: dict[str, Context] = {}
     tasks: list[Task] = []
@@ -89,11 +94,14 @@ def plan(bundle: Any, *, backend: str | None, upper_limits: bool) -> tuple[dict[
             continue
         if kind == "simplified" and backend in ("fast", "pyhf"):
             notes.append(f"{name}: a simplified likelihood; computed with the simplified backend, not --backend {backend}")
-        choice = choose(kind, spec, None if kind == "simplified" and backend in ("fast", "pyhf") else backend)
+        if kind == "simplified" and settings is not None and settings != Settings():
+            notes.append(f"{name}: a simplified likelihood; computed with qtilde as spey does, the settings options apply to workspaces")
+        used = as_given(settings, spec) if kind == "workspace" and settings is not None else None
+        choice = choose(kind, spec, None if kind == "simplified" and backend in ("fast", "pyhf") else backend, settings=used)
         if choice.reason:
             notes.append(f"{name}: {choice.reason}")
         token = f"{bundle.identity}:{name}:{choice.name}"
-        contexts[token] = Context(token, name, kind, choice.name, spec)
+        contexts[token] = Context(token, name, kind, choice.name, spec, used, fallback=choice.fallback)
         for point, ops in points.items():
             if kind == "workspace":
                 tasks.append(Task(token, point, patches=(ops,), mu=MU, level=LEVEL, upper_limit=upper_limits))
@@ -102,7 +110,9 @@ def plan(bundle: Any, *, backend: str | None, upper_limits: bool) -> tuple[dict[
     return contexts, tasks, notes
 
 
-def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str] | None = None) -> dict[str, Any]:
+def _component(
+    ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str] | None = None, audit: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The results component of ``ctx``'s likelihood. A point whose limits reach above the cap
     has no finite limit to claim: its CLs values are claimed, its limits left out (and named
     in ``notes``)."""
@@ -119,15 +129,19 @@ def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: st
         notes.append(
             f"{ctx.likelihood}: upper limits above the cap are not claimed for {len(above)} point(s): {', '.join(above[:8])}{' ...' if len(above) > 8 else ''}"
         )
-    return {
+    used = {str(v.get("backend", ctx.backend)) for v in points.values()} | {ctx.backend}
+    out = {
         "likelihood": ctx.likelihood,
         "backend": ctx.backend,
-        "settings": _settings(ctx.kind, ctx.backend),
-        "software": _versions(ctx.backend),
+        "settings": _settings(ctx.kind, ctx.settings, used),
+        "software": _versions(used),
         "tolerance": TOLERANCE,
         "parent": {"identity": parent},
         "points": points,
     }
+    if audit is not None:
+        out["audit"] = dict(audit)
+    return out
 
 
 def _results_path(bundle: Any, likelihood: str, taken: set[str]) -> str:
@@ -153,6 +167,7 @@ def claim(
     scheduler: str | None = None,
     upper_limits: bool = False,
     allow_failures: bool = False,
+    settings: Settings | None = None,
     on_result: Callable[[TaskResult, int, int], None] | None = None,
 ) -> ClaimResult:
     """Compute and record the claims of ``bundle_path`` into a new bundle ``output``."""
@@ -167,7 +182,7 @@ def claim(
     if out.exists() and out.resolve() == src.resolve():
         raise InputError(f"-o {out}: is the input bundle; write the claimed bundle to a new file")
     with heparch.open(src) as bundle:
-        contexts, tasks, notes = plan(bundle, backend=backend, upper_limits=upper_limits)
+        contexts, tasks, notes = plan(bundle, backend=backend, upper_limits=upper_limits, settings=settings)
         if not tasks:
             raise InputError(f"{src}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
         parent = bundle.identity
@@ -176,10 +191,13 @@ def claim(
     values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     failed: dict[str, str] = {}
     for n, result in enumerate(execute(contexts, tasks, jobs=jobs, scheduler=scheduler), 1):
+        key = f"{contexts[result.token].likelihood}:{result.point}"
         if result.values is None:
-            failed[f"{contexts[result.token].likelihood}:{result.point}"] = result.error or "failed"
+            failed[key] = result.error or "failed"
         else:
-            values[result.token][result.point] = result.values
+            values[result.token][result.point] = {**result.values, "backend": result.backend}
+        if result.note is not None:
+            notes.append(f"{key}: {result.note}")
         if on_result is not None:
             on_result(result, n, len(tasks))
     if failed and not allow_failures:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from heparch.cli import _settings as opts
 from heparch.cli._common import emit_json, say
 from heparch.cli.cmd_replay import BACKEND, JOBS, SCHEDULER
 
@@ -18,16 +19,23 @@ def claim(
     scheduler: str | None = SCHEDULER,
     upper_limits: bool = typer.Option(False, "--upper-limits", help="Also compute the upper limits on the signal strength at CLs = 0.05 (slower)."),
     allow_failures: bool = typer.Option(False, "--allow-failures", help="Write the claims of the points that could be computed even when others failed."),
+    test_stat: str = opts.TEST_STAT,
+    normsys: str = opts.NORMSYS,
+    histosys: str = opts.HISTOSYS,
+    poi_bounds: str | None = opts.POI_BOUNDS,
+    measurement: str | None = opts.MEASUREMENT,
     json_out: bool = typer.Option(False, "--json", help='Print {"output", "identity", "parent", "components", "points", "failed"} on stdout.'),
 ) -> None:
     """Compute CLs at mu=1 (and with --upper-limits the upper limits) for every signal point of
     every likelihood of BUNDLE, and write a new bundle with one results component per
-    likelihood: the values, settings, software versions, backend, default tolerance (CLs: abs
-    1e-4, rel 1e-3; limits: rel 1e-3) and the parent bundle's identity.
+    likelihood: the values, settings (the options below), software versions, the backend (per
+    point: a point the fast engine cannot compute falls back to pyhf, and says so), marks of
+    several minima or underflow, default tolerance (CLs: abs 1e-4, rel 1e-3; limits: rel 1e-3)
+    and the parent bundle's identity.
 
     The new bundle has a new identity and no signatures. An existing results component of a
-    likelihood is replaced. Exit 0 when written, 1 when BUNDLE is invalid, 2 on bad inputs,
-    3 when a point fails (nothing is written unless --allow-failures).
+    likelihood is replaced. Exit 0 when written, 1 when BUNDLE is invalid, 2 on bad inputs or
+    when a point cannot be computed (nothing is written unless --allow-failures).
 
     Example: arch claim analysis.zst -o claimed.zst --jobs 2 --upper-limits
     """
@@ -61,6 +69,7 @@ def claim(
             scheduler=scheduler,
             upper_limits=upper_limits,
             allow_failures=allow_failures,
+            settings=opts.settings(test_stat, normsys, histosys, poi_bounds, measurement),
             on_result=arrived,
         )
     finally:

@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from heparch.errors import InputError
+from heparch.infer.base import Settings
 from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
 
 #: used where a results component records no tolerance (DESIGN.md 5b; the issue's defaults)
 DEFAULT_TOLERANCE: Final[Mapping[str, Mapping[str, float]]] = {"CLs": {"abs": 1e-4, "rel": 1e-3}, "mu_up": {"abs": 0.0, "rel": 1e-3}}
-#: settings heparch's backends can replay (anything else is refused, not silently changed)
-SUPPORTED: Final[Mapping[str, tuple[str, ...]]] = {"test_stat": ("qtilde",), "calctype": ("asymptotics",), "calc_base_dist": ("normal",)}
 STATE_FORMAT: Final = "heparch-replay-state/1"
 MAX_LISTED: Final = 8
 
@@ -146,13 +145,6 @@ def software_differences(recorded: Mapping[str, str]) -> dict[str, tuple[str, st
     return out
 
 
-def _check_settings(settings: Mapping[str, Any], where: str) -> None:
-    for name, supported in SUPPORTED.items():
-        value = settings.get(name)
-        if value is not None and value not in supported:
-            raise InputError(f"{where}:$.settings.{name}: {value!r} cannot be replayed; heparch's backends compute {name} {' or '.join(supported)}")
-
-
 def _point_values(bundle: Any, likelihood: str) -> tuple[dict[str, dict[str, float]], list[str] | None]:
     """Label values of every patch of the likelihood's patchsets, and the labels."""
     values: dict[str, dict[str, float]] = {}
@@ -193,7 +185,7 @@ def plan(
     """The replay of ``bundle_path``'s claims, restricted to ``likelihood``, ``points`` or a random ``sample``."""
     import heparch
     from heparch.infer.backends import choose
-    from heparch.infer.inputs import bundle_points
+    from heparch.infer.inputs import as_given, bundle_points
     from heparch.spec.components import Results
 
     path = Path(bundle_path)
@@ -227,18 +219,17 @@ def plan(
             else:
                 raise InputError(f"{where}:$.likelihood: {name!r} is not a likelihood of the bundle; fix the results component")
             settings = results.settings.to_json() if results.settings else {}
-            _check_settings(settings, where)
             spec = bundle.read_json(name)
-            choice = choose(kind, spec, backend)
+            typed = as_given(Settings.from_json(settings, f"{where}:$.settings"), spec)
+            try:
+                choice = choose(kind, spec, backend, settings=typed if kind == "workspace" else None)
+            except InputError as exc:
+                raise InputError(f"{where}:$.settings: the claims' settings cannot be replayed: {exc.message}") from None
             if choice.reason:
                 notes.append(f"{name}: {choice.reason}")
-            interpolation = dict(settings.get("interpolation") or {})
-            if choice.name == "pyhf" and any(interpolation.get(k, d) != d for k, d in (("normsys", "code4"), ("histosys", "code4p"))):
-                raise InputError(
-                    f"{where}:$.settings.interpolation: {interpolation} cannot be replayed with pyhf here (it runs code4/code4p); use --backend fast"
-                )
             token = f"{identity}:{name}:{choice.name}"
-            contexts[token] = Context(token, name, kind, choice.name, spec, interpolation, settings.get("fit_tolerance"))
+            used = typed if kind == "workspace" else None
+            contexts[token] = Context(token, name, kind, choice.name, spec, used, settings.get("fit_tolerance"), fallback=choice.fallback)
             sl_token = None
             if compare_simplified and kind == "workspace":
                 sl_name = _simplified_for(bundle, name)
