@@ -240,7 +240,7 @@ def test_bad_scheduler_address_is_a_usage_error(toy: Path) -> None:
 @pytest.fixture(scope="module")
 def claimed(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     out = tmp_path_factory.mktemp("claimed") / "claimed.zst"
-    code, stdout, err = run("claim", str(toy), "-o", str(out), "--jobs", "1", "--json")
+    code, stdout, err = run("claim", str(toy), "-o", str(out), "--jobs", "1", "--audit", "0", "--json")
     assert code == 0, err
     doc = json.loads(stdout)
     return out, doc["identity"], doc["parent"]
@@ -286,7 +286,7 @@ def test_claimed_bundle_verifies_and_replays(claimed: tuple[Path, str, str]) -> 
 
 def test_claim_is_deterministic(toy: Path, claimed: tuple[Path, str, str], tmp_path: Path) -> None:
     again = tmp_path / "again.zst"
-    assert run("claim", str(toy), "-o", str(again), "--jobs", "1")[0] == 0
+    assert run("claim", str(toy), "-o", str(again), "--jobs", "1", "--audit", "0")[0] == 0
     assert again.read_bytes() == claimed[0].read_bytes()
 
 
@@ -302,7 +302,7 @@ def test_claim_upper_limits_and_usage_errors(toy: Path, tmp_path: Path) -> None:
     one = tmp_path / "one.zst"
     build(src, output=one)
     out = tmp_path / "ul.zst"
-    code, _, err = run("claim", str(one), "-o", str(out), "--upper-limits", "--jobs", "1")
+    code, _, err = run("claim", str(one), "-o", str(out), "--upper-limits", "--jobs", "1", "--audit", "0")
     assert code == 0, err
     import heparch
 

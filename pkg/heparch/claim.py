@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from heparch import __version__
-from heparch.errors import FitError, InputError
+from heparch.errors import AuditFailed, FitError, InputError
 from heparch.infer.base import Settings
 from heparch.replay.work import Context, Task, TaskResult
 
@@ -46,6 +46,7 @@ class ClaimResult:
     points: int
     failed: Mapping[str, str]  # "<likelihood>:<point>" -> error (only with allow_failures)
     notes: tuple[str, ...] = ()
+    audit: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the bundle-wide audit summary
 
 
 def _versions(backends: set[str]) -> dict[str, str]:
@@ -168,9 +169,13 @@ def claim(
     upper_limits: bool = False,
     allow_failures: bool = False,
     settings: Settings | None = None,
+    audit: int = 1,
     on_result: Callable[[TaskResult, int, int], None] | None = None,
 ) -> ClaimResult:
-    """Compute and record the claims of ``bundle_path`` into a new bundle ``output``."""
+    """Compute and record the claims of ``bundle_path`` into a new bundle ``output``; ``audit``
+    points computed by the fast engine (the simplified engine for a simplified likelihood) are
+    recomputed with the reference backend (:mod:`heparch.replay.audit`) and the result recorded;
+    a difference above the tolerance is an :class:`AuditFailed` (nothing is written)."""
     import heparch
     from heparch.replay.executor import execute
 
@@ -188,8 +193,11 @@ def claim(
         parent = bundle.identity
         taken = {f.path for f in bundle.files()}
         paths = {ctx.likelihood: _results_path(bundle, ctx.likelihood, taken) for ctx in contexts.values()}
+    if audit < 0:
+        raise InputError(f"--audit {audit}: must be 0 or more")
     values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     failed: dict[str, str] = {}
+    by_key = {(t.token, t.point): t for t in tasks}
     for n, result in enumerate(execute(contexts, tasks, jobs=jobs, scheduler=scheduler), 1):
         key = f"{contexts[result.token].likelihood}:{result.point}"
         if result.values is None:
@@ -205,9 +213,64 @@ def claim(
         raise FitError(
             f"{len(failed)} of {len(tasks)} points failed, so no claims were written (first: {first[0]}: {first[1]}); --allow-failures writes the others"
         )
-    components = {ctx.likelihood: _component(ctx, values[token], parent, notes) for token, ctx in contexts.items() if values[token]}
+    computed = {k: t for k, t in by_key.items() if k[1] in values[k[0]] and values[k[0]][k[1]].get("backend") == contexts[k[0]].backend}
+    audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler)
+    components = {ctx.likelihood: _component(ctx, values[token], parent, notes, audits[token]) for token, ctx in contexts.items() if values[token]}
+    overall = audits.get("", {})
+    if overall.get("status") == "failed":
+        raise AuditFailed(f"the audit against the reference backend failed, so no claims were written: {audit_line(overall)}")
     identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
-    return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, sum(len(v) for v in values.values()), failed, tuple(notes))
+    n_points = sum(len(v) for v in values.values())
+    return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, n_points, failed, tuple(notes), overall)
+
+
+def audit_line(summary: Mapping[str, Any]) -> str:
+    """The audit in one line."""
+    if summary.get("status") in ("off", "skipped"):
+        return f"audit {summary.get('status')}" + (f": {summary['reason']}" if summary.get("reason") else "")
+    points = summary.get("points") or {}
+    worst = max(points.items(), key=lambda kv: kv[1]["ratio"], default=None)
+    text = f"audit {summary.get('status')}: {len(points)} point(s) against {summary.get('reference')}, max difference {summary.get('max_ratio', 0):.3g} of the tolerance"
+    if worst is not None:
+        text += f" ({worst[0]}, {worst[1]['field']}; -ln L difference {worst[1]['nll_difference']:.3g})"
+    return text + (f"; {summary['reason']}" if summary.get("reason") else "")
+
+
+def _audit(
+    contexts: Mapping[str, Context],
+    computed: Mapping[tuple[str, str], Task],
+    values: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    n: int,
+    parent: str,
+    *,
+    jobs: int,
+    scheduler: str | None,
+) -> dict[str, dict[str, Any]]:
+    """The audit summary by context token, and bundle-wide under ``""``."""
+    from heparch.replay import audit as auditing
+    from heparch.replay.executor import execute
+
+    seed = auditing.seed_of(parent)
+    todo, why = auditing.tasks_for(contexts, computed, n, seed) if n else ([], [])
+    found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
+    errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
+    for result in execute(contexts, todo, jobs=jobs, scheduler=scheduler):
+        if result.values is None:
+            errors[result.token][result.point] = result.error or "failed"
+            continue
+        claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
+        reference = result.values["reference"]
+        found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+    out = {}
+    for token, ctx in contexts.items():
+        notes = [w for w in why if w.startswith(f"{ctx.likelihood}:")] or (
+            [] if found[token] else [f"none of {ctx.likelihood}'s points was among the {n} chosen"]
+        )
+        out[token] = auditing.summary(n, seed, found[token], errors[token], notes)
+    everything = {f"{contexts[t].likelihood}:{p}": v for t, pts in found.items() for p, v in pts.items()}
+    all_errors = {f"{contexts[t].likelihood}:{p}": e for t, errs in errors.items() for p, e in errs.items()}
+    out[""] = auditing.summary(n, seed, everything, all_errors, why)
+    return out
 
 
 def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, Any]]]) -> str:

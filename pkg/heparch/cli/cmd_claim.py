@@ -24,7 +24,15 @@ def claim(
     histosys: str = opts.HISTOSYS,
     poi_bounds: str | None = opts.POI_BOUNDS,
     measurement: str | None = opts.MEASUREMENT,
-    json_out: bool = typer.Option(False, "--json", help='Print {"output", "identity", "parent", "components", "points", "failed"} on stdout.'),
+    audit: int = typer.Option(
+        1,
+        "--audit",
+        min=0,
+        help="Recompute N points the fast engine computed with pyhf (a simplified likelihood's with spey, when installed), chosen by a seed "
+        "derived from the bundle identity; compare -ln L of the free fit, then CLs, and record the largest difference as a fraction of "
+        "the tolerance in the results' 'audit'. A difference above the tolerance fails the claim (exit 1, nothing written). 0: no audit.",
+    ),
+    json_out: bool = typer.Option(False, "--json", help='Print {"output", "identity", "parent", "components", "points", "failed", "audit"} on stdout.'),
 ) -> None:
     """Compute CLs at mu=1 (and with --upper-limits the upper limits) for every signal point of
     every likelihood of BUNDLE, and write a new bundle with one results component per
@@ -70,13 +78,17 @@ def claim(
             upper_limits=upper_limits,
             allow_failures=allow_failures,
             settings=opts.settings(test_stat, normsys, histosys, poi_bounds, measurement),
+            audit=audit,
             on_result=arrived,
         )
     finally:
         if progress is not None:
             progress.close()
+    from heparch.claim import audit_line
+
     for note in result.notes:
         say(note)
+    say(audit_line(result.audit))
     for key, error in sorted(result.failed.items()):
         say(f"warning: {key}: not claimed: {error}")
     say(f"claimed {result.points} point(s) in {len(result.components)} results component(s): {', '.join(sorted(result.components.values()))}")
@@ -90,6 +102,7 @@ def claim(
                 "components": dict(result.components),
                 "points": result.points,
                 "failed": dict(result.failed),
+                "audit": dict(result.audit),
             }
         )
 

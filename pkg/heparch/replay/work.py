@@ -65,6 +65,7 @@ class Task:
     level: float = 0.05
     upper_limit: bool = False
     simplified: str | None = None
+    reference: str | None = None  # an audit task: -ln L with the context's backend, then the point with this reference backend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,9 +133,28 @@ def marks(cls: Any) -> dict[str, Any]:
     return out
 
 
+def audit_values(ctx: Context, task: Task) -> dict[str, Any]:
+    """An audit task's values: ``nll`` (-ln L of the free fit with ``ctx``'s backend) and
+    ``reference`` (the reference backend's ``CLs_obs``, ``CLs_exp``, ``nll``)."""
+    bkg = _background(ctx)
+    own = bkg.model(signal=task.signal) if ctx.kind == "simplified" else bkg.model(task.patches)
+    nll = own.fit().twice_nll / 2
+    if task.reference == "spey":
+        from heparch.replay.audit import spey_values  # spey is optional and heavy: only an audit imports it
+
+        ref = spey_values(ctx.spec, str(task.signal), task.mu)
+    else:
+        model = _background(ctx, task.reference).model(task.patches)
+        cls = model.cls(task.mu)
+        ref = {"CLs_obs": float(cls.observed), "CLs_exp": [float(v) for v in cls.expected], **marks(cls), "nll": model.fit().twice_nll / 2}
+    return {"nll": float(nll), "reference": {**ref, "reference": task.reference}}
+
+
 def _computed(ctx: Context, task: Task) -> tuple[dict[str, Any], str, str | None]:
     """The values of ``task``, the backend that made them and why it was not ``ctx``'s (a point
     the default choice of the fast engine cannot compute is computed with pyhf)."""
+    if task.reference is not None:
+        return audit_values(ctx, task), task.reference, None
     try:
         return compute(ctx, task), ctx.backend, None
     except FitError as exc:
