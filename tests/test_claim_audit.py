@@ -301,3 +301,24 @@ def test_a_claim_at_a_local_minimum_is_its_own_outcome(small: Path, tmp_path: Pa
     page = html.read_text()
     assert "claim at a local minimum" in page
     assert "is the replay&#x27;s value from start &#x27;nominal&#x27;" in page
+
+
+def test_recorded_settings_reach_the_replay(small: Path, tmp_path: Path) -> None:
+    from heparch.infer.base import Settings
+    from heparch.replay import core
+
+    out = tmp_path / "c.zst"
+    code, _, err = claim(small, out, "--audit", "0", "--normsys-interp", "code1", "--histosys-interp", "code0", "--measurement", "meas")
+    assert code == 0, err
+    recorded = results(out)["settings"]
+    assert recorded["interpolation"] == {"normsys": "code1", "histosys": "code0"}
+    assert recorded["measurement"] == "meas"
+    (ctx,) = core.plan(out).contexts.values()
+    assert ctx.settings == Settings(normsys="code1", histosys="code0", measurement="meas")
+    assert run("replay", str(out), "--jobs", "1")[0] == 0
+
+
+def test_verify_replay_takes_the_audit_option(small: Path) -> None:
+    code, _, err = run("verify", str(small), "--audit", "1")
+    assert code == 2
+    assert "--audit: a replay option; add --replay" in err
