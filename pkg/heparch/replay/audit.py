@@ -16,14 +16,16 @@ largest difference is reported as a fraction of its tolerance (<= 1 passes).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
-import math
+import os
 import random
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from heparch.replay.core import candidates, ratio
 from heparch.replay.work import Context, Task
 
 #: the largest difference in -ln L of the free fit between the audited and the reference
@@ -70,8 +72,10 @@ def spey_values(spec: Mapping[str, Any], signal: str, mu: float) -> dict[str, An
     """CLs (observed, expected -2..+2 sigma, a posteriori) and -ln L of the free fit from spey 0.2.7."""
     import numpy as np
 
-    with contextlib.redirect_stdout(sys.stderr):  # spey prints a banner on import: keep stdout for --json
-        import spey
+    os.environ.setdefault("SPEY_CHECKUPDATE", "OFF")  # spey's import asks PyPI for updates unless told not to
+    with contextlib.redirect_stdout(sys.stderr):  # keep stdout for --json
+        import spey  # type: ignore[import-untyped]  # spey 0.2.7 ships no type information
+    atexit.unregister(getattr(spey, "_print_thanks", lambda: None))  # its citation banner at exit would follow --json on stdout
 
     args: dict[str, Any] = {
         "signal_yields": np.asarray(spec["signals"][signal], dtype=float),
@@ -93,10 +97,8 @@ def spey_values(spec: Mapping[str, Any], signal: str, mu: float) -> dict[str, An
 def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """One point's audit: -ln L difference, then the CLs values; the largest ratio, its field,
     both values there and the tolerance."""
-    from heparch.replay.core import _compared
-
     nll_diff = float(audited["nll"]) - float(reference["nll"])
-    worst = {
+    worst: dict[str, Any] = {
         "ratio": abs(nll_diff) / NLL_TOLERANCE,
         "field": "nll",
         "audited": float(audited["nll"]),
@@ -104,11 +106,10 @@ def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance
         "tolerance": NLL_TOLERANCE,
     }
     cls_only = {k: audited[k] for k in ("CLs_obs", "CLs_exp", "underflow") if k in audited}
-    for m in _compared(cls_only, reference, tolerance):
-        d = abs(m.difference)
-        ratio = math.inf if m.note else d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf)
-        if ratio > worst["ratio"]:
-            worst = {"ratio": ratio, "field": m.field, "audited": m.claimed, "reference": m.replayed, "tolerance": m.tolerance}
+    for m in candidates(cls_only, reference, tolerance):
+        r = ratio(m)
+        if r > worst["ratio"]:
+            worst = {"ratio": r, "field": m.field, "audited": m.claimed, "reference": m.replayed, "tolerance": m.tolerance}
     return {"nll_difference": nll_diff, **worst}
 
 

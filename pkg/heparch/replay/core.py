@@ -66,7 +66,7 @@ def _underflow(values: Mapping[str, Any]) -> set[str]:
     return {str(f) for f in found} if isinstance(found, list | tuple) else set()
 
 
-def _compared(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> Iterator[Mismatch]:
+def candidates(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> Iterator[Mismatch]:
     """Every claimed value as a :class:`Mismatch` candidate (field, claimed, replayed, tolerance);
     a limit above the cap (None) is replayed as infinity. A value both sides mark as underflowing
     double precision agrees without a comparison; one marked on one side only is a mismatch
@@ -92,16 +92,21 @@ def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: 
     """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
     the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees,
     nor a value marked as underflowing on one side only."""
-    return [m for m in _compared(claimed, replayed, tolerance) if m.note or not abs(m.difference) <= m.tolerance]
+    return [m for m in candidates(claimed, replayed, tolerance) if m.note or not abs(m.difference) <= m.tolerance]
+
+
+def ratio(m: Mismatch) -> float:
+    """``|replayed - claimed| / tolerance`` of one compared value; infinite for a value marked as
+    underflowing on one side only, or a difference where the tolerance is 0."""
+    d = abs(m.difference)
+    if m.note:
+        return math.inf
+    return d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf)
 
 
 def worst_ratio(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> float:
     """The largest ``|replayed - claimed| / tolerance`` over the claimed values (<= 1: it agrees)."""
-    worst = 0.0
-    for m in _compared(claimed, replayed, tolerance):
-        d = abs(m.difference)
-        worst = max(worst, math.inf if m.note else d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf))
-    return worst
+    return max((ratio(m) for m in candidates(claimed, replayed, tolerance)), default=0.0)
 
 
 def local_minimum(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -500,7 +505,7 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
     with the reference backend, chosen by a seed derived from the bundle identity; each audited
     outcome in ``done`` gets its ``audit``, and a difference above the tolerance fails it like a
     mismatch (field ``audit:<field>``). Returns the audit summary."""
-    from heparch.replay import audit as auditing
+    from heparch.replay import audit as auditing  # audit builds on this module's comparison: imported here, not at the top
     from heparch.replay.executor import execute
 
     seed = auditing.seed_of(plan.identity)
