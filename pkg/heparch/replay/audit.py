@@ -96,20 +96,20 @@ def spey_values(spec: Mapping[str, Any], signal: str, mu: float) -> dict[str, An
 
 def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """One point's audit: -ln L difference, then the CLs values; the largest ratio, its field,
-    both values there and the tolerance."""
+    both values there (``audited_value``, ``reference_value``) and the tolerance."""
     nll_diff = float(audited["nll"]) - float(reference["nll"])
     worst: dict[str, Any] = {
         "ratio": abs(nll_diff) / NLL_TOLERANCE,
         "field": "nll",
-        "audited": float(audited["nll"]),
-        "reference": float(reference["nll"]),
+        "audited_value": float(audited["nll"]),
+        "reference_value": float(reference["nll"]),
         "tolerance": NLL_TOLERANCE,
     }
     cls_only = {k: audited[k] for k in ("CLs_obs", "CLs_exp", "underflow") if k in audited}
     for m in candidates(cls_only, reference, tolerance):
         r = ratio(m)
         if r > worst["ratio"]:
-            worst = {"ratio": r, "field": m.field, "audited": m.claimed, "reference": m.replayed, "tolerance": m.tolerance}
+            worst = {"ratio": r, "field": m.field, "audited_value": m.claimed, "reference_value": m.replayed, "tolerance": m.tolerance}
     return {"nll_difference": nll_diff, **worst}
 
 

@@ -527,7 +527,7 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
         extra: tuple[Mismatch, ...] = ()
         if got["ratio"] > 1:
             note = f"the audit: {p.backend} vs {found[p.key]['reference']}"
-            extra = (Mismatch(f"audit:{got['field']}", got["audited"], got["reference"], got["tolerance"], note),)
+            extra = (Mismatch(f"audit:{got['field']}", got["audited_value"], got["reference_value"], got["tolerance"], note),)
         done[key] = dataclasses.replace(p, audit=found[p.key], mismatches=p.mismatches + extra, passed=p.passed and not extra)
     return auditing.summary(n, seed, found, errors, why)
 
