@@ -322,3 +322,23 @@ def test_verify_replay_takes_the_audit_option(small: Path) -> None:
     code, _, err = run("verify", str(small), "--audit", "1")
     assert code == 2
     assert "--audit: a replay option; add --replay" in err
+
+
+def test_a_degenerate_result_is_a_failed_point_in_replay(small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "c.zst"
+    assert claim(small, out, "--audit", "0")[0] == 0
+    calls = {"n": 0}
+
+    def first_degenerate(self: FastModel, mu: float = 1.0) -> CLsResult:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise DegenerateResult("q_mu,A = 0 (test)")
+        return FAST_CLS(self, mu)
+
+    monkeypatch.setattr(FastModel, "cls", first_degenerate)
+    code, stdout, err = run("replay", str(out), "--jobs", "1", "--json")
+    assert code == 1, err
+    doc = json.loads(stdout)
+    assert doc["summary"] == {**doc["summary"], "total": 3, "passed": 2, "failed": 1}
+    (bad,) = [p for p in doc["points"].values() if not p["pass"]]
+    assert (bad["outcome"], bad["error"]) == ("error", "DegenerateResult: q_mu,A = 0 (test)")
