@@ -342,3 +342,22 @@ def test_a_degenerate_result_is_a_failed_point_in_replay(small: Path, tmp_path: 
     assert doc["summary"] == {**doc["summary"], "total": 3, "passed": 2, "failed": 1}
     (bad,) = [p for p in doc["points"].values() if not p["pass"]]
     assert (bad["outcome"], bad["error"]) == ("error", "DegenerateResult: q_mu,A = 0 (test)")
+
+
+def test_a_point_the_fast_engine_does_not_support_falls_back_to_pyhf(small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from heparch.infer.fast.backend import FastBackend
+
+    supported = FastBackend.unsupported
+
+    def no_large_signal(self: FastBackend, spec: Any, *, measurement: str | None = None) -> str | None:
+        samples = spec["channels"][0]["samples"]
+        if len(samples) > 1 and samples[1]["data"][0] > 2.5:  # pt_500_200's signal (3.0 in bin 1) only
+            return "a model it does not support (test)"
+        return supported(self, spec, measurement=measurement)
+
+    monkeypatch.setattr(FastBackend, "unsupported", no_large_signal)
+    out = tmp_path / "c.zst"
+    code, _, err = claim(small, out, "--audit", "0")
+    assert code == 0, err
+    assert {n: p["backend"] for n, p in results(out)["points"].items()} == {"pt_300_100": "fast", "pt_400_100": "fast", "pt_500_200": "pyhf"}
+    assert "BkgOnly.json:pt_500_200: the fast backend cannot handle this point (a model it does not support (test)); computed with pyhf" in err

@@ -150,11 +150,29 @@ def audit_values(ctx: Context, task: Task) -> dict[str, Any]:
     return {"nll": float(nll), "reference": {**ref, "reference": task.reference}}
 
 
+def _unsupported(ctx: Context, task: Task) -> str | None:
+    """Why the fast engine, chosen by default for the likelihood, cannot handle this point's
+    patched model (None when it can, or when the choice was not a default fast one)."""
+    if not ctx.fallback or ctx.kind != "workspace" or not task.patches:
+        return None
+    from heparch.components.patchset import apply_patch
+    from heparch.infer.backends import get
+
+    doc: Any = ctx.spec
+    for ops in task.patches:
+        doc, _ = apply_patch(doc, list(ops))
+    why: str | None = get(ctx.backend).unsupported(doc)
+    return why
+
+
 def _computed(ctx: Context, task: Task) -> tuple[dict[str, Any], str, str | None]:
     """The values of ``task``, the backend that made them and why it was not ``ctx``'s (a point
     the default choice of the fast engine cannot compute is computed with pyhf)."""
     if task.reference is not None:
         return audit_values(ctx, task), task.reference, None
+    why = _unsupported(ctx, task)
+    if why is not None:
+        return compute(ctx, task, backend="pyhf"), "pyhf", f"the fast backend cannot handle this point ({why}); computed with pyhf"
     try:
         return compute(ctx, task), ctx.backend, None
     except FitError as exc:
