@@ -118,16 +118,24 @@ def _rebuild_without_results(tmp_path: Path) -> Path:
     return out
 
 
-def test_unsupported_recorded_settings_are_refused(toy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("test_stat", "q0", "$.settings.test_stat: 'q0' (discovery) claims cannot be replayed"),
+        ("calctype", "toybased", "$.settings.calctype: 'toybased' claims cannot be replayed: heparch computes the asymptotic formulae only (toys are random)"),
+    ],
+)
+def test_unsupported_recorded_settings_are_refused(toy: Path, tmp_path: Path, field: str, value: str, message: str) -> None:
     def edit(tree: Path) -> None:
         obj = json.loads((tree / "results.json").read_text())
-        obj["settings"]["test_stat"] = "q0"
+        obj["settings"][field] = value
         (tree / "results.json").write_text(json.dumps(obj))
 
     bad = _rebuild(toy, tmp_path, edit)
     code, _, err = run("replay", str(bad), "--point", POINT)
     assert code == 2
-    assert "settings.test_stat: 'q0' cannot be replayed" in err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_raised_claim_fails_exactly_that_point(toy: Path, tmp_path: Path) -> None:
@@ -232,7 +240,7 @@ def test_bad_scheduler_address_is_a_usage_error(toy: Path) -> None:
 @pytest.fixture(scope="module")
 def claimed(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     out = tmp_path_factory.mktemp("claimed") / "claimed.zst"
-    code, stdout, err = run("claim", str(toy), "-o", str(out), "--jobs", "1", "--json")
+    code, stdout, err = run("claim", str(toy), "-o", str(out), "--jobs", "1", "--audit", "0", "--json")
     assert code == 0, err
     doc = json.loads(stdout)
     return out, doc["identity"], doc["parent"]
@@ -278,7 +286,7 @@ def test_claimed_bundle_verifies_and_replays(claimed: tuple[Path, str, str]) -> 
 
 def test_claim_is_deterministic(toy: Path, claimed: tuple[Path, str, str], tmp_path: Path) -> None:
     again = tmp_path / "again.zst"
-    assert run("claim", str(toy), "-o", str(again), "--jobs", "1")[0] == 0
+    assert run("claim", str(toy), "-o", str(again), "--jobs", "1", "--audit", "0")[0] == 0
     assert again.read_bytes() == claimed[0].read_bytes()
 
 
@@ -294,7 +302,7 @@ def test_claim_upper_limits_and_usage_errors(toy: Path, tmp_path: Path) -> None:
     one = tmp_path / "one.zst"
     build(src, output=one)
     out = tmp_path / "ul.zst"
-    code, _, err = run("claim", str(one), "-o", str(out), "--upper-limits", "--jobs", "1")
+    code, _, err = run("claim", str(one), "-o", str(out), "--upper-limits", "--jobs", "1", "--audit", "0")
     assert code == 0, err
     import heparch
 

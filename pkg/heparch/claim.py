@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from heparch import __version__
-from heparch.errors import FitError, InputError
+from heparch.errors import AuditFailed, FitError, InputError
+from heparch.infer.base import Settings
 from heparch.replay.work import Context, Task, TaskResult
 
 #: the tolerance recorded with new claims (the issue's defaults)
@@ -45,32 +46,37 @@ class ClaimResult:
     points: int
     failed: Mapping[str, str]  # "<likelihood>:<point>" -> error (only with allow_failures)
     notes: tuple[str, ...] = ()
+    audit: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the bundle-wide audit summary
 
 
-def _versions(backend: str) -> dict[str, str]:
+def _versions(backends: set[str]) -> dict[str, str]:
     out = {"heparch": __version__, "python": platform.python_version()}
-    packages = ["numpy", "scipy"] + (["pyhf"] if backend == "pyhf" else [])
+    packages = ["numpy", "scipy"] + (["pyhf"] if "pyhf" in backends else [])
     for package in packages:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[package] = metadata.version(package)
     return out
 
 
-def _settings(kind: str, backend: str) -> dict[str, Any]:
-    settings: dict[str, Any] = {"mu": MU, "level": LEVEL, "test_stat": "qtilde", "calctype": "asymptotics", "calc_base_dist": "normal"}
-    if kind == "workspace":
-        settings["interpolation"] = {"normsys": "code4", "histosys": "code4p"}
-    if backend == "pyhf":
+def _settings(kind: str, settings: Settings | None, backends: set[str]) -> dict[str, Any]:
+    """The results' ``settings``: mu, level, the :class:`Settings` (a simplified likelihood
+    has no interpolation, bounds or measurement to record) and the pyhf fit tolerance where
+    pyhf computed a point."""
+    recorded = (settings or Settings()).to_json()
+    if kind != "workspace":
+        recorded = {k: v for k, v in Settings().to_json().items() if k != "interpolation"}
+    out: dict[str, Any] = {"mu": MU, "level": LEVEL, **recorded}
+    if "pyhf" in backends:
         from heparch.infer.pyhf_backend import TOLERANCE as FIT_TOLERANCE
 
-        settings["fit_tolerance"] = FIT_TOLERANCE
-    return settings
+        out["fit_tolerance"] = FIT_TOLERANCE
+    return out
 
 
-def plan(bundle: Any, *, backend: str | None, upper_limits: bool) -> tuple[dict[str, Context], list[Task], list[str]]:
+def plan(bundle: Any, *, backend: str | None, upper_limits: bool, settings: Settings | None = None) -> tuple[dict[str, Context], list[Task], list[str]]:
     """Contexts (one per likelihood with points), tasks (one per point) and notes."""
     from heparch.infer.backends import choose
-    from heparch.infer.inputs import bundle_points
+    from heparch.infer.inputs import as_given, bundle_points
 
     contexts: dict[str, Context] = {}
     tasks: list[Task] = []
@@ -89,11 +95,14 @@ def plan(bundle: Any, *, backend: str | None, upper_limits: bool) -> tuple[dict[
             continue
         if kind == "simplified" and backend in ("fast", "pyhf"):
             notes.append(f"{name}: a simplified likelihood; computed with the simplified backend, not --backend {backend}")
-        choice = choose(kind, spec, None if kind == "simplified" and backend in ("fast", "pyhf") else backend)
+        if kind == "simplified" and settings is not None and settings != Settings():
+            notes.append(f"{name}: a simplified likelihood; computed with qtilde as spey does, the settings options apply to workspaces")
+        used = as_given(settings, spec) if kind == "workspace" and settings is not None else None
+        choice = choose(kind, spec, None if kind == "simplified" and backend in ("fast", "pyhf") else backend, settings=used)
         if choice.reason:
             notes.append(f"{name}: {choice.reason}")
         token = f"{bundle.identity}:{name}:{choice.name}"
-        contexts[token] = Context(token, name, kind, choice.name, spec)
+        contexts[token] = Context(token, name, kind, choice.name, spec, used, fallback=choice.fallback)
         for point, ops in points.items():
             if kind == "workspace":
                 tasks.append(Task(token, point, patches=(ops,), mu=MU, level=LEVEL, upper_limit=upper_limits))
@@ -102,7 +111,9 @@ def plan(bundle: Any, *, backend: str | None, upper_limits: bool) -> tuple[dict[
     return contexts, tasks, notes
 
 
-def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str] | None = None) -> dict[str, Any]:
+def _component(
+    ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str] | None = None, audit: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The results component of ``ctx``'s likelihood. A point whose limits reach above the cap
     has no finite limit to claim: its CLs values are claimed, its limits left out (and named
     in ``notes``)."""
@@ -119,15 +130,19 @@ def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: st
         notes.append(
             f"{ctx.likelihood}: upper limits above the cap are not claimed for {len(above)} point(s): {', '.join(above[:8])}{' ...' if len(above) > 8 else ''}"
         )
-    return {
+    used = {str(v.get("backend", ctx.backend)) for v in points.values()} | {ctx.backend}
+    out = {
         "likelihood": ctx.likelihood,
         "backend": ctx.backend,
-        "settings": _settings(ctx.kind, ctx.backend),
-        "software": _versions(ctx.backend),
+        "settings": _settings(ctx.kind, ctx.settings, used),
+        "software": _versions(used),
         "tolerance": TOLERANCE,
         "parent": {"identity": parent},
         "points": points,
     }
+    if audit is not None:
+        out["audit"] = dict(audit)
+    return out
 
 
 def _results_path(bundle: Any, likelihood: str, taken: set[str]) -> str:
@@ -153,9 +168,14 @@ def claim(
     scheduler: str | None = None,
     upper_limits: bool = False,
     allow_failures: bool = False,
+    settings: Settings | None = None,
+    audit: int = 1,
     on_result: Callable[[TaskResult, int, int], None] | None = None,
 ) -> ClaimResult:
-    """Compute and record the claims of ``bundle_path`` into a new bundle ``output``."""
+    """Compute and record the claims of ``bundle_path`` into a new bundle ``output``; ``audit``
+    points computed by the fast engine (the simplified engine for a simplified likelihood) are
+    recomputed with the reference backend (:mod:`heparch.replay.audit`) and the result recorded;
+    a difference above the tolerance is an :class:`AuditFailed` (nothing is written)."""
     import heparch
     from heparch.replay.executor import execute
 
@@ -167,19 +187,25 @@ def claim(
     if out.exists() and out.resolve() == src.resolve():
         raise InputError(f"-o {out}: is the input bundle; write the claimed bundle to a new file")
     with heparch.open(src) as bundle:
-        contexts, tasks, notes = plan(bundle, backend=backend, upper_limits=upper_limits)
+        contexts, tasks, notes = plan(bundle, backend=backend, upper_limits=upper_limits, settings=settings)
         if not tasks:
             raise InputError(f"{src}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
         parent = bundle.identity
         taken = {f.path for f in bundle.files()}
         paths = {ctx.likelihood: _results_path(bundle, ctx.likelihood, taken) for ctx in contexts.values()}
+    if audit < 0:
+        raise InputError(f"--audit {audit}: must be 0 or more")
     values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     failed: dict[str, str] = {}
+    by_key = {(t.token, t.point): t for t in tasks}
     for n, result in enumerate(execute(contexts, tasks, jobs=jobs, scheduler=scheduler), 1):
+        key = f"{contexts[result.token].likelihood}:{result.point}"
         if result.values is None:
-            failed[f"{contexts[result.token].likelihood}:{result.point}"] = result.error or "failed"
+            failed[key] = result.error or "failed"
         else:
-            values[result.token][result.point] = result.values
+            values[result.token][result.point] = {**result.values, "backend": result.backend}
+        if result.note is not None:
+            notes.append(f"{key}: {result.note}")
         if on_result is not None:
             on_result(result, n, len(tasks))
     if failed and not allow_failures:
@@ -187,9 +213,64 @@ def claim(
         raise FitError(
             f"{len(failed)} of {len(tasks)} points failed, so no claims were written (first: {first[0]}: {first[1]}); --allow-failures writes the others"
         )
-    components = {ctx.likelihood: _component(ctx, values[token], parent, notes) for token, ctx in contexts.items() if values[token]}
+    computed = {k: t for k, t in by_key.items() if k[1] in values[k[0]] and values[k[0]][k[1]].get("backend") == contexts[k[0]].backend}
+    audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler)
+    components = {ctx.likelihood: _component(ctx, values[token], parent, notes, audits[token]) for token, ctx in contexts.items() if values[token]}
+    overall = audits.get("", {})
+    if overall.get("status") == "failed":
+        raise AuditFailed(f"the audit against the reference backend failed, so no claims were written: {audit_line(overall)}")
     identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
-    return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, sum(len(v) for v in values.values()), failed, tuple(notes))
+    n_points = sum(len(v) for v in values.values())
+    return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, n_points, failed, tuple(notes), overall)
+
+
+def audit_line(summary: Mapping[str, Any]) -> str:
+    """The audit in one line."""
+    if summary.get("status") in ("off", "skipped"):
+        return f"audit {summary.get('status')}" + (f": {summary['reason']}" if summary.get("reason") else "")
+    points = summary.get("points") or {}
+    worst = max(points.items(), key=lambda kv: kv[1]["ratio"], default=None)
+    text = f"audit {summary.get('status')}: {len(points)} point(s) against {summary.get('reference')}, max difference {summary.get('max_ratio', 0):.3g} of the tolerance"
+    if worst is not None:
+        text += f" ({worst[0]}, {worst[1]['field']}; -ln L difference {worst[1]['nll_difference']:.3g})"
+    return text + (f"; {summary['reason']}" if summary.get("reason") else "")
+
+
+def _audit(
+    contexts: Mapping[str, Context],
+    computed: Mapping[tuple[str, str], Task],
+    values: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    n: int,
+    parent: str,
+    *,
+    jobs: int,
+    scheduler: str | None,
+) -> dict[str, dict[str, Any]]:
+    """The audit summary by context token, and bundle-wide under ``""``."""
+    from heparch.replay import audit as auditing
+    from heparch.replay.executor import execute
+
+    seed = auditing.seed_of(parent)
+    todo, why = auditing.tasks_for(contexts, computed, n, seed) if n else ([], [])
+    found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
+    errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
+    for result in execute(contexts, todo, jobs=jobs, scheduler=scheduler):
+        if result.values is None:
+            errors[result.token][result.point] = result.error or "failed"
+            continue
+        claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
+        reference = result.values["reference"]
+        found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+    out = {}
+    for token, ctx in contexts.items():
+        notes = [w for w in why if w.startswith(f"{ctx.likelihood}:")] or (
+            [] if found[token] else [f"none of {ctx.likelihood}'s points was among the {n} chosen"]
+        )
+        out[token] = auditing.summary(n, seed, found[token], errors[token], notes)
+    everything = {f"{contexts[t].likelihood}:{p}": v for t, pts in found.items() for p, v in pts.items()}
+    all_errors = {f"{contexts[t].likelihood}:{p}": e for t, errs in errors.items() for p, e in errs.items()}
+    out[""] = auditing.summary(n, seed, everything, all_errors, why)
+    return out
 
 
 def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, Any]]]) -> str:

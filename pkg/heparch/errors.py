@@ -75,3 +75,10 @@ class DegenerateResult(FitError):
     """A result that is not a number: a non-finite CLs or upper limit, or a degenerate Asimov
     test statistic (q_mu,A = 0); the message names the cause (exit 2; a failed point in claim
     and replay), never printed or recorded as a number."""
+
+
+class AuditFailed(HeparchError):
+    """The engine audit found a difference above the tolerance between the fast engine and the
+    reference backend (exit 1: the claims were checked and failed; nothing is written)."""
+
+    exit_code = EXIT_FAILED

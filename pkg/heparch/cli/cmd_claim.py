@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from heparch.cli import _settings as opts
 from heparch.cli._common import emit_json, say
 from heparch.cli.cmd_replay import BACKEND, JOBS, SCHEDULER
 
@@ -18,16 +19,31 @@ def claim(
     scheduler: str | None = SCHEDULER,
     upper_limits: bool = typer.Option(False, "--upper-limits", help="Also compute the upper limits on the signal strength at CLs = 0.05 (slower)."),
     allow_failures: bool = typer.Option(False, "--allow-failures", help="Write the claims of the points that could be computed even when others failed."),
-    json_out: bool = typer.Option(False, "--json", help='Print {"output", "identity", "parent", "components", "points", "failed"} on stdout.'),
+    test_stat: str = opts.TEST_STAT,
+    normsys: str = opts.NORMSYS,
+    histosys: str = opts.HISTOSYS,
+    poi_bounds: str | None = opts.POI_BOUNDS,
+    measurement: str | None = opts.MEASUREMENT,
+    audit: int = typer.Option(
+        1,
+        "--audit",
+        min=0,
+        help="Recompute N points the fast engine computed with pyhf (a simplified likelihood's with spey, when installed), chosen by a seed "
+        "derived from the bundle identity; compare -ln L of the free fit, then CLs, and record the largest difference as a fraction of "
+        "the tolerance in the results' 'audit'. A difference above the tolerance fails the claim (exit 1, nothing written). 0: no audit.",
+    ),
+    json_out: bool = typer.Option(False, "--json", help='Print {"output", "identity", "parent", "components", "points", "failed", "audit"} on stdout.'),
 ) -> None:
     """Compute CLs at mu=1 (and with --upper-limits the upper limits) for every signal point of
     every likelihood of BUNDLE, and write a new bundle with one results component per
-    likelihood: the values, settings, software versions, backend, default tolerance (CLs: abs
-    1e-4, rel 1e-3; limits: rel 1e-3) and the parent bundle's identity.
+    likelihood: the values, settings (the options below), software versions, the backend (per
+    point: a point the fast engine cannot compute falls back to pyhf, and says so), marks of
+    several minima or underflow, default tolerance (CLs: abs 1e-4, rel 1e-3; limits: rel 1e-3)
+    and the parent bundle's identity.
 
     The new bundle has a new identity and no signatures. An existing results component of a
-    likelihood is replaced. Exit 0 when written, 1 when BUNDLE is invalid, 2 on bad inputs,
-    3 when a point fails (nothing is written unless --allow-failures).
+    likelihood is replaced. Exit 0 when written, 1 when BUNDLE is invalid, 2 on bad inputs or
+    when a point cannot be computed (nothing is written unless --allow-failures).
 
     Example: arch claim analysis.zst -o claimed.zst --jobs 2 --upper-limits
     """
@@ -61,13 +77,18 @@ def claim(
             scheduler=scheduler,
             upper_limits=upper_limits,
             allow_failures=allow_failures,
+            settings=opts.settings(test_stat, normsys, histosys, poi_bounds, measurement),
+            audit=audit,
             on_result=arrived,
         )
     finally:
         if progress is not None:
             progress.close()
+    from heparch.claim import audit_line
+
     for note in result.notes:
         say(note)
+    say(audit_line(result.audit))
     for key, error in sorted(result.failed.items()):
         say(f"warning: {key}: not claimed: {error}")
     say(f"claimed {result.points} point(s) in {len(result.components)} results component(s): {', '.join(sorted(result.components.values()))}")
@@ -81,6 +102,7 @@ def claim(
                 "components": dict(result.components),
                 "points": result.points,
                 "failed": dict(result.failed),
+                "audit": dict(result.audit),
             }
         )
 

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from heparch.cli import _settings as opts
 from heparch.cli._common import emit_json, say
 from heparch.errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from heparch.infer.backends import Choice
-    from heparch.infer.base import Model
+    from heparch.infer.base import Model, Settings
     from heparch.infer.inputs import Inputs
 
 _INPUT_HELP = "A pyhf workspace JSON, a simplified-likelihood JSON, or a bundle (.zst)."
@@ -25,7 +28,7 @@ _BACKEND_HELP = "fast (heparch's HistFactory engine), pyhf (the reference) or si
 
 
 def _model(
-    input_: Path, patchset: Path | None, point: str | None, patch: list[Path], likelihood: str | None, backend: str | None
+    input_: Path, patchset: Path | None, point: str | None, patch: list[Path], likelihood: str | None, backend: str | None, settings: Settings
 ) -> tuple[Inputs, Choice, Model]:
     from heparch.errors import InferenceInputError
     from heparch.infer.backends import prepare
@@ -33,7 +36,7 @@ def _model(
 
     inputs = resolve(input_, patchset=patchset, point=point, patches=patch, likelihood=likelihood, backend=backend)
     try:
-        choice, model = prepare(inputs, backend)
+        choice, model = prepare(inputs, backend, settings=settings)
     except InferenceInputError as exc:  # the backends name the field; the file is named here
         if str(input_) in exc.message:
             raise
@@ -49,6 +52,31 @@ def _model(
             if finding.severity == "warning":
                 say(f"warning: {finding.one_line()}")
     return inputs, choice, model
+
+
+def _computed(inputs: Inputs, choice: Choice, model: Model, settings: Settings, compute: Callable[[Model], Any]) -> tuple[Choice, Any]:
+    """``compute(model)``; where a default choice of the fast engine cannot compute the point
+    (a fit does not converge), the same with pyhf, saying why on stderr."""
+    from heparch.errors import FitError
+    from heparch.infer.backends import background_args, fallback
+
+    try:
+        return choice, compute(model)
+    except FitError as exc:
+        other = fallback(choice, exc)
+        if other is None:
+            raise
+        say(other.reason)
+        return other, compute(other.backend.background(inputs.spec, **background_args("workspace", settings)).model(inputs.patches))
+
+
+def _notes(result: Any) -> None:
+    for note in getattr(result, "notes", ()):
+        say(f"warning: {note}")
+    if getattr(result, "multimodal", False):
+        say("warning: the likelihood has several minima; the lowest was taken (see 'starts' in --json)")
+    if getattr(result, "underflow", ()):
+        say(f"warning: {', '.join(result.underflow)} underflow double precision: reported as 0, not computed")
 
 
 def _what(inputs: Inputs) -> str:
@@ -67,17 +95,25 @@ def cls(
     likelihood: str | None = typer.Option(None, "--likelihood", help=_LIKELIHOOD_HELP),
     mu: float = typer.Option(1.0, "--mu", help="The signal strength tested."),
     backend: str | None = typer.Option(None, "--backend", help=_BACKEND_HELP),
+    test_stat: str = opts.TEST_STAT,
+    normsys: str = opts.NORMSYS,
+    histosys: str = opts.HISTOSYS,
+    poi_bounds: str | None = opts.POI_BOUNDS,
+    measurement: str | None = opts.MEASUREMENT,
     json_out: bool = typer.Option(False, "--json", help='Print {"CLs_obs", "CLs_exp" (-2..+2 sigma), "backend", "settings", ...} as JSON on stdout.'),
 ) -> None:
     """CLs (observed and expected -2..+2 sigma) at signal strength --mu, with the asymptotic
-    q~mu test statistic. Exit 0 when computed, 1 for an invalid bundle, 2 for bad inputs.
+    formulae of pyhf 0.7.6 (q~mu by default; --test-stat q). Exit 0 when computed, 1 for an
+    invalid bundle, 2 for bad inputs or a point no backend can compute (the reason is printed).
 
     Example: arch cls BkgOnly.json --patchset patchset.json --point C1N2_300_150 --json
     """
     if not (math.isfinite(mu) and mu >= 0):
         raise InputError(f"--mu {mu}: must be a finite number >= 0")
-    inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend)
-    result = model.cls(mu)
+    settings = opts.settings(test_stat, normsys, histosys, poi_bounds, measurement)
+    inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend, settings)
+    choice, result = _computed(inputs, choice, model, settings, lambda m: m.cls(mu))
+    _notes(result)
     say(f"{_what(inputs)}: CLs at mu={mu:g} ({choice.name} backend): observed {result.observed:.4g}, expected {_fmt(result.expected)}")
     if json_out:
         emit_json({**result.to_json(), "input": inputs.to_json()})
@@ -91,6 +127,11 @@ def upper_limit(
     likelihood: str | None = typer.Option(None, "--likelihood", help=_LIKELIHOOD_HELP),
     level: float = typer.Option(0.05, "--level", help="The CLs level of the limit (0.05: 95% CL)."),
     backend: str | None = typer.Option(None, "--backend", help=_BACKEND_HELP),
+    test_stat: str = opts.TEST_STAT,
+    normsys: str = opts.NORMSYS,
+    histosys: str = opts.HISTOSYS,
+    poi_bounds: str | None = opts.POI_BOUNDS,
+    measurement: str | None = opts.MEASUREMENT,
     json_out: bool = typer.Option(
         False,
         "--json",
@@ -99,14 +140,16 @@ def upper_limit(
 ) -> None:
     """Upper limits on the signal strength at CLs = --level (observed and expected -2..+2
     sigma), by root finding (rtol 1e-4). A limit above the cap is reported as '> cap'.
-    Exit 0 when computed, 1 for an invalid bundle, 2 for bad inputs.
+    Exit 0 when computed, 1 for an invalid bundle, 2 for bad inputs or a point no backend can
+    compute (the reason is printed).
 
     Example: arch upper-limit BkgOnly.json --patch patch.C1N2_300_150.json --backend pyhf --json
     """
     if not (math.isfinite(level) and 0 < level < 1):
         raise InputError(f"--level {level}: must lie strictly between 0 and 1")
-    inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend)
-    result = model.upper_limit(level=level)
+    settings = opts.settings(test_stat, normsys, histosys, poi_bounds, measurement)
+    inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend, settings)
+    choice, result = _computed(inputs, choice, model, settings, lambda m: m.upper_limit(level=level))
     values = [result.observed, *result.expected]
     text = ", ".join(f"{v:.4g}" if math.isfinite(v) else f"> {result.cap:g}" for v in values)
     say(f"{_what(inputs)}: upper limit on mu at CLs={level:g} ({choice.name} backend): observed, expected -2..+2 sigma: {text}")

@@ -30,6 +30,14 @@ SCHEDULER = typer.Option(
     None, "--scheduler", help="Run on a Dask distributed cluster: the scheduler's address, e.g. tcp://host:8786 (workers need heparch installed)."
 )
 RESUME = typer.Option(None, "--resume", help="State file: points already computed there are not run again; new results are added as they arrive.")
+AUDIT = typer.Option(
+    0,
+    "--audit",
+    min=0,
+    help="Also recompute N points the fast engine replayed with pyhf (a simplified likelihood's with spey, when installed), chosen by a seed "
+    "derived from the bundle identity; compare -ln L of the free fit, then CLs, and report the largest difference as a fraction of the "
+    "tolerance. A difference above the tolerance fails the point like a mismatch. pyhf takes ~20-70 s a point on a real likelihood.",
+)
 JSON = typer.Option(
     False,
     "--json",
@@ -58,6 +66,7 @@ def run_replay(
     junit: Path | None,
     html: Path | None,
     simplified: bool,
+    audit: int = 0,
 ) -> ReplayReport:
     """Replay ``bundle`` with the CLI's options: progress, failures and the summary on
     stderr, the JUnit and HTML files written; the report (``report.failed`` decides the exit code)."""
@@ -84,14 +93,17 @@ def run_replay(
 
     def arrived(outcome: PointOutcome, done: int, total: int) -> None:
         nonlocal failed
+        if outcome.note is not None:
+            progress.message(f"{outcome.key}: {outcome.note}")
         if not outcome.passed:
             failed += 1
             why = outcome.error or "; ".join(m.one_line() for m in outcome.mismatches[:2])
-            progress.message(f"FAIL {outcome.key}: {why}")
+            word = "CLAIM AT A LOCAL MINIMUM" if outcome.local_minimum is not None else "FAIL"
+            progress.message(f"{word} {outcome.key}: {why}")
         progress.update(done, failed)
 
     try:
-        report = core.run(plan, jobs=n_jobs, scheduler=scheduler, resume=resume, on_outcome=arrived)
+        report = core.run(plan, jobs=n_jobs, scheduler=scheduler, resume=resume, audit=audit, on_outcome=arrived)
     finally:
         progress.close()
     say(summary_table(report))
@@ -113,6 +125,7 @@ def replay(
     junit: Path | None = JUNIT,
     html: Path | None = HTML,
     simplified: bool = SIMPLIFIED,
+    audit: int = AUDIT,
 ) -> None:
     """Recompute the claimed CLs values (and upper limits, where claimed) of BUNDLE with the
     recorded settings and compare them within the recorded tolerance, max(abs, rel x claimed).
@@ -136,6 +149,7 @@ def replay(
         junit=junit,
         html=html,
         simplified=simplified,
+        audit=audit,
     )
     if json_out:
         emit_json(report.to_json())

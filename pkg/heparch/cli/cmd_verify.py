@@ -37,6 +37,7 @@ def verify(
     junit: Path | None = cmd_replay.JUNIT,
     html: Path | None = cmd_replay.HTML,
     simplified: bool = cmd_replay.SIMPLIFIED,
+    audit: int = cmd_replay.AUDIT,
 ) -> None:
     """Check BUNDLE. Exit 0 when valid (warnings allowed), 1 when it fails a check, 2 on usage errors.
 
@@ -55,7 +56,7 @@ def verify(
     Example: arch verify --replay claimed.zst --jobs 2 --junit replay.xml --html replay.html
     """
     replay_options = {"--point": point, "--likelihood": likelihood, "--sample": sample, "--backend": backend, "--jobs": jobs, "--scheduler": scheduler,
-                      "--resume": resume, "--junit": junit, "--html": html}  # fmt: skip
+                      "--resume": resume, "--junit": junit, "--html": html, "--audit": audit or None}  # fmt: skip
     given = [name for name, value in replay_options.items() if value not in (None, [])]
     if given and not replay:
         raise InputError(f"{given[0]}: a replay option; add --replay (or use 'arch replay')")
@@ -88,7 +89,7 @@ def verify(
             emit_json({"verification": result.to_json()})
         raise typer.Exit(EXIT_FAILED)
     replayed = cmd_replay.run_replay(bundle, point=point, likelihood=likelihood, sample=sample, seed=seed, backend=backend, jobs=jobs,
-                                     scheduler=scheduler, resume=resume, junit=junit, html=html, simplified=simplified)  # fmt: skip
+                                     scheduler=scheduler, resume=resume, junit=junit, html=html, simplified=simplified, audit=audit)  # fmt: skip
     if json_out:
         emit_json({**replayed.to_json(), "verification": result.to_json()})
     if replayed.failed:

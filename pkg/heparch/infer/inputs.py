@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from heparch.api import Bundle
     from heparch.components.patchset import PatchChecker
     from heparch.findings import Finding
+    from heparch.infer.base import Settings
 
 ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 #: at most this many valid names are listed in an error
@@ -393,3 +394,39 @@ def _from_bundle(path: Path, *, patchset: str | Path | None, point: str | None, 
     patches_ = tuple(o for o, _ in ops)
     warnings = _model_warnings(obj, patches_, location)
     return Inputs("workspace", obj, location, patches=patches_, point=point, likelihood=name, warnings=warnings)
+
+
+# ---------------------------------------------------------------------------------------
+# settings
+
+
+#: pyhf 0.7.6's default bounds of a normfactor (the usual POI) when the measurement sets none
+NORMFACTOR_BOUNDS: Final = (0.0, 10.0)
+
+
+def workspace_poi_bounds(spec: Mapping[str, Any], measurement: str | None = None) -> tuple[float, float] | None:
+    """The POI bounds the workspace gives: the measurement's parameter config, else pyhf's
+    default for a normfactor; None when the measurement or its POI cannot be found.
+
+    >>> ws = {"measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [{"name": "mu", "bounds": [[-10, 10]]}]}}]}
+    >>> workspace_poi_bounds(ws), workspace_poi_bounds({"measurements": [{"name": "m", "config": {"poi": "mu"}}]})
+    ((-10.0, 10.0), (0.0, 10.0))
+    """
+    found = [m for m in spec.get("measurements") or [] if isinstance(m, Mapping) and (measurement is None or m.get("name") == measurement)]
+    config = found[0].get("config") if found else None
+    if not isinstance(config, Mapping) or not isinstance(config.get("poi"), str):
+        return None
+    for par in config.get("parameters") or []:
+        if isinstance(par, Mapping) and par.get("name") == config["poi"] and isinstance(par.get("bounds"), list):
+            bounds = par["bounds"]
+            if len(bounds) == 1 and isinstance(bounds[0], list) and len(bounds[0]) == 2:
+                return float(bounds[0][0]), float(bounds[0][1])
+    return NORMFACTOR_BOUNDS
+
+
+def as_given(settings: Settings, spec: Mapping[str, Any]) -> Settings:
+    """``settings`` with ``poi_bounds`` dropped where they are the ones the workspace gives
+    (claims recorded them before they could be chosen): the same computation, spelled as the default."""
+    if settings.poi_bounds is not None and settings.poi_bounds == workspace_poi_bounds(spec, settings.measurement):
+        return dataclasses.replace(settings, poi_bounds=None)
+    return settings

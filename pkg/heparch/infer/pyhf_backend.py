@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from heparch.errors import FitError, InferenceInputError
-from heparch.infer.base import HISTFACTORY_SETTINGS, CLsResult, FitResult, UpperLimit
+from heparch.infer.base import HISTFACTORY_SETTINGS, CLsResult, FitResult, Settings, UpperLimit
 
 #: SLSQP tolerance of every pyhf fit (pyhf's default stops too early on real likelihoods)
 TOLERANCE: Final = 1e-10
@@ -271,5 +271,9 @@ class PyhfBackend:
         """pyhf handles every valid workspace."""
         return None
 
-    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> PyhfBackground:
+    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> PyhfBackground:
+        if settings is not None:  # signature shim (issue 10): the measurement honoured, other non-default settings refused
+            if settings != Settings(measurement=settings.measurement):
+                raise InferenceInputError(f"settings {settings.to_json()}: not supported by this backend yet")
+            measurement = measurement or settings.measurement
         return PyhfBackground(spec, measurement=measurement, tolerance=self.tolerance)

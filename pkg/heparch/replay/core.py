@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from heparch.errors import InputError
+from heparch.infer.base import Settings
 from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
 
 #: used where a results component records no tolerance (DESIGN.md 5b; the issue's defaults)
 DEFAULT_TOLERANCE: Final[Mapping[str, Mapping[str, float]]] = {"CLs": {"abs": 1e-4, "rel": 1e-3}, "mu_up": {"abs": 0.0, "rel": 1e-3}}
-#: settings heparch's backends can replay (anything else is refused, not silently changed)
-SUPPORTED: Final[Mapping[str, tuple[str, ...]]] = {"test_stat": ("qtilde",), "calctype": ("asymptotics",), "calc_base_dist": ("normal",)}
 STATE_FORMAT: Final = "heparch-replay-state/1"
 MAX_LISTED: Final = 8
 
@@ -62,9 +61,17 @@ def allowed(claimed: float, spec: Mapping[str, Any]) -> float:
     return max(float(spec.get("abs") or 0.0), float(spec.get("rel") or 0.0) * abs(claimed))
 
 
-def _compared(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> Iterator[Mismatch]:
+def _underflow(values: Mapping[str, Any]) -> set[str]:
+    found = values.get("underflow")
+    return {str(f) for f in found} if isinstance(found, list | tuple) else set()
+
+
+def candidates(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> Iterator[Mismatch]:
     """Every claimed value as a :class:`Mismatch` candidate (field, claimed, replayed, tolerance);
-    a limit above the cap (None) is replayed as infinity."""
+    a limit above the cap (None) is replayed as infinity. A value both sides mark as underflowing
+    double precision agrees without a comparison; one marked on one side only is a mismatch
+    whatever the numbers (its ``note`` says which side)."""
+    under_c, under_r = _underflow(claimed), _underflow(replayed)
     for group, fields in (("CLs", ("CLs_obs", "CLs_exp")), ("mu_up", ("mu_up_obs", "mu_up_exp"))):
         spec = tolerance.get(group) or DEFAULT_TOLERANCE[group]
         for name in fields:
@@ -73,22 +80,54 @@ def _compared(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance
             want, got = claimed[name], replayed.get(name)
             pairs = [(name, want, got)] if not isinstance(want, list) else [(f"{name}[{i}]", w, (got or [None] * 5)[i]) for i, w in enumerate(want)]
             for field, w, g in pairs:
-                yield Mismatch(field, float(w), math.inf if g is None else float(g), allowed(w, spec))
+                if field in under_c and field in under_r:
+                    continue
+                note = ""
+                if (field in under_c) != (field in under_r):
+                    note = f"{'the claim' if field in under_c else 'the replay'} marks it as underflowing double precision, {'the replay' if field in under_c else 'the claim'} does not"
+                yield Mismatch(field, float(w), math.inf if g is None else float(g), allowed(w, spec), note)
 
 
 def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> list[Mismatch]:
     """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
-    the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees."""
-    return [m for m in _compared(claimed, replayed, tolerance) if not abs(m.difference) <= m.tolerance]
+    the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees,
+    nor a value marked as underflowing on one side only."""
+    return [m for m in candidates(claimed, replayed, tolerance) if m.note or not abs(m.difference) <= m.tolerance]
+
+
+def ratio(m: Mismatch) -> float:
+    """``|replayed - claimed| / tolerance`` of one compared value; infinite for a value marked as
+    underflowing on one side only, or a difference where the tolerance is 0."""
+    d = abs(m.difference)
+    if m.note:
+        return math.inf
+    return d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf)
 
 
 def worst_ratio(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> float:
     """The largest ``|replayed - claimed| / tolerance`` over the claimed values (<= 1: it agrees)."""
-    worst = 0.0
-    for m in _compared(claimed, replayed, tolerance):
-        d = abs(m.difference)
-        worst = max(worst, d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf))
-    return worst
+    return max((ratio(m) for m in candidates(claimed, replayed, tolerance)), default=0.0)
+
+
+def local_minimum(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Where the claimed CLs values disagree with the replay's (taken at the lowest minimum) but
+    agree with the values from another start of its fits: that start and both values (the claim
+    was made at a local minimum). ``replayed["starts"]`` holds, by start name, an object with
+    that start's ``CLs_obs`` (and ``CLs_exp``); None when no start explains the claim.
+
+    >>> local_minimum({"CLs_obs": 0.2778}, {"CLs_obs": 0.114, "starts": {"nominal": {"CLs_obs": 0.2778}}}, DEFAULT_TOLERANCE)
+    {'start': 'nominal', 'claimed': 0.2778, 'replayed': 0.114, 'start_CLs_obs': 0.2778}
+    """
+    cls_only = {k: claimed[k] for k in ("CLs_obs", "CLs_exp", "underflow") if k in claimed}
+    starts = replayed.get("starts")
+    if not isinstance(starts, Mapping) or not compare(cls_only, replayed, tolerance):
+        return None
+    for name, values in starts.items():
+        if isinstance(values, Mapping) and "CLs_obs" in values:
+            wanted = {k: v for k, v in cls_only.items() if k in values or k == "CLs_obs"}
+            if not compare(wanted, {**values, "underflow": replayed.get("underflow", [])}, tolerance):
+                return {"start": str(name), "claimed": claimed.get("CLs_obs"), "replayed": replayed.get("CLs_obs"), "start_CLs_obs": values["CLs_obs"]}
+    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -146,13 +185,6 @@ def software_differences(recorded: Mapping[str, str]) -> dict[str, tuple[str, st
     return out
 
 
-def _check_settings(settings: Mapping[str, Any], where: str) -> None:
-    for name, supported in SUPPORTED.items():
-        value = settings.get(name)
-        if value is not None and value not in supported:
-            raise InputError(f"{where}:$.settings.{name}: {value!r} cannot be replayed; heparch's backends compute {name} {' or '.join(supported)}")
-
-
 def _point_values(bundle: Any, likelihood: str) -> tuple[dict[str, dict[str, float]], list[str] | None]:
     """Label values of every patch of the likelihood's patchsets, and the labels."""
     values: dict[str, dict[str, float]] = {}
@@ -193,7 +225,7 @@ def plan(
     """The replay of ``bundle_path``'s claims, restricted to ``likelihood``, ``points`` or a random ``sample``."""
     import heparch
     from heparch.infer.backends import choose
-    from heparch.infer.inputs import bundle_points
+    from heparch.infer.inputs import as_given, bundle_points
     from heparch.spec.components import Results
 
     path = Path(bundle_path)
@@ -227,18 +259,17 @@ def plan(
             else:
                 raise InputError(f"{where}:$.likelihood: {name!r} is not a likelihood of the bundle; fix the results component")
             settings = results.settings.to_json() if results.settings else {}
-            _check_settings(settings, where)
             spec = bundle.read_json(name)
-            choice = choose(kind, spec, backend)
+            typed = as_given(Settings.from_json(settings, f"{where}:$.settings"), spec)
+            try:
+                choice = choose(kind, spec, backend, settings=typed if kind == "workspace" else None)
+            except InputError as exc:
+                raise InputError(f"{where}:$.settings: the claims' settings cannot be replayed: {exc.message}") from None
             if choice.reason:
                 notes.append(f"{name}: {choice.reason}")
-            interpolation = dict(settings.get("interpolation") or {})
-            if choice.name == "pyhf" and any(interpolation.get(k, d) != d for k, d in (("normsys", "code4"), ("histosys", "code4p"))):
-                raise InputError(
-                    f"{where}:$.settings.interpolation: {interpolation} cannot be replayed with pyhf here (it runs code4/code4p); use --backend fast"
-                )
             token = f"{identity}:{name}:{choice.name}"
-            contexts[token] = Context(token, name, kind, choice.name, spec, interpolation, settings.get("fit_tolerance"))
+            used = typed if kind == "workspace" else None
+            contexts[token] = Context(token, name, kind, choice.name, spec, used, settings.get("fit_tolerance"), fallback=choice.fallback)
             sl_token = None
             if compare_simplified and kind == "workspace":
                 sl_name = _simplified_for(bundle, name)
@@ -397,9 +428,11 @@ def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
     c = plan.claim_of(result)
     mismatches: tuple[Mismatch, ...] = ()
     ratio = None
+    at_local = None
     if result.values is not None:
         mismatches = tuple(compare(c.claimed, result.values, c.tolerance))
         ratio = worst_ratio(c.claimed, result.values, c.tolerance)
+        at_local = local_minimum(c.claimed, result.values, c.tolerance) if mismatches else None
     simplified = None
     if result.simplified is not None:
         simplified = dict(result.simplified)
@@ -420,6 +453,8 @@ def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
         level=c.level,
         simplified=simplified,
         ratio=ratio,
+        local_minimum=at_local,
+        note=result.note,
     )
 
 
@@ -429,9 +464,12 @@ def run(
     jobs: int = 1,
     scheduler: str | None = None,
     resume: Path | None = None,
+    audit: int = 0,
     on_outcome: Callable[[PointOutcome, int, int], None] | None = None,
 ) -> ReplayReport:
-    """Run ``plan``; ``on_outcome(outcome, done, total)`` is called as each point arrives."""
+    """Run ``plan``; ``on_outcome(outcome, done, total)`` is called as each point arrives; then
+    ``audit`` points computed by the fast engine are recomputed with the reference backend
+    (:func:`audit_points`)."""
     from heparch.replay.executor import execute
 
     start = time.perf_counter()
@@ -457,13 +495,46 @@ def run(
     finally:
         if state is not None:
             state.flush()
+    summary = audit_points(plan, done, audit, jobs=jobs, scheduler=scheduler) if audit else None
     ordered = [done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in done]
-    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels)
+    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary)
+
+
+def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, *, jobs: int = 1, scheduler: str | None = None) -> dict[str, Any]:
+    """Recompute ``n`` of the points the fast engine replayed (the simplified engine's: with spey)
+    with the reference backend, chosen by a seed derived from the bundle identity; each audited
+    outcome in ``done`` gets its ``audit``, and a difference above the tolerance fails it like a
+    mismatch (field ``audit:<field>``). Returns the audit summary."""
+    from heparch.replay import audit as auditing  # audit builds on this module's comparison: imported here, not at the top
+    from heparch.replay.executor import execute
+
+    seed = auditing.seed_of(plan.identity)
+    computed = {
+        k: t for t in plan.tasks if (k := (t.token, t.point)) in done and done[k].replayed is not None and done[k].backend == plan.contexts[t.token].backend
+    }
+    todo, why = auditing.tasks_for(plan.contexts, computed, n, seed)
+    found: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    for result in execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler):
+        key = (result.token, result.point)
+        p = done[key]
+        if result.values is None:
+            errors[p.key] = result.error or "failed"
+            continue
+        assert p.replayed is not None
+        got = auditing.compared({**p.replayed, "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
+        found[p.key] = {**got, "reference": result.values["reference"]["reference"]}
+        extra: tuple[Mismatch, ...] = ()
+        if got["ratio"] > 1:
+            note = f"the audit: {p.backend} vs {found[p.key]['reference']}"
+            extra = (Mismatch(f"audit:{got['field']}", got["audited_value"], got["reference_value"], got["tolerance"], note),)
+        done[key] = dataclasses.replace(p, audit=found[p.key], mismatches=p.mismatches + extra, passed=p.passed and not extra)
+    return auditing.summary(n, seed, found, errors, why)
 
 
 def replay(bundle: str | Path, *, points: Iterable[str] = (), likelihood: str | None = None, sample: int | None = None, seed: int = 0,
-           backend: str | None = None, jobs: int = 1, scheduler: str | None = None, resume: Path | None = None,
+           backend: str | None = None, jobs: int = 1, scheduler: str | None = None, resume: Path | None = None, audit: int = 0,
            on_outcome: Callable[[PointOutcome, int, int], None] | None = None) -> ReplayReport:  # fmt: skip
     """Plan and run the replay of ``bundle`` (see :func:`plan` and :func:`run`)."""
     p = plan(bundle, points=list(points), likelihood=likelihood, sample=sample, seed=seed, backend=backend)
-    return run(p, jobs=jobs, scheduler=scheduler, resume=resume, on_outcome=on_outcome)
+    return run(p, jobs=jobs, scheduler=scheduler, resume=resume, audit=audit, on_outcome=on_outcome)

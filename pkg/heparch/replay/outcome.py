@@ -25,13 +25,15 @@ class Mismatch:
     claimed: float
     replayed: float
     tolerance: float
+    note: str = ""  # why it is a mismatch whatever the numbers (e.g. underflow marked on one side only)
 
     @property
     def difference(self) -> float:
         return self.replayed - self.claimed
 
     def one_line(self) -> str:
-        return f"{self.field}: claimed {self.claimed:.6g}, replayed {self.replayed:.6g} (difference {self.difference:.3g}, tolerance {self.tolerance:.3g})"
+        why = f"; {self.note}" if self.note else ""
+        return f"{self.field}: claimed {self.claimed:.6g}, replayed {self.replayed:.6g} (difference {self.difference:.3g}, tolerance {self.tolerance:.3g}{why})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +43,10 @@ class PointOutcome:
     ``key`` is the point name, or ``<likelihood>:<point>`` when the run covers several
     likelihoods. ``replayed`` is None when the computation failed (``error`` says why;
     such a point does not pass). ``values`` are the point's label values from the patchset
-    (e.g. ``{"m1": 700.0, "m2": 250.0}``), used for plots.
+    (e.g. ``{"m1": 700.0, "m2": 250.0}``), used for plots. ``local_minimum`` is set when
+    the claim disagrees with the replay but agrees with another start of the replay's fits
+    (the claim was made at a local minimum: outcome ``claim-at-local-minimum``, not passed);
+    ``note`` says why the point ran on another backend than its likelihood's (a fallback).
     """
 
     key: str
@@ -58,6 +63,18 @@ class PointOutcome:
     level: float = 0.05
     simplified: Mapping[str, Any] | None = None  # the simplified likelihood's result, when the bundle has one for this point
     ratio: float | None = None  # the largest |replayed - claimed| / tolerance over the compared values (<= 1 agrees)
+    local_minimum: Mapping[str, Any] | None = None
+    note: str | None = None
+    audit: Mapping[str, Any] | None = None  # the audit of this point against the reference backend (--audit)
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``claim-at-local-minimum``, ``fail`` (compared, outside the tolerance) or ``error`` (not computed)."""
+        if self.passed:
+            return "pass"
+        if self.replayed is None:
+            return "error"
+        return "claim-at-local-minimum" if self.local_minimum is not None else "fail"
 
     def excluded(self, which: str) -> bool | None:
         """Whether the claimed (``which="claimed"``) or replayed observed CLs is below ``level``."""
@@ -73,6 +90,7 @@ class PointOutcome:
             "claimed": dict(self.claimed),
             "replayed": dict(self.replayed) if self.replayed is not None else None,
             "pass": self.passed,
+            "outcome": self.status,
             "backend": self.backend,
             "seconds": round(self.seconds, 6),
         }
@@ -86,6 +104,12 @@ class PointOutcome:
             out["simplified"] = dict(self.simplified)
         if self.ratio is not None:
             out["worst_ratio"] = self.ratio if math.isfinite(self.ratio) else None
+        if self.local_minimum is not None:
+            out["local_minimum"] = dict(self.local_minimum)
+        if self.note is not None:
+            out["note"] = self.note
+        if self.audit is not None:
+            out["audit"] = dict(self.audit)
         return out
 
 
@@ -104,6 +128,7 @@ class ReplayReport:
     seconds: float
     software: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     labels: tuple[str, str] | None = None
+    audit: Mapping[str, Any] | None = None  # the engine audit's summary (--audit N)
 
     @property
     def failed(self) -> list[PointOutcome]:
@@ -111,7 +136,11 @@ class ReplayReport:
 
     def summary(self) -> dict[str, Any]:
         failed = len(self.failed)
-        return {"total": len(self.points), "passed": len(self.points) - failed, "failed": failed, "seconds": round(self.seconds, 3)}
+        local = sum(1 for p in self.points if p.local_minimum is not None)
+        out: dict[str, Any] = {"total": len(self.points), "passed": len(self.points) - failed, "failed": failed, "seconds": round(self.seconds, 3)}
+        if local:
+            out["claim_at_local_minimum"] = local
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document: ``{"points": {key: ...}, "summary": {...}, ...}``."""
@@ -123,4 +152,6 @@ class ReplayReport:
         }
         if self.software:
             out["software"] = {k: {"recorded": r, "current": c} for k, (r, c) in sorted(self.software.items())}
+        if self.audit is not None:
+            out["audit"] = dict(self.audit)
         return out

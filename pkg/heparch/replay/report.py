@@ -91,8 +91,16 @@ def _worst_ratio(p: PointOutcome) -> float | None:
     return max(ratios) if ratios else None
 
 
+def _local_line(p: PointOutcome) -> str:
+    lm = p.local_minimum or {}
+    return (
+        f"claim-at-local-minimum: the claimed CLs_obs {_g(_finite(lm.get('claimed')))} is the replay's value from start "
+        f"{lm.get('start')!r} ({_g(_finite(lm.get('start_CLs_obs')))}); at the lowest minimum it is {_g(_finite(lm.get('replayed')))}"
+    )
+
+
 def _failure_lines(p: PointOutcome) -> list[str]:
-    lines = [m.one_line() for m in p.mismatches]
+    lines = ([_local_line(p)] if p.local_minimum is not None else []) + [m.one_line() for m in p.mismatches]
     if p.error:
         lines.append(p.error)
     return lines or ["failed (no mismatch recorded)"]
@@ -106,6 +114,17 @@ def _counts(report: ReplayReport) -> tuple[int, int, int]:
 
 def _software_lines(report: ReplayReport) -> list[str]:
     return [f"{name}: recorded {rec}, running {cur}" for name, (rec, cur) in sorted(report.software.items())]
+
+
+def _audit_lines(report: ReplayReport) -> list[str]:
+    """The engine audit in one line (none without --audit)."""
+    a = report.audit
+    if not a:
+        return []
+    if a.get("status") in ("off", "skipped"):
+        return [f"audit {a.get('status')}" + (f": {a['reason']}" if a.get("reason") else "")]
+    text = f"audit {a.get('status')}: {len(a.get('points') or {})} point(s) against {a.get('reference')}, max difference {_g(_finite(a.get('max_ratio')), '.3g')} of the tolerance"
+    return [text + (f"; {a['reason']}" if a.get("reason") else "")]
 
 
 def _g(x: float | None, spec: str = ".6g") -> str:
@@ -135,9 +154,12 @@ def _table_rows(p: PointOutcome) -> list[str]:
         return [f"{'ERROR':<5} {_cut(p.key, _KEY_W):<{_KEY_W}} " + _cut(p.error or "no replayed values", 100 - prefix_w)]
     if status == "fail":
         rows = []
+        word = "LOCAL" if p.local_minimum is not None else "FAIL"
         for i, m in enumerate(p.mismatches):
             nums = [_g(m.claimed), _g(m.replayed), _g(m.difference, "+.3g"), _g(m.tolerance, ".3g")]
-            rows.append(_row("FAIL" if i == 0 else "", p.key if i == 0 else "", _cut(m.field, 11), nums))
+            rows.append(_row(word if i == 0 else "", p.key if i == 0 else "", _cut(m.field, 11), nums))
+        if p.local_minimum is not None:
+            rows.append(f"{'':<5} {'':<{_KEY_W}} " + _cut(_local_line(p), 100 - prefix_w))
         if p.error or not rows:
             text = _cut(p.error or "failed (no mismatch recorded)", 100 - prefix_w)
             rows.append(f"{'FAIL' if not rows else '':<5} {_cut(p.key, _KEY_W) if not rows else '':<{_KEY_W}} {text}")
@@ -167,9 +189,13 @@ def summary_table(report: ReplayReport, *, max_rows: int = 20) -> str:
         lines.append(f"... {more} more ({more_failed} failed, {more - more_failed} passed)")
     n_pass, n_fail, n_err = _counts(report)
     totals = f"passed {n_pass}, failed {n_fail + n_err}"
-    if n_err:
-        totals += f" ({n_err} with a computation error)"
+    n_local = sum(1 for p in report.points if p.local_minimum is not None)
+    if n_err or n_local:
+        totals += (
+            " (" + ", ".join(t for t in (f"{n_err} with a computation error" * bool(n_err), f"{n_local} claimed at a local minimum" * bool(n_local)) if t) + ")"
+        )
     lines.append(f"{totals}, total {len(report.points)} in {report.seconds:.3g} s")
+    lines += _audit_lines(report)
     lines += _software_lines(report)
     return "\n".join(lines)
 
@@ -201,12 +227,15 @@ def junit_xml(report: ReplayReport) -> bytes:
     ET.SubElement(props, "property", {"name": "identity", "value": _xml_text(report.identity)})
     for name, (rec, cur) in sorted(report.software.items()):
         ET.SubElement(props, "property", {"name": f"software.{_xml_text(name)}", "value": _xml_text(f"recorded {rec}, running {cur}")})
+    for line in _audit_lines(report):
+        ET.SubElement(props, "property", {"name": "audit", "value": _xml_text(line)})
     for p in report.points:
         case = ET.SubElement(suite, "testcase", {"classname": _xml_text(p.likelihood), "name": _xml_text(p.point), "time": f"{p.seconds:.3f}"})
         status = _status(p)
         if status == "fail":
             lines = _failure_lines(p)
-            el = ET.SubElement(case, "failure", {"message": _xml_text("; ".join(lines)), "type": "mismatch"})
+            kind = "claim-at-local-minimum" if p.local_minimum is not None else "mismatch"
+            el = ET.SubElement(case, "failure", {"message": _xml_text("; ".join(lines)), "type": kind})
             el.text = _xml_text("\n".join(lines))
         elif status == "error":
             text = p.error or "no replayed values"
@@ -694,7 +723,7 @@ def _cells(p: PointOutcome, labels: tuple[str, str] | None, simplified: bool) ->
     nums = [*vals, _g(_cls(p.claimed)), _g(_cls(p.replayed)), _g(_difference(p), "+.3g"), tol]
     if simplified:
         nums.append(_simplified(p))
-    word = {"pass": "pass", "fail": "FAIL", "error": "ERROR"}[status]
+    word = {"pass": "pass", "fail": "FAIL", "error": "ERROR"}[status] if p.local_minimum is None else "claim at a local minimum"
     cells = [f"<td>{_e(p.key)}</td>"] + [f'<td class="num">{_e(v)}</td>' for v in nums]
     cells += [f"<td>{word}</td>", f"<td>{_e(p.backend)}</td>", f'<td class="num">{p.seconds:.3f}</td>']
     row_cls = "" if status == "pass" else f' class="{status}"'
@@ -726,6 +755,8 @@ def html(report: ReplayReport) -> str:
     if flipped:
         names = ", ".join(_e(p.key) for p in flipped[:10]) + (", \u2026" if len(flipped) > 10 else "")
         out.append(f'<p class="meta">The exclusion (CLs_obs &lt; level) differs between claimed and replayed at {len(flipped)} point(s): {names}</p>')
+    for line in _audit_lines(report):
+        out.append(f'<p class="meta audit">{_e(line)}</p>')
     if report.software:
         versions = "; ".join(_e(line) for line in _software_lines(report))
         out.append(f'<p class="warn">Software differs from the versions the claims recorded: {versions}</p>')

@@ -22,6 +22,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from heparch.errors import DegenerateResult, FitError
+from heparch.infer.base import Settings
+
 Patch = Sequence[Mapping[str, Any]]
 
 
@@ -30,8 +33,10 @@ class Context:
     """One likelihood as the workers need it.
 
     ``token`` identifies it across processes (bundle identity and logical path);
-    ``kind`` is ``workspace`` or ``simplified``; ``interpolation`` holds the normsys and
-    histosys codes of the claims; ``fit_tolerance`` the pyhf backend's minimiser tolerance.
+    ``kind`` is ``workspace`` or ``simplified``; ``settings`` are the claims' (test statistic,
+    interpolation codes, POI bounds, measurement; None: the defaults); ``fit_tolerance`` the
+    pyhf backend's minimiser tolerance. ``fallback`` is True for a default choice of the fast
+    engine: a point it cannot compute (:class:`FitError`) is computed with pyhf instead.
     """
 
     token: str
@@ -39,8 +44,9 @@ class Context:
     kind: str
     backend: str
     spec: Mapping[str, Any]
-    interpolation: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    settings: Settings | None = None
     fit_tolerance: float | None = None
+    fallback: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +65,7 @@ class Task:
     level: float = 0.05
     upper_limit: bool = False
     simplified: str | None = None
+    reference: str | None = None  # an audit task: -ln L with the context's backend, then the point with this reference backend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,28 +79,28 @@ class TaskResult:
     seconds: float
     error: str | None = None
     simplified: dict[str, Any] | None = None
+    note: str | None = None  # why the point was computed with another backend than its context's
 
 
 _BACKGROUNDS: dict[str, Any] = {}
 _CONTEXTS: dict[str, Context] = {}
 
 
-def _background(ctx: Context) -> Any:
-    found = _BACKGROUNDS.get(ctx.token)
+def _background(ctx: Context, backend_name: str | None = None) -> Any:
+    """The prepared background of ``ctx`` with its backend (or ``backend_name``), cached per worker."""
+    name = backend_name or ctx.backend
+    key = ctx.token if name == ctx.backend else f"{ctx.token}:{name}"
+    found = _BACKGROUNDS.get(key)
     if found is None:
-        from heparch.infer.backends import get
+        from heparch.infer.backends import background_args, get
 
-        if ctx.backend == "fast":
-            from heparch.infer.fast import FastBackend
-
-            backend: Any = FastBackend(**{k: ctx.interpolation[k] for k in ("normsys", "histosys") if k in ctx.interpolation})
-        elif ctx.backend == "pyhf" and ctx.fit_tolerance is not None:
+        if name == "pyhf" and ctx.fit_tolerance is not None:
             from heparch.infer.pyhf_backend import PyhfBackend
 
-            backend = PyhfBackend(tolerance=ctx.fit_tolerance)
+            backend: Any = PyhfBackend(tolerance=ctx.fit_tolerance)
         else:
-            backend = get(ctx.backend)
-        found = _BACKGROUNDS[ctx.token] = backend.background(ctx.spec)
+            backend = get(name)
+        found = _BACKGROUNDS[key] = backend.background(ctx.spec, **background_args(ctx.kind, ctx.settings))
     return found
 
 
@@ -101,17 +108,78 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def compute(ctx: Context, task: Task, *, signal: str | None = None) -> dict[str, Any]:
-    """CLs (and limits) of ``task``'s point in ``ctx``; raises on failure."""
-    bkg = _background(ctx)
+def compute(ctx: Context, task: Task, *, signal: str | None = None, backend: str | None = None) -> dict[str, Any]:
+    """CLs (and limits) of ``task``'s point in ``ctx`` with its backend (or ``backend``); raises on failure."""
+    bkg = _background(ctx, backend)
     model = bkg.model(signal=signal or task.signal) if ctx.kind == "simplified" else bkg.model(task.patches)
     cls = model.cls(task.mu)
     out: dict[str, Any] = {"CLs_obs": float(cls.observed), "CLs_exp": [float(v) for v in cls.expected]}
+    out.update(marks(cls))
     if task.upper_limit:
         ul = model.upper_limit(level=task.level)
         out["mu_up_obs"] = _finite(float(ul.observed))
         out["mu_up_exp"] = [_finite(float(v)) for v in ul.expected]
     return out
+
+
+def marks(cls: Any) -> dict[str, Any]:
+    """The per-point marks of a CLs result (DESIGN.md 5b): ``multimodal`` with ``starts``, ``underflow``."""
+    out: dict[str, Any] = {}
+    if getattr(cls, "multimodal", False):
+        out["multimodal"] = True
+        out["starts"] = dict(cls.starts)
+    if getattr(cls, "underflow", ()):
+        out["underflow"] = list(cls.underflow)
+    return out
+
+
+def audit_values(ctx: Context, task: Task) -> dict[str, Any]:
+    """An audit task's values: ``nll`` (-ln L of the free fit with ``ctx``'s backend) and
+    ``reference`` (the reference backend's ``CLs_obs``, ``CLs_exp``, ``nll``)."""
+    bkg = _background(ctx)
+    own = bkg.model(signal=task.signal) if ctx.kind == "simplified" else bkg.model(task.patches)
+    nll = own.fit().twice_nll / 2
+    if task.reference == "spey":
+        from heparch.replay.audit import spey_values  # spey is optional and heavy: only an audit imports it
+
+        ref = spey_values(ctx.spec, str(task.signal), task.mu)
+    else:
+        model = _background(ctx, task.reference).model(task.patches)
+        cls = model.cls(task.mu)
+        ref = {"CLs_obs": float(cls.observed), "CLs_exp": [float(v) for v in cls.expected], **marks(cls), "nll": model.fit().twice_nll / 2}
+    return {"nll": float(nll), "reference": {**ref, "reference": task.reference}}
+
+
+def _unsupported(ctx: Context, task: Task) -> str | None:
+    """Why the fast engine, chosen by default for the likelihood, cannot handle this point's
+    patched model (None when it can, or when the choice was not a default fast one)."""
+    if not ctx.fallback or ctx.kind != "workspace" or not task.patches:
+        return None
+    from heparch.components.patchset import apply_patch
+    from heparch.infer.backends import get
+
+    doc: Any = ctx.spec
+    for ops in task.patches:
+        doc, _ = apply_patch(doc, list(ops))
+    why: str | None = get(ctx.backend).unsupported(doc)
+    return why
+
+
+def _computed(ctx: Context, task: Task) -> tuple[dict[str, Any], str, str | None]:
+    """The values of ``task``, the backend that made them and why it was not ``ctx``'s (a point
+    the default choice of the fast engine cannot compute is computed with pyhf)."""
+    if task.reference is not None:
+        return audit_values(ctx, task), task.reference, None
+    why = _unsupported(ctx, task)
+    if why is not None:
+        return compute(ctx, task, backend="pyhf"), "pyhf", f"the fast backend cannot handle this point ({why}); computed with pyhf"
+    try:
+        return compute(ctx, task), ctx.backend, None
+    except FitError as exc:
+        if not ctx.fallback or isinstance(exc, DegenerateResult):
+            raise
+        why = f"the fast backend could not compute this point ({_error_text(exc)}); computed with pyhf"
+        return compute(ctx, task, backend="pyhf"), "pyhf", why
 
 
 def _error_text(exc: BaseException) -> str:
@@ -123,8 +191,10 @@ def run_task(contexts: Mapping[str, Context], task: Task) -> TaskResult:
     """Compute ``task``; a failure of the point is returned as ``error``, never raised."""
     ctx = contexts[task.token]
     start = time.perf_counter()
+    backend, note = ctx.backend, None
     try:
-        values: dict[str, Any] | None = compute(ctx, task)
+        values: dict[str, Any] | None
+        values, backend, note = _computed(ctx, task)
         error = None
     except Exception as exc:  # a point's failure is reported and the others go on
         values, error = None, _error_text(exc)
@@ -135,7 +205,7 @@ def run_task(contexts: Mapping[str, Context], task: Task) -> TaskResult:
             simplified = compute(contexts[task.simplified], dataclasses.replace(task, upper_limit=False), signal=task.point)
         except Exception as exc:
             simplified = {"error": _error_text(exc)}
-    return TaskResult(task.token, task.point, values, ctx.backend, seconds, error, simplified)
+    return TaskResult(task.token, task.point, values, backend, seconds, error, simplified, note)
 
 
 # --- process-pool workers: the contexts arrive once, through the initializer -----------------

@@ -98,16 +98,43 @@ class Settings(_Model):
     calc_base_dist: str | None = None
     interpolation: dict[str, str] | None = None
     poi_bounds: tuple[Number, Number] | None = None
+    measurement: str | None = None
     fit_tolerance: Annotated[Number, Field(gt=0)] | None = None
 
 
 class ResultPoint(_Model):
-    """Claimed CLs (observed, expected -2..+2 sigma) and optional upper limits of one point."""
+    """Claimed CLs (observed, expected -2..+2 sigma) and optional upper limits of one point;
+    the backend that computed it, and its marks: ``multimodal`` (with the values from each
+    start) and the fields that ``underflow`` double precision."""
 
     CLs_obs: CLs
     CLs_exp: CLsBand
     mu_up_obs: Number | None = None
     mu_up_exp: Band | None = None
+    backend: str | None = None
+    multimodal: bool | None = None
+    starts: dict[str, Any] | None = None
+    underflow: tuple[str, ...] | None = None
+
+
+class AuditPoint(_Model):
+    """The audit's differences at one point."""
+
+    nll_difference: Number | None = None
+    ratio: Annotated[Number, Field(ge=0)] | None = None
+    field: str | None = None
+
+
+class Audit(_Model):
+    """The claim's audit of the fast engine against a reference backend."""
+
+    status: str
+    reference: str | None = None
+    requested: Annotated[StrictInt, Field(ge=0)] | None = None
+    seed: StrictInt | None = None
+    max_ratio: Annotated[Number, Field(ge=0)] | None = None
+    reason: str | None = None
+    points: dict[str, AuditPoint] | None = None
 
 
 class Parent(_Model):
@@ -126,3 +153,4 @@ class Results(_Model):
     tolerance: Tolerance | None = None
     parent: Parent | None = None
     points: dict[str, ResultPoint]
+    audit: Audit | None = None

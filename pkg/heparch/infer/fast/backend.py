@@ -36,7 +36,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from heparch.errors import FitError, InferenceInputError
-from heparch.infer.base import HISTFACTORY_SETTINGS, CLsResult, FitResult, UpperLimit
+from heparch.infer.base import HISTFACTORY_SETTINGS, CLsResult, FitResult, Settings, UpperLimit
 from heparch.infer.fast import optimize, structure
 from heparch.infer.fast._blas import single_thread
 from heparch.infer.fast.likelihood import Likelihood
@@ -112,8 +112,13 @@ class FastBackend:
             return f"the POI {poi!r} is a {'/'.join(sorted(kinds))} parameter; the fast engine supports a normfactor POI"
         return None
 
-    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> FastBackground:
-        return FastBackground(spec, measurement=measurement, normsys=self.normsys, histosys=self.histosys)
+    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> FastBackground:
+        normsys, histosys = self.normsys, self.histosys
+        if settings is not None:  # signature shim (issue 10): interpolation codes and measurement honoured, the rest refused
+            if settings.test_stat != "qtilde" or settings.poi_bounds is not None:
+                raise InferenceInputError(f"test_stat {settings.test_stat!r}, poi_bounds {settings.poi_bounds}: not supported by this backend yet")
+            normsys, histosys, measurement = settings.normsys, settings.histosys, measurement or settings.measurement
+        return FastBackground(spec, measurement=measurement, normsys=normsys, histosys=histosys)
 
 
 class FastBackground:
