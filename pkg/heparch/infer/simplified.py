@@ -21,7 +21,15 @@ in :data:`SETTINGS` and in every result's ``settings``:
 - the background part of each bin's rate, ``A_i + B_i theta_i + C_i theta_i^2``,
   kept >= 0 in every fit (spey: a ``NonlinearConstraint`` for SLSQP). Here it is the
   interval of ``theta_i`` around the physical branch of the parabola where that holds:
-  a box constraint, so fits are a projected Newton method on the exact Hessian.
+  a box constraint, so fits are a projected Newton method on the exact Hessian;
+- the quadratic form is not convex in theta (a parabola per bin, both signs of C), and
+  -ln L can have several minima: every fit of the quadratic form that feeds q~mu (the fit
+  at mu=0 that makes the Asimov data included) starts from the warm start, the nominal
+  values (theta = 0, mu = 0) and spey's initial values (theta = 1, mu = 1), and the lowest
+  minimum is taken; minima that differ by more than 1e-6 in -ln L mark the result
+  ``multimodal`` with -ln L from each start. A single warm start used to land in a higher
+  minimum where spey's start finds the lower one (on random models near the bound the
+  expected band then differed from spey's by up to 21%). The linear form is convex: one start.
 
 We report CLs (spey reports 1 - CLs).
 
@@ -62,7 +70,11 @@ SETTINGS: Final[dict[str, Any]] = {
     "background_positivity": "A_i + B_i theta_i + C_i theta_i^2 >= 0 in every fit (bounds on theta_i)",
     "constraint": "theta ~ N(0, rho)",
     "optimizer": "projected Newton, exact Hessian; converged: free gradient < 1e-7 or Newton decrement < max(1e-11, 64 eps |-ln L|)",
+    "starts": "quadratic form: warm start, nominal (theta=0, mu=0) and spey's (theta=1, mu=1); the lowest minimum is taken",
+    "rho": "eq. (2.12) as written (spey 0.2.7 adds 1e-5 to |C_i| there: rho differs by ~1e-5 relative)",
 }
+#: minima from different starts that differ by more than this in -ln L make the result multimodal
+MULTIMODAL_TOL: Final = 1e-6
 #: a fit has converged when the largest free gradient component is below this
 GRAD_TOL: Final = 1e-7
 #: ... or when the Newton decrement g.H^-1.g/2 (the predicted decrease of -ln L) is below this
@@ -317,6 +329,8 @@ class SimplifiedModel:
         self._obs = _Data(bkg.observed)
         self._prepared: tuple[_Fit, _Fit, _Data, _Fit] | None = None
         self._cond: dict[str, dict[float, _Fit]] = {"obs": {}, "asimov": {}}
+        #: fits whose starts found different minima, by (data, fixed mu or None when free)
+        self._modes: dict[tuple[str, float | None], dict[str, Any]] = {}
         self._lo_mu = np.concatenate(([0.0], bkg.lo))
         self._hi_mu = np.concatenate(([np.inf], bkg.hi))
 
@@ -491,10 +505,10 @@ class SimplifiedModel:
         """Conditional fit at mu=0, global fit, Asimov data, global Asimov fit (cached)."""
         if self._prepared is None:
             bk = self.bkg
-            fit0 = self._check(self._minimise(self._obs, self._theta0, 0.0, free_mu=False), "fit at mu=0")
-            glob = self._check(self._minimise(self._obs, fit0.theta, 0.0, free_mu=True), "global fit")
+            fit0 = self._fit(("obs", 0.0), self._obs, self._theta0, 0.0, free_mu=False)
+            glob = self._fit(("obs", None), self._obs, fit0.theta, 0.0, free_mu=True)
             asimov = _Data(np.maximum(bk.a + fit0.theta * (bk.b + bk.c * fit0.theta), 0.0))
-            globa = self._check(self._minimise(asimov, fit0.theta, 0.0, free_mu=True), "global fit to the Asimov data")
+            globa = self._fit(("asimov", None), asimov, fit0.theta, 0.0, free_mu=True)
             self._prepared = (fit0, glob, asimov, globa)
             self._cond["obs"][0.0] = fit0
         return self._prepared
@@ -512,9 +526,43 @@ class SimplifiedModel:
                     start = near.theta
         else:
             start = self._prepare()[0].theta
-        fit = self._check(self._minimise(data, start, mu, free_mu=False), f"fit at mu={mu:g} ({which} data)")
+        fit = self._fit((which, mu), data, start, mu, free_mu=False)
         cache[mu] = fit
         return fit
+
+    def _starts(self, warm: np.ndarray, mu: float, *, free_mu: bool) -> list[tuple[str, float, np.ndarray]]:
+        """(name, mu, theta) of each start: the warm start; for the quadratic form also the
+        nominal values (theta = 0, moved into the box) and spey 0.2.7's (theta = 1, mu = 1);
+        mu is ``mu`` in all of them when it is fixed."""
+        starts = [("warm", mu, warm)]
+        if self.bkg.form == "quadratic":
+            spey = np.minimum(np.maximum(np.ones(self.bkg.n_bins), self.bkg.lo), self.bkg.hi)
+            for name, mu0, theta0 in (("nominal", 0.0 if free_mu else mu, self._theta0), ("spey", 1.0 if free_mu else mu, spey)):
+                if not any(m == mu0 and np.array_equal(t, theta0) for _, m, t in starts):
+                    starts.append((name, mu0, theta0))
+        return starts
+
+    def _fit(self, key: tuple[str, float | None], data: _Data, warm: np.ndarray, mu: float, *, free_mu: bool) -> _Fit:
+        """The lowest minimum from :meth:`_starts` (``key``: data and fixed mu, None when free);
+        records -ln L from each start when they differ by more than MULTIMODAL_TOL."""
+        what = _describe(key)
+        fits: dict[str, _Fit] = {}
+        errors: list[FitError] = []
+        for name, mu0, theta0 in self._starts(warm, mu, free_mu=free_mu):
+            try:
+                fits[name] = self._minimise(data, theta0, mu0, free_mu=free_mu)
+            except FitError as err:  # this start lies where a bin with data has a zero rate
+                errors.append(err)
+        if not fits:
+            raise errors[0]
+        converged = [f for f in fits.values() if f.converged]
+        if not converged:
+            return self._check(fits.get("warm", next(iter(fits.values()))), what)
+        best = min(converged, key=lambda f: f.twice_nll)
+        nll = {name: 0.5 * f.twice_nll + self._constant(data.n) for name, f in fits.items() if f.converged}
+        if max(nll.values()) - min(nll.values()) > MULTIMODAL_TOL:
+            self._modes[key] = {"fit": what, "-lnL": nll}
+        return best
 
     def qtilde(self, mu: float) -> tuple[float, float]:
         """q~mu for the observed and for the Asimov data at ``mu``."""
@@ -536,7 +584,9 @@ class SimplifiedModel:
             raise InferenceInputError(f"mu: {mu} must be a finite number >= 0")
         q, qa = self.qtilde(mu)
         observed, expected = cls_from_q(q, qa)
-        return CLsResult(observed=observed, expected=expected, mu=mu, backend="simplified", settings=self.settings)
+        keys = [("obs", 0.0), ("obs", None), ("asimov", None), ("obs", mu), ("asimov", mu)]
+        starts = {self._modes[k]["fit"]: self._modes[k]["-lnL"] for k in keys if k in self._modes}
+        return CLsResult(observed=observed, expected=expected, mu=mu, backend="simplified", settings=self.settings, multimodal=bool(starts), starts=starts)
 
     def upper_limit(self, *, level: float = 0.05) -> UpperLimit:
         """Observed and expected upper limits on mu at CLs = ``level``."""
@@ -590,6 +640,12 @@ class SimplifiedModel:
             converged=fit.converged,
             message=f"projected Newton, {fit.iterations} iterations",
         )
+
+
+def _describe(key: tuple[str, float | None]) -> str:
+    which, mu = key
+    data = "observed" if which == "obs" else "Asimov"
+    return f"global fit ({data} data)" if mu is None else f"fit at mu={mu:g} ({data} data)"
 
 
 def _newton_step(h: np.ndarray, g: np.ndarray) -> tuple[Any, np.ndarray]:
