@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from heparch.errors import InferenceInputError
+from heparch.infer.base import Settings
 from heparch.infer.simplified import SimplifiedBackend
 
 os.environ.setdefault("SPEY_CHECKUPDATE", "OFF")  # spey asks PyPI for updates on import otherwise
@@ -130,6 +131,16 @@ def test_linear_form_has_one_start():
     model = SimplifiedBackend().background(sl).model(signal="s")
     assert [name for name, _mu, _theta in model._starts(np.zeros(5), 0.0, free_mu=True)] == ["warm"]
     assert not model.cls(1.0).multimodal
+
+
+def test_settings_the_engine_cannot_honour_are_refused():
+    backend = SimplifiedBackend()
+    assert backend.background(LOCAL_MINIMUM, settings=Settings(normsys="code1", poi_bounds=(0.0, 20.0))).form == "quadratic"
+    with pytest.raises(InferenceInputError, match=r"^--test-stat q: the simplified backend computes qtilde") as info:
+        backend.background(LOCAL_MINIMUM, settings=Settings(test_stat="q"))
+    assert info.value.exit_code == 2
+    with pytest.raises(InferenceInputError, match=r"^--poi-bounds -10,10: the simplified backend bounds mu below by 0"):
+        backend.background(LOCAL_MINIMUM, settings=Settings(poi_bounds=(-10.0, 10.0)))
 
 
 # ---------------------------------------------------------------------------------------

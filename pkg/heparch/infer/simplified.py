@@ -55,7 +55,7 @@ from scipy.special import gammaln, log_ndtr
 
 from heparch.errors import FitError, InferenceInputError
 from heparch.infer._checks import finite_vector
-from heparch.infer.base import EXPECTED_SIGMAS, CLsResult, FitResult, UpperLimit
+from heparch.infer.base import EXPECTED_SIGMAS, CLsResult, FitResult, Settings, UpperLimit
 from heparch.infer.limits import upper_limit as _upper_limit
 
 #: the conventions every result of this backend records (spey 0.2.7's)
@@ -98,13 +98,31 @@ class SimplifiedBackend:
             return f"not a simplified likelihood: missing {', '.join(missing)}"
         return None
 
-    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> SimplifiedBackground:
-        """Check ``spec`` and prepare the background model (raises InferenceInputError)."""
+    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> SimplifiedBackground:
+        """Check ``spec`` and prepare the background model (raises InferenceInputError).
+
+        Of ``settings``, the test statistic and the POI bounds apply (q~mu with mu >= 0 is
+        computed, spey 0.2.7's conventions; anything else raises); the interpolation codes and the
+        measurement are HistFactory's and do not apply to a simplified likelihood.
+        """
+        if settings is not None:
+            _check_settings(settings)
         return SimplifiedBackground(spec)
 
 
 # ---------------------------------------------------------------------------------------
 # input checks
+
+
+def _check_settings(settings: Settings) -> None:
+    if settings.test_stat != "qtilde":
+        raise InferenceInputError(
+            f"--test-stat {settings.test_stat}: the simplified backend computes qtilde (spey 0.2.7's conventions); use --test-stat qtilde"
+        )
+    if settings.poi_bounds is not None and settings.poi_bounds[0] != 0.0:
+        raise InferenceInputError(
+            f"--poi-bounds {settings.poi_bounds[0]:g},{settings.poi_bounds[1]:g}: the simplified backend bounds mu below by 0 (spey 0.2.7's q~mu); give a lower bound of 0"
+        )
 
 
 def _vector(spec: Mapping[str, Any], key: str, path: str) -> np.ndarray:
