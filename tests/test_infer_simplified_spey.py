@@ -156,6 +156,19 @@ def test_expected_band_from_the_lowest_minimum_matches_spey():
     assert r.to_json()["multimodal"] is True
 
 
+def test_three_bin_negative_skew_matches_spey():
+    """The model where the straightforward reference of test_infer_simplified.py stops early."""
+    from test_infer_simplified import THREE_BIN_NEGATIVE_SKEW
+
+    sl = {**THREE_BIN_NEGATIVE_SKEW, "signals": {"s": THREE_BIN_NEGATIVE_SKEW["signals"]["p"]}}
+    mu = 2.635546362306547
+    r = SimplifiedBackend().background(sl).model(signal="s").cls(mu)
+    obs, exp = SpeyReference(sl).cls(mu)
+    assert close_cls(r.observed, obs), (r.observed, obs)
+    for ours, theirs in zip(r.expected, exp, strict=True):
+        assert close_cls(ours, theirs), (r.expected, exp)
+
+
 def test_linear_form_has_one_start():
     """The linear form is convex (-ln L of a Poisson rate linear in theta, Gaussian constraint): one start."""
     sl = {k: v for k, v in LOCAL_MINIMUM.items() if k != "third_moments"}
