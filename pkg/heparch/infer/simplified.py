@@ -562,7 +562,7 @@ class SimplifiedModel:
         """A start at ``mu`` from the nearest fit in ``fits``: moved along dtheta/dmu where that stays in the domain."""
         near = fits[min(fits, key=lambda m: abs(m - mu))]
         if near.dtheta_dmu is not None:
-            start = np.minimum(np.maximum(near.theta + (mu - near.mu) * near.dtheta_dmu, self.bkg.lo), self.bkg.hi)
+            start: np.ndarray = np.minimum(np.maximum(near.theta + (mu - near.mu) * near.dtheta_dmu, self.bkg.lo), self.bkg.hi)
             if math.isfinite(self._nll(mu, start, data)):
                 return start
         return near.theta
