@@ -35,7 +35,12 @@ in :data:`SETTINGS` and in every result's ``settings``:
   near the bound the expected band then differed from spey's by up to 21%). The linear form
   is convex: one start.
 
-We report CLs (spey reports 1 - CLs).
+We report CLs (spey reports 1 - CLs). Where spey 0.2.7 differs (read from its source):
+its free fits bound mu above by 10 (heparch does not); it adds 1e-5 to |C_i| in eq. (2.12)
+(rho changes by ~1e-5 relative); it sets C_i = 0 for third moments beyond their bound where
+heparch refuses the input; its Poisson rates are clipped at 1e-20. Its SLSQP fits (tolerance
+1e-10) can stop short of a minimum on the positivity bound, and from its one start can end in
+a higher minimum: ``tests/test_infer_simplified_spey.py`` compares with spey run from two starts.
 
 >>> sl = {"observed": [12, 7], "background": [10.0, 5.0],
 ...       "covariance": [[4.0, 1.0], [1.0, 2.0]], "signals": {"A": [3.0, 2.0]}}
@@ -75,7 +80,10 @@ SETTINGS: Final[dict[str, Any]] = {
     "constraint": "theta ~ N(0, rho)",
     "optimizer": "projected Newton, exact Hessian; converged: free gradient < 1e-7 or Newton decrement < max(1e-11, 64 eps |-ln L|)",
     "starts": "quadratic form: warm start, nominal (theta=0, mu=0) and spey's (theta=1, mu=1), each followed along mu until it reaches another's minimum; the lowest minimum is taken",
-    "rho": "eq. (2.12) as written (spey 0.2.7 adds 1e-5 to |C_i| there: rho differs by ~1e-5 relative)",
+    "differences_from_spey": (
+        "mu unbounded above in free fits (spey 0.2.7: <= 10); rho by eq. (2.12) without spey's 1e-5 added to |C_i| (~1e-5 relative);"
+        " third moments beyond m3_i^2 <= 8 m2_ii^3 refused (spey: C_i = 0 with a warning)"
+    ),
 }
 #: minima from different starts that differ by more than this in -ln L make the result multimodal
 MULTIMODAL_TOL: Final = 1e-6
