@@ -410,29 +410,36 @@ def test_fit_ending_on_the_positivity_bound_converges():
         assert close_cls(ours, theirs), (r.expected, ref.cls_exp(1.0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the +1 sigma expected CLs differs from the reference by 20% (0.00229 vs 0.00285); found by a random search, not yet understood (non-convex fits with strong negative skews?)",
-)
+#: found by a random search: the +1 sigma expected CLs differed from the reference by 20% (0.00229
+#: against 0.00285); spey 0.2.7 gives heparch's numbers (tests/test_infer_simplified_spey.py)
+THREE_BIN_NEGATIVE_SKEW = {
+    "observed": [3, 20, 0],
+    "background": [9.58806433595536, 51.95708618364271, 8.066769953494589],
+    "covariance": [
+        [10.214553078935454, 27.675993613196866, -2.092295150562333],
+        [27.675993613196866, 299.948756077164, 0.0],
+        [-2.092295150562333, 0.0, 5.336791220581055],
+    ],
+    "signals": {"p": [0.9456946284049792, 0.5, 2.515140742579293]},
+    "third_moments": [-29.65238227187229, 1723.2335786742171, -14.129635319204217],
+}
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the plain reference minimiser probes overflowing steps
-def test_known_gap_three_bin_negative_skew():
-    sl = {
-        "observed": [3, 20, 0],
-        "background": [9.58806433595536, 51.95708618364271, 8.066769953494589],
-        "covariance": [
-            [10.214553078935454, 27.675993613196866, -2.092295150562333],
-            [27.675993613196866, 299.948756077164, 0.0],
-            [-2.092295150562333, 0.0, 5.336791220581055],
-        ],
-        "signals": {"p": [0.9456946284049792, 0.5, 2.515140742579293]},
-        "third_moments": [-29.65238227187229, 1723.2335786742171, -14.129635319204217],
-    }
+def test_three_bin_negative_skew_the_reference_stops_above_the_minimum():
+    """The gap was the reference's: its global fit to the Asimov data stops at a -ln L 0.27 above
+    the minimum heparch finds (measured with the reference's own function), so its q_mu,A and
+    expected band are off; the fits at mu agree."""
     mu = 2.635546362306547
-    r = SimplifiedBackend().background(sl).model(signal="p").cls(mu)
-    ref = Reference(sl, "p")
+    model = SimplifiedBackend().background(THREE_BIN_NEGATIVE_SKEW).model(signal="p")
+    r = model.cls(mu)
+    ref = Reference(THREE_BIN_NEGATIVE_SKEW, "p")
+    _glob, data_a, (_muhat, nll_ref, _z) = ref.prepared()
+    _fit0, _glob_h, asimov, fit = model._prepare()  # fit: heparch's global fit to its Asimov data
+    np.testing.assert_allclose(asimov.n, data_a, atol=1e-5)
+    ours = ref.nll_function(data_a, None)(np.concatenate(([fit.mu], np.linalg.solve(ref.L, fit.theta))))
+    assert ours < nll_ref - 0.2
     assert close_cls(r.observed, ref.cls_obs(mu))
-    for ours, theirs in zip(r.expected, ref.cls_exp(mu), strict=True):
-        assert close_cls(ours, theirs), (r.expected, ref.cls_exp(mu))
 
 
 def test_fits_converge_with_large_counts():

@@ -21,9 +21,26 @@ in :data:`SETTINGS` and in every result's ``settings``:
 - the background part of each bin's rate, ``A_i + B_i theta_i + C_i theta_i^2``,
   kept >= 0 in every fit (spey: a ``NonlinearConstraint`` for SLSQP). Here it is the
   interval of ``theta_i`` around the physical branch of the parabola where that holds:
-  a box constraint, so fits are a projected Newton method on the exact Hessian.
+  a box constraint, so fits are a projected Newton method on the exact Hessian;
+- the quadratic form is not convex in theta (a parabola per bin, both signs of C), and
+  -ln L can have several minima: the fits of the quadratic form that feed q~mu (the fit at
+  mu=0 that makes the Asimov data included) start from the warm start, the nominal values
+  (theta = 0, mu = 0) and spey's initial values (theta = 1, mu = 1), and the lowest minimum
+  is taken; minima that differ by more than 1e-6 in -ln L mark the result ``multimodal``
+  with -ln L from each start. Fits at fixed mu follow each start along mu (warm-started from
+  its own fit at the nearest mu) for as long as it ends in a minimum of its own; a start
+  that reaches the minimum of another is merged into it (this keeps an upper limit's many
+  fits at the cost of one line when the likelihood has one minimum). A single warm start
+  used to land in a higher minimum where spey's start finds the lower one (on random models
+  near the bound the expected band then differed from spey's by up to 21%). The linear form
+  is convex: one start.
 
-We report CLs (spey reports 1 - CLs).
+We report CLs (spey reports 1 - CLs). Where spey 0.2.7 differs (read from its source):
+its free fits bound mu above by 10 (heparch does not); it adds 1e-5 to |C_i| in eq. (2.12)
+(rho changes by ~1e-5 relative); it sets C_i = 0 for third moments beyond their bound where
+heparch refuses the input; its Poisson rates are clipped at 1e-20. Its SLSQP fits (tolerance
+1e-10) can stop short of a minimum on the positivity bound, and from its one start can end in
+a higher minimum: ``tests/test_infer_simplified_spey.py`` compares with spey run from two starts.
 
 >>> sl = {"observed": [12, 7], "background": [10.0, 5.0],
 ...       "covariance": [[4.0, 1.0], [1.0, 2.0]], "signals": {"A": [3.0, 2.0]}}
@@ -47,7 +64,7 @@ from scipy.special import gammaln, log_ndtr
 
 from heparch.errors import FitError, InferenceInputError
 from heparch.infer._checks import finite_vector
-from heparch.infer.base import EXPECTED_SIGMAS, CLsResult, FitResult, UpperLimit
+from heparch.infer.base import EXPECTED_SIGMAS, CLsResult, FitResult, Settings, UpperLimit
 from heparch.infer.limits import upper_limit as _upper_limit
 
 #: the conventions every result of this backend records (spey 0.2.7's)
@@ -62,7 +79,14 @@ SETTINGS: Final[dict[str, Any]] = {
     "background_positivity": "A_i + B_i theta_i + C_i theta_i^2 >= 0 in every fit (bounds on theta_i)",
     "constraint": "theta ~ N(0, rho)",
     "optimizer": "projected Newton, exact Hessian; converged: free gradient < 1e-7 or Newton decrement < max(1e-11, 64 eps |-ln L|)",
+    "starts": "quadratic form: warm start, nominal (theta=0, mu=0) and spey's (theta=1, mu=1), each followed along mu until it reaches another's minimum; the lowest minimum is taken",
+    "differences_from_spey": (
+        "mu unbounded above in free fits (spey 0.2.7: <= 10); rho by eq. (2.12) without spey's 1e-5 added to |C_i| (~1e-5 relative);"
+        " third moments beyond m3_i^2 <= 8 m2_ii^3 refused (spey: C_i = 0 with a warning)"
+    ),
 }
+#: minima from different starts that differ by more than this in -ln L make the result multimodal
+MULTIMODAL_TOL: Final = 1e-6
 #: a fit has converged when the largest free gradient component is below this
 GRAD_TOL: Final = 1e-7
 #: ... or when the Newton decrement g.H^-1.g/2 (the predicted decrease of -ln L) is below this
@@ -86,13 +110,31 @@ class SimplifiedBackend:
             return f"not a simplified likelihood: missing {', '.join(missing)}"
         return None
 
-    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> SimplifiedBackground:
-        """Check ``spec`` and prepare the background model (raises InferenceInputError)."""
+    def background(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> SimplifiedBackground:
+        """Check ``spec`` and prepare the background model (raises InferenceInputError).
+
+        Of ``settings``, the test statistic and the POI bounds apply (q~mu with mu >= 0 is
+        computed, spey 0.2.7's conventions; anything else raises); the interpolation codes and the
+        measurement are HistFactory's and do not apply to a simplified likelihood.
+        """
+        if settings is not None:
+            _check_settings(settings)
         return SimplifiedBackground(spec)
 
 
 # ---------------------------------------------------------------------------------------
 # input checks
+
+
+def _check_settings(settings: Settings) -> None:
+    if settings.test_stat != "qtilde":
+        raise InferenceInputError(
+            f"--test-stat {settings.test_stat}: the simplified backend computes qtilde (spey 0.2.7's conventions); use --test-stat qtilde"
+        )
+    if settings.poi_bounds is not None and settings.poi_bounds[0] != 0.0:
+        raise InferenceInputError(
+            f"--poi-bounds {settings.poi_bounds[0]:g},{settings.poi_bounds[1]:g}: the simplified backend bounds mu below by 0 (spey 0.2.7's q~mu); give a lower bound of 0"
+        )
 
 
 def _vector(spec: Mapping[str, Any], key: str, path: str) -> np.ndarray:
@@ -317,6 +359,10 @@ class SimplifiedModel:
         self._obs = _Data(bkg.observed)
         self._prepared: tuple[_Fit, _Fit, _Data, _Fit] | None = None
         self._cond: dict[str, dict[float, _Fit]] = {"obs": {}, "asimov": {}}
+        #: lines of fits at fixed mu by data and start, while they end in different minima
+        self._lines: dict[str, dict[str, dict[float, _Fit]]] = {"obs": {}, "asimov": {}}
+        #: fits whose starts found different minima, by (data, fixed mu or None when free)
+        self._modes: dict[tuple[str, float | None], dict[str, Any]] = {}
         self._lo_mu = np.concatenate(([0.0], bkg.lo))
         self._hi_mu = np.concatenate(([np.inf], bkg.hi))
 
@@ -491,30 +537,80 @@ class SimplifiedModel:
         """Conditional fit at mu=0, global fit, Asimov data, global Asimov fit (cached)."""
         if self._prepared is None:
             bk = self.bkg
-            fit0 = self._check(self._minimise(self._obs, self._theta0, 0.0, free_mu=False), "fit at mu=0")
-            glob = self._check(self._minimise(self._obs, fit0.theta, 0.0, free_mu=True), "global fit")
+            fit0, lines = self._fits(("obs", 0.0), self._obs, self._starts(self._theta0, 0.0, free_mu=False), free_mu=False)
+            glob, _ = self._fits(("obs", None), self._obs, self._starts(fit0.theta, 0.0, free_mu=True), free_mu=True)
             asimov = _Data(np.maximum(bk.a + fit0.theta * (bk.b + bk.c * fit0.theta), 0.0))
-            globa = self._check(self._minimise(asimov, fit0.theta, 0.0, free_mu=True), "global fit to the Asimov data")
+            globa, _ = self._fits(("asimov", None), asimov, self._starts(fit0.theta, 0.0, free_mu=True), free_mu=True)
             self._prepared = (fit0, glob, asimov, globa)
             self._cond["obs"][0.0] = fit0
+            self._lines["obs"].update((name, {0.0: fit}) for name, fit in lines.items())
         return self._prepared
 
     def _conditional(self, which: str, data: _Data, mu: float) -> _Fit:
+        """The fit at fixed ``mu``: the first one of ``which`` data from every start, the later
+        ones from each line of fits (a start followed along mu) that still ends in its own minimum."""
         cache = self._cond[which]
         if mu in cache:
             return cache[mu]
-        if cache:
-            near = cache[min(cache, key=lambda m: abs(m - mu))]
-            start = near.theta
-            if near.dtheta_dmu is not None:
-                start = np.minimum(np.maximum(near.theta + (mu - near.mu) * near.dtheta_dmu, self.bkg.lo), self.bkg.hi)
-                if not math.isfinite(self._nll(mu, start, data)):
-                    start = near.theta
+        lines = self._lines[which]
+        if lines:
+            starts = [(name, mu, self._warm(line, mu, data)) for name, line in lines.items()]
         else:
-            start = self._prepare()[0].theta
-        fit = self._check(self._minimise(data, start, mu, free_mu=False), f"fit at mu={mu:g} ({which} data)")
+            warm = self._warm(cache, mu, data) if cache else self._prepare()[0].theta
+            starts = self._starts(warm, mu, free_mu=False)
+        fit, distinct = self._fits((which, mu), data, starts, free_mu=False)
+        for name in [name for name in lines if name not in distinct]:
+            del lines[name]  # it reached the minimum of another line (or failed)
+        for name, line_fit in distinct.items():
+            lines.setdefault(name, {})[mu] = line_fit
         cache[mu] = fit
         return fit
+
+    def _warm(self, fits: Mapping[float, _Fit], mu: float, data: _Data) -> np.ndarray:
+        """A start at ``mu`` from the nearest fit in ``fits``: moved along dtheta/dmu where that stays in the domain."""
+        near = fits[min(fits, key=lambda m: abs(m - mu))]
+        if near.dtheta_dmu is not None:
+            start: np.ndarray = np.minimum(np.maximum(near.theta + (mu - near.mu) * near.dtheta_dmu, self.bkg.lo), self.bkg.hi)
+            if math.isfinite(self._nll(mu, start, data)):
+                return start
+        return near.theta
+
+    def _starts(self, warm: np.ndarray, mu: float, *, free_mu: bool) -> list[tuple[str, float, np.ndarray]]:
+        """(name, mu, theta) of each start: the warm start; for the quadratic form also the
+        nominal values (theta = 0, moved into the box) and spey 0.2.7's (theta = 1, mu = 1);
+        mu is ``mu`` in all of them when it is fixed."""
+        starts = [("warm", mu, warm)]
+        if self.bkg.form == "quadratic":
+            spey = np.minimum(np.maximum(np.ones(self.bkg.n_bins), self.bkg.lo), self.bkg.hi)
+            for name, mu0, theta0 in (("nominal", 0.0 if free_mu else mu, self._theta0), ("spey", 1.0 if free_mu else mu, spey)):
+                if not any(m == mu0 and np.array_equal(t, theta0) for _, m, t in starts):
+                    starts.append((name, mu0, theta0))
+        return starts
+
+    def _fits(self, key: tuple[str, float | None], data: _Data, starts: list[tuple[str, float, np.ndarray]], *, free_mu: bool) -> tuple[_Fit, dict[str, _Fit]]:
+        """The lowest minimum from ``starts`` (``key``: data and fixed mu, None when free), and
+        the converged fits by start with those that reached the same minimum as a lower one left
+        out; records -ln L from each start when they differ by more than MULTIMODAL_TOL."""
+        fits: dict[str, _Fit] = {}
+        errors: list[FitError] = []
+        for name, mu0, theta0 in starts:
+            try:
+                fits[name] = self._minimise(data, theta0, mu0, free_mu=free_mu)
+            except FitError as err:  # this start lies where a bin with data has a zero rate
+                errors.append(err)
+        if not fits:
+            raise errors[0]
+        converged = sorted(((f.twice_nll, name, f) for name, f in fits.items() if f.converged), key=lambda t: t[0])
+        if not converged:
+            self._check(next(iter(fits.values())), _describe(key))
+        nll = {name: 0.5 * f.twice_nll + self._constant(data.n) for _, name, f in converged}
+        if max(nll.values()) - min(nll.values()) > MULTIMODAL_TOL:
+            self._modes[key] = {"fit": _describe(key), "-lnL": nll}
+        distinct: dict[str, _Fit] = {}
+        for _, name, f in converged:
+            if not any(_same_minimum(f, g) for g in distinct.values()):
+                distinct[name] = f
+        return converged[0][2], distinct
 
     def qtilde(self, mu: float) -> tuple[float, float]:
         """q~mu for the observed and for the Asimov data at ``mu``."""
@@ -536,7 +632,9 @@ class SimplifiedModel:
             raise InferenceInputError(f"mu: {mu} must be a finite number >= 0")
         q, qa = self.qtilde(mu)
         observed, expected = cls_from_q(q, qa)
-        return CLsResult(observed=observed, expected=expected, mu=mu, backend="simplified", settings=self.settings)
+        keys = [("obs", 0.0), ("obs", None), ("asimov", None), ("obs", mu), ("asimov", mu)]
+        starts = {self._modes[k]["fit"]: self._modes[k]["-lnL"] for k in keys if k in self._modes}
+        return CLsResult(observed=observed, expected=expected, mu=mu, backend="simplified", settings=self.settings, multimodal=bool(starts), starts=starts)
 
     def upper_limit(self, *, level: float = 0.05) -> UpperLimit:
         """Observed and expected upper limits on mu at CLs = ``level``."""
@@ -590,6 +688,17 @@ class SimplifiedModel:
             converged=fit.converged,
             message=f"projected Newton, {fit.iterations} iterations",
         )
+
+
+def _same_minimum(f: _Fit, g: _Fit) -> bool:
+    """Two fits ended in the same minimum: -ln L within MULTIMODAL_TOL, parameters within 1e-4."""
+    return abs(f.twice_nll - g.twice_nll) <= 2.0 * MULTIMODAL_TOL and abs(f.mu - g.mu) <= 1e-4 and float(np.max(np.abs(f.theta - g.theta))) <= 1e-4
+
+
+def _describe(key: tuple[str, float | None]) -> str:
+    which, mu = key
+    data = "observed" if which == "obs" else "Asimov"
+    return f"global fit ({data} data)" if mu is None else f"fit at mu={mu:g} ({data} data)"
 
 
 def _newton_step(h: np.ndarray, g: np.ndarray) -> tuple[Any, np.ndarray]:
