@@ -11,6 +11,7 @@ import pytest
 
 from heparch.errors import DegenerateResult, FitError, InferenceInputError
 from heparch.infer.base import Settings, UpperLimit
+from heparch.infer.limits import NAMES
 from heparch.infer.pyhf_backend import CLS_NAMES, PyhfBackend, checked_cls
 
 from conftest import small_patchset, small_workspace
@@ -384,6 +385,21 @@ def test_a_non_finite_upper_limit_is_a_degenerate_result(monkeypatch: pytest.Mon
     def nan_limit(*args: Any, **kwargs: Any) -> UpperLimit:
         return UpperLimit(math.nan, (1.0, 1.0, 1.0, 1.0, 1.0), 0.05, "pyhf")
 
+    def unnamed_inf(*args: Any, **kwargs: Any) -> UpperLimit:
+        return UpperLimit(math.inf, (1.0, 1.0, math.inf, 1.0, math.inf), 0.05, "pyhf", above_cap=("observed", "expected_+2"))
+
+    model = PyhfBackend().background(one_bin()).model()
     monkeypatch.setattr(limits, "upper_limit", nan_limit)
     with pytest.raises(DegenerateResult, match=r"upper limit is not a number \(observed = nan\)"):
-        PyhfBackend().background(one_bin()).model().upper_limit()
+        model.upper_limit()
+    monkeypatch.setattr(limits, "upper_limit", unnamed_inf)
+    with pytest.raises(DegenerateResult, match=r"not a number \(expected_0 = inf\)$"):
+        model.upper_limit()
+
+
+def test_limits_above_the_cap_are_reported_not_refused() -> None:
+    ws = one_bin(obs=5.0, bkg=5.0, sig=1e-3)
+    ws["channels"][0]["samples"][1]["modifiers"] = []
+    ul = PyhfBackend().background(ws).model().upper_limit()
+    assert ul.above_cap
+    assert all(math.isinf(v) for name, v in zip(NAMES, (ul.observed, *ul.expected), strict=True) if name in ul.above_cap)

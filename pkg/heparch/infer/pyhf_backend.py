@@ -211,11 +211,12 @@ class PyhfModel:
 
     def upper_limit(self, *, level: float = 0.05) -> UpperLimit:
         """Observed and expected upper limits at CLs = ``level`` (shared root finder, rtol 1e-4)."""
-        from heparch.infer.limits import upper_limit
+        from heparch.infer.limits import NAMES, upper_limit
 
         ul = upper_limit(self.cls, level=level, upper_bound=self.poi_upper_bound, backend=self.backend, settings=self.settings)
-        named = {"observed": ul.observed, **{f"expected[{k}]": v for k, v in enumerate(ul.expected)}}
-        bad = [f"{name} = {v!r}" for name, v in named.items() if math.isnan(v) or (math.isinf(v) and not ul.above_cap)]
+        # a limit above the cap is inf and named in above_cap (reported as '> cap'); any other non-finite value is not a number
+        values = (ul.observed, *ul.expected)
+        bad = [f"{name} = {v!r}" for name, v in zip(NAMES, values, strict=True) if not math.isfinite(v) and not (math.isinf(v) and name in ul.above_cap)]
         if bad:
             raise DegenerateResult(f"pyhf: the upper limit is not a number ({', '.join(bad)})")
         return ul
