@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
+import json
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,8 +170,23 @@ def _multistart_fits() -> Iterator[_Recorder]:
         pyhf.infer.test_statistics.fit, pyhf.infer.test_statistics.fixed_poi_fit, pyhf.infer.calculators.fixed_poi_fit = saved
 
 
-def _hypotest(ws: Mapping[str, Any], mu: float, settings: Settings, tolerance: float) -> tuple[float, tuple[float, ...]]:
+@contextlib.contextmanager
+def _numpy_backend(tolerance: float) -> Iterator[None]:
+    """pyhf's numpy backend with the scipy optimizer at ``tolerance``; the previous backend restored after."""
+    previous = pyhf.get_backend()
     pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=tolerance))
+    try:
+        yield
+    finally:
+        pyhf.set_backend(*previous)
+
+
+def _hypotest(ws: Mapping[str, Any], mu: float, settings: Settings, tolerance: float) -> tuple[float, tuple[float, ...]]:
+    with _numpy_backend(tolerance):
+        return _hypotest_now(ws, mu, settings)
+
+
+def _hypotest_now(ws: Mapping[str, Any], mu: float, settings: Settings) -> tuple[float, tuple[float, ...]]:
     model, data = model_and_data(ws, settings)
     obs, exp = pyhf.infer.hypotest(
         mu,
@@ -193,3 +211,9 @@ def multistart_cls(ws: Mapping[str, Any], mu: float, settings: Settings, *, tole
     with _multistart_fits() as recorder:
         obs, exp = _hypotest(ws, mu, settings, tolerance)
     return Reference(obs, exp, {f.name: f for f in recorder.fits})
+
+
+@functools.cache
+def multistart_file(path: Path, mu: float, settings: Settings) -> Reference:
+    """:func:`multistart_cls` of the workspace in ``path``, computed once per test session."""
+    return multistart_cls(json.loads(path.read_text()), mu, settings)

@@ -33,7 +33,7 @@ from heparch.infer.pyhf_backend import PyhfBackend
 from conftest import SHARED
 
 pyhf = pytest.importorskip("pyhf")
-from pyhf_reference import Reference, multistart_cls, plain_cls  # noqa: E402 (needs pyhf)
+from pyhf_reference import Reference, multistart_file, plain_cls  # noqa: E402 (needs pyhf)
 
 VALIDATION = SHARED / "pyhf-validation"
 REFERENCE: dict[str, Any] = json.loads((VALIDATION / "reference_pyhf.json").read_text())["cases"]
@@ -74,9 +74,8 @@ def live_pyhf(case: str, which: str) -> list[float]:
     return [obs, *exp]
 
 
-@functools.cache
 def multistart(case: str, which: str) -> Reference:
-    return multistart_cls(workspace(case), REFERENCE[case]["mu"], settings_of(case, which))
+    return multistart_file(VALIDATION / REFERENCE[case]["workspace"], REFERENCE[case]["mu"], settings_of(case, which))
 
 
 def values(result: Any) -> list[float]:
