@@ -35,8 +35,9 @@ def cls_tolerance(ref: float) -> float:
     return max(1e-4, 1e-3 * abs(ref))
 
 
-def _grid(model: Any, fixed_poi: float | None, points: int = 9) -> list[list[float]]:
-    """Starting points: pyhf's nominal start, then each free parameter over its bounds (a grid)."""
+def _grid(model: Any, fixed_poi: float | None, points: int = 9, extra: tuple[dict[str, float], ...] = ()) -> list[list[float]]:
+    """Starting points: pyhf's nominal start, each free parameter over its bounds (a grid of
+    ``points`` per parameter; 0: none) and the ``extra`` points (parameter name -> value)."""
     init = [float(v) for v in model.config.suggested_init()]
     bounds = model.config.suggested_bounds()
     fixed = model.config.suggested_fixed()
@@ -46,17 +47,20 @@ def _grid(model: Any, fixed_poi: float | None, points: int = 9) -> list[list[flo
             axes.append([fixed_poi if k == model.config.poi_index else init[k]])
         else:
             axes.append([float(v) for v in np.linspace(lo, hi, points)])
-    starts = [init] + [list(p) for p in itertools.product(*axes)]
-    if fixed_poi is not None:
-        starts[0][model.config.poi_index] = fixed_poi
+    starts = [init] + ([list(p) for p in itertools.product(*axes)] if points else [])
+    for point in extra:
+        starts.append([float(point.get(name, v)) for name, v in zip(model.config.par_names, init, strict=True)])
+    for x in starts:
+        if fixed_poi is not None:
+            x[model.config.poi_index] = fixed_poi
     return starts
 
 
-def _lowest_fit(pyhf: Any, data: Any, model: Any, fixed_poi: float | None, settings: dict[str, Any]) -> tuple[Any, float, float]:
+def _lowest_fit(pyhf: Any, data: Any, model: Any, fixed_poi: float | None, settings: dict[str, Any], grid: dict[str, Any]) -> tuple[Any, float, float]:
     """pyhf's fit from every start of the grid: (best parameters, lowest -ln L, -ln L from the nominal start)."""
     best: tuple[Any, float] | None = None
     nominal = math.nan
-    for k, x0 in enumerate(_grid(model, fixed_poi)):
+    for k, x0 in enumerate(_grid(model, fixed_poi, **grid)):
         try:
             if fixed_poi is None:
                 pars, twice = pyhf.infer.mle.fit(data, model, init_pars=x0, return_fitted_val=True, **settings)
@@ -74,21 +78,35 @@ def _lowest_fit(pyhf: Any, data: Any, model: Any, fixed_poi: float | None, setti
 
 
 def pyhf_lowest_minima(
-    pyhf: Any, spec: dict[str, Any], mu: float, *, test_stat: str = "qtilde", normsys: str = "code4", histosys: str = "code4p"
+    pyhf: Any,
+    spec: dict[str, Any],
+    mu: float,
+    *,
+    test_stat: str = "qtilde",
+    normsys: str = "code4",
+    histosys: str = "code4p",
+    poi_bounds: tuple[float, float] | None = None,
+    points: int = 9,
+    extra: tuple[dict[str, float], ...] = (),
 ) -> dict[str, Any]:
     """pyhf 0.7.6's asymptotic CLs at ``mu`` (as ``AsymptoticCalculator`` computes it, normal base
-    distribution) with the lowest -ln L from a grid of starts taken in every fit."""
+    distribution) with the lowest -ln L from a grid of starts taken in every fit (``points`` per
+    parameter, plus the ``extra`` starting points)."""
     ws = pyhf.Workspace(spec)
     model = ws.model(modifier_settings={"normsys": {"interpcode": normsys}, "histosys": {"interpcode": histosys}})
     data = ws.data(model)
-    settings = {"par_bounds": model.config.suggested_bounds(), "fixed_params": model.config.suggested_fixed()}
+    bounds = model.config.suggested_bounds()
     poi = model.config.poi_index
-    free, nll_free, _ = _lowest_fit(pyhf, data, model, None, settings)
-    _, nll_cond, _ = _lowest_fit(pyhf, data, model, mu, settings)
-    bkg, nll_bkg, _ = _lowest_fit(pyhf, data, model, 0.0, settings)
+    if poi_bounds is not None:
+        bounds[poi] = list(poi_bounds)
+    settings = {"par_bounds": bounds, "fixed_params": model.config.suggested_fixed()}
+    grid = {"points": points, "extra": extra}
+    free, nll_free, _ = _lowest_fit(pyhf, data, model, None, settings, grid)
+    _, nll_cond, _ = _lowest_fit(pyhf, data, model, mu, settings, grid)
+    bkg, nll_bkg, _ = _lowest_fit(pyhf, data, model, 0.0, settings, grid)
     asimov = model.expected_data(bkg)
-    freeA, nll_freeA, _ = _lowest_fit(pyhf, asimov, model, None, settings)
-    _, nll_condA, _ = _lowest_fit(pyhf, asimov, model, mu, settings)
+    freeA, nll_freeA, _ = _lowest_fit(pyhf, asimov, model, None, settings, grid)
+    _, nll_condA, _ = _lowest_fit(pyhf, asimov, model, mu, settings, grid)
     q = 0.0 if float(free[poi]) > mu else max(2.0 * (nll_cond - nll_free), 0.0)
     qA = 0.0 if float(freeA[poi]) > mu else max(2.0 * (nll_condA - nll_freeA), 0.0)
     sq, sqA = math.sqrt(q), math.sqrt(qA)
