@@ -250,6 +250,8 @@ class FastModel:
     """One signal point compiled for the fast engine."""
 
     backend = "fast"
+    #: fit from pyhf's nominal start as well as the warm start (False only to measure their cost)
+    second_starts = True
 
     def __init__(
         self,
@@ -403,6 +405,8 @@ class FastModel:
         and ``what`` in ``self._multimodal`` when the minima differ by more than
         :data:`MULTIMODAL_NLL`. A start whose fit does not converge is recorded as such (and said
         in the result's notes) when another converged; when none did, its FitError is raised."""
+        if not self.second_starts:  # measuring what the second starts cost (benchmarks/bench_fast.py)
+            starts = {"warm": starts["warm"]}
         done: list[tuple[Arr, optimize.Minimum | FitError]] = []
         record: dict[str, Any] = {}
         for label, x0 in starts.items():
@@ -441,8 +445,10 @@ class FastModel:
         if "asimov" not in self._cache:
             poi = self._require_poi()
             st = self.st
-            free_nominal = self._cache.get("free_nominal") or self._fit(self.lik, st.inits, None, FREE_OBS)
-            warm = free_nominal.x.copy()  # no earlier signal point: the free fit's nuisance values
+            free_nominal = None
+            if self.second_starts:
+                free_nominal = self._cache.get("free_nominal") or self._fit(self.lik, st.inits, None, FREE_OBS)
+            warm = free_nominal.x.copy() if free_nominal is not None else st.inits.copy()  # no earlier point: the free fit's values
             if self._warm:  # start from the previous signal point's background fit
                 for k, name in enumerate(st.par_names):
                     if not st.fixed[k] and name in self._warm:
@@ -451,8 +457,9 @@ class FastModel:
             bkg = self._lowest(self.lik, {"nominal": self._nominal(0.0), "warm": warm}, 0.0, BKG_OBS)
             self._warm.clear()
             self._warm.update(zip(st.par_names, bkg.x.tolist(), strict=True))
-            free = self._lowest(self.lik, {"nominal": free_nominal.x, "warm": bkg.x}, None, FREE_OBS)
-            self._starts[FREE_OBS]["nominal"] = free_nominal.fun
+            free = self._lowest(self.lik, {"nominal": free_nominal.x if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
+            if free_nominal is not None:
+                self._starts[FREE_OBS]["nominal"] = free_nominal.fun
             asimov = copy.copy(self.lik)
             g_aux, p_aux = self.lik.expected_aux(bkg.x)
             asimov.set_data(self.lik.expected_main(bkg.x), g_aux, p_aux)

@@ -242,7 +242,7 @@ class Likelihood:
         with np.errstate(divide="ignore", invalid="ignore"):
             main = np.sum(lam - xlogy(self.n, lam))
             z = (theta[st.g_idx] - self.g_aux) / st.g_sigma
-            pois = np.sum(poisson_deviance(theta[st.p_idx] * st.p_tau, self.p_aux))
+            pois = np.sum(poisson_deviance(theta[st.p_idx] * st.p_tau, self.p_aux)) if st.p_idx.size else 0.0
         # like pyhf, a negative rate is allowed where nothing is observed (xlogy(0, lam) = 0)
         # and gives NaN elsewhere
         return float(main + 0.5 * np.dot(z, z) + pois + self._const)
@@ -290,7 +290,8 @@ class Likelihood:
         z = (theta[st.g_idx] - self.g_aux) / st.g_sigma**2
         np.add.at(grad, st.g_idx, z)
         pt = theta[st.p_idx]
-        np.add.at(grad, st.p_idx, poisson_deviance_slope(pt, st.p_tau, self.p_aux))
+        if st.p_idx.size:
+            np.add.at(grad, st.p_idx, poisson_deviance_slope(pt, st.p_tau, self.p_aux))
         if not hessian:
             return f, grad, None
         J = self._binmat @ dr  # (B, P)
