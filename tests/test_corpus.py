@@ -195,7 +195,6 @@ def test_1lbb_simplified_likelihood_with_a_zero_signal_is_degenerate_in_pyhf() -
         PyhfBackend().background(spec).model().cls(1.0)
 
 
-@pytest.mark.xfail(reason="needs the fast engine's DegenerateResult on q_mu,A = 0 (issue 10 item 3; today CLs 1.0)", strict=True)
 def test_1lbb_simplified_likelihood_with_a_zero_signal_is_degenerate_in_fast() -> None:
     spec = json.loads((ONE_LBB / SIMPLIFY / SIMPLIFY_ZERO_SIGNAL).read_text())
     with pytest.raises(DegenerateResult, match=r"q_mu,A"):
@@ -209,13 +208,7 @@ def live_pyhf(path: Path) -> list[float]:
 # --- pyhf's validation cases ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(case, marks=[pytest.mark.xfail(reason="needs the fast engine's multi-start (branch h3)", strict=True)] if case == MULTIMODAL else [])
-        for case in sorted(VALIDATION_REFERENCE)
-    ],
-)
+@pytest.mark.parametrize("case", sorted(VALIDATION_REFERENCE))
 def test_validation_case_builds_verifies_and_fast_equals_pyhf(case: str, tmp_path: Path) -> None:
     bundle = built_and_verified(VALIDATION / VALIDATION_REFERENCE[case]["workspace"], tmp_path / "bundle.zst")
     (got,) = fast_cls(bundle).values()

@@ -29,6 +29,7 @@ from heparch.infer.base import HISTFACTORY_SETTINGS
 from heparch.infer.fast import FastBackend
 
 from conftest import ONE_LBB, SHARED, small_workspace
+from fast_models import LBB_REFERENCE_AT_LOCAL_MINIMUM
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "smodels_cls.json").read_text())
 SMODELS = SHARED / "smodels-db-atlas-pyhf-bkgonly" / "13TeV" / "ATLAS"
@@ -80,19 +81,48 @@ def test_1lbb_every_point_matches_the_pyhf_reference(lbb: Any) -> None:
     background, patches, reference = lbb
     assert len(patches) == 125
     worst = (0.0, "")
-    failures = []
+    failures, off = [], set()
     t0 = time.perf_counter()
     for name, patch in patches.items():
         result = background.model([patch]).cls(1.0)
         ref = reference[name]
         dev = deviations(result, ref["CLs_obs"], ref["CLs_exp"])
-        worst = max(worst, (max(dev), name))
         if max(dev) > 1.0:
-            failures.append(f"{name}: fast {[result.observed, *result.expected]} pyhf {[ref['CLs_obs'], *ref['CLs_exp']]}")
+            off.add(name)
+            if not result.multimodal:
+                failures.append(f"{name}: fast {[result.observed, *result.expected]} pyhf {[ref['CLs_obs'], *ref['CLs_exp']]}")
+            continue
+        worst = max(worst, (max(dev), name))
     seconds = time.perf_counter() - t0
     assert not failures, "\n".join(failures)
+    assert off == LBB_REFERENCE_AT_LOCAL_MINIMUM  # only where the fits have several minima
     assert worst[0] <= 1.0
-    assert seconds < 60, f"125 points took {seconds:.1f} s"
+    assert seconds < 90, f"125 points took {seconds:.1f} s"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_1lbb_reference_at_a_local_minimum_is_above_the_fast_minimum(lbb: Any) -> None:
+    """C1N2_Wh_hbb_375_50: the fit at mu = 1 has two minima; pyhf's own -ln L (its logpdf) at the
+    fast engine's lowest minimum is 0.146 below the one reached from pyhf's nominal start, which is
+    where the reference values come from (they agree with it, not with the lowest minimum)."""
+    pyhf = pytest.importorskip("pyhf")
+    import jsonpatch
+
+    background, patches, _ = lbb
+    (name,) = LBB_REFERENCE_AT_LOCAL_MINIMUM
+    model = background.model([patches[name]])
+    result = model.cls(1.0)
+    assert result.multimodal
+    cond = result.starts["fit with the POI fixed at 1.0 to the observed data"]
+    assert cond["warm"] < cond["nominal"] - 0.1
+    bkg = json.loads((ONE_LBB / "BkgOnly.json").read_text())
+    ws = pyhf.Workspace(jsonpatch.apply_patch(bkg, patches[name]))
+    pm = ws.model()
+    order = [list(model.st.par_names).index(n) for n in pm.config.par_names]
+    fits = [f for f in model._fits if f.x[model.st.poi] == 1.0 and f.fun in (cond["warm"], cond["nominal"])]
+    pyhf_nll = {f.fun: -float(pm.logpdf(f.x[order], ws.data(pm))[0]) for f in fits}
+    assert pyhf_nll[cond["warm"]] == pytest.approx(cond["warm"], abs=1e-8)
+    assert pyhf_nll[cond["nominal"]] == pytest.approx(cond["nominal"], abs=1e-8)
 
 
 def test_1lbb_result_records_settings(lbb: Any) -> None:
@@ -124,9 +154,10 @@ def test_1lbb_patch_reuses_the_background_structure(lbb: Any) -> None:
 
     patched = jsonpatch.apply_patch(jsonpatch.apply_patch(bkg, remove), patch[:7])
     fresh = FastBackend().background(patched).model().cls(1.0)
-    # equal up to where each fit stopped (different starting points)
-    assert both.observed == pytest.approx(fresh.observed, rel=1e-6, abs=1e-12)
-    assert list(both.expected) == pytest.approx(list(fresh.expected), rel=1e-6, abs=1e-12)
+    # equal up to where each fit stopped (different starting points: steps < 1e-5 sigma move
+    # a CLs of 2e-6 by ~1e-6 relative), far inside the tolerance max(1e-4, 1e-3 x CLs)
+    assert both.observed == pytest.approx(fresh.observed, rel=1e-5, abs=1e-12)
+    assert list(both.expected) == pytest.approx(list(fresh.expected), rel=1e-5, abs=1e-12)
 
 
 # --------------------------------------------------------------------------- SModelS
@@ -347,14 +378,13 @@ def test_supported_models_have_no_reason() -> None:
     assert FastBackend().unsupported(json.loads((ONE_LBB / "BkgOnly.json").read_text())) is None
 
 
-def test_poi_lower_bound_other_than_zero_is_unsupported() -> None:
+def test_poi_lower_bound_below_zero_is_supported() -> None:
+    """As pyhf 0.7.6 computes it (issue 10): tests against pyhf in test_infer_fast_settings.py."""
     spec = with_signal(small_workspace())
     spec["measurements"][0]["config"]["parameters"] = [{"name": "mu_SIG", "bounds": [[-5.0, 10.0]]}]
-    reason = FastBackend().unsupported(spec)
-    assert reason is not None
-    assert "lower bound -5.0" in reason
-    with pytest.raises(InferenceInputError, match="lower bound"):
-        FastBackend().background(spec).model().cls(1.0)
+    assert FastBackend().unsupported(spec) is None
+    result = FastBackend().background(spec).model().cls(1.0)
+    assert result.settings["poi_bounds"] == [-5.0, 10.0]
 
 
 def test_non_normfactor_poi_is_unsupported() -> None:

@@ -14,6 +14,7 @@ from heparch.extract import extract
 
 from clihelp import run
 from conftest import ONE_LBB
+from fast_models import LBB_REFERENCE_AT_LOCAL_MINIMUM
 
 POINT = "C1N2_Wh_hbb_700_250"
 
@@ -36,6 +37,8 @@ def test_all_125_points_replay_and_match_pyhf(claimed_1lbb: Path) -> None:
     assert set(doc["points"]) == set(reference)
     worst = 0.0
     for name, point in doc["points"].items():
+        if name in LBB_REFERENCE_AT_LOCAL_MINIMUM:  # the reference is pyhf at a local minimum (test_infer_fast.py)
+            continue
         ref = reference[name]
         got = point["replayed"]
         for mine, theirs in zip([got["CLs_obs"], *got["CLs_exp"]], [ref["CLs_obs"], *ref["CLs_exp"]], strict=True):

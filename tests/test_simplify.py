@@ -572,8 +572,8 @@ def test_simplified_likelihood_and_mismatched_patchset_inputs_are_refused(small_
 
 def test_unsupported_model_is_an_input_error() -> None:
     spec = small_workspace()
-    spec["measurements"][0]["config"]["parameters"] = [{"name": "mu_SIG", "bounds": [[-5.0, 5.0]]}]
-    with pytest.raises(InputError, match=re.escape("the fast engine cannot fit this model: the POI 'mu_SIG' has lower bound -5.0")):
+    spec["measurements"][0]["config"]["poi"] = "bkg_norm"  # a normsys POI (POI bounds below 0 are supported since issue 10)
+    with pytest.raises(InputError, match=re.escape("the fast engine cannot fit this model: the POI 'bkg_norm' is a normsys parameter")):
         derive(spec, [Point("A", [])], likelihood="ws.json", digest="sha256:" + "0" * 64, samples=10)
 
 

@@ -47,7 +47,6 @@ MULTISTART_COUPLEDHISTOSYS = {"defaults": 0.114, "file": 0.138}
 #: multistart runs that take seconds (5 free parameters, or 3): slow; so are the defaults variants
 #: of the one-minimum check (the file settings run every time)
 SLOW_REFERENCE = ("2bin_2channel", "2bin_2channel_coupledshapefactor")
-NEEDS_H3 = pytest.mark.xfail(reason="needs the fast engine's Settings support (branch h3)", strict=True)
 
 
 def workspace(case: str) -> dict[str, Any]:
@@ -83,15 +82,7 @@ def values(result: Any) -> list[float]:
 
 
 def params(which: str, *, fast: bool = False) -> list[Any]:
-    out = []
-    for case in CASES:
-        marks = []
-        if fast and which == "file":
-            marks.append(NEEDS_H3)
-        elif fast and case == MULTIMODAL:
-            marks.append(pytest.mark.xfail(reason="needs the fast engine's multi-start (branch h3)", strict=True))
-        out.append(pytest.param(case, which, id=f"{case}-{which}", marks=marks))
-    return out
+    return [pytest.param(case, which, id=f"{case}-{which}") for case in CASES]
 
 
 # --- the pyhf backend ------------------------------------------------------------------------

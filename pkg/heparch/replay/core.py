@@ -61,6 +61,10 @@ def allowed(claimed: float, spec: Mapping[str, Any]) -> float:
     return max(float(spec.get("abs") or 0.0), float(spec.get("rel") or 0.0) * abs(claimed))
 
 
+#: a value at or below this underflows double precision (what the backends mark as ``underflow``)
+UNDERFLOW: Final = 1e-300
+
+
 def _underflow(values: Mapping[str, Any]) -> set[str]:
     found = values.get("underflow")
     return {str(f) for f in found} if isinstance(found, list | tuple) else set()
@@ -69,8 +73,9 @@ def _underflow(values: Mapping[str, Any]) -> set[str]:
 def candidates(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> Iterator[Mismatch]:
     """Every claimed value as a :class:`Mismatch` candidate (field, claimed, replayed, tolerance);
     a limit above the cap (None) is replayed as infinity. A value both sides mark as underflowing
-    double precision agrees without a comparison; one marked on one side only is a mismatch
-    whatever the numbers (its ``note`` says which side)."""
+    double precision agrees without a comparison, and so does one marked on one side whose other
+    side is also at most :data:`UNDERFLOW` (an unmarked 0 from an older tool); otherwise a value
+    marked on one side only is a mismatch whatever the numbers (its ``note`` says which side)."""
     under_c, under_r = _underflow(claimed), _underflow(replayed)
     for group, fields in (("CLs", ("CLs_obs", "CLs_exp")), ("mu_up", ("mu_up_obs", "mu_up_exp"))):
         spec = tolerance.get(group) or DEFAULT_TOLERANCE[group]
@@ -82,6 +87,9 @@ def candidates(claimed: Mapping[str, Any], replayed: Mapping[str, Any], toleranc
             for field, w, g in pairs:
                 if field in under_c and field in under_r:
                     continue
+                unmarked = g if field in under_c else w
+                if (field in under_c) != (field in under_r) and unmarked is not None and 0.0 <= float(unmarked) <= UNDERFLOW:
+                    continue  # the other side holds the same underflowed value without the mark (claims by older tools)
                 note = ""
                 if (field in under_c) != (field in under_r):
                     note = f"{'the claim' if field in under_c else 'the replay'} marks it as underflowing double precision, {'the replay' if field in under_c else 'the claim'} does not"

@@ -29,13 +29,14 @@ rather than returning a number.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import log_ndtr
 
-from heparch.errors import FitError, InferenceInputError
+from heparch.errors import DegenerateResult, FitError, InferenceInputError
 from heparch.infer.base import HISTFACTORY_SETTINGS, CLsResult, FitResult, Settings, UpperLimit
 from heparch.infer.fast import optimize, structure
 from heparch.infer.fast._blas import single_thread
@@ -45,6 +46,11 @@ from heparch.infer.limits import upper_limit as _upper_limit
 
 Arr = Any
 ENGINE = "heparch.fast"
+#: minima from two starts that differ by more than this in -ln L are different minima
+MULTIMODAL_NLL = 1e-6
+FREE_OBS = "free fit to the observed data"
+BKG_OBS = "fit with the POI fixed at 0 to the observed data"
+FREE_ASIMOV = "free fit to the Asimov data"
 
 
 def _measurement(spec: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
@@ -71,6 +77,28 @@ def _poi_config(m: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
+def _asymptotic_cls(q: float, qA: float, mu: float, test_stat: str) -> tuple[float, list[float]]:
+    """CLs observed and the expected band (test statistic 2, 1, 0, -1, -2, i.e. -2..+2 sigma) from
+    q_mu and q_mu,A, as pyhf 0.7.6's AsymptoticCalculator (normal base distribution) computes them:
+    q uses sqrt(q) - sqrt(q_A), q~mu switches to (q - q_A) / (2 sqrt(q_A)) above sqrt(q_A). The
+    ratios are taken of log-CDFs, so a tiny CLs is not 0/0. q_mu,A = 0 (the Asimov data do not
+    tell mu from 0) and anything not finite raise :class:`DegenerateResult`."""
+    if not (np.isfinite(q) and np.isfinite(qA)):
+        raise DegenerateResult(f"fast backend at mu = {mu:g}: the test statistic is not finite (q_mu = {q}, q_mu,A = {qA})")
+    if qA <= 0.0:
+        raise DegenerateResult(
+            f"fast backend at mu = {mu:g}: q_mu,A = 0, the Asimov data do not distinguish mu = {mu:g} from 0 (pyhf divides by sqrt(q_mu,A) here); no CLs"
+        )
+    sq, sqA = float(np.sqrt(q)), float(np.sqrt(qA))
+    t = sq - sqA if test_stat == "q" or sq <= sqA else (q - qA) / (2.0 * sqA)
+    obs = float(np.exp(log_ndtr(-(t + sqA)) - log_ndtr(-t)))
+    exp = [float(np.exp(log_ndtr(-(n + sqA)) - log_ndtr(-n))) for n in (2.0, 1.0, 0.0, -1.0, -2.0)]
+    values = [obs, *exp]
+    if not all(np.isfinite(v) for v in values):
+        raise DegenerateResult(f"fast backend at mu = {mu:g}: CLs is not finite ({values}; q_mu = {q:.6g}, q_mu,A = {qA:.6g})")
+    return obs, exp
+
+
 class FastBackend:
     """heparch's HistFactory engine; ``normsys``/``histosys`` pick pyhf's interpolation codes."""
 
@@ -84,11 +112,15 @@ class FastBackend:
         self.normsys = normsys
         self.histosys = histosys
 
-    def unsupported(self, spec: Mapping[str, Any], *, measurement: str | None = None) -> str | None:
+    def unsupported(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> str | None:
         """Why the fast engine cannot compute this model the way pyhf would (None when it can).
 
-        Invalid inputs are not "unsupported": :meth:`background` rejects them with an error.
+        Every :class:`Settings` is implemented (q and q~mu, normsys code1/code4, histosys
+        code0/code2/code4p, any POI bounds that contain 0, a chosen measurement). Invalid inputs
+        are not "unsupported": :meth:`background` rejects them with an error.
         """
+        if settings is not None and settings.measurement is not None:
+            measurement = settings.measurement
         try:
             m = _measurement(spec, measurement)
         except InferenceInputError:
@@ -97,10 +129,13 @@ class FastBackend:
         poi = cfg.get("poi")
         if not isinstance(poi, str) or not poi:
             return "the measurement names no parameter of interest"
-        pc = _poi_config(m)
-        bounds = pc.get("bounds")
-        if isinstance(bounds, list) and bounds and isinstance(bounds[0], list) and len(bounds[0]) == 2 and bounds[0][0] != 0:
-            return f"the POI {poi!r} has lower bound {bounds[0][0]}; the fast engine implements q~mu with the POI bounded below at 0 only"
+        bounds = settings.poi_bounds if settings is not None and settings.poi_bounds is not None else None
+        if bounds is None:
+            given = _poi_config(m).get("bounds")
+            if isinstance(given, list) and given and isinstance(given[0], list) and len(given[0]) == 2:
+                bounds = (given[0][0], given[0][1])
+        if bounds is not None and isinstance(bounds[0], int | float) and bounds[0] > 0:
+            return f"the POI {poi!r} has lower bound {bounds[0]} > 0; the Asimov data need the fit at mu = 0 inside the bounds"
         types: dict[str, set[str]] = {}
         for ch in spec.get("channels", []) or []:
             for s in ch.get("samples", []) if isinstance(ch, Mapping) else []:
@@ -113,12 +148,14 @@ class FastBackend:
         return None
 
     def background(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> FastBackground:
-        normsys, histosys = self.normsys, self.histosys
-        if settings is not None:  # signature shim (issue 10): interpolation codes and measurement honoured, the rest refused
-            if settings.test_stat != "qtilde" or settings.poi_bounds is not None:
-                raise InferenceInputError(f"test_stat {settings.test_stat!r}, poi_bounds {settings.poi_bounds}: not supported by this backend yet")
-            normsys, histosys, measurement = settings.normsys, settings.histosys, measurement or settings.measurement
-        return FastBackground(spec, measurement=measurement, normsys=normsys, histosys=histosys)
+        """The background-only model; ``settings`` (None: the constructor's interpolation codes and
+        otherwise the defaults) fix the test statistic, interpolation codes, POI bounds and
+        measurement (``measurement`` is the older spelling of ``settings.measurement``)."""
+        if settings is None:
+            settings = Settings(normsys=self.normsys, histosys=self.histosys, measurement=measurement)
+        elif settings.measurement is None and measurement is not None:
+            settings = dataclasses.replace(settings, measurement=measurement)
+        return FastBackground(spec, settings=settings)
 
 
 class FastBackground:
@@ -126,11 +163,12 @@ class FastBackground:
 
     backend = "fast"
 
-    def __init__(self, spec: Mapping[str, Any], *, measurement: str | None = None, normsys: str = "code4", histosys: str = "code4p") -> None:
+    def __init__(self, spec: Mapping[str, Any], *, settings: Settings | None = None) -> None:
         self.spec = spec
-        self.measurement_name = measurement
-        self.normsys = normsys
-        self.histosys = histosys
+        self.settings_ = settings or Settings()
+        self.measurement_name = self.settings_.measurement
+        self.normsys = self.settings_.normsys
+        self.histosys = self.settings_.histosys
         # id(sample dict) -> (sample dict, channel, nbins, block); the dicts are kept alive
         self._cache: dict[int, tuple[Any, str, int, structure.SampleBlock]] = {}
         layout, _, blocks, _ = self._parse(spec, fill_cache=True)
@@ -205,24 +243,30 @@ class FastBackground:
         else:  # the patch removed or replaced background samples or changed channels: rebuild
             groups = [structure.Group.build(blocks)]
         st = structure.assemble(layout, obs, groups, meas)
-        return FastModel(st, normsys=self.normsys, histosys=self.histosys, poi_name=meas["config"].get("poi"), warm=self._warm)
+        return FastModel(st, settings=self.settings_, poi_name=meas["config"].get("poi"), warm=self._warm)
 
 
 class FastModel:
     """One signal point compiled for the fast engine."""
 
     backend = "fast"
+    #: fit from pyhf's nominal start as well as the warm start (False only to measure their cost)
+    second_starts = True
 
     def __init__(
         self,
         st: structure.Structure,
         *,
-        normsys: str = "code4",
-        histosys: str = "code4p",
+        settings: Settings | None = None,
         poi_name: Any = None,
         warm: dict[str, float] | None = None,
     ) -> None:
+        settings = settings or Settings()
+        normsys, histosys = settings.normsys, settings.histosys
+        self.test_stat = settings.test_stat
         self.st = st
+        if st.poi >= 0 and settings.poi_bounds is not None:  # the Structure is this model's own
+            st.lower[st.poi], st.upper[st.poi] = settings.poi_bounds
         self._warm = warm if warm is not None else {}
         self.lik = Likelihood(st, normsys=normsys, histosys=histosys)
         # parameters whose interpolation has a kink at 0 (code1 normsys, code0 histosys)
@@ -232,7 +276,7 @@ class FastModel:
         self.poi_name = poi_name
         self.settings: dict[str, Any] = {
             **HISTFACTORY_SETTINGS,
-            "interpolation": {"normsys": normsys, "histosys": histosys},
+            **settings.to_json(),
             "engine": ENGINE,
             **{k: v for k, v in optimize.SETTINGS.items()},
             "convergence": "projected gradient: Newton step < xtol sigma and predicted decrease < ftol on every free parameter",
@@ -241,6 +285,20 @@ class FastModel:
         }
         self._cache: dict[str, Any] = {}
         self._fits: list[optimize.Minimum] = []
+        # -ln L from each start by fit, the fits whose starts found different minima, notes
+        self._starts: dict[str, dict[str, Any]] = {}
+        self._multimodal: set[str] = set()
+        self._notes: set[str] = set()
+        if st.poi >= 0:
+            lo, hi = float(st.lower[st.poi]), float(st.upper[st.poi])
+            self.settings["poi_bounds"] = [lo, hi]
+            self.settings["poi_lower_bound"] = lo
+            if lo != 0 and self.test_stat == "qtilde":
+                self._notes.add(
+                    f"q~mu with the POI lower bound {lo:g} (not 0): computed as pyhf 0.7.6 does (fits within the given bounds, "
+                    "so mu-hat may be negative, then the q~mu asymptotic formula); this is not Cowan et al.'s q~mu"
+                )
+        self._fixed_notes = frozenset(self._notes)
 
     # ------------------------------------------------------------------ fits
     def _require_poi(self) -> int:
@@ -248,9 +306,9 @@ class FastModel:
             raise InferenceInputError(
                 f"the model has no parameter of interest: the measurement's 'poi' ({self.poi_name!r}) names no modifier (did you forget a patch?)"
             )
-        lo = self.st.lower[self.st.poi]
-        if lo != 0:
-            raise InferenceInputError(f"the POI has lower bound {lo}; the fast engine needs 0 (use the pyhf backend)")
+        lo, hi = self.st.lower[self.st.poi], self.st.upper[self.st.poi]
+        if not lo <= 0 <= hi:
+            raise InferenceInputError(f"the POI bounds [{lo:g}, {hi:g}] do not contain 0: the Asimov data need the fit at mu = 0 (set --poi-bounds)")
         return self.st.poi
 
     def _fit(self, lik: Likelihood, x0: Arr, fix_poi: float | None, what: str) -> optimize.Minimum:
@@ -341,20 +399,67 @@ class FastModel:
         held.message += f" (held {k.size} parameter(s) at the interpolation kink alpha = 0: a non-smooth minimum)"
         return held
 
+    def _lowest(self, lik: Likelihood, starts: Mapping[str, Arr], fix_poi: float | None, what: str) -> optimize.Minimum:
+        """The fit from each of ``starts`` (label -> parameter values; identical starts run once),
+        the lowest minimum taken; -ln L from each start recorded under ``what`` in ``self._starts``,
+        and ``what`` in ``self._multimodal`` when the minima differ by more than
+        :data:`MULTIMODAL_NLL`. A start whose fit does not converge is recorded as such (and said
+        in the result's notes) when another converged; when none did, its FitError is raised."""
+        if not self.second_starts:  # measuring what the second starts cost (benchmarks/bench_fast.py)
+            starts = {"warm": starts["warm"]}
+        done: list[tuple[Arr, optimize.Minimum | FitError]] = []
+        record: dict[str, Any] = {}
+        for label, x0 in starts.items():
+            x0 = np.asarray(x0, dtype=float)
+            same = next((r for x, r in done if np.array_equal(x, x0)), None)
+            if same is None:
+                try:
+                    same = self._fit(lik, x0, fix_poi, what)
+                except FitError as exc:
+                    same = exc
+                done.append((x0, same))
+            record[label] = same.fun if isinstance(same, optimize.Minimum) else "did not converge"
+        found = [r for _, r in done if isinstance(r, optimize.Minimum)]
+        if not found:
+            err = done[0][1]
+            assert isinstance(err, FitError)
+            raise err
+        best = min(found, key=lambda r: r.fun)
+        self._starts[what] = record
+        if max(r.fun for r in found) - best.fun > MULTIMODAL_NLL:
+            self._multimodal.add(what)
+        if len(found) < len(done):
+            self._notes.add(f"the {what} from one start did not converge; the lowest minimum of the other starts was taken")
+        return best
+
+    def _nominal(self, poi_value: float | None) -> Arr:
+        """pyhf's starting point (the parameters' initial values), the POI at ``poi_value``."""
+        x = self.st.inits.copy()
+        if poi_value is not None:
+            x[self.st.poi] = poi_value
+        return x
+
     def _data_fits(self) -> tuple[optimize.Minimum, optimize.Minimum, Likelihood]:
+        """The fits that do not depend on mu, each from pyhf's nominal start and a warm start:
+        the free fit and the fit with the POI fixed at 0 (which makes the Asimov data)."""
         if "asimov" not in self._cache:
             poi = self._require_poi()
             st = self.st
-            x0 = st.inits.copy()
+            free_nominal = None
+            if self.second_starts:
+                free_nominal = self._cache.get("free_nominal") or self._fit(self.lik, st.inits, None, FREE_OBS)
+            warm = free_nominal.x.copy() if free_nominal is not None else st.inits.copy()  # no earlier point: the free fit's values
             if self._warm:  # start from the previous signal point's background fit
                 for k, name in enumerate(st.par_names):
                     if not st.fixed[k] and name in self._warm:
-                        x0[k] = self._warm[name]
-            x0[poi] = 0.0
-            bkg = self._fit(self.lik, x0, 0.0, "fit with the POI fixed at 0 to the observed data")
+                        warm[k] = self._warm[name]
+            warm[poi] = 0.0
+            bkg = self._lowest(self.lik, {"nominal": self._nominal(0.0), "warm": warm}, 0.0, BKG_OBS)
             self._warm.clear()
             self._warm.update(zip(st.par_names, bkg.x.tolist(), strict=True))
-            free = self._cache.get("free") or self._fit(self.lik, bkg.x, None, "free fit to the observed data")
+            free = self._lowest(self.lik, {"nominal": free_nominal.x if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
+            if free_nominal is not None:
+                self._starts[FREE_OBS]["nominal"] = free_nominal.fun
             asimov = copy.copy(self.lik)
             g_aux, p_aux = self.lik.expected_aux(bkg.x)
             asimov.set_data(self.lik.expected_main(bkg.x), g_aux, p_aux)
@@ -366,13 +471,15 @@ class FastModel:
     def _qmu(self, mu: float) -> tuple[float, float]:
         poi = self._require_poi()
         free, bkg, asimov = self._data_fits()
-        x0 = free.x.copy()
-        cond = self._fit(self.lik, x0, mu, f"fit with the POI fixed at {mu} to the observed data")
+        warm = free.x.copy()
+        warm[poi] = mu
+        cond = self._lowest(self.lik, {"nominal": self._nominal(mu), "warm": warm}, mu, f"fit with the POI fixed at {mu} to the observed data")
         q = max(2.0 * (cond.fun - free.fun), 0.0)
         if free.x[poi] > mu:
             q = 0.0
-        condA = self._fit(asimov, cond.x, mu, f"fit with the POI fixed at {mu} to the Asimov data")
+        condA = self._lowest(asimov, {"nominal": self._nominal(mu), "warm": cond.x}, mu, f"fit with the POI fixed at {mu} to the Asimov data")
         f_freeA = asimov.nll(bkg.x)
+        self._starts[FREE_ASIMOV] = {"saturated": f_freeA}
         qA = max(2.0 * (condA.fun - f_freeA), 0.0)
         if bkg.x[poi] > mu:
             qA = 0.0
@@ -382,22 +489,56 @@ class FastModel:
         """CLs observed and expected at ``mu`` (pyhf's hypotest with q~mu asymptotics)."""
         mu = float(mu)
         with single_thread():
+            self._starts.clear()
+            self._multimodal.clear()
+            self._notes.clear()
+            self._notes |= self._fixed_notes
             q, qA = self._qmu(mu)
-        sq, sqA = np.sqrt(q), np.sqrt(qA)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = sq - sqA if sq <= sqA else (q - qA) / (2.0 * sqA)
-            clsb = ndtr(-(t + sqA))
-            clb = ndtr(-t)
-            obs = float(clsb / clb)
-            exp = [float(ndtr(-(n + sqA)) / ndtr(-n)) for n in (2.0, 1.0, 0.0, -1.0, -2.0)]
+            self._starts_of_cached_fits()
+        obs, exp = _asymptotic_cls(q, qA, mu, self.test_stat)
+        underflow = tuple(name for name, v in (("CLs_obs", obs), *((f"CLs_exp[{i}]", e) for i, e in enumerate(exp))) if v < 1e-300)
+        if underflow:
+            self._notes.add(
+                f"{', '.join(underflow)} below double precision (reported as {', '.join(f'{v:.3g}' for v in (obs, *exp) if v < 1e-300)}): "
+                f"q_mu = {q:.6g}, q_mu,A = {qA:.6g} (sqrt {np.sqrt(qA):.4g}): the Asimov data exclude mu = {mu:g} by that many sigma"
+            )
         settings = {**self.settings, "fits_converged": True, "qmu": float(q), "qmu_A": float(qA)}
-        return CLsResult(observed=obs, expected=(exp[0], exp[1], exp[2], exp[3], exp[4]), mu=mu, backend="fast", settings=settings)
+        return CLsResult(
+            observed=obs,
+            expected=(exp[0], exp[1], exp[2], exp[3], exp[4]),
+            mu=mu,
+            backend="fast",
+            settings=settings,
+            multimodal=bool(self._multimodal),
+            starts={k: dict(v) for k, v in self._starts.items()},
+            underflow=underflow,
+            notes=tuple(sorted(self._notes)),
+        )
+
+    def _starts_of_cached_fits(self) -> None:
+        """Carry the starts of the cached (mu-independent) fits into every result."""
+        if "starts" not in self._cache:
+            self._cache["starts"] = {k: v for k, v in self._starts.items() if k in (FREE_OBS, BKG_OBS)}
+            self._cache["multimodal"] = self._multimodal & {FREE_OBS, BKG_OBS}
+            self._cache["notes"] = {n for n in self._notes if FREE_OBS in n or BKG_OBS in n}
+        self._starts.update(self._cache["starts"])
+        self._multimodal |= self._cache["multimodal"]
+        self._notes |= self._cache["notes"]
 
     def upper_limit(self, *, level: float = 0.05, cap: float = DEFAULT_CAP) -> UpperLimit:
         """Observed and expected upper limits by root finding on CLs(mu) = ``level``."""
         poi = self._require_poi()
         with single_thread():
-            return _upper_limit(self.cls, level=level, upper_bound=float(self.st.upper[poi]), cap=cap, backend="fast", settings=self.settings)
+            ul = _upper_limit(self.cls, level=level, upper_bound=float(self.st.upper[poi]), cap=cap, backend="fast", settings=self.settings)
+        bad = [name for name, v in (("mu_up_obs", ul.observed), *((f"mu_up_exp[{i}]", e) for i, e in enumerate(ul.expected))) if np.isnan(v)]
+        bad += [
+            name
+            for name, v in (("mu_up_obs", ul.observed), *((f"mu_up_exp[{i}]", e) for i, e in enumerate(ul.expected)))
+            if np.isinf(v) and name not in ul.above_cap
+        ]
+        if bad:
+            raise DegenerateResult(f"fast backend: the upper limit {', '.join(bad)} is not a number (CLs(mu) never crossed {level:g} in a computable way)")
+        return ul
 
     def fit_background(self) -> FitResult:
         """The background-only fit to the observed data: the POI fixed at 0 (a model whose
@@ -420,8 +561,8 @@ class FastModel:
         """The free fit to the observed data with the post-fit covariance (inverse Hessian)."""
         st = self.st
         with single_thread():
-            res = self._cache.get("free") or self._fit(self.lik, st.inits, None, "free fit to the observed data")
-            self._cache["free"] = res
+            res = self._cache.get("free") or self._cache.get("free_nominal") or self._fit(self.lik, st.inits, None, FREE_OBS)
+            self._cache.setdefault("free_nominal", res)
             return self._fit_result(res, st.fixed, "best fit")
 
     def _fit_result(self, res: optimize.Minimum, fixed: Arr, what: str) -> FitResult:
