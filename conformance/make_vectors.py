@@ -1339,6 +1339,21 @@ def _() -> bytes:
     return with_manifest(raw[:-1] + b',"zz":' + b"[" * 100 + b"]" * 100 + b"}")
 
 
+@vector(
+    "E038_manifest_integer_too_large",
+    "data/manifest.json gives an unknown field the integer 2^53 (9007199254740992), outside the I-JSON range +-(2^53 - 1); otherwise canonical.",
+)
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw[:-1] + b',"zz":9007199254740992}')
+
+
+@vector("E039_manifest_lone_surrogate", "data/manifest.json's analysis title ends in the escape \\ud800, a lone surrogate (canonical otherwise).")
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw.replace(b'"title":"Conformance toy analysis"', b'"title":"Conformance toy analysis\\ud800"'))
+
+
 @vector("E031_not_canonical", "data/manifest.json is the manifest indented and with unsorted keys, not its RFC 8785 canonical form.")
 def _() -> bytes:
     return with_manifest((json.dumps(base().obj, indent=2) + "\n").encode())
@@ -1653,6 +1668,20 @@ def _() -> Draft:
 @vector("E060_component_not_json", "The likelihood file is not strict JSON (a duplicate key 'version').")
 def _() -> Draft:
     bad = jbytes(WS)[:-2] + b',\n  "version": "1.0.0"\n}\n'
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector("E038_component_integer_too_large", "The likelihood's observation holds the integer 10^20, outside the I-JSON range +-(2^53 - 1).")
+def _() -> Draft:
+    bad = jbytes(WS).replace(b"11.0", b"100000000000000000000", 1)
+    assert bad != jbytes(WS)
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector("E039_component_lone_surrogate", "The likelihood's channel name holds the escape \\udc00, a lone (low) surrogate.")
+def _() -> Draft:
+    bad = jbytes(WS).replace(b'"SR"', b'"SR\\udc00"')
+    assert bad != jbytes(WS)
     return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
 
 

@@ -10,12 +10,12 @@ Example (``toy.zst`` built from ``fixtures/example-analysis``)::
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from heparch.errors import InputError, IntegrityError, InvalidBundle
+from heparch.spec import strictjson
 from heparch.spec.manifest_check import parse_manifest
 from heparch.spec.models import FileEntry, Manifest
 from heparch.store import layout, tar
@@ -124,9 +124,9 @@ class Bundle:
 
     def read_json(self, path: str) -> Any:
         try:
-            return json.loads(self.read_bytes(path))
-        except ValueError:
-            raise InvalidBundle(f"{self.path}: E060 {path}: not valid JSON (run 'arch verify {self.path}')") from None
+            return strictjson.loads(self.read_bytes(path), max_depth=None)
+        except strictjson.StrictJSONError as exc:
+            raise InvalidBundle(f"{self.path}: {exc.code or 'E060'} {path}: not strict JSON: {exc} (run 'arch verify {self.path}')") from None
 
     def _likelihood(self, likelihood: str | None) -> str:
         names = self.likelihoods()

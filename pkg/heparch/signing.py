@@ -356,7 +356,7 @@ def _parse_envelope(data: bytes) -> tuple[bytes, str, bytes]:
     try:
         obj = strictjson.loads(data)
     except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
-        raise _Bad("E071", f"envelope is not strict JSON: {exc}") from None
+        raise _Bad(getattr(exc, "code", None) or "E071", f"envelope is not strict JSON: {exc}") from None
     env = _fields(obj, "envelope", {"payload", "payloadType", "signatures"}, exact=True, code="E071")
     if env["payloadType"] != PAYLOAD_TYPE:
         raise _Bad("E071", "wrong payloadType", expected=PAYLOAD_TYPE, found=env["payloadType"])
@@ -390,7 +390,7 @@ def _parse_statement(payload: bytes) -> tuple[str, str, PublicKey, str, str]:
     try:
         obj = strictjson.loads(payload)
     except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
-        raise _Bad("E072", f"payload is not strict JSON: {exc}") from None
+        raise _Bad(getattr(exc, "code", None) or "E072", f"payload is not strict JSON: {exc}") from None
     st = _fields(obj, "statement", {"_type", "subject", "predicateType", "predicate"}, exact=False, code="E072")
     if st["_type"] != STATEMENT_TYPE:
         raise _Bad("E072", "statement _type is not in-toto Statement v1", expected=STATEMENT_TYPE, found=st["_type"])
