@@ -292,3 +292,58 @@ def test_extracted_bundle_named_dotdot_rebuilds_in_the_current_directory(source:
     assert (work / "escaped.zst").is_file()
     assert not list(tmp_path.rglob("escaped.zst*"))[1:]
     assert not (tmp_path / "escaped.zst").exists()
+
+
+# --- extract reads what it verified (item 2, extract) -------------------------------------
+
+
+def _two_bundles(source: Path, tmp_path: Path) -> tuple[Path, Path]:
+    good = tmp_path / "good.zst"
+    assert run("build", str(source), "-o", str(good))[0] == 0
+    (source / "EVIL.md").write_text("never verified\n")
+    other = tmp_path / "other.zst"
+    assert run("build", str(source), "-o", str(other))[0] == 0
+    return good, other
+
+
+def _swap_after_verification(monkeypatch: pytest.MonkeyPatch, swap: Any) -> list[bool]:
+    import heparch.extract as extract_mod
+
+    real = extract_mod.verify_open
+    swapped: list[bool] = []
+
+    def verify_then_swap(fh: Any, **kwargs: Any) -> Any:
+        result = real(fh, **kwargs)
+        swap()
+        swapped.append(True)
+        return result
+
+    monkeypatch.setattr(extract_mod, "verify_open", verify_then_swap)
+    return swapped
+
+
+def test_extract_is_not_fooled_by_a_file_renamed_onto_the_bundle(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good, other = _two_bundles(source, tmp_path)
+    attack = tmp_path / "attack.zst"
+    attack.write_bytes(other.read_bytes())
+    swapped = _swap_after_verification(monkeypatch, lambda: os.replace(attack, good))
+    code, _, err = run("extract", str(good), "-o", str(tmp_path / "x"))
+    assert swapped == [True]
+    assert code == 0, err
+    assert not (tmp_path / "x" / "EVIL.md").exists()  # the verified bundle, read from the open file
+    assert (tmp_path / "x" / "BkgOnly.json").is_file()
+
+
+def test_extract_refuses_a_file_rewritten_in_place_after_verification(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good, other = _two_bundles(source, tmp_path)
+
+    def overwrite() -> None:
+        with good.open("r+b") as fh:  # the same inode: the open file sees the new bytes
+            fh.write(other.read_bytes())
+
+    _swap_after_verification(monkeypatch, overwrite)
+    code, _, err = run("extract", str(good), "-o", str(tmp_path / "x"))
+    assert code == 1, err
+    assert "changed while it was being extracted" in err
+    assert not (tmp_path / "x").exists()
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]

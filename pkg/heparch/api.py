@@ -32,16 +32,23 @@ class Bundle:
     checks the bytes it returns against the manifest's digest.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, fileobj: BinaryIO | None = None) -> None:
+        """Open ``path``; or, with ``fileobj``, read that open file (``path`` only names it in
+        messages; closing the bundle leaves ``fileobj`` open for its owner)."""
         self.path = Path(path)
-        try:
-            self._fh: BinaryIO = self.path.open("rb")
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot open: {exc.strerror}") from None
+        self._owned = fileobj is None
+        if fileobj is not None:
+            self._fh: BinaryIO = fileobj
+            fileobj.seek(0)
+        else:
+            try:
+                self._fh = self.path.open("rb")
+            except OSError as exc:
+                raise InputError(f"{self.path}: cannot open: {exc.strerror}") from None
         try:
             self._open()
         except BaseException:
-            self._fh.close()
+            self.close()
             raise
 
     def _open(self) -> None:
@@ -82,7 +89,8 @@ class Bundle:
             pos += tar.BLOCK + size + tar.padding(size)
 
     def close(self) -> None:
-        self._fh.close()
+        if self._owned:
+            self._fh.close()
 
     def __enter__(self) -> Bundle:
         return self
