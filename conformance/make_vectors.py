@@ -1575,6 +1575,14 @@ def _() -> bytes:
     return with_head_file("bag-info.txt", lambda b: re.sub(rb"Bundle-Identity: sha256:[0-9a-f]{64}", b"Bundle-Identity: sha256:" + b"0" * 64, b))
 
 
+@vector(
+    "E041_software_agent_with_cr",
+    "bag-info.txt's Bag-Software-Agent holds a CR followed by 'Bundle-Identity: ...' (a forged line for a BagIt reader that splits at CR); the rest is regenerated.",
+)
+def _() -> bytes:
+    return with_head_file("bag-info.txt", lambda b: b.replace(b"Bag-Software-Agent: ", b"Bag-Software-Agent: x\rBundle-Identity: sha256:" + b"0" * 64 + b" ", 1))
+
+
 @vector("E041_no_software_agent", "bag-info.txt has its three lines, but Bag-Software-Agent is the last one instead of the first.")
 def _() -> bytes:
     def change(b: bytes) -> bytes:
@@ -1668,6 +1676,12 @@ def _() -> Draft:
 @vector("E060_component_not_json", "The likelihood file is not strict JSON (a duplicate key 'version').")
 def _() -> Draft:
     bad = jbytes(WS)[:-2] + b',\n  "version": "1.0.0"\n}\n'
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector("E060_component_too_deep", "The likelihood holds an unknown field nesting arrays 900 deep (the cap for components is 64, as for the manifest).")
+def _() -> Draft:
+    bad = jbytes(WS)[:-2] + b',\n  "zz": ' + b"[" * 900 + b"]" * 900 + b"\n}\n"
     return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
 
 

@@ -347,3 +347,60 @@ def test_extract_refuses_a_file_rewritten_in_place_after_verification(source: Pa
     assert "changed while it was being extracted" in err
     assert not (tmp_path / "x").exists()
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
+# --- smaller items (item 5 of the slice) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("agent", ["heparch 1.0\rBundle-Identity: forged", "a\tb", "a\x00", "a\u2028b", "a\x85b"])
+def test_software_agent_with_control_characters_is_refused(agent: str) -> None:
+    line = f"Bag-Software-Agent: {agent}\nBundle-Identity: sha256:{'0' * 64}\n".encode()
+    assert layout.agent_of(line) is None
+    assert layout.agent_problem(agent) is not None
+    assert layout.agent_of(b"Bag-Software-Agent: heparch 0.1.0 (linux)\n") == "heparch 0.1.0 (linux)"
+
+
+def test_software_agent_with_cr_is_E041() -> None:
+    from heparch.verify import verify
+
+    result = verify(INVALID / "E041_software_agent_with_cr" / "bundle.zst")
+    assert set(result.report.codes()) == {"E041"}
+    assert any("without control characters" in f.message for f in result.report.errors)
+
+
+@pytest.mark.parametrize(
+    ("raw", "depth"),
+    [(b"1", 0), (b"[]", 1), (b'{"a": [[1]], "b": "[[[["}', 3), (b'["\\"[[", [["\\\\"]]]', 3), (b'["\\\\\\"]]]"]', 1)],
+)
+def test_nesting_is_measured_on_the_bytes(raw: bytes, depth: int) -> None:
+    assert strictjson.nesting(raw) == depth
+    assert json.loads(raw) is not None or raw == b"null"
+
+
+@pytest.mark.parametrize("depth", [65, 900, 980, 5000, 200_000])
+def test_components_nested_beyond_64_are_E060_in_api_and_cli_alike(depth: int, tmp_path: Path) -> None:
+    from heparch.verify import verify
+
+    ws = small_workspace()
+    data = json.dumps(ws).encode()[:-1] + b', "zz": ' + b"[" * depth + b"]" * depth + b"}"
+    bundle = raw_bundle(tmp_path / "b.zst", {"BkgOnly.json": (data, "likelihood", {})})
+    assert [f.code for f in verify(bundle).report.errors] == ["E060"]
+    code, _, err = run("verify", str(bundle))
+    assert code == 1
+    assert f"E060 BkgOnly.json: not strict JSON: nesting {depth + 1} deep, deeper than 64" in err
+
+
+def test_nesting_64_deep_is_allowed_65_is_not() -> None:
+    assert strictjson.loads(b'{"a": ' + b"[" * 63 + b"]" * 63 + b"}") is not None
+    with pytest.raises(strictjson.StrictJSONError, match="nesting 65 deep, deeper than 64"):
+        strictjson.loads(b'{"a": ' + b"[" * 64 + b"]" * 64 + b"}")
+
+
+def test_build_refuses_a_deep_component_but_keeps_a_deep_attachment(source: Path, tmp_path: Path) -> None:
+    (source / "deep.json").write_text("[" * 300 + "]" * 300)  # not a component: an attachment, however deep
+    assert run("build", str(source), "-o", str(tmp_path / "ok.zst"))[0] == 0
+    ws = json.dumps(small_workspace())
+    (source / "BkgOnly.json").write_text(ws[:-1] + ', "zz": ' + "[" * 100 + "]" * 100 + "}")
+    code, _, err = run("build", str(source), "-o", str(tmp_path / "o.zst"))
+    assert code == 2
+    assert "E060 BkgOnly.json: not strict JSON: nesting 101 deep, deeper than 64" in err

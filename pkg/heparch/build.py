@@ -115,7 +115,7 @@ def _walk(root: Path, skip: set[Path], exclude: list[str]) -> Iterator[tuple[str
 
 def _load_json(src: Source, findings: list[Finding]) -> Any:
     try:
-        return strictjson.loads(src.file.read_bytes(), max_depth=None)
+        return strictjson.loads(src.file.read_bytes())
     except strictjson.StrictJSONError as exc:
         findings.append(Finding(exc.code or "E060", src.path, f"not strict JSON: {exc}"))
         return None
@@ -133,8 +133,9 @@ def _classify(src: Source, findings: list[Finding]) -> None:
         src.role, src.obj = "patch", _load_json(src, findings)
         src.annotations["patch.name"] = patch_name
         return
+    data = src.file.read_bytes() if src.size <= 2 << 30 else b"null"
     try:
-        obj = strictjson.loads(src.file.read_bytes(), max_depth=None) if src.size <= 2 << 30 else None
+        obj = strictjson.loads(data, max_depth=None)  # an attachment may nest deeper than a component
     except strictjson.StrictJSONError as exc:  # a corrupted BkgOnly.json must not slip in as an attachment
         findings.append(Finding(exc.code or "E060", src.path, f"a .json file that is not strict JSON: {exc}; fix it, or rename it or exclude it in arch.yaml"))
         return
@@ -146,6 +147,9 @@ def _classify(src: Source, findings: list[Finding]) -> None:
     ):
         if test(obj):
             src.role, src.obj = role, obj
+            depth = strictjson.nesting(data)
+            if depth > strictjson.MAX_DEPTH:
+                findings.append(Finding("E060", src.path, f"not strict JSON: nesting {depth} deep, deeper than {strictjson.MAX_DEPTH}"))
             return
 
 

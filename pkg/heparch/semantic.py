@@ -30,7 +30,7 @@ def _json(entry: FileEntry, load: Callable[[FileEntry], Any], findings: list[Fin
     if not isinstance(data, bytes):
         return data  # parsed already
     try:
-        return strictjson.loads(data, max_depth=None)
+        return strictjson.loads(data)  # nesting capped (64) on the bytes, before the recursive parser
     except strictjson.StrictJSONError as exc:
         findings.append(Finding(exc.code or "E060", entry.path, f"not strict JSON: {exc}"))
         return None

@@ -226,7 +226,7 @@ class _Pass:
             if head[name] != expected[name]:
                 self.report.add(code, name, "does not match the file regenerated from data/manifest.json")
         if self.result.agent is None:
-            self.report.add("E041", "bag-info.txt", "first line must be 'Bag-Software-Agent: <name> <version>'")
+            self.report.add("E041", "bag-info.txt", "first line must be 'Bag-Software-Agent: <name> <version>', without control characters (CR included)")
 
     def _read_signatures(self, head: dict[str, bytes]) -> tuple[bytes, dict[str, bytes]]:
         entry = self._next()
