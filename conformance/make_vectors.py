@@ -1339,6 +1339,21 @@ def _() -> bytes:
     return with_manifest(raw[:-1] + b',"zz":' + b"[" * 100 + b"]" * 100 + b"}")
 
 
+@vector(
+    "E038_manifest_integer_too_large",
+    "data/manifest.json gives an unknown field the integer 2^53 (9007199254740992), outside the I-JSON range +-(2^53 - 1); otherwise canonical.",
+)
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw[:-1] + b',"zz":9007199254740992}')
+
+
+@vector("E039_manifest_lone_surrogate", "data/manifest.json's analysis title ends in the escape \\ud800, a lone surrogate (canonical otherwise).")
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw.replace(b'"title":"Conformance toy analysis"', b'"title":"Conformance toy analysis\\ud800"'))
+
+
 @vector("E031_not_canonical", "data/manifest.json is the manifest indented and with unsorted keys, not its RFC 8785 canonical form.")
 def _() -> bytes:
     return with_manifest((json.dumps(base().obj, indent=2) + "\n").encode())
@@ -1560,6 +1575,14 @@ def _() -> bytes:
     return with_head_file("bag-info.txt", lambda b: re.sub(rb"Bundle-Identity: sha256:[0-9a-f]{64}", b"Bundle-Identity: sha256:" + b"0" * 64, b))
 
 
+@vector(
+    "E041_software_agent_with_cr",
+    "bag-info.txt's Bag-Software-Agent holds a CR followed by 'Bundle-Identity: ...' (a forged line for a BagIt reader that splits at CR); the rest is regenerated.",
+)
+def _() -> bytes:
+    return with_head_file("bag-info.txt", lambda b: b.replace(b"Bag-Software-Agent: ", b"Bag-Software-Agent: x\rBundle-Identity: sha256:" + b"0" * 64 + b" ", 1))
+
+
 @vector("E041_no_software_agent", "bag-info.txt has its three lines, but Bag-Software-Agent is the last one instead of the first.")
 def _() -> bytes:
     def change(b: bytes) -> bytes:
@@ -1653,6 +1676,26 @@ def _() -> Draft:
 @vector("E060_component_not_json", "The likelihood file is not strict JSON (a duplicate key 'version').")
 def _() -> Draft:
     bad = jbytes(WS)[:-2] + b',\n  "version": "1.0.0"\n}\n'
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector("E060_component_too_deep", "The likelihood holds an unknown field nesting arrays 900 deep (the cap for components is 64, as for the manifest).")
+def _() -> Draft:
+    bad = jbytes(WS)[:-2] + b',\n  "zz": ' + b"[" * 900 + b"]" * 900 + b"\n}\n"
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector("E038_component_integer_too_large", "The likelihood's observation holds the integer 10^20, outside the I-JSON range +-(2^53 - 1).")
+def _() -> Draft:
+    bad = jbytes(WS).replace(b"11.0", b"100000000000000000000", 1)
+    assert bad != jbytes(WS)
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector("E039_component_lone_surrogate", "The likelihood's channel name holds the escape \\udc00, a lone (low) surrogate.")
+def _() -> Draft:
+    bad = jbytes(WS).replace(b'"SR"', b'"SR\\udc00"')
+    assert bad != jbytes(WS)
     return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
 
 

@@ -15,7 +15,7 @@ import pytest
 from heparch import signing
 from heparch.build import build
 from heparch.errors import InputError, InvalidBundle
-from heparch.signing import Signer
+from heparch.signing import KeyFormatError, Signer, parse_public_key
 from heparch.store import layout, writer
 from heparch.trust import load_policy, parse_policy
 from heparch.verify import verify
@@ -456,17 +456,18 @@ def test_policy_counts_a_key_once() -> None:
 
 def test_huge_json_integers_are_findings_not_crashes(bundle: Path) -> None:
     """json.loads raises a bare ValueError (not StrictJSONError) for integers of more than 4300
-    digits: a signature file holding one made arch verify crash (exit 3) instead of E071/E072."""
+    digits: a signature file holding one made arch verify crash (exit 3). Integers beyond 2^53 - 1
+    are E038 in every JSON document of a bundle (spec section 1.2), envelopes included."""
     name, good, _identity = _good(bundle)
     env, _st = envelope_obj(good)
     big = b"1" * 5000
     with_signatures(bundle, {name: b'{"payload": ' + big + b"}"})
-    assert codes(bundle) == {"E071"}
+    assert codes(bundle) == {"E038"}
     payload = b'{"_type": ' + big + b"}"
     sig = base64.b64encode(ALICE.sign(signing.pae(env["payloadType"], payload))).decode()
     data = json.dumps(dict(env, payload=base64.b64encode(payload).decode(), signatures=[{"keyid": ALICE.public.keyid, "sig": sig}])).encode()
     with_signatures(bundle, {name: data})
-    assert codes(bundle) == {"E072"}
+    assert codes(bundle) == {"E038"}
 
 
 def test_time_needs_ascii_digits_and_a_real_date(bundle: Path) -> None:
@@ -584,3 +585,95 @@ def test_many_sshsigs_hash_the_manifest_once(bundle: Path, monkeypatch: pytest.M
     check = signing.check_signatures(identity=layout.identity(parts.head[layout.MANIFEST]), manifest_bytes=parts.head[layout.MANIFEST], in_bundle=sigs)
     assert [f.code for f in check.findings] == ["W007"] * 20
     assert calls == ["sha512"]
+
+
+# --- Ed25519 encodings checked by heparch itself (issue 11 item 5) ------------------------------
+# Vectors from novifinancial/ed25519-speccheck cases.json (cases 0 and 8) and the small-order points.
+
+IDENTITY = bytes.fromhex("01" + "00" * 31)
+SPECCHECK_SMALL_A = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa")
+SPECCHECK_0 = (  # small A, small R, S = 0: passes cofactorless verification (cryptography accepts it)
+    bytes.fromhex("8c93255d71dcab10e8f379c26200f3c7bd5f09d9bc3068d3ef4edeb4853022b6"),
+    SPECCHECK_SMALL_A,
+    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a" + "00" * 32),
+)
+SPECCHECK_8 = (  # R = p (y >= p, non-canonical)
+    bytes.fromhex("fdaebc429f4a735932a160da1301080c13280eea8bc280d1b392c6b9e6ba3a5a"),
+    bytes.fromhex("f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43"),
+    bytes.fromhex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f454d370c8d9fc323a41450f8d513eafeb5b0697390c1e505a0d4ddc71f566607"),
+)
+L_ORDER = 2**252 + 27742317777372353535851937790883648493
+
+
+def _raw_key_line(raw: bytes) -> str:
+    """An OpenSSH line for any 32 bytes (PublicKey would refuse to hold a bad one)."""
+    blob = b"".join(len(x).to_bytes(4, "big") + x for x in (b"ssh-ed25519", raw))
+    return "ssh-ed25519 " + base64.b64encode(blob).decode()
+
+
+@pytest.mark.parametrize("raw", sorted(signing.SMALL_ORDER), ids=lambda r: r.hex()[:8] + r.hex()[-2:])
+def test_small_order_public_keys_are_refused(raw: bytes) -> None:
+    assert signing.point_problem(raw) == "a point of small order"
+    with pytest.raises(KeyFormatError, match="small order"):
+        parse_public_key(_raw_key_line(raw))
+
+
+@pytest.mark.parametrize("y", [2**255 - 19, 2**255 - 18, 2**255 - 1])
+def test_non_canonical_public_keys_are_refused(y: int) -> None:
+    for raw in (y.to_bytes(32, "little"), (y | 1 << 255).to_bytes(32, "little")):
+        assert signing.point_problem(raw) == "non-canonical encoding (y >= p)"
+        with pytest.raises(KeyFormatError, match=r"y >= p"):
+            signing.PublicKey(raw)
+
+
+def test_real_keys_and_signatures_are_acceptable() -> None:
+    sig = ALICE.sign(b"m")
+    assert signing.point_problem(ALICE.public.raw) is None
+    assert signing.signature_problem(sig) is None
+    assert ALICE.public.verify(sig, b"m")
+
+
+def test_speccheck_small_order_case_is_refused() -> None:
+    _message, key, sig = SPECCHECK_0
+    assert signing.signature_problem(sig) == "R is a point of small order"
+    with pytest.raises(KeyFormatError, match="small order"):
+        signing.PublicKey(key)
+
+
+def test_speccheck_non_canonical_r_is_refused() -> None:
+    message, key, sig = SPECCHECK_8
+    assert signing.signature_problem(sig) == "R is non-canonical encoding (y >= p)"
+    assert not signing.PublicKey(key).verify(sig, message)
+
+
+def test_unreduced_s_is_refused() -> None:
+    sig = ALICE.sign(b"m")
+    s = int.from_bytes(sig[32:], "little")
+    bumped = sig[:32] + (s + L_ORDER).to_bytes(32, "little")
+    assert signing.signature_problem(bumped) == "S is not reduced (S >= L)"
+    assert not ALICE.public.verify(bumped, b"m")
+    assert signing.signature_problem(sig[:32] + (L_ORDER - 1).to_bytes(32, "little")) is None
+
+
+def test_identity_key_envelope_forged_for_any_bundle_is_invalid_not_w007(bundle: Path) -> None:
+    """A = identity, R = identity, S = 0 'verifies' any message in the cryptography package."""
+    _name, good, _identity = _good(bundle)
+    env, st = envelope_obj(good)
+    line = _raw_key_line(IDENTITY)
+    keyid = hashlib.sha256(base64.b64decode(line.split()[1])).hexdigest()
+    st["predicate"].update(publicKey=line, keyid=keyid)
+    payload = json.dumps(st).encode()
+    forged = dict(env, payload=base64.b64encode(payload).decode(), signatures=[{"keyid": keyid, "sig": base64.b64encode(IDENTITY + bytes(32)).decode()}])
+    with_signatures(bundle, {f"signatures/analysis-team.{keyid}.dsse.json": json.dumps(forged).encode()})
+    result = verify(bundle, level="structure")
+    assert not result.valid
+    assert [f.code for f in result.report.errors] == ["E072"]
+    assert "W007" not in result.report.codes()
+    assert "small order" in result.report.errors[0].message
+
+
+def test_trust_policy_with_a_small_order_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(f"keys:\n  - name: forger\n    public_key: {_raw_key_line(SPECCHECK_SMALL_A)}\n    roles: [analysis-team]\nrequire:\n  analysis-team: 1\n")
+    with pytest.raises(InputError, match="public_key: not an acceptable Ed25519 public key: a point of small order"):
+        load_policy(path)

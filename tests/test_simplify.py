@@ -524,7 +524,7 @@ def no_output_left(folder: Path, before: set[str]) -> None:
         (["--channels", "SR,XX"], "--channels: 'XX' not a channel of the workspace; valid names: SR"),
         (["--samples", "0"], "--samples 0: needs at least 2 samples"),
         (["--samples", "1"], "--samples 1: needs at least 2 samples"),
-        (["--seed", "-1"], "--seed -1: must be a whole number >= 0"),
+        (["--seed", "-1"], "--seed -1: must be a whole number from 0 to 2^53 - 1"),
         (["--channels", ","], "--channels ',': name at least one channel"),
         (["--likelihood", "x.json"], "--likelihood 'x.json': only for a bundle"),
     ],

@@ -10,12 +10,12 @@ Example (``toy.zst`` built from ``fixtures/example-analysis``)::
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from heparch.errors import InputError, IntegrityError, InvalidBundle
+from heparch.spec import strictjson
 from heparch.spec.manifest_check import parse_manifest
 from heparch.spec.models import FileEntry, Manifest
 from heparch.store import layout, tar
@@ -32,16 +32,23 @@ class Bundle:
     checks the bytes it returns against the manifest's digest.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, fileobj: BinaryIO | None = None) -> None:
+        """Open ``path``; or, with ``fileobj``, read that open file (``path`` only names it in
+        messages; closing the bundle leaves ``fileobj`` open for its owner)."""
         self.path = Path(path)
-        try:
-            self._fh: BinaryIO = self.path.open("rb")
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot open: {exc.strerror}") from None
+        self._owned = fileobj is None
+        if fileobj is not None:
+            self._fh: BinaryIO = fileobj
+            fileobj.seek(0)
+        else:
+            try:
+                self._fh = self.path.open("rb")
+            except OSError as exc:
+                raise InputError(f"{self.path}: cannot open: {exc.strerror}") from None
         try:
             self._open()
         except BaseException:
-            self._fh.close()
+            self.close()
             raise
 
     def _open(self) -> None:
@@ -82,7 +89,8 @@ class Bundle:
             pos += tar.BLOCK + size + tar.padding(size)
 
     def close(self) -> None:
-        self._fh.close()
+        if self._owned:
+            self._fh.close()
 
     def __enter__(self) -> Bundle:
         return self
@@ -124,9 +132,9 @@ class Bundle:
 
     def read_json(self, path: str) -> Any:
         try:
-            return json.loads(self.read_bytes(path))
-        except ValueError:
-            raise InvalidBundle(f"{self.path}: E060 {path}: not valid JSON (run 'arch verify {self.path}')") from None
+            return strictjson.loads(self.read_bytes(path), max_depth=None)
+        except strictjson.StrictJSONError as exc:
+            raise InvalidBundle(f"{self.path}: {exc.code or 'E060'} {path}: not strict JSON: {exc} (run 'arch verify {self.path}')") from None
 
     def _likelihood(self, likelihood: str | None) -> str:
         names = self.likelihoods()

@@ -12,6 +12,8 @@ import datetime as dt
 import fnmatch
 import hashlib
 import os
+import re
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,9 +115,9 @@ def _walk(root: Path, skip: set[Path], exclude: list[str]) -> Iterator[tuple[str
 
 def _load_json(src: Source, findings: list[Finding]) -> Any:
     try:
-        return strictjson.loads(src.file.read_bytes(), max_depth=None)
+        return strictjson.loads(src.file.read_bytes())
     except strictjson.StrictJSONError as exc:
-        findings.append(Finding("E060", src.path, f"not strict JSON: {exc}"))
+        findings.append(Finding(exc.code or "E060", src.path, f"not strict JSON: {exc}"))
         return None
 
 
@@ -131,10 +133,12 @@ def _classify(src: Source, findings: list[Finding]) -> None:
         src.role, src.obj = "patch", _load_json(src, findings)
         src.annotations["patch.name"] = patch_name
         return
+    data = src.file.read_bytes() if src.size <= 2 << 30 else b"null"
     try:
-        obj = strictjson.loads(src.file.read_bytes(), max_depth=None) if src.size <= 2 << 30 else None
-    except strictjson.StrictJSONError:
-        return  # not JSON: an attachment like any other file
+        obj = strictjson.loads(data, max_depth=None)  # an attachment may nest deeper than a component
+    except strictjson.StrictJSONError as exc:  # a corrupted BkgOnly.json must not slip in as an attachment
+        findings.append(Finding(exc.code or "E060", src.path, f"a .json file that is not strict JSON: {exc}; fix it, or rename it or exclude it in arch.yaml"))
+        return
     for role, test in (
         ("likelihood", workspace.looks_like_workspace),
         ("patchset", patchsets.looks_like_patchset),
@@ -143,6 +147,9 @@ def _classify(src: Source, findings: list[Finding]) -> None:
     ):
         if test(obj):
             src.role, src.obj = role, obj
+            depth = strictjson.nesting(data)
+            if depth > strictjson.MAX_DEPTH:
+                findings.append(Finding("E060", src.path, f"not strict JSON: nesting {depth} deep, deeper than {strictjson.MAX_DEPTH}"))
             return
 
 
@@ -195,17 +202,37 @@ def _created(cfg: config.ArchConfig) -> str | None:
 def _infer_metadata(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, Any]:
     analysis = {k: v for k, v in cfg.analysis.items() if v not in (None, "")}
     for s in sources:
-        if s.role == "patchset" and isinstance(s.obj, dict):
-            refs = s.obj.get("metadata", {}).get("references", {})
+        meta = s.obj.get("metadata") if s.role == "patchset" and isinstance(s.obj, dict) else None
+        if isinstance(meta, dict):
+            refs = meta.get("references")
             if isinstance(refs, dict) and isinstance(refs.get("hepdata"), str):
                 analysis.setdefault("hepdata", refs["hepdata"])
     return analysis
 
 
+_UNSAFE_IN_NAME = re.compile(r"[^\w.+-]+")  # separators, '~', spaces, control and other characters
+_MAX_NAME = 200  # characters of the stem; a file name stays within 255 bytes for ASCII names
+
+
+def safe_file_stem(name: str, *, fallback: str = "bundle") -> str:
+    """One safe file name (without suffix) made from ``name``, which may come from a bundle's
+    manifest or an extracted arch.yaml and must never choose where a file is written.
+
+    >>> safe_file_stem("../../x"), safe_file_stem("/etc/passwd"), safe_file_stem("~"), safe_file_stem("a\\x00b c")
+    ('x', 'etc_passwd', 'bundle', 'a_b_c')
+    """
+    stem = _UNSAFE_IN_NAME.sub("_", unicodedata.normalize("NFC", name))
+    stem = stem.strip("._-")[:_MAX_NAME].rstrip("._-")  # no hidden file, no '.' or '..', no trailing dot
+    if not stem or path_problem(f"{stem}.zst") is not None:  # e.g. a Windows device name such as 'con'
+        return fallback
+    return stem
+
+
 def default_output(source: Path, cfg: config.ArchConfig | None = None) -> Path:
-    """``./<name>.zst``: the arch.yaml name, else the source's own name."""
+    """``./<name>.zst`` in the current directory: the arch.yaml name, else the source's own
+    name, made one safe file name (:func:`safe_file_stem`)."""
     name = (cfg.name if cfg else None) or (source.stem if source.is_file() else source.resolve().name)
-    return Path.cwd() / f"{name}.zst"
+    return Path.cwd() / f"{safe_file_stem(name)}.zst"
 
 
 def collect(source: Path, *, output: Path | None = None) -> tuple[config.ArchConfig, list[Source], list[Finding]]:
@@ -307,7 +334,11 @@ def build(source: Path | str, *, output: Path | str | None = None, signatures_di
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise BuildRefused(errors[0].one_line(), findings=errors)
-    manifest_bytes = strictjson.canonical(obj)
+    try:
+        manifest_bytes = strictjson.canonical(obj, where="manifest")
+    except strictjson.StrictJSONError as exc:  # a value of arch.yaml that no reader may accept
+        problem = Finding(exc.code or "E030", config.FILENAME, f"{exc}; change the value")
+        raise BuildRefused(problem.one_line(), findings=[problem]) from None
     head = layout.head_files(manifest, manifest_bytes, AGENT)
     signatures = read_signatures(signatures_dir if signatures_dir else source / "signatures" if source.is_dir() else None)
     if signatures:

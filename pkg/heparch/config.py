@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from heparch.errors import InputError
 
 FILENAME = "arch.yaml"
+MAX_DEPTH = 64  # nesting of mappings and lists; what arch.yaml documents needs 4
 
 
 class FileSpec(BaseModel):
@@ -41,10 +42,14 @@ class ArchConfig(BaseModel):
 def _reject_unsafe_yaml(text: str, where: str) -> None:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
-    from ruamel.yaml.events import AliasEvent, NodeEvent
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
 
+    depth = 0
     try:
         for event in YAML(typ="rt").parse(io.StringIO(text)):
+            depth += isinstance(event, CollectionStartEvent) - isinstance(event, CollectionEndEvent)
+            if depth > MAX_DEPTH:  # the composer and the model recurse per level: refuse before they run
+                raise InputError(f"{where}: nested deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1}); flatten it")
             if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
                 raise InputError(f"{where}: YAML anchors and aliases are not allowed (line {event.start_mark.line + 1}); write the value out")
             tag = getattr(event, "tag", None)
@@ -70,7 +75,10 @@ def load(path: Path) -> ArchConfig:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    text = path.read_text("utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
     _reject_unsafe_yaml(text, str(path))
     try:
         data = YAML(typ="safe", pure=True).load(text)

@@ -12,13 +12,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from heparch import config
 from heparch.api import Bundle
 from heparch.errors import InputError, InvalidBundle
 from heparch.spec.models import Manifest
 from heparch.spec.paths import path_problem
-from heparch.verify import verify
+from heparch.verify import Verification, verify_open
 
 _DERIVED = {"pyhf.digest", "likelihood"}
 
@@ -61,12 +62,35 @@ def extract(bundle: Path | str, out_dir: Path | str) -> Path:
         raise InputError(f"{out}: exists and is not an empty directory; choose a new directory")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: parent directory does not exist")
-    result = verify(bundle, level="full")
+    try:
+        fh = bundle.open("rb")
+    except OSError as exc:
+        raise InputError(f"{bundle}: cannot open: {exc.strerror}") from None
+    with fh:  # one open file for verifying and extracting: renaming another file onto the path changes nothing
+        verified = _verified(bundle, fh)
+        _stage_and_commit(bundle, fh, verified, out)
+    return out
+
+
+def _verified(bundle: Path, fh: BinaryIO) -> Verification:
+    result = verify_open(fh, level="full")
     if not result.valid:
         raise InvalidBundle(f"{bundle}: does not verify; nothing extracted (run 'arch verify {bundle}')", findings=result.report.errors)
+    return result
+
+
+def _stage_and_commit(bundle: Path, fh: BinaryIO, verified: Verification, out: Path) -> None:
+    """Write what was verified into a staging directory, then rename it to ``out``.
+
+    The file may still be rewritten in place between verification and reading: the manifest and
+    signatures read again must equal the verified ones, and every file is hash-checked against
+    that manifest as it is read (IntegrityError), so only verified bytes are ever committed.
+    """
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     try:
-        with Bundle(bundle) as b:
+        with Bundle(bundle, fileobj=fh) as b:
+            if b.identity != verified.identity or b.signatures != verified.signatures:
+                raise InvalidBundle(f"{bundle}: changed while it was being extracted; nothing extracted (verify it and extract again)")
             for f in b.files():
                 if path_problem(f.path):
                     raise InvalidBundle(f"E034 {f.path}: unsafe logical path")
@@ -81,4 +105,3 @@ def extract(bundle: Path | str, out_dir: Path | str) -> Path:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)
         raise
-    return out

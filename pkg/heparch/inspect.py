@@ -7,6 +7,12 @@ from typing import Any
 from heparch.api import Bundle
 
 
+def patch_count(obj: Any) -> int:
+    """How many patches a patchset holds; 0 when it is malformed (inspect does not verify: see 'arch verify')."""
+    patches = obj.get("patches") if isinstance(obj, dict) else None
+    return len(patches) if isinstance(patches, list) else 0
+
+
 def summary(bundle: Bundle) -> dict[str, Any]:
     m = bundle.manifest
     files = []
@@ -16,8 +22,7 @@ def summary(bundle: Bundle) -> dict[str, Any]:
         if f.annotations:
             item["annotations"] = dict(f.annotations)
         if f.role == "patchset":
-            obj = bundle.read_json(f.path)
-            item["patches"] = len(obj.get("patches", []))
+            item["patches"] = patch_count(bundle.read_json(f.path))
             patches[f.likelihood or ""] = patches.get(f.likelihood or "", 0) + item["patches"]
         elif f.role == "patch":
             patches[f.likelihood or ""] = patches.get(f.likelihood or "", 0) + 1

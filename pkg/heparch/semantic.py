@@ -30,9 +30,9 @@ def _json(entry: FileEntry, load: Callable[[FileEntry], Any], findings: list[Fin
     if not isinstance(data, bytes):
         return data  # parsed already
     try:
-        return strictjson.loads(data, max_depth=None)
+        return strictjson.loads(data)  # nesting capped (64) on the bytes, before the recursive parser
     except strictjson.StrictJSONError as exc:
-        findings.append(Finding("E060", entry.path, f"not strict JSON: {exc}"))
+        findings.append(Finding(exc.code or "E060", entry.path, f"not strict JSON: {exc}"))
         return None
 
 
@@ -67,7 +67,7 @@ def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mappin
                 continue
             if entry.role == "patchset":
                 findings += patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
-                names.update(p.get("metadata", {}).get("name", "") for p in obj.get("patches", []) if isinstance(p, dict))
+                names.update(patchsets.patch_names(obj))
             else:
                 found = patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
                 findings += [f for f in found if f.severity == "error"]

@@ -31,7 +31,7 @@ import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -89,11 +89,64 @@ def _read_string(buf: bytes, pos: int) -> tuple[bytes, int]:
     return buf[pos + 4 : pos + 4 + n], pos + 4 + n
 
 
+# Ed25519 encodings heparch checks itself (the cryptography package accepts A = identity,
+# R = identity, S = 0 for any message, and a non-canonical A with y >= p): RFC 8032 section 5.1.7
+# with the small-order blocklist of libsodium and ed25519-speccheck.
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+SMALL_ORDER: Final = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "0100000000000000000000000000000000000000000000000000000000000000",  # the identity (order 1)
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2 (y = -1)
+        "0000000000000000000000000000000000000000000000000000000000000000",  # order 4 (y = 0)
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",  # order 8
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        "0100000000000000000000000000000000000000000000000000000000000080",  # x = 0 with the sign bit set
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    )
+)
+
+
+def point_problem(encoded: bytes) -> str | None:
+    """Why a 32-byte Ed25519 point encoding (a public key A, or R of a signature) is refused:
+    a non-canonical y (y >= p) or a point of small order; None when it is acceptable."""
+    if len(encoded) != 32:
+        return f"{len(encoded)} bytes, not 32"
+    if int.from_bytes(encoded, "little") & ((1 << 255) - 1) >= _P:
+        return "non-canonical encoding (y >= p)"
+    if encoded in SMALL_ORDER:
+        return "a point of small order"
+    return None
+
+
+def signature_problem(sig: bytes) -> str | None:
+    """Why a 64-byte Ed25519 signature R || S is refused before any curve arithmetic
+    (R non-canonical or of small order, S >= L); None when its encoding is acceptable."""
+    if len(sig) != 64:
+        return f"{len(sig)} bytes, not 64"
+    problem = point_problem(sig[:32])
+    if problem is not None:
+        return f"R is {problem}"
+    if int.from_bytes(sig[32:], "little") >= _L:
+        return "S is not reduced (S >= L)"
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class PublicKey:
-    """An Ed25519 public key (its 32 raw bytes)."""
+    """An Ed25519 public key (its 32 raw bytes): a canonical encoding of a point not of small
+    order (:class:`KeyFormatError` otherwise), whoever constructs it."""
 
     raw: bytes
+
+    def __post_init__(self) -> None:
+        problem = point_problem(self.raw)
+        if problem is not None:
+            raise KeyFormatError(f"not an acceptable Ed25519 public key: {problem}")
 
     @property
     def blob(self) -> bytes:
@@ -111,6 +164,8 @@ class PublicKey:
         return "ssh-ed25519 " + base64.b64encode(self.blob).decode("ascii")
 
     def verify(self, signature: bytes, data: bytes) -> bool:
+        if signature_problem(signature) is not None:  # checked here, not left to the cryptography package
+            return False
         try:
             Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, data)
         except InvalidSignature:
@@ -188,10 +243,11 @@ def read_passphrase(passphrase_file: Path | None) -> bytes | None:
 def generate_key(*, passphrase: bytes | None = None, comment: str = "") -> tuple[bytes, bytes]:
     """A new Ed25519 key: (OpenSSH private key, encrypted when a passphrase is given; public-key line)."""
     private = Ed25519PrivateKey.generate()
+    signer = Signer.from_private(private)  # its PublicKey checks the encoding (never small order for a real key)
     encryption: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, encryption)
     comment = "".join(c if c.isprintable() else "_" for c in comment)  # one line, whatever the file name holds
-    line = Signer.from_private(private).public.openssh + (f" {comment}" if comment else "") + "\n"
+    line = signer.public.openssh + (f" {comment}" if comment else "") + "\n"
     return pem, line.encode("utf-8")
 
 
@@ -217,7 +273,10 @@ def load_signer(path: Path, *, passphrase: bytes | None = None) -> Signer:
         raise InputError(f"{path}: cannot load the private key ({hint}not an OpenSSH or PEM Ed25519 key: {exc})") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise InputError(f"{path}: not an Ed25519 key; make one with 'arch keygen -o NAME'")
-    return Signer.from_private(key)
+    try:
+        return Signer.from_private(key)
+    except KeyFormatError as exc:  # a public key of small order cannot come from a real private key
+        raise InputError(f"{path}: {exc}; make a new key with 'arch keygen -o NAME'") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,7 +415,7 @@ def _parse_envelope(data: bytes) -> tuple[bytes, str, bytes]:
     try:
         obj = strictjson.loads(data)
     except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
-        raise _Bad("E071", f"envelope is not strict JSON: {exc}") from None
+        raise _Bad(getattr(exc, "code", None) or "E071", f"envelope is not strict JSON: {exc}") from None
     env = _fields(obj, "envelope", {"payload", "payloadType", "signatures"}, exact=True, code="E071")
     if env["payloadType"] != PAYLOAD_TYPE:
         raise _Bad("E071", "wrong payloadType", expected=PAYLOAD_TYPE, found=env["payloadType"])
@@ -390,7 +449,7 @@ def _parse_statement(payload: bytes) -> tuple[str, str, PublicKey, str, str]:
     try:
         obj = strictjson.loads(payload)
     except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
-        raise _Bad("E072", f"payload is not strict JSON: {exc}") from None
+        raise _Bad(getattr(exc, "code", None) or "E072", f"payload is not strict JSON: {exc}") from None
     st = _fields(obj, "statement", {"_type", "subject", "predicateType", "predicate"}, exact=False, code="E072")
     if st["_type"] != STATEMENT_TYPE:
         raise _Bad("E072", "statement _type is not in-toto Statement v1", expected=STATEMENT_TYPE, found=st["_type"])

@@ -83,6 +83,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from heparch.errors import InferenceInputError, InputError
+from heparch.spec import strictjson
 
 if TYPE_CHECKING:
     import numpy as np
@@ -139,6 +140,7 @@ class Simplified:
 
     def to_bytes(self) -> bytes:
         """The JSON file: sorted keys, two-space indent, a final newline."""
+        strictjson.check_ijson(self.sl, "simplified likelihood")  # never write what a reader refuses (E038, E039)
         return (json.dumps(self.sl, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
     def summary(self) -> dict[str, Any]:
@@ -215,8 +217,10 @@ def simplify(
 def _check_numbers(samples: int, seed: int) -> None:
     if samples < 2:
         raise InputError(f"--samples {samples}: needs at least 2 samples (a covariance needs 2; the default is {SAMPLES})")
-    if seed < 0:
-        raise InputError(f"--seed {seed}: must be a whole number >= 0")
+    if samples > strictjson.MAX_SAFE_INTEGER:  # recorded in derived_from, where a reader refuses it (E038)
+        raise InputError(f"--samples {samples}: must be at most 2^53 - 1 = {strictjson.MAX_SAFE_INTEGER}")
+    if not 0 <= seed <= strictjson.MAX_SAFE_INTEGER:
+        raise InputError(f"--seed {seed}: must be a whole number from 0 to 2^53 - 1 = {strictjson.MAX_SAFE_INTEGER} (recorded in derived_from)")
 
 
 def _resolve(path: Path, patchset: str | Path | None, likelihood: str | None) -> _Source:

@@ -13,9 +13,9 @@ import contextlib
 import dataclasses
 import hashlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from heparch.errors import InputError
 from heparch.findings import Report
@@ -94,8 +94,29 @@ def verify(
         fh = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+    with fh:
+        return verify_open(fh, level=level, trust=trust, detached=extra, trust_location=trust_location)
+
+
+def verify_open(
+    fh: BinaryIO,
+    *,
+    level: Level = "full",
+    trust: TrustPolicy | None = None,
+    detached: Mapping[str, bytes] | None = None,
+    trust_location: str = "trust policy",
+) -> Verification:
+    """Check the bundle read from the open file ``fh`` (from its current position), as :func:`verify` does.
+
+    For callers that go on reading the same open file after verifying it (``arch extract``): a
+    path opened twice may name another file the second time. ``detached`` holds envelopes by
+    name, as :func:`heparch.signing.read_detached` returns them.
+    """
+    if level not in LEVELS:
+        raise InputError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    extra = dict(detached or {})
     result = Verification(level, Report(), trust=trust)
-    with fh, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="heparch-verify-"))) if level == "full" else None
         try:
             _Pass(result, TarStream(RawStream(fh)), level, spool, detached=extra, trust_location=trust_location).run()
@@ -205,7 +226,7 @@ class _Pass:
             if head[name] != expected[name]:
                 self.report.add(code, name, "does not match the file regenerated from data/manifest.json")
         if self.result.agent is None:
-            self.report.add("E041", "bag-info.txt", "first line must be 'Bag-Software-Agent: <name> <version>'")
+            self.report.add("E041", "bag-info.txt", "first line must be 'Bag-Software-Agent: <name> <version>', without control characters (CR included)")
 
     def _read_signatures(self, head: dict[str, bytes]) -> tuple[bytes, dict[str, bytes]]:
         entry = self._next()

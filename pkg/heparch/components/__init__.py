@@ -23,4 +23,4 @@ def load_json(data: bytes, *, location: str) -> tuple[list[Finding], Any]:
     try:
         return [], strictjson.loads(data)
     except strictjson.StrictJSONError as exc:
-        return [Finding("E060", location, f"not strict JSON: {exc}")], None
+        return [Finding(exc.code or "E060", location, f"not strict JSON: {exc}")], None

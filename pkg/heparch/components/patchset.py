@@ -52,6 +52,13 @@ def looks_like_patchset(obj: Any) -> bool:
     return isinstance(obj, dict) and "patches" in obj and ("metadata" in obj or "version" in obj)
 
 
+def patch_names(obj: Any) -> set[str]:
+    """The names of a patchset's patches, whatever its shape (a malformed one has findings of its own)."""
+    patches = obj.get("patches") if isinstance(obj, dict) else None
+    metas = [p.get("metadata") for p in patches if isinstance(p, dict)] if isinstance(patches, list) else []
+    return {m["name"] for m in metas if isinstance(m, dict) and isinstance(m.get("name"), str)}
+
+
 def looks_like_patch_file(name: str) -> str | None:
     """The patch name of a file named ``patch.<name>.json`` or ``patch_<name>.json``, else None."""
     found = _PATCH_FILE.match(posixpath.basename(name))

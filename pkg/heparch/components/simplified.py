@@ -152,8 +152,23 @@ def cholesky_failure(cov: Sequence[Sequence[float]]) -> int | None:
     return None
 
 
+def breaks_moment_condition(m3: float, m2: float) -> bool:
+    """Whether m3^2 > 8 m2^3 (beyond the tolerance), compared in logarithms: finite values
+    up to 1.8e308 overflow the powers themselves (m3 = 1e200 gives m3^2 = inf).
+
+    >>> breaks_moment_condition(1e200, 1e100), breaks_moment_condition(1e300, 1e300)
+    (True, False)
+    """
+    if m3 == 0:
+        return False
+    if not m2 > 0:
+        return True
+    return 2 * math.log(abs(m3)) > math.log(8) + 3 * math.log(m2) + math.log1p(MOMENT_RTOL)
+
+
 def _moment_findings(m3: Sequence[float], cov: Sequence[Sequence[float]], location: str) -> list[Finding]:
-    bad = [(i, m3[i] ** 2, 8 * cov[i][i] ** 3) for i in range(len(m3)) if m3[i] ** 2 > 8 * cov[i][i] ** 3 * (1 + MOMENT_RTOL)]
+    # products, not powers: float ** raises OverflowError where * gives inf (only shown in the message)
+    bad = [(i, m3[i] * m3[i], 8 * cov[i][i] * cov[i][i] * cov[i][i]) for i in range(len(m3)) if breaks_moment_condition(m3[i], cov[i][i])]
     if not bad:
         return []
     named = ", ".join(f"{i} (m3^2 = {a:.6g} > 8 m2^3 = {b:.6g})" for i, a, b in bad[:MAX_NAMED])

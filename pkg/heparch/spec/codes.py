@@ -53,6 +53,15 @@ CODES: dict[str, tuple[str, str]] = {
     "E035": ("Manifest files MUST be sorted by logical path and each path MUST appear once.", "manifest"),
     "E036": ("Every container reference MUST be pinned by digest as name@sha256:<64 lowercase hex>.", "containers"),
     "E037": ("Every annotation that names another component (for example likelihood) MUST name a file of the bundle with the right role.", "components"),
+    # JSON values of every JSON document (spec section 1.2)
+    "E038": (
+        "Every JSON document of a bundle (the manifest, every JSON component, every envelope and its payload) MUST hold only integers within +-(2^53 - 1), as I-JSON (RFC 7493) requires and RFC 8785 can write.",
+        "json-values",
+    ),
+    "E039": (
+        "A string or object key of any JSON document of a bundle MUST NOT hold a lone surrogate (an unpaired escape in U+D800 to U+DFFF), which UTF-8 cannot encode.",
+        "json-values",
+    ),
     # BagIt tag files (spec section 2.3)
     "E040": ("bagit.txt MUST equal the regenerated BagIt declaration.", "bagit"),
     "E041": ("bag-info.txt MUST equal the file regenerated from the manifest (Payload-Oxum) and its recorded Bag-Software-Agent.", "bagit"),

@@ -69,7 +69,7 @@ def _parse_manifest_uncached(data: bytes) -> tuple[Manifest | None, list[Finding
     try:
         obj = strictjson.loads(data)
     except strictjson.StrictJSONError as exc:
-        return None, [Finding("E030", M, str(exc))]
+        return None, [Finding(exc.code or "E030", M, str(exc))]
     findings: list[Finding] = []
     if strictjson.canonical(obj) != data:
         findings.append(Finding("E031", M, "not in RFC 8785 canonical form (key order, spacing or number format)"))

@@ -22,6 +22,8 @@ def path_problem(path: str) -> str | None:
     """Why ``path`` is not a valid logical path, or None when it is."""
     if not path:
         return "empty path"
+    if any("\ud800" <= c <= "\udfff" for c in path):  # a file name's non-UTF-8 byte, or a lone surrogate
+        return "not valid UTF-8 (a lone surrogate, or a file name byte that is not UTF-8)"
     if len(path.encode("utf-8")) > MAX_PATH_BYTES:
         return f"longer than {MAX_PATH_BYTES} bytes"
     if unicodedata.normalize("NFC", path) != path:

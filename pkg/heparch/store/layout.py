@@ -7,6 +7,7 @@ tag file from it and the verifier regenerates them and compares bytes.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping
 
 from heparch.spec.models import Manifest
@@ -38,6 +39,9 @@ def blobs(manifest: Manifest) -> dict[str, tuple[int, str]]:
 
 def bag_info(manifest: Manifest, manifest_bytes: bytes, agent: str) -> bytes:
     """bag-info.txt: the writing software (outside the identity), the identity and Payload-Oxum."""
+    problem = agent_problem(agent)
+    if problem is not None:
+        raise ValueError(f"Bag-Software-Agent {agent!r} {problem}")
     unique = blobs(manifest)
     octets = len(manifest_bytes) + sum(size for size, _ in unique.values())
     lines = [
@@ -80,8 +84,17 @@ def tag_manifest(head: Mapping[str, bytes], tags: Mapping[str, bytes]) -> bytes:
     return "".join(f"{digest}  {path}\n" for path, digest in sorted(entries.items())).encode("ascii")
 
 
+def agent_problem(agent: str) -> str | None:
+    """Why ``agent`` cannot be a Bag-Software-Agent value (a control character, CR included, or
+    a line or paragraph separator: another BagIt reader would see a forged line), or None."""
+    bad = next((c for c in agent if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    return None if bad is None else f"holds the control or line-break character U+{ord(bad):04X}"
+
+
 def agent_of(bag_info_bytes: bytes) -> str | None:
-    """The Bag-Software-Agent recorded in a bag-info.txt, if it has one on its first line."""
+    """The Bag-Software-Agent recorded in a bag-info.txt, if its first line has an acceptable one."""
     first = bag_info_bytes.split(b"\n", 1)[0].decode("utf-8", "replace")
     prefix = "Bag-Software-Agent: "
-    return first[len(prefix) :] if first.startswith(prefix) else None
+    if not first.startswith(prefix) or agent_problem(first[len(prefix) :]) is not None:
+        return None
+    return first[len(prefix) :]
