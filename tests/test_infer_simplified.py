@@ -456,3 +456,11 @@ def test_fits_converge_with_large_counts():
         ul = SimplifiedBackend().background(sl).model(signal="p").upper_limit(level=0.05)
         assert np.isfinite(ul.observed)
         assert list(ul.expected) == sorted(ul.expected)
+
+
+def test_moments_that_overflow_double_precision_are_an_input_error() -> None:
+    """A third moment of 1e200 with a variance of 1e140 is within its bound (m3^2 <= 8 m2^3) but its
+    coefficients overflow: an input error naming the field, not an internal error."""
+    sl = {"observed": [5, 6], "background": [4.0, 5.0], "covariance": [[1e140, 0], [0, 1.0]], "third_moments": [1e200, 0.1], "signals": {"p": [1.0, 1.0]}}
+    with pytest.raises(InferenceInputError, match=r"\$\.third_moments: the model's background rate coefficients A, B, C overflow double precision"):
+        SimplifiedBackend().background(sl)

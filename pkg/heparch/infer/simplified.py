@@ -253,18 +253,25 @@ class SimplifiedBackground:
         self.signals: dict[str, np.ndarray] = parsed["signals"]
         m1, m2, m3 = parsed["background"], parsed["covariance"], parsed["third_moments"]
         n = m1.size
-        if m3 is None:
-            self.form = "linear"
-            sigma = np.sqrt(np.diag(m2))
-            self.a, self.b, self.c = m1.copy(), sigma, np.zeros(n)
-            rho = m2 / np.outer(sigma, sigma)
-        else:
-            self.form = "quadratic"
-            self.a, self.b, self.c, rho = quadratic_coefficients(m1, m2, m3)
-            if np.any(np.outer(self.c, self.c) * m2 * 8.0 + np.outer(self.b, self.b) ** 2 < 0):
-                self.warnings.append(
-                    "$.third_moments: eq. (2.12) has a negative discriminant for some bin pairs; its absolute value is used, as spey 0.2.7 does"
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is refused below
+            if m3 is None:
+                self.form = "linear"
+                sigma = np.sqrt(np.diag(m2))
+                self.a, self.b, self.c = m1.copy(), sigma, np.zeros(n)
+                rho = m2 / np.outer(sigma, sigma)
+            else:
+                self.form = "quadratic"
+                self.a, self.b, self.c, rho = quadratic_coefficients(m1, m2, m3)
+        for what, values in (("background rate coefficients A, B, C", (self.a, self.b, self.c)), ("correlation matrix rho", (rho,))):
+            if not all(np.all(np.isfinite(v)) for v in values):
+                field = "$.third_moments" if m3 is not None else "$.covariance"
+                raise InferenceInputError(
+                    f"{field}: the model's {what} overflow double precision (moments too large for their bins); rescale the inputs or check their units"
                 )
+        with np.errstate(over="ignore", invalid="ignore"):
+            negative_discriminant = m3 is not None and bool(np.any(np.outer(self.c, self.c) * m2 * 8.0 + np.outer(self.b, self.b) ** 2 < 0))
+        if negative_discriminant:
+            self.warnings.append("$.third_moments: eq. (2.12) has a negative discriminant for some bin pairs; its absolute value is used, as spey 0.2.7 does")
         try:
             factor = scipy.linalg.cho_factor(rho, lower=True)
         except np.linalg.LinAlgError:
