@@ -109,25 +109,14 @@ def values(r: Any) -> list[float]:
 # --- SModelS workspaces with an injected signal ---------------------------------------------------
 
 
-#: workspaces whose pyhf golden value is still being computed (make_corpus_golden.py; pyhf takes
-#: more than half an hour on the 327-parameter bkg_offshell.json): listed, never silently absent
-PENDING: tuple[str, ...] = ("ATLAS-SUSY-2019-09-eff/bkg_offshell.json",)
-
-
 def smodels_params() -> list[Any]:
-    out = []
-    for rel in WORKSPACES:
-        marks: list[Any] = [pytest.mark.slow] if (SMODELS / rel).stat().st_size > SMALL_BYTES else []
-        if rel in PENDING:
-            marks.append(pytest.mark.xfail(reason="pyhf golden value not computed yet (tests/golden/make_corpus_golden.py)", strict=True, raises=KeyError))
-        out.append(pytest.param(rel, id=rel.split("/")[-1], marks=marks))
-    return out
+    return [pytest.param(rel, id=rel.split("/")[-1], marks=[pytest.mark.slow] if (SMODELS / rel).stat().st_size > SMALL_BYTES else []) for rel in WORKSPACES]
 
 
 def test_every_smodels_workspace_is_in_the_corpus_and_has_a_golden_value() -> None:
     on_disk = {str(p.relative_to(SMODELS)) for p in SMODELS.rglob("*.json")}
     assert on_disk == set(WORKSPACES)
-    assert set(GOLDEN["smodels"]) == set(WORKSPACES) - set(PENDING)
+    assert set(GOLDEN["smodels"]) == set(WORKSPACES)
     assert GOLDEN["settings"]["optimizer"] == "scipy SLSQP, tolerance 1e-10"
     assert GOLDEN["software"]["pyhf"] == "0.7.6"
 
