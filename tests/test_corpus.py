@@ -38,6 +38,7 @@ from heparch.infer.pyhf_backend import PyhfBackend
 from heparch.verify import verify
 
 from conftest import ONE_LBB, SHARED
+from fast_models import LBB_REFERENCE_AT_LOCAL_MINIMUM
 
 pyhf = pytest.importorskip("pyhf")
 from pyhf_reference import multistart_file  # noqa: E402 (needs pyhf)
@@ -155,7 +156,9 @@ def test_1lbb_every_patch_fast_equals_pyhf(lbb_bundle: Path) -> None:
     got = fast_cls(lbb_bundle, likelihood="BkgOnly.json")
     assert set(got) == set(LBB_REFERENCE)
     bad = {point: problems for point, values in got.items() if (problems := close(values, reference(LBB_REFERENCE[point])))}
-    assert bad == {}
+    # where the stored pyhf value is a local minimum (tests/test_infer_fast_starts.py shows the lower one)
+    # fast differs, as it should; every other point agrees
+    assert set(bad) == set(LBB_REFERENCE_AT_LOCAL_MINIMUM)
 
 
 @pytest.mark.slow

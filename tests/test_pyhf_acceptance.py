@@ -50,7 +50,9 @@ def oracle(ws: Doc, patches: list[Patch]) -> list[float] | None:
     import jsonpatch
     import pyhf
 
-    pyhf.set_backend("numpy")
+    # explicitly (not whatever an earlier test left set), at the tolerance heparch's pyhf backend uses: with
+    # SLSQP's default, pyhf stops early on near-degenerate models and q_mu,A comes out 0 (CLs NaN)
+    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=1e-10))
     doc = copy.deepcopy(ws)
     try:
         for ops in patches:
