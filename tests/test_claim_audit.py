@@ -23,7 +23,7 @@ from heparch.replay import audit, work
 from heparch.replay.core import DEFAULT_TOLERANCE, compare, local_minimum, worst_ratio
 
 from clihelp import run
-from conftest import small_patchset, small_workspace
+from conftest import SHARED, small_patchset, small_workspace
 
 FAST_CLS = FastModel.cls
 PYHF_CLS = PyhfModel.cls
@@ -365,3 +365,37 @@ def test_a_point_the_fast_engine_does_not_support_falls_back_to_pyhf(small: Path
     assert code == 0, err
     assert {n: p["backend"] for n, p in results(out)["points"].items()} == {"pt_300_100": "fast", "pt_400_100": "fast", "pt_500_200": "pyhf"}
     assert "BkgOnly.json:pt_500_200: the fast backend cannot handle this point (a model it does not support (test)); computed with pyhf" in err
+
+
+def test_a_pyhf_claim_at_a_local_minimum_of_coupledhistosys_is_recognised(tmp_path: Path) -> None:
+    """pyhf's validation case 2bin_2channel_coupledhistosys, its signal as a patch: pyhf from its
+    nominal start claims CLs_obs 0.2778 (a local minimum); the replay takes the lowest minima
+    (0.1140), finds several, asks pyhf from its nominal start, and reports the claim as made at a
+    local minimum with both values (exit 1: not a pass)."""
+    import pyhf
+
+    ws = json.loads((SHARED / "pyhf-validation" / "2bin_2channel_coupledhistosys.json").read_text())
+    signal = ws["channels"][0]["samples"].pop(0)
+    assert signal["modifiers"] == [{"name": "mu", "type": "normfactor", "data": None}]
+    patchset = {
+        "metadata": {"description": "coupledhistosys", "digests": {"sha256": pyhf.utils.digest(ws)}, "labels": ["x"], "references": {"hepdata": "ins0000001"}},
+        "patches": [{"metadata": {"name": "sig", "values": [1]}, "patch": [{"op": "add", "path": "/channels/0/samples/2", "value": signal}]}],
+        "version": "1.0.0",
+    }
+    src = tmp_path / "ana"
+    src.mkdir()
+    (src / "BkgOnly.json").write_text(json.dumps(ws))
+    (src / "patchset.json").write_text(json.dumps(patchset))
+    bundle, claimed = tmp_path / "b.zst", tmp_path / "c.zst"
+    build(src, output=bundle)
+    code, _, err = run("claim", str(bundle), "-o", str(claimed), "--backend", "pyhf", "--audit", "0")
+    assert code == 0, err
+    code, stdout, err = run("replay", str(claimed), "--json")
+    assert code == 1, err
+    point = json.loads(stdout)["points"]["sig"]
+    assert point["outcome"] == "claim-at-local-minimum"
+    local = point["local_minimum"]
+    assert local["claimed"] == pytest.approx(0.2778, abs=2e-4)
+    assert local["replayed"] == pytest.approx(0.1140, abs=2e-4)
+    assert local["start"] == "pyhf from its nominal start"
+    assert point["replayed"]["multimodal"] is True

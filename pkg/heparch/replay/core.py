@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from heparch.errors import InputError
 from heparch.infer.base import Settings
+from heparch.replay import work
 from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
 
@@ -431,6 +432,29 @@ class State:
 # the run
 
 
+#: the name, in a replayed point's ``starts``, of pyhf's result from its own nominal start
+PYHF_NOMINAL: Final = "pyhf from its nominal start"
+
+
+def _with_pyhf_nominal(plan: Plan, result: TaskResult) -> dict[str, Any]:
+    """A point whose replay found several minima and disagrees with its claim: the claim may have
+    been made by pyhf from its nominal start, at a local minimum. Its values with what pyhf gives
+    from there added to ``starts`` (so :func:`local_minimum` can tell), when pyhf computes it."""
+    values = dict(result.values or {})
+    ctx = plan.contexts.get(result.token)
+    task = next((t for t in plan.tasks if t.token == result.token and t.point == result.point), None)
+    if ctx is None or task is None or ctx.kind != "workspace" or result.backend == "pyhf":
+        return values
+    try:
+        pyhf_values = work.compute(ctx, dataclasses.replace(task, upper_limit=False), backend="pyhf")
+    except Exception:  # pyhf cannot compute it either: nothing explains the claim
+        return values
+    starts = dict(values.get("starts") or {})
+    starts[PYHF_NOMINAL] = {"CLs_obs": pyhf_values["CLs_obs"], "CLs_exp": pyhf_values["CLs_exp"]}
+    values["starts"] = starts
+    return values
+
+
 def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
     """Compare one result with its claim."""
     c = plan.claim_of(result)
@@ -440,7 +464,10 @@ def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
     if result.values is not None:
         mismatches = tuple(compare(c.claimed, result.values, c.tolerance))
         ratio = worst_ratio(c.claimed, result.values, c.tolerance)
-        at_local = local_minimum(c.claimed, result.values, c.tolerance) if mismatches else None
+        if mismatches and result.values.get("multimodal"):
+            values = _with_pyhf_nominal(plan, result)
+            at_local = local_minimum(c.claimed, values, c.tolerance)
+            result = dataclasses.replace(result, values=values)
     simplified = None
     if result.simplified is not None:
         simplified = dict(result.simplified)
