@@ -20,6 +20,7 @@ import os
 import resource
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -146,6 +147,16 @@ def one_lbb_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("lbb") / "1lbb.zst"
     build(ONE_LBB, output=out)
     return out
+
+
+@pytest.fixture
+def pyhf_precise() -> Any:
+    """pyhf with the numpy backend and the scipy optimizer at tolerance 1e-10; restored after."""
+    pyhf = pytest.importorskip("pyhf")
+    before = pyhf.get_backend()
+    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=1e-10))
+    yield pyhf
+    pyhf.set_backend(*before)
 
 
 def copy_tree(src: Path, dst: Path) -> Path:

@@ -46,16 +46,6 @@ def deviations(result: Any, obs: float, exp: list[float]) -> list[float]:
     return [abs(g - w) / cls_tolerance(w) for g, w in zip(got, want, strict=True)]
 
 
-@pytest.fixture
-def pyhf_precise() -> Any:
-    """pyhf with the numpy backend and the scipy optimizer at tolerance 1e-10; restored after."""
-    pyhf = pytest.importorskip("pyhf")
-    before = pyhf.get_backend()
-    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=1e-10))
-    yield pyhf
-    pyhf.set_backend(*before)
-
-
 def pyhf_cls(pyhf: Any, spec: dict[str, Any]) -> tuple[float, list[float]]:
     ws = pyhf.Workspace(spec)
     model = ws.model()

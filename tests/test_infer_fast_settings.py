@@ -25,15 +25,6 @@ VALIDATION = SHARED / "pyhf-validation"
 REFERENCE = json.loads((VALIDATION / "reference_pyhf.json").read_text())["cases"]
 
 
-@pytest.fixture
-def pyhf_precise() -> Any:
-    pyhf = pytest.importorskip("pyhf")
-    before = pyhf.get_backend()
-    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=1e-10))
-    yield pyhf
-    pyhf.set_backend(*before)
-
-
 def model_spec(signal: tuple[float, float] = (2.0, 3.0), obs: float = 9.0) -> dict[str, Any]:
     spec = small_workspace(obs=obs)
     sample = spec["channels"][0]["samples"][0]

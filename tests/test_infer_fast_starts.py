@@ -129,15 +129,6 @@ def heparch_minima(result: Any, mu: float) -> dict[str, float]:
     return {key: min(v for v in result.starts[name].values() if isinstance(v, float)) for key, name in names.items()}
 
 
-@pytest.fixture
-def pyhf_precise() -> Any:
-    pyhf = pytest.importorskip("pyhf")
-    before = pyhf.get_backend()
-    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=1e-10))
-    yield pyhf
-    pyhf.set_backend(*before)
-
-
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize(
     ("test_stat", "normsys", "histosys"),
