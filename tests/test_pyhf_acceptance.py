@@ -424,6 +424,7 @@ def test_sbottom_cls_agrees_with_pyhf(region: str, point: str, sbottom_archive: 
         assert code == 0, f"{what}: {err}"
         assert "warning: W009" in err, what
         got = json.loads(out)
+        assert "W009" in {w["code"] for w in got["input"]["warnings"]}, what  # --json carries them too
         values = [got["CLs_obs"], *got["CLs_exp"]]
         for g, e in zip(values, expected, strict=True):
             assert abs(g - e) <= tolerance(e), (what, values, expected)

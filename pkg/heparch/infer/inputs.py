@@ -71,7 +71,14 @@ class Inputs:
         return doc
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "source": self.source, "point": self.point, "likelihood": self.likelihood, "patches": len(self.patches)}
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "point": self.point,
+            "likelihood": self.likelihood,
+            "patches": len(self.patches),
+            "warnings": [f.to_json() for f in self.warnings],
+        }
 
 
 # ---------------------------------------------------------------------------------------
