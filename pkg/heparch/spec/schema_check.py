@@ -738,4 +738,5 @@ def _walk_unknown(compiler: _Compiler, node: Any, base: str, value: Any, path: s
                 out.append(child)
     elif isinstance(value, list) and isinstance(node.get("items"), dict):
         for index, item in enumerate(value):
-            _walk_unknown(compiler, node["items"], base, item, f"{path}[{index}]", out)
+            if isinstance(item, (dict, list)):  # a scalar has no members: a covariance's 10^6 numbers cost one test each
+                _walk_unknown(compiler, node["items"], base, item, f"{path}[{index}]", out)
