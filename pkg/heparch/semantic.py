@@ -6,7 +6,9 @@ and patches), so memory follows the largest likelihood, not the bundle.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,55 +38,150 @@ def _json(entry: FileEntry, load: Callable[[FileEntry], Any], findings: list[Fin
         return None
 
 
-def check_components(manifest: Manifest, spool: Path | Loader, *, parsed: Mapping[str, Any] | None = None) -> list[Finding]:
+@dataclasses.dataclass
+class Costs:
+    """What the checks did, to bound their cost by the bundle's distinct content: how many
+    times each blob (by sha256 hex) was parsed and checked. A blob referenced n times is
+    checked once (issue 11: the same patchset listed 30 times cost 30 checks)."""
+
+    checked: Counter[str] = dataclasses.field(default_factory=Counter)
+
+
+def relocated(findings: Sequence[Finding], old: str, new: str) -> list[Finding]:
+    """``findings`` of the component at ``old`` said of the identical component at ``new``."""
+    if old == new:
+        return list(findings)
+    return [dataclasses.replace(f, location=new + f.location[len(old) :]) if f.location == old or f.location.startswith(old + ":") else f for f in findings]
+
+
+class _Cache:
+    """Results per distinct (blob, role, context): each distinct blob is checked once
+    whatever references it, and the other references get the same findings at their paths."""
+
+    def __init__(self, costs: Costs) -> None:
+        self.costs = costs
+        self._done: dict[tuple[str, ...], tuple[Sequence[str], list[Finding], Any]] = {}
+
+    def get(self, key: tuple[str, ...], paths: Sequence[str]) -> tuple[list[Finding], Any] | None:
+        """The cached findings, said of ``paths`` (pairwise for the paths first checked), and
+        the cached value; None when ``key`` was not checked yet."""
+        if key not in self._done:
+            return None
+        old_paths, findings, value = self._done[key]
+        for old, new in zip(old_paths, paths, strict=True):
+            findings = relocated(findings, old, new)
+        return findings, value
+
+    def put(self, key: tuple[str, ...], paths: Sequence[str], findings: list[Finding], value: Any) -> None:
+        self._done[key] = (tuple(paths), findings, value)
+
+
+def check_components(
+    manifest: Manifest,
+    spool: Path | Loader,
+    *,
+    parsed: Mapping[str, Any] | None = None,
+    costs: Costs | None = None,
+) -> list[Finding]:
     """Every schema and semantic check of the bundle's JSON components.
 
     ``parsed`` holds components already parsed (by logical path), so none is parsed twice.
+    Each distinct blob is parsed and checked once in each role (``costs`` counts them).
     """
     read = spool_loader(spool) if isinstance(spool, Path) else spool
     known = parsed or {}
+    cache = _Cache(costs if costs is not None else Costs())
 
     def load(entry: FileEntry) -> Any:
+        cache.costs.checked[entry.hex] += 1
         return known[entry.path] if entry.path in known else read(entry)
 
     findings: list[Finding] = []
     points: dict[str, set[str]] = {}
     for lk in manifest.by_role("likelihood"):
-        ws = _json(lk, load, findings)
-        if ws is None:
-            continue
-        problems = workspace.check_workspace(ws, location=lk.path)
-        findings += problems
-        usable = ws if not any(f.severity == "error" for f in problems) else None
-        checker = patchsets.PatchChecker(usable) if usable is not None else None  # validates the workspace once
-        names = points.setdefault(lk.path, set())
-        patch_warnings: list[Finding] = []
-        for entry in manifest.files:
-            if entry.likelihood != lk.path or entry.role not in ("patchset", "patch"):
-                continue
-            obj = _json(entry, load, findings)
-            if obj is None:
-                continue
-            if entry.role == "patchset":
-                findings += patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
-                names.update(patchsets.patch_names(obj))
-            else:
-                found = patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=lk.path, checker=checker)
-                findings += [f for f in found if f.severity == "error"]
-                patch_warnings += [f for f in found if f.severity == "warning"]
-                names.add(entry.annotations.get("patch.name", entry.path))
-        findings += _first_of_each_code(patch_warnings)
-        if checker is not None and checker.usable:  # W011: over the workspace and every patch
-            findings += workspace.notice_findings(workspace.unused_parameters(ws, checker.used), lk.path)
-        del ws, usable, checker
+        entries = [e for e in manifest.files if e.likelihood == lk.path and e.role in ("patchset", "patch")]
+        key, paths = (lk.hex, "likelihood", *(f"{e.role}:{e.hex}" for e in entries)), [lk.path, *(e.path for e in entries)]
+        hit = cache.get(key, paths)
+        if hit is None:
+            hit = _check_likelihood(lk, entries, load)
+            cache.put(key, paths, *hit)
+        findings += hit[0]
+        names, unparsed = hit[1]
+        points[lk.path] = names | {e.annotations.get("patch.name", e.path) for i, e in enumerate(entries) if e.role == "patch" and i not in unparsed}
     for sl in manifest.by_role("simplified-likelihood"):
-        obj = _json(sl, load, findings)
-        if obj is not None:
-            findings += simplified.check_simplified(obj, location=sl.path)
-            if isinstance(obj, dict) and isinstance(obj.get("signals"), dict):
-                points[sl.path] = set(obj["signals"])
+        hit = cache.get((sl.hex, sl.role), [sl.path])
+        if hit is None:
+            hit = _check_simplified(sl, load)
+            cache.put((sl.hex, sl.role), [sl.path], *hit)
+        findings += hit[0]
+        if hit[1] is not None:
+            points[sl.path] = set(hit[1])
     findings += _check_results(manifest, load, points)
     return findings
+
+
+def _check_simplified(sl: FileEntry, load: Callable[[FileEntry], Any]) -> tuple[list[Finding], frozenset[str] | None]:
+    findings: list[Finding] = []
+    obj = _json(sl, load, findings)
+    if obj is None:
+        return findings, None
+    findings += simplified.check_simplified(obj, location=sl.path)
+    signals = obj.get("signals") if isinstance(obj, dict) else None
+    return findings, frozenset(signals) if isinstance(signals, dict) else None
+
+
+def _check_likelihood(
+    lk: FileEntry, entries: Sequence[FileEntry], load: Callable[[FileEntry], Any]
+) -> tuple[list[Finding], tuple[frozenset[str], frozenset[int]]]:
+    """The findings of one likelihood with its patchsets and patch files, the names of its
+    patchsets' patches and the indices of the ``entries`` that do not parse. A patchset or
+    patch blob listed several times is checked once."""
+    findings: list[Finding] = []
+    ws = _json(lk, load, findings)
+    if ws is None:
+        return findings, (frozenset(), frozenset())
+    problems = workspace.check_workspace(ws, location=lk.path)
+    findings += problems
+    usable = ws if not any(f.severity == "error" for f in problems) else None
+    checker = patchsets.PatchChecker(usable) if usable is not None else None  # validates the workspace once
+    names: set[str] = set()
+    unparsed: set[int] = set()
+    patch_warnings: list[Finding] = []
+    done: dict[tuple[str, str], tuple[str, list[Finding], set[str] | None]] = {}
+    for index, entry in enumerate(entries):
+        if (entry.hex, entry.role) in done:
+            old, found, entry_names = done[entry.hex, entry.role]
+            found = relocated(found, old, entry.path)
+        else:
+            found, entry_names = _check_patch_entry(entry, load, usable, lk.path, checker)
+            done[entry.hex, entry.role] = (entry.path, found, entry_names)
+        if entry_names is None:
+            unparsed.add(index)
+        if entry.role == "patchset":
+            findings += found
+            names.update(entry_names or ())
+        else:
+            findings += [f for f in found if f.severity == "error"]
+            patch_warnings += [f for f in found if f.severity == "warning"]
+    findings += _first_of_each_code(patch_warnings)
+    if checker is not None and checker.usable:  # W011: over the workspace and every patch
+        findings += workspace.notice_findings(workspace.unused_parameters(ws, checker.used), lk.path)
+    return findings, (frozenset(names), frozenset(unparsed))
+
+
+def _check_patch_entry(
+    entry: FileEntry, load: Callable[[FileEntry], Any], usable: Any, likelihood_location: str, checker: patchsets.PatchChecker | None
+) -> tuple[list[Finding], set[str] | None]:
+    """The findings of one patchset or patch file, and its patch names (None: it does not parse)."""
+    findings: list[Finding] = []
+    obj = _json(entry, load, findings)
+    if obj is None:
+        return findings, None
+    if entry.role == "patchset":
+        found = patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=likelihood_location, checker=checker)
+        return findings + found, patchsets.patch_names(obj)
+    found = patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=likelihood_location, checker=checker)
+    return findings + found, set()
 
 
 def _first_of_each_code(warnings: list[Finding]) -> list[Finding]:

@@ -1,0 +1,115 @@
+"""Issue 11: the cost of ``full`` verification follows the bundle's distinct content, not the
+number of references to it, the number of patch operations squared, or the covariance cubed.
+
+Tests assert cost counters (blobs checked, workspaces patched); wall-time bounds are generous
+hang guards only. The times are in ``benchmarks/bench_hostile.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from heparch import semantic
+from heparch.build import AGENT
+from heparch.spec import strictjson, versions
+from heparch.spec.models import Manifest
+from heparch.store import layout, writer
+from heparch.verify import verify
+
+from conftest import small_patchset, small_workspace
+
+REFERENCES = 30
+
+
+def _manifest(files: dict[str, tuple[bytes, str, dict[str, str]]]) -> Manifest:
+    entries: list[dict[str, Any]] = []
+    for path, (data, role, notes) in sorted(files.items()):
+        entry: dict[str, Any] = {
+            "path": path,
+            "role": role,
+            "mediaType": "application/json",
+            "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "fixity": {"sha512": hashlib.sha512(data).hexdigest()},
+        }
+        if notes:
+            entry["annotations"] = notes
+        entries.append(entry)
+    obj = {"bundleFormat": {"uri": versions.FORMAT_URI, "version": versions.FORMAT_VERSION}, "files": entries, "analysis": {"license": "CC0-1.0"}}
+    return Manifest.from_json(strictjson.loads(strictjson.canonical(obj)))
+
+
+def raw_bundle(out: Path, files: dict[str, tuple[bytes, str, dict[str, str]]]) -> Path:
+    """A bundle holding ``files`` (path -> (bytes, role, annotations)), each distinct blob once."""
+    manifest = _manifest(files)
+    head = layout.head_files(manifest, strictjson.canonical(manifest.to_json()), AGENT)
+    blobs = {hashlib.sha256(d).hexdigest(): d for d, _, _ in files.values()}
+    writer.write_bundle(out, head, {}, {h: len(d) for h, d in blobs.items()}, lambda h: iter([blobs[h]]))
+    return out
+
+
+def _loader(files: dict[str, tuple[bytes, str, dict[str, str]]]) -> semantic.Loader:
+    by_hex = {hashlib.sha256(data).hexdigest(): data for data, _r, _n in files.values()}
+    return lambda entry: by_hex[entry.hex]
+
+
+def _referenced(patchset: dict[str, Any], copies: int) -> dict[str, tuple[bytes, str, dict[str, str]]]:
+    ws = json.dumps(small_workspace()).encode()
+    ps = json.dumps(patchset).encode()
+    files = {"BkgOnly.json": (ws, "likelihood", {})}
+    files.update({f"ps{i:02d}.json": (ps, "patchset", {"likelihood": "BkgOnly.json"}) for i in range(copies)})
+    return files
+
+
+def test_a_patchset_referenced_30_times_is_checked_once() -> None:
+    files = _referenced(small_patchset(small_workspace()), REFERENCES)
+    costs = semantic.Costs()
+    assert semantic.check_components(_manifest(files), _loader(files), costs=costs) == []
+    ps_hex = hashlib.sha256(files["ps00.json"][0]).hexdigest()
+    assert costs.checked[ps_hex] == 1
+    assert sum(costs.checked.values()) == 2  # the workspace and the patchset
+
+
+def test_each_reference_to_a_bad_blob_gets_its_findings_at_its_own_path() -> None:
+    bad = small_patchset(small_workspace())
+    bad["patches"][1]["patch"][0]["path"] = "/channels/7/samples/1"
+    files = _referenced(bad, 3)
+    costs = semantic.Costs()
+    findings = semantic.check_components(_manifest(files), _loader(files), costs=costs)
+    assert sorted({f.location.split(":", 1)[0] for f in findings}) == ["ps00.json", "ps01.json", "ps02.json"]
+    by_path = {p: [(f.code, f.location.split(":", 1)[1], f.message) for f in findings if f.location.startswith(p)] for p in ("ps00.json", "ps02.json")}
+    assert by_path["ps00.json"] == by_path["ps02.json"] != []
+    assert max(costs.checked.values()) == 1
+
+
+def test_likelihoods_of_one_blob_are_checked_once_each_with_its_points() -> None:
+    ws = json.dumps(small_workspace()).encode()
+    ps = json.dumps(small_patchset(small_workspace())).encode()
+    files: dict[str, tuple[bytes, str, dict[str, str]]] = {}
+    for i in range(5):
+        files[f"a{i}/BkgOnly.json"] = (ws, "likelihood", {})
+        files[f"a{i}/ps.json"] = (ps, "patchset", {"likelihood": f"a{i}/BkgOnly.json"})
+    costs = semantic.Costs()
+    assert semantic.check_components(_manifest(files), _loader(files), costs=costs) == []
+    assert sorted(costs.checked.values()) == [1, 1]
+
+
+def test_full_verification_of_30_references_is_valid_and_checks_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _referenced(small_patchset(small_workspace()), REFERENCES)
+    bundle = raw_bundle(tmp_path / "b.zst", files)
+    calls: list[str] = []
+    original = semantic.patchsets.check_patchset
+
+    def counting(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["location"])
+        return original(obj, *args, **kwargs)
+
+    monkeypatch.setattr(semantic.patchsets, "check_patchset", counting)
+    result = verify(bundle)
+    assert result.valid, [f.one_line() for f in result.report.findings]
+    assert calls == ["ps00.json"]
