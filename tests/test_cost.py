@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 
 from heparch import semantic
 from heparch.build import AGENT
+from heparch.components import patchset as patchsets
 from heparch.spec import strictjson, versions
 from heparch.spec.models import Manifest
 from heparch.store import layout, writer
@@ -113,3 +116,43 @@ def test_full_verification_of_30_references_is_valid_and_checks_once(tmp_path: P
     result = verify(bundle)
     assert result.valid, [f.one_line() for f in result.report.findings]
     assert calls == ["ps00.json"]
+
+
+OPERATIONS = 6000
+
+
+def _signal(i: int) -> dict[str, Any]:
+    return {"name": f"s{i}", "data": [1.0, 2.0], "modifiers": [{"name": "mu_SIG", "type": "normfactor", "data": None}]}
+
+
+@pytest.mark.parametrize(
+    ("ops", "blamed"),
+    [
+        ([{"op": "add", "path": "/channels/0/samples/-", "value": _signal(i)} for i in range(OPERATIONS)], None),
+        ([{"op": "add", "path": "/channels/0/samples/0/data/-", "value": 1.0} for _ in range(OPERATIONS)], OPERATIONS - 1),
+        (
+            [{"op": "add", "path": "/channels/0/samples/-", "value": _signal(i)} for i in range(OPERATIONS)]
+            + [{"op": "add", "path": "/channels/0/samples/0/data/-", "value": 1.0}],
+            OPERATIONS,
+        ),
+    ],
+    ids=["valid", "every-op-breaks-the-bins", "last-op-breaks-the-bins"],
+)
+def test_a_patch_of_6000_operations_is_located_in_log_n_prefixes(ops: list[dict[str, Any]], blamed: int | None) -> None:
+    """issue 11: locating the failing operation tried every prefix (quadratic: 187 s for 6,000)."""
+    checker = patchsets.PatchChecker(small_workspace())
+    start = time.perf_counter()
+    problem = checker.problem(ops)
+    assert time.perf_counter() - start < 30.0  # a hang guard; the benchmark has the times
+    assert (problem.index if problem else None) == blamed
+    assert checker.prefixes_checked <= 2 + math.ceil(math.log2(len(ops)))
+
+
+def test_bisection_names_the_operation_that_brings_the_issue() -> None:
+    ops: list[dict[str, Any]] = [{"op": "add", "path": "/channels/0/samples/-", "value": _signal(i)} for i in range(100)]
+    ops.insert(37, {"op": "add", "path": "/channels/0/samples/0/data/-", "value": 1.0})
+    checker = patchsets.PatchChecker(small_workspace())
+    problem = checker.problem(ops)
+    assert problem is not None
+    assert problem.index == 37
+    assert "has 3 bins" in problem.reason
