@@ -102,6 +102,16 @@ def test_likelihoods_of_one_blob_are_checked_once_each_with_its_points() -> None
     assert sorted(costs.checked.values()) == [1, 1]
 
 
+def test_a_workspace_that_does_not_parse_is_reported_at_each_path_and_is_no_likelihood_for_results() -> None:
+    files: dict[str, tuple[bytes, str, dict[str, str]]] = {f"a{i}/BkgOnly.json": (b'{"channels": [', "likelihood", {}) for i in range(3)}
+    files["results.json"] = (json.dumps({"likelihood": "a1/BkgOnly.json", "points": {}}).encode(), "results", {})
+    costs = semantic.Costs()
+    findings = semantic.check_components(_manifest(files), _loader(files), costs=costs)
+    assert sorted(f.location for f in findings if f.code == "E060") == ["a0/BkgOnly.json", "a1/BkgOnly.json", "a2/BkgOnly.json"]
+    assert any(f.code == "E069" and "is not a likelihood" in f.message for f in findings)
+    assert costs.checked[hashlib.sha256(b'{"channels": [').hexdigest()] == 1
+
+
 def test_full_verification_of_30_references_is_valid_and_checks_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = _referenced(small_patchset(small_workspace()), REFERENCES)
     bundle = raw_bundle(tmp_path / "b.zst", files)

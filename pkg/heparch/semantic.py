@@ -106,6 +106,8 @@ def check_components(
             hit = _check_likelihood(lk, entries, load)
             cache.put(key, paths, *hit)
         findings += hit[0]
+        if hit[1] is None:
+            continue  # the workspace does not parse: not a likelihood results may name
         names, unparsed = hit[1]
         points[lk.path] = names | {e.annotations.get("patch.name", e.path) for i, e in enumerate(entries) if e.role == "patch" and i not in unparsed}
     for sl in manifest.by_role("simplified-likelihood"):
@@ -134,12 +136,13 @@ def _check_likelihood(
     lk: FileEntry, entries: Sequence[FileEntry], load: Callable[[FileEntry], Any]
 ) -> tuple[list[Finding], tuple[frozenset[str], frozenset[int]]]:
     """The findings of one likelihood with its patchsets and patch files, the names of its
-    patchsets' patches and the indices of the ``entries`` that do not parse. A patchset or
-    patch blob listed several times is checked once."""
+    patchsets' patches and the indices of the ``entries`` that do not parse (None when the
+    workspace itself does not parse). A patchset or patch blob listed several times is
+    checked once."""
     findings: list[Finding] = []
     ws = _json(lk, load, findings)
     if ws is None:
-        return findings, (frozenset(), frozenset())
+        return findings, None
     problems = workspace.check_workspace(ws, location=lk.path)
     findings += problems
     usable = ws if not any(f.severity == "error" for f in problems) else None
