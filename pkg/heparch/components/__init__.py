@@ -1,7 +1,8 @@
 """Schema and semantic checks of every component kind (pure Python: json + jsonschema).
 
 Every ``check_*`` function returns a list of :class:`~heparch.findings.Finding` and never
-raises on bad content. numpy, scipy and pyhf are never imported here.
+raises on bad content. pyhf is never imported here; numpy and scipy only lazily, by the
+Cholesky check of a covariance of 64 bins or more (LAPACK, simplified.cholesky_failure).
 
 >>> findings, obj = load_json(b'{"a": 1, "a": 2}', location="x.json")
 >>> findings[0].code, obj

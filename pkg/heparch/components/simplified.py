@@ -151,7 +151,7 @@ def _lapack_cholesky_failure(cov: Sequence[Sequence[float]]) -> int | None:
     try:  # heavy optional dependency: imported only for a large covariance
         import numpy as np
         from scipy.linalg import lapack
-    except ImportError:  # pragma: no cover - scipy is a dependency of the inference extras
+    except ImportError:  # pragma: no cover - both are dependencies; blocked only in the layering tests
         return -1
     matrix = np.asarray(cov, dtype=float)
     if not np.isfinite(matrix).all():
