@@ -109,7 +109,7 @@ def check_components(
         if hit[1] is None:
             continue  # the workspace does not parse: not a likelihood results may name
         names, unparsed = hit[1]
-        points[lk.path] = names | {e.annotations.get("patch.name", e.path) for i, e in enumerate(entries) if e.role == "patch" and i not in unparsed}
+        points[lk.path] = set(names) | {e.annotations.get("patch.name", e.path) for i, e in enumerate(entries) if e.role == "patch" and i not in unparsed}
     for sl in manifest.by_role("simplified-likelihood"):
         hit = cache.get((sl.hex, sl.role), [sl.path])
         if hit is None:
@@ -134,7 +134,7 @@ def _check_simplified(sl: FileEntry, load: Callable[[FileEntry], Any]) -> tuple[
 
 def _check_likelihood(
     lk: FileEntry, entries: Sequence[FileEntry], load: Callable[[FileEntry], Any]
-) -> tuple[list[Finding], tuple[frozenset[str], frozenset[int]]]:
+) -> tuple[list[Finding], tuple[frozenset[str], frozenset[int]] | None]:
     """The findings of one likelihood with its patchsets and patch files, the names of its
     patchsets' patches and the indices of the ``entries`` that do not parse (None when the
     workspace itself does not parse). A patchset or patch blob listed several times is
