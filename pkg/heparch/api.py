@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from heparch.errors import InputError, IntegrityError, InvalidBundle
 from heparch.spec import strictjson
-from heparch.spec.manifest_check import parse_manifest
 from heparch.spec.models import FileEntry, Manifest
 from heparch.store import layout, tar
-from heparch.store.reader import RandomAccess, RawStream, TarStream
+from heparch.store.reader import RandomAccess
 
 if TYPE_CHECKING:
     import pyhf
@@ -52,39 +51,23 @@ class Bundle:
             raise
 
     def _open(self) -> None:
-        self._ra = RandomAccess(self._fh)
+        from heparch.verify import check_head
+
         self._fh.seek(0)
-        ts = TarStream(RawStream(self._fh))
-        head: dict[str, bytes] = {}
-        self.signatures: dict[str, bytes] = {}
-        while True:
-            entry = ts.next_header()
-            if entry is None:
-                raise InvalidBundle(f"{self.path}: E020 archive ends before its tag manifest")
-            name = entry[0][len(tar.ROOT) :]
-            if entry[1] > layout.MAX_MANIFEST * 4:
-                raise InvalidBundle(f"{self.path}: E018 {name} is larger than the head cap")
-            data = ts.read_data(name, entry[1])
-            if name == layout.TAGMANIFEST:
-                break
-            if name == layout.FRAMES:
-                continue
-            if name.startswith(layout.SIGNATURE_DIR):
-                self.signatures[name] = data
-            else:
-                head[name] = data
-        if layout.MANIFEST not in head:
-            raise InvalidBundle(f"{self.path}: E020 data/manifest.json is missing")
-        self.manifest_bytes = head[layout.MANIFEST]
-        manifest, findings = parse_manifest(self.manifest_bytes)
-        errors = [f for f in findings if f.severity == "error"]
-        if manifest is None or errors:
-            raise InvalidBundle(f"{self.path}: invalid manifest", findings=errors)
-        self.manifest: Manifest = manifest
+        # verify's own head checks and caps (spec section 2.2.2): memory is bounded whatever the
+        # bundle declares, and what open() accepts is what 'arch verify --level structure' reads
+        checked, ts = check_head(self._fh)
+        errors = checked.report.errors
+        if checked.manifest is None or checked.manifest_bytes is None or errors:
+            raise InvalidBundle(f"{self.path}: not a valid bundle (run 'arch verify {self.path}' for the full report)", findings=errors)
+        self.signatures: dict[str, bytes] = checked.signatures
+        self.manifest_bytes = checked.manifest_bytes
+        self.manifest: Manifest = checked.manifest
         self.identity = layout.identity(self.manifest_bytes)
+        self._ra = RandomAccess(self._fh)
         pos = ts.raw.tell()
         self._offsets: dict[str, int] = {}
-        for hex_, (size, _) in layout.blobs(manifest).items():
+        for hex_, (size, _) in layout.blobs(self.manifest).items():
             self._offsets[hex_] = pos
             pos += tar.BLOCK + size + tar.padding(size)
 

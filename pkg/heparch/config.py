@@ -16,6 +16,20 @@ from heparch.errors import InputError
 
 FILENAME = "arch.yaml"
 MAX_DEPTH = 64  # nesting of mappings and lists; what arch.yaml documents needs 4
+MAX_YAML_BYTES = 4 << 20  # arch.yaml and trust policies: real ones are a few kB
+
+
+def read_capped(path: Path, what: str, cap: int = MAX_YAML_BYTES) -> bytes:
+    """At most ``cap`` bytes of ``path`` (reading cap + 1: ``/dev/zero`` or a FIFO cannot make it
+    grow); an :class:`InputError` naming the file when it is larger or unreadable."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(cap + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    if len(data) > cap:
+        raise InputError(f"{path}: the {what} is larger than {cap} bytes (the cap); a real one is a few kB")
+    return data
 
 
 class FileSpec(BaseModel):
@@ -39,7 +53,9 @@ class ArchConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list)
 
 
-def _reject_unsafe_yaml(text: str, where: str) -> None:
+def reject_unsafe_yaml(text: str, where: str) -> None:
+    """Refuse anchors, aliases, explicit tags and nesting deeper than MAX_DEPTH, before any YAML is composed
+    (for arch.yaml and trust policies alike)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
     from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
@@ -76,10 +92,10 @@ def load(path: Path) -> ArchConfig:
     from ruamel.yaml.error import YAMLError
 
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_capped(path, "arch.yaml").decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
-    _reject_unsafe_yaml(text, str(path))
+    reject_unsafe_yaml(text, str(path))
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from heparch.config import read_capped, reject_unsafe_yaml
 from heparch.errors import InputError
 
 #: a role name: lowercase letters, digits and '-', at most 24 characters (it is part of a tar entry name)
@@ -191,13 +192,11 @@ def load_policy(path: Path | str) -> TrustPolicy:
 
     path = Path(path)
     try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the trust policy: {exc.strerror}") from None
+        text = read_capped(path, "trust policy").decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: the trust policy is not UTF-8 text") from None
     try:
-        _reject_unsafe_yaml(text, str(path))
+        reject_unsafe_yaml(text, str(path))  # anchors, aliases, tags and nesting (config.MAX_DEPTH)
         data = YAML(typ="safe", pure=True).load(io.StringIO(text))
     except DuplicateKeyError as exc:
         raise InputError(f"{path}: duplicate key: {str(exc.problem or exc).splitlines()[0]}") from None
@@ -206,21 +205,3 @@ def load_policy(path: Path | str) -> TrustPolicy:
     except RecursionError:
         raise InputError(f"{path}: nested too deeply to be a trust policy") from None
     return parse_policy(data, path)
-
-
-def _reject_unsafe_yaml(text: str, where: str) -> None:
-    """Refuse anchors, aliases and explicit tags, on scalars and on collections alike.
-
-    (heparch.config's check indexes ``event.implicit``, which is a tuple for a scalar but a
-    bool for a mapping or a list, so ``keys: !!set {a}`` raised TypeError there.)
-    """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.events import AliasEvent, CollectionStartEvent, NodeEvent, ScalarEvent
-
-    for event in YAML(typ="rt").parse(io.StringIO(text)):
-        if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
-            raise InputError(f"{where}: YAML anchors and aliases are not allowed (line {event.start_mark.line + 1}); write the value out")
-        tag = getattr(event, "tag", None)
-        explicit = (isinstance(event, ScalarEvent) and not event.implicit[0]) or (isinstance(event, CollectionStartEvent) and not event.implicit)
-        if tag is not None and explicit:
-            raise InputError(f"{where}: explicit YAML tag {tag!r} is not allowed (line {event.start_mark.line + 1}); remove it")

@@ -130,6 +130,23 @@ def verify_open(
     return result
 
 
+def check_head(fh: BinaryIO) -> tuple[Verification, TarStream]:
+    """Check the head and the signature part of the bundle read from ``fh`` (from its current
+    position) with ``structure``'s checks and caps, reading nothing of the payload.
+
+    For readers that do not verify (``heparch.open()``, ``arch inspect``, ``ls``, ``cat``): memory
+    is bounded by the caps of spec section 2.2.2 whatever the bundle declares. Returns the
+    findings so far and the stream, positioned at the first payload entry when they are valid.
+    """
+    result = Verification("structure", Report())
+    ts = TarStream(RawStream(fh))
+    try:
+        _Pass(result, ts, "structure", None, detached={}, trust_location="").run_head()
+    except StreamError as exc:
+        result.report.extend(exc.findings)
+    return result, ts
+
+
 class _Pass:
     """The single streaming pass over the entries."""
 
@@ -146,9 +163,27 @@ class _Pass:
         return self.ts.next_header()
 
     def run(self) -> None:
+        parts = self.run_head()
+        if parts is None:
+            return
+        listing, head_frames, manifest = parts
+        raw = self.ts.raw
+        first_payload = len(raw.frames)
+        if manifest is None:
+            return
+        expected = layout.blobs(manifest)
+        raw.cap = raw.tell() + sum(tar.BLOCK + s + tar.padding(s) for s, _ in expected.values()) + len(tar.END)
+        self._read_payload(manifest, expected)
+        payload_frames = [(f.length, d) for f, d in raw.frames[first_payload:]]
+        if listing != layout.frames_listing(head_frames, payload_frames):
+            self.report.add("E007", layout.FRAMES, "the compressed frames differ from the digests recorded for them")
+
+    def run_head(self) -> tuple[bytes, list[tuple[int, str]], Manifest | None] | None:
+        """The head and the signature part, under the caps of spec section 2.2.2 (nothing of the
+        payload is read): (frames listing, head frames, manifest), or None when the head is missing."""
         head = self._read_head()
         if head is None:
-            return
+            return None
         raw = self.ts.raw
         if not raw.at_boundary():
             raise StreamError("E008", "bagit head", "the head part must end at a frame boundary")
@@ -169,15 +204,7 @@ class _Pass:
         if not all(f.stored for f, _ in raw.frames[len(head_frames) :]):
             self.report.add("E008", "signature part", "frames of the signature part must hold only raw (stored) blocks")
         self._check_signatures(manifest_bytes, signatures)  # before any payload is hashed (DESIGN section 3)
-        first_payload = len(raw.frames)
-        if manifest is None:
-            return
-        expected = layout.blobs(manifest)
-        raw.cap = raw.tell() + sum(tar.BLOCK + s + tar.padding(s) for s, _ in expected.values()) + len(tar.END)
-        self._read_payload(manifest, expected)
-        payload_frames = [(f.length, d) for f, d in raw.frames[first_payload:]]
-        if listing != layout.frames_listing(head_frames, payload_frames):
-            self.report.add("E007", layout.FRAMES, "the compressed frames differ from the digests recorded for them")
+        return listing, head_frames, manifest
 
     def _check_signatures(self, manifest_bytes: bytes, signatures: dict[str, bytes]) -> None:
         if not (signatures or self.detached or self.result.trust is not None):
