@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 
 from heparch import semantic
-from heparch.build import AGENT
 from heparch.components import patchset as patchsets
-from heparch.spec import strictjson, versions
+from heparch.spec import strictjson
 from heparch.spec.models import Manifest
-from heparch.store import layout, writer
 from heparch.verify import verify
+from test_hardening import manifest_object, raw_bundle
 
 from conftest import small_patchset, small_workspace
 
@@ -30,30 +29,7 @@ REFERENCES = 30
 
 
 def _manifest(files: dict[str, tuple[bytes, str, dict[str, str]]]) -> Manifest:
-    entries: list[dict[str, Any]] = []
-    for path, (data, role, notes) in sorted(files.items()):
-        entry: dict[str, Any] = {
-            "path": path,
-            "role": role,
-            "mediaType": "application/json",
-            "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-            "fixity": {"sha512": hashlib.sha512(data).hexdigest()},
-        }
-        if notes:
-            entry["annotations"] = notes
-        entries.append(entry)
-    obj = {"bundleFormat": {"uri": versions.FORMAT_URI, "version": versions.FORMAT_VERSION}, "files": entries, "analysis": {"license": "CC0-1.0"}}
-    return Manifest.from_json(strictjson.loads(strictjson.canonical(obj)))
-
-
-def raw_bundle(out: Path, files: dict[str, tuple[bytes, str, dict[str, str]]]) -> Path:
-    """A bundle holding ``files`` (path -> (bytes, role, annotations)), each distinct blob once."""
-    manifest = _manifest(files)
-    head = layout.head_files(manifest, strictjson.canonical(manifest.to_json()), AGENT)
-    blobs = {hashlib.sha256(d).hexdigest(): d for d, _, _ in files.values()}
-    writer.write_bundle(out, head, {}, {h: len(d) for h, d in blobs.items()}, lambda h: iter([blobs[h]]))
-    return out
+    return Manifest.from_json(strictjson.loads(strictjson.canonical(manifest_object(files))))
 
 
 def _loader(files: dict[str, tuple[bytes, str, dict[str, str]]]) -> semantic.Loader:

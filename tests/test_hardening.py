@@ -102,8 +102,8 @@ def test_manifest_values_exit_1_with_their_code(vector: str, command: tuple[str,
 # --- malformed patchsets ---------------------------------------------------------------
 
 
-def raw_bundle(out: Path, files: dict[str, tuple[bytes, str, dict[str, str]]]) -> Path:
-    """A bundle holding ``files`` (path -> (bytes, role, annotations)) as heparch writes it, unchecked."""
+def manifest_object(files: dict[str, tuple[bytes, str, dict[str, str]]]) -> dict[str, Any]:
+    """The manifest (as JSON) listing ``files`` (path -> (bytes, role, annotations))."""
     entries = []
     for path, (data, role, notes) in sorted(files.items()):
         entry: dict[str, Any] = {
@@ -117,7 +117,12 @@ def raw_bundle(out: Path, files: dict[str, tuple[bytes, str, dict[str, str]]]) -
         if notes:
             entry["annotations"] = notes
         entries.append(entry)
-    obj = {"bundleFormat": {"uri": versions.FORMAT_URI, "version": versions.FORMAT_VERSION}, "files": entries, "analysis": {"license": "CC0-1.0"}}
+    return {"bundleFormat": {"uri": versions.FORMAT_URI, "version": versions.FORMAT_VERSION}, "files": entries, "analysis": {"license": "CC0-1.0"}}
+
+
+def raw_bundle(out: Path, files: dict[str, tuple[bytes, str, dict[str, str]]]) -> Path:
+    """A bundle holding ``files`` (path -> (bytes, role, annotations)) as heparch writes it, unchecked."""
+    obj = manifest_object(files)
     manifest_bytes = strictjson.canonical(obj)
     head = layout.head_files(Manifest.from_json(obj), manifest_bytes, AGENT)
     blobs = {hashlib.sha256(d).hexdigest(): d for d, _, _ in files.values()}
