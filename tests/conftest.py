@@ -9,7 +9,11 @@ The guards keep one bad test from taking the run down with it:
   shorter one, so a hang fails that test;
 * property tests are deterministic: the ``heparch`` hypothesis profile (derandomised, no example
   database, a deadline per example, bounded examples) is the default, and a test whose own settings
-  undo any of that fails before it runs.
+  undo any of that fails before it runs;
+* real data: tests read ../shared/data (``HEPARCH_SHARED_DATA`` overrides the path). Where it is
+  absent, a test that fails because a file under it is missing is reported as skipped with the
+  reason, except under CI (``CI`` set), where the run stops at once: a path error must not turn the
+  real-data tests into silent skips.
 """
 
 from __future__ import annotations
@@ -75,6 +79,32 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"{item.nodeid}: property tests need " + ", ".join(problems) + " (see tests/conftest.py)", pytrace=False)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI the real data must be there: stop the run instead of skipping its tests."""
+    if os.environ.get("CI") and not SHARED.is_dir():
+        raise pytest.UsageError(f"{SHARED}: the shared real data is missing; CI needs ../shared/data beside the checkout (or HEPARCH_SHARED_DATA)")
+
+
+def _missing_shared_file(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str | None:
+    """The missing path under SHARED that made a test fail, where SHARED itself is absent."""
+    if excinfo is None or SHARED.is_dir() or not isinstance(excinfo.value, OSError):
+        return None
+    missing = str(excinfo.value.filename or "")
+    return missing if missing.startswith(str(SHARED)) else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Report a test that needs the absent ../shared/data as skipped, naming the file (not under CI,
+    which stops in :func:`pytest_sessionstart`)."""
+    report = yield
+    missing = _missing_shared_file(call.excinfo)
+    if missing is not None and report.failed:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: shared real data not present ({missing})")
+    return report
+
+
 def _hypothesis_settings(item: pytest.Item) -> settings | None:
     test = getattr(item, "obj", None)
     if not getattr(test, "is_hypothesis_test", False):
@@ -84,7 +114,7 @@ def _hypothesis_settings(item: pytest.Item) -> settings | None:
 
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("HEPARCH_SHARED_DATA") or ROOT.parent / "shared" / "data")
 ONE_LBB = SHARED / "atlas-1lbb-ins1755298"
 EXAMPLE = ROOT / "fixtures" / "example-analysis"
 

@@ -19,10 +19,11 @@ from heparch.findings import Finding
 from heparch.spec import containers, schema_check, strictjson
 from heparch.spec.codes import CODES
 
+from conftest import SHARED
+
 HERE = pathlib.Path(__file__).parent
 DATA = HERE / "test_components"
 ROOT = HERE.parent
-SHARED = pathlib.Path("/work/shared/data")
 LBB = SHARED / "atlas-1lbb-ins1755298"
 SMODELS = sorted((SHARED / "smodels-db-atlas-pyhf-bkgonly").rglob("*.json"))
 SL_TOYS = sorted(SHARED.glob("sl-toy-*/sl.json"))

@@ -12,8 +12,9 @@ import pytest
 from heparch.spec import components as models
 from heparch.spec import schema_check
 
+from conftest import SHARED
+
 DATA = pathlib.Path(__file__).parent / "test_components"
-SHARED = pathlib.Path("/work/shared/data")
 
 Shape = dict[str, Any] | None
 

@@ -87,3 +87,50 @@ def test_guards_turn_hangs_runaways_and_random_property_tests_into_failures(tmp_
     assert "FAILED test_guarded.py::test_hang - Failed: Timeout" in out
     assert "FAILED test_guarded.py::test_runaway_memory - MemoryError" in out
     assert "2 failed, 1 passed, 2 errors" in out
+
+
+NEEDS_SHARED = """
+import json
+
+from conftest import SHARED
+
+
+def test_reads_real_data():
+    json.loads((SHARED / "atlas-1lbb-ins1755298" / "BkgOnly.json").read_text())
+
+
+def test_plain_failure_stays_a_failure():
+    open("/nonexistent-heparch-file")
+"""
+
+
+def _run_needing_shared(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    shutil.copy(HERE / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_needs_shared.py").write_text(NEEDS_SHARED)
+    clean = {k: v for k, v in os.environ.items() if k != "CI"}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", "--tb=line", "test_needs_shared.py"],
+        cwd=tmp_path,
+        env={**clean, "HEPARCH_SHARED_DATA": str(tmp_path / "no-such-dir"), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_absent_shared_data_skips_with_the_reason_outside_ci(tmp_path: Path) -> None:
+    proc = _run_needing_shared(tmp_path)
+    out = proc.stdout
+    assert "SKIPPED" in out, out
+    assert "shared real data not present" in out, out
+    assert "BkgOnly.json" in out, out
+    # an unrelated missing file is still a failure
+    assert "FAILED test_needs_shared.py::test_plain_failure_stays_a_failure" in out, out
+    assert "1 failed, 1 skipped" in out, out
+
+
+def test_absent_shared_data_stops_the_run_under_ci(tmp_path: Path) -> None:
+    proc = _run_needing_shared(tmp_path, CI="true")
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error: nothing ran, nothing skipped
+    assert "the shared real data is missing" in proc.stderr, proc.stderr
