@@ -4,7 +4,15 @@ not even lazily inside a function."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+
+from heparch.build import build
+
+from conftest import EXAMPLE
 
 PKG = Path(__file__).resolve().parent.parent / "pkg" / "heparch"
 
@@ -67,3 +75,37 @@ def test_imports_flow_one_way() -> None:
             if theirs is not None and theirs > mine:
                 upward.append(f"{module} imports {imported}")
     assert upward == []
+
+
+#: what the light commands must not import (each costs 0.1-1 s of start-up; `arch ls` of a
+#: bundle and `verify --level fixity` read bytes and JSON only)
+HEAVY = ("numpy", "scipy", "pyhf", "jsonschema", "cryptography", "matplotlib", "dask", "spey")
+
+PROBE = """
+import sys
+from heparch.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[0].split(",")))
+print(code, " ".join(heavy), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", [("verify", "--level", "fixity"), ("ls",)], ids=" ".join)
+def test_light_commands_import_no_heavy_dependency(command: tuple[str, ...], tmp_path: Path) -> None:
+    bundle = tmp_path / "toy.zst"
+    build(EXAMPLE, output=bundle)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.replace("sys.argv[0]", repr(",".join(HEAVY))), *command, str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    code, _, heavy = proc.stderr.strip().splitlines()[-1].partition(" ")
+    assert code == "0", proc.stderr
+    assert heavy == "", f"arch {' '.join(command)} imported {heavy}"
