@@ -101,8 +101,8 @@ class SimplifiedBackend:
 
     name = "simplified"
 
-    def unsupported(self, spec: Mapping[str, Any]) -> str | None:
-        """Why ``spec`` is not a simplified likelihood (None when it is)."""
+    def unsupported(self, spec: object) -> str | None:
+        """Why ``spec`` (any JSON value) is not a simplified likelihood (None when it is)."""
         if not isinstance(spec, Mapping):
             return "not a JSON object"
         missing = [k for k in ("observed", "background", "covariance", "signals") if k not in spec]

@@ -129,7 +129,7 @@ class FastBackend:
         poi = cfg.get("poi")
         if not isinstance(poi, str) or not poi:
             return "the measurement names no parameter of interest"
-        bounds = settings.poi_bounds if settings is not None and settings.poi_bounds is not None else None
+        bounds: tuple[Any, Any] | None = settings.poi_bounds if settings is not None and settings.poi_bounds is not None else None  # JSON: any type
         if bounds is None:
             given = _poi_config(m).get("bounds")
             if isinstance(given, list) and given and isinstance(given[0], list) and len(given[0]) == 2:
