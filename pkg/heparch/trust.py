@@ -121,8 +121,6 @@ def _fail(path: Path, where: str, message: str) -> InputError:
 
 def parse_policy(data: Any, path: Path) -> TrustPolicy:
     """A :class:`TrustPolicy` from parsed YAML/JSON; :class:`InputError` names the field and the fix."""
-    from heparch.signing import KeyFormatError, parse_public_key
-
     if not isinstance(data, dict):
         raise InputError(f"{path}: a trust policy must be a mapping with 'keys' and 'require' (see 'arch verify --help')")
     unknown = sorted(set(data) - {"keys", "require"})
@@ -133,55 +131,68 @@ def parse_policy(data: Any, path: Path) -> TrustPolicy:
         raise _fail(path, "keys", "must be a non-empty list of {name, public_key, roles}")
     keys: list[TrustedKey] = []
     for i, item in enumerate(raw_keys):
-        where = f"keys[{i}]"
-        if not isinstance(item, dict):
-            raise _fail(path, where, "must be a mapping {name, public_key, roles}")
-        extra = sorted(set(item) - _KEY_FIELDS)
-        if extra:
-            raise _fail(path, f"{where}.{extra[0]}", "unknown field; a key has name, public_key and roles")
-        missing = sorted(_KEY_FIELDS - set(item))
-        if missing:
-            raise _fail(path, f"{where}.{missing[0]}", "required field is missing")
-        name, text, roles = item["name"], item["public_key"], item["roles"]
-        if not isinstance(name, str) or not name.strip():
-            raise _fail(path, f"{where}.name", "must be a non-empty string")
-        if not isinstance(text, str):
-            raise _fail(path, f"{where}.public_key", "must be a string: an OpenSSH line 'ssh-ed25519 AAAA...' or a PEM public key")
-        try:
-            public = parse_public_key(text)
-        except KeyFormatError as exc:
-            raise _fail(path, f"{where}.public_key", str(exc)) from None
-        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
-            raise _fail(path, f"{where}.roles", "must be a non-empty list of role names, e.g. [analysis-team]")
-        for r in roles:
-            problem = role_problem(r)
-            if problem:
-                raise _fail(path, f"{where}.roles", problem)
-        for j, other in enumerate(keys):
-            if other.name == name:
-                raise _fail(path, f"{where}.name", f"{name!r} is already the name of keys[{j}]; names must be unique")
-            if other.keyid == public.keyid:
-                raise _fail(path, f"{where}.public_key", f"the same key as keys[{j}] ({other.name}); list each key once, with all its roles")
-        keys.append(TrustedKey(name, public.keyid, public.openssh, frozenset(roles)))
-    require = data.get("require")
+        keys.append(_parse_key(item, f"keys[{i}]", keys, path))
+    return TrustPolicy(tuple(keys), _parse_require(data.get("require"), keys, path))
+
+
+def _parse_key(item: Any, where: str, earlier: list[TrustedKey], path: Path) -> TrustedKey:
+    """One entry of ``keys``, unique in name and key among the ``earlier`` ones."""
+    from heparch.signing import KeyFormatError, parse_public_key
+
+    if not isinstance(item, dict):
+        raise _fail(path, where, "must be a mapping {name, public_key, roles}")
+    extra = sorted(set(item) - _KEY_FIELDS)
+    if extra:
+        raise _fail(path, f"{where}.{extra[0]}", "unknown field; a key has name, public_key and roles")
+    missing = sorted(_KEY_FIELDS - set(item))
+    if missing:
+        raise _fail(path, f"{where}.{missing[0]}", "required field is missing")
+    name, text, roles = item["name"], item["public_key"], item["roles"]
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(path, f"{where}.name", "must be a non-empty string")
+    if not isinstance(text, str):
+        raise _fail(path, f"{where}.public_key", "must be a string: an OpenSSH line 'ssh-ed25519 AAAA...' or a PEM public key")
+    try:
+        public = parse_public_key(text)
+    except KeyFormatError as exc:
+        raise _fail(path, f"{where}.public_key", str(exc)) from None
+    _check_roles(roles, f"{where}.roles", path)
+    for j, other in enumerate(earlier):
+        if other.name == name:
+            raise _fail(path, f"{where}.name", f"{name!r} is already the name of keys[{j}]; names must be unique")
+        if other.keyid == public.keyid:
+            raise _fail(path, f"{where}.public_key", f"the same key as keys[{j}] ({other.name}); list each key once, with all its roles")
+    return TrustedKey(name, public.keyid, public.openssh, frozenset(roles))
+
+
+def _check_roles(roles: Any, where: str, path: Path) -> None:
+    if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+        raise _fail(path, where, "must be a non-empty list of role names, e.g. [analysis-team]")
+    for r in roles:
+        problem = role_problem(r)
+        if problem:
+            raise _fail(path, where, problem)
+
+
+def _parse_require(require: Any, keys: list[TrustedKey], path: Path) -> dict[str, int]:
+    """``require``: role -> number of distinct keys, each satisfiable by the listed ``keys``."""
     if not isinstance(require, dict) or not require:
         raise _fail(path, "require", "must map each role to the number of distinct keys it needs, e.g. {analysis-team: 1}")
     checked: dict[str, int] = {}
     for role, count in require.items():
+        where = f"require.{role}"
         if not isinstance(role, str):  # YAML reads `123: 1` as the integer 123, which no key's roles can hold
-            raise _fail(path, f"require.{role}", "must be a role name (a string; quote a role made of digits)")
+            raise _fail(path, where, "must be a role name (a string; quote a role made of digits)")
         problem = role_problem(role)
         if problem:
-            raise _fail(path, f"require.{role}", problem)
+            raise _fail(path, where, problem)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise _fail(path, f"require.{role}", f"must be a whole number >= 1, not {count!r}")
+            raise _fail(path, where, f"must be a whole number >= 1, not {count!r}")
         eligible = sum(role in k.roles for k in keys)
         if eligible < count:
-            raise _fail(
-                path, f"require.{role}", f"needs {count} distinct keys but only {eligible} key(s) in 'keys' may sign for {role}; add keys or lower the number"
-            )
-        checked[str(role)] = count
-    return TrustPolicy(tuple(keys), checked)
+            raise _fail(path, where, f"needs {count} distinct keys but only {eligible} key(s) in 'keys' may sign for {role}; add keys or lower the number")
+        checked[role] = count
+    return checked
 
 
 def load_policy(path: Path | str) -> TrustPolicy:
