@@ -155,28 +155,19 @@ def _classify(src: Source, findings: list[Finding]) -> None:
 
 def _attach(sources: list[Source], findings: list[Finding]) -> None:
     """Name the likelihood of every patchset, patch, simplified likelihood and results component."""
-    likelihoods = [s for s in sources if s.role == "likelihood"]
-    by_digest = {workspace.pyhf_digest(s.obj): s.path for s in likelihoods if s.obj is not None}
+    likelihoods = [s.path for s in sources if s.role == "likelihood"]
+    by_digest = {workspace.pyhf_digest(s.obj): s.path for s in sources if s.role == "likelihood" and s.obj is not None}
     for s in sources:
         if s.role not in ("patchset", "patch", "simplified-likelihood", "results") or "likelihood" in s.annotations:
             continue
-        target = None
-        if s.role == "results" and isinstance(s.obj, dict):
-            target = s.obj.get("likelihood")
-        elif s.role == "simplified-likelihood":
-            derived = s.obj.get("derived_from") if isinstance(s.obj, dict) else None
-            target = derived.get("likelihood") if isinstance(derived, dict) else None
-            if target not in {x.path for x in likelihoods}:
-                continue
+        if s.role == "simplified-likelihood":
+            target = _derived_from(s)
+            if target not in likelihoods:
+                continue  # a simplified likelihood of its own
+        elif s.role == "results":
+            target = s.obj.get("likelihood") if isinstance(s.obj, dict) else None
         else:
-            digests = s.obj.get("metadata", {}).get("digests", {}) if isinstance(s.obj, dict) and s.role == "patchset" else {}
-            target = by_digest.get(digests.get("sha256", "")) if isinstance(digests, dict) else None
-            if target is None:
-                folder = str(Path(s.path).parent)
-                here = [x.path for x in likelihoods if str(Path(x.path).parent) == folder]
-                candidates = here or [x.path for x in likelihoods]
-                if len(candidates) == 1:
-                    target = candidates[0]
+            target = _likelihood_by_digest_or_folder(s, likelihoods, by_digest)
         if isinstance(target, str):
             s.annotations["likelihood"] = target
         else:
@@ -185,6 +176,24 @@ def _attach(sources: list[Source], findings: list[Finding]) -> None:
                     "E037", s.path, f"cannot tell which likelihood this {s.role} belongs to; name it in arch.yaml (files: - path: {s.path}, likelihood: ...)"
                 )
             )
+
+
+def _derived_from(s: Source) -> Any:
+    """The likelihood a simplified likelihood says it was derived from (any JSON value)."""
+    derived = s.obj.get("derived_from") if isinstance(s.obj, dict) else None
+    return derived.get("likelihood") if isinstance(derived, dict) else None
+
+
+def _likelihood_by_digest_or_folder(s: Source, likelihoods: list[str], by_digest: dict[str, str]) -> str | None:
+    """A patchset's likelihood by the pyhf digest in its metadata; else (and for a patch) the
+    only likelihood in its folder, or the only one of the bundle."""
+    digests = s.obj.get("metadata", {}).get("digests", {}) if isinstance(s.obj, dict) and s.role == "patchset" else {}
+    target = by_digest.get(digests.get("sha256", "")) if isinstance(digests, dict) else None
+    if target is not None:
+        return target
+    folder = Path(s.path).parent
+    candidates = [x for x in likelihoods if Path(x).parent == folder] or likelihoods
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _created(cfg: config.ArchConfig) -> str | None:
@@ -315,30 +324,9 @@ def build(source: Path | str, *, output: Path | str | None = None, signatures_di
     source = Path(source)
     out = Path(output) if output is not None else None
     cfg, sources, findings = collect(source, output=out)
-    out = out or default_output(source, cfg)
-    if out.is_dir():
-        raise InputError(f"{out}: is a directory; give the output file name, e.g. -o {out / 'bundle.zst'}")
-    if not out.parent.is_dir():
-        raise InputError(f"{out.parent}: output directory does not exist")
+    out = _check_output(out or default_output(source, cfg))
     obj = _manifest_obj(cfg, sources)
-    problems = schema_findings(obj, "manifest.json", "E032", config.FILENAME)
-    if problems:
-        raise BuildRefused(problems[0].one_line(), findings=problems)
-    manifest = Manifest.from_json(obj)
-    findings += check_files(manifest)
-    from heparch.semantic import check_components
-
-    by_path = {s.path: s for s in sources}
-    parsed = {s.path: s.obj for s in sources if s.obj is not None}  # parsed once, at discovery
-    findings += check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
-    errors = [f for f in findings if f.severity == "error"]
-    if errors:
-        raise BuildRefused(errors[0].one_line(), findings=errors)
-    try:
-        manifest_bytes = strictjson.canonical(obj, where="manifest")
-    except strictjson.StrictJSONError as exc:  # a value of arch.yaml that no reader may accept
-        problem = Finding(exc.code or "E030", config.FILENAME, f"{exc}; change the value")
-        raise BuildRefused(problem.one_line(), findings=[problem]) from None
+    manifest, manifest_bytes, findings = _checked_manifest(obj, sources, findings)
     head = layout.head_files(manifest, manifest_bytes, AGENT)
     signatures = read_signatures(signatures_dir if signatures_dir else source / "signatures" if source.is_dir() else None)
     if signatures:
@@ -353,6 +341,38 @@ def build(source: Path | str, *, output: Path | str | None = None, signatures_di
 
     writer.write_bundle(out, head, signatures, sizes, open_blob)
     return BuildResult(out, layout.identity(manifest_bytes), manifest, [f for f in findings if f.severity == "warning"])
+
+
+def _check_output(out: Path) -> Path:
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory; give the output file name, e.g. -o {out / 'bundle.zst'}")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent}: output directory does not exist")
+    return out
+
+
+def _checked_manifest(obj: dict[str, Any], sources: list[Source], findings: list[Finding]) -> tuple[Manifest, bytes, list[Finding]]:
+    """The manifest, its canonical bytes and all findings; :class:`BuildRefused` on any error
+    (of the schema, the files' rules, the components' semantics or strict JSON)."""
+    problems = schema_findings(obj, "manifest.json", "E032", config.FILENAME)
+    if problems:
+        raise BuildRefused(problems[0].one_line(), findings=problems)
+    manifest = Manifest.from_json(obj)
+    findings = [*findings, *check_files(manifest)]
+    from heparch.semantic import check_components
+
+    by_path = {s.path: s for s in sources}
+    parsed = {s.path: s.obj for s in sources if s.obj is not None}  # parsed once, at discovery
+    findings += check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise BuildRefused(errors[0].one_line(), findings=errors)
+    try:
+        manifest_bytes = strictjson.canonical(obj, where="manifest")
+    except strictjson.StrictJSONError as exc:  # a value of arch.yaml that no reader may accept
+        problem = Finding(exc.code or "E030", config.FILENAME, f"{exc}; change the value")
+        raise BuildRefused(problem.one_line(), findings=[problem]) from None
+    return manifest, manifest_bytes, findings
 
 
 def _check_kept_signatures(signatures: dict[str, bytes], manifest_bytes: bytes, source: Path) -> None:
