@@ -529,58 +529,67 @@ def _signals(
     bkg: FastBackground, workspace: Mapping[str, Any], points: Sequence[Point], fit: Any, names: Sequence[str], bins: Sequence[Bin]
 ) -> tuple[dict[str, list[float]], dict[str, list[Any]], list[str]]:
     """Signal yields per point (rates at mu = 1 minus at mu = 0, the rest at the background-only fit)."""
-    import numpy as np
-
-    from heparch.components.patchset import PatchFailure, apply_patch
-    from heparch.infer.fast import FastBackend
-
     best = dict(zip(names, fit.bestfit.tolist(), strict=True))
     background_samples = {id(s) for ch in workspace["channels"] for s in ch["samples"]}
     signals: dict[str, list[float]] = {}
     values: dict[str, list[Any]] = {}
-    warnings: list[str] = []
     negative: list[str] = []
     for p in points:
-        where = f"point {p.name!r}"
-        try:
-            doc, _ = apply_patch(workspace, p.patch)
-        except PatchFailure as exc:
-            raise InferenceInputError(f"{where}: operation {exc.index} of its patch does not apply: {exc.reason}") from None
-        # patches share the untouched samples with the workspace (checked already): check the rest
-        added = [s for ch in doc.get("channels", []) for s in ch.get("samples", []) if id(s) not in background_samples]
-        reason = FastBackend().unsupported({"measurements": doc.get("measurements"), "channels": [{"name": "patched", "samples": added}]})
-        if reason is not None:
-            raise InferenceInputError(f"{where}: the fast engine cannot compute the patched model: {reason}")
-        try:
-            patched = bkg.model([p.patch])
-        except InferenceInputError as exc:
-            raise InferenceInputError(f"{where}: {exc.message}") from None
-        st, lk = patched.st, patched.lik
-        if st.poi < 0:
-            raise InferenceInputError(f"{where}: the patched model has no parameter of interest (the measurement's 'poi' names no modifier of the patch)")
-        index = _bin_index(st.channels, st.channel_bins)
-        missing = [b for b in bins if b not in index]
-        if missing:
-            raise InferenceInputError(f"{where}: the patched model has no bin {_bin_name(missing[0])}: the patch changes the channels")
-        rows = np.array([index[b] for b in bins], dtype=np.int64)
-        x = st.inits.copy()
-        for k, name in enumerate(st.par_names):
-            if name in best:
-                x[k] = best[name]
-        x[st.poi] = 1.0
-        on = lk.expected_main(x)[rows]
-        x[st.poi] = 0.0
-        off = lk.expected_main(x)[rows]
-        yields = [_round(v) for v in (on - off).tolist()]
+        yields = _signal_yields(_patched_model(bkg, workspace, p, background_samples), best, bins, f"point {p.name!r}")
         if any(v < 0 for v in yields):
             negative.append(p.name)
             yields = [max(v, 0.0) for v in yields]
         signals[p.name] = yields
         if p.values is not None:
             values[p.name] = p.values
+    warnings = []
     if negative:
         warnings.append(f"negative signal yields set to 0 (the simplified engine refuses negative rates) for {len(negative)} point(s): {_listing(negative)}")
     return signals, values, warnings
+
+
+def _patched_model(bkg: FastBackground, workspace: Mapping[str, Any], p: Point, background_samples: set[int]) -> Any:
+    """The fast engine's model of point ``p``, or :class:`InferenceInputError` naming the point."""
+    from heparch.components.patchset import PatchFailure, apply_patch
+    from heparch.infer.fast import FastBackend
+
+    where = f"point {p.name!r}"
+    try:
+        doc, _ = apply_patch(workspace, p.patch)
+    except PatchFailure as exc:
+        raise InferenceInputError(f"{where}: operation {exc.index} of its patch does not apply: {exc.reason}") from None
+    # patches share the untouched samples with the workspace (checked already): check the rest
+    added = [s for ch in doc.get("channels", []) for s in ch.get("samples", []) if id(s) not in background_samples]
+    reason = FastBackend().unsupported({"measurements": doc.get("measurements"), "channels": [{"name": "patched", "samples": added}]})
+    if reason is not None:
+        raise InferenceInputError(f"{where}: the fast engine cannot compute the patched model: {reason}")
+    try:
+        return bkg.model([p.patch])
+    except InferenceInputError as exc:
+        raise InferenceInputError(f"{where}: {exc.message}") from None
+
+
+def _signal_yields(patched: Any, best: Mapping[str, float], bins: Sequence[Bin], where: str) -> list[float]:
+    """Rates in ``bins`` at mu = 1 minus at mu = 0, the other parameters at ``best`` (rounded)."""
+    import numpy as np
+
+    st, lk = patched.st, patched.lik
+    if st.poi < 0:
+        raise InferenceInputError(f"{where}: the patched model has no parameter of interest (the measurement's 'poi' names no modifier of the patch)")
+    index = _bin_index(st.channels, st.channel_bins)
+    missing = [b for b in bins if b not in index]
+    if missing:
+        raise InferenceInputError(f"{where}: the patched model has no bin {_bin_name(missing[0])}: the patch changes the channels")
+    rows = np.array([index[b] for b in bins], dtype=np.int64)
+    x = st.inits.copy()
+    for k, name in enumerate(st.par_names):
+        if name in best:
+            x[k] = best[name]
+    x[st.poi] = 1.0
+    on = lk.expected_main(x)[rows]
+    x[st.poi] = 0.0
+    off = lk.expected_main(x)[rows]
+    return [_round(v) for v in (on - off).tolist()]
 
 
 def _check_loads(sl: dict[str, Any]) -> bool:
