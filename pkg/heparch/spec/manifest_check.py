@@ -104,6 +104,10 @@ def _parse_manifest_uncached(data: bytes) -> tuple[Manifest | None, list[Finding
 
 def check_files(manifest: Manifest) -> list[Finding]:
     """Logical paths, order, roles, digests and cross-references of the file list."""
+    return [*_paths_and_roles(manifest), *_fixity_agrees(manifest), *_likelihood_references(manifest), *_containers_and_metadata(manifest)]
+
+
+def _paths_and_roles(manifest: Manifest) -> list[Finding]:
     findings = []
     paths = [f.path for f in manifest.files]
     for i, f in enumerate(manifest.files):
@@ -117,10 +121,22 @@ def check_files(manifest: Manifest) -> list[Finding]:
         findings.append(Finding("E034", f"{M}:$.files", f"{p!r} {why}"))
     if paths != sorted(paths) or len(set(paths)) != len(paths):
         findings.append(Finding("E035", f"{M}:$.files", "files are not sorted by path, or a path appears twice"))
+    return findings
+
+
+def _fixity_agrees(manifest: Manifest) -> list[Finding]:
+    """Files with one sha256 must have one sha512."""
+    findings = []
     sha512_of: dict[str, str] = {}
     for i, f in enumerate(manifest.files):
         if sha512_of.setdefault(f.digest, f.fixity.sha512) != f.fixity.sha512:
             findings.append(Finding("E054", f"{M}:$.files[{i}].fixity.sha512", "same sha256 as another file but a different sha512"))
+    return findings
+
+
+def _likelihood_references(manifest: Manifest) -> list[Finding]:
+    """Every patchset, patch and results component names a likelihood of the bundle."""
+    findings = []
     roles = {f.path: f.role for f in manifest.files}
     for i, f in enumerate(manifest.files):
         wanted = _NAMES_LIKELIHOOD.get(f.role)
@@ -133,8 +149,13 @@ def check_files(manifest: Manifest) -> list[Finding]:
                     "E037", f"{M}:$.files[{i}].annotations.likelihood", f"{target!r} is not a {' or '.join(wanted)} of this bundle", found=roles.get(target)
                 )
             )
+    return findings
+
+
+def _containers_and_metadata(manifest: Manifest) -> list[Finding]:
     from heparch.spec.containers import check_container_reference
 
+    findings = []
     for i, c in enumerate(manifest.containers or ()):
         findings += check_container_reference(c.reference, location=f"{M}:$.containers[{i}].reference")
     analysis = manifest.analysis

@@ -303,11 +303,16 @@ class _Compiler:
         if "$ref" in node:
             parts.append(self.uri(urljoin(base, node["$ref"])))
         kind = node.get("type")
-        typed = kind in ("object", "array")  # the object/array closure checks the type itself
-        if "type" in node and not typed:
+        if "type" in node and kind not in ("object", "array"):  # the object/array closure checks the type itself
             parts.append(self._type(node["type"]))
         parts.extend(self._value_checks(node))
         parts.extend(self._combinators(node, base))
+        parts.extend(self._structure_checks(node, base, kind))
+        return _all_of(parts)
+
+    def _structure_checks(self, node: dict[str, Any], base: str, kind: Any) -> list[Check]:
+        """The object, array, number and string keywords of ``node``."""
+        parts: list[Check] = []
         if kind == "object" or isinstance(node.get("properties"), dict) or "required" in node or "additionalProperties" in node:
             parts.append(self._object(node, base, typed=kind == "object"))
         if "minProperties" in node or "maxProperties" in node:
@@ -318,7 +323,7 @@ class _Compiler:
             parts.append(self._bounds(node))
         if any(k in node for k in ("pattern", "minLength", "maxLength")):
             parts.append(self._string(node))
-        return _all_of(parts)
+        return parts
 
     @staticmethod
     def _type(spec: str | list[str]) -> Check:
