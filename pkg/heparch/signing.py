@@ -24,6 +24,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -41,7 +42,7 @@ from heparch.errors import InputError, InvalidBundle
 from heparch.findings import Finding
 from heparch.spec import strictjson
 from heparch.store import layout, writer
-from heparch.trust import KEYID_RE, TrustOutcome, TrustPolicy, role_problem
+from heparch.trust import KEYID_RE, RoleOutcome, TrustOutcome, TrustPolicy, role_problem
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -589,61 +590,58 @@ def check_signatures(
     valid: list[Signature] = []
     invalid: list[tuple[str, str]] = []
     digests: dict[bytes, bytes] = {}  # of manifest_bytes, by hash name: computed once, not once per .sshsig
-
-    def bad(location: str, exc: _Bad) -> None:
-        findings.append(Finding(exc.code, location, exc.message, exc.expected, exc.found))
-        invalid.append((location, exc.code))
-
-    for name in sorted(in_bundle):
-        base = name.removeprefix(layout.SIGNATURE_DIR)
-        m = _NAME_RE.fullmatch(base)
+    checks: list[tuple[str, Callable[[], Signature]]] = [
+        (name, functools.partial(_check_in_bundle, name, in_bundle[name], identity, manifest_bytes, digests)) for name in sorted(in_bundle)
+    ]
+    checks += [(loc, functools.partial(_check_envelope, data, loc, identity)) for loc, data in sorted((detached or {}).items())]
+    for location, check in checks:
         try:
-            if m is None:
-                raise _Bad("E070", "signature file name must be <role>.<keyid>.dsse.json or <role>.<keyid>.sshsig (role: 1-24 of a-z 0-9 -; keyid: 64 hex)")
-            if m["suffix"] == DSSE_SUFFIX:
-                sig = _check_envelope(in_bundle[name], name, identity)
-                if (sig.role, sig.keyid) != (m["role"], m["keyid"]):
-                    expected = signature_name(sig.role or "", sig.keyid, "dsse")
-                    raise _Bad("E075", "file name's role and key id differ from the signed predicate's", expected=expected, found=base)
-            else:
-                sig = _check_sshsig(in_bundle[name], name, manifest_bytes, digests)
-                if sig.keyid != m["keyid"]:
-                    raise _Bad("E075", "file name's key id differs from the signing key's", expected=sig.keyid, found=m["keyid"])
+            valid.append(check())
         except _Bad as exc:
-            bad(name, exc)
-            continue
-        valid.append(sig)
-    for location in sorted(detached or {}):
-        try:
-            valid.append(_check_envelope((detached or {})[location], location, identity))
-        except _Bad as exc:
-            bad(location, exc)
-    for s in valid:
-        what = f"valid {'DSSE envelope' if s.kind == 'dsse' else 'SSH signature'} by key {s.keyid[:16]}..." + (f" for role {s.role}" if s.role else "")
-        if policy is None:
-            findings.append(Finding("W007", s.location, f"{what}: present but not checked against a trust policy (give --trust POLICY)"))
-            continue
-        key = policy.key(s.keyid)
-        if key is None:
-            findings.append(Finding("W008", s.location, f"{what}: the key is not in the trust policy, so it does not count"))
-        elif s.kind == "dsse" and s.role not in key.roles:
-            findings.append(Finding("W008", s.location, f"{what}: the trust policy does not let {key.name} sign for {s.role}, so it does not count"))
+            findings.append(Finding(exc.code, location, exc.message, exc.expected, exc.found))
+            invalid.append((location, exc.code))
+    findings += [f for s in valid if (f := _trust_finding(s, policy)) is not None]
     outcome = None
     if policy is not None:
         outcome = policy.evaluate((s.role, s.keyid) for s in valid if s.kind == "dsse" and s.role is not None)
-        for r in outcome.roles:
-            if not r.met:
-                got = f"{len(r.signers)} ({', '.join(r.signers)})" if r.signers else "0"
-                findings.append(
-                    Finding(
-                        "E078",
-                        policy_location,
-                        f"role {r.role} needs {r.required} distinct trusted key(s), got {got}",
-                        expected=r.required,
-                        found=len(r.signers),
-                    )
-                )
+        findings += [_unmet(r, policy_location) for r in outcome.roles if not r.met]
     return SignatureCheck(findings, valid, invalid, outcome)
+
+
+def _check_in_bundle(name: str, data: bytes, identity: str, manifest_bytes: bytes, digests: dict[bytes, bytes]) -> Signature:
+    """One signature entry of the bundle, checked against its file name; :class:`_Bad` if not valid."""
+    base = name.removeprefix(layout.SIGNATURE_DIR)
+    m = _NAME_RE.fullmatch(base)
+    if m is None:
+        raise _Bad("E070", "signature file name must be <role>.<keyid>.dsse.json or <role>.<keyid>.sshsig (role: 1-24 of a-z 0-9 -; keyid: 64 hex)")
+    if m["suffix"] == DSSE_SUFFIX:
+        sig = _check_envelope(data, name, identity)
+        if (sig.role, sig.keyid) != (m["role"], m["keyid"]):
+            expected = signature_name(sig.role or "", sig.keyid, "dsse")
+            raise _Bad("E075", "file name's role and key id differ from the signed predicate's", expected=expected, found=base)
+        return sig
+    sig = _check_sshsig(data, name, manifest_bytes, digests)
+    if sig.keyid != m["keyid"]:
+        raise _Bad("E075", "file name's key id differs from the signing key's", expected=sig.keyid, found=m["keyid"])
+    return sig
+
+
+def _trust_finding(s: Signature, policy: TrustPolicy | None) -> Finding | None:
+    """W007 for a valid signature without a policy, W008 where the policy does not count it."""
+    what = f"valid {'DSSE envelope' if s.kind == 'dsse' else 'SSH signature'} by key {s.keyid[:16]}..." + (f" for role {s.role}" if s.role else "")
+    if policy is None:
+        return Finding("W007", s.location, f"{what}: present but not checked against a trust policy (give --trust POLICY)")
+    key = policy.key(s.keyid)
+    if key is None:
+        return Finding("W008", s.location, f"{what}: the key is not in the trust policy, so it does not count")
+    if s.kind == "dsse" and s.role not in key.roles:
+        return Finding("W008", s.location, f"{what}: the trust policy does not let {key.name} sign for {s.role}, so it does not count")
+    return None
+
+
+def _unmet(r: RoleOutcome, policy_location: str) -> Finding:
+    got = f"{len(r.signers)} ({', '.join(r.signers)})" if r.signers else "0"
+    return Finding("E078", policy_location, f"role {r.role} needs {r.required} distinct trusted key(s), got {got}", expected=r.required, found=len(r.signers))
 
 
 # ---------------------------------------------------------------------------------------
