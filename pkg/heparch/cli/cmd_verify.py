@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from heparch.cli import cmd_replay
 from heparch.cli._common import emit_json, render_findings, say
 from heparch.errors import EXIT_FAILED, InputError
+
+if TYPE_CHECKING:
+    from heparch.verify import Verification
 
 
 def verify(
@@ -57,26 +61,8 @@ def verify(
     """
     replay_options = {"--point": point, "--likelihood": likelihood, "--sample": sample, "--backend": backend, "--jobs": jobs, "--scheduler": scheduler,
                       "--resume": resume, "--junit": junit, "--html": html, "--audit": audit or None}  # fmt: skip
-    given = [name for name, value in replay_options.items() if value not in (None, [])]
-    if given and not replay:
-        raise InputError(f"{given[0]}: a replay option; add --replay (or use 'arch replay')")
-    if trust is not None and level == "structure":
-        raise InputError("--trust needs --level fixity or full: at structure the payload is not hashed, so a trust verdict would not cover it")
-    if replay and level != "full":
-        raise InputError(f"--replay runs after a full verification; drop --level {level}")
-    from heparch.verify import verify as run
-
-    policy = None
-    if trust is not None:
-        from heparch.trust import load_policy
-
-        policy = load_policy(trust)
-    result = run(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]
-    report = result.report
-    if report.findings:
-        render_findings(report.findings)
-    verdict = "valid" if result.valid else "INVALID"
-    say(f"{bundle}: {verdict} at level {level} ({len(report.errors)} errors, {len(report.warnings)} warnings); identity {result.identity}")
+    _check_options(level, trust, replay, [name for name, value in replay_options.items() if value not in (None, [])])
+    result = _verified(bundle, level, trust, signature)
     if not replay:
         if json_out:
             emit_json(result.to_json())
@@ -94,6 +80,33 @@ def verify(
         emit_json({**replayed.to_json(), "verification": result.to_json()})
     if replayed.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _check_options(level: str, trust: Path | None, replay: bool, replay_options_given: list[str]) -> None:
+    if replay_options_given and not replay:
+        raise InputError(f"{replay_options_given[0]}: a replay option; add --replay (or use 'arch replay')")
+    if trust is not None and level == "structure":
+        raise InputError("--trust needs --level fixity or full: at structure the payload is not hashed, so a trust verdict would not cover it")
+    if replay and level != "full":
+        raise InputError(f"--replay runs after a full verification; drop --level {level}")
+
+
+def _verified(bundle: Path, level: str, trust: Path | None, signature: list[Path]) -> Verification:
+    """Verify ``bundle`` and print its findings and verdict (stderr)."""
+    from heparch.verify import verify as run
+
+    policy = None
+    if trust is not None:
+        from heparch.trust import load_policy
+
+        policy = load_policy(trust)
+    result = run(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]
+    report = result.report
+    if report.findings:
+        render_findings(report.findings)
+    verdict = "valid" if result.valid else "INVALID"
+    say(f"{bundle}: {verdict} at level {level} ({len(report.errors)} errors, {len(report.warnings)} warnings); identity {result.identity}")
+    return result
 
 
 def register(app: typer.Typer) -> None:
