@@ -149,7 +149,8 @@ def test_init_writes_commented_yaml_that_builds_and_round_trips(analysis: Path, 
         ("files: !!set {a}\n", "tag"),  # a tag on a collection (crashed with TypeError)
         ("exclude: !!seq [a]\n", "tag"),
         ("name: [unclosed\n", "not valid YAML"),
-        ("bogus: 1\n", "bogus"),
+        ("exclud: [a]\n", "exclud: unknown field; did you mean 'exclude'?"),
+        ("analysis: {luminosty_ifb: 139}\n", "analysis.luminosty_ifb: unknown field; did you mean 'luminosity_ifb'?"),
     ],
 )
 def test_unsafe_or_wrong_arch_yaml_is_refused(analysis: Path, tmp_path: Path, text: str, message: str) -> None:

@@ -25,6 +25,7 @@ LAYER = {
     "components": 3,
     "semantic": 3,
     "config": 3,
+    "metadata": 3,
     "__init__": 4,  # heparch.open
     "api": 4,
     "build": 4,

@@ -249,15 +249,15 @@ def collect(source: Path, *, output: Path | None = None) -> tuple[config.ArchCon
     if not source.exists():
         raise InputError(f"{source}: no such file or directory")
     skip = {output.resolve()} if output else set()
+    findings: list[Finding] = []
     if source.is_file():
         if source.suffix.lower() != ".json":
             raise InputError(f"{source}: a single-file source must be a workspace JSON; pass a directory for anything else")
         cfg, pairs = config.ArchConfig(), [(source.name, source)]
     else:
         cfg_file = source / config.FILENAME
-        cfg = config.load(cfg_file) if cfg_file.is_file() else config.ArchConfig()
+        cfg, findings = config.load_checked(cfg_file) if cfg_file.is_file() else (config.ArchConfig(), [])
         pairs = list(_walk(source, skip, cfg.exclude))
-    findings: list[Finding] = []
     declared = {f.path: f for f in cfg.files}
     sources = []
     for logical, file in pairs:

@@ -6,6 +6,7 @@ Parsed strictly: YAML 1.2 safe subset, no anchors, aliases or explicit tags
 
 from __future__ import annotations
 
+import difflib
 import io
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from heparch.errors import InputError
+from heparch.findings import Finding
 
 FILENAME = "arch.yaml"
 MAX_DEPTH = 64  # nesting of mappings and lists; what arch.yaml documents needs 4
@@ -73,7 +75,15 @@ def reject_unsafe_yaml(text: str, where: str) -> None:
             if tag is not None and not (implicit[0] if isinstance(implicit, tuple) else implicit):
                 raise InputError(f"{where}: explicit YAML tag {tag!r} is not allowed (line {event.start_mark.line + 1}); remove it")
     except YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise yaml_error(where, exc) from None
+
+
+def yaml_error(where: str, exc: Exception) -> InputError:
+    """``FILE:LINE:COLUMN: not valid YAML: PROBLEM`` from a ruamel.yaml error (its mark is 0-based)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
+    return InputError(f"{at}: not valid YAML: {problem}")
 
 
 def _plain(obj: Any) -> Any:
@@ -88,6 +98,13 @@ def _plain(obj: Any) -> Any:
 
 def load(path: Path) -> ArchConfig:
     """Read and check an arch.yaml; raise :class:`InputError` naming the field and the fix."""
+    return load_checked(path)[0]
+
+
+def load_checked(path: Path) -> tuple[ArchConfig, list[Finding]]:
+    """:func:`load`, with warnings (W001) for the fields this version does not know: ignored at
+    the top level, kept in the manifest under ``analysis`` (a newer bundle's extracted arch.yaml
+    still builds). A field one letter or so from a known one is an error with a suggestion."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
@@ -99,16 +116,53 @@ def load(path: Path) -> ArchConfig:
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise yaml_error(str(path), exc) from None
     data = _plain(data) if data is not None else {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: must be a mapping of fields (name, analysis, containers, files, ...)")
+    data = {k: v for k, v in data.items() if v is not None}  # `analysis:` with only comments under it
+    data, warnings = _unknown_fields(data, path)
     try:
-        return ArchConfig.model_validate(data)
+        return ArchConfig.model_validate(data), warnings
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InputError(f"{path}: {where}: {err['msg']} (see 'arch init' for the documented fields)") from None
+
+
+def _unknown_fields(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[Finding]]:
+    """``data`` without the unknown top-level fields, and a warning for each unknown field."""
+    from heparch.spec.models import Analysis
+
+    warnings = []
+    for key in sorted(set(data) - set(ArchConfig.model_fields)):
+        _refuse_near_miss(key, key, ArchConfig.model_fields, path)
+        warnings.append(Finding("W001", f"{FILENAME}:{key}", "field not known to this version of heparch; ignored"))
+    analysis = data.get("analysis")
+    if isinstance(analysis, dict):
+        for key in sorted(set(analysis) - set(Analysis.model_fields)):
+            _refuse_near_miss(key, f"analysis.{key}", Analysis.model_fields, path)
+            warnings.append(Finding("W001", f"{FILENAME}:analysis.{key}", "field not defined by format 1.0; kept in the manifest and ignored"))
+    return {k: v for k, v in data.items() if k in ArchConfig.model_fields}, warnings
+
+
+def _refuse_near_miss(key: str, where: str, known: Any, path: Path) -> None:
+    """A typo (at most two edits from a known field, e.g. ``luminosty_ifb``) is an error; a
+    field further away may be a newer format's (``luminosity_ifb_err``) and only warns, so an
+    arch.yaml that ``arch extract`` wrote from a newer bundle still builds."""
+    close = [k for k in difflib.get_close_matches(key, list(known), n=3, cutoff=0.6) if _edits(key, k) <= 2]
+    if close:
+        raise InputError(f"{path}: {where}: unknown field; did you mean {close[0]!r}?")
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions) between two short keys."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 _TOP_COMMENTS = {

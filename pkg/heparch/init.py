@@ -1,13 +1,40 @@
-"""``arch init``: a commented arch.yaml pre-filled with what discovery found."""
+"""``arch init``: an arch.yaml with what discovery found, each value saying where it came from.
+
+Nothing is invented: analysis fields that no file of the directory gives (a HEPData
+``submission.yaml``, a patchset's ``references``, an SModelS ``globalInfo.txt``; see
+:mod:`heparch.metadata`) are left as commented-out examples that parse once uncommented.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from heparch import config
 from heparch.build import collect
 from heparch.errors import InputError
+from heparch.metadata import Found, discover
 from heparch.store.writer import atomic_output
+
+#: commented-out examples of the analysis fields (valid YAML once uncommented; strings quoted so
+#: that an arXiv id or a DOI stays a string)
+EXAMPLES: dict[str, str] = {
+    "title": '"Search for ... in final states with ..."',
+    "collaboration": "ATLAS",
+    "experiment": "ATLAS",
+    "description": '"What the likelihood describes, in one paragraph"',
+    "inspire": '"ins1755298"',
+    "arxiv": '"1909.09226"',
+    "hepdata": '"10.17182/hepdata.90607"',
+    "doi": '"10.1103/PhysRevD.101.032009"',
+    "sqrt_s_TeV": "13",
+    "luminosity_ifb": "139",
+    "license": "CC-BY-4.0               # SPDX identifier of the bundle's content",
+    "keywords": "[supersymmetry, electroweakinos]",
+    "contacts": '[{name: "A. Physicist", email: "a.physicist@example.org"}]',
+}
+_PLACEHOLDER = "analysis: {}\n"
 
 
 def init(directory: Path | str, *, force: bool = False) -> Path:
@@ -24,13 +51,30 @@ def init(directory: Path | str, *, force: bool = False) -> Path:
         if "likelihood" in s.annotations:
             entry["likelihood"] = s.annotations["likelihood"]
         files.append(entry)
-    data = {
-        "name": directory.resolve().name,
-        "analysis": {"title": "", "collaboration": "", "sqrt_s_TeV": 13, "license": "CC-BY-4.0"},
-        "containers": [],
-        "files": files,
-        "exclude": [],
-    }
+    found, conflicts = discover(directory, [(s.path, s.obj) for s in sources])
+    data = {"name": directory.resolve().name, "analysis": {}, "containers": [], "files": files, "exclude": []}
+    text = config.render(data)
+    assert text.count(_PLACEHOLDER) == 1, "config.render writes an empty analysis as 'analysis: {}'"
+    text = text.replace(_PLACEHOLDER, analysis_block(found, conflicts))
     with atomic_output(target) as fh:
-        fh.write(config.render(data).encode("utf-8"))
+        fh.write(text.encode("utf-8"))
     return target
+
+
+def analysis_block(found: dict[str, Found], conflicts: list[Found]) -> str:
+    """The ``analysis:`` mapping: found values with their source, the rest commented out."""
+    lines = ["analysis:"]
+    for field in EXAMPLES:
+        if field in found:
+            f = found[field]
+            note = f"from {f.source}" + (", guessed: check it" if f.guessed else "")
+            lines.append(f"  {field}: {_scalar(f.value)}  # {note}")
+            lines += [f"  #   also found {_scalar(c.value)} in {c.source}" for c in conflicts if c.field == field]
+        else:
+            lines.append(f"  # {field}: {EXAMPLES[field]}")
+    return "\n".join(lines) + "\n"
+
+
+def _scalar(value: Any) -> str:
+    """A YAML scalar that reads back as ``value`` (JSON is YAML: strings quoted, numbers plain)."""
+    return json.dumps(value, ensure_ascii=False)

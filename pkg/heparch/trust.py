@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from heparch.config import read_capped, reject_unsafe_yaml
+from heparch.config import read_capped, reject_unsafe_yaml, yaml_error
 from heparch.errors import InputError
 
 #: a role name: lowercase letters, digits and '-', at most 24 characters (it is part of a tar entry name)
@@ -212,7 +212,7 @@ def load_policy(path: Path | str) -> TrustPolicy:
     except DuplicateKeyError as exc:
         raise InputError(f"{path}: duplicate key: {str(exc.problem or exc).splitlines()[0]}") from None
     except YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise yaml_error(str(path), exc) from None
     except RecursionError:
         raise InputError(f"{path}: nested too deeply to be a trust policy") from None
     return parse_policy(data, path)

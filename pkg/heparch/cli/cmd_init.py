@@ -14,7 +14,10 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing arch.yaml."),
 ) -> None:
     """Write DIRECTORY/arch.yaml: every field explained in a comment, the files found listed with
-    the roles they were recognised as. Edit it, then run 'arch build DIRECTORY'.
+    the roles they were recognised as, and the analysis metadata the directory already holds
+    (a HEPData submission.yaml, a patchset's references, an SModelS globalInfo.txt), each value
+    with a comment saying where it came from. Nothing is invented: the other fields are
+    commented-out examples. Edit it, then run 'arch build DIRECTORY'.
     """
     from heparch.init import init as run
 
