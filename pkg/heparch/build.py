@@ -209,13 +209,14 @@ def _created(cfg: config.ArchConfig) -> str | None:
 
 
 def _infer_metadata(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, Any]:
+    """arch.yaml's analysis fields, plus the HEPData record a patchset references (arch.yaml wins)."""
+    from heparch.metadata import from_patchset
+
     analysis = {k: v for k, v in cfg.analysis.items() if v not in (None, "")}
     for s in sources:
-        meta = s.obj.get("metadata") if s.role == "patchset" and isinstance(s.obj, dict) else None
-        if isinstance(meta, dict):
-            refs = meta.get("references")
-            if isinstance(refs, dict) and isinstance(refs.get("hepdata"), str):
-                analysis.setdefault("hepdata", refs["hepdata"])
+        if s.role == "patchset" and isinstance(s.obj, dict):
+            for found in from_patchset(s.obj, s.path):
+                analysis.setdefault(found.field, found.value)
     return analysis
 
 
