@@ -32,6 +32,7 @@ import io
 import json
 import re
 import shutil
+import struct
 import sys
 import tempfile
 import unicodedata
@@ -164,6 +165,7 @@ def raw_header(
     devminor: bytes = b"0000000\0",
     prefix: bytes = b"",
     checksum: bytes | None = None,
+    size_field: bytes | None = None,
 ) -> bytes:
     """A ustar header with every field chosen; by default equal to :func:`heparch.store.tar.header`."""
     raw = name.encode("utf-8") if isinstance(name, str) else name
@@ -172,7 +174,7 @@ def raw_header(
     block[100:108] = mode
     block[108:116] = uid
     block[116:124] = b"0000000\0"
-    block[124:136] = b"%011o\0" % size
+    block[124:136] = b"%011o\0" % size if size_field is None else size_field
     block[136:148] = mtime
     block[148:156] = b" " * 8
     block[156:157] = typeflag
@@ -1580,7 +1582,9 @@ def _() -> bytes:
     "bag-info.txt's Bag-Software-Agent holds a CR followed by 'Bundle-Identity: ...' (a forged line for a BagIt reader that splits at CR); the rest is regenerated.",
 )
 def _() -> bytes:
-    return with_head_file("bag-info.txt", lambda b: b.replace(b"Bag-Software-Agent: ", b"Bag-Software-Agent: x\rBundle-Identity: sha256:" + b"0" * 64 + b" ", 1))
+    return with_head_file(
+        "bag-info.txt", lambda b: b.replace(b"Bag-Software-Agent: ", b"Bag-Software-Agent: x\rBundle-Identity: sha256:" + b"0" * 64 + b" ", 1)
+    )
 
 
 @vector("E041_no_software_agent", "bag-info.txt has its three lines, but Bag-Software-Agent is the last one instead of the first.")
@@ -2060,6 +2064,306 @@ def _() -> Draft:
 @vector("E077_sshsig_other_manifest", "A well-formed OpenSSH signature by alice over other bytes than data/manifest.json.")
 def _() -> Draft:
     return with_signature(sshsig_name("analysis-team", ALICE), signing.make_sshsig(ALICE, b'{"files":[]}'))
+
+
+# ---------------------------------------------------------------------------------------
+# invalid: sub-cases of the threat list (DESIGN.md section 3) that had no vector (issue 11 item 7)
+
+
+@vector("E011_block_device", "A block device entry bundle/data/sda (type 4, major 8, minor 0) before the tag manifest.")
+def _() -> Draft:
+    return with_extra(base(), raw_header("bundle/data/sda", 0, typeflag=b"4", devmajor=b"0000010\0"))
+
+
+@vector(
+    "E011_unknown_typeflag",
+    "An entry of type Q, which no tar specification defines (POSIX lets readers extract unknown types as regular files), before the tag manifest.",
+)
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle/signatures/unknown", b"data\n", typeflag=b"Q"))
+
+
+@vector(
+    "E011_gnu_sparse",
+    "An old-GNU sparse file entry (type S) before the tag manifest. Type S is an entry of its own, not an extension header, so the rule it"
+    " breaks is that every entry is a regular file (spec section 2.2 lists the extension headers of E013: x, g, L, K, X).",
+)
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle/signatures/sparse", b"data\n", typeflag=b"S"))
+
+
+@vector("E013_gnu_longlink", "A GNU long-link header (type K) giving the next entry a 120-character link name; the next entry is a regular file.")
+def _() -> Draft:
+    target = "/etc/" + "n" * 115
+    return with_extra(base(), raw_entry("bundle/LongLink", target.encode() + b"\0", typeflag=b"K"), tar.entry("bundle/signatures/short", b"x"))
+
+
+@vector("E013_pax_linkpath", "A PAX extended header (type x) whose linkpath record points the next entry at /etc/passwd; the next entry is a regular file.")
+def _() -> Draft:
+    pax = raw_entry("bundle/PaxHeader/link", pax_record("linkpath", "/etc/passwd"), typeflag=b"x")
+    return with_extra(base(), pax, tar.entry("bundle/signatures/link", b"x\n"))
+
+
+@vector(
+    "E013_pax_gnu_sparse",
+    "A PAX extended header (type x) with GNU.sparse.* records (format 1.0: major, minor, name, realsize of 1 GiB) that make the next entry a sparse file.",
+)
+def _() -> Draft:
+    records = [("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0"), ("GNU.sparse.name", "bundle/signatures/sparse"), ("GNU.sparse.realsize", str(1 << 30))]
+    pax = raw_entry("bundle/PaxHeader/sparse", b"".join(pax_record(k, v) for k, v in records), typeflag=b"x")
+    return with_extra(base(), pax, tar.entry("bundle/signatures/GNUSparseFile.0", b"1\n0\n5\n" + b"\0" * 509 + b"data\n"))
+
+
+def size_field(field: bytes) -> Draft:
+    """The base bundle with the size field of bagit.txt's header (54 bytes, octal 66) replaced by ``field`` (checksum recomputed)."""
+    assert len(field) == 12
+    return with_head_entry(base(), "bagit.txt", lambda n, data: raw_header(n, len(data), size_field=field) + data + b"\0" * tar.padding(len(data)))
+
+
+@vector("E010_size_not_octal", "The size field of bagit.txt's header is 00000000086: not octal (read as decimal it would be 86, not 54).")
+def _() -> Draft:
+    return size_field(b"00000000086\0")
+
+
+@vector("E010_size_base256", "The size field of bagit.txt's header is the GNU base-256 encoding of 54 (0x80, then 54 in 11 big-endian bytes).")
+def _() -> Draft:
+    return size_field(b"\x80" + (54).to_bytes(11, "big"))
+
+
+@vector("E010_size_negative_base256", "The size field of bagit.txt's header is the GNU base-256 encoding of -1 (twelve 0xFF bytes).")
+def _() -> Draft:
+    return size_field(b"\xff" * 12)
+
+
+@vector("E010_size_negative_octal", "The size field of bagit.txt's header is -0000000066, a negative number that lenient octal parsers accept.")
+def _() -> Draft:
+    return size_field(b"-0000000066\0")
+
+
+@vector(
+    "E014_duplicate_manifest",
+    "A second data/manifest.json (listing BkgOnly.json only) follows the first one in the head, where manifest-sha256.txt belongs: a reader"
+    " that kept the last one would check another file list.",
+)
+def _() -> Draft:
+    d = base()
+    other = strictjson.canonical({**d.obj, "files": d.obj["files"][:1]})
+    entries = d.head_entries()
+    d.head_tar = b"".join([*entries[:3], tar.entry(ROOT + layout.MANIFEST, other), *entries[3:]])
+    return d
+
+
+@vector(
+    "E020_blob_before_manifest",
+    "README.md's blob comes between bag-info.txt and data/manifest.json (and not in the payload). A reader meets a blob where the head"
+    " requires data/manifest.json; as for every required entry that is not where it must be, the code every reader reports is E020"
+    " (PROTOCOL.md section 3); E015 may be reported too.",
+)
+def _() -> Draft:
+    d = base()
+    entries = d.head_entries()
+    d.head_tar = b"".join([*entries[:2], tar.entry(ROOT + layout.BLOB_DIR + README.hex, README.data), *entries[2:]])
+    del d.blobs[README.hex]
+    return d
+
+
+@vector(
+    "E015_signature_after_blob",
+    "A valid OpenSSH signature entry (signatures/analysis-team.<keyid>.sshsig) comes after the first payload blob, in place of the blob"
+    " of notes.txt (as many blocks, so the payload has the length the manifest implies): signatures belong before the tag manifest.",
+)
+def _() -> Draft:
+    notes = text("notes.txt", "notes\n")
+    d = Draft([BKG, README, notes])
+    assert min(d.blobs) == README.hex < notes.hex
+    sig = signing.make_sshsig(ALICE, d.manifest_bytes())
+    assert tar.padding(len(sig)) + len(sig) == tar.padding(len(notes.data)) + len(notes.data)
+    sig_entry = tar.entry(ROOT + sshsig_name("analysis-team", ALICE), sig)
+    d.payload_tar = b"".join(sig_entry if h == notes.hex else e for h, e in zip(sorted(d.blobs), d.blob_entries(), strict=True)) + tar.END
+    return d
+
+
+@vector(
+    "E018_bag_info_over_64mib",
+    "bag-info.txt is 64 MiB + 1 byte (its three lines followed by zeros, in RLE frames: the file is a few kB): more than 64 MiB before"
+    " data/manifest.json, where the cap is 65536 bytes. A reader must refuse it from the size in the header, before holding the content.",
+)
+def _() -> Draft:
+    d = base()
+    info = d.head()["bag-info.txt"]
+    d.head_override["bag-info.txt"] = info + b"\0" * (64 * MIB + 1 - len(info))
+    d.head_framer = chunked(hand_frame)
+    return d
+
+
+def digest_of_readme(value: Callable[[File], str]) -> Draft:
+    d = base()
+    d.obj["files"][1]["digest"] = value(README)
+    return d
+
+
+@vector("E032_digest_uppercase_algorithm", "README.md's digest is SHA256:<64 hex>: the algorithm name must be lowercase sha256.")
+def _() -> Draft:
+    return digest_of_readme(lambda f: "SHA256:" + f.hex)
+
+
+@vector("E032_digest_63_hex", "README.md's digest is sha256: followed by 63 hex digits (the last one dropped).")
+def _() -> Draft:
+    return digest_of_readme(lambda f: "sha256:" + f.hex[:63])
+
+
+@vector("E032_digest_md5", "README.md's digest is md5:<32 hex> (the right MD5 of the content): only sha256 is a digest algorithm.")
+def _() -> Draft:
+    return digest_of_readme(lambda f: "md5:" + hashlib.md5(f.data).hexdigest())
+
+
+@vector("E040_bagit_byte_order_mark", "bagit.txt starts with a UTF-8 byte-order mark (EF BB BF); the rest is the BagIt declaration.")
+def _() -> bytes:
+    return with_head_file("bagit.txt", lambda b: b"\xef\xbb\xbf" + b)
+
+
+def sshsig(signer: signing.Signer, message: bytes, hash_alg: bytes, digest: bytes) -> bytes:
+    """An armored OpenSSH signature (PROTOCOL.sshsig) over ``message`` whose hash field and digest are given."""
+
+    def string(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    namespace = signing.SSHSIG_NAMESPACE.encode("ascii")
+    signed = b"SSHSIG" + string(namespace) + string(b"") + string(hash_alg) + string(digest)
+    sig = string(b"ssh-ed25519") + string(signer.sign(signed))
+    blob = b"SSHSIG" + struct.pack(">I", 1) + string(signer.public.blob) + string(namespace) + string(b"") + string(hash_alg) + string(sig)
+    body = b64(blob)
+    lines = ["-----BEGIN SSH SIGNATURE-----", *(body[i : i + 70] for i in range(0, len(body), 70)), "-----END SSH SIGNATURE-----"]
+    out = ("\n".join(lines) + "\n").encode("ascii")
+    if hash_alg == b"sha512":
+        assert out == signing.make_sshsig(signer, message), "sshsig() must agree with heparch's make_sshsig"
+    return out
+
+
+@vector("E076_sshsig_hash_sha1", "An OpenSSH signature by alice over data/manifest.json whose hash algorithm is sha1 (the signature verifies over it).")
+def _() -> Draft:
+    return with_signature(sshsig_name("analysis-team", ALICE), lambda d: sshsig(ALICE, d.manifest_bytes(), b"sha1", hashlib.sha1(d.manifest_bytes()).digest()))
+
+
+@vector(
+    "E076_sshsig_hash_unknown",
+    "An OpenSSH signature by alice over data/manifest.json whose hash algorithm is sha3-512, which PROTOCOL.sshsig does not define (the"
+    " signature verifies over the SHA3-512 digest).",
+)
+def _() -> Draft:
+    return with_signature(
+        sshsig_name("analysis-team", ALICE), lambda d: sshsig(ALICE, d.manifest_bytes(), b"sha3-512", hashlib.sha3_512(d.manifest_bytes()).digest())
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# cost: bundles whose verification cost is not bounded by their size unless the verifier follows
+# the cost model of spec section 5.1 (issue 11). Each must verify in a few seconds.
+
+REFERENCES = 5000
+
+
+@vector(
+    "OK_blob_referenced_5000_times",
+    f"One patchset blob listed under {REFERENCES} logical paths (grid/ps0000.json ...), every one a patchset of BkgOnly.json: each distinct"
+    " blob is checked once whatever references it (spec section 5.1).",
+)
+def _() -> Draft:
+    ps = jbytes(patchset(WS))
+    return Draft([BKG, *(component(f"grid/ps{i:04d}.json", ps, "patchset", "BkgOnly.json") for i in range(REFERENCES))])
+
+
+OPERATIONS = 6000
+
+
+@vector(
+    "E064_patch_of_6000_operations",
+    f"A patch file of {OPERATIONS} operations, each adding one bin to the background sample: the patched workspace has a sample of"
+    f" {OPERATIONS + 2} bins in a 2-bin channel. The operation to blame is found by bisection over prefixes, O(n log n) (spec section 5.1).",
+)
+def _() -> Draft:
+    ops = [{"op": "add", "path": "/channels/0/samples/0/data/-", "value": 1.0} for _ in range(OPERATIONS)]
+    return Draft([BKG, component("patch.sig.json", ops, "patch", "BkgOnly.json", **{"patch.name": "sig"})])
+
+
+BINS = 1200
+
+
+@vector(
+    "OK_simplified_1200_bins",
+    f"A simplified likelihood of {BINS} bins with a dense covariance (2 on the diagonal, 0.5 / (1 + |i - j|) off it): O(n^2) to read, a"
+    " Cholesky factorisation to check (spec section 5.1).",
+)
+def _() -> Draft:
+    n = BINS
+    cov = [[2.0 if i == j else round(0.5 / (1 + abs(i - j)), 6) for j in range(n)] for i in range(n)]
+    sl = {"observed": [5] * n, "background": [4.0] * n, "covariance": cov, "signals": {"A": [1.0] * n}}
+    return Draft([component("simplified.json", sl, "simplified-likelihood")])
+
+
+@vector(
+    "OK_zero_blob_64mib",
+    "An attachment of 64 MiB of zeros (the bundle is a few kB): its cost is decompression and two digests of the declared payload, in"
+    " constant memory; there is no cap on the total payload (spec section 5.1).",
+)
+def _() -> Draft:
+    d = Draft([BKG, File("zeros.bin", b"\0" * (64 * MIB))])
+    d.payload_framer = chunked(hand_frame)
+    return d
+
+
+@vector(
+    "E017_huge_declared_blob",
+    "The manifest lists an attachment of 8589934591 bytes (the largest tar entry); its header declares that size, but the stream ends after"
+    " 1 MiB of its zeros. A reader must stream it (never allocate what a header declares) and report the truncation.",
+)
+def _() -> Draft:
+    size = tar.MAX_SIZE
+    first = b"\0" * MIB
+    huge = File("huge.bin", first)
+    d = Draft([BKG, huge])
+    entry = next(e for e in d.obj["files"] if e["path"] == huge.path)
+    entry.update(digest="sha256:" + "0" * 64, size=size, fixity={"sha512": "0" * 128})  # a digest sorting first: its blob is the first entry
+    d.payload_tar = tar.header(ROOT + layout.BLOB_DIR + "0" * 64, size) + first  # then the stream ends
+    return d
+
+
+DEPTH = 100_000
+
+
+@vector(
+    "E060_component_nested_100000",
+    f"The likelihood holds an unknown field nesting arrays {DEPTH} deep (200 kB of brackets): the depth is measured on the bytes before"
+    " parsing, so the cost is linear and no parser recursion runs (cap 64).",
+)
+def _() -> Draft:
+    bad = jbytes(WS)[:-2] + b',\n  "zz": ' + b"[" * DEPTH + b"]" * DEPTH + b"\n}\n"
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector(
+    "E030_manifest_nested_100000",
+    f"data/manifest.json nests arrays {DEPTH} deep inside an unknown field (cap 64): measured on the bytes before parsing.",
+)
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw[:-1] + b',"zz":' + b"[" * DEPTH + b"]" * DEPTH + b"}")
+
+
+@vector(
+    "E042_head_entries_at_caps",
+    "manifest-sha256.txt and manifest-sha512.txt are each 64 MiB, their cap (the right lines followed by zeros, in RLE frames): 128 MiB"
+    " of head entries from a bundle of a few kB. A reader holds at most the caps of spec section 2.2.2 and reports both files as not"
+    " regenerated from the manifest.",
+    codes=["E042", "E043"],
+)
+def _() -> Draft:
+    d = base()
+    for name in ("manifest-sha256.txt", "manifest-sha512.txt"):
+        listing = d.head()[name]
+        d.head_override[name] = listing + b"\0" * (64 * MIB - len(listing))
+    d.head_framer = chunked(hand_frame)
+    return d
 
 
 # ---------------------------------------------------------------------------------------
