@@ -51,6 +51,8 @@ from heparch.store import layout, tar, writer, zframes
 
 HERE = Path(__file__).resolve().parent
 SUITE = HERE / "1.0"
+TOOLS = HERE / "tools"
+TOOL_PARTS = ("build", "extract", "README.md")
 GENERATED = ("valid", "invalid", "warn", "VECTORS.md")
 KINDS = ("valid", "warn", "invalid")
 AGENT = "heparch-conformance 1.0.0"
@@ -2367,6 +2369,494 @@ def _() -> Draft:
 
 
 # ---------------------------------------------------------------------------------------
+# tool vectors: hostile input to build (arch.yaml) and to extract (its target), which are not
+# bundles and so not verify vectors (tools/README.md says how they are run)
+
+
+@dataclasses.dataclass
+class ToolVector:
+    command: str  # build or extract
+    name: str
+    about: str
+    stderr: str  # a regular expression the error output must match
+    arch_yaml: bytes = b""  # build: the source directory's arch.yaml (beside BkgOnly.json)
+    target: str = ""  # extract: what is at the target path before the run (TARGETS)
+    exit: int = 2
+
+
+#: extract targets a tool vector can prepare, and what the runner checks afterwards
+TARGETS = {
+    "symlink-to-empty-directory": "a symbolic link to an empty directory elsewhere: the directory stays empty, the link stays a link",
+    "dangling-symlink": "a symbolic link to a path that does not exist: nothing is created there, the link stays a link",
+    "existing-file": "a regular file: its content is unchanged",
+    "non-empty-directory": "a directory holding one file: it holds only that file afterwards",
+}
+EXTRACT_BUNDLE = "1.0/valid/OK_minimal_workspace/bundle.zst"  # relative to conformance/
+TOOL_VECTORS: list[ToolVector] = []
+ANCHORS = r"YAML anchors and aliases are not allowed \(line \d+\); write the value out"
+TAG = r"explicit YAML tag '[^']+' is not allowed \(line \d+\); remove it"
+
+
+def tool(command: str, name: str, about: str, stderr: str, **fields: Any) -> None:
+    TOOL_VECTORS.append(ToolVector(command, name, " ".join(about.split()), stderr, **fields))
+
+
+tool(
+    "build",
+    "yaml_anchor_alias",
+    "arch.yaml defines the analysis metadata once with an anchor (&meta) and reuses it with an alias (*meta).",
+    ANCHORS,
+    arch_yaml=b"analysis: &meta\n  title: Toy\n  license: CC0-1.0\ncontainers:\n  - *meta\n",
+)
+tool(
+    "build",
+    "yaml_merge_key",
+    "arch.yaml merges an anchored mapping into analysis with the YAML 1.1 merge key (<<: *base).",
+    ANCHORS,
+    arch_yaml=b"name: toy\nbase: &base {license: CC0-1.0, sqrt_s_TeV: 13}\nanalysis:\n  <<: *base\n  title: Toy\n",
+)
+tool(
+    "build",
+    "yaml_billion_laughs",
+    "The 'billion laughs' bomb: nine levels of anchors, each a list of ten aliases of the one before (10^9 strings once expanded, 800 bytes"
+    " on disk). It must be refused before anything is composed.",
+    ANCHORS,
+    arch_yaml=b'lol0: &a0 "lol"\n'
+    + b"".join(b"lol%d: &a%d [%s]\n" % (i, i, b", ".join([b"*a%d" % (i - 1)] * 10)) for i in range(1, 10))
+    + b"analysis:\n  title: *a9\n",
+)
+tool(
+    "build",
+    "yaml_python_tag",
+    "arch.yaml's name carries the tag !!python/object/apply:os.system (an unsafe YAML loader would run a command).",
+    TAG,
+    arch_yaml=b'name: !!python/object/apply:os.system ["touch /tmp/heparch-pwned"]\n',
+)
+tool(
+    "build",
+    "yaml_custom_tag",
+    "arch.yaml's analysis title carries a local tag !include /etc/passwd (a loader with custom constructors would read the file).",
+    TAG,
+    arch_yaml=b"analysis:\n  title: !include /etc/passwd\n",
+)
+tool(
+    "build",
+    "yaml_core_tag",
+    "arch.yaml forces a type with a core-schema tag (luminosity_ifb: !!str 139): explicit tags are refused, even harmless ones.",
+    TAG,
+    arch_yaml=b"analysis:\n  luminosity_ifb: !!str 139\n",
+)
+tool(
+    "build",
+    "yaml_deep_nesting",
+    "arch.yaml nests flow sequences 10000 deep under analysis (a bomb by depth: recursive composers and validators overflow the stack); the"
+    " cap is 64 levels, counted on the parser's events before anything is composed.",
+    r"nested deeper than 64 levels \(line 2\); flatten it",
+    arch_yaml=b"analysis:\n  x: " + b"[" * 10000 + b"]" * 10000 + b"\n",
+)
+for _target, _about in TARGETS.items():
+    tool(
+        "extract",
+        f"target_{_target.replace('-', '_')}",
+        f"arch extract of a valid bundle ({EXTRACT_BUNDLE}) with -o naming {_about.split(':')[0]}. Nothing may be written through the"
+        f" target or over it: {_about.split(': ', 1)[1]}.",
+        r"is a symbolic link; extract into a real directory" if "symlink" in _target else r"exists and is not an empty directory; choose a new directory",
+        target=_target,
+    )
+
+
+def tool_expected(t: ToolVector) -> str:
+    obj: dict[str, Any] = {"command": t.command, "exit": t.exit, "stderr": t.stderr}
+    if t.command == "extract":
+        obj.update(bundle=EXTRACT_BUNDLE, target=t.target)
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+
+def tool_readme(t: ToolVector) -> str:
+    if t.command == "build":
+        run = "`arch build source -o OUT` must exit 2 (an input error), write nothing, and print one line matching `stderr` of expected.json"
+    else:
+        run = "`arch extract BUNDLE -o TARGET` must exit 2 (an input error), print one line matching `stderr` of expected.json and leave the target as it was"
+    return f"# {t.command}/{t.name}\n\n{t.about} {run}.\n"
+
+
+def tool_index() -> str:
+    lines = [
+        "# heparch tool vectors: hostile input to build and extract",
+        "",
+        "Generated by `conformance/make_vectors.py`; do not edit. These are not bundles, so they are not",
+        "verify vectors (`conformance/run.py` does not run them); they check DESIGN.md section 3's",
+        "'YAML anchors/aliases or !!python tags' and 'symlinks at the extraction target' on heparch's",
+        "own `arch build` and `arch extract`. `tests/test_conformance.py` runs every one.",
+        "",
+        "- `build/<name>/`: `source/` is an analysis directory (`arch.yaml` and the toy workspace",
+        "  `BkgOnly.json`); `arch build source -o OUT` must exit `exit` (2, an input error) with an error",
+        "  output matching the regular expression `stderr`, and OUT must not exist afterwards.",
+        "- `extract/<name>/`: the runner prepares `target` at the output path (one of the kinds below),",
+        "  runs `arch extract <bundle> -o <path>` (`bundle` is relative to `conformance/`) and checks the",
+        "  exit code, the error output, that the target is as it was and that no staging directory is left.",
+        "",
+        "| target | prepared as, and checked afterwards |",
+        "|---|---|",
+        *(f"| `{k}` | {v} |" for k, v in TARGETS.items()),
+        "",
+        "| command | vector | exit | what |",
+        "|---|---|---|---|",
+        *(f"| {t.command} | `{t.name}` | {t.exit} | {t.about} |" for t in TOOL_VECTORS),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def generate_tools(out: Path) -> None:
+    """Write every tool vector and README.md under ``out`` (removing what an earlier run left)."""
+    if out.exists():
+        shutil.rmtree(out)
+    for t in TOOL_VECTORS:
+        folder = out / t.command / t.name
+        folder.mkdir(parents=True)
+        if t.command == "build":
+            (folder / "source").mkdir()
+            (folder / "source" / "arch.yaml").write_bytes(t.arch_yaml)
+            (folder / "source" / "BkgOnly.json").write_bytes(BKG.data)
+        (folder / "README.md").write_text(tool_readme(t), encoding="utf-8")
+        (folder / "expected.json").write_text(tool_expected(t), encoding="utf-8")
+    (out / "README.md").write_text(tool_index(), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# coverage: DESIGN.md section 3's list of inputs a verifier must reject ("the research list", the
+# threat list of issue 11), case by case, each with its sub-cases and the vectors that exercise
+# them; then the cost classes of issue 11. Vectors are named kind/name, or
+# tools/<command>/<name> for the tool vectors. The generator checks that every name exists.
+
+Threat = tuple[str, list[tuple[str, list[str]]]]
+
+THREATS: list[Threat] = [
+    (
+        "traversal (.., absolute, backslash, outside bundle/)",
+        [
+            ("'..' in an entry name / a logical path", ["invalid/E012_dotdot", "invalid/E034_dotdot"]),
+            ("absolute name / path", ["invalid/E012_absolute", "invalid/E034_absolute"]),
+            ("backslash", ["invalid/E012_backslash", "invalid/E034_backslash"]),
+            ("outside bundle/", ["invalid/E012_outside_root"]),
+            ("control or disallowed character in an entry name", ["invalid/E012_control_character", "invalid/E012_disallowed_character"]),
+        ],
+    ),
+    ("links", [("symbolic link", ["invalid/E011_symlink"]), ("hard link", ["invalid/E011_hardlink"])]),
+    (
+        "devices and other non-regular entries",
+        [
+            ("character device", ["invalid/E011_char_device"]),
+            ("block device", ["invalid/E011_block_device"]),
+            ("FIFO", ["invalid/E011_fifo"]),
+            ("contiguous file (type 7)", ["invalid/E011_contiguous_file"]),
+            ("unknown typeflag", ["invalid/E011_unknown_typeflag"]),
+        ],
+    ),
+    ("directories", [("directory entry", ["invalid/E011_directory"])]),
+    (
+        "GNU/PAX extensions beyond path/size",
+        [
+            ("PAX extended header (path)", ["invalid/E013_pax_header"]),
+            ("PAX global header", ["invalid/E013_pax_global_header"]),
+            ("PAX linkpath", ["invalid/E013_pax_linkpath"]),
+            ("PAX GNU.sparse records", ["invalid/E013_pax_gnu_sparse"]),
+            ("GNU long name (L)", ["invalid/E013_gnu_longname"]),
+            ("GNU long link (K)", ["invalid/E013_gnu_longlink"]),
+            ("GNU sparse entry (S)", ["invalid/E011_gnu_sparse"]),
+            ("GNU magic", ["invalid/E010_gnu_magic"]),
+        ],
+    ),
+    (
+        "bad header checksums (and non-canonical header fields)",
+        [
+            ("checksum", ["invalid/E010_bad_header_checksum"]),
+            (
+                "mode, mtime, owner name, prefix split",
+                ["invalid/E010_executable_mode", "invalid/E010_nonzero_mtime", "invalid/E010_owner_name", "invalid/E010_prefix_split"],
+            ),
+            ("size field not octal", ["invalid/E010_size_not_octal"]),
+            ("size field base-256", ["invalid/E010_size_base256"]),
+            ("negative size", ["invalid/E010_size_negative_base256", "invalid/E010_size_negative_octal", "invalid/E032_negative_size"]),
+        ],
+    ),
+    (
+        "duplicates",
+        [
+            ("duplicate blob", ["invalid/E014_duplicate_blob"]),
+            ("duplicate signature entry", ["invalid/E014_duplicate_signature"]),
+            ("duplicate data/manifest.json", ["invalid/E014_duplicate_manifest"]),
+            ("duplicate logical path", ["invalid/E035_duplicate_path"]),
+            ("duplicate JSON key", ["invalid/E030_duplicate_key", "invalid/E060_component_not_json"]),
+        ],
+    ),
+    (
+        "digest mismatch",
+        [
+            ("sha256 of a blob", ["invalid/E053_digest_mismatch"]),
+            ("sha512 of a blob", ["invalid/E054_sha512_mismatch", "invalid/E054_same_digest_two_sha512"]),
+            ("digest with uppercase hex", ["invalid/E032_bad_digest"]),
+            ("digest SHA256:<hex>", ["invalid/E032_digest_uppercase_algorithm"]),
+            ("digest of 63 hex digits", ["invalid/E032_digest_63_hex"]),
+            ("digest md5:<hex>", ["invalid/E032_digest_md5"]),
+        ],
+    ),
+    ("missing blobs", [("listed blob absent", ["invalid/E050_missing_blob"]), ("huge declared blob, stream ends early", ["invalid/E017_huge_declared_blob"])]),
+    (
+        "unlisted blobs",
+        [
+            ("blob the manifest does not list", ["invalid/E051_unlisted_blob"]),
+            ("blob named with uppercase hex", ["invalid/E019_uppercase_blob_name"]),
+            ("other entry under data/", ["invalid/E019_extra_data_file"]),
+        ],
+    ),
+    ("size mismatch", [("blob size differs from the manifest", ["invalid/E052_size_mismatch"])]),
+    (
+        "wrong order",
+        [
+            ("head entries", ["invalid/E015_head_order"]),
+            ("blobs", ["invalid/E015_blob_order"]),
+            ("signature entries", ["invalid/E015_signature_order"]),
+            ("blob before the manifest", ["invalid/E020_blob_before_manifest"]),
+            ("signature after a blob", ["invalid/E015_signature_after_blob"]),
+            ("part boundaries inside a frame", ["invalid/E008_single_frame", "invalid/E008_signature_and_payload_one_frame"]),
+            (
+                "required entry missing",
+                [
+                    "invalid/E020_empty_archive",
+                    "invalid/E020_missing_frames_listing",
+                    "invalid/E020_missing_manifest_sha512",
+                    "invalid/E020_missing_tag_manifest",
+                ],
+            ),
+        ],
+    ),
+    (
+        "truncation anywhere",
+        [
+            (
+                "in a frame header, block or checksum",
+                ["invalid/E005_truncated_frame_header", "invalid/E005_truncated_mid_frame", "invalid/E005_truncated_in_checksum"],
+            ),
+            (
+                "in the tar stream",
+                [
+                    "invalid/E017_truncated_in_header",
+                    "invalid/E017_truncated_in_manifest",
+                    "invalid/E017_truncated_after_tag_manifest",
+                    "invalid/E017_truncated_in_blob",
+                    "invalid/E017_no_end_blocks",
+                ],
+            ),
+            ("empty file", ["invalid/E001_empty_file"]),
+        ],
+    ),
+    (
+        "trailing data",
+        [
+            ("bytes after the last frame", ["invalid/E006_trailing_garbage"]),
+            ("skippable frame", ["invalid/E006_skippable_frame"]),
+            ("extra frame or zero block after the archive", ["invalid/E018_trailing_frame", "invalid/E018_trailing_zero_block"]),
+            ("end-of-archive marker or padding not zero", ["invalid/E016_bad_end_block", "invalid/E016_nonzero_padding", "invalid/E016_nonzero_blob_padding"]),
+        ],
+    ),
+    ("oversize zstd window", [("2 GiB window", ["invalid/E002_oversize_window"]), ("frame over 8 MiB", ["invalid/E003_frame_content_over_8mib"])]),
+    ("zstd dictionary", [("dictionary ID", ["invalid/E002_dictionary_id"])]),
+    (
+        "bombs",
+        [
+            ("decompression bomb after the archive", ["invalid/E018_bomb"]),
+            ("> 64 MiB before the manifest", ["invalid/E018_bag_info_over_64mib"]),
+            ("manifest over 16 MiB", ["invalid/E018_manifest_too_large"]),
+            ("head entries at their 64 MiB caps", ["invalid/E042_head_entries_at_caps"]),
+            ("YAML bomb (billion laughs) in arch.yaml", ["tools/build/yaml_billion_laughs"]),
+        ],
+    ),
+    (
+        "checksum mismatch",
+        [
+            ("zstd content checksum and size", ["invalid/E004_checksum_mismatch", "invalid/E004_content_size_mismatch"]),
+            ("frame digests", ["invalid/E007_wrong_frame_digest", "invalid/E007_recompressed_head", "invalid/E007_unlisted_payload_frame"]),
+            (
+                "frame-header profile",
+                ["invalid/E002_reserved_bit", "invalid/E002_unused_bit", "invalid/E002_no_content_checksum", "invalid/E002_fcs_not_minimal"],
+            ),
+        ],
+    ),
+    (
+        "malformed manifest JSON",
+        [
+            ("byte-order mark, not UTF-8, NaN", ["invalid/E030_byte_order_mark", "invalid/E030_not_utf8", "invalid/E030_nan"]),
+            ("too deep", ["invalid/E030_too_deep", "invalid/E030_manifest_nested_100000"]),
+            ("not canonical", ["invalid/E031_not_canonical", "invalid/E031_number_form"]),
+            ("lone surrogate", ["invalid/E039_manifest_lone_surrogate", "invalid/E039_component_lone_surrogate"]),
+            ("integer > 2^53", ["invalid/E038_manifest_integer_too_large", "invalid/E038_component_integer_too_large"]),
+        ],
+    ),
+    (
+        "schema violations",
+        [
+            ("manifest", ["invalid/E032_missing_files", "invalid/E032_unpinned_container", "invalid/E036_bad_reference", "invalid/E035_unsorted_files"]),
+            ("annotations", ["invalid/E037_dangling_likelihood", "invalid/E037_missing_likelihood_annotation", "invalid/E037_wrong_role"]),
+            (
+                "components",
+                ["invalid/E061_workspace_schema", "invalid/E062_patchset_schema", "invalid/E065_patch_file_not_json_patch", "invalid/E068_results_cls_range"],
+            ),
+        ],
+    ),
+    ("unknown major version", [("version 2.0.0", ["invalid/E033_major_version_2"]), ("another format URI", ["invalid/E033_wrong_uri"])]),
+    (
+        "logical-path attacks",
+        [
+            ("NFC/NFD twins, NFD path", ["invalid/E034_nfc_nfd_twins", "invalid/E034_nfd_path"]),
+            ("case-fold twins", ["invalid/E034_case_fold_twins", "invalid/E034_case_fold_sharp_s"]),
+            ("Windows device names, NTFS streams", ["invalid/E034_windows_device_name", "invalid/E034_colon_stream"]),
+            ("trailing dot or space", ["invalid/E034_trailing_dot", "invalid/E034_trailing_space"]),
+            ("control and format characters", ["invalid/E034_control_character", "invalid/E034_bidi_override"]),
+            ("a and a/b both present", ["invalid/E034_file_and_directory", "invalid/E034_file_and_directory_case"]),
+            (
+                "reserved names, ~, lengths",
+                ["invalid/E034_reserved", "invalid/E034_reserved_signatures", "invalid/E034_tilde", "invalid/E034_too_long", "invalid/E034_segment_too_long"],
+            ),
+        ],
+    ),
+    (
+        "BagIt files that disagree with the manifest",
+        [
+            ("bagit.txt", ["invalid/E040_bagit_version", "invalid/E040_bagit_byte_order_mark"]),
+            (
+                "bag-info.txt",
+                ["invalid/E041_payload_oxum", "invalid/E041_bundle_identity", "invalid/E041_no_software_agent", "invalid/E041_software_agent_with_cr"],
+            ),
+            ("payload manifests", ["invalid/E042_manifest_sha256_digest", "invalid/E042_manifest_sha256_extra_line", "invalid/E043_manifest_sha512_digest"]),
+            ("tag manifest", ["invalid/E044_tag_manifest"]),
+            ("fetch.txt, extra tag files", ["invalid/E019_fetch_txt", "invalid/E019_extra_tag_file"]),
+        ],
+    ),
+    (
+        "untrusted signatures",
+        [
+            ("no trust policy", ["warn/W007_unverified_signatures"]),
+            ("key not trusted for the role", ["warn/W008_untrusted_signatures"]),
+            ("threshold not met", ["invalid/E078_role_not_signed"]),
+            ("trusted and met", ["valid/OK_trusted_signatures"]),
+        ],
+    ),
+    (
+        "spliced signatures",
+        [
+            ("envelope of another bundle", ["invalid/E074_other_bundle", "invalid/E074_content_changed_after_signing"]),
+            ("sshsig over other bytes", ["invalid/E077_sshsig_other_manifest"]),
+            ("renamed or re-keyed envelope", ["invalid/E075_renamed_role", "invalid/E075_other_keyid", "invalid/E073_keyid_mismatch"]),
+            ("tampered or forged", ["invalid/E073_tampered_payload", "invalid/E073_signed_by_another_key"]),
+            (
+                "malformed signature files",
+                [
+                    "invalid/E070_signature_name",
+                    "invalid/E070_unknown_suffix",
+                    "invalid/E071_envelope_not_json",
+                    "invalid/E071_payload_type",
+                    "invalid/E071_bad_base64",
+                ],
+            ),
+            ("statement fields", ["invalid/E072_predicate_type", "invalid/E072_no_role", "invalid/E072_statement_type"]),
+            ("sshsig namespace, armor", ["invalid/E076_sshsig_namespace", "invalid/E076_sshsig_not_armored"]),
+            ("sshsig hash algorithm", ["invalid/E076_sshsig_hash_sha1", "invalid/E076_sshsig_hash_unknown"]),
+        ],
+    ),
+    (
+        "double-counted signatures",
+        [
+            ("one key, several signatures", ["invalid/E078_key_counts_once"]),
+            ("two signatures in one envelope", ["invalid/E071_two_signatures"]),
+            ("one signature entry twice", ["invalid/E014_duplicate_signature"]),
+        ],
+    ),
+    (
+        "YAML anchors/aliases or !!python tags (arch.yaml, build side)",
+        [
+            ("anchor and alias", ["tools/build/yaml_anchor_alias"]),
+            ("merge key", ["tools/build/yaml_merge_key"]),
+            ("billion laughs", ["tools/build/yaml_billion_laughs"]),
+            ("!!python tag", ["tools/build/yaml_python_tag"]),
+            ("local and core tags", ["tools/build/yaml_custom_tag", "tools/build/yaml_core_tag"]),
+            ("nesting bomb", ["tools/build/yaml_deep_nesting"]),
+        ],
+    ),
+    ("entry-count exhaustion", [("257 signature entries", ["invalid/E018_entry_count"])]),
+    (
+        "symlinks at the extraction target (extract side)",
+        [
+            ("target is a symbolic link to a directory", ["tools/extract/target_symlink_to_empty_directory"]),
+            ("target is a dangling symbolic link", ["tools/extract/target_dangling_symlink"]),
+            ("target is an existing file", ["tools/extract/target_existing_file"]),
+            ("target is a non-empty directory", ["tools/extract/target_non_empty_directory"]),
+        ],
+    ),
+]
+
+#: issue 11's classes of bundles whose cost is not bounded by their size (spec section 5.1)
+COST_CLASSES: list[tuple[str, list[str]]] = [
+    ("the same blob referenced many times", ["valid/OK_blob_referenced_5000_times"]),
+    ("a patch with thousands of operations", ["invalid/E064_patch_of_6000_operations"]),
+    ("a large simplified-likelihood covariance", ["valid/OK_simplified_1200_bins"]),
+    ("a huge declared or zero blob", ["valid/OK_zero_blob_64mib", "invalid/E017_huge_declared_blob", "valid/OK_blob_over_8mib"]),
+    (
+        "deep nesting",
+        ["invalid/E060_component_nested_100000", "invalid/E030_manifest_nested_100000", "invalid/E060_component_too_deep", "tools/build/yaml_deep_nesting"],
+    ),
+    (
+        "many or large head entries",
+        ["invalid/E042_head_entries_at_caps", "invalid/E018_bag_info_over_64mib", "invalid/E018_entry_count", "invalid/E018_manifest_too_large"],
+    ),
+]
+
+
+def known_vectors() -> set[str]:
+    return {f"{v.kind}/{v.name}" for v in VECTORS} | {f"tools/{t.command}/{t.name}" for t in TOOL_VECTORS}
+
+
+def link(ref: str) -> str:
+    return f"[`{ref}`](../{ref})" if ref.startswith("tools/") else f"[`{ref}`]({ref})"
+
+
+def coverage() -> list[str]:
+    """The coverage section of VECTORS.md; raises when a name does not exist."""
+    known = known_vectors()
+    unknown = sorted(({r for _, subs in THREATS for _, refs in subs for r in refs} | {r for _, refs in COST_CLASSES for r in refs}) - known)
+    if unknown:
+        raise SystemExit(f"THREATS or COST_CLASSES name vectors that do not exist: {unknown}")
+    lines = [
+        "## Coverage of the threat list",
+        "",
+        "DESIGN.md section 3 lists the inputs a verifier must reject (the threat list of issue 11), here one row per case and",
+        "sub-case; every sub-case has at least one vector (`tools/...` are the build and extract vectors of `conformance/tools/`).",
+        "",
+        "| # | case | sub-case | vectors |",
+        "|---|---|---|---|",
+    ]
+    for n, (case, subs) in enumerate(THREATS, 1):
+        for i, (sub, refs) in enumerate(subs):
+            lines.append(f"| {n if i == 0 else ''} | {case if i == 0 else ''} | {sub} | {', '.join(link(r) for r in refs)} |")
+    lines += [
+        "",
+        "## Cost classes",
+        "",
+        "Issue 11's bundles whose verification cost is not bounded by their size unless the verifier follows the cost model of",
+        "spec section 5.1 (each distinct blob checked once, failing patches located by bisection, O(n^2) reading of a",
+        "simplified likelihood, the declared payload streamed in constant memory, nesting measured on the bytes, caps on what",
+        "comes before the payload). Each of these verifies in a few seconds.",
+        "",
+        "| class | vectors |",
+        "|---|---|",
+        *(f"| {cls} | {', '.join(link(r) for r in refs)} |" for cls, refs in COST_CLASSES),
+        "",
+    ]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
 # output
 
 
@@ -2409,7 +2899,7 @@ def index() -> str:
         codes = ", ".join(v.codes) or "-"
         lines.append(f"| {v.kind} | `{v.name}` | {'yes' if v.kind != 'invalid' else 'no'} | {codes} | {v.about.replace('|', '/')} |")
     counts = {k: sum(v.kind == k for v in VECTORS) for k in ("valid", "warn", "invalid")}
-    lines += ["", f"{counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid: {len(VECTORS)} vectors.", ""]
+    lines += ["", f"{counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid: {len(VECTORS)} vectors.", "", *coverage()]
     return "\n".join(lines)
 
 
@@ -2440,12 +2930,12 @@ def generate(out: Path) -> None:
     (out / "VECTORS.md").write_text(index(), encoding="utf-8")
 
 
-def differences(a: Path, b: Path) -> list[str]:
-    """Relative paths (of the generated parts) that differ between trees ``a`` and ``b``."""
+def differences(a: Path, b: Path, names: tuple[str, ...] = GENERATED) -> list[str]:
+    """Relative paths (of the generated parts ``names``) that differ between trees ``a`` and ``b``."""
 
     def files(root: Path) -> set[str]:
         found = set()
-        for name in GENERATED:
+        for name in names:
             p = root / name
             if p.is_file():
                 found.add(name)
@@ -2463,21 +2953,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="regenerate into a temporary directory and exit 1 if anything differs from the committed vectors")
     parser.add_argument("--out", type=Path, default=SUITE, help="suite directory (default: conformance/1.0)")
+    parser.add_argument("--tools-out", type=Path, default=TOOLS, help="tool vector directory (default: conformance/tools)")
     args = parser.parse_args(argv)
     if args.check:
         with tempfile.TemporaryDirectory(prefix="heparch-vectors-") as tmp:
-            generate(Path(tmp))
-            diff = differences(args.out, Path(tmp))
+            generate(Path(tmp) / "suite")
+            generate_tools(Path(tmp) / "tools")
+            diff = differences(args.out, Path(tmp) / "suite")
+            diff += [f"tools/{rel}" for rel in differences(args.tools_out, Path(tmp) / "tools", TOOL_PARTS)]
         if diff:
             print(f"{len(diff)} generated files differ from {args.out} (zstandard {zstandard.__version__}); run conformance/make_vectors.py:", file=sys.stderr)
             for rel in diff:
                 print(f"  {rel}", file=sys.stderr)
             return 1
-        print(f"{len(VECTORS)} vectors in {args.out} are up to date", file=sys.stderr)
+        print(f"{len(VECTORS)} vectors in {args.out} and {len(TOOL_VECTORS)} tool vectors in {args.tools_out} are up to date", file=sys.stderr)
         return 0
     generate(args.out)
+    generate_tools(args.tools_out)
     counts = {k: sum(v.kind == k for v in VECTORS) for k in ("valid", "warn", "invalid")}
-    print(f"wrote {len(VECTORS)} vectors to {args.out}: {counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid", file=sys.stderr)
+    print(
+        f"wrote {len(VECTORS)} vectors to {args.out}: {counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid;"
+        f" {len(TOOL_VECTORS)} tool vectors to {args.tools_out}",
+        file=sys.stderr,
+    )
     return 0
 
 
