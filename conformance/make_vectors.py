@@ -2258,6 +2258,54 @@ def _() -> Draft:
     )
 
 
+def envelope_with(d: Draft, tail: bytes) -> bytes:
+    """Alice's valid envelope for ``d`` with ``tail`` (members, JSON text) added to its object."""
+    return envelope(d, ALICE)[:-2] + b",\n  " + tail + b"\n}\n"
+
+
+def envelope_over(d: Draft, tail: bytes) -> bytes:
+    """An envelope by alice whose signed payload is heparch's statement with ``tail`` added to its object."""
+    st = signing.statement(identity=identity_of(d), name="bundle", role="analysis-team", public=ALICE.public, time=SIGN_TIME)
+    payload = strictjson.canonical(st)[:-1] + b"," + tail + b"}"
+    sig = ALICE.sign(signing.pae(signing.PAYLOAD_TYPE, payload))
+    env = {"payload": b64(payload), "payloadType": signing.PAYLOAD_TYPE, "signatures": [{"keyid": ALICE.public.keyid, "sig": b64(sig)}]}
+    return (json.dumps(env, indent=2, sort_keys=True) + "\n").encode("ascii")
+
+
+@vector(
+    "E038_envelope_integer_too_large",
+    "Alice's DSSE envelope holds a member zz with the integer 2^53 + 1 (9007199254740993), outside the I-JSON range; E071 (a member"
+    " the envelope does not define) may be reported too.",
+)
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope_with(d, b'"zz": 9007199254740993'))
+
+
+@vector(
+    "E039_envelope_lone_surrogate",
+    "Alice's DSSE envelope holds a member zz whose string is the escape \\ud800, a lone surrogate; E071 may be reported too.",
+)
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope_with(d, b'"zz": "\\ud800"'))
+
+
+@vector(
+    "E038_statement_integer_too_large",
+    "The statement alice signed (the envelope's payload) holds a member zz with the integer 2^53 + 1; the signature verifies over it.",
+)
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope_over(d, b'"zz":9007199254740993'))
+
+
+@vector(
+    "E039_statement_lone_surrogate",
+    "The statement alice signed (the envelope's payload) holds a member zz whose string is the escape \\udc00, a lone surrogate; the"
+    " signature verifies over it.",
+)
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope_over(d, b'"zz":"\\udc00"'))
+
+
 # ---------------------------------------------------------------------------------------
 # cost: bundles whose verification cost is not bounded by their size unless the verifier follows
 # the cost model of spec section 5.1 (issue 11). Each must verify in a few seconds.
@@ -2685,13 +2733,29 @@ THREATS: list[Threat] = [
         ],
     ),
     (
-        "malformed manifest JSON",
+        "malformed manifest JSON (and other JSON documents)",
         [
             ("byte-order mark, not UTF-8, NaN", ["invalid/E030_byte_order_mark", "invalid/E030_not_utf8", "invalid/E030_nan"]),
             ("too deep", ["invalid/E030_too_deep", "invalid/E030_manifest_nested_100000"]),
             ("not canonical", ["invalid/E031_not_canonical", "invalid/E031_number_form"]),
-            ("lone surrogate", ["invalid/E039_manifest_lone_surrogate", "invalid/E039_component_lone_surrogate"]),
-            ("integer > 2^53", ["invalid/E038_manifest_integer_too_large", "invalid/E038_component_integer_too_large"]),
+            (
+                "lone surrogate (manifest, component, envelope, statement)",
+                [
+                    "invalid/E039_manifest_lone_surrogate",
+                    "invalid/E039_component_lone_surrogate",
+                    "invalid/E039_envelope_lone_surrogate",
+                    "invalid/E039_statement_lone_surrogate",
+                ],
+            ),
+            (
+                "integer > 2^53 (manifest, component, envelope, statement)",
+                [
+                    "invalid/E038_manifest_integer_too_large",
+                    "invalid/E038_component_integer_too_large",
+                    "invalid/E038_envelope_integer_too_large",
+                    "invalid/E038_statement_integer_too_large",
+                ],
+            ),
         ],
     ),
     (
