@@ -2169,20 +2169,35 @@ def _() -> Draft:
     return d
 
 
+def in_place_of_a_blob(name: str, data: Callable[[Draft], bytes]) -> Draft:
+    """A bundle of BkgOnly.json, README.md and notes.txt whose payload holds entry ``name`` where the blob of
+    notes.txt belongs: after the first blob, as many blocks, so the payload has the length the manifest implies."""
+    notes = text("notes.txt", "notes\n")
+    d = Draft([BKG, README, notes])
+    assert min(d.blobs) == README.hex < notes.hex
+    content = data(d)
+    assert tar.padding(len(content)) + len(content) == tar.padding(len(notes.data)) + len(notes.data)
+    misplaced = tar.entry(ROOT + name, content)
+    d.payload_tar = b"".join(misplaced if h == notes.hex else e for h, e in zip(sorted(d.blobs), d.blob_entries(), strict=True)) + tar.END
+    return d
+
+
 @vector(
     "E015_signature_after_blob",
     "A valid OpenSSH signature entry (signatures/analysis-team.<keyid>.sshsig) comes after the first payload blob, in place of the blob"
     " of notes.txt (as many blocks, so the payload has the length the manifest implies): signatures belong before the tag manifest.",
 )
 def _() -> Draft:
-    notes = text("notes.txt", "notes\n")
-    d = Draft([BKG, README, notes])
-    assert min(d.blobs) == README.hex < notes.hex
-    sig = signing.make_sshsig(ALICE, d.manifest_bytes())
-    assert tar.padding(len(sig)) + len(sig) == tar.padding(len(notes.data)) + len(notes.data)
-    sig_entry = tar.entry(ROOT + sshsig_name("analysis-team", ALICE), sig)
-    d.payload_tar = b"".join(sig_entry if h == notes.hex else e for h, e in zip(sorted(d.blobs), d.blob_entries(), strict=True)) + tar.END
-    return d
+    return in_place_of_a_blob(sshsig_name("analysis-team", ALICE), lambda d: signing.make_sshsig(ALICE, d.manifest_bytes()))
+
+
+@vector(
+    "E014_tag_manifest_after_blob",
+    "A second tagmanifest-sha256.txt (one listing no frames) comes after the first payload blob, in place of the blob of notes.txt: a name"
+    " that appeared before is E014 wherever it appears again (PROTOCOL.md section 3).",
+)
+def _() -> Draft:
+    return in_place_of_a_blob(layout.TAGMANIFEST, lambda d: layout.tag_manifest(d.head(), {layout.FRAMES: layout.frames_listing([], [])}))
 
 
 @vector(
@@ -2668,6 +2683,7 @@ THREATS: list[Threat] = [
             ("signature entries", ["invalid/E015_signature_order"]),
             ("blob before the manifest", ["invalid/E020_blob_before_manifest"]),
             ("signature after a blob", ["invalid/E015_signature_after_blob"]),
+            ("tag manifest again after a blob", ["invalid/E014_tag_manifest_after_blob"]),
             ("part boundaries inside a frame", ["invalid/E008_single_frame", "invalid/E008_signature_and_payload_one_frame"]),
             (
                 "required entry missing",
