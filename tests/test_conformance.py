@@ -203,6 +203,8 @@ def test_tool_vector(vector: Path, tmp_path: Path) -> None:
         out = work / "out.zst"
         code, _, err = run("build", str(vector / "source"), "-o", str(out))
         assert not any(work.iterdir()), "build wrote something"
+    elif expected["command"] == "trust":
+        code, _, err = run("verify", str(CONFORMANCE / expected["bundle"]), "--trust", str(vector / "policy.yaml"))
     else:
         target = work / "target"
         unchanged = _prepare_target(expected["target"], target, tmp_path)
@@ -216,14 +218,14 @@ def test_tool_vector(vector: Path, tmp_path: Path) -> None:
 
 def test_tool_vectors_shape() -> None:
     kinds = {v.parent.name for v in TOOL_VECTORS}
-    assert kinds == {"build", "extract"}
+    assert kinds == {"build", "extract", "trust"}
     for v in TOOL_VECTORS:
         expected = _expected(v)
         assert expected["command"] == v.parent.name
         files = sorted(str(p.relative_to(v)) for p in v.rglob("*") if p.is_file())
-        extra = ["source/BkgOnly.json", "source/arch.yaml"] if expected["command"] == "build" else []
+        extra = {"build": ["source/BkgOnly.json", "source/arch.yaml"], "trust": ["policy.yaml"]}.get(expected["command"], [])
         assert files == sorted(["README.md", "expected.json", *extra]), v
-        if expected["command"] == "extract":
+        if expected["command"] != "build":
             assert verify(CONFORMANCE / expected["bundle"]).valid
 
 
