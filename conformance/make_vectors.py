@@ -32,6 +32,7 @@ import io
 import json
 import re
 import shutil
+import struct
 import sys
 import tempfile
 import unicodedata
@@ -50,6 +51,8 @@ from heparch.store import layout, tar, writer, zframes
 
 HERE = Path(__file__).resolve().parent
 SUITE = HERE / "1.0"
+TOOLS = HERE / "tools"
+TOOL_PARTS = ("build", "extract", "trust", "README.md")
 GENERATED = ("valid", "invalid", "warn", "VECTORS.md")
 KINDS = ("valid", "warn", "invalid")
 AGENT = "heparch-conformance 1.0.0"
@@ -164,6 +167,7 @@ def raw_header(
     devminor: bytes = b"0000000\0",
     prefix: bytes = b"",
     checksum: bytes | None = None,
+    size_field: bytes | None = None,
 ) -> bytes:
     """A ustar header with every field chosen; by default equal to :func:`heparch.store.tar.header`."""
     raw = name.encode("utf-8") if isinstance(name, str) else name
@@ -172,7 +176,7 @@ def raw_header(
     block[100:108] = mode
     block[108:116] = uid
     block[116:124] = b"0000000\0"
-    block[124:136] = b"%011o\0" % size
+    block[124:136] = b"%011o\0" % size if size_field is None else size_field
     block[136:148] = mtime
     block[148:156] = b" " * 8
     block[156:157] = typeflag
@@ -1580,7 +1584,9 @@ def _() -> bytes:
     "bag-info.txt's Bag-Software-Agent holds a CR followed by 'Bundle-Identity: ...' (a forged line for a BagIt reader that splits at CR); the rest is regenerated.",
 )
 def _() -> bytes:
-    return with_head_file("bag-info.txt", lambda b: b.replace(b"Bag-Software-Agent: ", b"Bag-Software-Agent: x\rBundle-Identity: sha256:" + b"0" * 64 + b" ", 1))
+    return with_head_file(
+        "bag-info.txt", lambda b: b.replace(b"Bag-Software-Agent: ", b"Bag-Software-Agent: x\rBundle-Identity: sha256:" + b"0" * 64 + b" ", 1)
+    )
 
 
 @vector("E041_no_software_agent", "bag-info.txt has its three lines, but Bag-Software-Agent is the last one instead of the first.")
@@ -2063,6 +2069,937 @@ def _() -> Draft:
 
 
 # ---------------------------------------------------------------------------------------
+# invalid: sub-cases of the threat list (DESIGN.md section 3) that had no vector (issue 11 item 7)
+
+
+@vector("E011_block_device", "A block device entry bundle/data/sda (type 4, major 8, minor 0) before the tag manifest.")
+def _() -> Draft:
+    return with_extra(base(), raw_header("bundle/data/sda", 0, typeflag=b"4", devmajor=b"0000010\0"))
+
+
+@vector(
+    "E011_unknown_typeflag",
+    "An entry of type Q, which no tar specification defines (POSIX lets readers extract unknown types as regular files), before the tag manifest.",
+)
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle/signatures/unknown", b"data\n", typeflag=b"Q"))
+
+
+@vector(
+    "E011_gnu_sparse",
+    "An old-GNU sparse file entry (type S) before the tag manifest. Type S is an entry of its own, not an extension header, so the rule it"
+    " breaks is that every entry is a regular file (spec section 2.2 lists the extension headers of E013: x, g, L, K, X).",
+)
+def _() -> Draft:
+    return with_extra(base(), raw_entry("bundle/signatures/sparse", b"data\n", typeflag=b"S"))
+
+
+@vector("E013_gnu_longlink", "A GNU long-link header (type K) giving the next entry a 120-character link name; the next entry is a regular file.")
+def _() -> Draft:
+    target = "/etc/" + "n" * 115
+    return with_extra(base(), raw_entry("bundle/LongLink", target.encode() + b"\0", typeflag=b"K"), tar.entry("bundle/signatures/short", b"x"))
+
+
+@vector("E013_pax_linkpath", "A PAX extended header (type x) whose linkpath record points the next entry at /etc/passwd; the next entry is a regular file.")
+def _() -> Draft:
+    pax = raw_entry("bundle/PaxHeader/link", pax_record("linkpath", "/etc/passwd"), typeflag=b"x")
+    return with_extra(base(), pax, tar.entry("bundle/signatures/link", b"x\n"))
+
+
+@vector(
+    "E013_pax_gnu_sparse",
+    "A PAX extended header (type x) with GNU.sparse.* records (format 1.0: major, minor, name, realsize of 1 GiB) that make the next entry a sparse file.",
+)
+def _() -> Draft:
+    records = [("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0"), ("GNU.sparse.name", "bundle/signatures/sparse"), ("GNU.sparse.realsize", str(1 << 30))]
+    pax = raw_entry("bundle/PaxHeader/sparse", b"".join(pax_record(k, v) for k, v in records), typeflag=b"x")
+    return with_extra(base(), pax, tar.entry("bundle/signatures/GNUSparseFile.0", b"1\n0\n5\n" + b"\0" * 509 + b"data\n"))
+
+
+def size_field(field: bytes) -> Draft:
+    """The base bundle with the size field of bagit.txt's header (54 bytes, octal 66) replaced by ``field`` (checksum recomputed)."""
+    assert len(field) == 12
+    return with_head_entry(base(), "bagit.txt", lambda n, data: raw_header(n, len(data), size_field=field) + data + b"\0" * tar.padding(len(data)))
+
+
+@vector("E010_size_not_octal", "The size field of bagit.txt's header is 00000000086: not octal (read as decimal it would be 86, not 54).")
+def _() -> Draft:
+    return size_field(b"00000000086\0")
+
+
+@vector("E010_size_base256", "The size field of bagit.txt's header is the GNU base-256 encoding of 54 (0x80, then 54 in 11 big-endian bytes).")
+def _() -> Draft:
+    return size_field(b"\x80" + (54).to_bytes(11, "big"))
+
+
+@vector("E010_size_negative_base256", "The size field of bagit.txt's header is the GNU base-256 encoding of -1 (twelve 0xFF bytes).")
+def _() -> Draft:
+    return size_field(b"\xff" * 12)
+
+
+@vector("E010_size_negative_octal", "The size field of bagit.txt's header is -0000000066, a negative number that lenient octal parsers accept.")
+def _() -> Draft:
+    return size_field(b"-0000000066\0")
+
+
+@vector(
+    "E014_duplicate_manifest",
+    "A second data/manifest.json (listing BkgOnly.json only) follows the first one in the head, where manifest-sha256.txt belongs: a reader"
+    " that kept the last one would check another file list.",
+)
+def _() -> Draft:
+    d = base()
+    other = strictjson.canonical({**d.obj, "files": d.obj["files"][:1]})
+    entries = d.head_entries()
+    d.head_tar = b"".join([*entries[:3], tar.entry(ROOT + layout.MANIFEST, other), *entries[3:]])
+    return d
+
+
+@vector(
+    "E020_blob_before_manifest",
+    "README.md's blob comes between bag-info.txt and data/manifest.json (and not in the payload). A reader meets a blob where the head"
+    " requires data/manifest.json; as for every required entry that is not where it must be, the code every reader reports is E020"
+    " (PROTOCOL.md section 3); E015 may be reported too.",
+)
+def _() -> Draft:
+    d = base()
+    entries = d.head_entries()
+    d.head_tar = b"".join([*entries[:2], tar.entry(ROOT + layout.BLOB_DIR + README.hex, README.data), *entries[2:]])
+    del d.blobs[README.hex]
+    return d
+
+
+def in_place_of_a_blob(name: str, data: Callable[[Draft], bytes]) -> Draft:
+    """A bundle of BkgOnly.json, README.md and notes.txt whose payload holds entry ``name`` where the blob of
+    notes.txt belongs: after the first blob, as many blocks, so the payload has the length the manifest implies."""
+    notes = text("notes.txt", "notes\n")
+    d = Draft([BKG, README, notes])
+    assert min(d.blobs) == README.hex < notes.hex
+    content = data(d)
+    assert tar.padding(len(content)) + len(content) == tar.padding(len(notes.data)) + len(notes.data)
+    misplaced = tar.entry(ROOT + name, content)
+    d.payload_tar = b"".join(misplaced if h == notes.hex else e for h, e in zip(sorted(d.blobs), d.blob_entries(), strict=True)) + tar.END
+    return d
+
+
+@vector(
+    "E015_signature_after_blob",
+    "A valid OpenSSH signature entry (signatures/analysis-team.<keyid>.sshsig) comes after the first payload blob, in place of the blob"
+    " of notes.txt (as many blocks, so the payload has the length the manifest implies): signatures belong before the tag manifest.",
+)
+def _() -> Draft:
+    return in_place_of_a_blob(sshsig_name("analysis-team", ALICE), lambda d: signing.make_sshsig(ALICE, d.manifest_bytes()))
+
+
+@vector(
+    "E014_tag_manifest_after_blob",
+    "A second tagmanifest-sha256.txt (one listing no frames) comes after the first payload blob, in place of the blob of notes.txt: a name"
+    " that appeared before is E014 wherever it appears again (PROTOCOL.md section 3).",
+)
+def _() -> Draft:
+    return in_place_of_a_blob(layout.TAGMANIFEST, lambda d: layout.tag_manifest(d.head(), {layout.FRAMES: layout.frames_listing([], [])}))
+
+
+@vector(
+    "E018_bag_info_over_64mib",
+    "bag-info.txt is 64 MiB + 1 byte (its three lines followed by zeros, in RLE frames: the file is a few kB): more than 64 MiB before"
+    " data/manifest.json, where the cap is 65536 bytes. A reader must refuse it from the size in the header, before holding the content.",
+)
+def _() -> Draft:
+    d = base()
+    info = d.head()["bag-info.txt"]
+    d.head_override["bag-info.txt"] = info + b"\0" * (64 * MIB + 1 - len(info))
+    d.head_framer = chunked(hand_frame)
+    return d
+
+
+def digest_of_readme(value: Callable[[File], str]) -> Draft:
+    d = base()
+    d.obj["files"][1]["digest"] = value(README)
+    return d
+
+
+@vector("E032_digest_uppercase_algorithm", "README.md's digest is SHA256:<64 hex>: the algorithm name must be lowercase sha256.")
+def _() -> Draft:
+    return digest_of_readme(lambda f: "SHA256:" + f.hex)
+
+
+@vector("E032_digest_63_hex", "README.md's digest is sha256: followed by 63 hex digits (the last one dropped).")
+def _() -> Draft:
+    return digest_of_readme(lambda f: "sha256:" + f.hex[:63])
+
+
+@vector("E032_digest_md5", "README.md's digest is md5:<32 hex> (the right MD5 of the content): only sha256 is a digest algorithm.")
+def _() -> Draft:
+    return digest_of_readme(lambda f: "md5:" + hashlib.md5(f.data).hexdigest())
+
+
+@vector("E040_bagit_byte_order_mark", "bagit.txt starts with a UTF-8 byte-order mark (EF BB BF); the rest is the BagIt declaration.")
+def _() -> bytes:
+    return with_head_file("bagit.txt", lambda b: b"\xef\xbb\xbf" + b)
+
+
+def sshsig(signer: signing.Signer, message: bytes, hash_alg: bytes, digest: bytes) -> bytes:
+    """An armored OpenSSH signature (PROTOCOL.sshsig) over ``message`` whose hash field and digest are given."""
+
+    def string(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    namespace = signing.SSHSIG_NAMESPACE.encode("ascii")
+    signed = b"SSHSIG" + string(namespace) + string(b"") + string(hash_alg) + string(digest)
+    sig = string(b"ssh-ed25519") + string(signer.sign(signed))
+    blob = b"SSHSIG" + struct.pack(">I", 1) + string(signer.public.blob) + string(namespace) + string(b"") + string(hash_alg) + string(sig)
+    body = b64(blob)
+    lines = ["-----BEGIN SSH SIGNATURE-----", *(body[i : i + 70] for i in range(0, len(body), 70)), "-----END SSH SIGNATURE-----"]
+    out = ("\n".join(lines) + "\n").encode("ascii")
+    if hash_alg == b"sha512":
+        assert out == signing.make_sshsig(signer, message), "sshsig() must agree with heparch's make_sshsig"
+    return out
+
+
+@vector("E076_sshsig_hash_sha1", "An OpenSSH signature by alice over data/manifest.json whose hash algorithm is sha1 (the signature verifies over it).")
+def _() -> Draft:
+    return with_signature(sshsig_name("analysis-team", ALICE), lambda d: sshsig(ALICE, d.manifest_bytes(), b"sha1", hashlib.sha1(d.manifest_bytes()).digest()))
+
+
+@vector(
+    "E076_sshsig_hash_unknown",
+    "An OpenSSH signature by alice over data/manifest.json whose hash algorithm is sha3-512, which PROTOCOL.sshsig does not define (the"
+    " signature verifies over the SHA3-512 digest).",
+)
+def _() -> Draft:
+    return with_signature(
+        sshsig_name("analysis-team", ALICE), lambda d: sshsig(ALICE, d.manifest_bytes(), b"sha3-512", hashlib.sha3_512(d.manifest_bytes()).digest())
+    )
+
+
+def envelope_with(d: Draft, tail: bytes) -> bytes:
+    """Alice's valid envelope for ``d`` with ``tail`` (members, JSON text) added to its object."""
+    return envelope(d, ALICE)[:-2] + b",\n  " + tail + b"\n}\n"
+
+
+def envelope_over(d: Draft, tail: bytes) -> bytes:
+    """An envelope by alice whose signed payload is heparch's statement with ``tail`` added to its object."""
+    st = signing.statement(identity=identity_of(d), name="bundle", role="analysis-team", public=ALICE.public, time=SIGN_TIME)
+    payload = strictjson.canonical(st)[:-1] + b"," + tail + b"}"
+    sig = ALICE.sign(signing.pae(signing.PAYLOAD_TYPE, payload))
+    env = {"payload": b64(payload), "payloadType": signing.PAYLOAD_TYPE, "signatures": [{"keyid": ALICE.public.keyid, "sig": b64(sig)}]}
+    return (json.dumps(env, indent=2, sort_keys=True) + "\n").encode("ascii")
+
+
+@vector(
+    "E038_envelope_integer_too_large",
+    "Alice's DSSE envelope holds a member zz with the integer 2^53 + 1 (9007199254740993), outside the I-JSON range; E071 (a member"
+    " the envelope does not define) may be reported too.",
+)
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope_with(d, b'"zz": 9007199254740993'))
+
+
+@vector(
+    "E039_envelope_lone_surrogate",
+    "Alice's DSSE envelope holds a member zz whose string is the escape \\ud800, a lone surrogate; E071 may be reported too.",
+)
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope_with(d, b'"zz": "\\ud800"'))
+
+
+@vector(
+    "E038_statement_integer_too_large",
+    "The statement alice signed (the envelope's payload) holds a member zz with the integer 2^53 + 1; the signature verifies over it.",
+)
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope_over(d, b'"zz":9007199254740993'))
+
+
+@vector(
+    "E039_statement_lone_surrogate",
+    "The statement alice signed (the envelope's payload) holds a member zz whose string is the escape \\udc00, a lone surrogate; the"
+    " signature verifies over it.",
+)
+def _() -> Draft:
+    return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope_over(d, b'"zz":"\\udc00"'))
+
+
+# ---------------------------------------------------------------------------------------
+# cost: bundles whose verification cost is not bounded by their size unless the verifier follows
+# the cost model of spec section 5.1 (issue 11). Each must verify in a few seconds.
+
+REFERENCES = 5000
+
+
+@vector(
+    "OK_blob_referenced_5000_times",
+    f"One patchset blob listed under {REFERENCES} logical paths (grid/ps0000.json ...), every one a patchset of BkgOnly.json: each distinct"
+    " blob is checked once whatever references it (spec section 5.1).",
+)
+def _() -> Draft:
+    ps = jbytes(patchset(WS))
+    return Draft([BKG, *(component(f"grid/ps{i:04d}.json", ps, "patchset", "BkgOnly.json") for i in range(REFERENCES))])
+
+
+OPERATIONS = 6000
+
+
+@vector(
+    "E064_patch_of_6000_operations",
+    f"A patch file of {OPERATIONS} operations, each adding one bin to the background sample: the patched workspace has a sample of"
+    f" {OPERATIONS + 2} bins in a 2-bin channel. The operation to blame is found by bisection over prefixes, O(n log n) (spec section 5.1).",
+)
+def _() -> Draft:
+    ops = [{"op": "add", "path": "/channels/0/samples/0/data/-", "value": 1.0} for _ in range(OPERATIONS)]
+    return Draft([BKG, component("patch.sig.json", ops, "patch", "BkgOnly.json", **{"patch.name": "sig"})])
+
+
+BINS = 1200
+
+
+@vector(
+    "OK_simplified_1200_bins",
+    f"A simplified likelihood of {BINS} bins with a dense covariance (2 on the diagonal, 0.5 / (1 + |i - j|) off it): O(n^2) to read, a"
+    " Cholesky factorisation to check (spec section 5.1).",
+)
+def _() -> Draft:
+    n = BINS
+    cov = [[2.0 if i == j else round(0.5 / (1 + abs(i - j)), 6) for j in range(n)] for i in range(n)]
+    sl = {"observed": [5] * n, "background": [4.0] * n, "covariance": cov, "signals": {"A": [1.0] * n}}
+    return Draft([component("simplified.json", sl, "simplified-likelihood")])
+
+
+@vector(
+    "OK_zero_blob_64mib",
+    "An attachment of 64 MiB of zeros (the bundle is a few kB): its cost is decompression and two digests of the declared payload, in"
+    " constant memory; there is no cap on the total payload (spec section 5.1).",
+)
+def _() -> Draft:
+    d = Draft([BKG, File("zeros.bin", b"\0" * (64 * MIB))])
+    d.payload_framer = chunked(hand_frame)
+    return d
+
+
+@vector(
+    "E017_huge_declared_blob",
+    "The manifest lists an attachment of 8589934591 bytes (the largest tar entry); its header declares that size, but the stream ends after"
+    " 1 MiB of its zeros. A reader must stream it (never allocate what a header declares) and report the truncation.",
+)
+def _() -> Draft:
+    size = tar.MAX_SIZE
+    first = b"\0" * MIB
+    huge = File("huge.bin", first)
+    d = Draft([BKG, huge])
+    entry = next(e for e in d.obj["files"] if e["path"] == huge.path)
+    entry.update(digest="sha256:" + "0" * 64, size=size, fixity={"sha512": "0" * 128})  # a digest sorting first: its blob is the first entry
+    d.payload_tar = tar.header(ROOT + layout.BLOB_DIR + "0" * 64, size) + first  # then the stream ends
+    return d
+
+
+DEPTH = 100_000
+
+
+@vector(
+    "E060_component_nested_100000",
+    f"The likelihood holds an unknown field nesting arrays {DEPTH} deep (200 kB of brackets): the depth is measured on the bytes before"
+    " parsing, so the cost is linear and no parser recursion runs (cap 64).",
+)
+def _() -> Draft:
+    bad = jbytes(WS)[:-2] + b',\n  "zz": ' + b"[" * DEPTH + b"]" * DEPTH + b"\n}\n"
+    return Draft([File("BkgOnly.json", bad, "likelihood", "application/json")])
+
+
+@vector(
+    "E030_manifest_nested_100000",
+    f"data/manifest.json nests arrays {DEPTH} deep inside an unknown field (cap 64): measured on the bytes before parsing.",
+)
+def _() -> bytes:
+    raw = strictjson.canonical(base().obj)
+    return with_manifest(raw[:-1] + b',"zz":' + b"[" * DEPTH + b"]" * DEPTH + b"}")
+
+
+@vector(
+    "E042_head_entries_at_caps",
+    "manifest-sha256.txt and manifest-sha512.txt are each 64 MiB, their cap (the right lines followed by zeros, in RLE frames): 128 MiB"
+    " of head entries from a bundle of a few kB. A reader holds at most the caps of spec section 2.2.2 and reports both files as not"
+    " regenerated from the manifest.",
+    codes=["E042", "E043"],
+)
+def _() -> Draft:
+    d = base()
+    for name in ("manifest-sha256.txt", "manifest-sha512.txt"):
+        listing = d.head()[name]
+        d.head_override[name] = listing + b"\0" * (64 * MIB - len(listing))
+    d.head_framer = chunked(hand_frame)
+    return d
+
+
+# ---------------------------------------------------------------------------------------
+# tool vectors: hostile input to build (arch.yaml) and to extract (its target), which are not
+# bundles and so not verify vectors (tools/README.md says how they are run)
+
+
+@dataclasses.dataclass
+class ToolVector:
+    command: str  # build, extract or trust (arch verify --trust)
+    name: str
+    about: str
+    stderr: str  # a regular expression the error output must match
+    arch_yaml: bytes = b""  # build: the source directory's arch.yaml (beside BkgOnly.json)
+    target: str = ""  # extract: what is at the target path before the run (TARGETS)
+    policy: Callable[[], bytes] | None = None  # trust: the trust policy's YAML
+    exit: int = 2
+
+
+#: extract targets a tool vector can prepare, and what the runner checks afterwards
+TARGETS = {
+    "symlink-to-empty-directory": "a symbolic link to an empty directory elsewhere: the directory stays empty, the link stays a link",
+    "dangling-symlink": "a symbolic link to a path that does not exist: nothing is created there, the link stays a link",
+    "existing-file": "a regular file: its content is unchanged",
+    "non-empty-directory": "a directory holding one file: it holds only that file afterwards",
+}
+EXTRACT_BUNDLE = "1.0/valid/OK_minimal_workspace/bundle.zst"  # relative to conformance/
+TRUST_BUNDLE = "1.0/valid/OK_trusted_signatures/bundle.zst"
+TOOL_VECTORS: list[ToolVector] = []
+ANCHORS = r"YAML anchors and aliases are not allowed \(line \d+\); write the value out"
+TAG = r"explicit YAML tag '[^']+' is not allowed \(line \d+\); remove it"
+
+
+def tool(command: str, name: str, about: str, stderr: str, **fields: Any) -> None:
+    TOOL_VECTORS.append(ToolVector(command, name, " ".join(about.split()), stderr, **fields))
+
+
+tool(
+    "build",
+    "yaml_anchor_alias",
+    "arch.yaml defines the analysis metadata once with an anchor (&meta) and reuses it with an alias (*meta).",
+    ANCHORS,
+    arch_yaml=b"analysis: &meta\n  title: Toy\n  license: CC0-1.0\ncontainers:\n  - *meta\n",
+)
+tool(
+    "build",
+    "yaml_merge_key",
+    "arch.yaml merges an anchored mapping into analysis with the YAML 1.1 merge key (<<: *base).",
+    ANCHORS,
+    arch_yaml=b"name: toy\nbase: &base {license: CC0-1.0, sqrt_s_TeV: 13}\nanalysis:\n  <<: *base\n  title: Toy\n",
+)
+tool(
+    "build",
+    "yaml_billion_laughs",
+    "The 'billion laughs' bomb: nine levels of anchors, each a list of ten aliases of the one before (10^9 strings once expanded, 800 bytes"
+    " on disk). It must be refused before anything is composed.",
+    ANCHORS,
+    arch_yaml=b'lol0: &a0 "lol"\n'
+    + b"".join(b"lol%d: &a%d [%s]\n" % (i, i, b", ".join([b"*a%d" % (i - 1)] * 10)) for i in range(1, 10))
+    + b"analysis:\n  title: *a9\n",
+)
+tool(
+    "build",
+    "yaml_python_tag",
+    "arch.yaml's name carries the tag !!python/object/apply:os.system (an unsafe YAML loader would run a command).",
+    TAG,
+    arch_yaml=b'name: !!python/object/apply:os.system ["touch /tmp/heparch-pwned"]\n',
+)
+tool(
+    "build",
+    "yaml_custom_tag",
+    "arch.yaml's analysis title carries a local tag !include /etc/passwd (a loader with custom constructors would read the file).",
+    TAG,
+    arch_yaml=b"analysis:\n  title: !include /etc/passwd\n",
+)
+tool(
+    "build",
+    "yaml_core_tag",
+    "arch.yaml forces a type with a core-schema tag (luminosity_ifb: !!str 139): explicit tags are refused, even harmless ones.",
+    TAG,
+    arch_yaml=b"analysis:\n  luminosity_ifb: !!str 139\n",
+)
+tool(
+    "build",
+    "yaml_deep_nesting",
+    "arch.yaml nests flow sequences 10000 deep under analysis (a bomb by depth: recursive composers and validators overflow the stack); the"
+    " cap is 64 levels, counted on the parser's events before anything is composed.",
+    r"nested deeper than 64 levels \(line 2\); flatten it",
+    arch_yaml=b"analysis:\n  x: " + b"[" * 10000 + b"]" * 10000 + b"\n",
+)
+for _target, _about in TARGETS.items():
+    tool(
+        "extract",
+        f"target_{_target.replace('-', '_')}",
+        f"arch extract of a valid bundle ({EXTRACT_BUNDLE}) with -o naming {_about.split(':')[0]}. Nothing may be written through the"
+        f" target or over it: {_about.split(': ', 1)[1]}.",
+        r"is a symbolic link; extract into a real directory" if "symlink" in _target else r"exists and is not an empty directory; choose a new directory",
+        target=_target,
+    )
+
+
+def alice_line() -> str:
+    return f"{ALICE.public.openssh} alice"
+
+
+tool(
+    "trust",
+    "policy_alias_counts_a_key_twice",
+    "A trust policy that lists alice's key once with an anchor and again through an alias, and requires two analysis-team keys: a"
+    " reader that expanded the alias would count alice twice.",
+    ANCHORS,
+    policy=lambda: (
+        f"keys:\n  - &alice {{name: alice, public_key: '{alice_line()}', roles: [analysis-team]}}\n  - *alice\nrequire: {{analysis-team: 2}}\n".encode()
+    ),
+)
+tool(
+    "trust",
+    "policy_python_tag",
+    "A trust policy whose require carries the tag !!python/object/apply:os.system.",
+    TAG,
+    policy=lambda: (
+        f"keys:\n  - {{name: alice, public_key: '{alice_line()}', roles: [analysis-team]}}\nrequire: !!python/object/apply:os.system ['true']\n".encode()
+    ),
+)
+tool(
+    "trust",
+    "policy_billion_laughs",
+    "A trust policy that opens with the 'billion laughs' bomb (nine levels of ten aliases each) before its keys.",
+    ANCHORS,
+    policy=lambda: (
+        b'lol0: &a0 "lol"\n'
+        + b"".join(b"lol%d: &a%d [%s]\n" % (i, i, b", ".join([b"*a%d" % (i - 1)] * 10)) for i in range(1, 10))
+        + f"keys:\n  - {{name: alice, public_key: '{alice_line()}', roles: [analysis-team]}}\nrequire: {{analysis-team: 1}}\n".encode()
+    ),
+)
+tool(
+    "trust",
+    "policy_deep_nesting",
+    "A trust policy whose require nests flow sequences 10000 deep (cap 64, as for arch.yaml).",
+    r"nested deeper than 64 levels \(line \d+\); flatten it",
+    policy=lambda: b"require:\n  x: " + b"[" * 10000 + b"]" * 10000 + b"\n",
+)
+
+
+def tool_expected(t: ToolVector) -> str:
+    obj: dict[str, Any] = {"command": t.command, "exit": t.exit, "stderr": t.stderr}
+    if t.command == "extract":
+        obj.update(bundle=EXTRACT_BUNDLE, target=t.target)
+    if t.command == "trust":
+        obj.update(bundle=TRUST_BUNDLE)
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+
+def tool_readme(t: ToolVector) -> str:
+    if t.command == "build":
+        run = "`arch build source -o OUT` must exit 2 (an input error), write nothing, and print one line matching `stderr` of expected.json"
+    elif t.command == "trust":
+        run = "`arch verify BUNDLE --trust policy.yaml` must exit 2 (an input error) and print one line matching `stderr` of expected.json"
+    else:
+        run = "`arch extract BUNDLE -o TARGET` must exit 2 (an input error), print one line matching `stderr` of expected.json and leave the target as it was"
+    return f"# {t.command}/{t.name}\n\n{t.about} {run}.\n"
+
+
+def tool_index() -> str:
+    lines = [
+        "# heparch tool vectors: hostile input to build and extract",
+        "",
+        "Generated by `conformance/make_vectors.py`; do not edit. These are not bundles, so they are not",
+        "verify vectors (`conformance/run.py` does not run them); they check DESIGN.md section 3's",
+        "'YAML anchors/aliases or !!python tags' and 'symlinks at the extraction target' on heparch's",
+        "own `arch build`, `arch extract` and `arch verify --trust`. `tests/test_conformance.py` runs every one.",
+        "",
+        "- `build/<name>/`: `source/` is an analysis directory (`arch.yaml` and the toy workspace",
+        "  `BkgOnly.json`); `arch build source -o OUT` must exit `exit` (2, an input error) with an error",
+        "  output matching the regular expression `stderr`, and OUT must not exist afterwards.",
+        "- `extract/<name>/`: the runner prepares `target` at the output path (one of the kinds below),",
+        "  runs `arch extract <bundle> -o <path>` (`bundle` is relative to `conformance/`) and checks the",
+        "  exit code, the error output, that the target is as it was and that no staging directory is left.",
+        "- `trust/<name>/`: `arch verify <bundle> --trust policy.yaml` (`bundle` is relative to `conformance/`;",
+        "  a validly signed bundle) must exit `exit` (2) with an error output matching `stderr`: a trust",
+        "  policy is YAML that verifiers read, with the same rules as arch.yaml.",
+        "",
+        "| target | prepared as, and checked afterwards |",
+        "|---|---|",
+        *(f"| `{k}` | {v} |" for k, v in TARGETS.items()),
+        "",
+        "| command | vector | exit | what |",
+        "|---|---|---|---|",
+        *(f"| {t.command} | `{t.name}` | {t.exit} | {t.about} |" for t in TOOL_VECTORS),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def generate_tools(out: Path) -> None:
+    """Write every tool vector and README.md under ``out`` (removing what an earlier run left)."""
+    if out.exists():
+        shutil.rmtree(out)
+    for t in TOOL_VECTORS:
+        folder = out / t.command / t.name
+        folder.mkdir(parents=True)
+        if t.command == "build":
+            (folder / "source").mkdir()
+            (folder / "source" / "arch.yaml").write_bytes(t.arch_yaml)
+            (folder / "source" / "BkgOnly.json").write_bytes(BKG.data)
+        if t.policy is not None:
+            (folder / "policy.yaml").write_bytes(t.policy())
+        (folder / "README.md").write_text(tool_readme(t), encoding="utf-8")
+        (folder / "expected.json").write_text(tool_expected(t), encoding="utf-8")
+    (out / "README.md").write_text(tool_index(), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# coverage: DESIGN.md section 3's list of inputs a verifier must reject ("the research list", the
+# threat list of issue 11), case by case, each with its sub-cases and the vectors that exercise
+# them; then the cost classes of issue 11. Vectors are named kind/name, or
+# tools/<command>/<name> for the tool vectors. The generator checks that every name exists.
+
+Threat = tuple[str, list[tuple[str, list[str]]]]
+
+THREATS: list[Threat] = [
+    (
+        "traversal (.., absolute, backslash, outside bundle/)",
+        [
+            ("'..' in an entry name / a logical path", ["invalid/E012_dotdot", "invalid/E034_dotdot"]),
+            ("absolute name / path", ["invalid/E012_absolute", "invalid/E034_absolute"]),
+            ("backslash", ["invalid/E012_backslash", "invalid/E034_backslash"]),
+            ("outside bundle/", ["invalid/E012_outside_root"]),
+            ("control or disallowed character in an entry name", ["invalid/E012_control_character", "invalid/E012_disallowed_character"]),
+        ],
+    ),
+    ("links", [("symbolic link", ["invalid/E011_symlink"]), ("hard link", ["invalid/E011_hardlink"])]),
+    (
+        "devices and other non-regular entries",
+        [
+            ("character device", ["invalid/E011_char_device"]),
+            ("block device", ["invalid/E011_block_device"]),
+            ("FIFO", ["invalid/E011_fifo"]),
+            ("contiguous file (type 7)", ["invalid/E011_contiguous_file"]),
+            ("unknown typeflag", ["invalid/E011_unknown_typeflag"]),
+        ],
+    ),
+    ("directories", [("directory entry", ["invalid/E011_directory"])]),
+    (
+        "GNU/PAX extensions beyond path/size",
+        [
+            ("PAX extended header (path)", ["invalid/E013_pax_header"]),
+            ("PAX global header", ["invalid/E013_pax_global_header"]),
+            ("PAX linkpath", ["invalid/E013_pax_linkpath"]),
+            ("PAX GNU.sparse records", ["invalid/E013_pax_gnu_sparse"]),
+            ("GNU long name (L)", ["invalid/E013_gnu_longname"]),
+            ("GNU long link (K)", ["invalid/E013_gnu_longlink"]),
+            ("GNU sparse entry (S)", ["invalid/E011_gnu_sparse"]),
+            ("GNU magic", ["invalid/E010_gnu_magic"]),
+        ],
+    ),
+    (
+        "bad header checksums (and non-canonical header fields)",
+        [
+            ("checksum", ["invalid/E010_bad_header_checksum"]),
+            (
+                "mode, mtime, owner name, prefix split",
+                ["invalid/E010_executable_mode", "invalid/E010_nonzero_mtime", "invalid/E010_owner_name", "invalid/E010_prefix_split"],
+            ),
+            ("size field not octal", ["invalid/E010_size_not_octal"]),
+            ("size field base-256", ["invalid/E010_size_base256"]),
+            ("negative size", ["invalid/E010_size_negative_base256", "invalid/E010_size_negative_octal", "invalid/E032_negative_size"]),
+        ],
+    ),
+    (
+        "duplicates",
+        [
+            ("duplicate blob", ["invalid/E014_duplicate_blob"]),
+            ("duplicate signature entry", ["invalid/E014_duplicate_signature"]),
+            ("duplicate data/manifest.json", ["invalid/E014_duplicate_manifest"]),
+            ("duplicate logical path", ["invalid/E035_duplicate_path"]),
+            ("duplicate JSON key", ["invalid/E030_duplicate_key", "invalid/E060_component_not_json"]),
+        ],
+    ),
+    (
+        "digest mismatch",
+        [
+            ("sha256 of a blob", ["invalid/E053_digest_mismatch"]),
+            ("sha512 of a blob", ["invalid/E054_sha512_mismatch", "invalid/E054_same_digest_two_sha512"]),
+            ("digest with uppercase hex", ["invalid/E032_bad_digest"]),
+            ("digest SHA256:<hex>", ["invalid/E032_digest_uppercase_algorithm"]),
+            ("digest of 63 hex digits", ["invalid/E032_digest_63_hex"]),
+            ("digest md5:<hex>", ["invalid/E032_digest_md5"]),
+        ],
+    ),
+    ("missing blobs", [("listed blob absent", ["invalid/E050_missing_blob"]), ("huge declared blob, stream ends early", ["invalid/E017_huge_declared_blob"])]),
+    (
+        "unlisted blobs",
+        [
+            ("blob the manifest does not list", ["invalid/E051_unlisted_blob"]),
+            ("blob named with uppercase hex", ["invalid/E019_uppercase_blob_name"]),
+            ("other entry under data/", ["invalid/E019_extra_data_file"]),
+        ],
+    ),
+    ("size mismatch", [("blob size differs from the manifest", ["invalid/E052_size_mismatch"])]),
+    (
+        "wrong order",
+        [
+            ("head entries", ["invalid/E015_head_order"]),
+            ("blobs", ["invalid/E015_blob_order"]),
+            ("signature entries", ["invalid/E015_signature_order"]),
+            ("blob before the manifest", ["invalid/E020_blob_before_manifest"]),
+            ("signature after a blob", ["invalid/E015_signature_after_blob"]),
+            ("tag manifest again after a blob", ["invalid/E014_tag_manifest_after_blob"]),
+            ("part boundaries inside a frame", ["invalid/E008_single_frame", "invalid/E008_signature_and_payload_one_frame"]),
+            (
+                "required entry missing",
+                [
+                    "invalid/E020_empty_archive",
+                    "invalid/E020_missing_frames_listing",
+                    "invalid/E020_missing_manifest_sha512",
+                    "invalid/E020_missing_tag_manifest",
+                ],
+            ),
+        ],
+    ),
+    (
+        "truncation anywhere",
+        [
+            (
+                "in a frame header, block or checksum",
+                ["invalid/E005_truncated_frame_header", "invalid/E005_truncated_mid_frame", "invalid/E005_truncated_in_checksum"],
+            ),
+            (
+                "in the tar stream",
+                [
+                    "invalid/E017_truncated_in_header",
+                    "invalid/E017_truncated_in_manifest",
+                    "invalid/E017_truncated_after_tag_manifest",
+                    "invalid/E017_truncated_in_blob",
+                    "invalid/E017_no_end_blocks",
+                ],
+            ),
+            ("empty file", ["invalid/E001_empty_file"]),
+        ],
+    ),
+    (
+        "trailing data",
+        [
+            ("bytes after the last frame", ["invalid/E006_trailing_garbage"]),
+            ("skippable frame", ["invalid/E006_skippable_frame"]),
+            ("extra frame or zero block after the archive", ["invalid/E018_trailing_frame", "invalid/E018_trailing_zero_block"]),
+            ("end-of-archive marker or padding not zero", ["invalid/E016_bad_end_block", "invalid/E016_nonzero_padding", "invalid/E016_nonzero_blob_padding"]),
+        ],
+    ),
+    ("oversize zstd window", [("2 GiB window", ["invalid/E002_oversize_window"]), ("frame over 8 MiB", ["invalid/E003_frame_content_over_8mib"])]),
+    ("zstd dictionary", [("dictionary ID", ["invalid/E002_dictionary_id"])]),
+    (
+        "bombs",
+        [
+            ("decompression bomb after the archive", ["invalid/E018_bomb"]),
+            ("> 64 MiB before the manifest", ["invalid/E018_bag_info_over_64mib"]),
+            ("manifest over 16 MiB", ["invalid/E018_manifest_too_large"]),
+            ("head entries at their 64 MiB caps", ["invalid/E042_head_entries_at_caps"]),
+            ("YAML bomb (billion laughs) in arch.yaml", ["tools/build/yaml_billion_laughs"]),
+        ],
+    ),
+    (
+        "checksum mismatch",
+        [
+            ("zstd content checksum and size", ["invalid/E004_checksum_mismatch", "invalid/E004_content_size_mismatch"]),
+            ("frame digests", ["invalid/E007_wrong_frame_digest", "invalid/E007_recompressed_head", "invalid/E007_unlisted_payload_frame"]),
+            (
+                "frame-header profile",
+                ["invalid/E002_reserved_bit", "invalid/E002_unused_bit", "invalid/E002_no_content_checksum", "invalid/E002_fcs_not_minimal"],
+            ),
+        ],
+    ),
+    (
+        "malformed manifest JSON (and other JSON documents)",
+        [
+            ("byte-order mark, not UTF-8, NaN", ["invalid/E030_byte_order_mark", "invalid/E030_not_utf8", "invalid/E030_nan"]),
+            ("too deep", ["invalid/E030_too_deep", "invalid/E030_manifest_nested_100000"]),
+            ("not canonical", ["invalid/E031_not_canonical", "invalid/E031_number_form"]),
+            (
+                "lone surrogate (manifest, component, envelope, statement)",
+                [
+                    "invalid/E039_manifest_lone_surrogate",
+                    "invalid/E039_component_lone_surrogate",
+                    "invalid/E039_envelope_lone_surrogate",
+                    "invalid/E039_statement_lone_surrogate",
+                ],
+            ),
+            (
+                "integer > 2^53 (manifest, component, envelope, statement)",
+                [
+                    "invalid/E038_manifest_integer_too_large",
+                    "invalid/E038_component_integer_too_large",
+                    "invalid/E038_envelope_integer_too_large",
+                    "invalid/E038_statement_integer_too_large",
+                ],
+            ),
+        ],
+    ),
+    (
+        "schema violations",
+        [
+            ("manifest", ["invalid/E032_missing_files", "invalid/E032_unpinned_container", "invalid/E036_bad_reference", "invalid/E035_unsorted_files"]),
+            ("annotations", ["invalid/E037_dangling_likelihood", "invalid/E037_missing_likelihood_annotation", "invalid/E037_wrong_role"]),
+            (
+                "components",
+                ["invalid/E061_workspace_schema", "invalid/E062_patchset_schema", "invalid/E065_patch_file_not_json_patch", "invalid/E068_results_cls_range"],
+            ),
+        ],
+    ),
+    ("unknown major version", [("version 2.0.0", ["invalid/E033_major_version_2"]), ("another format URI", ["invalid/E033_wrong_uri"])]),
+    (
+        "logical-path attacks",
+        [
+            ("NFC/NFD twins, NFD path", ["invalid/E034_nfc_nfd_twins", "invalid/E034_nfd_path"]),
+            ("case-fold twins", ["invalid/E034_case_fold_twins", "invalid/E034_case_fold_sharp_s"]),
+            ("Windows device names, NTFS streams", ["invalid/E034_windows_device_name", "invalid/E034_colon_stream"]),
+            ("trailing dot or space", ["invalid/E034_trailing_dot", "invalid/E034_trailing_space"]),
+            ("control and format characters", ["invalid/E034_control_character", "invalid/E034_bidi_override"]),
+            ("a and a/b both present", ["invalid/E034_file_and_directory", "invalid/E034_file_and_directory_case"]),
+            (
+                "reserved names, ~, lengths",
+                ["invalid/E034_reserved", "invalid/E034_reserved_signatures", "invalid/E034_tilde", "invalid/E034_too_long", "invalid/E034_segment_too_long"],
+            ),
+        ],
+    ),
+    (
+        "BagIt files that disagree with the manifest",
+        [
+            ("bagit.txt", ["invalid/E040_bagit_version", "invalid/E040_bagit_byte_order_mark"]),
+            (
+                "bag-info.txt",
+                ["invalid/E041_payload_oxum", "invalid/E041_bundle_identity", "invalid/E041_no_software_agent", "invalid/E041_software_agent_with_cr"],
+            ),
+            ("payload manifests", ["invalid/E042_manifest_sha256_digest", "invalid/E042_manifest_sha256_extra_line", "invalid/E043_manifest_sha512_digest"]),
+            ("tag manifest", ["invalid/E044_tag_manifest"]),
+            ("fetch.txt, extra tag files", ["invalid/E019_fetch_txt", "invalid/E019_extra_tag_file"]),
+        ],
+    ),
+    (
+        "untrusted signatures",
+        [
+            ("no trust policy", ["warn/W007_unverified_signatures"]),
+            ("key not trusted for the role", ["warn/W008_untrusted_signatures"]),
+            ("threshold not met", ["invalid/E078_role_not_signed"]),
+            ("trusted and met", ["valid/OK_trusted_signatures"]),
+        ],
+    ),
+    (
+        "spliced signatures",
+        [
+            ("envelope of another bundle", ["invalid/E074_other_bundle", "invalid/E074_content_changed_after_signing"]),
+            ("sshsig over other bytes", ["invalid/E077_sshsig_other_manifest"]),
+            ("renamed or re-keyed envelope", ["invalid/E075_renamed_role", "invalid/E075_other_keyid", "invalid/E073_keyid_mismatch"]),
+            ("tampered or forged", ["invalid/E073_tampered_payload", "invalid/E073_signed_by_another_key"]),
+            (
+                "malformed signature files",
+                [
+                    "invalid/E070_signature_name",
+                    "invalid/E070_unknown_suffix",
+                    "invalid/E071_envelope_not_json",
+                    "invalid/E071_payload_type",
+                    "invalid/E071_bad_base64",
+                ],
+            ),
+            ("statement fields", ["invalid/E072_predicate_type", "invalid/E072_no_role", "invalid/E072_statement_type"]),
+            ("sshsig namespace, armor", ["invalid/E076_sshsig_namespace", "invalid/E076_sshsig_not_armored"]),
+            ("sshsig hash algorithm", ["invalid/E076_sshsig_hash_sha1", "invalid/E076_sshsig_hash_unknown"]),
+        ],
+    ),
+    (
+        "double-counted signatures",
+        [
+            ("one key, several signatures", ["invalid/E078_key_counts_once"]),
+            ("two signatures in one envelope", ["invalid/E071_two_signatures"]),
+            ("one signature entry twice", ["invalid/E014_duplicate_signature"]),
+        ],
+    ),
+    (
+        "YAML anchors/aliases or !!python tags (arch.yaml, build side)",
+        [
+            ("anchor and alias", ["tools/build/yaml_anchor_alias"]),
+            ("merge key", ["tools/build/yaml_merge_key"]),
+            ("billion laughs", ["tools/build/yaml_billion_laughs"]),
+            ("!!python tag", ["tools/build/yaml_python_tag"]),
+            ("local and core tags", ["tools/build/yaml_custom_tag", "tools/build/yaml_core_tag"]),
+            ("nesting bomb", ["tools/build/yaml_deep_nesting"]),
+            (
+                "the same in a trust policy (verify side)",
+                [
+                    "tools/trust/policy_alias_counts_a_key_twice",
+                    "tools/trust/policy_python_tag",
+                    "tools/trust/policy_billion_laughs",
+                    "tools/trust/policy_deep_nesting",
+                ],
+            ),
+        ],
+    ),
+    ("entry-count exhaustion", [("257 signature entries", ["invalid/E018_entry_count"])]),
+    (
+        "symlinks at the extraction target (extract side)",
+        [
+            ("target is a symbolic link to a directory", ["tools/extract/target_symlink_to_empty_directory"]),
+            ("target is a dangling symbolic link", ["tools/extract/target_dangling_symlink"]),
+            ("target is an existing file", ["tools/extract/target_existing_file"]),
+            ("target is a non-empty directory", ["tools/extract/target_non_empty_directory"]),
+        ],
+    ),
+]
+
+#: issue 11's classes of bundles whose cost is not bounded by their size (spec section 5.1)
+COST_CLASSES: list[tuple[str, list[str]]] = [
+    ("the same blob referenced many times", ["valid/OK_blob_referenced_5000_times"]),
+    ("a patch with thousands of operations", ["invalid/E064_patch_of_6000_operations"]),
+    ("a large simplified-likelihood covariance", ["valid/OK_simplified_1200_bins"]),
+    ("a huge declared or zero blob", ["valid/OK_zero_blob_64mib", "invalid/E017_huge_declared_blob", "valid/OK_blob_over_8mib"]),
+    (
+        "deep nesting",
+        ["invalid/E060_component_nested_100000", "invalid/E030_manifest_nested_100000", "invalid/E060_component_too_deep", "tools/build/yaml_deep_nesting"],
+    ),
+    (
+        "many or large head entries",
+        ["invalid/E042_head_entries_at_caps", "invalid/E018_bag_info_over_64mib", "invalid/E018_entry_count", "invalid/E018_manifest_too_large"],
+    ),
+]
+
+
+def known_vectors() -> set[str]:
+    return {f"{v.kind}/{v.name}" for v in VECTORS} | {f"tools/{t.command}/{t.name}" for t in TOOL_VECTORS}
+
+
+def link(ref: str) -> str:
+    return f"[`{ref}`](../{ref})" if ref.startswith("tools/") else f"[`{ref}`]({ref})"
+
+
+def coverage() -> list[str]:
+    """The coverage section of VECTORS.md; raises when a name does not exist."""
+    known = known_vectors()
+    unknown = sorted(({r for _, subs in THREATS for _, refs in subs for r in refs} | {r for _, refs in COST_CLASSES for r in refs}) - known)
+    if unknown:
+        raise SystemExit(f"THREATS or COST_CLASSES name vectors that do not exist: {unknown}")
+    lines = [
+        "## Coverage of the threat list",
+        "",
+        "DESIGN.md section 3 lists the inputs a verifier must reject (the threat list of issue 11), here one row per case and",
+        "sub-case; every sub-case has at least one vector (`tools/...` are the build and extract vectors of `conformance/tools/`).",
+        "",
+        "| # | case | sub-case | vectors |",
+        "|---|---|---|---|",
+    ]
+    for n, (case, subs) in enumerate(THREATS, 1):
+        for i, (sub, refs) in enumerate(subs):
+            lines.append(f"| {n if i == 0 else ''} | {case if i == 0 else ''} | {sub} | {', '.join(link(r) for r in refs)} |")
+    lines += [
+        "",
+        "## Cost classes",
+        "",
+        "Issue 11's bundles whose verification cost is not bounded by their size unless the verifier follows the cost model of",
+        "spec section 5.1 (each distinct blob checked once, failing patches located by bisection, O(n^2) reading of a",
+        "simplified likelihood, the declared payload streamed in constant memory, nesting measured on the bytes, caps on what",
+        "comes before the payload). Each of these verifies in a few seconds.",
+        "",
+        "| class | vectors |",
+        "|---|---|",
+        *(f"| {cls} | {', '.join(link(r) for r in refs)} |" for cls, refs in COST_CLASSES),
+        "",
+    ]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
 # output
 
 
@@ -2105,7 +3042,7 @@ def index() -> str:
         codes = ", ".join(v.codes) or "-"
         lines.append(f"| {v.kind} | `{v.name}` | {'yes' if v.kind != 'invalid' else 'no'} | {codes} | {v.about.replace('|', '/')} |")
     counts = {k: sum(v.kind == k for v in VECTORS) for k in ("valid", "warn", "invalid")}
-    lines += ["", f"{counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid: {len(VECTORS)} vectors.", ""]
+    lines += ["", f"{counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid: {len(VECTORS)} vectors.", "", *coverage()]
     return "\n".join(lines)
 
 
@@ -2136,12 +3073,12 @@ def generate(out: Path) -> None:
     (out / "VECTORS.md").write_text(index(), encoding="utf-8")
 
 
-def differences(a: Path, b: Path) -> list[str]:
-    """Relative paths (of the generated parts) that differ between trees ``a`` and ``b``."""
+def differences(a: Path, b: Path, names: tuple[str, ...] = GENERATED) -> list[str]:
+    """Relative paths (of the generated parts ``names``) that differ between trees ``a`` and ``b``."""
 
     def files(root: Path) -> set[str]:
         found = set()
-        for name in GENERATED:
+        for name in names:
             p = root / name
             if p.is_file():
                 found.add(name)
@@ -2159,21 +3096,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="regenerate into a temporary directory and exit 1 if anything differs from the committed vectors")
     parser.add_argument("--out", type=Path, default=SUITE, help="suite directory (default: conformance/1.0)")
+    parser.add_argument("--tools-out", type=Path, default=TOOLS, help="tool vector directory (default: conformance/tools)")
     args = parser.parse_args(argv)
     if args.check:
         with tempfile.TemporaryDirectory(prefix="heparch-vectors-") as tmp:
-            generate(Path(tmp))
-            diff = differences(args.out, Path(tmp))
+            generate(Path(tmp) / "suite")
+            generate_tools(Path(tmp) / "tools")
+            diff = differences(args.out, Path(tmp) / "suite")
+            diff += [f"tools/{rel}" for rel in differences(args.tools_out, Path(tmp) / "tools", TOOL_PARTS)]
         if diff:
             print(f"{len(diff)} generated files differ from {args.out} (zstandard {zstandard.__version__}); run conformance/make_vectors.py:", file=sys.stderr)
             for rel in diff:
                 print(f"  {rel}", file=sys.stderr)
             return 1
-        print(f"{len(VECTORS)} vectors in {args.out} are up to date", file=sys.stderr)
+        print(f"{len(VECTORS)} vectors in {args.out} and {len(TOOL_VECTORS)} tool vectors in {args.tools_out} are up to date", file=sys.stderr)
         return 0
     generate(args.out)
+    generate_tools(args.tools_out)
     counts = {k: sum(v.kind == k for v in VECTORS) for k in ("valid", "warn", "invalid")}
-    print(f"wrote {len(VECTORS)} vectors to {args.out}: {counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid", file=sys.stderr)
+    print(
+        f"wrote {len(VECTORS)} vectors to {args.out}: {counts['valid']} valid, {counts['warn']} warn, {counts['invalid']} invalid;"
+        f" {len(TOOL_VECTORS)} tool vectors to {args.tools_out}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import os
+import re
 import subprocess
 import sys
 import tarfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +27,14 @@ from heparch.spec.codes import CODES
 from heparch.trust import parse_policy
 from heparch.verify import verify
 
+from clihelp import run
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFORMANCE = ROOT / "conformance"
 SUITE = CONFORMANCE / "1.0"
 VECTORS = sorted(p.parent for p in SUITE.glob("*/*/expected.json"))
+TOOLS = CONFORMANCE / "tools"
+TOOL_VECTORS = sorted(p.parent for p in TOOLS.glob("*/*/expected.json"))
 
 #: known deviations of heparch's verifier from a vector: the codes it reports besides the expected ones
 ALSO_REPORTED: dict[str, set[str]] = {}
@@ -159,3 +168,100 @@ def test_runner_usage_error_without_vectors(tmp_path: Path) -> None:
 def test_generator_check_is_clean() -> None:
     done = subprocess.run([sys.executable, str(CONFORMANCE / "make_vectors.py"), "--check"], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
+
+
+# --- tool vectors (conformance/tools): hostile arch.yaml for build, hostile targets for extract
+
+
+def _prepare_target(kind: str, target: Path, tmp: Path) -> Callable[[], None]:
+    """Put ``kind`` (tools/README.md) at ``target``; return the check that it is as it was after the run."""
+    if kind == "symlink-to-empty-directory":
+        elsewhere = tmp / "elsewhere"
+        elsewhere.mkdir()
+        target.symlink_to(elsewhere)
+        return lambda: (target.is_symlink() and Path(os.readlink(target)) == elsewhere and not any(elsewhere.iterdir())) or pytest.fail("target changed")
+    if kind == "dangling-symlink":
+        nowhere = tmp / "nowhere"
+        target.symlink_to(nowhere)
+        return lambda: (target.is_symlink() and not os.path.lexists(nowhere)) or pytest.fail("written through the dangling link")
+    if kind == "existing-file":
+        target.write_bytes(b"keep\n")
+        return lambda: (target.is_file() and target.read_bytes() == b"keep\n") or pytest.fail("file changed")
+    if kind == "non-empty-directory":
+        target.mkdir()
+        (target / "keep.txt").write_bytes(b"keep\n")
+        return lambda: [p.name for p in target.iterdir()] == ["keep.txt"] or pytest.fail("directory changed")
+    raise AssertionError(f"unknown target kind {kind!r}: add it here and to TARGETS in make_vectors.py")
+
+
+@pytest.mark.parametrize("vector", TOOL_VECTORS, ids=_id)
+def test_tool_vector(vector: Path, tmp_path: Path) -> None:
+    expected = _expected(vector)
+    work = tmp_path / "work"
+    work.mkdir()
+    if expected["command"] == "build":
+        out = work / "out.zst"
+        code, _, err = run("build", str(vector / "source"), "-o", str(out))
+        assert not any(work.iterdir()), "build wrote something"
+    elif expected["command"] == "trust":
+        code, _, err = run("verify", str(CONFORMANCE / expected["bundle"]), "--trust", str(vector / "policy.yaml"))
+    else:
+        target = work / "target"
+        unchanged = _prepare_target(expected["target"], target, tmp_path)
+        code, _, err = run("extract", str(CONFORMANCE / expected["bundle"]), "-o", str(target))
+        unchanged()
+        assert [p.name for p in work.iterdir()] == ["target"], "a staging directory or another file was left"
+    assert code == expected["exit"], err
+    assert re.search(expected["stderr"], err), err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_tool_vectors_shape() -> None:
+    kinds = {v.parent.name for v in TOOL_VECTORS}
+    assert kinds == {"build", "extract", "trust"}
+    for v in TOOL_VECTORS:
+        expected = _expected(v)
+        assert expected["command"] == v.parent.name
+        files = sorted(str(p.relative_to(v)) for p in v.rglob("*") if p.is_file())
+        extra = {"build": ["source/BkgOnly.json", "source/arch.yaml"], "trust": ["policy.yaml"]}.get(expected["command"], [])
+        assert files == sorted(["README.md", "expected.json", *extra]), v
+        if expected["command"] != "build":
+            assert verify(CONFORMANCE / expected["bundle"]).valid
+
+
+# --- cost vectors (VECTORS.md, "Cost classes"): counters, and a hang guard; times are in the benchmark
+
+#: valid/OK_simplified_1200_bins is left to test_vector: it has no counter to check here, and costs seconds
+COST = ["valid/OK_blob_referenced_5000_times", "invalid/E064_patch_of_6000_operations", "valid/OK_zero_blob_64mib"]
+COST += ["invalid/E017_huge_declared_blob", "invalid/E060_component_nested_100000", "invalid/E030_manifest_nested_100000", "invalid/E042_head_entries_at_caps"]
+COST += ["invalid/E018_bag_info_over_64mib"]
+
+
+@pytest.mark.parametrize("name", COST)
+def test_cost_vector_follows_the_cost_model(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each distinct blob is checked once, a failing patch is located in O(log n) prefixes (spec section 5.1)."""
+    from heparch import semantic
+    from heparch.components import patchset as patchsets
+
+    costs = semantic.Costs()
+    checkers: list[patchsets.PatchChecker] = []
+    real_check, real_init = semantic.check_components, patchsets.PatchChecker.__init__
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        return real_check(*args, **{**kwargs, "costs": costs})
+
+    def tracked(self: patchsets.PatchChecker, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        checkers.append(self)
+
+    monkeypatch.setattr(semantic, "check_components", counted)
+    monkeypatch.setattr(patchsets.PatchChecker, "__init__", tracked)
+    start = time.perf_counter()
+    result = verify(SUITE / name / "bundle.zst")
+    assert time.perf_counter() - start < 60.0  # a hang guard only (a few seconds on the reference machine)
+    assert set(result.report.codes()) == set(_expected(SUITE / name)["codes"])
+    assert max(costs.checked.values(), default=1) == 1
+    if name.endswith("_5000_times"):
+        assert sum(costs.checked.values()) == 2  # the workspace and the patchset, not 5,001 checks
+    if "6000_operations" in name:
+        assert 0 < sum(c.prefixes_checked for c in checkers) <= 2 + math.ceil(math.log2(6000))

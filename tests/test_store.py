@@ -98,3 +98,17 @@ def test_non_canonical_mode_is_refused() -> None:
     block[100:108] = b"0000755\0"
     with pytest.raises(tar.TarHeaderError, match="not canonical"):
         tar.parse_header(_with_checksum(block))
+
+
+@pytest.mark.parametrize(
+    "field",
+    [b"-0000000066\0", b"+0000000066\0", b" 0000000066\0", b"000000000_66"[:11] + b"\0", b"00000000086\0", b"\x80" + (54).to_bytes(11, "big"), b"\xff" * 12],
+    ids=["minus", "plus", "space", "underscore", "not-octal", "base256", "base256-negative"],
+)
+def test_size_field_other_than_11_octal_digits_is_E010(field: bytes) -> None:
+    """A negative size (``-0000000066``, which int(x, 8) reads) was an internal error (exit 3), found by conformance/E010_size_negative_octal."""
+    block = bytearray(tar.header("bundle/bagit.txt", 54))
+    block[124:136] = field
+    with pytest.raises(tar.TarHeaderError, match="size field") as info:
+        tar.parse_header(_with_checksum(block))
+    assert info.value.code == "E010"

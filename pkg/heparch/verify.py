@@ -300,7 +300,7 @@ class _Pass:
             name, size = entry[0][len(tar.ROOT) :], entry[1]
             hex_ = name[len(layout.BLOB_DIR) :]
             if not name.startswith(layout.BLOB_DIR) or len(hex_) != 64 or hex_.strip("0123456789abcdef"):
-                raise StreamError("E019", name, "only data/blobs/sha256/<64 hex> entries may follow the tag manifest")
+                raise StreamError(self._misplaced_code(name), name, "only data/blobs/sha256/<64 hex> entries may follow the tag manifest")
             if hex_ <= previous:
                 raise StreamError("E014" if hex_ == previous else "E015", name, "blobs must be unique and in ascending digest order")
             previous = hex_
@@ -321,6 +321,14 @@ class _Pass:
             want = next(wanted, None)
         for hex_ in missing:
             self.report.add("E050", layout.BLOB_DIR + hex_, "blob listed in the manifest is missing")
+
+    def _misplaced_code(self, name: str) -> str:
+        """The code of an entry that is not a blob, met in the payload (spec section 2.2.1): a name seen
+        before is a duplicate (E014), a signature file is out of place (E015), anything else is not allowed (E019)."""
+        if name in (*layout.HEAD, layout.FRAMES, layout.TAGMANIFEST) or name in self.result.signatures:
+            return "E014"
+        signature = name.startswith(layout.SIGNATURE_DIR) and "/" not in name[len(layout.SIGNATURE_DIR) :]
+        return "E015" if signature else "E019"
 
     def _blob(self, name: str, hex_: str, size: int, sha512: str, *, spool: bool) -> None:
         chunks = self.ts.iter_data(name, size, _PIECE)

@@ -15,6 +15,7 @@ ROOT = "bundle/"
 MAX_SIZE = 8**11 - 1  # the ustar size field: 11 octal digits
 END = b"\0" * (2 * BLOCK)
 _SAFE_NAME = re.compile(r"^bundle/[A-Za-z0-9._/-]+$")
+_SIZE_FIELD = re.compile(rb"[0-7]{11}\0")
 
 
 class TarHeaderError(ValueError):
@@ -92,10 +93,9 @@ def parse_header(block: bytes) -> tuple[str, int]:
         raise TarHeaderError("E012", "entry name is not ASCII") from None
     name = f"{prefix}/{base}" if prefix else base
     _check_name(name)
-    try:
-        size = int(block[124:135], 8)
-    except ValueError:
-        raise TarHeaderError("E010", "size field is not octal") from None
+    if not _SIZE_FIELD.match(block[124:136]):  # int(x, 8) would take signs, spaces and underscores
+        raise TarHeaderError("E010", f"{name}: size field {bytes(block[124:136])!r} is not 11 octal digits and a NUL")
+    size = int(block[124:135], 8)
     if block != header(name, size):
         raise TarHeaderError("E010", f"{name}: header fields are not canonical (mode, owner, mtime or padding)")
     return name, size
