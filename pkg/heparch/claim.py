@@ -17,7 +17,6 @@ import dataclasses
 import json
 import platform
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -278,9 +277,9 @@ def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, A
     from heparch import config
     from heparch.build import build
     from heparch.extract import arch_yaml_data, extract
+    from heparch.store import tmpfiles
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.claim-", dir=out.parent))
-    try:
+    with tmpfiles.staging_dir(out, "claim") as staging:  # removed on every exit path; a killed run's by the next one
         tree = extract(src, staging / "tree")
         shutil.rmtree(tree / "signatures", ignore_errors=True)  # the new identity voids them
         import heparch
@@ -297,5 +296,3 @@ def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, A
         data["files"] = sorted(files, key=lambda f: str(f["path"]))
         (tree / config.FILENAME).write_text(config.render(data), encoding="utf-8")
         return build(tree, output=out).identity
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -17,6 +17,7 @@ or :data:`DEFAULT_TOLERANCE` where it records none.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -28,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+from heparch import signals
 from heparch.errors import InputError
 from heparch.infer.base import Settings
 from heparch.replay import work
@@ -380,7 +382,7 @@ class State:
         self.path = path
         self.identity = identity
         self.done: dict[str, dict[str, Any]] = {}
-        self._dirty = False
+        self._dirty = not path.exists()  # written even before a point arrives: an interrupted run names it
         self._last = 0.0
         if path.is_dir():
             raise InputError(f"--resume {path}: is a directory; give a file name, e.g. {path / 'replay-state.json'}")
@@ -521,18 +523,35 @@ def run(
             if on_outcome is not None:
                 on_outcome(got, len(done), total)
     try:
-        for result in execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler):
+        with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:  # closed: workers stop on any exit
+            for result in results:
+                if state is not None:
+                    state.record(result)
+                done[(result.token, result.point)] = got = outcome(plan, result)
+                if on_outcome is not None:
+                    on_outcome(got, len(done), total)
+        summary = audit_points(plan, done, audit, jobs=jobs, scheduler=scheduler) if audit else None
+    except signals.INTERRUPTS as exc:  # Ctrl-C or SIGTERM (heparch.signals): keep what was computed, say how to go on
+        with signals.shielded():
             if state is not None:
-                state.record(result)
-            done[(result.token, result.point)] = got = outcome(plan, result)
-            if on_outcome is not None:
-                on_outcome(got, len(done), total)
+                state.flush()
+        raise signals.Interrupted(signals.signum_of(exc), interrupted_line(len(done), total, resume)) from None
     finally:
         if state is not None:
             state.flush()
-    summary = audit_points(plan, done, audit, jobs=jobs, scheduler=scheduler) if audit else None
     ordered = [done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in done]
     return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary)
+
+
+def interrupted_line(done: int, total: int, resume: Path | None) -> str:
+    """The one line an interrupted replay prints.
+
+    >>> interrupted_line(12, 125, Path("s.json"))
+    'interrupted: 12 of 125 points done; state in s.json; rerun with --resume s.json'
+    """
+    if resume is None:
+        return f"interrupted: {done} of {total} points done; none kept (run with --resume FILE to keep computed points across runs)"
+    return f"interrupted: {done} of {total} points done; state in {resume}; rerun with --resume {resume}"
 
 
 def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, *, jobs: int = 1, scheduler: str | None = None) -> dict[str, Any]:

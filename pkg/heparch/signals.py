@@ -1,0 +1,91 @@
+"""Ctrl-C and SIGTERM: both end a command the same way, through ``finally`` blocks.
+
+Python turns SIGINT into :class:`KeyboardInterrupt`, but SIGTERM by default ends the process
+at once, leaving temporary files and worker processes behind. :func:`install` makes both
+raise :class:`Interrupted`, so every exit path runs the same cleanup (a ``BaseException``
+like ``KeyboardInterrupt``, which ``except Exception`` does not swallow; and unlike it not
+turned into a silent exit 130 by the CLI framework); the CLI prints the interrupt's one line and exits ``128 + signal`` (130 for SIGINT,
+143 for SIGTERM). :func:`shielded` ignores further interrupts while a cleanup runs, so a
+second Ctrl-C cannot break it half way (nor deadlock it): the cleanup is bounded instead.
+
+>>> Interrupted(signal.SIGTERM).exit_code
+143
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Final
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """A command stopped by SIGINT or SIGTERM; ``str()`` is the line to print."""
+
+    def __init__(self, signum: int = signal.SIGINT, message: str = "interrupted") -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+        self.message = message
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        return self.message
+
+
+#: what an interrupted computation catches: Python's own SIGINT exception and heparch's
+INTERRUPTS: Final = (KeyboardInterrupt, Interrupted)
+
+
+def signum_of(exc: BaseException) -> int:
+    """The signal an interrupt came from (a plain ``KeyboardInterrupt`` is SIGINT)."""
+    return exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    for s in HANDLED:  # the command is on its way out: a second Ctrl-C must not break its cleanup
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread (no-op elsewhere); the
+    first one ends the command, so from then on both are ignored while its cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in HANDLED:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by whoever started us (nohup, a worker): stays so
+            signal.signal(signum, _raise)
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """SIGINT and SIGTERM are ignored inside the block (a cleanup that must finish); the
+    handlers are restored afterwards. Only the main thread can change them: elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, signal.SIG_IGN) for s in HANDLED}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def blocked() -> Iterator[None]:
+    """SIGINT is held (pending, not lost) inside the block: child processes started there
+    inherit the mask and so never see a terminal's Ctrl-C before they choose to ignore it."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
