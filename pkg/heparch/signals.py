@@ -1,7 +1,7 @@
 """Ctrl-C and SIGTERM: both end a command the same way, through ``finally`` blocks.
 
 Python turns SIGINT into :class:`KeyboardInterrupt`, but SIGTERM by default ends the process
-at once, leaving temporary files and worker processes behind. :func:`install` makes both
+at once, leaving temporary files and worker processes behind. :func:`handled` makes both
 raise :class:`Interrupted`, so every exit path runs the same cleanup (a ``BaseException``
 like ``KeyboardInterrupt``, which ``except Exception`` does not swallow; and unlike it not
 turned into a silent exit 130 by the CLI framework); the CLI prints the interrupt's one line and exits ``128 + signal`` (130 for SIGINT,
@@ -55,14 +55,26 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread (no-op elsewhere); the
-    first one ends the command, so from then on both are ignored while its cleanup runs."""
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM raise :class:`Interrupted` in the main thread (a
+    no-op elsewhere); the first one ends the command, so from then on both are ignored while
+    its cleanup runs. The previous handlers are restored at the end (the CLI run in-process),
+    unless an interrupt came: the process is on its way out, and a restored handler could
+    raise again in the last lines of the exit path."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
+    before = {}
     for signum in HANDLED:
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by whoever started us (nohup, a worker): stays so
-            signal.signal(signum, _raise)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by whoever started us (nohup): stays so
+            before[signum] = signal.signal(signum, _raise)
+    try:
+        yield
+    finally:
+        if not any(signal.getsignal(s) is signal.SIG_IGN for s in before):  # after an interrupt they stay ignored until exit
+            for signum, handler in before.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager

@@ -48,9 +48,9 @@ for module in (cmd_init, cmd_build, cmd_verify, cmd_inspect, cmd_extract, cmd_cl
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
-    signals.install()  # SIGINT and SIGTERM end every command through its cleanup: exit 130 / 143
     try:
-        app(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
+        with signals.handled():  # SIGINT and SIGTERM end every command through its cleanup: exit 130 / 143
+            app(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
     except HeparchError as exc:
         typer.echo(f"error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)

@@ -569,21 +569,29 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
     todo, why = auditing.tasks_for(plan.contexts, computed, n, seed)
     found: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
-    for result in execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler):
-        key = (result.token, result.point)
-        p = done[key]
-        if result.values is None:
-            errors[p.key] = result.error or "failed"
-            continue
-        assert p.replayed is not None
-        got = auditing.compared({**p.replayed, "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
-        found[p.key] = {**got, "reference": result.values["reference"]["reference"]}
-        extra: tuple[Mismatch, ...] = ()
-        if got["ratio"] > 1:
-            note = f"the audit: {p.backend} vs {found[p.key]['reference']}"
-            extra = (Mismatch(f"audit:{got['field']}", got["audited_value"], got["reference_value"], got["tolerance"], note),)
-        done[key] = dataclasses.replace(p, audit=found[p.key], mismatches=p.mismatches + extra, passed=p.passed and not extra)
+    with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
+        for result in results:
+            _audited(plan, done, result, found, errors)
     return auditing.summary(n, seed, found, errors, why)
+
+
+def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: TaskResult, found: dict[str, dict[str, Any]], errors: dict[str, str]) -> None:
+    """Record one audit result in ``found`` (or ``errors``) and on its outcome in ``done``."""
+    from heparch.replay import audit as auditing
+
+    key = (result.token, result.point)
+    p = done[key]
+    if result.values is None:
+        errors[p.key] = result.error or "failed"
+        return
+    assert p.replayed is not None
+    got = auditing.compared({**p.replayed, "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
+    found[p.key] = {**got, "reference": result.values["reference"]["reference"]}
+    extra: tuple[Mismatch, ...] = ()
+    if got["ratio"] > 1:
+        note = f"the audit: {p.backend} vs {found[p.key]['reference']}"
+        extra = (Mismatch(f"audit:{got['field']}", got["audited_value"], got["reference_value"], got["tolerance"], note),)
+    done[key] = dataclasses.replace(p, audit=found[p.key], mismatches=p.mismatches + extra, passed=p.passed and not extra)
 
 
 def replay(bundle: str | Path, *, points: Iterable[str] = (), likelihood: str | None = None, sample: int | None = None, seed: int = 0,

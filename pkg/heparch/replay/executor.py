@@ -28,7 +28,7 @@ import importlib
 import multiprocessing
 import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from heparch import signals
@@ -39,8 +39,9 @@ from heparch.replay.work import Context, Task, TaskResult, init_worker, run_in_w
 STOP_SECONDS: Final = 5.0
 
 
-def execute(contexts: Mapping[str, Context], tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None) -> Iterator[TaskResult]:
-    """Yield one :class:`TaskResult` per task, in completion order."""
+def execute(contexts: Mapping[str, Context], tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None) -> Generator[TaskResult, None, None]:
+    """Yield one :class:`TaskResult` per task, in completion order; closing the generator early
+    stops this run's work (see the module docs)."""
     if not tasks:
         return
     if scheduler is not None:

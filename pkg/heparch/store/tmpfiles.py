@@ -99,6 +99,8 @@ class Output:
         self.target = target
         self.name: Path | None = None  # its temporary name, once it has one
         try:
+            if not os.path.isdir("/proc/self/fd"):  # where an unnamed file is linked from
+                raise OSError("no /proc")
             fd = os.open(target.parent, os.O_TMPFILE | os.O_RDWR, 0o600)
         except (AttributeError, OSError):  # no O_TMPFILE here: a named file from the start
             fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
