@@ -197,16 +197,17 @@ def claim(
     values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     failed: dict[str, str] = {}
     by_key = {(t.token, t.point): t for t in tasks}
-    for n, result in enumerate(execute(contexts, tasks, jobs=jobs, scheduler=scheduler), 1):
-        key = f"{contexts[result.token].likelihood}:{result.point}"
-        if result.values is None:
-            failed[key] = result.error or "failed"
-        else:
-            values[result.token][result.point] = {**result.values, "backend": result.backend}
-        if result.note is not None:
-            notes.append(f"{key}: {result.note}")
-        if on_result is not None:
-            on_result(result, n, len(tasks))
+    with contextlib.closing(execute(contexts, tasks, jobs=jobs, scheduler=scheduler)) as results:  # closed: the workers stop on any exit
+        for n, result in enumerate(results, 1):
+            key = f"{contexts[result.token].likelihood}:{result.point}"
+            if result.values is None:
+                failed[key] = result.error or "failed"
+            else:
+                values[result.token][result.point] = {**result.values, "backend": result.backend}
+            if result.note is not None:
+                notes.append(f"{key}: {result.note}")
+            if on_result is not None:
+                on_result(result, n, len(tasks))
     if failed and not allow_failures:
         first = next(iter(failed.items()))
         raise FitError(
@@ -253,13 +254,14 @@ def _audit(
     todo, why = auditing.tasks_for(contexts, computed, n, seed) if n else ([], [])
     found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
-    for result in execute(contexts, todo, jobs=jobs, scheduler=scheduler):
-        if result.values is None:
-            errors[result.token][result.point] = result.error or "failed"
-            continue
-        claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
-        reference = result.values["reference"]
-        found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+    with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
+        for result in results:
+            if result.values is None:
+                errors[result.token][result.point] = result.error or "failed"
+                continue
+            claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
+            reference = result.values["reference"]
+            found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
     out = {}
     for token, ctx in contexts.items():
         notes = [w for w in why if w.startswith(f"{ctx.likelihood}:")] or (

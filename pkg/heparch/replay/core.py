@@ -506,7 +506,8 @@ def run(
 ) -> ReplayReport:
     """Run ``plan``; ``on_outcome(outcome, done, total)`` is called as each point arrives; then
     ``audit`` points computed by the fast engine are recomputed with the reference backend
-    (:func:`audit_points`)."""
+    (:func:`audit_points`). Interrupted (Ctrl-C, SIGTERM), it stops its workers, writes the
+    ``resume`` state and raises :class:`heparch.signals.Interrupted` with the line to print."""
     from heparch.replay.executor import execute
 
     start = time.perf_counter()

@@ -66,13 +66,11 @@ def _init_local_worker(contexts: Mapping[str, Context]) -> None:
 
 def _processes(contexts: Mapping[str, Context], tasks: Sequence[Task], jobs: int) -> Iterator[TaskResult]:
     ctx = multiprocessing.get_context("spawn")
-    with signals.blocked():  # a Ctrl-C while workers start waits for us, and they never see it
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_init_local_worker, initargs=(dict(contexts),)
-        )
-        futures = {pool.submit(run_in_worker, task): task for task in tasks}
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_init_local_worker, initargs=(dict(contexts),))
     finished = False
     try:
+        with signals.blocked():  # workers start on submit: a Ctrl-C meanwhile waits for us (raised here, inside the try), and they never see it
+            futures = {pool.submit(run_in_worker, task): task for task in tasks}
         for future in concurrent.futures.as_completed(futures):
             try:
                 yield future.result()
