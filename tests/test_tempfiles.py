@@ -285,3 +285,30 @@ def test_kill_9_during_build_and_sign(tmp_path: Path) -> None:
     assert stats.old + stats.new == 20
     assert stats.old > 0  # some kills came before the rename
     assert stats.left_after_rerun == 0
+
+
+def test_without_o_tmpfile_the_named_temporary_is_locked_and_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where O_TMPFILE is missing the temporary has a name all along: a sweep (here from the
+    same process, through another open file: flock conflicts all the same) cannot take it."""
+    monkeypatch.delattr(os, "O_TMPFILE")
+    target = tmp_path / "out.json"
+    during: list[tuple[list[str], list[Path]]] = []
+
+    def write_and_fail() -> None:
+        with atomic_output(target) as fh:
+            fh.write(b"partial")
+            during.append((leftovers(target), tmpfiles.sweep(target)))
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        write_and_fail()
+    [(names, swept)] = during
+    assert len(names) == 1
+    assert names[0].endswith(".tmp")
+    assert swept == []
+    assert leftovers(target) == []
+    assert not target.exists()
+    with atomic_output(target) as fh:
+        fh.write(b"{}")
+    assert target.read_bytes() == b"{}"
+    assert leftovers(target) == []
