@@ -131,7 +131,7 @@ def test_ctrl_c_twice_to_the_group_stops_the_workers_and_the_state_resumes(toy: 
     assert match[3] == match[4] == str(state)
     assert 1 <= done < total == 35
     kept = json.loads(state.read_bytes())["points"]
-    assert len(kept) == done  # every point counted as done is in the state (the fast engine computes each)
+    assert done <= len(kept) <= done + 1  # every point counted is kept (one more if the signal came between keeping and counting it)
     report = core.replay(toy, backend="fast", jobs=1, resume=state)
     assert len(report.points) == 35
     assert all(p.passed for p in report.points)
