@@ -20,6 +20,7 @@ PKG = Path(__file__).resolve().parent.parent / "pkg" / "heparch"
 LAYER = {
     "errors": 0,
     "findings": 0,
+    "signals": 0,
     "spec": 1,
     "store": 2,
     "components": 3,

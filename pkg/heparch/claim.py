@@ -17,7 +17,6 @@ import dataclasses
 import json
 import platform
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -198,16 +197,17 @@ def claim(
     values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     failed: dict[str, str] = {}
     by_key = {(t.token, t.point): t for t in tasks}
-    for n, result in enumerate(execute(contexts, tasks, jobs=jobs, scheduler=scheduler), 1):
-        key = f"{contexts[result.token].likelihood}:{result.point}"
-        if result.values is None:
-            failed[key] = result.error or "failed"
-        else:
-            values[result.token][result.point] = {**result.values, "backend": result.backend}
-        if result.note is not None:
-            notes.append(f"{key}: {result.note}")
-        if on_result is not None:
-            on_result(result, n, len(tasks))
+    with contextlib.closing(execute(contexts, tasks, jobs=jobs, scheduler=scheduler)) as results:  # closed: the workers stop on any exit
+        for n, result in enumerate(results, 1):
+            key = f"{contexts[result.token].likelihood}:{result.point}"
+            if result.values is None:
+                failed[key] = result.error or "failed"
+            else:
+                values[result.token][result.point] = {**result.values, "backend": result.backend}
+            if result.note is not None:
+                notes.append(f"{key}: {result.note}")
+            if on_result is not None:
+                on_result(result, n, len(tasks))
     if failed and not allow_failures:
         first = next(iter(failed.items()))
         raise FitError(
@@ -254,13 +254,14 @@ def _audit(
     todo, why = auditing.tasks_for(contexts, computed, n, seed) if n else ([], [])
     found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
-    for result in execute(contexts, todo, jobs=jobs, scheduler=scheduler):
-        if result.values is None:
-            errors[result.token][result.point] = result.error or "failed"
-            continue
-        claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
-        reference = result.values["reference"]
-        found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+    with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
+        for result in results:
+            if result.values is None:
+                errors[result.token][result.point] = result.error or "failed"
+                continue
+            claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
+            reference = result.values["reference"]
+            found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
     out = {}
     for token, ctx in contexts.items():
         notes = [w for w in why if w.startswith(f"{ctx.likelihood}:")] or (
@@ -278,9 +279,9 @@ def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, A
     from heparch import config
     from heparch.build import build
     from heparch.extract import arch_yaml_data, extract
+    from heparch.store import tmpfiles
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.claim-", dir=out.parent))
-    try:
+    with tmpfiles.staging_dir(out, "claim") as staging:  # removed on every exit path; a killed run's by the next one
         tree = extract(src, staging / "tree")
         shutil.rmtree(tree / "signatures", ignore_errors=True)  # the new identity voids them
         import heparch
@@ -297,5 +298,3 @@ def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, A
         data["files"] = sorted(files, key=lambda f: str(f["path"]))
         (tree / config.FILENAME).write_text(config.render(data), encoding="utf-8")
         return build(tree, output=out).identity
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

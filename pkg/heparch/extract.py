@@ -2,15 +2,13 @@
 
 Nothing is written until the whole bundle has verified; files are created with
 O_EXCL|O_NOFOLLOW in a fresh staging directory beside the target and the staging
-directory is renamed into place at the end, so a failure leaves nothing behind.
+directory is renamed into place at the end, so a failure leaves nothing behind (a kill -9
+leaves the locked staging directory, which the next extract to that target removes).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,6 +17,7 @@ from heparch.api import Bundle
 from heparch.errors import InputError, InvalidBundle
 from heparch.spec.models import Manifest
 from heparch.spec.paths import path_problem
+from heparch.store import tmpfiles
 from heparch.verify import Verification, verify_open
 
 _DERIVED = {"pyhf.digest", "likelihood"}
@@ -86,8 +85,7 @@ def _stage_and_commit(bundle: Path, fh: BinaryIO, verified: Verification, out: P
     signatures read again must equal the verified ones, and every file is hash-checked against
     that manifest as it is read (IntegrityError), so only verified bytes are ever committed.
     """
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-    try:
+    with tmpfiles.staging_dir(out) as staging:  # removed on every exit path; a killed run's by the next one
         with Bundle(bundle, fileobj=fh) as b:
             if b.identity != verified.identity or b.signatures != verified.signatures:
                 raise InvalidBundle(f"{bundle}: changed while it was being extracted; nothing extracted (verify it and extract again)")
@@ -101,7 +99,3 @@ def _stage_and_commit(bundle: Path, fh: BinaryIO, verified: Verification, out: P
         if out.exists():
             out.rmdir()
         os.rename(staging, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(staging)
-        raise

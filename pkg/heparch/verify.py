@@ -2,8 +2,8 @@
 
 One streaming pass reads the head, the signatures and the payload in their fixed
 order with bounded memory. ``fixity`` imports neither numpy, scipy nor pyhf;
-``full`` spools the components it checks to a temporary directory and checks
-them after the pass, one likelihood at a time.
+``full`` spools the components it checks to one unnamed temporary file (nothing is left
+behind, even by kill -9) and checks them after the pass, one likelihood at a time.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import collections
 import contextlib
 import dataclasses
 import hashlib
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
@@ -20,8 +19,8 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 from heparch.errors import InputError
 from heparch.findings import Report
 from heparch.spec.manifest_check import parse_manifest
-from heparch.spec.models import Manifest
-from heparch.store import layout, tar, zframes
+from heparch.spec.models import FileEntry, Manifest
+from heparch.store import layout, tar, tmpfiles, zframes
 from heparch.store.reader import RawStream, StreamError, TarStream
 
 if TYPE_CHECKING:
@@ -117,7 +116,7 @@ def verify_open(
     extra = dict(detached or {})
     result = Verification(level, Report(), trust=trust)
     with contextlib.ExitStack() as stack:
-        spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="heparch-verify-"))) if level == "full" else None
+        spool = stack.enter_context(Spool()) if level == "full" else None
         try:
             _Pass(result, TarStream(RawStream(fh)), level, spool, detached=extra, trust_location=trust_location).run()
         except StreamError as exc:
@@ -126,7 +125,7 @@ def verify_open(
         if spool is not None and result.manifest is not None and result.report.valid:
             from heparch.semantic import check_components
 
-            result.report.extend(check_components(result.manifest, spool))
+            result.report.extend(check_components(result.manifest, spool.read))
     return result
 
 
@@ -147,10 +146,45 @@ def check_head(fh: BinaryIO) -> tuple[Verification, TarStream]:
     return result, ts
 
 
+class Spool:
+    """The components ``full`` checks after the pass, one after the other in one unnamed
+    temporary file (:func:`heparch.store.tmpfiles.spool`): a kill leaves nothing behind."""
+
+    def __init__(self) -> None:
+        self.file = tmpfiles.spool()
+        self.where: dict[str, tuple[int, int]] = {}  # sha256 hex -> (offset, length)
+        self._open: tuple[str, int] | None = None
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def begin(self, hex_: str) -> BinaryIO:
+        """The file, positioned for ``hex_``'s bytes (the previous blob's extent recorded)."""
+        self._close_extent()
+        self._open = (hex_, self.file.seek(0, 2))
+        return self.file
+
+    def _close_extent(self) -> None:
+        if self._open is not None:
+            hex_, start = self._open
+            self.where[hex_] = (start, self.file.seek(0, 2) - start)
+            self._open = None
+
+    def read(self, entry: FileEntry) -> bytes:
+        """A spooled component's bytes (semantic's loader)."""
+        self._close_extent()
+        start, length = self.where[entry.hex]
+        self.file.seek(start)
+        return self.file.read(length)
+
+
 class _Pass:
     """The single streaming pass over the entries."""
 
-    def __init__(self, result: Verification, ts: TarStream, level: Level, spool: Path | None, *, detached: dict[str, bytes], trust_location: str) -> None:
+    def __init__(self, result: Verification, ts: TarStream, level: Level, spool: Spool | None, *, detached: dict[str, bytes], trust_location: str) -> None:
         self.result, self.ts, self.level, self.spool = result, ts, level, spool
         self.detached, self.trust_location = detached, trust_location
         self.report = result.report
@@ -336,16 +370,15 @@ class _Pass:
             collections.deque(chunks, maxlen=0)  # read and drop, holding no frame while decompressing the next
             return
         h256, h512 = hashlib.sha256(), hashlib.sha512()
-        with contextlib.ExitStack() as stack:
-            out = stack.enter_context((self.spool / hex_).open("wb")) if spool and self.spool is not None else None
-            for chunk in chunks:
-                h256.update(chunk)
-                h512.update(chunk)
-                if out is not None:
-                    out.write(chunk)
-                # Let go of the frame before the next one is decompressed, so that at most one
-                # frame's content is alive (measured: -14 MiB peak RSS, docs/performance.md).
-                del chunk
+        out = self.spool.begin(hex_) if spool and self.spool is not None else None
+        for chunk in chunks:
+            h256.update(chunk)
+            h512.update(chunk)
+            if out is not None:
+                out.write(chunk)
+            # Let go of the frame before the next one is decompressed, so that at most one
+            # frame's content is alive (measured: -14 MiB peak RSS, docs/performance.md).
+            del chunk
         if h256.hexdigest() != hex_:
             self.report.add("E053", name, "sha256 of the content differs from its name", expected=hex_, found=h256.hexdigest())
         elif h512.hexdigest() != sha512:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import typer
@@ -40,34 +39,26 @@ def keygen(
 
 
 def _write_pair(private_path: Path, private: bytes, public_path: Path, public: bytes) -> None:
-    """Write both files or neither: temporary files, then hard links that fail if a name exists."""
+    """Write both files or neither: unnamed temporary files (nothing left by a kill), then links
+    that fail if a name exists."""
+    from heparch.store import tmpfiles
+
     made: list[Path] = []
-    temps: list[str] = []
-    try:
-        for target, data, mode in ((private_path, private, 0o600), (public_path, public, 0o644)):
-            tmp_path = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-            temps.append(str(tmp_path))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp_path, mode)
-        for tmp, target in zip(temps, (private_path, public_path), strict=True):
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                raise InputError(f"{target}: already exists; choose another -o NAME (keys are never overwritten)") from None
-            made.append(target)
-    except BaseException:
-        for p in made:
-            with contextlib.suppress(OSError):
-                p.unlink()
-        raise
-    finally:
-        for tmp in temps:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    with contextlib.ExitStack() as stack:
+        try:
+            for target, data, mode in ((private_path, private, 0o600), (public_path, public, 0o644)):
+                out = stack.enter_context(tmpfiles.output(target))
+                out.file.write(data)
+                try:
+                    out.link_new(mode)
+                except FileExistsError:
+                    raise InputError(f"{target}: already exists; choose another -o NAME (keys are never overwritten)") from None
+                made.append(target)
+        except BaseException:
+            for p in made:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            raise
 
 
 def sign(

@@ -14,7 +14,7 @@ import traceback
 
 import typer
 
-from heparch import __version__
+from heparch import __version__, signals
 from heparch.cli import cmd_build, cmd_claim, cmd_cls, cmd_extract, cmd_init, cmd_inspect, cmd_replay, cmd_sign, cmd_simplify, cmd_verify
 from heparch.errors import EXIT_INTERNAL, EXIT_USAGE, HeparchError
 
@@ -49,7 +49,8 @@ for module in (cmd_init, cmd_build, cmd_verify, cmd_inspect, cmd_extract, cmd_cl
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     try:
-        app(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
+        with signals.handled():  # SIGINT and SIGTERM end every command through its cleanup: exit 130 / 143
+            app(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
     except HeparchError as exc:
         typer.echo(f"error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)
@@ -59,9 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         where = f"{exc.filename}: " if exc.filename else ""
         typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    except signals.INTERRUPTS as exc:  # one line (what was done, how to go on where the command knows)
+        typer.echo(str(exc) or "interrupted", err=True)
+        sys.exit(128 + signals.signum_of(exc))
     except Exception as exc:  # the one place internal errors are turned into exit 3
         if os.environ.get("HEPARCH_DEBUG"):
             traceback.print_exc()

@@ -17,6 +17,7 @@ or :data:`DEFAULT_TOLERANCE` where it records none.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -28,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+from heparch import signals
 from heparch.errors import InputError
 from heparch.infer.base import Settings
 from heparch.replay import work
@@ -380,7 +382,7 @@ class State:
         self.path = path
         self.identity = identity
         self.done: dict[str, dict[str, Any]] = {}
-        self._dirty = False
+        self._dirty = not path.exists()  # written even before a point arrives: an interrupted run names it
         self._last = 0.0
         if path.is_dir():
             raise InputError(f"--resume {path}: is a directory; give a file name, e.g. {path / 'replay-state.json'}")
@@ -504,7 +506,8 @@ def run(
 ) -> ReplayReport:
     """Run ``plan``; ``on_outcome(outcome, done, total)`` is called as each point arrives; then
     ``audit`` points computed by the fast engine are recomputed with the reference backend
-    (:func:`audit_points`)."""
+    (:func:`audit_points`). Interrupted (Ctrl-C, SIGTERM), it stops its workers, writes the
+    ``resume`` state and raises :class:`heparch.signals.Interrupted` with the line to print."""
     from heparch.replay.executor import execute
 
     start = time.perf_counter()
@@ -521,18 +524,35 @@ def run(
             if on_outcome is not None:
                 on_outcome(got, len(done), total)
     try:
-        for result in execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler):
+        with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:  # closed: workers stop on any exit
+            for result in results:
+                if state is not None:
+                    state.record(result)
+                done[(result.token, result.point)] = got = outcome(plan, result)
+                if on_outcome is not None:
+                    on_outcome(got, len(done), total)
+        summary = audit_points(plan, done, audit, jobs=jobs, scheduler=scheduler) if audit else None
+    except signals.INTERRUPTS as exc:  # Ctrl-C or SIGTERM (heparch.signals): keep what was computed, say how to go on
+        with signals.shielded():
             if state is not None:
-                state.record(result)
-            done[(result.token, result.point)] = got = outcome(plan, result)
-            if on_outcome is not None:
-                on_outcome(got, len(done), total)
+                state.flush()
+        raise signals.Interrupted(signals.signum_of(exc), interrupted_line(len(done), total, resume)) from None
     finally:
         if state is not None:
             state.flush()
-    summary = audit_points(plan, done, audit, jobs=jobs, scheduler=scheduler) if audit else None
     ordered = [done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in done]
     return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary)
+
+
+def interrupted_line(done: int, total: int, resume: Path | None) -> str:
+    """The one line an interrupted replay prints.
+
+    >>> interrupted_line(12, 125, Path("s.json"))
+    'interrupted: 12 of 125 points done; state in s.json; rerun with --resume s.json'
+    """
+    if resume is None:
+        return f"interrupted: {done} of {total} points done; none kept (run with --resume FILE to keep computed points across runs)"
+    return f"interrupted: {done} of {total} points done; state in {resume}; rerun with --resume {resume}"
 
 
 def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, *, jobs: int = 1, scheduler: str | None = None) -> dict[str, Any]:
@@ -550,21 +570,29 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
     todo, why = auditing.tasks_for(plan.contexts, computed, n, seed)
     found: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
-    for result in execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler):
-        key = (result.token, result.point)
-        p = done[key]
-        if result.values is None:
-            errors[p.key] = result.error or "failed"
-            continue
-        assert p.replayed is not None
-        got = auditing.compared({**p.replayed, "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
-        found[p.key] = {**got, "reference": result.values["reference"]["reference"]}
-        extra: tuple[Mismatch, ...] = ()
-        if got["ratio"] > 1:
-            note = f"the audit: {p.backend} vs {found[p.key]['reference']}"
-            extra = (Mismatch(f"audit:{got['field']}", got["audited_value"], got["reference_value"], got["tolerance"], note),)
-        done[key] = dataclasses.replace(p, audit=found[p.key], mismatches=p.mismatches + extra, passed=p.passed and not extra)
+    with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
+        for result in results:
+            _audited(plan, done, result, found, errors)
     return auditing.summary(n, seed, found, errors, why)
+
+
+def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: TaskResult, found: dict[str, dict[str, Any]], errors: dict[str, str]) -> None:
+    """Record one audit result in ``found`` (or ``errors``) and on its outcome in ``done``."""
+    from heparch.replay import audit as auditing
+
+    key = (result.token, result.point)
+    p = done[key]
+    if result.values is None:
+        errors[p.key] = result.error or "failed"
+        return
+    assert p.replayed is not None
+    got = auditing.compared({**p.replayed, "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
+    found[p.key] = {**got, "reference": result.values["reference"]["reference"]}
+    extra: tuple[Mismatch, ...] = ()
+    if got["ratio"] > 1:
+        note = f"the audit: {p.backend} vs {found[p.key]['reference']}"
+        extra = (Mismatch(f"audit:{got['field']}", got["audited_value"], got["reference_value"], got["tolerance"], note),)
+    done[key] = dataclasses.replace(p, audit=found[p.key], mismatches=p.mismatches + extra, passed=p.passed and not extra)
 
 
 def replay(bundle: str | Path, *, points: Iterable[str] = (), likelihood: str | None = None, sample: int | None = None, seed: int = 0,

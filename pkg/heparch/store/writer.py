@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from heparch.errors import IntegrityError
-from heparch.store import layout, tar, zframes
+from heparch.store import layout, tar, tmpfiles, zframes
 from heparch.store.reader import RawStream, TarStream
 
 CHUNK = 1024 * 1024
@@ -85,7 +85,11 @@ def write_blob(fw: FrameWriter, hex_: str, size: int, chunks: Iterator[bytes]) -
 
 @contextlib.contextmanager
 def atomic_output(target: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
-    """A temporary file beside ``target``, renamed onto it only if the block succeeds.
+    """A new file for ``target``, renamed onto it only if the block succeeds.
+
+    It is unnamed until then (see :mod:`heparch.store.tmpfiles`): an exception, Ctrl-C,
+    SIGTERM or kill -9 leaves the old target and no temporary file; stale temporaries of
+    the same target (from a kill) are removed first, never a concurrent run's.
 
     The new file gets ``mode``, by default what the umask gives a new file (0644 under the
     usual umask 022); a rewrite in place passes the old file's mode, so that signing an
@@ -96,18 +100,9 @@ def atomic_output(target: Path, *, mode: int | None = None) -> Iterator[BinaryIO
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-            os.fchmod(fh.fileno(), mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with tmpfiles.output(target) as out:
+        yield out.file
+        out.commit(mode)
 
 
 def write_bundle(
@@ -201,7 +196,7 @@ def rewrite_signature_part(target: Path, fh: BinaryIO, parts: Parts, signatures:
     The head and payload frames are copied from ``fh`` byte for byte and checked against
     frames-sha256.txt as they are copied, so the identity and the listing cannot change; only
     the stored frames of the signature part are written again. A kill at any moment leaves
-    the old bundle (and at worst a stray temporary file beside it).
+    the old bundle (and at worst a temporary file beside it that the next run removes).
     """
     with atomic_output(target, mode=stat.S_IMODE(os.fstat(fh.fileno()).st_mode)) as out:
         head = _copy_frames(fh, out, parts.head_frames)
