@@ -206,3 +206,26 @@ def test_cat_writes_nothing_when_the_hash_does_not_match(bundle: Path, monkeypat
     assert code == 1
     assert out == ""
     assert "E053" in err
+
+
+@pytest.mark.parametrize("command", [("cat", "big.txt"), ("ls",)], ids=lambda c: c[0])
+def test_a_reader_that_goes_away_is_not_an_error(command: tuple[str, ...], analysis: Path, tmp_path: Path) -> None:
+    """`arch cat b.zst big.txt | head -c 10`, `arch ls b.zst | head -1`: exit 0, nothing on stderr."""
+    import subprocess
+    import sys
+
+    (analysis / "big.txt").write_text("".join(f"line {i} {'x' * 80}\n" for i in range(50_000)))
+    for i in range(2000):  # enough names that `ls` outgrows the pipe's buffer
+        (analysis / "many" / f"f{i:04d}.txt").parent.mkdir(exist_ok=True)
+        (analysis / "many" / f"f{i:04d}.txt").write_text(str(i))
+    bundle = tmp_path / "b.zst"
+    build(analysis, output=bundle)
+    verb, *rest = command
+    with subprocess.Popen([sys.executable, "-m", "heparch", verb, str(bundle), *rest], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        assert len(proc.stdout.read(10)) == 10
+        proc.stdout.close()  # the reader goes away
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 0, err
+    assert err == b""

@@ -23,7 +23,7 @@ app = typer.Typer(
     help="heparch: pack, verify and replay published particle-physics likelihoods.\n\n"
     "Typical use: arch init analysis/ ; arch build analysis/ -o bundle.zst ; arch verify bundle.zst ; arch inspect bundle.zst",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # arch --install-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     except HeparchError as exc:
         typer.echo(f"error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)
-    except SystemExit:
+    except SystemExit as exc:
+        if exc.code == 1 and _reader_gone():
+            sys.exit(0)  # `arch ls | head`: the reader has gone, which is not an error; print nothing more
         raise
     except OSError as exc:  # disk full, permission denied, ...: the environment, not a heparch bug
         where = f"{exc.filename}: " if exc.filename else ""
@@ -68,6 +70,13 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (set HEPARCH_DEBUG=1 for the traceback; please report it)", err=True)
         sys.exit(EXIT_INTERNAL)
+
+
+def _reader_gone() -> bool:
+    """Whether click ended the command on a broken pipe (EPIPE on stdout): it then exits 1 after
+    wrapping stdout so that the interpreter's last flush stays quiet (click.core.Command.main;
+    typer 0.2x vendors click as typer._click)."""
+    return type(sys.stdout).__name__ in ("PacifyFlushWrapper", "_PacifyFlushWrapper")  # typer vendors click
 
 
 if __name__ == "__main__":
