@@ -421,3 +421,16 @@ def test_detached_ssh_signature_can_be_attached(bundle: Path, keys: dict[str, Pa
     code, _, err = run("sign", str(other), "--attach", str(sshsig))
     assert code == 1
     assert "E077" in err
+
+
+@pytest.mark.parametrize("vector", ["E064_patch_does_not_apply", "E060_component_too_deep"])
+def test_sign_refuses_a_bundle_that_fails_full_verification(vector: str, keys: dict[str, Path], tmp_path: Path) -> None:
+    """A signature attests content that passed every check, semantics included (not only the
+    structure): docs/signing.md 'exits 1 when the bundle is invalid'."""
+    bundle = tmp_path / "b.zst"
+    shutil.copy(Path(__file__).resolve().parent.parent / "conformance" / "1.0" / "invalid" / vector / "bundle.zst", bundle)
+    before = bundle.read_bytes()
+    code, _, err = run("sign", str(bundle), "--key", str(keys["alice"]), "--role", "analysis-team")
+    assert code == 1, err
+    assert f"cannot sign an invalid bundle: {vector[:4]}" in err
+    assert bundle.read_bytes() == before

@@ -689,10 +689,11 @@ def _in_place(bundle: Path | str) -> Path:
 
 
 def _bundle_identity(path: Path) -> tuple[str, str, bytes]:
-    """Verify the bundle's structure (existing signatures included); (identity, name, manifest bytes)."""
+    """Verify the bundle in full (fixity, schemas, semantics, existing signatures): a signature
+    attests content that passed every check. (identity, name, manifest bytes)."""
     from heparch.verify import verify
 
-    result = verify(path, level="structure")
+    result = verify(path, level="full")
     if not result.valid or result.identity is None or result.manifest is None:
         errors = result.report.errors
         first = errors[0].one_line() if errors else "no manifest"
