@@ -579,7 +579,7 @@ def test_sl_cholesky() -> None:
     big = [[(2.0 if i == j else 0.0) + 0.5 ** abs(i - j) for j in range(n)] for i in range(n)]
     start = time.perf_counter()
     assert simplified.cholesky_failure(big) is None
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 30.0  # a hang guard only (milliseconds; timings belong in benchmarks)
 
 
 @pytest.mark.parametrize("bad", [70, 150, 299])

