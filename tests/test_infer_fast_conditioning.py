@@ -113,8 +113,7 @@ def test_sparse_hessian_and_fisher_equal_the_dense_ones() -> None:
         theta = np.clip(model.st.inits + rng.normal(0.0, 0.2, model.st.npars), model.st.lower + 0.01, model.st.upper)
         f_dense, g_dense, h_dense = lik.evaluate(theta)
         fisher_dense = lik.fisher(theta)
-        lik.sparse = True
-        lik._binmat_sparse = scipy.sparse.csr_array(lik._binmat)
+        lik.use_sparse()
         f_sparse, g_sparse, h_sparse = lik.evaluate(theta)
         fisher_sparse = lik.fisher(theta)
         assert optimize.is_sparse(h_sparse)

@@ -128,12 +128,27 @@ class Likelihood:
         self._binmat = np.zeros((self.B, self.C))
         self._binmat[st.cell_bin, np.arange(self.C)] = 1.0
         #: the Hessian as a sparse matrix (many parameters, few of them in each bin), else dense
-        self.sparse = self.P >= SPARSE_FROM and self._hessian_density() < 0.1
-        if self.sparse:
-            import scipy.sparse
-
-            self._binmat_sparse = scipy.sparse.csr_array(self._binmat)
+        self.sparse = False
+        if self.P >= SPARSE_FROM and self._hessian_density() < 0.1:
+            self.use_sparse()
         self.set_data(st.observed, st.g_aux, st.p_aux)
+
+    def use_sparse(self) -> None:
+        """Hold the Hessian as a sparse matrix (chosen by the constructor for models with many
+        parameters and few of them in each bin; callable on any model, as the tests do).
+        Builds the index arrays of the sparse derivatives: every (normsys entry, cell of its
+        row) pair, and every (cell, linear-factor slot) that names a parameter."""
+        self.sparse = True
+        st = self.st
+        order = np.argsort(st.cell_row, kind="stable")
+        count = np.bincount(st.cell_row, minlength=self.R)
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
+        reps = count[st.n_row]
+        self._ne = np.repeat(np.arange(st.n_row.size), reps)
+        offset = np.arange(self._ne.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        self._nc = order[first[st.n_row[self._ne]] + offset]
+        self._lc, self._lk = np.nonzero(st.lin_slots < self.P)
+        self._lp = st.lin_slots[self._lc, self._lk]
 
     def _hessian_density(self) -> float:
         """The fraction of the Hessian's entries that can be nonzero: pairs of parameters that
@@ -290,6 +305,9 @@ class Likelihood:
             nl = self.n / lam
         nl = np.where(self.n == 0, 0.0, nl)
         w = (1.0 - nl)[st.cell_bin]  # d(-lnL)/d r_c
+        if self.sparse:
+            grad, H = self._sparse_derivatives(theta, lam, w, (S, N, L, V, hd1, hd2, nv, nd1, nd2), hessian)
+            return f, grad, H
         NL = N * L
         SN = S * N
         Ph, Pn, Pl = self._Ph, self._Pn, self._Pl
@@ -319,8 +337,6 @@ class Likelihood:
             np.add.at(grad, st.p_idx, poisson_deviance_slope(pt, st.p_tau, self.p_aux))
         if not hessian:
             return f, grad, None
-        if self.sparse:
-            return f, grad, self._sparse_hessian(theta, dr, lam, w, (S, N, L, V, hd2, nv, nd1, nd2, gn1, GNr, GN, DS, DL))
         J = self._binmat @ dr  # (B, P)
         self._jacobian = (theta.copy(), J, lam)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -389,45 +405,63 @@ class Likelihood:
         prods = np.prod(np.where(keep[None, :, :], V[:, None, :], 1.0), axis=2)  # (C, npairs)
         return (prods * wsn[:, None])[self._pair_valid]
 
-    def _sparse_hessian(self, theta: Arr, dr: Arr, lam: Arr, w: Arr, parts: tuple[Arr, ...]) -> Arr:
-        """The Hessian of :meth:`evaluate` as a scipy CSR matrix, for models with many parameters
-        and few bins (``sparse``): the same terms as the dense one, built from sparse factors,
-        so the cost follows the number of nonzero entries, not P^2."""
+    def _sparse_derivatives(self, theta: Arr, lam: Arr, w: Arr, parts: tuple[Arr, ...], hessian: bool) -> tuple[Arr, Arr | None]:
+        """Gradient and Hessian (a scipy CSR matrix) for models with many parameters and few bins
+        (``sparse``): the same terms as the dense :meth:`evaluate`, built from the nonzero
+        derivatives of the cell rates directly (histosys entries, (normsys entry, cell) pairs,
+        linear-factor slots), so the cost follows their number, not cells x parameters."""
         import scipy.sparse as sp
 
-        S, N, L, V, hd2, nv, nd1, nd2, gn1, GNr, GN, DS, DL = parts
-        P = self.P
+        S, N, L, V, hd1, hd2, nv, nd1, nd2 = parts
+        st = self.st
+        P, C = self.P, self.C
         r = S * N * L
+        gn1 = nd1 / nv
+        ne, nc, lc, lp = self._ne, self._nc, self._lc, self._lp
+        m = self._m
+        pre = np.ones((C, m + 1))
+        suf = np.ones((C, m + 1))
+        pre[:, 1:] = np.cumprod(V, axis=1)
+        suf[:, :-1] = np.cumprod(V[:, ::-1], axis=1)[:, ::-1]
+        loo = (pre[:, :m] * suf[:, 1:])[lc, self._lk]
+        # d r_c / d theta_p, entry by entry: (cell, parameter, value)
+        cells = (st.h_cell, nc, lc)
+        pars = (st.h_par, st.n_par[ne], lp)
+        vals = (hd1 * (N * L)[st.h_cell], gn1[ne] * r[nc], loo * (S * N)[lc])
+        grad = np.zeros(P)
+        for c_, p_, v_ in zip(cells, pars, vals, strict=True):
+            grad += np.bincount(p_, weights=w[c_] * v_, minlength=P)
+        z = (theta[st.g_idx] - self.g_aux) / st.g_sigma**2
+        np.add.at(grad, st.g_idx, z)
+        if st.p_idx.size:
+            np.add.at(grad, st.p_idx, poisson_deviance_slope(theta[st.p_idx], st.p_tau, self.p_aux))
+        if not hessian:
+            return grad, None
+        bins = st.cell_bin[np.concatenate(cells)]
+        J = sp.csr_array((np.concatenate(vals), (bins, np.concatenate(pars))), shape=(self.B, P))
+        self._jacobian = (theta.copy(), J, lam)
         with np.errstate(divide="ignore", invalid="ignore"):
             wl = np.where(self.n == 0, 0.0, self.n / lam**2)
-        J = sp.csr_array(self._binmat_sparse @ sp.csr_array(dr))
-        self._jacobian = (theta.copy(), J, lam)
         blocks = [sp.coo_array(J.T @ (J * wl[:, None]))]
         diag, wr_row = self._hessian_diagonal(theta, w, S, N, L, r, hd2, nv, nd1, nd2, gn1)
         blocks.append(sp.coo_array((diag, (np.arange(P), np.arange(P))), shape=(P, P)))
-        G = sp.csr_array(GNr)
-        blocks.append(self._embed(G.T @ (G * wr_row[:, None]), self._Pn, self._Pn))
-        DN = GN * N[:, None]
-        for rows, cols, A, Bw in (
-            (self._Ph, self._Pn, DS, DN * (w * L)[:, None]),
-            (self._Ph, self._Pl, DS, DL * (w * N)[:, None]),
-            (self._Pn, self._Pl, DN, DL * (w * S)[:, None]),
-        ):
-            if A.shape[1] and Bw.shape[1]:
-                X = self._embed(sp.csr_array(A).T @ sp.csr_array(Bw), rows, cols)
-                blocks += [X, X.T]
+        G = sp.csr_array((gn1, (st.n_row, st.n_par)), shape=(self.R, P))
+        blocks.append(sp.coo_array(G.T @ (G * wr_row[:, None])))
+
+        def per_cell(c_: Arr, p_: Arr, v_: Arr) -> Arr:
+            return sp.csr_array((v_, (c_, p_)), shape=(C, P))
+
+        DS = per_cell(st.h_cell, st.h_par, hd1)
+        DN = per_cell(nc, st.n_par[ne], gn1[ne] * N[nc])
+        DL = per_cell(lc, lp, loo)
+        for A, Bw in ((DS, DN * (w * L)[:, None]), (DS, DL * (w * N)[:, None]), (DN, DL * (w * S)[:, None])):
+            X = sp.coo_array(A.T @ sp.csr_array(Bw))
+            blocks += [X, X.T]
         if self._pairs:
-            vals = self._pair_values(V, w * S * N)
+            pv = self._pair_values(V, w * S * N)
             ij = (self._pair_i[self._pair_valid], self._pair_j[self._pair_valid])
-            blocks += [sp.coo_array((vals, ij), shape=(P, P)), sp.coo_array((vals, ij[::-1]), shape=(P, P))]
-        rows_ = np.concatenate([b.coords[0] for b in blocks])
-        cols_ = np.concatenate([b.coords[1] for b in blocks])
+            blocks += [sp.coo_array((pv, ij), shape=(P, P)), sp.coo_array((pv, ij[::-1]), shape=(P, P))]
+        rows = np.concatenate([b.coords[0] for b in blocks])
+        cols = np.concatenate([b.coords[1] for b in blocks])
         data = np.concatenate([b.data for b in blocks])
-        return sp.csr_array((data, (rows_, cols_)), shape=(P, P))
-
-    def _embed(self, X: Arr, rows: Arr, cols: Arr) -> Arr:
-        """A sparse block over the parameters ``rows`` x ``cols`` as a P x P COO matrix."""
-        import scipy.sparse as sp
-
-        X = sp.coo_array(X)
-        return sp.coo_array((X.data, (rows[X.coords[0]], cols[X.coords[1]])), shape=(self.P, self.P))
+        return grad, sp.csr_array((data, (rows, cols)), shape=(P, P))
