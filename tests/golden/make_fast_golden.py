@@ -20,7 +20,8 @@ as equality constraints, which L-BFGS-B does not take), ``ftol`` 1e-15 and ``gto
 progress) restarts it from where it stopped, up to 3 times, then is accepted when the projected
 gradient is below 1e-4 (said on stderr; the stored many_normsys run ended normally).
 ``--only many_histosys --lbfgsb`` checks this optimizer against the SLSQP value of a case SLSQP
-can compute (printed, not stored).
+can compute, stored under ``lbfgsb_crosscheck`` (on many_histosys: 2.2e-7 relative at most, one
+fit accepted at the precision limit with projected gradient 4.9e-5).
 
 ``tau_limit`` is ``tiny_tau_model`` with the 0.001 uncertainty set to 0, i.e. that gamma fixed at
 1 (pyhf fixes shapesys bins with zero uncertainty): pyhf cannot compute the tau ~ 1.9e11 model
@@ -140,8 +141,19 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         obs, exp = pyhf.infer.hypotest(1.0, ws.data(model), model, test_stat="qtilde", return_expected_set=True)
         seconds = round(time.perf_counter() - t0, 1)
-        if args.lbfgsb and name not in LBFGSB_CASES:
-            print(name, how, float(obs), [float(e) for e in exp], f"{seconds} s (cross-check, not stored)", file=sys.stderr, flush=True)
+        if args.lbfgsb and name not in LBFGSB_CASES:  # the cross-check: stored beside the SLSQP value
+            got = [float(obs), *(float(e) for e in exp)]
+            stored = doc["cases"][name]
+            want = [stored["CLs_obs"], *stored["CLs_exp"]]
+            doc.setdefault("lbfgsb_crosscheck", {})[name] = {
+                **how,
+                "CLs_obs": got[0],
+                "CLs_exp": got[1:],
+                "max_relative_difference_to_the_slsqp_value": max(abs(g - w) / abs(w) for g, w in zip(got, want, strict=True)),
+                "pyhf_seconds": seconds,
+            }
+            print(name, doc["lbfgsb_crosscheck"][name], file=sys.stderr, flush=True)
+            OUT.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
             continue
         generator, kwargs, edit = CASES[name]
         doc["cases"][name] = {

@@ -1,9 +1,11 @@
 """Bounded Newton minimisation with the exact Hessian.
 
 A projected Newton method (Bertsekas 1982): parameters at a bound whose gradient
-pushes outward are held there; the others take a Newton step (the Hessian shifted by
-tau I, Levenberg-Marquardt style, when it is not positive definite), projected onto the box,
-with a backtracking Armijo line search. Converged means: on the parameters not held at a
+pushes outward are held there; the others take a Newton step, projected onto the box,
+with a backtracking Armijo line search. Where the Hessian is not positive definite the step
+is saddle-free (its eigenvalues by their absolute values) for a dense Hessian; a sparse one
+(models with many parameters and few bins) takes the caller's expected Hessian (Fisher
+scoring) or else a Levenberg-Marquardt damped step. Converged means: on the parameters not held at a
 bound, the Newton step is below ``xtol`` in units of each parameter's uncertainty
 (1/sqrt(H_ii)) and the predicted decrease of -ln L (the Newton decrement) is below
 ``ftol``; or, when rounding stops all progress, the decrement is below 1e3 ``ftol``. A fit
@@ -87,7 +89,7 @@ def _sparse_direction(H: Arr, g: Arr, fallback: Callable[[], Arr] | None = None)
         if fallback is not None:
             return _sparse_direction(fallback(), g)
         t = 1e-3 if t == 0.0 else 10.0 * t
-    ds = -gs  # not reached for a finite Hessian (t = 1e12 dominates it): steepest descent
+    ds = -gs  # not reached for a finite Hessian (t = 1e11 dominates it): steepest descent
     return ds * dscale, float(-0.5 * gs @ ds)
 
 
