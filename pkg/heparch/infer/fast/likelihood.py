@@ -24,6 +24,8 @@ from heparch.infer.fast.structure import Structure
 
 Arr = Any
 LOG_2PI_HALF = 0.5 * np.log(2 * np.pi)
+#: from this many parameters, a Hessian with < 10% nonzero entries is held as a sparse matrix
+SPARSE_FROM = 1000
 
 
 def _u_minus_log1p(u: Arr) -> Arr:
@@ -125,7 +127,45 @@ class Likelihood:
         # bin summation matrix (B, C)
         self._binmat = np.zeros((self.B, self.C))
         self._binmat[st.cell_bin, np.arange(self.C)] = 1.0
+        #: the Hessian as a sparse matrix (many parameters, few of them in each bin), else dense
+        self.sparse = False
+        if self.P >= SPARSE_FROM and self._hessian_density() < 0.1:
+            self.use_sparse()
         self.set_data(st.observed, st.g_aux, st.p_aux)
+
+    def use_sparse(self) -> None:
+        """Hold the Hessian as a sparse matrix (chosen by the constructor for models with many
+        parameters and few of them in each bin; callable on any model, as the tests do).
+        Builds the index arrays of the sparse derivatives: every (normsys entry, cell of its
+        row) pair, and every (cell, linear-factor slot) that names a parameter."""
+        self.sparse = True
+        st = self.st
+        order = np.argsort(st.cell_row, kind="stable")
+        count = np.bincount(st.cell_row, minlength=self.R)
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
+        reps = count[st.n_row]
+        self._ne = np.repeat(np.arange(st.n_row.size), reps)
+        offset = np.arange(self._ne.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        self._nc = order[first[st.n_row[self._ne]] + offset]
+        self._lc, self._lk = np.nonzero(st.lin_slots < self.P)
+        self._lp = st.lin_slots[self._lc, self._lk]
+
+    def _hessian_density(self) -> float:
+        """The fraction of the Hessian's entries that can be nonzero: pairs of parameters that
+        act on one bin (every term of the Hessian couples only those)."""
+        import scipy.sparse as sp
+
+        st = self.st
+        P, C = self.P, self.C
+        ones = np.ones
+        cells = sp.coo_array((ones(st.h_cell.size), (st.h_cell, st.h_par)), shape=(C, P)).tocsr()
+        cell_row = sp.csr_array((ones(C), (np.arange(C), st.cell_row)), shape=(C, self.R))
+        cells += cell_row @ sp.csr_array((ones(st.n_par.size), (st.n_row, st.n_par)), shape=(self.R, P))
+        lin_c, lin_k = np.nonzero(st.lin_slots < P)
+        cells += sp.csr_array((ones(lin_c.size), (lin_c, st.lin_slots[lin_c, lin_k])), shape=(C, P))
+        bins = sp.csr_array(self._binmat) @ cells
+        bins.data[:] = 1.0
+        return float((bins.T @ bins).nnz + P) / float(P * P)
 
     def set_data(self, main: Arr, g_aux: Arr, p_aux: Arr) -> None:
         self.n = np.asarray(main, dtype=float)
@@ -265,6 +305,9 @@ class Likelihood:
             nl = self.n / lam
         nl = np.where(self.n == 0, 0.0, nl)
         w = (1.0 - nl)[st.cell_bin]  # d(-lnL)/d r_c
+        if self.sparse:
+            grad, H = self._sparse_derivatives(theta, lam, w, (S, N, L, V, hd1, hd2, nv, nd1, nd2), hessian)
+            return f, grad, H
         NL = N * L
         SN = S * N
         Ph, Pn, Pl = self._Ph, self._Pn, self._Pl
@@ -295,14 +338,11 @@ class Likelihood:
         if not hessian:
             return f, grad, None
         J = self._binmat @ dr  # (B, P)
+        self._jacobian = (theta.copy(), J, lam)
         with np.errstate(divide="ignore", invalid="ignore"):
             wl = np.where(self.n == 0, 0.0, self.n / lam**2)
         H = J.T @ (J * wl[:, None])
-        # second derivatives of the cell rates, weighted by w
-        diag = np.bincount(st.h_par, weights=(w * NL)[st.h_cell] * hd2, minlength=P).astype(float)
-        hn = nd2 / nv - gn1**2
-        wr_row = np.bincount(st.cell_row, weights=w * r, minlength=self.R)
-        diag += np.bincount(st.n_par, weights=wr_row[st.n_row] * hn, minlength=P)
+        diag, wr_row = self._hessian_diagonal(theta, w, S, N, L, r, hd2, nv, nd1, nd2, gn1)
         H[np.diag_indices(P)] += diag
         Hf = H.reshape(-1)  # a view: flat index a * P + b
         Hf[self._flat_nn] += (GNr.T @ (GNr * wr_row[:, None])).ravel()
@@ -317,11 +357,111 @@ class Likelihood:
                 Hf[ij] += X
                 Hf[ji] += X
         if self._pairs:
-            keep = self._pair_keep  # (npairs, m)
-            prods = np.prod(np.where(keep[None, :, :], V[:, None, :], 1.0), axis=2)  # (C, npairs)
-            vals = (prods * (w * S * N)[:, None])[self._pair_valid]
+            vals = self._pair_values(V, w * S * N)
             H += np.bincount(self._pair_flat_ij, weights=vals, minlength=P * P).reshape(P, P)
             H += np.bincount(self._pair_flat_ji, weights=vals, minlength=P * P).reshape(P, P)
-        H[st.g_idx, st.g_idx] += 1.0 / st.g_sigma**2
-        np.add.at(H, (st.p_idx, st.p_idx), self.p_aux / pt**2)
         return f, grad, H
+
+    def fisher(self, theta: Arr) -> Arr:
+        """The expected Hessian (Fisher information) at ``theta``: J^T diag(1/lambda) J over the
+        bins plus the constraints' Hessian; positive semi-definite everywhere, which makes it
+        the Newton minimiser's matrix where the exact Hessian is indefinite (Fisher scoring).
+        Reuses the Jacobian of the last :meth:`evaluate` with the Hessian at ``theta``."""
+        cached = getattr(self, "_jacobian", None)
+        if cached is None or not np.array_equal(cached[0], theta):
+            self.evaluate(theta)
+            cached = self._jacobian
+        _, J, lam = cached
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(lam > 0, 1.0 / lam, 0.0)
+        st = self.st
+        diag = np.zeros(self.P)
+        diag[st.g_idx] += 1.0 / st.g_sigma**2
+        np.add.at(diag, st.p_idx, self.p_aux / theta[st.p_idx] ** 2)
+        if self.sparse:
+            import scipy.sparse as sp
+
+            return sp.csr_array(J.T @ (J * inv[:, None]) + sp.diags_array(diag))
+        H = J.T @ (J * inv[:, None])
+        H[np.diag_indices(self.P)] += diag
+        return H
+
+    def _hessian_diagonal(self, theta: Arr, w: Arr, S: Arr, N: Arr, L: Arr, r: Arr, hd2: Arr, nv: Arr, nd1: Arr, nd2: Arr, gn1: Arr) -> tuple[Arr, Arr]:
+        """The Hessian's diagonal terms (second derivatives of one-parameter factors, weighted by
+        w, and the constraints) and the per-row weights w r of the normsys terms."""
+        st = self.st
+        P = self.P
+        diag = np.bincount(st.h_par, weights=(w * N * L)[st.h_cell] * hd2, minlength=P).astype(float)
+        hn = nd2 / nv - gn1**2
+        wr_row = np.bincount(st.cell_row, weights=w * r, minlength=self.R)
+        diag += np.bincount(st.n_par, weights=wr_row[st.n_row] * hn, minlength=P)
+        diag[st.g_idx] += 1.0 / st.g_sigma**2
+        np.add.at(diag, st.p_idx, self.p_aux / theta[st.p_idx] ** 2)
+        return diag, wr_row
+
+    def _pair_values(self, V: Arr, wsn: Arr) -> Arr:
+        """Second derivatives of the cells' products of linear factors, one per valid pair."""
+        keep = self._pair_keep  # (npairs, m)
+        prods = np.prod(np.where(keep[None, :, :], V[:, None, :], 1.0), axis=2)  # (C, npairs)
+        return (prods * wsn[:, None])[self._pair_valid]
+
+    def _sparse_derivatives(self, theta: Arr, lam: Arr, w: Arr, parts: tuple[Arr, ...], hessian: bool) -> tuple[Arr, Arr | None]:
+        """Gradient and Hessian (a scipy CSR matrix) for models with many parameters and few bins
+        (``sparse``): the same terms as the dense :meth:`evaluate`, built from the nonzero
+        derivatives of the cell rates directly (histosys entries, (normsys entry, cell) pairs,
+        linear-factor slots), so the cost follows their number, not cells x parameters."""
+        import scipy.sparse as sp
+
+        S, N, L, V, hd1, hd2, nv, nd1, nd2 = parts
+        st = self.st
+        P, C = self.P, self.C
+        r = S * N * L
+        gn1 = nd1 / nv
+        ne, nc, lc, lp = self._ne, self._nc, self._lc, self._lp
+        m = self._m
+        pre = np.ones((C, m + 1))
+        suf = np.ones((C, m + 1))
+        pre[:, 1:] = np.cumprod(V, axis=1)
+        suf[:, :-1] = np.cumprod(V[:, ::-1], axis=1)[:, ::-1]
+        loo = (pre[:, :m] * suf[:, 1:])[lc, self._lk]
+        # d r_c / d theta_p, entry by entry: (cell, parameter, value)
+        cells = (st.h_cell, nc, lc)
+        pars = (st.h_par, st.n_par[ne], lp)
+        vals = (hd1 * (N * L)[st.h_cell], gn1[ne] * r[nc], loo * (S * N)[lc])
+        grad = np.zeros(P)
+        for c_, p_, v_ in zip(cells, pars, vals, strict=True):
+            grad += np.bincount(p_, weights=w[c_] * v_, minlength=P)
+        z = (theta[st.g_idx] - self.g_aux) / st.g_sigma**2
+        np.add.at(grad, st.g_idx, z)
+        if st.p_idx.size:
+            np.add.at(grad, st.p_idx, poisson_deviance_slope(theta[st.p_idx], st.p_tau, self.p_aux))
+        if not hessian:
+            return grad, None
+        bins = st.cell_bin[np.concatenate(cells)]
+        J = sp.csr_array((np.concatenate(vals), (bins, np.concatenate(pars))), shape=(self.B, P))
+        self._jacobian = (theta.copy(), J, lam)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wl = np.where(self.n == 0, 0.0, self.n / lam**2)
+        blocks = [sp.coo_array(J.T @ (J * wl[:, None]))]
+        diag, wr_row = self._hessian_diagonal(theta, w, S, N, L, r, hd2, nv, nd1, nd2, gn1)
+        blocks.append(sp.coo_array((diag, (np.arange(P), np.arange(P))), shape=(P, P)))
+        G = sp.csr_array((gn1, (st.n_row, st.n_par)), shape=(self.R, P))
+        blocks.append(sp.coo_array(G.T @ (G * wr_row[:, None])))
+
+        def per_cell(c_: Arr, p_: Arr, v_: Arr) -> Arr:
+            return sp.csr_array((v_, (c_, p_)), shape=(C, P))
+
+        DS = per_cell(st.h_cell, st.h_par, hd1)
+        DN = per_cell(nc, st.n_par[ne], gn1[ne] * N[nc])
+        DL = per_cell(lc, lp, loo)
+        for A, Bw in ((DS, DN * (w * L)[:, None]), (DS, DL * (w * N)[:, None]), (DN, DL * (w * S)[:, None])):
+            X = sp.coo_array(A.T @ sp.csr_array(Bw))
+            blocks += [X, X.T]
+        if self._pairs:
+            pv = self._pair_values(V, w * S * N)
+            ij = (self._pair_i[self._pair_valid], self._pair_j[self._pair_valid])
+            blocks += [sp.coo_array((pv, ij), shape=(P, P)), sp.coo_array((pv, ij[::-1]), shape=(P, P))]
+        rows = np.concatenate([b.coords[0] for b in blocks])
+        cols = np.concatenate([b.coords[1] for b in blocks])
+        data = np.concatenate([b.data for b in blocks])
+        return grad, sp.csr_array((data, (rows, cols)), shape=(P, P))

@@ -1,9 +1,11 @@
 """Bounded Newton minimisation with the exact Hessian.
 
 A projected Newton method (Bertsekas 1982): parameters at a bound whose gradient
-pushes outward are held there; the others take a Newton step (the Hessian shifted by
-tau I, Levenberg-Marquardt style, when it is not positive definite), projected onto the box,
-with a backtracking Armijo line search. Converged means: on the parameters not held at a
+pushes outward are held there; the others take a Newton step, projected onto the box,
+with a backtracking Armijo line search. Where the Hessian is not positive definite the step
+is saddle-free (its eigenvalues by their absolute values) for a dense Hessian; a sparse one
+(models with many parameters and few bins) takes the caller's expected Hessian (Fisher
+scoring) or else a Levenberg-Marquardt damped step. Converged means: on the parameters not held at a
 bound, the Newton step is below ``xtol`` in units of each parameter's uncertainty
 (1/sqrt(H_ii)) and the predicted decrease of -ln L (the Newton decrement) is below
 ``ftol``; or, when rounding stops all progress, the decrement is below 1e3 ``ftol``. A fit
@@ -42,13 +44,64 @@ class Minimum:
     message: str
 
 
-def _newton_direction(H: Arr, g: Arr) -> tuple[Arr, float]:
+def is_sparse(H: Arr) -> bool:
+    """Whether ``H`` is a scipy sparse matrix (the Hessian of a model with many parameters)."""
+    return hasattr(H, "tocsc")
+
+
+def diagonal(H: Arr) -> Arr:
+    """The diagonal of a dense or sparse Hessian."""
+    return H.diagonal() if is_sparse(H) else np.diag(H)
+
+
+def submatrix(H: Arr, idx: Arr) -> Arr:
+    """The rows and columns ``idx`` of a dense or sparse Hessian."""
+    if is_sparse(H):
+        return H[idx][:, idx]
+    return H[np.ix_(idx, idx)]
+
+
+def _sparse_direction(H: Arr, g: Arr, fallback: Callable[[], Arr] | None = None) -> tuple[Arr, float]:
+    """:func:`_newton_direction` for a sparse Hessian: the Jacobi-scaled system is factorised by
+    SuperLU with a symmetric ordering and diagonal pivots (an LDL^T: positive definite exactly
+    when every pivot is positive); where it is not, Levenberg-Marquardt damping (scaled H + t I,
+    t raised tenfold from 1e-3 until it is positive definite) gives a descent direction."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    diag = np.abs(H.diagonal())
+    top = float(diag.max()) if diag.size else 1.0
+    dscale = 1.0 / np.sqrt(np.maximum(diag, 1e-30 * max(top, 1e-300)))
+    D = sp.diags_array(dscale)
+    Hs = sp.csc_array(D @ H @ D)
+    gs = g * dscale
+    eye = sp.identity(Hs.shape[0], format="csc")
+    t = 0.0
+    for _ in range(16):
+        A = Hs + t * eye if t else Hs
+        try:
+            lu = splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        except RuntimeError:  # exactly singular
+            lu = None
+        if lu is not None and np.array_equal(lu.perm_r, lu.perm_c) and np.all(lu.U.diagonal() > 0):
+            ds = lu.solve(-gs)
+            return ds * dscale, float(-0.5 * gs @ ds)
+        if fallback is not None:
+            return _sparse_direction(fallback(), g)
+        t = 1e-3 if t == 0.0 else 10.0 * t
+    ds = -gs  # not reached for a finite Hessian (t = 1e11 dominates it): steepest descent
+    return ds * dscale, float(-0.5 * gs @ ds)
+
+
+def _newton_direction(H: Arr, g: Arr, fallback: Callable[[], Arr] | None = None) -> tuple[Arr, float]:
     """Solve H d = -g by Cholesky of the Jacobi-scaled system D H D (D = |diag(H)|^-1/2, unit
     diagonal): curvatures range over 1e11 on real models (a shapesys with tau ~ 1.9e11 next to
     normsys of curvature ~1), and the scaled system is as well conditioned as the correlations
     allow. Where it is not positive definite, the scaled Hessian's eigenvalues are replaced by
     their absolute values, floored at 1e-8 (a saddle-free Newton step: descent, and full steps
     along the directions of positive curvature). Returns (d, predicted decrease)."""
+    if is_sparse(H):
+        return _sparse_direction(H, g, fallback)
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
     diag = np.abs(np.diag(H))
@@ -60,6 +113,8 @@ def _newton_direction(H: Arr, g: Arr) -> tuple[Arr, float]:
         c = cho_factor(Hs, lower=False, check_finite=False)
         ds = cho_solve(c, -gs, check_finite=False)
     except LinAlgError:
+        if fallback is not None:
+            return _newton_direction(fallback(), g)
         lam, vec = np.linalg.eigh(Hs)
         ds = -vec @ ((vec.T @ gs) / np.maximum(np.abs(lam), 1e-8))
     return ds * dscale, float(-0.5 * gs @ ds)
@@ -76,8 +131,10 @@ def minimize(
     ftol: float = SETTINGS["ftol"],
     xtol: float = SETTINGS["xtol"],
     maxiter: int = SETTINGS["max_iterations"],
+    fisher: Callable[[Arr], Arr] | None = None,
 ) -> Minimum:
-    """Minimise ``evaluate(x) -> (f, g, H)`` over the ``free`` parameters within [lower, upper]."""
+    """Minimise ``evaluate(x) -> (f, g, H)`` over the ``free`` parameters within [lower, upper];
+    where H is not positive definite, ``fisher(x)`` (the expected Hessian) takes its place."""
     x = np.clip(np.asarray(x0, dtype=float).copy(), lower, upper)
     fidx = np.flatnonzero(free)
     f, g, H = evaluate(x)
@@ -98,10 +155,11 @@ def minimize(
         d = np.zeros_like(x)
         dec = 0.0
         if ii.size:
-            Hii = H[np.ix_(ii, ii)]
-            di, dec = _newton_direction(Hii, g[ii])
+            Hii = submatrix(H, ii)
+            fb = (lambda x=x, ii=ii: submatrix(fisher(x), ii)) if fisher is not None else None
+            di, dec = _newton_direction(Hii, g[ii], fb)
             d[ii] = di
-            sig = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(Hii)), 1e-300))
+            sig = 1.0 / np.sqrt(np.maximum(np.abs(diagonal(Hii)), 1e-300))
             step_scaled = float(np.max(np.abs(di) / sig))
         else:
             step_scaled = 0.0
@@ -144,9 +202,9 @@ def minimize(
     return Minimum(x, f, g, H, False, maxiter, f"no convergence after {maxiter} Newton iterations")
 
 
-def minimize_with_fallback(evaluate: Evaluate, value: Value, x0: Arr, lower: Arr, upper: Arr, free: Arr) -> Minimum:
+def minimize_with_fallback(evaluate: Evaluate, value: Value, x0: Arr, lower: Arr, upper: Arr, free: Arr, fisher: Callable[[Arr], Arr] | None = None) -> Minimum:
     """:func:`minimize`, then scipy L-BFGS-B and Newton again from its result if it failed."""
-    res = minimize(evaluate, value, x0, lower, upper, free)
+    res = minimize(evaluate, value, x0, lower, upper, free, fisher=fisher)
     if res.converged:
         return res
     from scipy.optimize import minimize as sp_minimize
@@ -172,6 +230,6 @@ def minimize_with_fallback(evaluate: Evaluate, value: Value, x0: Arr, lower: Arr
     )
     x = base.copy()
     x[fidx] = sp.x
-    again = minimize(evaluate, value, x, lower, upper, free)
+    again = minimize(evaluate, value, x, lower, upper, free, fisher=fisher)
     again.message = f"Newton: {res.message}; L-BFGS-B: {sp.message}; Newton again: {again.message}"
     return again
