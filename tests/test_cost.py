@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heparch import semantic
 from heparch.components import patchset as patchsets
@@ -241,3 +243,67 @@ def test_full_verification_of_1lbb_stays_within_its_memory_bound(one_lbb_bundle:
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["valid"]
     assert out["rss_mib"] < 160, out
+
+
+# --- simplified likelihoods: 2,000 bins are checked in linear time and memory, 5,001 are E018 --
+
+
+def _simplified(n: int) -> bytes:
+    """A simplified likelihood of ``n`` bins: a banded covariance (zeros written as 0)."""
+    rows = ("[" + ",".join("2.0" if i == j else "0.5" if abs(i - j) == 1 else "0" for j in range(n)) + "]" for i in range(n))
+    body = ",".join(rows)
+    return f'{{"observed":[{",".join(["5"] * n)}],"background":[{",".join(["4.0"] * n)}],"covariance":[{body}],"signals":{{"A":[{",".join(["1.0"] * n)}]}}}}'.encode()
+
+
+def test_a_2000_bin_simplified_likelihood_takes_the_fast_schema_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue 11: per-element jsonschema validation was ~9 s of a 1200-bin check; the compiled
+    check validates a valid likelihood, and jsonschema runs only to explain an invalid one."""
+    from heparch.spec import schema_check
+
+    slow: list[str] = []
+    real = schema_check.schema_errors
+    monkeypatch.setattr(schema_check, "schema_errors", lambda *a, **k: slow.append(a[0]) or real(*a, **k))
+    files = {"sl.json": (_simplified(2000), "simplified-likelihood", {})}
+    costs = semantic.Costs()
+    start = time.perf_counter()
+    assert semantic.check_components(_manifest(files), _loader(files), costs=costs) == []
+    assert time.perf_counter() - start < 60.0  # a hang guard; bench_resources.py has the times
+    assert slow == []
+    assert sum(costs.checked.values()) == 1
+
+
+def test_bins_beyond_the_cap_are_E018(monkeypatch: pytest.MonkeyPatch) -> None:
+    from heparch.spec import limits
+
+    files = {"sl.json": (_simplified(20), "simplified-likelihood", {})}
+    assert semantic.check_components(_manifest(files), _loader(files)) == []
+    monkeypatch.setattr(limits, "BINS", 19)  # a 5,001-bin covariance is 25 million numbers: the rule is the same
+    findings = semantic.check_components(_manifest(files), _loader(files))
+    assert [(f.code, f.location) for f in findings] == [("E018", "sl.json:$")]
+    assert "20 bins" in findings[0].message
+
+
+# --- numbers: the checking hooks run only when a number could need them ----------------------
+
+_NUMBER = st.one_of(
+    st.integers(min_value=-(2**60), max_value=2**60).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(-(10**20), 10**20), st.integers(-400, 400)),
+    st.builds(lambda m, f, e: f"{m}.{f}E+{e}", st.integers(0, 10**17), st.integers(0, 10**5), st.integers(0, 320)),
+)
+
+
+@given(st.lists(_NUMBER, max_size=8))
+@settings(derandomize=True, deadline=2000, max_examples=200)
+def test_parsing_without_the_number_hooks_gives_what_the_hooks_give(numbers: list[str]) -> None:
+    text = ("[" + ",".join(numbers) + "]").encode()
+    checked = strictjson._CHECKED_NUMBERS
+    try:
+        expected: Any = checked.decode(text.decode())
+    except strictjson.StrictJSONError as exc:
+        expected = ("error", str(exc), exc.code)
+    try:
+        got: Any = strictjson.loads(text)
+    except strictjson.StrictJSONError as exc:
+        got = ("error", str(exc), exc.code)
+    assert repr(got) == repr(expected)

@@ -17,7 +17,7 @@ from heparch.components import results as results_mod
 from heparch.components import simplified, workspace
 from heparch.findings import Finding
 from heparch.semantic_stream import ObjectStream
-from heparch.spec import strictjson
+from heparch.spec import limits, strictjson
 from heparch.spec.models import FileEntry, Manifest
 
 Loader = Callable[[FileEntry], bytes]
@@ -128,9 +128,18 @@ def _check_simplified(sl: FileEntry, load: Callable[[FileEntry], Any]) -> tuple[
     obj = _json(sl, load, findings)
     if obj is None:
         return findings, None
+    bins = _bins(obj)
+    if bins > limits.BINS:
+        return [Finding("E018", f"{sl.path}:$", f"{bins} bins, more than the cap of {limits.BINS} (a {limits.BINS} x {limits.BINS} covariance)")], None
     findings += simplified.check_simplified(obj, location=sl.path)
     signals = obj.get("signals") if isinstance(obj, dict) else None
     return findings, frozenset(signals) if isinstance(signals, dict) else None
+
+
+def _bins(obj: Any) -> int:
+    """The most entries any of a simplified likelihood's per-bin arrays has (0 if none)."""
+    arrays = [obj.get(key) for key in ("observed", "background", "covariance", "third_moments")] if isinstance(obj, dict) else []
+    return max((len(a) for a in arrays if isinstance(a, list)), default=0)
 
 
 def _check_likelihood(

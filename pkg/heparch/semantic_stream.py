@@ -23,15 +23,6 @@ from typing import Any
 from heparch.spec import strictjson
 from heparch.spec.strictjson import StrictJSONError
 
-# the hooks of strictjson.loads, so that each parsed value obeys the same rules
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=strictjson._no_duplicates,
-    parse_constant=strictjson._no_constant,
-    parse_float=strictjson._finite_float,
-    parse_int=strictjson._safe_int,
-)
-
-
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace (RFC 8259 section 2)
 
 
@@ -52,6 +43,7 @@ class ObjectStream:
             raise StrictJSONError("UTF-8 byte-order mark is not allowed")
         if (depth := strictjson.nesting(data)) > max_depth:
             raise StrictJSONError(f"nesting {depth} deep, deeper than {max_depth}")
+        self._decoder = strictjson.decoder_for(data)  # the hooks of strictjson.loads, when a number needs them
         try:
             self._text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -108,7 +100,7 @@ class ObjectStream:
 
     def _value(self, pos: int, parts: tuple[Any, ...]) -> tuple[Any, int]:
         try:
-            value, end = _DECODER.raw_decode(self._text, pos)
+            value, end = self._decoder.raw_decode(self._text, pos)
         except json.JSONDecodeError as exc:
             raise StrictJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
         except StrictJSONError:
