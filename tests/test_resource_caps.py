@@ -168,9 +168,15 @@ def test_the_1lbb_head_is_far_below_the_caps(one_lbb_bundle: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "size"),
-    [("manifest-sha256.txt", limits.MANIFEST_SHA256 + 1), ("manifest-sha512.txt", limits.MANIFEST_SHA512 + 1)],
+    [
+        ("bagit.txt", limits.BAGIT_TXT + 1),
+        ("bag-info.txt", limits.BAG_INFO + 1),
+        (layout.MANIFEST, limits.MANIFEST + 1),
+        ("manifest-sha256.txt", limits.MANIFEST_SHA256 + 1),
+        ("manifest-sha512.txt", limits.MANIFEST_SHA512 + 1),
+    ],
 )
-def test_payload_manifests_beyond_their_cap_are_E018(name: str, size: int, tmp_path: Path) -> None:
+def test_head_entries_beyond_their_cap_are_E018(name: str, size: int, tmp_path: Path) -> None:
     obj, _ = _one_file()
     head = _head(obj)
     path = tmp_path / "m.zst"
@@ -195,6 +201,20 @@ def test_payload_manifests_beyond_their_cap_are_E018(name: str, size: int, tmp_p
 def test_signature_part_beyond_its_caps_is_E018(signatures: dict[str, bytes], tmp_path: Path) -> None:
     obj, blobs = _one_file()
     path = _bundle(tmp_path / "s.zst", obj, blobs, signatures=signatures)
+    assert _codes(path) == ["E018"]
+    assert _open_codes(path) == ["E018"]
+
+
+def test_tag_manifest_beyond_its_cap_is_E018(tmp_path: Path) -> None:
+    obj, _ = _one_file()
+    head = _head(obj)
+    path = tmp_path / "t.zst"
+    with path.open("wb") as fh:
+        fw = writer.FrameWriter(fh)
+        writer.write_head(fw, head)
+        sw = writer.FrameWriter(fh, stored=True)
+        sw.write(tar.entry(tar.ROOT + layout.FRAMES, b"") + tar.entry(tar.ROOT + layout.TAGMANIFEST, b" " * (limits.TAGMANIFEST + 1)) + tar.END)
+        sw.cut()
     assert _codes(path) == ["E018"]
     assert _open_codes(path) == ["E018"]
 
