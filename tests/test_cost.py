@@ -307,3 +307,25 @@ def test_parsing_without_the_number_hooks_gives_what_the_hooks_give(numbers: lis
     except strictjson.StrictJSONError as exc:
         got = ("error", str(exc), exc.code)
     assert repr(got) == repr(expected)
+
+
+@pytest.mark.parametrize("n", [64, 300, 520])
+def test_the_blocked_numpy_symmetry_check_names_what_the_python_loop_names(n: int) -> None:
+    import random
+
+    from heparch.components import simplified
+
+    rng = random.Random(n)
+    cov = [[rng.choice([1.0, 2.0, 1e308, -1e308, 0.0, 1.0000001]) for _ in range(n)] for _ in range(n)]
+    for i in range(n):
+        for j in range(i):
+            if rng.random() < 0.97:
+                cov[i][j] = cov[j][i]
+    expected = [
+        (j, i)
+        for i in range(n)
+        for j in range(i)
+        if cov[i][j] != cov[j][i] and abs(cov[i][j] - cov[j][i]) > simplified.SYMMETRY_RTOL * max(abs(cov[i][j]), abs(cov[j][i]))
+    ]
+    assert expected != []
+    assert simplified._numpy_asymmetric(cov) == expected

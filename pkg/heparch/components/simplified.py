@@ -137,9 +137,14 @@ def _numpy_asymmetric(cov: Sequence[Sequence[float]]) -> list[tuple[int, int]] |
     except ImportError:  # pragma: no cover - a dependency; blocked only in the layering tests
         return None
     m = np.asarray(cov, dtype=float)
-    with np.errstate(over="ignore", invalid="ignore"):  # huge finite entries: as the Python floats do
-        bad = (m != m.T) & (np.abs(m - m.T) > SYMMETRY_RTOL * np.maximum(np.abs(m), np.abs(m.T)))
-    return [(int(j), int(i)) for i, j in np.argwhere(np.tril(bad, -1))]
+    out: list[tuple[int, int]] = []
+    for start in range(0, len(m), 256):  # blocks of rows: temporaries of 256 x n, not n x n
+        stop = min(start + 256, len(m))
+        a, b = m[start:stop, :stop], m[:stop, start:stop].T
+        with np.errstate(over="ignore", invalid="ignore"):  # huge finite entries: as the Python floats do
+            bad = (a != b) & (np.abs(a - b) > SYMMETRY_RTOL * np.maximum(np.abs(a), np.abs(b)))
+        out.extend((int(j), int(i) + start) for i, j in np.argwhere(np.tril(bad, start - 1)))
+    return out
 
 
 #: above this many bins the factorisation is LAPACK's (scipy), below it pure Python is as fast
