@@ -329,3 +329,19 @@ def test_the_blocked_numpy_symmetry_check_names_what_the_python_loop_names(n: in
     ]
     assert expected != []
     assert simplified._numpy_asymmetric(cov) == expected
+
+
+def test_a_patchset_of_5000_patches_is_admitted_and_checked_once_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caps admit real analyses: 5,000 patches (each applied once) are far below 100,000."""
+    ws = small_workspace()
+    obj = small_patchset(ws)
+    template = obj["patches"][0]
+    obj["patches"] = [{"metadata": {"name": f"p{i:05d}", "values": [i, i]}, "patch": template["patch"]} for i in range(5000)]
+    applied: list[int] = []
+    real = patchsets.PatchChecker.check
+    monkeypatch.setattr(patchsets.PatchChecker, "check", lambda self, ops: applied.append(1) or real(self, ops))
+    files = _referenced(obj, 1)
+    costs = semantic.Costs()
+    assert semantic.check_components(_manifest(files), _loader(files), costs=costs) == []
+    assert len(applied) == 5000
+    assert sum(costs.checked.values()) == 2

@@ -4,7 +4,7 @@ Each cap is a finding with a code when a bundle exceeds it (E018, or E030/E060 f
 or an input error (exit 2) for the files read beside a bundle. The caps admit real analyses
 (1Lbb's head and signature part are 14 kB; a 5,000-patch-file analysis has a 2 MiB manifest; simplified
 likelihoods of 2,000 bins; payloads of tens of GB) and bound what a reader holds before the
-payload to about 24 MiB (:data:`HEAD_BYTES`), whatever a bundle declares.
+payload to 23 MiB (:data:`HEAD_BYTES`), whatever a bundle declares.
 """
 
 from __future__ import annotations
