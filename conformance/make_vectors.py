@@ -1226,14 +1226,20 @@ def _() -> Draft:
     return d
 
 
-@vector("E018_entry_count", "257 (empty) signature entries before the tag manifest: more than the cap of 256 (entry-count exhaustion).")
+@vector(
+    "E018_entry_count",
+    f"{layout.MAX_SIGNATURES + 1} (empty) signature entries before the tag manifest: more than the cap of {layout.MAX_SIGNATURES} (entry-count exhaustion).",
+)
 def _() -> Draft:
     d = base()
-    d.signatures = {f"signatures/s{i:03d}.dsse.json": b"" for i in range(257)}
+    d.signatures = {f"signatures/s{i:03d}.dsse.json": b"" for i in range(layout.MAX_SIGNATURES + 1)}
     return d
 
 
-@vector("E018_manifest_too_large", "data/manifest.json is 16 MiB + 1 byte (the canonical manifest followed by spaces), over the 16 MiB cap.")
+@vector(
+    "E018_manifest_too_large",
+    f"data/manifest.json is {layout.MAX_MANIFEST >> 20} MiB + 1 byte (the canonical manifest followed by spaces), over the {layout.MAX_MANIFEST >> 20} MiB cap.",
+)
 def _() -> Draft:
     d = base()
     canonical = strictjson.canonical(d.obj)

@@ -25,6 +25,7 @@ LAYER = {
     "store": 2,
     "components": 3,
     "semantic": 3,
+    "semantic_stream": 3,
     "config": 3,
     "metadata": 3,
     "__init__": 4,  # heparch.open

@@ -64,7 +64,7 @@ class Bundle:
         self.manifest_bytes = checked.manifest_bytes
         self.manifest: Manifest = checked.manifest
         self.identity = layout.identity(self.manifest_bytes)
-        self._ra = RandomAccess(self._fh)
+        self._ra = RandomAccess(self._fh, max_frames=ts.raw.max_frames)
         pos = ts.raw.tell()
         self._offsets: dict[str, int] = {}
         for hex_, (size, _) in layout.blobs(self.manifest).items():

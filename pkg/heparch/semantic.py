@@ -16,7 +16,8 @@ from heparch.components import patchset as patchsets
 from heparch.components import results as results_mod
 from heparch.components import simplified, workspace
 from heparch.findings import Finding
-from heparch.spec import strictjson
+from heparch.semantic_stream import ObjectStream
+from heparch.spec import limits, strictjson
 from heparch.spec.models import FileEntry, Manifest
 
 Loader = Callable[[FileEntry], bytes]
@@ -127,9 +128,18 @@ def _check_simplified(sl: FileEntry, load: Callable[[FileEntry], Any]) -> tuple[
     obj = _json(sl, load, findings)
     if obj is None:
         return findings, None
+    bins = _bins(obj)
+    if bins > limits.BINS:
+        return [Finding("E018", f"{sl.path}:$", f"{bins} bins, more than the cap of {limits.BINS} (a {limits.BINS} x {limits.BINS} covariance)")], None
     findings += simplified.check_simplified(obj, location=sl.path)
     signals = obj.get("signals") if isinstance(obj, dict) else None
     return findings, frozenset(signals) if isinstance(signals, dict) else None
+
+
+def _bins(obj: Any) -> int:
+    """The most entries any of a simplified likelihood's per-bin arrays has (0 if none)."""
+    arrays = [obj.get(key) for key in ("observed", "background", "covariance", "third_moments")] if isinstance(obj, dict) else []
+    return max((len(a) for a in arrays if isinstance(a, list)), default=0)
 
 
 def _check_likelihood(
@@ -177,14 +187,50 @@ def _check_patch_entry(
 ) -> tuple[list[Finding], set[str] | None]:
     """The findings of one patchset or patch file, and its patch names (None: it does not parse)."""
     findings: list[Finding] = []
+    if entry.role == "patchset":
+        return _check_patchset_entry(entry, load, usable, likelihood_location, checker)
     obj = _json(entry, load, findings)
     if obj is None:
         return findings, None
-    if entry.role == "patchset":
-        found = patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=likelihood_location, checker=checker)
-        return findings + found, patchsets.patch_names(obj)
     found = patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=likelihood_location, checker=checker)
     return findings + found, set()
+
+
+def _check_patchset_entry(
+    entry: FileEntry, load: Callable[[FileEntry], Any], usable: Any, likelihood_location: str, checker: patchsets.PatchChecker | None
+) -> tuple[list[Finding], set[str] | None]:
+    """The findings of one patchset and its patch names (None: it does not parse). Read from
+    bytes, it is parsed and checked one patch at a time (:func:`_streamed_patchset`)."""
+    data = load(entry)
+    if isinstance(data, bytes) and ObjectStream.is_object(data):
+        return _streamed_patchset(entry, data, usable, likelihood_location, checker)
+    findings: list[Finding] = []
+    obj = _json(entry, lambda _e: data, findings)
+    if obj is None:
+        return findings, None
+    found = patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=likelihood_location, checker=checker)
+    return findings + found, patchsets.patch_names(obj)
+
+
+def _streamed_patchset(
+    entry: FileEntry, data: bytes, usable: Any, likelihood_location: str, checker: patchsets.PatchChecker | None
+) -> tuple[list[Finding], set[str] | None]:
+    """A patchset checked as :class:`ObjectStream` parses it: its text and one patch are alive,
+    not the whole tree (issue 11: 1Lbb's 13.8 MiB patchset held ~70 MiB)."""
+    try:
+        stream = ObjectStream(data, "patches")
+        del data  # the text is enough
+        found, skeleton = patchsets.check_patchset_stream(
+            stream.elements(),
+            lambda reduced: {**stream.members, "patches": reduced} if stream.streamed else stream.members,
+            usable,
+            location=entry.path,
+            likelihood_location=likelihood_location,
+            checker=checker,
+        )
+    except strictjson.StrictJSONError as exc:
+        return [Finding(exc.code or "E060", entry.path, f"not strict JSON: {exc}")], None
+    return found, patchsets.patch_names(skeleton)
 
 
 def _first_of_each_code(warnings: list[Finding]) -> list[Finding]:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from heparch.errors import InputError
-from heparch.findings import Report
+from heparch.findings import Finding, Report
+from heparch.spec import limits
 from heparch.spec.manifest_check import parse_manifest
 from heparch.spec.models import FileEntry, Manifest
 from heparch.store import layout, tar, tmpfiles, zframes
@@ -29,8 +30,13 @@ if TYPE_CHECKING:
 
 Level = Literal["structure", "fixity", "full"]
 LEVELS: tuple[Level, ...] = ("structure", "fixity", "full")
-_HEAD_CAPS = {"bagit.txt": 4096, "bag-info.txt": 1 << 16, layout.MANIFEST: layout.MAX_MANIFEST}
-_LISTING_CAP = 64 << 20
+_HEAD_CAPS = {
+    "bagit.txt": limits.BAGIT_TXT,
+    "bag-info.txt": limits.BAG_INFO,
+    layout.MANIFEST: limits.MANIFEST,
+    "manifest-sha256.txt": limits.MANIFEST_SHA256,
+    "manifest-sha512.txt": limits.MANIFEST_SHA512,
+}
 _CHECKED_ROLES = ("likelihood", "patchset", "patch", "simplified-likelihood", "results")
 _PIECE = zframes.MAX_FRAME_CONTENT  # blobs are hashed a frame at a time, from views of the frame (no copies)
 
@@ -181,6 +187,21 @@ class Spool:
         return self.file.read(length)
 
 
+def declared_cap_findings(manifest: Manifest) -> list[Finding]:
+    """E018 for what the manifest declares beyond the caps of spec section 2.2.2: the number of
+    files, the total payload (the distinct blobs' sizes) and the references to one blob."""
+    out: list[Finding] = []
+    if len(manifest.files) > limits.FILES:
+        out.append(Finding("E018", layout.MANIFEST, f"lists {len(manifest.files)} files, more than the cap of {limits.FILES}"))
+    payload = sum(size for size, _ in layout.blobs(manifest).values())
+    if payload > limits.PAYLOAD:
+        out.append(Finding("E018", layout.MANIFEST, f"declares {payload} bytes of payload, more than the cap of {limits.PAYLOAD} (256 GiB)"))
+    hex_, count = collections.Counter(f.hex for f in manifest.files).most_common(1)[0] if manifest.files else ("", 0)
+    if count > limits.REFERENCES:
+        out.append(Finding("E018", layout.MANIFEST, f"names blob sha256:{hex_} {count} times, more than the cap of {limits.REFERENCES} references"))
+    return out
+
+
 class _Pass:
     """The single streaming pass over the entries."""
 
@@ -230,8 +251,15 @@ class _Pass:
         self.result.manifest = manifest
         self.result.agent = layout.agent_of(head["bag-info.txt"])
         if manifest is not None:
+            declared = declared_cap_findings(manifest)
+            if declared:  # nothing more is read: the payload it declares is beyond what a reader takes
+                self.report.extend(declared)
+                return None
             self._compare_head(manifest, head)
         listing, signatures = self._read_signatures(head)
+        # a payload frame beyond those the listing names is E007 when it is read: the frames a
+        # reader records stay within what the capped listing holds, whatever the file's size
+        raw.max_frames = len(raw.frames) + listing.count(b"\n") - len(head_frames)
         self.result.signatures = signatures
         if not raw.at_boundary():
             raise StreamError("E008", layout.TAGMANIFEST, "the signature part must end at a frame boundary")
@@ -272,7 +300,7 @@ class _Pass:
                 else:
                     self.report.add("E019", name, f"entry not allowed in a bundle (expected {want})", expected=want, found=name)
                 return None
-            cap = _HEAD_CAPS.get(name, _LISTING_CAP)
+            cap = _HEAD_CAPS[name]
             if size > cap:
                 self.report.add("E018", name, f"{size} bytes exceeds the cap of {cap}")
                 return None
@@ -293,8 +321,8 @@ class _Pass:
         entry = self._next()
         if entry is None or entry[0] != tar.ROOT + layout.FRAMES:
             raise StreamError("E020", layout.FRAMES, f"{layout.FRAMES} must follow the head")
-        if entry[1] > _LISTING_CAP:
-            raise StreamError("E018", layout.FRAMES, f"{entry[1]} bytes exceeds the cap of {_LISTING_CAP}")
+        if entry[1] > limits.FRAMES_LISTING:
+            raise StreamError("E018", layout.FRAMES, f"{entry[1]} bytes exceeds the cap of {limits.FRAMES_LISTING}")
         listing = self.ts.read_data(layout.FRAMES, entry[1])
         signatures: dict[str, bytes] = {}
         previous = ""
@@ -305,8 +333,8 @@ class _Pass:
                 raise StreamError("E020", layout.TAGMANIFEST, "archive ends before the tag manifest")
             name, size = entry[0][len(tar.ROOT) :], entry[1]
             if name == layout.TAGMANIFEST:
-                if size > _LISTING_CAP:
-                    raise StreamError("E018", name, f"{size} bytes exceeds the cap of {_LISTING_CAP}")
+                if size > limits.TAGMANIFEST:
+                    raise StreamError("E018", name, f"{size} bytes exceeds the cap of {limits.TAGMANIFEST}")
                 data = self.ts.read_data(name, size)
                 if data != layout.tag_manifest(head, {layout.FRAMES: listing, **signatures}):
                     self.report.add("E044", name, "does not match the file regenerated from the tag files and signatures")

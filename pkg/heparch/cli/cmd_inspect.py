@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from heparch.cli._common import emit_json
+from heparch.store.zframes import MAX_FRAME_CONTENT
 
 
 def _human_size(n: int) -> str:
@@ -72,9 +73,9 @@ def cat(
 
     import heparch
 
-    # one pass: spooled (in memory up to 64 MiB, then a temporary file) while its hash is
-    # checked, and written to stdout only when it matches
-    with heparch.open(bundle) as b, tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
+    # one pass: spooled (in memory up to one frame, 8 MiB, then a temporary file) while its hash
+    # is checked, and written to stdout only when it matches: memory stays within two frames
+    with heparch.open(bundle) as b, tempfile.SpooledTemporaryFile(max_size=MAX_FRAME_CONTENT) as spool:
         for chunk in b.iter_bytes(path):
             spool.write(chunk)
         spool.seek(0)

@@ -24,13 +24,13 @@ import hashlib
 import json
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from heparch.components.workspace import E_MODEL, Consistency, Issue, Notice, Path, observation_notices
 from heparch.components.workspace import SCHEMA as WORKSPACE_SCHEMA
 from heparch.findings import Finding
-from heparch.spec import schema_check
+from heparch.spec import limits, schema_check
 
 SCHEMA: Final = "patchset.json"
 PATCH_SCHEMA: Final = "jsonpatch.json"
@@ -601,18 +601,6 @@ def _metadata_findings(obj: Mapping[str, Any], *, location: str) -> list[Finding
     return out
 
 
-def _bad_patches(findings: Sequence[Finding], location: str) -> set[int]:
-    """Indices of patches that schema findings point into."""
-    prefix = f"{location}:$.patches["
-    out: set[int] = set()
-    for finding in findings:
-        if finding.location.startswith(prefix):
-            digits = finding.location[len(prefix) :].split("]", 1)[0]
-            if digits.isdigit():
-                out.add(int(digits))
-    return out
-
-
 def check_patchset(
     obj: Any, workspace: dict[str, Any] | None, *, location: str, likelihood_location: str, checker: PatchChecker | None = None
 ) -> list[Finding]:
@@ -621,32 +609,90 @@ def check_patchset(
     E062: the PatchSet schema and pyhf's rules (unique patch names and values, one value
     per label). E063: every ``metadata.digests`` entry hashlib can compute must equal the
     workspace's pyhf digest. E064: every patch must apply and give a valid workspace (one
-    finding per failing patch). Warnings of the patched workspaces that the workspace does
+    finding per failing patch). E018: more patches or operations than the caps
+    (:mod:`heparch.spec.limits`). Warnings of the patched workspaces that the workspace does
     not have (W009, W010) are reported once per code, with the first patch and the count.
     Without a ``workspace``, or with one that fails its own schema (reported by
     :func:`~heparch.components.workspace.check_workspace`), only the patchset itself is
     checked. Pass a ``checker`` of ``workspace`` to share it (and its :attr:`PatchChecker.used`).
     """
-    findings = schema_check.check(SCHEMA, obj, code="E062", location=location)
     if not isinstance(obj, dict):
-        return findings
-    if not findings:
-        findings.extend(_metadata_findings(obj, location=location))
-    if workspace is None:
-        return findings
-    findings.extend(_digest_findings(obj, workspace, location=location, likelihood_location=likelihood_location))
+        return schema_check.check(SCHEMA, obj, code="E062", location=location)
     patches = obj.get("patches")
-    if checker is None or checker.workspace is not workspace:
-        checker = PatchChecker(workspace)
-    if not isinstance(patches, list) or not checker.usable:
+    if not isinstance(patches, list):
+        return check_patchset_stream((), lambda _: obj, workspace, location=location, likelihood_location=likelihood_location, checker=checker)[0]
+    rest = {k: v for k, v in obj.items() if k != "patches"}
+    return check_patchset_stream(
+        patches, lambda reduced: {**rest, "patches": reduced}, workspace, location=location, likelihood_location=likelihood_location, checker=checker
+    )[0]
+
+
+PATCH_ITEM: Final = _DEFS + "patchset/patch"
+
+
+def _reduced(patch: Any) -> Any:
+    """A patch without its operations (``"patch": []``): what the patchset's schema and pyhf's
+    rules need of it once its operations are checked."""
+    return {k: ([] if k == "patch" else v) for k, v in patch.items()} if isinstance(patch, dict) else patch
+
+
+def _operation_findings(patch: Any, index: int, location: str) -> list[Finding]:
+    """E018 beyond the cap on operations, else E062 for the patch's operations (RFC 6902 schema)."""
+    ops = patch.get("patch") if isinstance(patch, dict) else None
+    where = f"$.patches[{index}].patch"
+    if isinstance(ops, list) and len(ops) > limits.OPERATIONS:
+        return [Finding("E018", f"{location}:{where}", f"{len(ops)} operations, more than the cap of {limits.OPERATIONS}")]
+    if not isinstance(patch, dict) or "patch" not in patch:
+        return []  # the patchset's schema reports it (on the reduced patch)
+    return schema_check.check(PATCH_SCHEMA, ops, code="E062", location=location, prefix=where)
+
+
+def _capped(findings: list[Finding], location: str) -> list[Finding]:
+    if len(findings) <= schema_check.MAX_ERRORS:
         return findings
-    skip = _bad_patches(findings, location)
+    more = Finding("E062", f"{location}:$", f"{len(findings) - schema_check.MAX_ERRORS} more schema errors not shown")
+    return [*findings[: schema_check.MAX_ERRORS], more]
+
+
+def check_patchset_stream(
+    patches: Iterable[Any],
+    skeleton_of: Callable[[list[Any]], dict[str, Any]],
+    workspace: dict[str, Any] | None,
+    *,
+    location: str,
+    likelihood_location: str,
+    checker: PatchChecker | None = None,
+) -> tuple[list[Finding], dict[str, Any]]:
+    """:func:`check_patchset` over a patchset read one patch at a time: ``patches`` yields its
+    patches (nothing when its ``patches`` is not an array), then ``skeleton_of(reduced)`` gives
+    the patchset with ``reduced`` (its patches without their operations) as ``patches``. Each
+    patch is checked and applied when it comes and only its metadata is kept, so memory follows
+    the largest patch, not the patchset (issue 11). Returns the findings and the skeleton (for
+    :func:`patch_names`).
+    """
+    if workspace is not None and (checker is None or checker.workspace is not workspace):
+        checker = PatchChecker(workspace)
+    apply = checker is not None and workspace is not None and checker.usable
+    reduced: list[Any] = []
+    operations: list[Finding] = []
+    applied: list[Finding] = []
     warned = _Warned()
     for index, patch in enumerate(patches):
-        if index in skip or not isinstance(patch, dict):
-            continue
-        findings.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location, warned=warned))
-    return findings + warned.findings()
+        if index == limits.PATCHES:
+            return [Finding("E018", f"{location}:$.patches", f"more than {limits.PATCHES} patches (the cap)")], {}
+        reduced.append(_reduced(patch))
+        found = _operation_findings(patch, index, location)
+        operations.extend(found)
+        if apply and checker is not None and not found and isinstance(patch, dict) and schema_check.is_valid(PATCH_ITEM, reduced[-1]):
+            applied.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location, warned=warned))
+    skeleton = skeleton_of(reduced)
+    findings = _capped(schema_check.check(SCHEMA, skeleton, code="E062", location=location) + operations, location)
+    if not findings:
+        findings.extend(_metadata_findings(skeleton, location=location))
+    if workspace is None:
+        return findings, skeleton
+    findings.extend(_digest_findings(skeleton, workspace, location=location, likelihood_location=likelihood_location))
+    return findings + applied + warned.findings(), skeleton
 
 
 @dataclasses.dataclass
@@ -708,6 +754,8 @@ def check_patch_file(
     Pass the same ``checker`` (a :class:`PatchChecker` of ``workspace``) for every patch
     file of one workspace: without it each call validates the workspace again.
     """
+    if isinstance(ops, list) and len(ops) > limits.OPERATIONS:
+        return [Finding("E018", f"{location}:$", f"{len(ops)} operations, more than the cap of {limits.OPERATIONS}")]
     findings = schema_check.check(PATCH_SCHEMA, ops, code="E065", location=location)
     if findings or workspace is None:
         return findings

@@ -225,8 +225,14 @@ def json_equal(a: Any, b: Any) -> bool:
     return a is None and b is None
 
 
+_PLAIN_NUMBERS: Final = frozenset((float, int))
+
+
 def _all_numbers(seq: list[Any]) -> bool:
-    """True when every item is a JSON number (the hot loop of pyhf workspaces)."""
+    """True when every item is a JSON number (the hot loop of pyhf workspaces and covariances:
+    the types are collected at C speed, items are looked at one by one only otherwise)."""
+    if set(map(type, seq)) <= _PLAIN_NUMBERS:
+        return True
     for item in seq:
         kind = type(item)
         if kind is not float and kind is not int and not _is_number(item):
@@ -724,6 +730,12 @@ def unknown_fields(name: str, instance: Any, prefix: str = "$") -> list[str]:
     return out
 
 
+def _may_have_members(node: dict[str, Any]) -> bool:
+    """Whether values of the schema ``node`` can hold members the walk looks at (a covariance
+    row of numbers cannot: its 2,000 items are not visited one by one)."""
+    return any(key in node for key in ("$ref", "properties", "additionalProperties", "items"))
+
+
 def _walk_unknown(compiler: _Compiler, node: Any, base: str, value: Any, path: str, out: list[str]) -> None:
     if not isinstance(node, dict):
         return
@@ -741,7 +753,7 @@ def _walk_unknown(compiler: _Compiler, node: Any, base: str, value: Any, path: s
                 _walk_unknown(compiler, extra, base, item, child, out)
             elif isinstance(properties, dict) and extra is None:
                 out.append(child)
-    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+    elif isinstance(value, list) and isinstance(node.get("items"), dict) and _may_have_members(node["items"]):
         for index, item in enumerate(value):
             if isinstance(item, (dict, list)):  # a scalar has no members: a covariance's 10^6 numbers cost one test each
                 _walk_unknown(compiler, node["items"], base, item, f"{path}[{index}]", out)

@@ -10,6 +10,7 @@ import hashlib
 import unicodedata
 from collections.abc import Mapping
 
+from heparch.spec import limits
 from heparch.spec.models import Manifest
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -19,9 +20,9 @@ FRAMES = "frames-sha256.txt"
 BLOB_DIR = "data/blobs/sha256/"
 SIGNATURE_DIR = "signatures/"
 MANIFEST = "data/manifest.json"
-MAX_MANIFEST = 16 * 1024 * 1024
-MAX_SIGNATURES = 256
-MAX_SIGNATURE_SIZE = 1024 * 1024
+MAX_MANIFEST = limits.MANIFEST
+MAX_SIGNATURES = limits.SIGNATURES
+MAX_SIGNATURE_SIZE = limits.SIGNATURE_SIZE
 
 
 def identity(manifest_bytes: bytes) -> str:

@@ -33,6 +33,7 @@ class RawStream:
         self.cap = cap
         self.frame_starts: list[int] = []
         self.frames: list[tuple[zframes.Frame, str]] = []  # every frame read so far, with its sha256
+        self.max_frames: int | None = None  # more frames than this is E007 (what frames-sha256.txt lists)
         self._exhausted = False
 
     def _fill(self) -> bool:
@@ -47,12 +48,12 @@ class RawStream:
             return False
         except zframes.FrameError as exc:
             raise StreamError(exc.code, exc.findings[0].location, exc.findings[0].message) from None
+        if self.cap is not None and self._pos + len(data) > self.cap:
+            raise StreamError("E018", f"stream@{self._pos}", f"decompressed stream exceeds the {self.cap} bytes the manifest implies (bomb or trailing data)")
+        if self.max_frames is not None and len(self.frames) >= self.max_frames:
+            raise StreamError("E007", f"file@{frame.offset}", f"more frames than the {self.max_frames} frames-sha256.txt and the signature part account for")
         self.frame_starts.append(self._pos)
         self.frames.append((frame, digest))
-        if self.cap is not None and self.frame_starts[-1] + len(data) > self.cap:
-            raise StreamError(
-                "E018", f"stream@{self.frame_starts[-1]}", f"decompressed stream exceeds the {self.cap} bytes the manifest implies (bomb or trailing data)"
-            )
         self._buf = memoryview(data)
         return True
 
@@ -142,9 +143,15 @@ class TarStream:
 class RandomAccess:
     """Read any byte range of the decompressed stream, decompressing only the frames it spans."""
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: BinaryIO, *, max_frames: int | None = None) -> None:
+        """Index the frames of ``fh``; more than ``max_frames`` of them is E007 (a reader passes
+        what the checked frames-sha256.txt allows, so the index stays within its cap)."""
         self.fh = fh
-        self.frames = list(zframes.walk_frames(fh))
+        self.frames: list[zframes.Frame] = []
+        for frame in zframes.walk_frames(fh):
+            if max_frames is not None and len(self.frames) >= max_frames:
+                raise StreamError("E007", f"file@{frame.offset}", f"more frames than the {max_frames} frames-sha256.txt and the signature part account for")
+            self.frames.append(frame)
         self.starts: list[int] = []
         pos = 0
         for frame in self.frames:
