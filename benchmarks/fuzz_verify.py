@@ -500,6 +500,7 @@ class Outcome:
     status: str  # "ok", "timeout", "memory", "died"
     error: str = ""
     growth: int = 0  # the maximum resident set beyond what the child had when forked, bytes
+    cpu: float = 0.0  # CPU seconds of the verification (wall time depends on the machine's load)
 
 
 def _vm(field: str) -> int:
@@ -519,7 +520,7 @@ def _child(path: Path, tmp: Path, memory: int, out: int) -> None:
         cap = _vm(field) + memory
         resource.setrlimit(limit, (cap, resource.getrlimit(limit)[1]))
     answer: dict[str, Any] = {"codes": [], "status": "ok", "error": "", "rss_start": _vm("VmRSS")}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         result = heparch.verify.verify(path, level="full")
         answer["exit"] = 0 if result.valid else 1
@@ -533,6 +534,7 @@ def _child(path: Path, tmp: Path, memory: int, out: int) -> None:
     except Exception as exc:  # an internal error: what arch verify exits 3 for
         answer.update(exit=3, error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=-3)[-900:]}")
     answer["seconds"] = time.perf_counter() - start
+    answer["cpu"] = time.process_time() - cpu
     answer["rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     os.write(out, json.dumps(answer).encode())
 
@@ -571,7 +573,7 @@ def run_case(path: Path, tmp: Path, *, timeout: float, memory: int) -> Outcome:
     except ValueError:
         return Outcome(None, [], time.perf_counter() - start, rss, "died", f"wait status {status}")
     growth = max(0, answer["rss"] - answer["rss_start"])
-    return Outcome(answer.get("exit"), answer["codes"], answer["seconds"], answer["rss"], answer["status"], answer["error"], growth)
+    return Outcome(answer.get("exit"), answer["codes"], answer["seconds"], answer["rss"], answer["status"], answer["error"], growth, answer["cpu"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -590,6 +592,7 @@ class Tally:
     codes: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     ops: dict[str, collections.Counter[str]] = dataclasses.field(default_factory=lambda: collections.defaultdict(collections.Counter))
     max_time: tuple[float, str] = (0.0, "")
+    max_cpu: tuple[float, str] = (0.0, "")
     max_rss: tuple[int, str] = (0, "")
     max_growth: tuple[int, str] = (0, "")
     failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -604,6 +607,8 @@ class Tally:
         self.ops[mutant.op][exit_key] += 1
         if outcome.seconds > self.max_time[0] and outcome.status != "timeout":
             self.max_time = (outcome.seconds, where)
+        if outcome.cpu > self.max_cpu[0]:
+            self.max_cpu = (outcome.cpu, where)
         if outcome.rss > self.max_rss[0]:
             self.max_rss = (outcome.rss, where)
         if outcome.growth > self.max_growth[0]:
@@ -640,6 +645,8 @@ class Tally:
             "by_op": {op: dict(c) for op, c in sorted(self.ops.items())},
             "max_seconds": round(self.max_time[0], 3),
             "max_seconds_case": self.max_time[1],
+            "max_cpu_seconds": round(self.max_cpu[0], 3),
+            "max_cpu_case": self.max_cpu[1],
             "max_rss_mib": round(self.max_rss[0] / MIB, 1),
             "max_rss_case": self.max_rss[1],
             "max_rss_growth_mib": round(self.max_growth[0] / MIB, 1),
@@ -652,7 +659,7 @@ class Tally:
         lines = [
             f"tried {self.tried}; accepted {self.accepted} (explained: {dict(self.explained) or 'none'}; unexplained {data['unexplained_accepted']})",
             "exit codes: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.exits.items())),
-            f"max verify time {self.max_time[0]:.2f} s ({self.max_time[1]})",
+            f"max verify time {self.max_time[0]:.2f} s wall ({self.max_time[1]}), {self.max_cpu[0]:.2f} s CPU ({self.max_cpu[1]})",
             f"max RSS {self.max_rss[0] / MIB:.1f} MiB ({self.max_rss[1]}); max growth over the fork {self.max_growth[0] / MIB:.1f} MiB ({self.max_growth[1]})",
             "per operation: " + "; ".join(f"{op} {dict(c)}" for op, c in sorted(self.ops.items())),
             f"failures: {len(self.failures)}",
@@ -700,7 +707,7 @@ def fuzz(
             progress(f"FAILURE seed {seed} case {index}: {failure['failure']}")
         if progress is not None and (n + 1) % 500 == 0:
             progress(
-                f"{n + 1}/{len(cases)}: accepted {tally.accepted}, failures {len(tally.failures)}, max {tally.max_time[0]:.2f} s, {tally.max_rss[0] / MIB:.0f} MiB"
+                f"{n + 1}/{len(cases)}: accepted {tally.accepted}, failures {len(tally.failures)}, max {tally.max_time[0]:.2f} s ({tally.max_cpu[0]:.2f} s CPU), {tally.max_rss[0] / MIB:.0f} MiB"
             )
         for leftover in tmp.iterdir():  # what a killed child's verify left behind
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink()
