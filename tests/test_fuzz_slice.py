@@ -170,3 +170,57 @@ def test_fuzz_slice(one_lbb_bundle: Path, tmp_path_factory: pytest.TempPathFacto
     assert summary["accepted"] > 0
     assert summary["explained"]
     assert set(summary["by_op"]) >= {"flip", "insert", "delete", "truncate", "splice", "swap", "reframe"}
+
+
+@pytest.fixture(scope="module")
+def ssh_signed(plain: bytes, tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
+    """The plain bundle signed with an sshsig (and its envelope): (bytes, the sshsig's entry name)."""
+    from heparch import signing
+
+    where = tmp_path_factory.mktemp("fuzz-ssh")
+    private, _public = signing.generate_key()
+    (where / "key").write_bytes(private)
+    (where / "b.zst").write_bytes(plain)
+    signing.sign(where / "b.zst", signing.load_signer(where / "key"), role="analysis-team", ssh=True)
+    data = (where / "b.zst").read_bytes()
+    return data, next(n for n in fuzz.decode(data).entries if n.endswith(".sshsig"))
+
+
+@pytest.mark.parametrize(
+    ("what", "edit", "valid"),
+    [
+        ("VT ends the BEGIN line", lambda s: s.replace(b"-----\n", b"-----\x0b", 1), False),  # found by the fuzzer: seed 0 case 1610
+        ("CR ends the BEGIN line", lambda s: s.replace(b"-----\n", b"-----\r", 1), False),
+        ("space after BEGIN", lambda s: s.replace(b"-----\n", b"----- \n", 1), False),
+        ("FF before END", lambda s: s.replace(b"\n-----END", b"\x0c-----END"), False),
+        ("space before END", lambda s: s.replace(b"\n-----END", b"\n -----END"), False),
+        ("\\x1c in the body", lambda s: s.replace(b"\n", b"\x1c", 2).replace(b"\x1c", b"\n", 1), False),
+        ("VT in the body", lambda s: s.replace(b"\n", b"\x0b", 2).replace(b"\x0b", b"\n", 1), True),
+        ("no final newline", lambda s: s.rstrip(b"\n"), True),
+    ],
+)
+def test_sshsig_armor_is_read_as_ssh_keygen_reads_it(ssh_signed: tuple[bytes, str], tmp_path: Path, what: str, edit: Any, valid: bool) -> None:
+    """The fuzzer found an sshsig whose BEGIN line ended in a vertical tab reported valid (W007):
+    Python's splitlines() splits there, ssh-keygen ("missing header") does not. The armor is now
+    read as OpenSSH's sshsig_dearmor reads it; each case agrees with ssh-keygen -Y check-novalidate."""
+    import shutil
+    import subprocess
+
+    from heparch.verify import verify
+
+    data, name = ssh_signed
+    sig = edit(fuzz.decode(data).entries[name])
+
+    def change(_head: dict[str, bytes], sigs: dict[str, bytes], _payload: bytearray) -> None:
+        sigs[name] = sig
+
+    (tmp_path / "b.zst").write_bytes(_rewritten(data, change))
+    codes = {f.code for f in verify(tmp_path / "b.zst", level="structure").report.findings}
+    assert codes == ({"W007"} if valid else {"E076", "W007"}), what  # W007: the envelope, valid and unverified
+    if shutil.which("ssh-keygen") is not None:
+        (tmp_path / "sig").write_bytes(sig)
+        manifest = fuzz.decode(data).entries[fuzz.layout.MANIFEST]
+        done = subprocess.run(
+            ["ssh-keygen", "-Y", "check-novalidate", "-n", "heparch-bundle", "-s", str(tmp_path / "sig")], input=manifest, capture_output=True
+        )
+        assert (done.returncode == 0) == valid, (what, done.stderr)
