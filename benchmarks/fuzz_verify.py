@@ -475,14 +475,16 @@ OPS: dict[str, tuple[float, Mutator]] = {
 
 
 def mutate(seed: int, index: int, bases: Sequence[Base]) -> tuple[Base, Mutant]:
-    """Case ``index`` of run ``seed``: which bundle, and its mutant (never the unchanged bytes)."""
+    """Case ``index`` of run ``seed``: which bundle, and its mutant: never the unchanged bytes, nor a
+    splice that is wholly another bundle of the corpus with another identity (valid, and no mutant)."""
     rng = random.Random(f"{seed}:{index}")
     base = bases[index % len(bases)]
     names = list(OPS)
     weights = [OPS[n][0] for n in names]
+    others = [b.data for b in bases if b.head[layout.MANIFEST] != base.head[layout.MANIFEST]]
     for _ in range(20):
         mutant = OPS[rng.choices(names, weights)[0]][1](rng, base, bases)
-        if mutant.data != base.data:
+        if mutant.data != base.data and mutant.data not in others:
             return base, mutant
     raise RuntimeError(f"case {seed}:{index}: twenty mutations left the bundle unchanged")
 
