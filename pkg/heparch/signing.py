@@ -55,6 +55,7 @@ _KEY_TYPE = b"ssh-ed25519"
 _SSHSIG_MAGIC = b"SSHSIG"
 _ARMOR_BEGIN = "-----BEGIN SSH SIGNATURE-----"
 _ARMOR_END = "-----END SSH SIGNATURE-----"
+_C_SPACE = " \t\n\v\f\r"  # C's isspace(), what OpenSSH's base64 decoder skips
 _NAME_RE = re.compile(r"^(?P<role>[a-z0-9][a-z0-9-]{0,23})\.(?P<keyid>[0-9a-f]{64})(?P<suffix>\.dsse\.json|\.sshsig)$")
 _TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")  # ASCII digits (\d is any Unicode digit)
 _B64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
@@ -502,17 +503,26 @@ def _check_envelope(data: bytes, location: str, identity: str) -> Signature:
     return Signature(location, "dsse", keyid, role, time)
 
 
+def _armored_body(text: str) -> str:
+    """The base64 body of an armored SSH signature, its whitespace removed; E076 unless armored
+    exactly as ssh-keygen reads it (nothing but whitespace may follow the END line)."""
+    start = next((len(_ARMOR_BEGIN) + len(eol) for eol in ("\n", "\r\n") if text.startswith(_ARMOR_BEGIN + eol)), None)
+    end = text.find("\n" + _ARMOR_END, start or 0)
+    if start is None or end < 0 or text[end + 1 + len(_ARMOR_END) :].strip(_C_SPACE):
+        raise _Bad("E076", f"not an armored SSH signature ({_ARMOR_BEGIN} ... {_ARMOR_END}, each on its own line)")
+    return "".join(ch for ch in text[start:end] if ch not in _C_SPACE)
+
+
 def _check_sshsig(data: bytes, location: str, message: bytes, digests: dict[bytes, bytes] | None = None) -> Signature:
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         raise _Bad("E076", "not an ASCII-armored SSH signature") from None
-    # as strict as ssh-keygen (sshsig_dearmor): the file starts with the BEGIN line and the body
-    # is padded standard base64, else heparch would call valid what ssh-keygen cannot read
-    lines = text.rstrip().splitlines()
-    if len(lines) < 3 or lines[0].rstrip() != _ARMOR_BEGIN or lines[-1].strip() != _ARMOR_END:
-        raise _Bad("E076", f"not an armored SSH signature ({_ARMOR_BEGIN} ... {_ARMOR_END})")
-    body = "".join(line.strip() for line in lines[1:-1])
+    # as strict as ssh-keygen (sshsig_dearmor): the file starts with the BEGIN line ended by LF (or
+    # CRLF, as OpenSSH >= 9.3 reads it), the END line follows an LF, and the body is padded standard
+    # base64 with only C whitespace between its characters; else heparch would call valid what
+    # ssh-keygen cannot read (Python's splitlines() and strip() also split at VT, FF, CR, \x1c-\x1e)
+    body = _armored_body(text)
     blob = base64.b64decode(body) if _SSH_B64_RE.fullmatch(body) else None
     if blob is None or not blob.startswith(_SSHSIG_MAGIC):
         raise _Bad("E076", "the armored body is not padded standard base64 of an SSHSIG blob")
