@@ -45,6 +45,7 @@ from typing import Any, Final
 
 from heparch.errors import DegenerateResult, FitError, InferenceInputError
 from heparch.infer.base import CLsResult, FitResult, Settings, UpperLimit
+from heparch.infer.inputs import require_measurement
 
 #: SLSQP tolerance of every pyhf fit (pyhf's default stops too early on real likelihoods)
 TOLERANCE: Final = 1e-10
@@ -320,6 +321,7 @@ class PyhfBackground:
             try:
                 ws = pyhf.Workspace(doc)
                 name = _measurement_name(ws, self.measurement)
+                require_measurement(doc, name, "the workspace")  # E081: pyhf's fits would raise ValueError
                 model = ws.model(measurement_name=name, modifier_settings=modifier_settings(self.settings))
                 data = ws.data(model)
             except errors as exc:
