@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from heparch.errors import InputError
 from heparch.infer.base import Settings
+from heparch.infer.pyhf_backend import NOMINAL_START
 from heparch.replay import work
 from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
@@ -433,7 +434,7 @@ class State:
 
 
 #: the name, in a replayed point's ``starts``, of pyhf's result from its own nominal start
-PYHF_NOMINAL: Final = "pyhf from its nominal start"
+PYHF_NOMINAL: Final = NOMINAL_START
 
 
 def _with_pyhf_nominal(plan: Plan, result: TaskResult) -> dict[str, Any]:
@@ -449,6 +450,9 @@ def _with_pyhf_nominal(plan: Plan, result: TaskResult) -> dict[str, Any]:
         pyhf_values = work.compute(ctx, dataclasses.replace(task, upper_limit=False), backend="pyhf")
     except Exception:  # pyhf cannot compute it either: nothing explains the claim
         return values
+    nominal = (pyhf_values.get("starts") or {}).get(PYHF_NOMINAL)  # the pyhf backend takes the lowest minimum too
+    if isinstance(nominal, dict):
+        pyhf_values = nominal
     starts = dict(values.get("starts") or {})
     starts[PYHF_NOMINAL] = {"CLs_obs": pyhf_values["CLs_obs"], "CLs_exp": pyhf_values["CLs_exp"]}
     values["starts"] = starts
