@@ -215,6 +215,8 @@ class Hypotest:
         self.poi = pdf.config.poi_index
         self.starts: dict[str, dict[str, Any]] = {}
         self.multimodal: set[str] = set()
+        #: the lowest free fit to the observed data (set by :meth:`run`)
+        self.free_best: Minimum | None = None
         #: a third start in every fit, for models with at most MIRROR_MAX_FREE free parameters
         self.mirror = sum(not f for f in self.fixed) <= MIRROR_MAX_FREE
         self.notes: list[str] = []
@@ -310,6 +312,7 @@ class Hypotest:
         at_mu, free, at_0 = self._try(data, self.init, mu), self._try(data, self.init, None), self._try(data, self.init, 0.0)
         bkg = self.lowest(BKG_OBS, data, 0.0, free.pars if isinstance(free, Minimum) else self.init, at_0)
         best = self.lowest(FREE_OBS, data, None, bkg.pars, free)
+        self.free_best = best
         conditional = self.lowest(f"fit with the POI fixed at {mu:g} to the observed data", data, mu, best.pars, at_mu)
         return conditional, best, bkg
 
@@ -363,6 +366,8 @@ class PyhfModel:
         self.settings = record(self.config, tolerance=tolerance, poi_bounds=self.poi_bounds, measurement=measurement)
         lower = self.poi_bounds[0]
         self.notes: tuple[str, ...] = (qtilde_note(lower),) if self.config.test_stat == "qtilde" and lower != 0.0 else ()
+        #: the lowest free fit of the last :meth:`cls` (a second start for :meth:`fit`)
+        self._free_minimum: Any = None
 
     # --- configuration -----------------------------------------------------------------
     def _given_poi_bounds(self) -> tuple[float, float]:
@@ -398,6 +403,7 @@ class PyhfModel:
                 obs, exp, qmu_a = test.run()
             except pyhf.exceptions.FailedMinimization as exc:
                 raise FitError(f"pyhf: a fit for CLs at mu={mu:g} did not converge: {_one_line(exc.result.message)}") from None
+            self._free_minimum = test.free_best.pars if test.free_best is not None else None
             starts: dict[str, Any] = dict(test.starts)
             if test.multimodal:
                 starts[NOMINAL_START] = self._nominal_hypotest(float(mu))
@@ -471,9 +477,12 @@ class PyhfModel:
                 raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(exc.result.message)}") from None
             if not result.success:  # pyhf raises first; kept in case it stops doing so
                 raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(result.message)}")
+            pars, twice_nll, lower = self._lower_free_fit(pars, twice_nll)
             x = np.asarray(pars, dtype=float)
             free = [i for i, f in enumerate(fixed) if not f]
             cov, message = self._covariance(x, free)
+            if lower:
+                message += "; the best fit is the lower of two minima (pyhf's nominal start and the lowest free fit of the last CLs)"
         return FitResult(
             parameters=tuple(self.pdf.config.par_names),
             bestfit=x,
@@ -482,6 +491,26 @@ class PyhfModel:
             converged=True,
             message=message,
         )
+
+    def _lower_free_fit(self, pars: Any, twice_nll: Any) -> tuple[Any, Any, bool]:
+        """The free fit from the lowest free fit of the last :meth:`cls` (the second start that
+        found it), when that is lower than the nominal fit's by more than :data:`MULTIMODAL_NLL`."""
+        import pyhf
+
+        if self._free_minimum is None:
+            return pars, twice_nll, False
+        bounds = self.bounds()
+        x0 = [min(max(float(v), lo), hi) for v, (lo, hi) in zip(self._free_minimum, bounds, strict=True)]
+        try:
+            with _quiet_pyhf():
+                other, other_twice = pyhf.infer.mle.fit(
+                    self.data, self.pdf, init_pars=x0, par_bounds=bounds, fixed_params=self.pdf.config.suggested_fixed(), return_fitted_val=True
+                )
+        except pyhf.exceptions.FailedMinimization:
+            return pars, twice_nll, False
+        if float(other_twice) / 2 < float(twice_nll) / 2 - MULTIMODAL_NLL:
+            return other, other_twice, True
+        return pars, twice_nll, False
 
     def _twice_nll(self, x: Any) -> float:
         return float(-2.0 * self.pdf.logpdf(x, self.data)[0])
