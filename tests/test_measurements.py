@@ -166,3 +166,27 @@ def test_results_that_claim_with_a_broken_measurement_are_e081() -> None:
     assert _measurement_used({**results, "settings": {}}, "results.json", broken) == []  # the first, 'good'
     first_broken = _broken_measurements(wsmod.Consistency(), workspace(("bad", "good")))
     assert [f.code for f in _measurement_used({**results, "settings": {}}, "results.json", first_broken)] == ["E081"]
+
+
+def test_a_claim_made_with_a_broken_measurement_fails_verify_and_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A results component whose settings name a measurement pyhf cannot start a fit from (made
+    here by switching claim's own checks off: the fast engine would compute it anyway, and claim
+    verifies what it writes) is E081 in verify, and replay refuses it (exit 2) naming the measurement."""
+    import heparch.infer.inputs
+    import heparch.semantic
+
+    bundle, claimed = tmp_path / "a.zst", tmp_path / "claimed.zst"
+    code, _out, err = run("build", str(_analysis(tmp_path, ("good", "bad"))), "-o", str(bundle))
+    assert code == 0, err
+    with monkeypatch.context() as m:
+        m.setattr(heparch.infer.inputs, "require_measurement", lambda *a, **k: None)
+        m.setattr(heparch.semantic, "_measurement_used", lambda *a, **k: [])
+        code, _out, err = run("claim", str(bundle), "-o", str(claimed), "--audit", "0", "--backend", "fast", "--measurement", "bad")
+    assert code == 0, err
+    code, out, err = run("verify", str(claimed), "--json")
+    assert code == 1, err
+    assert "E081" in out
+    assert "$.settings.measurement" in out
+    code, _out, err = run("replay", str(claimed))
+    assert code == 2, err
+    assert err.startswith(f"error: E081 {claimed}:BkgOnly.json:$.measurements[1].config.parameters[0]: measurement 'bad': "), err

@@ -213,11 +213,15 @@ def _model_warnings(ws: Any, patches: Sequence[Patch], location: str, measuremen
     return tuple(findings)
 
 
-def require_measurement(ws: Any, measurement: str | None, location: str) -> None:
-    """Raise unless ``ws`` (a consistent workspace) has the measurement named ``measurement``
-    (None: the first) and pyhf can start a fit with it (E081, naming the measurement)."""
+def require_measurement(ws: Any, measurement: str | None, location: str, *, valid: bool = False) -> None:
+    """Raise unless the workspace ``ws`` has the measurement named ``measurement`` (None: the
+    first) and pyhf can start a fit with it (E081, naming the measurement). A workspace that
+    fails its schema is left to the backends to refuse, unless ``valid`` says it passed."""
     from heparch.components import workspace
+    from heparch.spec import schema_check
 
+    if not valid and not schema_check.is_valid(workspace.SCHEMA, ws):
+        return
     _require_measurement(ws, measurement, location)
     notices = workspace.Consistency().parameter_notices(ws, measurement=workspace.measurement_index(ws, measurement))
     _raise_findings(workspace.notice_findings(notices, location))

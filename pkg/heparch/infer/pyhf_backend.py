@@ -573,7 +573,7 @@ class PyhfBackground:
             try:
                 ws = pyhf.Workspace(doc)
                 name = _measurement_name(ws, self.measurement)
-                require_measurement(doc, name, "the workspace")  # E081: pyhf's fits would raise ValueError
+                require_measurement(doc, name, "the workspace", valid=True)  # E081: pyhf's fits would raise ValueError
                 model = ws.model(measurement_name=name, modifier_settings=modifier_settings(self.settings))
                 data = ws.data(model)
             except errors as exc:

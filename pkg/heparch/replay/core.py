@@ -235,7 +235,7 @@ def plan(
     """The replay of ``bundle_path``'s claims, restricted to ``likelihood``, ``points`` or a random ``sample``."""
     import heparch
     from heparch.infer.backends import choose
-    from heparch.infer.inputs import as_given, bundle_points
+    from heparch.infer.inputs import as_given, bundle_points, require_measurement
     from heparch.spec.components import Results
 
     path = Path(bundle_path)
@@ -271,6 +271,8 @@ def plan(
             settings = results.settings.to_json() if results.settings else {}
             spec = bundle.read_json(name)
             typed = as_given(Settings.from_json(settings, f"{where}:$.settings"), spec)
+            if kind == "workspace":  # E081: the measurement the claims were made with must let pyhf start a fit
+                require_measurement(spec, typed.measurement, f"{path}:{name}")
             try:
                 choice = choose(kind, spec, backend, settings=typed if kind == "workspace" else None)
             except InputError as exc:
