@@ -175,7 +175,7 @@ FREE_ASIMOV: Final = "free fit to the Asimov data"
 NOMINAL_START: Final = "pyhf from its nominal start"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Minimum:
     """One pyhf fit: the best-fit parameters (pyhf's tensor) and -2 ln L there."""
 
@@ -197,9 +197,13 @@ class Hypotest:
     engine's warm starts): the fit at 0 from the free fit's values, the free fit from the fit
     at 0, the fit at ``mu`` from the free fit, the fit at ``mu`` on the Asimov data from the
     one on the observed data, and the free fit on the Asimov data from the fit at 0 (the
-    Asimov data's own minimum, where it converges at once). The lowest -ln L is taken; where
-    the second start is not lower by more than :data:`MULTIMODAL_NLL` the nominal fit is kept,
-    so on a likelihood with one minimum every number is bit for bit pyhf's. Minima that differ
+    Asimov data's own minimum, where it converges at once). Models of at most
+    :data:`MIRROR_MAX_FREE` free parameters get a third start, the nominal minimum reflected
+    through the initial values, where a fit from the nominal start does not go (it finds the
+    lower fixed-mu minima of ``2bin_2channel_coupledhistosys`` with the file's settings, which
+    the second starts miss; on large models it would cost a full fit each). The lowest -ln L
+    is taken; where no other start is lower by more than :data:`MULTIMODAL_NLL` the nominal fit
+    is kept, so on a likelihood with one minimum every number is bit for bit pyhf's. Minima that differ
     by more are recorded in :attr:`starts` (-ln L by fit and start) and :attr:`multimodal`.
     The test statistics and CLs are then computed with pyhf's own code and arithmetic.
     """
