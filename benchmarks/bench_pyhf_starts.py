@@ -48,7 +48,9 @@ def main() -> None:
     t = time.process_time()
     ours = model.cls(1.0)
     with_starts = time.process_time() - t
-    print(f"{args.point}: pyhf backend (second starts) {with_starts:.1f} s CPU, fits {[round(x, 1) for x in times]}, multimodal {ours.multimodal}")
+    print(
+        f"{args.point}: pyhf backend (second starts) {with_starts:.1f} s CPU, fits {[round(x, 1) for x in times]}, multimodal {ours.multimodal}, CLs_obs {ours.observed:.6g}"
+    )
     with pb._numpy_backend(pb.TOLERANCE):
         t = time.process_time()
         obs, exp = pyhf.infer.hypotest(
@@ -62,7 +64,7 @@ def main() -> None:
         )
         plain = time.process_time() - t
     same = [float(obs), *(float(e) for e in exp)] == [ours.observed, *ours.expected]
-    print(f"pyhf.infer.hypotest {plain:.1f} s CPU; ratio {with_starts / plain:.2f}; the same numbers bit for bit: {same}")
+    print(f"pyhf.infer.hypotest {plain:.1f} s CPU, CLs_obs {float(obs):.6g}; ratio {with_starts / plain:.2f}; the same numbers bit for bit: {same}")
 
 
 if __name__ == "__main__":

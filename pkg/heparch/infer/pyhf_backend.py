@@ -4,14 +4,15 @@ CLs are those of ``pyhf.infer.hypotest(mu, data, model, test_stat=..., calctype=
 calc_base_dist="normal", return_expected_set=True)`` on pyhf's numpy backend with the scipy
 (SLSQP) optimizer at tolerance 1e-10 (pyhf's default tolerance stops after one iteration on
 a real ATLAS likelihood), computed by :class:`Hypotest` with pyhf's own fits and formulae but
-every fit also run from a second start (the best fit of a related fit; on models of at most
-:data:`MIRROR_MAX_FREE` free parameters also a third), the lowest -ln L taken: on a likelihood
-with one minimum the numbers are pyhf's bit for bit; where fits from different starts find
-minima more than 1e-6 apart in -ln L the result is ``multimodal``, with -ln L from each start
-and pyhf's own nominal-start values in ``starts``. On a 1Lbb point (C1N2_Wh_hbb_1000_0) the
-second starts cost about 60% more CPU than pyhf's hypotest (84.6 s against 53.1 s, on a loaded
-machine): the free fit on the Asimov data, started at its own minimum, is nearly free; the
-other four are real fits.
+every fit also run from a second start (the best fit of a related fit; the two fits at ``mu``,
+and every fit of a model of at most :data:`MIRROR_MAX_FREE` free parameters, also from a
+third), the lowest -ln L taken: on a likelihood with one minimum the numbers are pyhf's bit for
+bit; where fits from different starts find minima more than 1e-6 apart in -ln L the result is
+``multimodal``, with -ln L from each start and pyhf's own nominal-start values in ``starts``.
+On the 1Lbb point C1N2_Wh_hbb_1000_0 (one minimum) this costs 1.9x pyhf's hypotest (108.6 s
+CPU against 57.4 s, on a loaded machine); on C1N2_Wh_hbb_375_50, where the third start finds
+a lower minimum of the fit at mu = 1, 3.2x (pyhf's own hypotest is then run too, for
+``starts``). See docs/performance.md.
 
 :class:`~heparch.infer.base.Settings` choose the test statistic (``qtilde`` or ``q``), the
 normsys and histosys interpolation codes (pyhf's ``modifier_settings``), the measurement and
@@ -197,11 +198,12 @@ class Hypotest:
     engine's warm starts): the fit at 0 from the free fit's values, the free fit from the fit
     at 0, the fit at ``mu`` from the free fit, the fit at ``mu`` on the Asimov data from the
     one on the observed data, and the free fit on the Asimov data from the fit at 0 (the
-    Asimov data's own minimum, where it converges at once). Models of at most
-    :data:`MIRROR_MAX_FREE` free parameters get a third start, the nominal minimum reflected
-    through the initial values, where a fit from the nominal start does not go (it finds the
-    lower fixed-mu minima of ``2bin_2channel_coupledhistosys`` with the file's settings, which
-    the second starts miss; on large models it would cost a full fit each). The lowest -ln L
+    Asimov data's own minimum, where it converges at once). The two fits at ``mu`` (and every
+    fit of a model of at most :data:`MIRROR_MAX_FREE` free parameters) get a third start, the
+    nominal minimum reflected through the initial values, where a fit from the nominal start
+    does not go: it finds the lower fixed-mu minima of ``2bin_2channel_coupledhistosys`` with
+    the file's settings and of the 1Lbb point ``C1N2_Wh_hbb_375_50`` (-ln L 117.392 against
+    117.538 from pyhf's start), which the second starts miss; each costs a full fit. The lowest -ln L
     is taken; where no other start is lower by more than :data:`MULTIMODAL_NLL` the nominal fit
     is kept, so on a likelihood with one minimum every number is bit for bit pyhf's. Minima that differ
     by more are recorded in :attr:`starts` (-ln L by fit and start) and :attr:`multimodal`.
@@ -221,7 +223,7 @@ class Hypotest:
         self.multimodal: set[str] = set()
         #: the lowest free fit to the observed data (set by :meth:`run`)
         self.free_best: Minimum | None = None
-        #: a third start in every fit, for models with at most MIRROR_MAX_FREE free parameters
+        #: the third (mirror) start in every fit, not only the fits at mu: models with at most MIRROR_MAX_FREE free parameters
         self.mirror = sum(not f for f in self.fixed) <= MIRROR_MAX_FREE
         self.notes: list[str] = []
 
@@ -256,14 +258,15 @@ class Hypotest:
             failed: Exception = exc
             return failed
 
-    def lowest(self, what: str, data: Any, poi: float | None, warm: Any, nominal: Minimum | Exception | None = None) -> Minimum:
+    def lowest(self, what: str, data: Any, poi: float | None, warm: Any, nominal: Minimum | Exception | None = None, *, mirror: bool = False) -> Minimum:
         """The lowest of the nominal fit (``nominal``, or run here when None), the fit from
-        ``warm`` (another fit's best-fit values) and, on a small model, from the mirror start."""
+        ``warm`` (another fit's best-fit values) and, with ``mirror`` or on a small model, from
+        the mirror start."""
         found: dict[str, Minimum | Exception] = {"nominal": nominal if nominal is not None else self._try(data, self.init, poi)}
         tried: list[list[float]] = [self._start(self.init, poi)]
         others = {"warm": self._start(warm, poi)} if self.second_starts else {}
         first = found["nominal"]
-        if isinstance(first, Minimum) and self.mirror and self.second_starts:
+        if isinstance(first, Minimum) and (mirror or self.mirror) and self.second_starts:
             others["mirror"] = self._start(self._mirrored(first.pars), poi)
         for label, x0 in others.items():
             if x0 not in tried:
@@ -317,7 +320,7 @@ class Hypotest:
         bkg = self.lowest(BKG_OBS, data, 0.0, free.pars if isinstance(free, Minimum) else self.init, at_0)
         best = self.lowest(FREE_OBS, data, None, bkg.pars, free)
         self.free_best = best
-        conditional = self.lowest(f"fit with the POI fixed at {mu:g} to the observed data", data, mu, best.pars, at_mu)
+        conditional = self.lowest(f"fit with the POI fixed at {mu:g} to the observed data", data, mu, best.pars, at_mu, mirror=True)
         return conditional, best, bkg
 
     def run(self) -> tuple[float, list[float], float]:
@@ -329,7 +332,7 @@ class Hypotest:
         at_mu, free, at_0 = self._observed_fits()
         sqrtqmu_v = tensorlib.sqrt(self._qmu_like(at_mu, free))
         asimov = self.pdf.expected_data(at_0.pars)
-        at_mu_a = self.lowest(f"fit with the POI fixed at {self.mu:g} to the Asimov data", asimov, self.mu, at_mu.pars)
+        at_mu_a = self.lowest(f"fit with the POI fixed at {self.mu:g} to the Asimov data", asimov, self.mu, at_mu.pars, mirror=True)
         free_a = self.lowest(FREE_ASIMOV, asimov, None, at_0.pars)
         calc = AsymptoticCalculator(self.data, self.pdf, self.init, self.bounds, self.fixed, test_stat=self.test_stat, calc_base_dist=self.base_dist)
         calc.sqrtqmuA_v = tensorlib.sqrt(self._qmu_like(at_mu_a, free_a))
