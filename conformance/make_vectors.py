@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import dataclasses
 import filecmp
 import hashlib
@@ -752,6 +753,18 @@ def _() -> Draft:
 def _() -> Draft:
     ws = workspace()
     ws["measurements"][0]["config"]["parameters"] = [{"name": "bkg_shape", "bounds": [[-3.0, 3.0]]}]
+    return Draft([likelihood("BkgOnly.json", ws)])
+
+
+@vector(
+    "W012_broken_measurement",
+    "The first measurement starts bkg_norm (a normsys) at 7, outside its bounds [-5, 5]; the second works, and pyhf computes the likelihood with it (--measurement); no results claim with the first.",
+)
+def _() -> Draft:
+    ws = workspace()
+    good = copy.deepcopy(ws["measurements"][0])
+    ws["measurements"][0]["config"]["parameters"] = [{"name": "bkg_norm", "inits": [7.0]}]
+    ws["measurements"].append({**good, "name": "works"})
     return Draft([likelihood("BkgOnly.json", ws)])
 
 

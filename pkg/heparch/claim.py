@@ -75,7 +75,7 @@ def _settings(kind: str, settings: Settings | None, backends: set[str]) -> dict[
 def plan(bundle: Any, *, backend: str | None, upper_limits: bool, settings: Settings | None = None) -> tuple[dict[str, Context], list[Task], list[str]]:
     """Contexts (one per likelihood with points), tasks (one per point) and notes."""
     from heparch.infer.backends import choose
-    from heparch.infer.inputs import as_given, bundle_points
+    from heparch.infer.inputs import as_given, bundle_points, require_measurement
 
     contexts: dict[str, Context] = {}
     tasks: list[Task] = []
@@ -97,6 +97,8 @@ def plan(bundle: Any, *, backend: str | None, upper_limits: bool, settings: Sett
         if kind == "simplified" and settings is not None and settings != Settings():
             notes.append(f"{name}: a simplified likelihood; computed with qtilde as spey does, the settings options apply to workspaces")
         used = as_given(settings, spec) if kind == "workspace" and settings is not None else None
+        if kind == "workspace":  # E081: the measurement the claims use must let pyhf start a fit
+            require_measurement(spec, settings.measurement if settings is not None else None, f"{bundle.path}:{name}")
         choice = choose(kind, spec, None if kind == "simplified" and backend in ("fast", "pyhf") else backend, settings=used)
         if choice.reason:
             notes.append(f"{name}: {choice.reason}")

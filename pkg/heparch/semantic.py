@@ -99,6 +99,7 @@ def check_components(
 
     findings: list[Finding] = []
     points: dict[str, set[str]] = {}
+    broken: dict[str, Mapping[str | None, str]] = {}  # likelihood -> measurement -> why pyhf cannot start a fit
     for lk in manifest.by_role("likelihood"):
         entries = [e for e in manifest.files if e.likelihood == lk.path and e.role in ("patchset", "patch")]
         key, paths = (lk.hex, "likelihood", *(f"{e.role}:{e.hex}" for e in entries)), [lk.path, *(e.path for e in entries)]
@@ -109,7 +110,7 @@ def check_components(
         findings += hit[0]
         if hit[1] is None:
             continue  # the workspace does not parse: not a likelihood results may name
-        names, unparsed = hit[1]
+        names, unparsed, broken[lk.path] = hit[1]
         points[lk.path] = set(names) | {e.annotations.get("patch.name", e.path) for i, e in enumerate(entries) if e.role == "patch" and i not in unparsed}
     for sl in manifest.by_role("simplified-likelihood"):
         hit = cache.get((sl.hex, sl.role), [sl.path])
@@ -119,7 +120,7 @@ def check_components(
         findings += hit[0]
         if hit[1] is not None:
             points[sl.path] = set(hit[1])
-    findings += _check_results(manifest, load, points)
+    findings += _check_results(manifest, load, points, broken)
     return findings
 
 
@@ -144,11 +145,11 @@ def _bins(obj: Any) -> int:
 
 def _check_likelihood(
     lk: FileEntry, entries: Sequence[FileEntry], load: Callable[[FileEntry], Any]
-) -> tuple[list[Finding], tuple[frozenset[str], frozenset[int]] | None]:
+) -> tuple[list[Finding], tuple[frozenset[str], frozenset[int], Mapping[str | None, str]] | None]:
     """The findings of one likelihood with its patchsets and patch files, the names of its
-    patchsets' patches and the indices of the ``entries`` that do not parse (None when the
-    workspace itself does not parse). A patchset or patch blob listed several times is
-    checked once."""
+    patchsets' patches, the indices of the ``entries`` that do not parse and the measurements
+    pyhf cannot start a fit from (see :func:`_broken_measurements`); None when the workspace
+    itself does not parse. A patchset or patch blob listed several times is checked once."""
     findings: list[Finding] = []
     ws = _json(lk, load, findings)
     if ws is None:
@@ -179,7 +180,20 @@ def _check_likelihood(
     findings += _first_of_each_code(patch_warnings)
     if checker is not None and checker.usable:  # W011: over the workspace and every patch
         findings += workspace.notice_findings(workspace.unused_parameters(ws, checker.used), lk.path)
-    return findings, (frozenset(names), frozenset(unparsed))
+    broken = _broken_measurements(checker.consistency, ws) if checker is not None and checker.usable else {}
+    return findings, (frozenset(names), frozenset(unparsed), broken)
+
+
+def _broken_measurements(consistency: workspace.Consistency, ws: Any) -> dict[str | None, str]:
+    """Measurement name -> the first reason pyhf cannot start a fit with it (the first
+    measurement also under None, the default of results that name none)."""
+    out: dict[str | None, str] = {}
+    for index, (name, found) in enumerate(consistency.measurement_notices(ws).items()):
+        if found:
+            out[name] = found[0][2]
+            if index == 0:
+                out[None] = found[0][2]
+    return out
 
 
 def _check_patch_entry(
@@ -233,6 +247,17 @@ def _streamed_patchset(
     return found, patchsets.patch_names(skeleton)
 
 
+def _measurement_used(obj: Mapping[str, Any], location: str, broken: Mapping[str | None, str]) -> list[Finding]:
+    """E081 where a results component's claims use a measurement pyhf cannot start a fit from."""
+    settings = obj.get("settings")
+    name = settings.get("measurement") if isinstance(settings, Mapping) else None
+    if not isinstance(name, str | None) or name not in broken:
+        return []
+    where = f"{location}:$.settings.measurement" if name is not None else f"{location}:$.settings"
+    which = repr(name) if name is not None else "the first measurement (none named)"
+    return [Finding(workspace.E_PARAMETER, where, f"the claims use {which} of {obj.get('likelihood')!r}, which pyhf cannot start a fit from: {broken[name]}")]
+
+
 def _first_of_each_code(warnings: list[Finding]) -> list[Finding]:
     """One finding per code: the first, saying how many more there are and in how many files
     (a published archive's hundreds of patch files each leave the same observations)."""
@@ -246,7 +271,9 @@ def _first_of_each_code(warnings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _check_results(manifest: Manifest, load: Callable[[FileEntry], Any], points: dict[str, set[str]]) -> list[Finding]:
+def _check_results(
+    manifest: Manifest, load: Callable[[FileEntry], Any], points: dict[str, set[str]], broken: Mapping[str, Mapping[str | None, str]]
+) -> list[Finding]:
     findings: list[Finding] = []
     seen: dict[str, str] = {}
     for entry in manifest.by_role("results"):
@@ -262,6 +289,7 @@ def _check_results(manifest: Manifest, load: Callable[[FileEntry], Any], points:
             findings.append(Finding("E069", f"{entry.path}:$.likelihood", f"{target!r} is not a likelihood or simplified likelihood of this bundle"))
         elif target in seen:
             findings.append(Finding("E069", f"{entry.path}:$.likelihood", f"{target!r} already has a results component ({seen[target]}); one per likelihood"))
+        findings += _measurement_used(obj, entry.path, broken.get(target, {}))
         if entry.likelihood is not None and entry.likelihood != target:
             findings.append(Finding("E069", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=target))
         seen.setdefault(target, entry.path)

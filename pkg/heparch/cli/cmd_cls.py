@@ -34,7 +34,7 @@ def _model(
     from heparch.infer.backends import prepare
     from heparch.infer.inputs import resolve
 
-    inputs = resolve(input_, patchset=patchset, point=point, patches=patch, likelihood=likelihood, backend=backend)
+    inputs = resolve(input_, patchset=patchset, point=point, patches=patch, likelihood=likelihood, backend=backend, measurement=settings.measurement)
     try:
         choice, model = prepare(inputs, backend, settings=settings)
     except InferenceInputError as exc:  # the backends name the field; the file is named here

@@ -432,7 +432,7 @@ class PatchChecker:
         if self.usable:
             self._consistent = not self.consistency.set_baseline(workspace)
             if self._consistent:
-                base = observation_notices(workspace) + self.consistency.model_notices(workspace)
+                base = observation_notices(workspace) + self.consistency.likelihood_notices(workspace)
                 self._base_notices = frozenset((code, message) for code, _path, message in base)
             self.used = self.consistency.used_names(workspace)
 
@@ -441,7 +441,7 @@ class PatchChecker:
         E081, as issues) and the warnings, both only where the unpatched workspace does not
         have them (compared by code and message: indices shift when a patch removes a
         channel). Records the modifier names it uses in :attr:`used`."""
-        found = observation_notices(patched) + self.consistency.model_notices(patched)
+        found = observation_notices(patched) + self.consistency.likelihood_notices(patched)
         self.used |= self.consistency.used_names(patched)
         new = [n for n in found if (n[0], n[2]) not in self._base_notices]
         return [(path, f"{message} ({code})") for code, path, message in new if code in E_MODEL], [n for n in new if n[0] not in E_MODEL]

@@ -50,6 +50,8 @@ W_OBSERVATION: Final = "W009"
 W_NEGATIVE: Final = "W010"
 #: a measurement configures a parameter that no modifier uses (pyhf ignores it)
 W_UNUSED: Final = "W011"
+#: a measurement pyhf cannot start a fit from, where another measurement of the likelihood works
+W_MEASUREMENT: Final = "W012"
 #: a bin whose background rate is negative, or zero with events observed, or a negative count
 E_RATE: Final = "E080"
 #: a parameter configuration pyhf cannot start a fit from (bounds, inits, lumi settings)
@@ -101,7 +103,8 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
     What pyhf 0.7.6 builds and computes is accepted, with a warning where it is unusual:
     observations of channels the workspace does not have or a channel observed twice (W009),
     samples with negative yields where the background rate stays positive (W010). What it
-    cannot compute is an error (E080, E081): see :meth:`Consistency.model_notices`. Measurement parameters that
+    cannot compute is an error (E080, E081; W012 for a measurement pyhf cannot start a fit from
+    where another works): see :meth:`Consistency.likelihood_notices`. Measurement parameters that
     name no modifier are reported by :func:`unused_parameters` (W011), by the caller that
     knows the patches: published background-only workspaces configure ``mu_SIG`` or ``lumi``
     that only the signal adds. Consistency is only checked on a workspace that passes the
@@ -112,13 +115,28 @@ def check_workspace(obj: Any, *, location: str, require_poi: bool = False) -> li
         return findings
     checker = Consistency()
     findings = [Finding("E061", f"{location}:{schema_check.json_path(path)}", message) for path, message in checker.issues(obj, require_poi=require_poi)]
-    notices = observation_notices(obj) + ([] if findings else checker.model_notices(obj))
+    notices = observation_notices(obj) + ([] if findings else checker.likelihood_notices(obj))
     return findings + notice_findings(notices, location)
 
 
 def notice_findings(notices: Sequence[Notice], location: str) -> list[Finding]:
     """:data:`Notice` s as findings located in ``location``."""
     return [Finding(code, f"{location}:{schema_check.json_path(path)}", message) for code, path, message in notices]
+
+
+def measurement_index(ws: Mapping[str, Any], name: str | None) -> int:
+    """The index of the measurement named ``name`` (None: 0, pyhf's default); ValueError when
+    the workspace has no such measurement (:func:`measurement_names` lists them)."""
+    if name is None:
+        return 0
+    for index, measurement in enumerate(ws["measurements"]):
+        if measurement["name"] == name:
+            return index
+    raise ValueError(f"no measurement {name!r}")
+
+
+def measurement_names(ws: Mapping[str, Any]) -> list[str]:
+    return [str(m["name"]) for m in ws["measurements"]]
 
 
 # ---------------------------------------------------------------------------------------
@@ -232,18 +250,46 @@ class Consistency:
         kinds = self.summary(sample).kinds
         return any(kinds.get(poi) == PARAMETER_KIND["normfactor"] for poi in pois)
 
-    def model_notices(self, ws: Mapping[str, Any], *, measurement: int = 0) -> list[Notice]:
-        """What pyhf cannot compute (E080 rates, E081 parameters of the measurement at index
-        ``measurement``) and W010, of a consistent workspace."""
-        return self.rate_notices(ws) + self.parameter_notices(ws, measurement=measurement)
+    def model_notices(self, ws: Mapping[str, Any], *, measurement: str | None = None) -> list[Notice]:
+        """What pyhf cannot compute with the measurement named ``measurement`` (None: the first,
+        the one pyhf's ``Workspace.model()`` uses): E080 rates, E081 parameters; and W010. Of a
+        consistent workspace. For what inference computes; see :meth:`likelihood_notices`
+        for the verdict on a stored likelihood."""
+        return self.rate_notices(ws) + self.parameter_notices(ws, measurement=measurement_index(ws, measurement))
+
+    def likelihood_notices(self, ws: Mapping[str, Any]) -> list[Notice]:
+        """What pyhf cannot compute (E080 rates, E081 parameters) and W010, W012 of a consistent
+        likelihood, over all its measurements: pyhf computes a workspace with any measurement
+        that lets it start a fit (``pyhf cls --measurement NAME``), so a measurement that does
+        not is an error (E081) only when no measurement of the workspace does; otherwise a
+        warning (W012) naming the ones that work. Results that use it are checked elsewhere
+        (:func:`broken_measurements`)."""
+        by_measurement = self.measurement_notices(ws)
+        working = [name for name, found in by_measurement.items() if not found]
+        out = self.rate_notices(ws)
+        for found in by_measurement.values():
+            if not working:
+                out.extend(found)
+                continue
+            if found:
+                _code, path, message = found[0]
+                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+                use = ", ".join(repr(n) for n in working)
+                out.append((W_MEASUREMENT, path, f"{message}{more}: pyhf computes this likelihood only with measurement {use} (--measurement)"))
+        return out
+
+    def measurement_notices(self, ws: Mapping[str, Any]) -> dict[str, list[Notice]]:
+        """Measurement name -> its E081 notices (empty: pyhf can start a fit with it)."""
+        return {m["name"]: self.parameter_notices(ws, measurement=i) for i, m in enumerate(ws["measurements"])}
 
     def parameter_notices(self, ws: Mapping[str, Any], *, measurement: int = 0) -> list[Notice]:
-        """E081 for one measurement, by default the first (the one pyhf's ``Workspace.model()``
-        uses): every fit starts from the initial values, which pyhf requires within the
-        bounds, and a lumi parameter has no defaults."""
+        """E081 for the measurement at index ``measurement``, by default the first (the one pyhf's
+        ``Workspace.model()`` uses): every fit starts from the initial values, which pyhf requires
+        within the bounds, and a lumi parameter has no defaults."""
         types = self.modifier_kinds(ws)  # one kind per name: the workspace is consistent
         index = measurement
         chosen = ws["measurements"][index]
+        label = chosen["name"]
         out: list[Notice] = []
         configured = {p["name"]: (pi, p) for pi, p in enumerate(chosen["config"]["parameters"])}
         where = ("measurements", index, "config", "parameters")
@@ -252,13 +298,16 @@ class Consistency:
             missing = [k for k in LUMI_KEYS if k not in parameter]
             if missing:
                 path = (*where, pi) if pi is not None else ("measurements", index, "config")
-                message = f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {chosen['name']!r}; pyhf has no defaults for them"
+                message = f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {label!r}; pyhf has no defaults for them"
                 out.append((E_PARAMETER, path, message))
         for name, (pi, parameter) in configured.items():
             if name in types and types[name] != "lumi":
-                out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, KIND_DEFAULTS[types[name]]))
+                problems = _start_problems(name, parameter, KIND_DEFAULTS[types[name]])
             elif types.get(name) == "lumi" and all(k in parameter for k in LUMI_KEYS):
-                out.extend((E_PARAMETER, (*where, pi), message) for message in _start_problems(name, parameter, (0.0, (0.0, 0.0))))
+                problems = _start_problems(name, parameter, (0.0, (0.0, 0.0)))
+            else:
+                problems = []
+            out.extend((E_PARAMETER, (*where, pi), f"measurement {label!r}: {message}") for message in problems)
         return out
 
     def used_names(self, ws: Mapping[str, Any]) -> set[str]:

@@ -193,22 +193,50 @@ def _check_patches(checker: PatchChecker, patches: Sequence[tuple[Patch, str]], 
         _raise_findings(check_patch_file(ops, doc, location=location, likelihood_location=likelihood_location, checker=checker))
 
 
-def _model_warnings(ws: Any, patches: Sequence[Patch], location: str) -> tuple[Finding, ...]:
+def _model_warnings(ws: Any, patches: Sequence[Patch], location: str, measurement: str | None = None) -> tuple[Finding, ...]:
     """The W findings of the model (``ws`` with ``patches`` applied; consistent, as checked);
-    raise on E080 or E081 (a model pyhf cannot compute; the first measurement, pyhf's default)."""
+    raise on E080 or E081 (a model pyhf cannot compute with the measurement used: the one
+    named, else the first, pyhf's default; the workspace's other measurements do not matter)."""
     from heparch.components import workspace
     from heparch.components.patchset import apply_patch
 
     doc = ws
     for ops in patches:
         doc, _ = apply_patch(doc, ops)
+    _require_measurement(doc, measurement, location)
     consistency = workspace.Consistency()
-    notices = workspace.observation_notices(doc) + consistency.model_notices(doc)
+    notices = workspace.observation_notices(doc) + consistency.model_notices(doc, measurement=measurement)
     notices += workspace.unused_parameters(doc, consistency.used_names(doc))
     where = location if not patches else f"{location} (patched)"
     findings = workspace.notice_findings(notices, where)
     _raise_findings(findings)
     return tuple(findings)
+
+
+def require_measurement(ws: Any, measurement: str | None, location: str, *, valid: bool = False) -> None:
+    """Raise unless the workspace ``ws`` has the measurement named ``measurement`` (None: the
+    first) and pyhf can start a fit with it (E081, naming the measurement). A workspace that
+    fails its schema is left to the backends to refuse, unless ``valid`` says it passed."""
+    from heparch.components import workspace
+    from heparch.spec import schema_check
+
+    if not valid and not schema_check.is_valid(workspace.SCHEMA, ws):
+        return
+    _require_measurement(ws, measurement, location)
+    notices = workspace.Consistency().parameter_notices(ws, measurement=workspace.measurement_index(ws, measurement))
+    _raise_findings(workspace.notice_findings(notices, location))
+
+
+def _require_measurement(ws: Any, measurement: str | None, location: str) -> None:
+    from heparch.components.workspace import measurement_names
+
+    names = measurement_names(ws)
+    if not names:
+        raise InferenceInputError(f"{location}:$.measurements: the workspace has no measurement; pyhf needs one naming the parameter of interest")
+    if measurement is not None and measurement not in names:
+        raise InferenceInputError(
+            f"{location}:$.measurements: --measurement {measurement!r} is not a measurement of the workspace; valid names: {_listing(names)}"
+        )
 
 
 def _patch_files(files: Sequence[Path]) -> list[tuple[Patch, str]]:
@@ -275,11 +303,16 @@ def resolve(
     patches: Sequence[str | Path] = (),
     likelihood: str | None = None,
     backend: str | None = None,
+    measurement: str | None = None,
 ) -> Inputs:
-    """Resolve the CLI inputs (see the module docstring); raises :class:`InputError`."""
+    """Resolve the CLI inputs (see the module docstring); raises :class:`InputError`.
+    ``measurement`` names the workspace measurement used (``--measurement``; None: the first),
+    the one whose parameters must let pyhf start a fit (E081)."""
     path = Path(path)
     if is_bundle(path):
-        return _from_bundle(path, patchset=patchset, point=point, patches=[Path(p) for p in patches], likelihood=likelihood, backend=backend)
+        return _from_bundle(
+            path, patchset=patchset, point=point, patches=[Path(p) for p in patches], likelihood=likelihood, backend=backend, measurement=measurement
+        )
     if likelihood is not None:
         raise InputError(f"--likelihood {likelihood!r}: only for a bundle; {path} is a JSON file")
     from heparch.components.simplified import looks_like_simplified
@@ -307,7 +340,7 @@ def resolve(
         name = "+".join(Path(loc).stem for _, loc in files)
     _check_patches(checker, ops, str(path))
     patches_ = tuple(o for o, _ in ops)
-    warnings = _model_warnings(obj, patches_, str(path))
+    warnings = _model_warnings(obj, patches_, str(path), measurement)
     return Inputs("workspace", obj, str(path), patches=patches_, point=name, warnings=warnings)
 
 
@@ -363,7 +396,9 @@ def _simplified_hint(bundle: Bundle, name: str, point: str) -> str:
     return ""
 
 
-def _from_bundle(path: Path, *, patchset: str | Path | None, point: str | None, patches: Sequence[Path], likelihood: str | None, backend: str | None) -> Inputs:
+def _from_bundle(
+    path: Path, *, patchset: str | Path | None, point: str | None, patches: Sequence[Path], likelihood: str | None, backend: str | None, measurement: str | None
+) -> Inputs:
     import heparch
 
     with heparch.open(path) as bundle:
@@ -399,7 +434,7 @@ def _from_bundle(path: Path, *, patchset: str | Path | None, point: str | None, 
         point = "+".join(Path(loc).stem for _, loc in files)
     _check_patches(checker, ops, location)
     patches_ = tuple(o for o, _ in ops)
-    warnings = _model_warnings(obj, patches_, location)
+    warnings = _model_warnings(obj, patches_, location, measurement)
     return Inputs("workspace", obj, location, patches=patches_, point=point, likelihood=name, warnings=warnings)
 
 

@@ -32,6 +32,7 @@ from typing import Any, Final
 from heparch import signals
 from heparch.errors import InputError
 from heparch.infer.base import Settings
+from heparch.infer.pyhf_backend import NOMINAL_START
 from heparch.replay import work
 from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
@@ -236,7 +237,7 @@ def plan(
     """The replay of ``bundle_path``'s claims, restricted to ``likelihood``, ``points`` or a random ``sample``."""
     import heparch
     from heparch.infer.backends import choose
-    from heparch.infer.inputs import as_given, bundle_points
+    from heparch.infer.inputs import as_given, bundle_points, require_measurement
     from heparch.spec.components import Results
 
     path = Path(bundle_path)
@@ -272,6 +273,8 @@ def plan(
             settings = results.settings.to_json() if results.settings else {}
             spec = bundle.read_json(name)
             typed = as_given(Settings.from_json(settings, f"{where}:$.settings"), spec)
+            if kind == "workspace":  # E081: the measurement the claims were made with must let pyhf start a fit
+                require_measurement(spec, typed.measurement, f"{path}:{name}")
             try:
                 choice = choose(kind, spec, backend, settings=typed if kind == "workspace" else None)
             except InputError as exc:
@@ -435,7 +438,7 @@ class State:
 
 
 #: the name, in a replayed point's ``starts``, of pyhf's result from its own nominal start
-PYHF_NOMINAL: Final = "pyhf from its nominal start"
+PYHF_NOMINAL: Final = NOMINAL_START
 
 
 def _with_pyhf_nominal(plan: Plan, result: TaskResult) -> dict[str, Any]:
@@ -451,6 +454,9 @@ def _with_pyhf_nominal(plan: Plan, result: TaskResult) -> dict[str, Any]:
         pyhf_values = work.compute(ctx, dataclasses.replace(task, upper_limit=False), backend="pyhf")
     except Exception:  # pyhf cannot compute it either: nothing explains the claim
         return values
+    nominal = (pyhf_values.get("starts") or {}).get(PYHF_NOMINAL)  # the pyhf backend takes the lowest minimum too
+    if isinstance(nominal, dict):
+        pyhf_values = nominal
     starts = dict(values.get("starts") or {})
     starts[PYHF_NOMINAL] = {"CLs_obs": pyhf_values["CLs_obs"], "CLs_exp": pyhf_values["CLs_exp"]}
     values["starts"] = starts

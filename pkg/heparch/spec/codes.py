@@ -125,7 +125,7 @@ CODES: dict[str, tuple[str, str]] = {
         "likelihood",
     ),
     "E081": (
-        "A likelihood's first measurement (the one pyhf uses by default) MUST configure its parameters so that pyhf can start a fit: every lower bound <= its upper bound, every initial value within its bounds (given or pyhf's defaults), and inits, bounds, auxdata and sigmas for every lumi parameter.",
+        "A likelihood's measurements MUST configure their parameters so that pyhf can start a fit (every lower bound <= its upper bound, every initial value within its bounds, given or pyhf's defaults, and inits, bounds, auxdata and sigmas for every lumi parameter): at least one of them, and the one its results claim with (named in their settings, else the first).",
         "likelihood",
     ),
     # warnings
@@ -148,6 +148,10 @@ CODES: dict[str, tuple[str, str]] = {
     "W010": ("A sample SHOULD NOT have negative yields; they are accepted where the background rate stays as E080 requires.", "likelihood"),
     "W011": (
         "A measurement SHOULD NOT configure a parameter that no modifier of its likelihood, nor of any patch of it, uses (pyhf ignores it).",
+        "likelihood",
+    ),
+    "W012": (
+        "A measurement that pyhf cannot start a fit from (as E081 says) SHOULD NOT be stored where another measurement of the likelihood works; it is accepted when no results claim with it.",
         "likelihood",
     ),
 }
