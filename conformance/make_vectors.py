@@ -46,7 +46,7 @@ import zstandard
 
 from heparch import signing
 from heparch.components.workspace import pyhf_digest
-from heparch.spec import strictjson, versions
+from heparch.spec import limits, strictjson, versions
 from heparch.spec.codes import CODES
 from heparch.store import layout, tar, writer, zframes
 
@@ -2344,17 +2344,28 @@ def _() -> Draft:
 # cost: bundles whose verification cost is not bounded by their size unless the verifier follows
 # the cost model of spec section 5.1 (issue 11). Each must verify in a few seconds.
 
-REFERENCES = 5000
+REFERENCES = limits.REFERENCES  # 1,024: the cap of spec section 2.2.2
 
 
 @vector(
-    "OK_blob_referenced_5000_times",
-    f"One patchset blob listed under {REFERENCES} logical paths (grid/ps0000.json ...), every one a patchset of BkgOnly.json: each distinct"
-    " blob is checked once whatever references it (spec section 5.1).",
+    "OK_blob_referenced_1024_times",
+    f"One patchset blob listed under {REFERENCES} logical paths (grid/ps0000.json ...), the cap, every one a patchset of BkgOnly.json:"
+    " each distinct blob is checked once whatever references it (spec section 5.1).",
 )
 def _() -> Draft:
     ps = jbytes(patchset(WS))
     return Draft([BKG, *(component(f"grid/ps{i:04d}.json", ps, "patchset", "BkgOnly.json") for i in range(REFERENCES))])
+
+
+@vector(
+    "E018_blob_referenced_5000_times",
+    "One patchset blob listed under 5,000 logical paths, more than the cap of 1,024 references to one blob (spec section 2.2.2):"
+    " refused at the structure level, from the manifest alone, before any blob is read.",
+    codes=["E018"],
+)
+def _() -> Draft:
+    ps = jbytes(patchset(WS))
+    return Draft([BKG, *(component(f"grid/ps{i:04d}.json", ps, "patchset", "BkgOnly.json") for i in range(5000))])
 
 
 OPERATIONS = 6000
@@ -2436,16 +2447,16 @@ def _() -> bytes:
 
 @vector(
     "E042_head_entries_at_caps",
-    "manifest-sha256.txt and manifest-sha512.txt are each 64 MiB, their cap (the right lines followed by zeros, in RLE frames): 128 MiB"
-    " of head entries from a bundle of a few kB. A reader holds at most the caps of spec section 2.2.2 and reports both files as not"
-    " regenerated from the manifest.",
+    "manifest-sha256.txt and manifest-sha512.txt each exactly at their cap (the right lines followed by zeros, in RLE frames; the caps"
+    " follow from 20,000 files): about 6 MiB of head entries from a bundle of a few kB. A reader holds at most the caps of spec"
+    " section 2.2.2 and reports both files as not regenerated from the manifest.",
     codes=["E042", "E043"],
 )
 def _() -> Draft:
     d = base()
-    for name in ("manifest-sha256.txt", "manifest-sha512.txt"):
+    for name, cap in (("manifest-sha256.txt", limits.MANIFEST_SHA256), ("manifest-sha512.txt", limits.MANIFEST_SHA512)):
         listing = d.head()[name]
-        d.head_override[name] = listing + b"\0" * (64 * MIB - len(listing))
+        d.head_override[name] = listing + b"\0" * (cap - len(listing))
     d.head_framer = chunked(hand_frame)
     return d
 
@@ -2806,7 +2817,7 @@ THREATS: list[Threat] = [
             ("decompression bomb after the archive", ["invalid/E018_bomb"]),
             ("> 64 MiB before the manifest", ["invalid/E018_bag_info_over_64mib"]),
             ("manifest over 16 MiB", ["invalid/E018_manifest_too_large"]),
-            ("head entries at their 64 MiB caps", ["invalid/E042_head_entries_at_caps"]),
+            ("head entries at their caps", ["invalid/E042_head_entries_at_caps"]),
             ("YAML bomb (billion laughs) in arch.yaml", ["tools/build/yaml_billion_laughs"]),
         ],
     ),
@@ -2960,7 +2971,7 @@ THREATS: list[Threat] = [
 
 #: issue 11's classes of bundles whose cost is not bounded by their size (spec section 5.1)
 COST_CLASSES: list[tuple[str, list[str]]] = [
-    ("the same blob referenced many times", ["valid/OK_blob_referenced_5000_times"]),
+    ("the same blob referenced many times", ["valid/OK_blob_referenced_1024_times", "invalid/E018_blob_referenced_5000_times"]),
     ("a patch with thousands of operations", ["invalid/E064_patch_of_6000_operations"]),
     ("a large simplified-likelihood covariance", ["valid/OK_simplified_1200_bins"]),
     ("a huge declared or zero blob", ["valid/OK_zero_blob_64mib", "invalid/E017_huge_declared_blob", "valid/OK_blob_over_8mib"]),

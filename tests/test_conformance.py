@@ -232,7 +232,7 @@ def test_tool_vectors_shape() -> None:
 # --- cost vectors (VECTORS.md, "Cost classes"): counters, and a hang guard; times are in the benchmark
 
 #: valid/OK_simplified_1200_bins is left to test_vector: it has no counter to check here, and costs seconds
-COST = ["valid/OK_blob_referenced_5000_times", "invalid/E064_patch_of_6000_operations", "valid/OK_zero_blob_64mib"]
+COST = ["valid/OK_blob_referenced_1024_times", "invalid/E018_blob_referenced_5000_times", "invalid/E064_patch_of_6000_operations", "valid/OK_zero_blob_64mib"]
 COST += ["invalid/E017_huge_declared_blob", "invalid/E060_component_nested_100000", "invalid/E030_manifest_nested_100000", "invalid/E042_head_entries_at_caps"]
 COST += ["invalid/E018_bag_info_over_64mib"]
 
@@ -261,7 +261,9 @@ def test_cost_vector_follows_the_cost_model(name: str, monkeypatch: pytest.Monke
     assert time.perf_counter() - start < 60.0  # a hang guard only (a few seconds on the reference machine)
     assert set(result.report.codes()) == set(_expected(SUITE / name)["codes"])
     assert max(costs.checked.values(), default=1) == 1
+    if name.endswith("_1024_times"):
+        assert sum(costs.checked.values()) == 2  # the workspace and the patchset, not 1,025 checks
     if name.endswith("_5000_times"):
-        assert sum(costs.checked.values()) == 2  # the workspace and the patchset, not 5,001 checks
+        assert sum(costs.checked.values()) == 0  # refused from the manifest: no blob checked
     if "6000_operations" in name:
         assert 0 < sum(c.prefixes_checked for c in checkers) <= 2 + math.ceil(math.log2(6000))
