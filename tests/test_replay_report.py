@@ -150,7 +150,7 @@ def marker_shape(svg: ET.Element, el: ET.Element) -> tuple[tuple[float, float], 
 
 def uses(svg: ET.Element, gid: str) -> list[tuple[float, float]]:
     """The marker positions of a scatter drawn with SVG id ``gid`` (none when it has no markers)."""
-    return [marker_shape(svg, el)[0] for el in marker_elements(svg, gid)]
+    return [(float(el.attrib["x"]), float(el.attrib["y"])) if el.tag == f"{SVG}use" else marker_shape(svg, el)[0] for el in marker_elements(svg, gid)]
 
 
 POINT_GROUPS = ("points-both", "points-neither", "points-claimed-only", "points-replayed-only", "points-error")
@@ -430,6 +430,41 @@ def test_replay_html_on_bundle_with_degenerate_label_values(tmp_path: Path, firs
     assert code == 0, err
     assert time.monotonic() - started < 120  # "in seconds"; the limit only catches a hang
     assert_markers_inside(svgs_of(page.read_text(encoding="utf-8"))["fig-points"], 6)
+
+
+def test_replay_plot_and_axis_titles_from_arch_yaml(analysis: Path, tmp_path: Path) -> None:
+    """analysis.axes in arch.yaml enters the manifest (no unknown-field warning) and titles the
+    axes of the page and of --plot; a --plot without a known suffix is exit 2 before any work."""
+    (analysis / "arch.yaml").write_text('analysis:\n  license: CC-BY-4.0\n  axes:\n    m1: "m(chargino) [GeV]"\n')
+    bundle, claimed = tmp_path / "b.zst", tmp_path / "claimed.zst"
+    code, _, err = run("build", str(analysis), "-o", str(bundle))
+    assert code == 0, err
+    assert "axes" not in err
+    assert run("claim", str(bundle), "-o", str(claimed), "--jobs", "1", "--audit", "0")[0] == 0
+    page, pdf, svg = tmp_path / "r.html", tmp_path / "exclusion.pdf", tmp_path / "exclusion.svg"
+    code, _, err = run("replay", str(claimed), "--jobs", "1", "--html", str(page), "--plot", str(pdf))
+    assert code == 0, err
+    assert pdf.read_bytes().startswith(b"%PDF")
+    figs = svgs_of(page.read_text(encoding="utf-8"))
+    assert "m(chargino) [GeV]" in texts(figs["fig-exclusion"])
+    assert "m2" in texts(figs["fig-exclusion"])  # no title given: the label
+    code, _, err = run("verify", "--replay", str(claimed), "--jobs", "1", "--plot", str(svg))
+    assert code == 0, err
+    assert "m(chargino) [GeV]" in texts(ET.fromstring(svg.read_bytes()))
+    code, _, err = run("replay", str(claimed), "--plot", str(tmp_path / "exclusion.jpg"))
+    assert code == 2
+    assert "--plot" in err
+    assert "use .pdf, .png or .svg" in err
+    code, _, err = run("verify", str(claimed), "--plot", str(svg))
+    assert code == 2
+    assert "--plot: a replay option; add --replay" in err
+
+
+def test_manifest_axes_must_be_strings(analysis: Path, tmp_path: Path) -> None:
+    (analysis / "arch.yaml").write_text("analysis:\n  axes:\n    m1: 300\n")
+    code, _, err = run("build", str(analysis), "-o", str(tmp_path / "b.zst"))
+    assert code == 2
+    assert "arch.yaml:$.analysis.axes.m1: 300 is not of type 'string'" in err
 
 
 def test_html_escapes_point_names() -> None:
