@@ -493,6 +493,11 @@ def test_html_header_table_and_self_contained() -> None:
     assert "@import" not in page
     assert re.findall(r"url\(([^#][^)]*)\)", page) == []  # references within the page (clip paths, hatches) only
     assert plot.DISCLAIMER in page
+    all_ids = re.findall(r'\bid="([^"]+)"', page)
+    duplicated = [i for i, n in collections.Counter(all_ids).items() if n > 1]
+    assert all(re.fullmatch(r"[a-zA-Z][0-9a-f]{10}|C[0-9]+_[0-9]+_[0-9a-f]{10}", i) for i in duplicated), duplicated  # only matplotlib's content hashes recur
+    referenced = set(re.findall(r'(?:href="|url\()#([^")]+)', page))
+    assert referenced <= set(all_ids)
     table = page[page.index("<h2>All points") :]
     assert table.count("<tr") == len(rep.points) + 1
     assert table.count('<tr class="fail">') == 1

@@ -268,7 +268,7 @@ def _figure(width: float, height: float, **margins: float) -> Figure:
 
     fig = Figure(figsize=(width, height), dpi=100)
     fig.subplots_adjust(**margins)
-    fig.text(0.995, 0.004, DISCLAIMER, ha="right", va="bottom", fontsize=7, color=GREY, gid="disclaimer")
+    fig.text(0.995, 0.004, DISCLAIMER, ha="right", va="bottom", fontsize=7, color=GREY)
     return fig
 
 
@@ -781,13 +781,21 @@ def upper_limit_figure(report: ReplayReport) -> Figure | None:
 # --- output -------------------------------------------------------------------------------------
 
 
-def figure_svg(fig: Figure) -> str:
-    """The figure as an inline SVG element (no XML declaration or doctype), deterministic."""
+#: matplotlib's numbered ids (``figure_1``, ``axes_1``, ``line2d_12`` ...): unique within a figure, not
+#: within a page of several; never referenced (references go to its hashed ids, ``m0a1b2c3d4e``)
+_NUMBERED_ID = re.compile(r'\bid="((?:[a-z][a-z0-9.]*|[A-Z][A-Za-z]+)_[0-9]+)"')
+
+
+def figure_svg(fig: Figure, prefix: str = "") -> str:
+    """The figure as an inline SVG element (no XML declaration or doctype), deterministic; with
+    ``prefix``, matplotlib's numbered ids get it, so several figures on one page keep ids unique."""
     buf = io.StringIO()
     with _style():
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)  # RDF namespaces, nothing to show
+    if prefix:
+        text = _NUMBERED_ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', text)
     return text[text.index("<svg") :].strip()
 
 

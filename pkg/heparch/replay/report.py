@@ -297,13 +297,13 @@ def _figures(report: ReplayReport, plane: bool) -> list[str]:
     out = []
     if plane:
         drawn = plot.exclusion_figure(report)
-        out.append(_figure_html(plot.figure_svg(drawn.figure), "fig-exclusion", _EXCLUSION_CAPTION))
+        out.append(_figure_html(plot.figure_svg(drawn.figure, "exclusion"), "fig-exclusion", _EXCLUSION_CAPTION))
         out += [f'<p class="meta note">{_e(note)}.</p>' for note in drawn.notes]
         uls = plot.upper_limit_figure(report)
         if uls is not None:
-            out.append(_figure_html(plot.figure_svg(uls), "fig-upper-limits", _UPPER_LIMIT_CAPTION))
+            out.append(_figure_html(plot.figure_svg(uls, "upper-limits"), "fig-upper-limits", _UPPER_LIMIT_CAPTION))
     points = plot.points_figure(report)
-    out.append(_figure_html(plot.figure_svg(points), "fig-points", _PLANE_CAPTION if plane else _SCATTER_CAPTION))
+    out.append(_figure_html(plot.figure_svg(points, "points"), "fig-points", _PLANE_CAPTION if plane else _SCATTER_CAPTION))
     return out
 
 
