@@ -710,6 +710,28 @@ def test_exclusion_plot_renders_for_any_layout(case: str) -> None:
         assert "obs-contour-replayed-r0" in drawn.artists
 
 
+@pytest.mark.parametrize("uls", [(5e-324,), (1e308,), (1.0,), (5e-324, 1.7976931348623157e308), (0.5, 0.5000001), (-1.0, 2.0)])
+def test_upper_limit_map_for_any_positive_limits(uls: tuple[float, ...]) -> None:
+    pts = [
+        full_point(f"a{i}", {"CLs_obs": 0.1, "CLs_exp": [0.1] * 5, "mu_up_obs": ul}, {"CLs_obs": 0.1, "CLs_exp": [0.1] * 5}, {"m1": 1.0 + i, "m2": 2.0})
+        for i, ul in enumerate(uls)
+    ]
+    fig = plot.upper_limit_figure(ReplayReport("b", "i", pts, 1.0, labels=("m1", "m2")))
+    assert fig is not None
+    assert len(uses(ET.fromstring(plot.figure_svg(fig)), "ul-map")) == sum(ul > 0 for ul in uls)  # a negative limit is not drawn
+
+
+def test_no_upper_limit_map_without_upper_limits() -> None:
+    assert plot.upper_limit_figure(grid()) is None
+
+
+def test_level_outside_0_1_gives_a_note_not_a_crash() -> None:
+    pts = [point(f"p{i}", 0.01 * i, 0.01 * i, values={"m1": float(i % 3), "m2": float(i // 3)}, level=0.0) for i in range(9)]
+    drawn = plot.exclusion_figure(ReplayReport("b", "i", pts, 1.0, labels=("m1", "m2")))
+    assert drawn.notes == ["no contour: the claims' CLs level 0 is not between 0 and 1"]
+    assert drawn.artists == {}
+
+
 def test_write_plot_formats_and_determinism(tmp_path: Path) -> None:
     rep = grid()
     for suffix, magic in ((".svg", b"<?xml"), (".pdf", b"%PDF"), (".png", b"\x89PNG")):

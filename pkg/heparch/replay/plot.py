@@ -432,6 +432,10 @@ def _exclusion(report: ReplayReport) -> Contours:
         return out
     la, lb = report.labels
     _frame(ax, xs, ys, axis_title(report, la), axis_title(report, lb), f"Exclusion at CLs = {level:g}")
+    if not 0 < level < 1:
+        _scatter_points(ax, placed)
+        out.notes.append(f"no contour: the claims' CLs level {level:g} is not between 0 and 1")
+        return out
     _scatter_points(ax, placed)
     groups = regions(placed)
     handles: list[Any] = []
@@ -757,8 +761,8 @@ def upper_limit_figure(report: ReplayReport) -> Figure | None:
         la, lb = (axis_title(report, label) for label in report.labels)
         _frame(ax, xs, ys, la, lb, "Observed upper limit on the signal strength (replayed, else claimed)")
         uls = [ul for _, ul in with_ul]
-        lo, hi = min(uls), max(uls)
-        norm = LogNorm(vmin=lo, vmax=hi if hi > lo else lo * 10)
+        lo, hi = _log_span(min(uls), max(uls))
+        norm = LogNorm(vmin=lo, vmax=hi, clip=True)
         size = _marker_size([q for q, _ in with_ul], 0.45, 10.0)
         sc = ax.scatter(
             [q.u for q, _ in with_ul],
@@ -776,6 +780,16 @@ def upper_limit_figure(report: ReplayReport) -> Figure | None:
         _plain_ticks(bar.ax.yaxis)
         bar.set_label("observed upper limit on \u03bc (1 = the signal as predicted)")
         return fig
+
+
+def _log_span(lo: float, hi: float) -> tuple[float, float]:
+    """A logarithmic colour range around [lo, hi] (positive), within [1e-30, 1e30] (values beyond take
+    the end colours: matplotlib's log scale fails near the float limits), at least a decade wide."""
+    lo, hi = min(max(lo, 1e-30), 1e29), min(max(hi, 1e-29), 1e30)
+    if hi >= lo * 10:
+        return lo, hi
+    mid = math.sqrt(lo * hi)
+    return mid / math.sqrt(10), mid * math.sqrt(10)
 
 
 # --- output -------------------------------------------------------------------------------------
