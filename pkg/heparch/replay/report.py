@@ -34,6 +34,7 @@ from html import escape
 from pathlib import Path
 
 from heparch.errors import InputError
+from heparch.replay import plot
 from heparch.replay.outcome import PointOutcome, ReplayReport
 from heparch.replay.plot import clean, cls_of, difference, finite, flipped
 
@@ -292,8 +293,6 @@ def _figure_html(svg: str, fid: str, caption: str) -> str:
 
 def _figures(report: ReplayReport, plane: bool) -> list[str]:
     """The figures as inline SVG: the exclusion contours and the upper-limit map (with label axes), the point view."""
-    from heparch.replay import plot
-
     out = []
     if plane:
         drawn = plot.exclusion_figure(report)
@@ -316,8 +315,6 @@ def html(report: ReplayReport) -> str:
     """
     n_pass, n_fail, n_err = _counts(report)
     total = len(report.points)
-    from heparch.replay import plot
-
     placed, _, _ = plot.placed_points(report)
     labels = report.labels if placed else None
     out = [
