@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import json
 import math
@@ -277,6 +278,19 @@ def test_html_point_view_has_a_marker_per_point() -> None:
     assert "m1" in words
     assert "m2" in words
     assert plot.DISCLAIMER in words
+
+
+def test_difference_cells_show_the_ratio_to_the_tolerance_where_recorded() -> None:
+    pts = [point(f"p{i}", 0.2, 0.2 + d, values={"m1": float(i), "m2": 0.0 if i < 2 else 1.0}, ratio=abs(d) / 1e-3) for i, d in enumerate((-2e-3, 5e-4, 1e-6))]
+    assert [plot.signed_ratio(p) for p in pts] == pytest.approx([-2.0, 0.5, 1e-3])
+    words = texts(ET.fromstring(plot.figure_svg(plot.points_figure(ReplayReport("b", "i", pts, 1.0, labels=("m1", "m2"))))))
+    assert any("/ tolerance" in w for w in words)
+    assert "+1" in words  # the tolerance on the colour bar
+    assert "-1" in words
+    without = [dataclasses.replace(p, ratio=None) for p in pts]
+    words = texts(ET.fromstring(plot.figure_svg(plot.points_figure(ReplayReport("b", "i", without, 1.0, labels=("m1", "m2"))))))
+    assert not any("/ tolerance" in w for w in words)
+    assert any(w.startswith("replayed \u2212 claimed CLs_obs") for w in words)
 
 
 def test_claimed_only_and_replayed_only_markers_differ_in_shape_and_colour() -> None:

@@ -515,7 +515,7 @@ def _points(report: ReplayReport) -> Figure:
         return fig
     la, lb = (axis_title(report, label) for label in report.labels)
     _frame(left, xs, ys, la, lb, f"Exclusion per point (CLs_obs < {level:g})")
-    _frame(right, xs, ys, la, lb, "Replayed \u2212 claimed CLs_obs")
+    _frame(right, xs, ys, la, lb, "Replayed vs claimed, per point")
     size = _marker_size(placed, 0.42, 9.0)
     for name, (label, marker, face, edge) in CATEGORIES.items():
         qs = [q for q in placed if category(q.outcome) == name]
@@ -578,9 +578,34 @@ def _diff_norm(diffs: Iterable[float | None]) -> Any:
     return SymLogNorm(linthresh=top * 1e-5, linscale=0.5, vmin=-top, vmax=top, base=10)
 
 
+def signed_ratio(p: PointOutcome) -> float | None:
+    """The point's largest |replayed - claimed| / tolerance (the replay's ``ratio``), with the sign of its
+    CLs_obs difference: beyond +-1 the point fails. None without a ratio or a difference."""
+    d = difference(p)
+    r = finite(p.ratio)
+    return None if d is None or r is None else math.copysign(r, d)
+
+
+def _ratio_norm(ratios: Iterable[float]) -> Any:
+    from matplotlib.colors import SymLogNorm
+
+    top = max((abs(r) for r in ratios), default=1.0)
+    top = min(10.0 ** math.ceil(math.log10(max(top, 1.0))), 1e6)
+    return SymLogNorm(linthresh=1e-3, linscale=0.5, vmin=-top, vmax=top, base=10)
+
+
+def _cell_values(placed: Sequence[Placed]) -> tuple[list[tuple[Placed, float]], Any, str]:
+    """Each point's colour value, the colour scale and its title: the signed ratio to the tolerance where
+    every compared point has one (as a replay records), else the plain difference."""
+    diffs = [(q, d) for q in placed if (d := difference(q.outcome)) is not None]
+    ratios = [(q, r) for q, _ in diffs if (r := signed_ratio(q.outcome)) is not None]
+    if diffs and len(ratios) == len(diffs):
+        return ratios, _ratio_norm(abs(r) for _, r in ratios), "(replayed \u2212 claimed) / tolerance, worst value; beyond \u00b11 it fails"
+    return diffs, _diff_norm(d for _, d in diffs), "replayed \u2212 claimed CLs_obs (symmetric log; failed outlined in red)"
+
+
 def _difference_cells(fig: Figure, ax: Axes, placed: Sequence[Placed], size: float) -> None:
-    with_d = [(q, d) for q in placed if (d := difference(q.outcome)) is not None]
-    norm = _diff_norm(d for _, d in with_d)
+    with_d, norm, title = _cell_values(placed)
     cells = ax.scatter(
         [q.u for q, _ in with_d],
         [q.v for q, _ in with_d],
@@ -610,7 +635,7 @@ def _difference_cells(fig: Figure, ax: Axes, placed: Sequence[Placed], size: flo
     ax.scatter([q.u for q in missing], [q.v for q in missing], s=size, marker="x", c=RED, linewidths=1.2, gid="difference-missing", zorder=4)
     bar = fig.colorbar(cells, ax=ax, shrink=0.9)
     _plain_ticks(bar.ax.yaxis, signed=True)
-    bar.set_label("replayed \u2212 claimed (symmetric log; failed outlined in red)")
+    bar.set_label(title, fontsize=8)
 
 
 def _ratio_panel(ax: Axes, report: ReplayReport, level: float) -> None:

@@ -252,8 +252,10 @@ _PLANE_CAPTION = (
     "Left: one marker per point: filled navy circle = excluded as claimed and in the replay, hollow = neither, "
     "amber down-triangle = excluded as claimed only, purple up-triangle = excluded in the replay only, red cross = "
     "not computed; a red ring marks a point outside its tolerance, an amber square one whose exclusion differs "
-    "within tolerance. Right: replayed minus claimed observed CLs per point, on a diverging symmetric-log colour "
-    "scale (red outline: outside the tolerance); this difference is what moves the exclusion boundary."
+    "within tolerance. Right: per point, the largest difference between replayed and claimed values as a fraction "
+    "of its tolerance, signed as the observed CLs difference (beyond \u00b11 the point fails; red outline), on a "
+    "diverging symmetric-log colour scale; where the replay recorded no such ratio, the replayed minus claimed "
+    "observed CLs."
 )
 _SCATTER_CAPTION = (
     "The points have no label values, so the plot shows replayed against claimed observed CLs (left; "
