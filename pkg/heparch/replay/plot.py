@@ -13,7 +13,8 @@ Three figures of a :class:`~heparch.replay.outcome.ReplayReport`:
   upper limits were claimed or replayed.
 * :func:`points_figure`: the point-by-point view: claimed against replayed exclusion per
   point (distinct markers for "excluded as claimed only" and "excluded in replay only") and
-  the replayed minus claimed observed CLs on a diverging colour scale.
+  each point's difference as a fraction of its tolerance (where the replay recorded it, else
+  the replayed minus claimed observed CLs) on a diverging colour scale.
 
 Artists carry SVG ids (``Artist.set_gid``), so a test or a reader can find them in the SVG:
 
@@ -23,9 +24,10 @@ Artists carry SVG ids (``Artist.set_gid``), so a test or a reader can find them 
 ``exp-contour-{replayed,claimed}-rN``   expected (median) contour
 ``exp-band-{replayed,claimed}-rN``      the region between the -1 and +1 sigma expected contours
 ``ul-map``                              the observed upper limits (markers coloured by value)
-``points-{both,neither,claimed-only,    the point view's marker groups (one marker per point)
-replayed-only,failed,flipped,error}``
-``difference-cells``                    the point view's difference cells
+``points-{both,neither,claimed-only,    the point view's marker groups: one of the first five per
+replayed-only,error,failed,flipped}``   point; rings of failed points, squares of flipped ones
+``difference-cells``                    the point view's difference cells (``difference-failed``:
+                                        their red outlines; ``difference-missing``: not computed)
 ======================================  =========================================================
 
 Every figure says "replay by heparch, not an official result". Output is deterministic:
@@ -57,7 +59,21 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.tri import Triangulation
 
-__all__ = ["AxisMap", "Contours", "exclusion_figure", "figure_svg", "nice_ticks", "padded", "points_figure", "upper_limit_figure", "write_plot"]
+__all__ = [
+    "DISCLAIMER",
+    "AxisMap",
+    "Contours",
+    "best_expected",
+    "exclusion_figure",
+    "figure_svg",
+    "nice_ticks",
+    "padded",
+    "placed_points",
+    "points_figure",
+    "signed_ratio",
+    "upper_limit_figure",
+    "write_plot",
+]
 
 DISCLAIMER = "replay by heparch, not an official result"
 PLOT_FORMATS = (".pdf", ".png", ".svg")
@@ -517,57 +533,46 @@ def _points(report: ReplayReport) -> Figure:
     _frame(left, xs, ys, la, lb, f"Exclusion per point (CLs_obs < {level:g})")
     _frame(right, xs, ys, la, lb, "Replayed vs claimed, per point")
     size = _marker_size(placed, 0.42, 9.0)
+    _point_markers(left, placed, size)
+    left.legend(handles=_legend_handles(), loc="upper left", bbox_to_anchor=(-0.1, -0.12), ncols=3, fontsize=7.5)
+    _difference_cells(fig, right, placed, size)
+    for i, note in enumerate(_plane_notes(report, placed)):
+        _text(right, 0.0, -0.16 - 0.06 * i, note, fontsize=7.5, color="#555555", va="top")
+    return fig
+
+
+def _point_markers(ax: Axes, placed: Sequence[Placed], size: float) -> None:
+    """One marker per point by its category, then the rings of failed and flipped points on top."""
     for name, (label, marker, face, edge) in CATEGORIES.items():
         qs = [q for q in placed if category(q.outcome) == name]
         kw: dict[str, Any] = {"facecolors": face, "edgecolors": edge} if marker != "x" else {"c": face}
-        left.scatter(
+        scale = 1.3 if marker in "v^" else 1.0
+        ax.scatter([q.u for q in qs], [q.v for q in qs], s=size * scale, marker=marker, linewidths=1.0, label=label, gid=f"points-{name}", zorder=3, **kw)
+    rings = (
+        ("failed", "o", RED, [q for q in placed if not q.outcome.passed]),
+        ("flipped", "s", AMBER, [q for q in placed if q.outcome.passed and flipped(q.outcome)]),
+    )
+    for name, marker, colour, qs in rings:
+        ax.scatter(
             [q.u for q in qs],
             [q.v for q in qs],
-            s=size * (1.3 if marker in "v^" else 1.0),
+            s=size * 2.6,
             marker=marker,
-            linewidths=1.0,
-            label=label,
+            facecolors="none",
+            edgecolors=colour,
+            linewidths=1.8,
             gid=f"points-{name}",
-            zorder=3,
-            **kw,
+            zorder=4,
         )
-    failed = [q for q in placed if not q.outcome.passed]
-    flips = [q for q in placed if q.outcome.passed and flipped(q.outcome)]
-    ring = size * 2.6
-    left.scatter(
-        [q.u for q in failed],
-        [q.v for q in failed],
-        s=ring,
-        marker="o",
-        facecolors="none",
-        edgecolors=RED,
-        linewidths=1.8,
-        label="failed tolerance",
-        gid="points-failed",
-        zorder=4,
-    )
-    left.scatter(
-        [q.u for q in flips],
-        [q.v for q in flips],
-        s=ring,
-        marker="s",
-        facecolors="none",
-        edgecolors=AMBER,
-        linewidths=1.8,
-        label="exclusion differs (within tolerance)",
-        gid="points-flipped",
-        zorder=4,
-    )
-    left.legend(handles=_legend_handles(), loc="upper left", bbox_to_anchor=(-0.1, -0.12), ncols=3, fontsize=7.5)
-    _difference_cells(fig, right, placed, size)
+
+
+def _plane_notes(report: ReplayReport, placed: Sequence[Placed]) -> list[str]:
     notes = []
-    if len(placed) < len(report.points):
+    if report.labels is not None and len(placed) < len(report.points):
         notes.append(f"{len(report.points) - len(placed)} point(s) without {report.labels[0]}/{report.labels[1]} values are not drawn")
     if len({q.outcome.likelihood for q in placed}) > 1:
         notes.append("several likelihoods share the plane: coinciding markers overlap, failed ones on top")
-    for i, note in enumerate(notes):
-        _text(right, 0.0, -0.16 - 0.06 * i, note, fontsize=7.5, color="#555555", va="top")
-    return fig
+    return notes
 
 
 def _diff_norm(diffs: Iterable[float | None]) -> Any:
