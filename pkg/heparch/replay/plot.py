@@ -807,6 +807,10 @@ def upper_limit_figure(report: ReplayReport) -> Figure | None:
             zorder=3,
         )
         bar = fig.colorbar(sc, ax=ax, shrink=0.9)
+        if hi < lo * 100:  # under two decades: 1, 2 and 5 of each decade, else only the decades get a label
+            from matplotlib.ticker import LogLocator
+
+            bar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         _plain_ticks(bar.ax.yaxis)
         bar.set_label("observed upper limit on \u03bc (1 = the signal as predicted)")
         return fig
