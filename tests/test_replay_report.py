@@ -293,6 +293,18 @@ def test_difference_cells_show_the_ratio_to_the_tolerance_where_recorded() -> No
     assert any(w.startswith("replayed \u2212 claimed CLs_obs") for w in words)
 
 
+def test_point_markers_have_hover_text() -> None:
+    rep = grid()
+    svg = svgs_of(rr.html(rep))["fig-points"]
+    titles = {el.findtext(f"{SVG}title", ""): el for gid in POINT_GROUPS for el in marker_elements(svg, gid)}
+    assert len(titles) == len(rep.points)
+    by_key = {t.split(" ")[0]: t for t in titles}
+    assert by_key[FAILING].startswith(f"{FAILING} (m1=500, m2=100): CLs_obs claimed")
+    assert "[FAIL: CLs_obs: claimed" in by_key[FAILING]
+    assert "[not computed: RuntimeError: fit did not converge]" in by_key[ERRORED]
+    assert not by_key["pt_300_50"].endswith("]")  # a passing point: no reason given
+
+
 def test_claimed_only_and_replayed_only_markers_differ_in_shape_and_colour() -> None:
     pts = [point("c", 0.04, 0.06, values={"m1": 1.0, "m2": 1.0}), point("r", 0.06, 0.04, values={"m1": 2.0, "m2": 1.0})]
     svg = svgs_of(rr.html(ReplayReport("b", "i", pts, 1.0, labels=("m1", "m2"))))["fig-points"]

@@ -46,6 +46,7 @@ import math
 import re
 import sys
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,11 @@ _RC: dict[Any, Any] = {
     "hatch.linewidth": 0.6,
     "path.simplify": False,
 }
+
+#: the hover text of each marker of a figure's marker groups, by SVG id, in drawing order (figure_svg adds them)
+_TITLES: weakref.WeakKeyDictionary[Any, dict[str, list[str]]] = weakref.WeakKeyDictionary()
+_SVG_NS = "http://www.w3.org/2000/svg"
+_XLINK_NS = "http://www.w3.org/1999/xlink"
 
 # --- text and numbers ---------------------------------------------------------------------
 
@@ -533,7 +539,7 @@ def _points(report: ReplayReport) -> Figure:
     _frame(left, xs, ys, la, lb, f"Exclusion per point (CLs_obs < {level:g})")
     _frame(right, xs, ys, la, lb, "Replayed vs claimed, per point")
     size = _marker_size(placed, 0.42, 9.0)
-    _point_markers(left, placed, size)
+    _TITLES[fig] = _point_markers(left, placed, size, report.labels)
     left.legend(handles=_legend_handles(), loc="upper left", bbox_to_anchor=(-0.1, -0.12), ncols=3, fontsize=7.5)
     _difference_cells(fig, right, placed, size)
     for i, note in enumerate(_plane_notes(report, placed)):
@@ -541,13 +547,16 @@ def _points(report: ReplayReport) -> Figure:
     return fig
 
 
-def _point_markers(ax: Axes, placed: Sequence[Placed], size: float) -> None:
-    """One marker per point by its category, then the rings of failed and flipped points on top."""
+def _point_markers(ax: Axes, placed: Sequence[Placed], size: float, labels: tuple[str, str]) -> dict[str, list[str]]:
+    """One marker per point by its category, then the rings of failed and flipped points on top;
+    returns each group's hover texts."""
+    titles = {}
     for name, (label, marker, face, edge) in CATEGORIES.items():
         qs = [q for q in placed if category(q.outcome) == name]
         kw: dict[str, Any] = {"facecolors": face, "edgecolors": edge} if marker != "x" else {"c": face}
         scale = 1.3 if marker in "v^" else 1.0
         ax.scatter([q.u for q in qs], [q.v for q in qs], s=size * scale, marker=marker, linewidths=1.0, label=label, gid=f"points-{name}", zorder=3, **kw)
+        titles[f"points-{name}"] = [tooltip(q.outcome, labels) for q in qs]
     rings = (
         ("failed", "o", RED, [q for q in placed if not q.outcome.passed]),
         ("flipped", "s", AMBER, [q for q in placed if q.outcome.passed and flipped(q.outcome)]),
@@ -564,6 +573,24 @@ def _point_markers(ax: Axes, placed: Sequence[Placed], size: float) -> None:
             gid=f"points-{name}",
             zorder=4,
         )
+    return titles
+
+
+def tooltip(p: PointOutcome, labels: tuple[str, str] | None) -> str:
+    """A point's hover text: name, label values, claimed and replayed CLs_obs, and why it failed."""
+    where = ""
+    if labels:
+        where = " (" + ", ".join(f"{label}={_num(finite(p.values.get(label)))}" for label in labels) + ")"
+    text = f"{p.key}{where}: CLs_obs claimed {_num(cls_of(p.claimed))}, replayed {_num(cls_of(p.replayed))}"
+    if p.error:
+        text += f" [not computed: {p.error.splitlines()[0] if p.error.strip() else p.error}]"
+    elif not p.passed:
+        text += " [FAIL: " + "; ".join(m.one_line() for m in p.mismatches[:2]) + "]"
+    return clean(text)
+
+
+def _num(x: float | None) -> str:
+    return "none" if x is None else format(x, ".6g")
 
 
 def _plane_notes(report: ReplayReport, placed: Sequence[Placed]) -> list[str]:
@@ -844,7 +871,28 @@ def figure_svg(fig: Figure, prefix: str = "") -> str:
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)  # RDF namespaces, nothing to show
     if prefix:
         text = _NUMBERED_ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', text)
-    return text[text.index("<svg") :].strip()
+    text = text[text.index("<svg") :].strip()
+    titles = _TITLES.get(fig)
+    return _with_titles(text, titles) if titles else text
+
+
+def _with_titles(text: str, titles: Mapping[str, Sequence[str]]) -> str:
+    """The SVG with a ``<title>`` (hover text) in each marker of the groups ``titles`` names, in order."""
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("", _SVG_NS)
+    ET.register_namespace("xlink", _XLINK_NS)
+    root = ET.fromstring(text)
+    marker_tags = (f"{{{_SVG_NS}}}use", f"{{{_SVG_NS}}}path")
+    for group in root.iter(f"{{{_SVG_NS}}}g"):
+        names = titles.get(group.get("id", ""))
+        if not names:
+            continue
+        in_defs = {id(el) for d in group.iter(f"{{{_SVG_NS}}}defs") for el in d.iter()}
+        markers = [el for el in group.iter() if el.tag in marker_tags and id(el) not in in_defs]
+        for el, title in zip(markers, names, strict=False):
+            ET.SubElement(el, f"{{{_SVG_NS}}}title").text = title
+    return ET.tostring(root, encoding="unicode")
 
 
 def write_plot(report: ReplayReport, path: Path) -> list[str]:

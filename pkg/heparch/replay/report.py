@@ -255,7 +255,7 @@ _PLANE_CAPTION = (
     "within tolerance. Right: per point, the largest difference between replayed and claimed values as a fraction "
     "of its tolerance, signed as the observed CLs difference (beyond \u00b11 the point fails; red outline), on a "
     "diverging symmetric-log colour scale; where the replay recorded no such ratio, the replayed minus claimed "
-    "observed CLs."
+    "observed CLs. Hover a marker for its values."
 )
 _SCATTER_CAPTION = (
     "The points have no label values, so the plot shows replayed against claimed observed CLs (left; "
