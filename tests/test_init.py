@@ -117,6 +117,7 @@ def test_every_commented_example_parses_once_uncommented(analysis: Path, tmp_pat
     assert meta["arxiv"] == "1909.09226"
     assert meta["license"] == "CC-BY-4.0"
     assert meta["contacts"][0]["email"] == "a.physicist@example.org"
+    assert meta["axes"]["m1"] == "m(chargino) [GeV]"
 
 
 def test_unknown_fields_warn_and_near_misses_are_refused(tmp_path: Path) -> None:

@@ -27,9 +27,15 @@ def claimed_1lbb(one_lbb_bundle: Path, tmp_path_factory: pytest.TempPathFactory)
     return out
 
 
-def test_all_125_points_replay_and_match_pyhf(claimed_1lbb: Path) -> None:
-    code, out, err = run("replay", str(claimed_1lbb), "--jobs", "2", "--json")
+def test_all_125_points_replay_and_match_pyhf(claimed_1lbb: Path, tmp_path: Path) -> None:
+    page = tmp_path / "replay.html"
+    code, out, err = run("replay", str(claimed_1lbb), "--jobs", "2", "--json", "--html", str(page))
     assert code == 0, err
+    # the report of the claimed bundle (its figures are tested in test_replay_report.py): every contour, claimed and replayed
+    html = page.read_text(encoding="utf-8")
+    for kind in ("obs-contour", "exp-contour", "exp-band"):
+        for which in ("replayed", "claimed"):
+            assert f'id="{kind}-{which}-r0"' in html
     doc = json.loads(out)
     assert doc["summary"]["total"] == 125
     assert doc["summary"]["passed"] == 125

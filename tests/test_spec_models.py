@@ -69,6 +69,18 @@ def test_models_match_schemas(model: type[pydantic.BaseModel], name: str) -> Non
     assert shape(generated, generated) == shape(spec, spec)
 
 
+def test_manifest_model_matches_schema() -> None:
+    """heparch.spec.models.Manifest (analysis, with its axes, containers, files) and manifest.json."""
+    from heparch.spec.models import Manifest
+
+    spec = schema_check.documents()[schema_check.resolve_uri("manifest.json")]
+    generated = Manifest.model_json_schema()
+    found = shape(generated, generated)
+    assert found == shape(spec, spec)
+    assert found is not None
+    assert "axes" in found["properties"]["analysis"]["properties"]
+
+
 def test_shape_sees_nesting() -> None:
     spec = schema_check.documents()[schema_check.resolve_uri("results.json")]
     found = shape(spec, spec)

@@ -33,6 +33,7 @@ EXAMPLES: dict[str, str] = {
     "license": "CC-BY-4.0               # SPDX identifier of the bundle's content",
     "keywords": "[supersymmetry, electroweakinos]",
     "contacts": '[{name: "A. Physicist", email: "a.physicist@example.org"}]',
+    "axes": '{m1: "m(chargino) [GeV]", m2: "m(neutralino) [GeV]"}  # axis titles of the replay report, per patch label',
 }
 _PLACEHOLDER = "analysis: {}\n"
 

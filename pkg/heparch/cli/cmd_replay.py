@@ -45,6 +45,12 @@ JSON = typer.Option(
 )
 JUNIT = typer.Option(None, "--junit", help="Write a JUnit XML report: one test case per point, a <failure> per mismatch.")
 HTML = typer.Option(None, "--html", help="Write a self-contained HTML report with the table and a plot of claimed vs replayed exclusion.")
+PLOT = typer.Option(
+    None,
+    "--plot",
+    metavar="FILE.pdf|png|svg",
+    help="Write the exclusion plot alone (observed and expected contours, claimed and replayed) for a paper; the format comes from the suffix.",
+)
 SIMPLIFIED = typer.Option(
     True,
     "--simplified/--no-simplified",
@@ -67,15 +73,18 @@ def run_replay(
     html: Path | None,
     simplified: bool,
     audit: int = 0,
+    plot: Path | None = None,
 ) -> ReplayReport:
     """Replay ``bundle`` with the CLI's options: progress, failures and the summary on
-    stderr, the JUnit and HTML files written; the report (``report.failed`` decides the exit code)."""
+    stderr, the JUnit, HTML and plot files written; the report (``report.failed`` decides the exit code)."""
     from heparch.cli._progress import Progress
     from heparch.replay import core
     from heparch.replay.outcome import PointOutcome
     from heparch.replay.report import summary_table, write_reports
 
-    for target, flag in ((junit, "--junit"), (html, "--html")):
+    if plot is not None and plot.suffix.lower() not in (".pdf", ".png", ".svg"):
+        raise InputError(f"--plot {plot}: the format comes from the suffix; use .pdf, .png or .svg")
+    for target, flag in ((junit, "--junit"), (html, "--html"), (plot, "--plot")):
         if target is not None and (target.is_dir() or not target.parent.is_dir()):
             raise InputError(
                 f"{flag} {target}: {'is a directory' if target.is_dir() else 'its directory does not exist'}; give a file in an existing directory"
@@ -108,6 +117,11 @@ def run_replay(
         progress.close()
     say(summary_table(report))
     write_reports(report, junit=junit, html_path=html)
+    if plot is not None:
+        from heparch.replay.plot import write_plot
+
+        for note in write_plot(report, plot):
+            say(f"{plot}: {note}")
     return report
 
 
@@ -126,6 +140,7 @@ def replay(
     html: Path | None = HTML,
     simplified: bool = SIMPLIFIED,
     audit: int = AUDIT,
+    plot: Path | None = PLOT,
 ) -> None:
     """Recompute the claimed CLs values (and upper limits, where claimed) of BUNDLE with the
     recorded settings and compare them within the recorded tolerance, max(abs, rel x claimed).
@@ -134,7 +149,7 @@ def replay(
     reported and the others go on. Progress and a summary table go to stderr. Exit 0 when
     every point agrees, 1 when any does not (or cannot be computed), 2 on bad inputs.
 
-    Example: arch replay claimed.zst --jobs 2 --junit replay.xml --html replay.html
+    Example: arch replay claimed.zst --jobs 2 --junit replay.xml --html replay.html --plot exclusion.pdf
     """
     report = run_replay(
         bundle,
@@ -150,6 +165,7 @@ def replay(
         html=html,
         simplified=simplified,
         audit=audit,
+        plot=plot,
     )
     if json_out:
         emit_json(report.to_json())

@@ -42,6 +42,7 @@ def verify(
     html: Path | None = cmd_replay.HTML,
     simplified: bool = cmd_replay.SIMPLIFIED,
     audit: int = cmd_replay.AUDIT,
+    plot: Path | None = cmd_replay.PLOT,
 ) -> None:
     """Check BUNDLE. Exit 0 when valid (warnings allowed), 1 when it fails a check, 2 on usage errors.
 
@@ -60,7 +61,7 @@ def verify(
     Example: arch verify --replay claimed.zst --jobs 2 --junit replay.xml --html replay.html
     """
     replay_options = {"--point": point, "--likelihood": likelihood, "--sample": sample, "--backend": backend, "--jobs": jobs, "--scheduler": scheduler,
-                      "--resume": resume, "--junit": junit, "--html": html, "--audit": audit or None}  # fmt: skip
+                      "--resume": resume, "--junit": junit, "--html": html, "--audit": audit or None, "--plot": plot}  # fmt: skip
     _check_options(level, trust, replay, [name for name, value in replay_options.items() if value not in (None, [])])
     result = _verified(bundle, level, trust, signature)
     if not replay:
@@ -75,7 +76,7 @@ def verify(
             emit_json({"verification": result.to_json()})
         raise typer.Exit(EXIT_FAILED)
     replayed = cmd_replay.run_replay(bundle, point=point, likelihood=likelihood, sample=sample, seed=seed, backend=backend, jobs=jobs,
-                                     scheduler=scheduler, resume=resume, junit=junit, html=html, simplified=simplified, audit=audit)  # fmt: skip
+                                     scheduler=scheduler, resume=resume, junit=junit, html=html, simplified=simplified, audit=audit, plot=plot)  # fmt: skip
     if json_out:
         emit_json({**replayed.to_json(), "verification": result.to_json()})
     if replayed.failed:

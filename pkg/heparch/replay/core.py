@@ -171,6 +171,7 @@ class Plan:
     software: Mapping[str, tuple[str, str]]
     labels: tuple[str, str] | None
     notes: Sequence[str] = ()  # e.g. why a backend fell back to pyhf
+    axes: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the manifest's analysis.axes: label -> axis title
 
     def claim_of(self, task: Task | TaskResult) -> Claimed:
         return self.claims[(task.token, task.point)]
@@ -243,6 +244,8 @@ def plan(
     path = Path(bundle_path)
     with heparch.open(path) as bundle:
         identity = bundle.identity
+        analysis = bundle.manifest.analysis
+        axes = dict(analysis.axes or {}) if analysis is not None else {}
         entries = bundle.manifest.by_role("results")
         if likelihood is not None:
             entries = [e for e in entries if e.likelihood == likelihood]
@@ -344,6 +347,7 @@ def plan(
         software=software_differences(recorded),
         labels=(labels[0], labels[1]) if labels and len(labels) >= 2 else None,
         notes=notes,
+        axes=axes,
     )
 
 
@@ -547,7 +551,7 @@ def run(
         if state is not None:
             state.flush()
     ordered = [done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in done]
-    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary)
+    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary, axes=plan.axes)
 
 
 def interrupted_line(done: int, total: int, resume: Path | None) -> str:

@@ -119,7 +119,8 @@ class ReplayReport:
 
     ``software`` maps a package to ``(recorded, current)`` for every package whose version
     differs from the one the claims recorded; ``labels`` names the patchset's two label
-    axes (e.g. ``("m1", "m2")``) when the points have them.
+    axes (e.g. ``("m1", "m2")``) when the points have them; ``axes`` their titles from the
+    manifest's ``analysis.axes`` (e.g. ``{"m1": "m(chargino) [GeV]"}``).
     """
 
     bundle: str
@@ -129,6 +130,7 @@ class ReplayReport:
     software: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     labels: tuple[str, str] | None = None
     audit: Mapping[str, Any] | None = None  # the engine audit's summary (--audit N)
+    axes: Mapping[str, str] = dataclasses.field(default_factory=dict)  # label -> axis title (manifest analysis.axes), for plots
 
     @property
     def failed(self) -> list[PointOutcome]:

@@ -80,6 +80,7 @@ class Analysis(_Model):
     license: str | None = None
     keywords: tuple[str, ...] | None = None
     contacts: tuple[Contact, ...] | None = None
+    axes: dict[str, str] | None = None  # label of a patchset axis -> its title in plots, e.g. "m(chargino) [GeV]"
 
 
 class Container(_Model):
