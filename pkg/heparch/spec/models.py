@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from typing import Any
 
@@ -37,6 +38,13 @@ class Digest:
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hex}"
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _hex_of(digest: str) -> str:
+    """The hex of a digest string, parsed once (a verify asks each entry's hex several times:
+    ~60,000 regex matches for 5,000 patch files before this cache)."""
+    return Digest.parse(digest).hex
 
 
 class _Model(BaseModel):
@@ -104,7 +112,7 @@ class FileEntry(_Model):
 
     @property
     def hex(self) -> str:
-        return Digest.parse(self.digest).hex
+        return _hex_of(self.digest)
 
     @property
     def likelihood(self) -> str | None:
