@@ -229,3 +229,36 @@ def test_a_reader_that_goes_away_is_not_an_error(command: tuple[str, ...], analy
         err = proc.stderr.read()
         assert proc.wait(timeout=60) == 0, err
     assert err == b""
+
+
+def test_every_command_has_json(analysis: Path, tmp_path: Path) -> None:
+    """--json on init, ls, extract and keygen (the others had it): one JSON document on stdout."""
+    code, out, err = run("init", str(analysis), "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"path": str(analysis / "arch.yaml")}
+    bundle = tmp_path / "b.zst"
+    build(analysis, output=bundle)
+    code, out, err = run("ls", str(bundle), "--json")
+    assert code == 0, err
+    listing = json.loads(out)
+    assert [f["path"] for f in listing] == sorted(f["path"] for f in listing)
+    assert {f["role"] for f in listing} >= {"likelihood", "patchset"}
+    assert all(f["digest"].startswith("sha256:") and f["size"] > 0 for f in listing)
+    code, out, err = run("extract", str(bundle), "-o", str(tmp_path / "x"), "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"bundle": str(bundle), "output": str(tmp_path / "x")}
+    code, out, err = run("keygen", "-o", str(tmp_path / "k"), "--json")
+    assert code == 0, err
+    key = json.loads(out)
+    assert (key["private"], key["public"], key["encrypted"]) == (str(tmp_path / "k"), str(tmp_path / "k.pub"), False)
+    assert len(key["keyid"]) == 64
+
+
+def test_help_lists_json_on_every_command() -> None:
+    from typer.main import get_command
+
+    from heparch.cli.main import app
+
+    group = get_command(app)
+    missing = [name for name, cmd in group.commands.items() if "--json" not in {o for p in cmd.params for o in p.opts}]  # type: ignore[attr-defined]
+    assert missing == ["cat"]  # its stdout is the file's own bytes

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from heparch.cli._common import say
+from heparch.cli._common import emit_json, say
 
 
 def extract(
     bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
     output: Path = typer.Option(..., "-o", "--output", help="New (or empty) directory to write into."),
+    json_out: bool = typer.Option(False, "--json", help='Print {"bundle", "output"} as JSON on stdout.'),
 ) -> None:
     """Verify BUNDLE fully, then write every file at its logical path plus arch.yaml
     (with created and all metadata) and signatures/. 'arch build' of the directory gives
@@ -21,6 +22,8 @@ def extract(
 
     out = run(bundle, output)
     say(f"extracted {bundle} into {out}")
+    if json_out:
+        emit_json({"bundle": str(bundle), "output": str(out)})
 
 
 def register(app: typer.Typer) -> None:

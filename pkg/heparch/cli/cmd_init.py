@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from heparch.cli._common import say
+from heparch.cli._common import emit_json, say
 
 
 def init(
     directory: Path = typer.Argument(..., metavar="DIRECTORY", help="The analysis directory."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing arch.yaml."),
+    json_out: bool = typer.Option(False, "--json", help='Print {"path"} of the arch.yaml written as JSON on stdout.'),
 ) -> None:
     """Write DIRECTORY/arch.yaml: every field explained in a comment, the files found listed with
     the roles they were recognised as, and the analysis metadata the directory already holds
@@ -23,6 +24,8 @@ def init(
 
     path = run(directory, force=force)
     say(f"wrote {path}; edit it, then run: arch build {directory}")
+    if json_out:
+        emit_json({"path": str(path)})
 
 
 def register(app: typer.Typer) -> None:

@@ -54,13 +54,18 @@ def inspect(
 def ls(
     bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
     long: bool = typer.Option(False, "-l", "--long", help="Also print role, size and digest."),
+    json_out: bool = typer.Option(False, "--json", help='Print [{"path", "role", "size", "digest", "mediaType"}, ...] as JSON on stdout.'),
 ) -> None:
     """List the logical paths of BUNDLE's files."""
     import heparch
 
     with heparch.open(bundle) as b:
-        for f in b.files():
-            typer.echo(f"{f.role:<22} {f.size:>12} {f.digest}  {f.path}" if long else f.path)
+        files = b.files()
+    if json_out:
+        emit_json([{"path": f.path, "role": f.role, "size": f.size, "digest": f.digest, "mediaType": f.mediaType} for f in files])
+        return
+    for f in files:
+        typer.echo(f"{f.role:<22} {f.size:>12} {f.digest}  {f.path}" if long else f.path)
 
 
 def cat(

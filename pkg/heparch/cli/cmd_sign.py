@@ -16,6 +16,7 @@ _PASSPHRASE_HELP = "File whose first line is the key's passphrase (else $HEPARCH
 def keygen(
     output: Path = typer.Option(..., "-o", "--output", metavar="NAME", help="Private key file to create; the public key goes to NAME.pub."),
     passphrase_file: Path | None = typer.Option(None, "--passphrase-file", help=_PASSPHRASE_HELP + " Never prompts."),
+    json_out: bool = typer.Option(False, "--json", help='Print {"private", "public", "keyid", "encrypted"} as JSON on stdout.'),
 ) -> None:
     """Make an Ed25519 signing key: NAME (OpenSSH private key, mode 0600, encrypted when a
     passphrase is given) and NAME.pub (one OpenSSH public-key line). Refuses to overwrite
@@ -36,6 +37,8 @@ def keygen(
     _write_pair(output, private, public_path, public)
     keyid = parse_public_key(public.decode("utf-8")).keyid  # the comment is the file name, which may be non-ASCII
     say(f"wrote {output} ({'encrypted' if passphrase else 'not encrypted'}) and {public_path}; key id {keyid}")
+    if json_out:
+        emit_json({"private": str(output), "public": str(public_path), "keyid": keyid, "encrypted": bool(passphrase)})
 
 
 def _write_pair(private_path: Path, private: bytes, public_path: Path, public: bytes) -> None:
