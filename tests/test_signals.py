@@ -117,6 +117,7 @@ def one_line(err: str) -> str:
 def test_ctrl_c_twice_to_the_group_stops_the_workers_and_the_state_resumes(toy: Path, tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     with subreaper():
+        # the signal lands while the state file is being written (shielded): held, then raised
         proc = start(toy, "--jobs", "2", "--backend", "fast", "--resume", str(state))
         wait_for(lambda: points_in(state) >= 1, 120, "the first point in the state file")
         os.killpg(proc.pid, signal.SIGINT)
@@ -132,7 +133,7 @@ def test_ctrl_c_twice_to_the_group_stops_the_workers_and_the_state_resumes(toy: 
     assert 1 <= done < total == 35
     kept = json.loads(state.read_bytes())["points"]
     assert done <= len(kept) <= done + 1  # every point counted is kept (one more if the signal came between keeping and counting it)
-    report = core.replay(toy, backend="fast", jobs=1, resume=state)
+    report = core.replay(toy, backend="fast", jobs=1, resume=state)  # the rest, quickly
     assert len(report.points) == 35
     assert all(p.passed for p in report.points)
     after = json.loads(state.read_bytes())["points"]
@@ -207,3 +208,46 @@ def test_dask_interrupt_cancels_this_runs_futures_and_closes_only_its_client(toy
         wait_for(lambda: not cluster.scheduler.tasks, 30, "this run's futures to be released")
         assert len(cluster.scheduler.workers) == 1  # the workers stay
         assert other.submit(sum, [1, 2]).result(timeout=30) == 3  # and the other user's client still works
+
+
+@pytest.fixture
+def own_handlers() -> Iterator[None]:
+    """An interrupt leaves SIGINT and SIGTERM ignored (the CLI process is on its way out): give
+    this test process its handlers back."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in before.items():
+        signal.signal(s, handler)
+
+
+@pytest.mark.usefixtures("own_handlers")
+def test_an_interrupt_whose_exception_was_swallowed_is_raised_again() -> None:
+    """A signal landing inside a ``__del__`` (or any callback whose exceptions Python only
+    reports) loses the handler's exception; the command must still stop, not run on with the
+    signals ignored: signals.check() raises it again between points, and at the end."""
+    from heparch import signals
+
+    with pytest.raises(signals.Interrupted) as info, signals.handled():  # noqa: PT012  (the swallowing is the point)
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)  # the handler runs here...
+        except signals.Interrupted:
+            pass  # ...and its exception is swallowed, as an unraisable one would be
+        assert signals.interrupted()
+        os.kill(os.getpid(), signal.SIGINT)  # a second signal while stopping: ignored
+        signals.check()
+    assert info.value.exit_code == 143
+
+
+@pytest.mark.usefixtures("own_handlers")
+def test_a_signal_inside_a_shielded_block_is_raised_after_it() -> None:
+    from heparch import signals
+
+    done = []
+    with pytest.raises(signals.Interrupted), signals.handled():  # noqa: PT012
+        with signals.shielded():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            done.append("cleanup finished")
+        done.append("not reached")
+    assert done == ["cleanup finished"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MEMORY_LIMIT
+from conftest import MEMORY_LIMIT, SHARED
 
 HERE = Path(__file__).resolve().parent
 
@@ -68,7 +68,7 @@ def test_guards_turn_hangs_runaways_and_random_property_tests_into_failures(tmp_
     shutil.copy(HERE / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_guarded.py").write_text(GUARDED)
     (tmp_path / "pytest.ini").write_text("[pytest]\ntimeout = 60\n")
-    env = {**os.environ, "HEPARCH_TEST_MEMORY_GIB": "1"}
+    env = {**os.environ, "HEPARCH_TEST_MEMORY_GIB": "1", "HEPARCH_SHARED_DATA": str(SHARED)}  # the copied conftest looks beside tmp_path
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", "--tb=line", "-o", "console_output_style=classic", "test_guarded.py"],
         cwd=tmp_path,

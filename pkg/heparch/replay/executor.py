@@ -48,6 +48,7 @@ def execute(contexts: Mapping[str, Context], tasks: Sequence[Task], *, jobs: int
         yield from _dask(contexts, tasks, scheduler)
     elif jobs <= 1 or len(tasks) == 1:
         for task in tasks:
+            signals.check()  # an interrupt whose exception was swallowed (see heparch.signals) stops here
             yield run_task(contexts, task)
     else:
         yield from _processes(contexts, tasks, jobs)
@@ -72,6 +73,7 @@ def _processes(contexts: Mapping[str, Context], tasks: Sequence[Task], jobs: int
         with signals.blocked():  # workers start on submit: a Ctrl-C meanwhile waits for us (raised here, inside the try), and they never see it
             futures = {pool.submit(run_in_worker, task): task for task in tasks}
         for future in concurrent.futures.as_completed(futures):
+            signals.check()
             try:
                 yield future.result()
             except Exception as exc:  # BrokenProcessPool: a worker died (killed, out of memory)
