@@ -80,10 +80,19 @@ def left_behind(pgid: int, seconds: float = 10.0) -> dict[int, tuple[str, int, s
         time.sleep(0.1)
 
 
+def _sigint_as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT's default action, as a command started from a terminal
+    has it. A suite run in the background of a non-interactive shell inherits SIGINT ignored,
+    and heparch keeps an inherited SIG_IGN (a background job must not take a terminal's Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(toy: Path, *args: str) -> subprocess.Popen[str]:
     """``arch replay`` in a new session, so that its process group can be signalled as a terminal does."""
     command = [sys.executable, "-m", "heparch", "replay", str(toy), *args]
-    return subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, start_new_session=True, preexec_fn=_sigint_as_from_a_terminal, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for(condition: object, timeout: float, what: str) -> None:
@@ -215,6 +224,8 @@ def own_handlers() -> Iterator[None]:
     """An interrupt leaves SIGINT and SIGTERM ignored (the CLI process is on its way out): give
     this test process its handlers back."""
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal (see _sigint_as_from_a_terminal)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     yield
     for s, handler in before.items():
         signal.signal(s, handler)
