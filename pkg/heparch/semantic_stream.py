@@ -15,7 +15,6 @@ alive at a time.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -99,14 +98,8 @@ class ObjectStream:
             index += 1
 
     def _value(self, pos: int, parts: tuple[Any, ...]) -> tuple[Any, int]:
-        try:
+        with strictjson.decode_errors():
             value, end = self._decoder.raw_decode(self._text, pos)
-        except json.JSONDecodeError as exc:
-            raise StrictJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-        except StrictJSONError:
-            raise
-        except ValueError as exc:
-            raise StrictJSONError(str(exc).split(";")[0]) from None
         if self._strings:  # integers were checked while parsing; strings only when escaped
             try:
                 strictjson.check_ijson(value, "", strings=True)

@@ -17,9 +17,11 @@ heparch.spec.strictjson.StrictJSONError: arch.yaml:$.name: string holds a lone s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -150,6 +152,19 @@ def decoder_for(data: bytes) -> json.JSONDecoder:
     return _CHECKED_NUMBERS if risky else _PLAIN_NUMBERS
 
 
+@contextlib.contextmanager
+def decode_errors() -> Iterator[None]:
+    """The json module's errors while decoding as :class:`StrictJSONError` (with line and column)."""
+    try:
+        yield
+    except json.JSONDecodeError as exc:
+        raise StrictJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except StrictJSONError:
+        raise
+    except ValueError as exc:
+        raise StrictJSONError(str(exc).split(";")[0]) from None
+
+
 def loads(data: bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     """Parse ``data`` strictly; raise :class:`StrictJSONError` with the reason.
 
@@ -166,15 +181,10 @@ def loads(data: bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     if max_depth is not None and (depth := nesting(data)) > max_depth:
         raise StrictJSONError(f"nesting {depth} deep, deeper than {max_depth}")
     try:
-        obj = decoder_for(data).decode(text)
+        with decode_errors():
+            obj = decoder_for(data).decode(text)
     except RecursionError:
         raise StrictJSONError("nesting deeper than the parser's recursion limit") from None
-    except json.JSONDecodeError as exc:
-        raise StrictJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except StrictJSONError:
-        raise
-    except ValueError as exc:
-        raise StrictJSONError(str(exc).split(";")[0]) from None
     if _SURROGATE_ESCAPE.search(text):  # integers were checked while parsing; strings only when escaped
         try:
             check_ijson(obj, "", strings=True)
