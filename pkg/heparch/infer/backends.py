@@ -104,22 +104,32 @@ def choose(
     ``fast.unsupported(spec)`` is None and it accepts ``settings``, and otherwise (or when
     ``fast`` is not installed) ``pyhf``, with the reason.
     """
-    allowed = KINDS[kind]
     if requested is not None:
-        if requested not in BACKENDS:
-            raise InputError(f"--backend {requested!r}: unknown backend; choose one of {', '.join(BACKENDS)}")
-        if requested not in allowed:
-            raise InputError(f"--backend {requested}: cannot read {_KIND_NAMES[kind]}; use --backend {' or '.join(allowed)}")
-        backend = factory(requested)
-        if kind == "workspace":
-            why = backend.unsupported(spec) if requested == "fast" else None
-            why = why or _settings_refused(backend, spec, settings)
-            if why is not None:
-                other = "pyhf" if requested == "fast" else "fast"
-                raise InputError(f"--backend {requested}: cannot handle this model: {why}; use --backend {other}")
-        return Choice(backend)
+        return _requested(kind, spec, requested, settings, factory)
     if kind == "simplified":
         return Choice(factory("simplified"))
+    return _default_for_workspace(spec, settings, factory)
+
+
+def _requested(kind: str, spec: Mapping[str, Any], requested: str, settings: Settings | None, factory: Callable[[str], Backend]) -> Choice:
+    """The backend the user named, when it can read ``kind`` and handle this model and settings."""
+    allowed = KINDS[kind]
+    if requested not in BACKENDS:
+        raise InputError(f"--backend {requested!r}: unknown backend; choose one of {', '.join(BACKENDS)}")
+    if requested not in allowed:
+        raise InputError(f"--backend {requested}: cannot read {_KIND_NAMES[kind]}; use --backend {' or '.join(allowed)}")
+    backend = factory(requested)
+    if kind == "workspace":
+        why = backend.unsupported(spec) if requested == "fast" else None
+        why = why or _settings_refused(backend, spec, settings)
+        if why is not None:
+            other = "pyhf" if requested == "fast" else "fast"
+            raise InputError(f"--backend {requested}: cannot handle this model: {why}; use --backend {other}")
+    return Choice(backend)
+
+
+def _default_for_workspace(spec: Mapping[str, Any], settings: Settings | None, factory: Callable[[str], Backend]) -> Choice:
+    """``fast`` (falling back to pyhf point by point) where it can compute the model, else pyhf with the reason."""
     try:
         fast = factory("fast")
     except MissingBackend as exc:

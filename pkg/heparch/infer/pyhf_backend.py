@@ -293,10 +293,7 @@ class Hypotest:
             assert isinstance(error, Exception)
             raise error
         first = found["nominal"]
-        best = first if isinstance(first, Minimum) else converged[0]
-        for m in converged:
-            if m.nll < best.nll - MULTIMODAL_NLL:
-                best = m
+        best = _lowest(first if isinstance(first, Minimum) else converged[0], converged)
         self.starts[what] = {label: (m.nll if isinstance(m, Minimum) else "did not converge") for label, m in found.items()}
         if max(m.nll for m in converged) - min(m.nll for m in converged) > MULTIMODAL_NLL:
             self.multimodal.add(what)
@@ -627,3 +624,12 @@ class PyhfBackend:
 
     def background(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> PyhfBackground:
         return PyhfBackground(spec, measurement=measurement, tolerance=self.tolerance, settings=settings)
+
+
+def _lowest(preferred: Minimum, converged: list[Minimum]) -> Minimum:
+    """``preferred`` unless another minimum is lower by more than :data:`MULTIMODAL_NLL`."""
+    best = preferred
+    for m in converged:
+        if m.nll < best.nll - MULTIMODAL_NLL:
+            best = m
+    return best

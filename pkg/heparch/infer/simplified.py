@@ -53,7 +53,7 @@ a higher minimum: ``tests/test_infer_simplified_spey.py`` compares with spey run
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -149,8 +149,6 @@ def _nonnegative(arr: np.ndarray, path: str, what: str) -> None:
 
 def _parse(spec: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Arrays from ``spec``; errors raise with the field named, warnings are returned."""
-    from heparch.components.simplified import check_simplified
-
     if not isinstance(spec, Mapping):
         raise InferenceInputError("simplified likelihood: expected a JSON object")
     for key in ("observed", "background", "covariance", "signals"):
@@ -160,15 +158,22 @@ def _parse(spec: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     background = _vector(spec, "background", "$.background")
     _nonnegative(observed, "$.observed", "count")
     _nonnegative(background, "$.background", "rate")
-    cov_in = spec["covariance"]
+    cov = _covariance(spec["covariance"])
+    third = None if spec.get("third_moments") is None else _vector(spec, "third_moments", "$.third_moments")
+    signals = _signals(spec["signals"])
+    warnings = _checked(spec)
+    return {"observed": observed, "background": background, "covariance": cov, "third_moments": third, "signals": signals}, warnings
+
+
+def _covariance(cov_in: Any) -> np.ndarray:
     if not isinstance(cov_in, (list, tuple)) or not all(isinstance(r, (list, tuple)) for r in cov_in):
         raise InferenceInputError("$.covariance: expected a list of rows")
     for i, row in enumerate(cov_in):
         _vector({"r": row}, "r", f"$.covariance[{i}]")
-    third = None
-    if spec.get("third_moments") is not None:
-        third = _vector(spec, "third_moments", "$.third_moments")
-    signals_in = spec["signals"]
+    return np.array(cov_in, dtype=float)
+
+
+def _signals(signals_in: Any) -> dict[str, np.ndarray]:
     if not isinstance(signals_in, Mapping) or not signals_in:
         raise InferenceInputError("$.signals: expected an object {NAME: [yields]}")
     signals = {}
@@ -177,14 +182,19 @@ def _parse(spec: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         arr = _vector({"y": yields}, "y", path)
         _nonnegative(arr, path, "rate")
         signals[str(name)] = arr
-    # shapes, symmetric positive-definite covariance, m3_i^2 <= 8 m2_ii^3, unknown fields
+    return signals
+
+
+def _checked(spec: Mapping[str, Any]) -> list[str]:
+    """The component checks (shapes, symmetric positive-definite covariance, m3_i^2 <= 8 m2_ii^3,
+    unknown fields): the first error raises, the warnings are returned as lines."""
+    from heparch.components.simplified import check_simplified
+
     findings = check_simplified(dict(spec), location="simplified likelihood")
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise InferenceInputError(errors[0].one_line(), findings=errors)
-    warnings = [f.one_line() for f in findings if f.severity != "error"]
-    cov = np.array(cov_in, dtype=float)
-    return {"observed": observed, "background": background, "covariance": cov, "third_moments": third, "signals": signals}, warnings
+    return [f.one_line() for f in findings if f.severity != "error"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -470,69 +480,45 @@ class SimplifiedModel:
         self._derivatives(pt, data, free_mu)
         converged = False
         it = 0
-        factor = None
+        factor: Any = None
         free = None
         for it in range(1, MAX_ITER + 1):  # noqa: B007 (it is reported)
             g = pt.grad
             active = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
-            any_active = bool(active.any())
-            gmax = float(np.max(np.abs(g[~active]), initial=0.0)) if any_active else float(np.max(np.abs(g)))
+            gmax = float(np.max(np.abs(g[~active]), initial=0.0))
             if gmax < GRAD_TOL:
                 converged = True
                 break
-            h = self._hessian(pt, free_mu)
-            # a variable on its bound whose Newton step points out of the box is held there too (its
-            # gradient can be ~0 while the step through it is the one that lowers -ln L), else the
-            # projected step does not descend; at most one pass per variable
-            for _ in range(x.size):
-                if any_active:
-                    free = np.flatnonzero(~active)
-                    d = np.zeros_like(x)
-                    factor, d[free] = _newton_step(h[np.ix_(free, free)], g[free])
-                else:
-                    free = None
-                    factor, d = _newton_step(h, g)
-                outward = ~active & (((x <= lo) & (d < 0)) | ((x >= hi) & (d > 0)))
-                if not outward.any():
-                    break
-                active |= outward
-                any_active = True
+            factor, d, free = _projected_newton(self._hessian(pt, free_mu), g, x, lo, hi, active)
             # the Newton decrement: f is at its minimum, to within what f can resolve (|f| reaches
             # 1e4 and more with large counts, where 1e-11 is below its rounding)
             if -0.5 * float(g @ d) < max(DECREMENT_TOL, F_RESOLUTION * abs(pt.f)):
                 converged = True
                 break
-            t = 1.0
-            new = None
-            for _ in range(60):
-                xn = np.minimum(np.maximum(x + t * d, lo), hi)
-                new = point(xn)
-                if new is not None and new.f <= pt.f + 1e-4 * float(g @ (xn - x)):
-                    break
-                new = None
-                t *= 0.5
+            xn, new = _line_search(point, x, pt.f, g, d, lo, hi)
             if new is None or new.f >= pt.f:  # no decrease at machine precision
                 converged = gmax < 1e-5
-                if new is None:
-                    break
-                x, pt = xn, new
-                self._derivatives(pt, data, free_mu)
+                if new is not None:
+                    x, pt = xn, new
+                    self._derivatives(pt, data, free_mu)
                 break
             x, pt = xn, new
             self._derivatives(pt, data, free_mu)
-        # dtheta/dmu = -H_tt^-1 H_t,mu at the solution (last factor), to warm-start nearby mu
-        predictor = None
-        if not free_mu and factor is not None:
-            _one_r, w, dl = pt.pieces
-            h_tm = w * self.s * dl
-            predictor = np.zeros_like(x)
-            if free is None:
-                predictor = -_solve(factor, h_tm)
-            else:
-                predictor[free] = -_solve(factor, h_tm[free])
         if free_mu:  # the Hessian at the minimum, for the post-fit covariance
             return _Fit(float(x[0]), x[1:].copy(), 2.0 * pt.f, converged, it, self._hessian(pt, True))
-        return _Fit(mu, x, 2.0 * pt.f, converged, it, None, predictor)
+        return _Fit(mu, x, 2.0 * pt.f, converged, it, None, self._predictor(pt, factor, free, x))
+
+    def _predictor(self, pt: _Point, factor: Any, free: np.ndarray | None, x: np.ndarray) -> np.ndarray | None:
+        """dtheta/dmu = -H_tt^-1 H_t,mu at the solution (the last factor), to warm-start nearby mu."""
+        if factor is None:
+            return None
+        _one_r, w, dl = pt.pieces
+        h_tm = w * self.s * dl
+        if free is None:
+            return -_solve(factor, h_tm)
+        predictor = np.zeros_like(x)
+        predictor[free] = -_solve(factor, h_tm[free])
+        return predictor
 
     # ---- fits used by hypothesis tests ----------------------------------------------
     def _check(self, fit: _Fit, what: str) -> _Fit:
@@ -706,6 +692,46 @@ def _describe(key: tuple[str, float | None]) -> str:
     which, mu = key
     data = "observed" if which == "obs" else "Asimov"
     return f"global fit ({data} data)" if mu is None else f"fit at mu={mu:g} ({data} data)"
+
+
+def _projected_newton(
+    h: np.ndarray, g: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, active: np.ndarray
+) -> tuple[Any, np.ndarray, np.ndarray | None]:
+    """(factor, step, free variables or None for all) of the Newton step on the variables not held at a bound.
+
+    A variable on its bound whose Newton step points out of the box is held there too (its gradient
+    can be ~0 while the step through it is the one that lowers -ln L), else the projected step does
+    not descend; at most one pass per variable."""
+    factor: Any = None
+    d = np.zeros_like(x)
+    free = None
+    for _ in range(x.size):
+        if active.any():
+            free = np.flatnonzero(~active)
+            d = np.zeros_like(x)
+            factor, d[free] = _newton_step(h[np.ix_(free, free)], g[free])
+        else:
+            free = None
+            factor, d = _newton_step(h, g)
+        outward = ~active & (((x <= lo) & (d < 0)) | ((x >= hi) & (d > 0)))
+        if not outward.any():
+            break
+        active = active | outward
+    return factor, d, free
+
+
+def _line_search(
+    point: Callable[[np.ndarray], Any], x: np.ndarray, f: float, g: np.ndarray, d: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, Any]:
+    """Backtracking (Armijo, c = 1e-4) on the projected path x + t d; (x, None) when 60 halvings fail."""
+    t = 1.0
+    for _ in range(60):
+        xn = np.minimum(np.maximum(x + t * d, lo), hi)
+        new = point(xn)
+        if new is not None and new.f <= f + 1e-4 * float(g @ (xn - x)):
+            return xn, new
+        t *= 0.5
+    return x, None
 
 
 def _newton_step(h: np.ndarray, g: np.ndarray) -> tuple[Any, np.ndarray]:

@@ -366,34 +366,47 @@ def _unique(qs: Sequence[Placed]) -> list[Placed]:
 def _contour_set(ax: Axes, out: Contours, qs: Sequence[Placed], which: str, suffix: str, colour: str, level: float) -> bool:
     """The observed and expected contours and the expected band of ``qs`` (``which`` values); False when
     the points with values do not span a plane."""
-    src: Callable[[PointOutcome], Mapping[str, Any] | None] = (lambda p: p.claimed) if which == "claimed" else (lambda p: p.replayed)
+    src: Source = (lambda p: p.claimed) if which == "claimed" else (lambda p: p.replayed)
     style = "--" if which == "claimed" else "-"
     target = math.log10(level)
-    drawn = False
-    obs = _unique(_with(qs, src, "CLs_obs"))
+    drawn_obs = _observed_contour(ax, out, _unique(_with(qs, src, "CLs_obs")), src, f"{which}-{suffix}", (colour, style), target)
+    drawn_exp = _expected_contours(ax, out, _unique(_with(qs, src, "CLs_exp", 4)), src, (which, suffix), (colour, style), target)
+    return drawn_obs or drawn_exp
+
+
+Source = Callable[[PointOutcome], Mapping[str, Any] | None]
+
+
+def _observed_contour(ax: Axes, out: Contours, obs: Sequence[Placed], src: Source, tag: str, look: tuple[str, str], target: float) -> bool:
     tri = _triangulation(obs)
-    if tri is not None:
-        z = [_log(cls_of(src(q.outcome)) or 0.0) for q in obs]
-        cs = ax.tricontour(tri, z, levels=[target], colors=[colour], linestyles=[style], linewidths=[2.0], zorder=5)
-        out.artists[_gid(cs, f"obs-contour-{which}-{suffix}")] = cs
-        drawn = True
-    exp = _unique(_with(qs, src, "CLs_exp", 4))
+    if tri is None:
+        return False
+    z = [_log(cls_of(src(q.outcome)) or 0.0) for q in obs]
+    cs = ax.tricontour(tri, z, levels=[target], colors=[look[0]], linestyles=[look[1]], linewidths=[2.0], zorder=5)
+    out.artists[_gid(cs, f"obs-contour-{tag}")] = cs
+    return True
+
+
+def _expected_contours(ax: Axes, out: Contours, exp: Sequence[Placed], src: Source, tag: tuple[str, str], look: tuple[str, str], target: float) -> bool:
+    """The median expected contour and the +-1 sigma band: where the -1 sigma CLs is below the level and
+    the +1 sigma CLs above it (f <= 0)."""
     tri = _triangulation(exp)
-    if tri is not None:
-        e = [[_log(cls_of(src(q.outcome), "CLs_exp", i) or 0.0) for q in exp] for i in (1, 2, 3)]
-        cs = ax.tricontour(tri, e[1], levels=[target], colors=[colour], linestyles=[style], linewidths=[1.2], zorder=5)
-        out.artists[_gid(cs, f"exp-contour-{which}-{suffix}")] = cs
-        # the band: where the -1 sigma CLs is below the level and the +1 sigma CLs above it (f <= 0)
-        f = [max(lo - target, target - hi) for lo, hi in zip(e[0], e[2], strict=True)]
-        if min(f) < 0:
-            fill = {"colors": [colour], "alpha": 0.18} if which == "replayed" else {"colors": ["none"], "hatches": ["////"]}
-            band = ax.tricontourf(tri, f, levels=[min(f) - 1.0, 0.0], zorder=2, **fill)
-            if which == "claimed":
-                band.set_edgecolor(colour)
-                band.set_linewidth(0.0)
-            out.artists[_gid(band, f"exp-band-{which}-{suffix}")] = band
-        drawn = True
-    return drawn
+    if tri is None:
+        return False
+    which, suffix = tag
+    colour, style = look
+    e = [[_log(cls_of(src(q.outcome), "CLs_exp", i) or 0.0) for q in exp] for i in (1, 2, 3)]
+    cs = ax.tricontour(tri, e[1], levels=[target], colors=[colour], linestyles=[style], linewidths=[1.2], zorder=5)
+    out.artists[_gid(cs, f"exp-contour-{which}-{suffix}")] = cs
+    f = [max(lo - target, target - hi) for lo, hi in zip(e[0], e[2], strict=True)]
+    if min(f) < 0:
+        fill = {"colors": [colour], "alpha": 0.18} if which == "replayed" else {"colors": ["none"], "hatches": ["////"]}
+        band = ax.tricontourf(tri, f, levels=[min(f) - 1.0, 0.0], zorder=2, **fill)
+        if which == "claimed":
+            band.set_edgecolor(colour)
+            band.set_linewidth(0.0)
+        out.artists[_gid(band, f"exp-band-{which}-{suffix}")] = band
+    return True
 
 
 def _gid(artist: Any, gid: str) -> str:
@@ -441,7 +454,6 @@ def exclusion_figure(report: ReplayReport) -> Contours:
 
 def _exclusion(report: ReplayReport) -> Contours:
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     placed, xs, ys = placed_points(report)
     level = level_of(report)
@@ -460,6 +472,22 @@ def _exclusion(report: ReplayReport) -> Contours:
         return out
     _scatter_points(ax, placed)
     groups = regions(placed)
+    handles = _region_contours(ax, out, groups, level)
+    if len(groups) > 1:
+        _combined_contours(ax, out, placed, level)
+        handles.append(Line2D([], [], color="black", label="combined (best expected per point)"))
+    handles += _style_handles(REGION_COLOURS[0] if len(groups) == 1 else "black", level)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7.5)
+    if len(placed) < len(report.points):
+        out.notes.append(f"{len(report.points) - len(placed)} point(s) without {la}/{lb} values are not drawn (see the table)")
+    return out
+
+
+def _region_contours(ax: Axes, out: Contours, groups: Sequence[tuple[str, Sequence[Placed]]], level: float) -> list[Any]:
+    """Claimed and replayed contours of each likelihood (region) in its colour; the legend handles
+    naming the regions where there are several."""
+    from matplotlib.lines import Line2D
+
     handles: list[Any] = []
     for i, (name, qs) in enumerate(groups):
         colour = REGION_COLOURS[i % len(REGION_COLOURS)]
@@ -468,24 +496,28 @@ def _exclusion(report: ReplayReport) -> Contours:
             out.notes.append(f"{name}: no contour, its {len(_unique(qs))} point position(s) do not span a plane (fewer than 3, or on one line)")
         if len(groups) > 1:
             handles.append(Line2D([], [], color=colour, label=clean(name)))
-    if len(groups) > 1:
-        for which in ("claimed", "replayed"):
-            if not _contour_set(ax, out, best_expected(placed, which), which, "combined", "black", level):
-                out.notes.append(f"combined ({which}): no contour, the best-expected points do not span a plane")
-        handles.append(Line2D([], [], color="black", label="combined (best expected per point)"))
-    first = REGION_COLOURS[0] if len(groups) == 1 else "black"
-    handles += [
-        Line2D([], [], color=first, linewidth=2.0, label="observed, replayed"),
-        Line2D([], [], color=first, linewidth=2.0, linestyle="--", label="observed, claimed"),
-        Line2D([], [], color=first, linewidth=1.2, label="expected, replayed"),
-        Patch(facecolor=first, alpha=0.18, label="expected \u00b11\u03c3, replayed"),
-        Patch(facecolor="none", edgecolor=first, hatch="////", linewidth=0, label="expected \u00b11\u03c3, claimed"),
+    return handles
+
+
+def _combined_contours(ax: Axes, out: Contours, placed: Sequence[Placed], level: float) -> None:
+    for which in ("claimed", "replayed"):
+        if not _contour_set(ax, out, best_expected(placed, which), which, "combined", "black", level):
+            out.notes.append(f"combined ({which}): no contour, the best-expected points do not span a plane")
+
+
+def _style_handles(colour: str, level: float) -> list[Any]:
+    """Legend entries for the line styles (observed/expected, claimed/replayed) and the point markers."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    return [
+        Line2D([], [], color=colour, linewidth=2.0, label="observed, replayed"),
+        Line2D([], [], color=colour, linewidth=2.0, linestyle="--", label="observed, claimed"),
+        Line2D([], [], color=colour, linewidth=1.2, label="expected, replayed"),
+        Patch(facecolor=colour, alpha=0.18, label="expected \u00b11\u03c3, replayed"),
+        Patch(facecolor="none", edgecolor=colour, hatch="////", linewidth=0, label="expected \u00b11\u03c3, claimed"),
         Line2D([], [], color=GREY, marker="o", linestyle="none", markersize=3, label=f"point, excluded in replay (CLs < {level:g})"),
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7.5)
-    if len(placed) < len(report.points):
-        out.notes.append(f"{len(report.points) - len(placed)} point(s) without {la}/{lb} values are not drawn (see the table)")
-    return out
 
 
 # --- the point view -----------------------------------------------------------------------------
@@ -557,6 +589,12 @@ def _point_markers(ax: Axes, placed: Sequence[Placed], size: float, labels: tupl
         scale = 1.3 if marker in "v^" else 1.0
         ax.scatter([q.u for q in qs], [q.v for q in qs], s=size * scale, marker=marker, linewidths=1.0, label=label, gid=f"points-{name}", zorder=3, **kw)
         titles[f"points-{name}"] = [tooltip(q.outcome, labels) for q in qs]
+    _rings(ax, placed, size)
+    return titles
+
+
+def _rings(ax: Axes, placed: Sequence[Placed], size: float) -> None:
+    """Rings around the failed points (red) and the passed points whose exclusion flipped (amber)."""
     rings = (
         ("failed", "o", RED, [q for q in placed if not q.outcome.passed]),
         ("flipped", "s", AMBER, [q for q in placed if q.outcome.passed and flipped(q.outcome)]),
@@ -573,7 +611,6 @@ def _point_markers(ax: Axes, placed: Sequence[Placed], size: float, labels: tupl
             gid=f"points-{name}",
             zorder=4,
         )
-    return titles
 
 
 def tooltip(p: PointOutcome, labels: tuple[str, str] | None) -> str:
