@@ -25,8 +25,8 @@ from heparch.store import layout, tar, tmpfiles, zframes
 from heparch.store.reader import RawStream, StreamError, TarStream
 
 if TYPE_CHECKING:
-    from heparch.signing import SignatureCheck
-    from heparch.trust import TrustPolicy
+    from heparch.signing.check import SignatureCheck
+    from heparch.signing.trust import TrustPolicy
 
 Level = Literal["structure", "fixity", "full"]
 LEVELS: tuple[Level, ...] = ("structure", "fixity", "full")
@@ -92,7 +92,7 @@ def verify(
     path = Path(path)
     extra: dict[str, bytes] = {}
     if detached:
-        from heparch.signing import read_detached
+        from heparch.signing.check import read_detached  # cryptography: loaded only to check signatures
 
         extra = read_detached(detached)
     try:
@@ -115,7 +115,7 @@ def verify_open(
 
     For callers that go on reading the same open file after verifying it (``arch extract``): a
     path opened twice may name another file the second time. ``detached`` holds envelopes by
-    name, as :func:`heparch.signing.read_detached` returns them.
+    name, as :func:`heparch.signing.check.read_detached` returns them.
     """
     if level not in LEVELS:
         raise InputError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
@@ -271,7 +271,7 @@ class _Pass:
     def _check_signatures(self, manifest_bytes: bytes, signatures: dict[str, bytes]) -> None:
         if not (signatures or self.detached or self.result.trust is not None):
             return
-        from heparch.signing import check_signatures
+        from heparch.signing.check import check_signatures  # cryptography: loaded only for a signed bundle or a policy
 
         check = check_signatures(
             identity=layout.identity(manifest_bytes),

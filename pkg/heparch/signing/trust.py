@@ -28,6 +28,7 @@ from typing import Any
 
 from heparch.config import read_capped, reject_unsafe_yaml, yaml_error
 from heparch.errors import InputError
+from heparch.signing.keys import KeyFormatError, parse_public_key
 
 #: a role name: lowercase letters, digits and '-', at most 24 characters (it is part of a tar entry name)
 ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
@@ -137,8 +138,6 @@ def parse_policy(data: Any, path: Path) -> TrustPolicy:
 
 def _parse_key(item: Any, where: str, earlier: list[TrustedKey], path: Path) -> TrustedKey:
     """One entry of ``keys``, unique in name and key among the ``earlier`` ones."""
-    from heparch.signing import KeyFormatError, parse_public_key
-
     if not isinstance(item, dict):
         raise _fail(path, where, "must be a mapping {name, public_key, roles}")
     extra = sorted(set(item) - _KEY_FIELDS)
