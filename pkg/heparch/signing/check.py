@@ -16,7 +16,7 @@ import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from heparch.errors import InputError, InvalidBundle
 from heparch.findings import Finding
@@ -86,29 +86,46 @@ def _fields(obj: Any, what: str, required: set[str], *, exact: bool, code: str) 
     return obj
 
 
+def _strict_json(data: bytes, what: str, code: str) -> Any:
+    try:
+        return strictjson.loads(data)
+    except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
+        raise _Bad(getattr(exc, "code", None) or code, f"{what} is not strict JSON: {exc}") from None
+
+
+def _is_hex64(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is 64 lowercase hex digits (a key id, a sha256 digest)."""
+    return isinstance(value, str) and KEYID_RE.fullmatch(value) is not None
+
+
+def _b64_field(value: object) -> bytes | None:
+    return b64decode(value) if isinstance(value, str) else None
+
+
 def _parse_envelope(data: bytes) -> tuple[bytes, str, bytes]:
     """(payload, keyid, sig) of a well-formed DSSE envelope, else _Bad E071."""
-    try:
-        obj = strictjson.loads(data)
-    except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
-        raise _Bad(getattr(exc, "code", None) or "E071", f"envelope is not strict JSON: {exc}") from None
-    env = _fields(obj, "envelope", {"payload", "payloadType", "signatures"}, exact=True, code="E071")
+    env = _fields(_strict_json(data, "envelope", "E071"), "envelope", {"payload", "payloadType", "signatures"}, exact=True, code="E071")
     if env["payloadType"] != PAYLOAD_TYPE:
         raise _Bad("E071", "wrong payloadType", expected=PAYLOAD_TYPE, found=env["payloadType"])
-    payload = b64decode(env["payload"]) if isinstance(env["payload"], str) else None
+    payload = _b64_field(env["payload"])
     if not payload:
         raise _Bad("E071", "payload is not non-empty base64")
-    sigs = env["signatures"]
+    keyid, sig = _envelope_signature(env["signatures"])
+    return payload, keyid, sig
+
+
+def _envelope_signature(sigs: Any) -> tuple[str, bytes]:
+    """(keyid, sig) of the envelope's one signature, else _Bad E071."""
     if not isinstance(sigs, list) or len(sigs) != 1:
         raise _Bad("E071", "signatures must be a list of exactly one signature (one envelope per key and role)")
     sig_obj = _fields(sigs[0], "signatures[0]", {"keyid", "sig"}, exact=True, code="E071")
     keyid = sig_obj["keyid"]
-    if not isinstance(keyid, str) or not KEYID_RE.fullmatch(keyid):
+    if not _is_hex64(keyid):
         raise _Bad("E071", "signatures[0].keyid must be 64 lowercase hex digits", found=keyid)
-    sig = b64decode(sig_obj["sig"]) if isinstance(sig_obj["sig"], str) else None
+    sig = _b64_field(sig_obj["sig"])
     if sig is None or len(sig) != 64:
         raise _Bad("E071", "signatures[0].sig must be the base64 of a 64-byte Ed25519 signature")
-    return payload, keyid, sig
+    return keyid, sig
 
 
 def _real_time(text: str) -> bool:
@@ -122,37 +139,47 @@ def _real_time(text: str) -> bool:
 
 def _parse_statement(payload: bytes) -> tuple[str, str, PublicKey, str, str]:
     """(subject sha256 hex, role, public key, key id, time) of a well-formed statement, else _Bad E072."""
-    try:
-        obj = strictjson.loads(payload)
-    except ValueError as exc:  # StrictJSONError, and json's own ValueError for integers of more than 4300 digits
-        raise _Bad(getattr(exc, "code", None) or "E072", f"payload is not strict JSON: {exc}") from None
-    st = _fields(obj, "statement", {"_type", "subject", "predicateType", "predicate"}, exact=False, code="E072")
+    st = _fields(_strict_json(payload, "payload", "E072"), "statement", {"_type", "subject", "predicateType", "predicate"}, exact=False, code="E072")
     if st["_type"] != STATEMENT_TYPE:
         raise _Bad("E072", "statement _type is not in-toto Statement v1", expected=STATEMENT_TYPE, found=st["_type"])
     if st["predicateType"] != PREDICATE_TYPE:
         raise _Bad("E072", "wrong predicateType", expected=PREDICATE_TYPE, found=st["predicateType"])
-    subjects = st["subject"]
+    digest = _subject_digest(st["subject"])
+    role, public, keyid, time = _parse_predicate(st["predicate"])
+    return digest, role, public, keyid, time
+
+
+def _subject_digest(subjects: Any) -> str:
+    """The sha256 hex of the statement's one subject (the bundle), else _Bad E072."""
     if not isinstance(subjects, list) or len(subjects) != 1:
         raise _Bad("E072", "subject must be a list of exactly one subject (the bundle)")
     subject = _fields(subjects[0], "subject[0]", {"name", "digest"}, exact=False, code="E072")
     digest = _fields(subject["digest"], "subject[0].digest", {"sha256"}, exact=False, code="E072")["sha256"]
-    if not isinstance(subject["name"], str) or not isinstance(digest, str) or not KEYID_RE.fullmatch(digest):
+    if not isinstance(subject["name"], str) or not _is_hex64(digest):
         raise _Bad("E072", "subject[0] needs a string name and digest.sha256 of 64 lowercase hex digits")
-    pred = _fields(st["predicate"], "predicate", {"role", "keyid", "publicKey", "time"}, exact=False, code="E072")
-    role, keyid, key_text, time = pred["role"], pred["keyid"], pred["publicKey"], pred["time"]
+    return digest
+
+
+def _parse_predicate(obj: Any) -> tuple[str, PublicKey, str, str]:
+    """(role, public key, key id, time) of the heparch predicate, else _Bad E072."""
+    pred = _fields(obj, "predicate", {"role", "keyid", "publicKey", "time"}, exact=False, code="E072")
+    role, keyid, time = pred["role"], pred["keyid"], pred["time"]
     if not isinstance(role, str) or role_problem(role):
         raise _Bad("E072", "predicate.role is not a valid role name", found=role)
-    if not isinstance(keyid, str) or not KEYID_RE.fullmatch(keyid):
+    if not _is_hex64(keyid):
         raise _Bad("E072", "predicate.keyid must be 64 lowercase hex digits", found=keyid)
     if not isinstance(time, str) or not _TIME_RE.fullmatch(time) or not _real_time(time):
         raise _Bad("E072", "predicate.time must be UTC YYYY-MM-DDTHH:MM:SSZ", found=time)
+    return role, _predicate_key(pred["publicKey"]), keyid, time
+
+
+def _predicate_key(key_text: object) -> PublicKey:
     if not isinstance(key_text, str) or not key_text.startswith("ssh-ed25519 "):
         raise _Bad("E072", "predicate.publicKey must be an OpenSSH line 'ssh-ed25519 AAAA...'")
     try:
-        public = parse_public_key(key_text)
+        return parse_public_key(key_text)
     except KeyFormatError as exc:
         raise _Bad("E072", f"predicate.publicKey: {exc}") from None
-    return digest, role, public, keyid, time
 
 
 def check_envelope(data: bytes, *, location: str, identity: str) -> Signature:
@@ -205,6 +232,20 @@ def _armored_body(text: str) -> str:
 
 
 def _check_sshsig(data: bytes, location: str, message: bytes, digests: dict[bytes, bytes] | None = None) -> Signature:
+    sig = _parse_sshsig(_sshsig_blob(data))
+    if sig.version != 1:
+        raise _Bad("E076", "unsupported SSHSIG version", expected=1, found=sig.version)
+    if sig.namespace != SSHSIG_NAMESPACE.encode("ascii"):
+        raise _Bad("E076", "wrong namespace", expected=SSHSIG_NAMESPACE, found=sig.namespace.decode("ascii", "replace"))
+    if sig.hash_alg not in (b"sha512", b"sha256"):
+        raise _Bad("E076", "unsupported hash algorithm", expected="sha512", found=sig.hash_alg.decode("ascii", "replace"))
+    if not sig.public.verify(sig.signature, sshsig_signed_data(sig.namespace, sig.hash_alg, message, digests)):
+        raise _Bad("E077", "the SSH signature does not verify over data/manifest.json")
+    return Signature(location, "sshsig", sig.public.keyid, None)
+
+
+def _sshsig_blob(data: bytes) -> bytes:
+    """The SSHSIG blob of an armored signature, else _Bad E076."""
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
@@ -217,6 +258,22 @@ def _check_sshsig(data: bytes, location: str, message: bytes, digests: dict[byte
     blob = base64.b64decode(body) if _SSH_B64_RE.fullmatch(body) else None
     if blob is None or not blob.startswith(SSHSIG_MAGIC):
         raise _Bad("E076", "the armored body is not padded standard base64 of an SSHSIG blob")
+    return blob
+
+
+@dataclasses.dataclass(frozen=True)
+class _SshSig:
+    """The fields of an SSHSIG blob (PROTOCOL.sshsig), not yet checked."""
+
+    version: int
+    public: PublicKey
+    namespace: bytes
+    hash_alg: bytes
+    signature: bytes
+
+
+def _parse_sshsig(blob: bytes) -> _SshSig:
+    """The fields of a well-formed SSHSIG blob with an ssh-ed25519 key and signature, else _Bad E076."""
     try:
         pos = len(SSHSIG_MAGIC)
         if len(blob) < pos + 4:
@@ -229,22 +286,18 @@ def _check_sshsig(data: bytes, location: str, message: bytes, digests: dict[byte
         wrapped, pos = read_ssh_string(blob, pos)
         if pos != len(blob):
             raise KeyFormatError("bytes after the signature")
-        public = parse_blob(key_blob)
-        sig_type, spos = read_ssh_string(wrapped, 0)
-        sig, spos = read_ssh_string(wrapped, spos)
-        if sig_type != KEY_TYPE or len(sig) != 64 or spos != len(wrapped):
-            raise KeyFormatError("the signature is not an ssh-ed25519 signature")
+        return _SshSig(version, parse_blob(key_blob), namespace, hash_alg, _ed25519_signature(wrapped))
     except KeyFormatError as exc:
         raise _Bad("E076", f"malformed SSHSIG blob: {exc}") from None
-    if version != 1:
-        raise _Bad("E076", "unsupported SSHSIG version", expected=1, found=version)
-    if namespace != SSHSIG_NAMESPACE.encode("ascii"):
-        raise _Bad("E076", "wrong namespace", expected=SSHSIG_NAMESPACE, found=namespace.decode("ascii", "replace"))
-    if hash_alg not in (b"sha512", b"sha256"):
-        raise _Bad("E076", "unsupported hash algorithm", expected="sha512", found=hash_alg.decode("ascii", "replace"))
-    if not public.verify(sig, sshsig_signed_data(namespace, hash_alg, message, digests)):
-        raise _Bad("E077", "the SSH signature does not verify over data/manifest.json")
-    return Signature(location, "sshsig", public.keyid, None)
+
+
+def _ed25519_signature(wrapped: bytes) -> bytes:
+    """The 64 bytes of an SSH signature blob: string "ssh-ed25519", string signature."""
+    sig_type, pos = read_ssh_string(wrapped, 0)
+    sig, pos = read_ssh_string(wrapped, pos)
+    if sig_type != KEY_TYPE or len(sig) != 64 or pos != len(wrapped):
+        raise KeyFormatError("the signature is not an ssh-ed25519 signature")
+    return sig
 
 
 @dataclasses.dataclass
@@ -257,20 +310,24 @@ class SignatureCheck:
     trust: TrustOutcome | None
 
     def to_json(self, policy: TrustPolicy | None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for s in self.valid:
-            key = policy.key(s.keyid) if policy is not None else None
-            if policy is None:
-                status = "unverified"
-            elif s.kind == "dsse" and s.role is not None and policy.trusts(s.keyid, s.role):
-                status = "trusted"
-            elif s.kind == "sshsig" and key is not None:
-                status = "trusted-key"
-            else:
-                status = "untrusted"
-            out.append({"file": s.location, "kind": s.kind, "role": s.role, "keyid": s.keyid, "signer": key.name if key else None, "status": status})
+        out = [_signature_json(s, policy) for s in self.valid]
         out += [{"file": loc, "kind": None, "role": None, "keyid": None, "signer": None, "status": f"invalid ({code})"} for loc, code in self.invalid]
         return sorted(out, key=lambda o: o["file"])
+
+
+def _signature_json(s: Signature, policy: TrustPolicy | None) -> dict[str, Any]:
+    key = policy.key(s.keyid) if policy is not None else None
+    return {"file": s.location, "kind": s.kind, "role": s.role, "keyid": s.keyid, "signer": key.name if key else None, "status": _status(s, policy)}
+
+
+def _status(s: Signature, policy: TrustPolicy | None) -> str:
+    """unverified (no policy), trusted (a DSSE envelope of a key the policy lets sign for its
+    role), trusted-key (an sshsig of a key the policy lists), else untrusted."""
+    if policy is None:
+        return "unverified"
+    if s.kind == "dsse":
+        return "trusted" if s.role is not None and policy.trusts(s.keyid, s.role) else "untrusted"
+    return "trusted-key" if policy.key(s.keyid) is not None else "untrusted"
 
 
 def check_signatures(
@@ -287,26 +344,34 @@ def check_signatures(
     (E070-E077); valid ones are warnings unless the policy trusts their key for their role
     (W007 without a policy, W008 with one); an unmet threshold is E078.
     """
-    findings: list[Finding] = []
-    valid: list[Signature] = []
-    invalid: list[tuple[str, str]] = []
     digests: dict[bytes, bytes] = {}  # of manifest_bytes, by hash name: computed once, not once per .sshsig
     checks: list[tuple[str, Callable[[], Signature]]] = [
         (name, functools.partial(_check_in_bundle, name, in_bundle[name], identity, manifest_bytes, digests)) for name in sorted(in_bundle)
     ]
     checks += [(loc, functools.partial(_check_envelope, data, loc, identity)) for loc, data in sorted((detached or {}).items())]
+    result = _run_checks(checks)
+    _judge(result, policy, policy_location)
+    return result
+
+
+def _judge(result: SignatureCheck, policy: TrustPolicy | None, policy_location: str) -> None:
+    """Add the policy's verdict to ``result``: W007/W008 for valid signatures that do not count, E078 for unmet roles."""
+    result.findings += [f for s in result.valid if (f := _trust_finding(s, policy)) is not None]
+    if policy is not None:
+        result.trust = policy.evaluate((s.role, s.keyid) for s in result.valid if s.kind == "dsse" and s.role is not None)
+        result.findings += [_unmet(r, policy_location) for r in result.trust.roles if not r.met]
+
+
+def _run_checks(checks: list[tuple[str, Callable[[], Signature]]]) -> SignatureCheck:
+    """Each signature's check, in order: the valid ones, and a finding for each invalid one."""
+    result = SignatureCheck([], [], [], None)
     for location, check in checks:
         try:
-            valid.append(check())
+            result.valid.append(check())
         except _Bad as exc:
-            findings.append(exc.finding(location))
-            invalid.append((location, exc.code))
-    findings += [f for s in valid if (f := _trust_finding(s, policy)) is not None]
-    outcome = None
-    if policy is not None:
-        outcome = policy.evaluate((s.role, s.keyid) for s in valid if s.kind == "dsse" and s.role is not None)
-        findings += [_unmet(r, policy_location) for r in outcome.roles if not r.met]
-    return SignatureCheck(findings, valid, invalid, outcome)
+            result.findings.append(exc.finding(location))
+            result.invalid.append((location, exc.code))
+    return result
 
 
 def _check_in_bundle(name: str, data: bytes, identity: str, manifest_bytes: bytes, digests: dict[bytes, bytes]) -> Signature:
