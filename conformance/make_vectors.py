@@ -44,8 +44,9 @@ from typing import Any
 
 import zstandard
 
-from heparch import signing
 from heparch.components.workspace import pyhf_digest
+from heparch.signing import envelope as sigformat
+from heparch.signing.keys import Signer
 from heparch.spec import limits, strictjson, versions
 from heparch.spec.codes import CODES
 from heparch.store import layout, tar, writer, zframes
@@ -1832,9 +1833,9 @@ def _() -> Draft:
 
 SIGN_TIME = "2024-05-01T00:00:00Z"
 #: fixed test keys (never use these seeds for anything real): Ed25519 private seeds from fixed strings
-ALICE = signing.Signer.from_seed(hashlib.sha256(b"heparch conformance key: alice").digest())
-BOB = signing.Signer.from_seed(hashlib.sha256(b"heparch conformance key: bob").digest())
-MALLORY = signing.Signer.from_seed(hashlib.sha256(b"heparch conformance key: mallory").digest())
+ALICE = Signer.from_seed(hashlib.sha256(b"heparch conformance key: alice").digest())
+BOB = Signer.from_seed(hashlib.sha256(b"heparch conformance key: bob").digest())
+MALLORY = Signer.from_seed(hashlib.sha256(b"heparch conformance key: mallory").digest())
 SIGS = layout.SIGNATURE_DIR
 
 
@@ -1842,12 +1843,12 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def dsse_name(role: str, signer: signing.Signer) -> str:
-    return SIGS + signing.signature_name(role, signer.public.keyid, "dsse")
+def dsse_name(role: str, signer: Signer) -> str:
+    return SIGS + sigformat.signature_name(role, signer.public.keyid, "dsse")
 
 
-def sshsig_name(role: str, signer: signing.Signer) -> str:
-    return SIGS + signing.signature_name(role, signer.public.keyid, "sshsig")
+def sshsig_name(role: str, signer: Signer) -> str:
+    return SIGS + sigformat.signature_name(role, signer.public.keyid, "sshsig")
 
 
 def identity_of(d: Draft) -> str:
@@ -1856,32 +1857,32 @@ def identity_of(d: Draft) -> str:
 
 def envelope(
     d: Draft,
-    signer: signing.Signer,
+    signer: Signer,
     role: str = "analysis-team",
     *,
     edit_statement: Callable[[dict[str, Any]], None] | None = None,
     edit_envelope: Callable[[dict[str, Any]], None] | None = None,
-    signed_by: signing.Signer | None = None,
+    signed_by: Signer | None = None,
     identity: str | None = None,
 ) -> bytes:
     """A DSSE envelope for ``d`` as heparch writes it, optionally changed before or after signing."""
-    st = signing.statement(identity=identity or identity_of(d), name="bundle", role=role, public=signer.public, time=SIGN_TIME)
+    st = sigformat.statement(identity=identity or identity_of(d), name="bundle", role=role, public=signer.public, time=SIGN_TIME)
     if edit_statement is not None:
         edit_statement(st)
     payload = strictjson.canonical(st)
-    sig = (signed_by or signer).sign(signing.pae(signing.PAYLOAD_TYPE, payload))
-    env: dict[str, Any] = {"payload": b64(payload), "payloadType": signing.PAYLOAD_TYPE, "signatures": [{"keyid": signer.public.keyid, "sig": b64(sig)}]}
+    sig = (signed_by or signer).sign(sigformat.pae(sigformat.PAYLOAD_TYPE, payload))
+    env: dict[str, Any] = {"payload": b64(payload), "payloadType": sigformat.PAYLOAD_TYPE, "signatures": [{"keyid": signer.public.keyid, "sig": b64(sig)}]}
     if edit_envelope is not None:
         edit_envelope(env)
     return (json.dumps(env, indent=2, sort_keys=True) + "\n").encode("ascii")
 
 
-def signed(d: Draft, *dsse: tuple[signing.Signer, str], ssh: tuple[signing.Signer, ...] = ()) -> Draft:
+def signed(d: Draft, *dsse: tuple[Signer, str], ssh: tuple[Signer, ...] = ()) -> Draft:
     """``d`` with heparch's envelopes (signer, role) and sshsigs (role analysis-team) in its signature part."""
     for signer, role in dsse:
         d.signatures[dsse_name(role, signer)] = envelope(d, signer, role)
     for signer in ssh:
-        d.signatures[sshsig_name("analysis-team", signer)] = signing.make_sshsig(signer, d.manifest_bytes())
+        d.signatures[sshsig_name("analysis-team", signer)] = sigformat.make_sshsig(signer, d.manifest_bytes())
     return d
 
 
@@ -1891,7 +1892,7 @@ def with_signature(name: str, data: bytes | Callable[[Draft], bytes]) -> Draft:
     return d
 
 
-def policy(require: dict[str, int], **keys: tuple[signing.Signer, list[str]]) -> dict[str, Any]:
+def policy(require: dict[str, int], **keys: tuple[Signer, list[str]]) -> dict[str, Any]:
     """A trust policy (its JSON form, which is also YAML) as expected.json carries it."""
     return {
         "keys": [{"name": name, "public_key": f"{s.public.openssh} {name}", "roles": roles} for name, (s, roles) in keys.items()],
@@ -1969,11 +1970,11 @@ def _() -> Draft:
 @vector("E071_payload_type", "The envelope's payloadType is application/json instead of application/vnd.in-toto+json (the signature covers it, and verifies).")
 def _() -> Draft:
     def make(d: Draft) -> bytes:
-        payload = strictjson.canonical(signing.statement(identity=identity_of(d), name="bundle", role="analysis-team", public=ALICE.public, time=SIGN_TIME))
+        payload = strictjson.canonical(sigformat.statement(identity=identity_of(d), name="bundle", role="analysis-team", public=ALICE.public, time=SIGN_TIME))
         env = {
             "payload": b64(payload),
             "payloadType": "application/json",
-            "signatures": [{"keyid": ALICE.public.keyid, "sig": b64(ALICE.sign(signing.pae("application/json", payload)))}],
+            "signatures": [{"keyid": ALICE.public.keyid, "sig": b64(ALICE.sign(sigformat.pae("application/json", payload)))}],
         }
         return json.dumps(env, indent=2, sort_keys=True).encode()
 
@@ -2064,7 +2065,7 @@ def _() -> Draft:
 @vector("E076_sshsig_namespace", "An OpenSSH signature made with namespace 'file' instead of heparch-bundle.")
 def _() -> Draft:
     def make(d: Draft) -> bytes:
-        data = signing.make_sshsig(ALICE, d.manifest_bytes())
+        data = sigformat.make_sshsig(ALICE, d.manifest_bytes())
         blob = base64.b64decode(b"".join(data.splitlines()[1:-1]))
         blob = blob.replace(b"\x00\x00\x00\x0eheparch-bundle", b"\x00\x00\x00\x04file")
         body = b64(blob)
@@ -2078,13 +2079,13 @@ def _() -> Draft:
 @vector("E076_sshsig_not_armored", "The .sshsig file holds the raw binary SSHSIG blob instead of the armored text.")
 def _() -> Draft:
     return with_signature(
-        sshsig_name("analysis-team", ALICE), lambda d: base64.b64decode(b"".join(signing.make_sshsig(ALICE, d.manifest_bytes()).splitlines()[1:-1]))
+        sshsig_name("analysis-team", ALICE), lambda d: base64.b64decode(b"".join(sigformat.make_sshsig(ALICE, d.manifest_bytes()).splitlines()[1:-1]))
     )
 
 
 @vector("E077_sshsig_other_manifest", "A well-formed OpenSSH signature by alice over other bytes than data/manifest.json.")
 def _() -> Draft:
-    return with_signature(sshsig_name("analysis-team", ALICE), signing.make_sshsig(ALICE, b'{"files":[]}'))
+    return with_signature(sshsig_name("analysis-team", ALICE), sigformat.make_sshsig(ALICE, b'{"files":[]}'))
 
 
 # ---------------------------------------------------------------------------------------
@@ -2207,7 +2208,7 @@ def in_place_of_a_blob(name: str, data: Callable[[Draft], bytes]) -> Draft:
     " of notes.txt (as many blocks, so the payload has the length the manifest implies): signatures belong before the tag manifest.",
 )
 def _() -> Draft:
-    return in_place_of_a_blob(sshsig_name("analysis-team", ALICE), lambda d: signing.make_sshsig(ALICE, d.manifest_bytes()))
+    return in_place_of_a_blob(sshsig_name("analysis-team", ALICE), lambda d: sigformat.make_sshsig(ALICE, d.manifest_bytes()))
 
 
 @vector(
@@ -2258,13 +2259,13 @@ def _() -> bytes:
     return with_head_file("bagit.txt", lambda b: b"\xef\xbb\xbf" + b)
 
 
-def sshsig(signer: signing.Signer, message: bytes, hash_alg: bytes, digest: bytes) -> bytes:
+def sshsig(signer: Signer, message: bytes, hash_alg: bytes, digest: bytes) -> bytes:
     """An armored OpenSSH signature (PROTOCOL.sshsig) over ``message`` whose hash field and digest are given."""
 
     def string(data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + data
 
-    namespace = signing.SSHSIG_NAMESPACE.encode("ascii")
+    namespace = sigformat.SSHSIG_NAMESPACE.encode("ascii")
     signed = b"SSHSIG" + string(namespace) + string(b"") + string(hash_alg) + string(digest)
     sig = string(b"ssh-ed25519") + string(signer.sign(signed))
     blob = b"SSHSIG" + struct.pack(">I", 1) + string(signer.public.blob) + string(namespace) + string(b"") + string(hash_alg) + string(sig)
@@ -2272,7 +2273,7 @@ def sshsig(signer: signing.Signer, message: bytes, hash_alg: bytes, digest: byte
     lines = ["-----BEGIN SSH SIGNATURE-----", *(body[i : i + 70] for i in range(0, len(body), 70)), "-----END SSH SIGNATURE-----"]
     out = ("\n".join(lines) + "\n").encode("ascii")
     if hash_alg == b"sha512":
-        assert out == signing.make_sshsig(signer, message), "sshsig() must agree with heparch's make_sshsig"
+        assert out == sigformat.make_sshsig(signer, message), "sshsig() must agree with heparch's make_sshsig"
     return out
 
 
@@ -2299,10 +2300,10 @@ def envelope_with(d: Draft, tail: bytes) -> bytes:
 
 def envelope_over(d: Draft, tail: bytes) -> bytes:
     """An envelope by alice whose signed payload is heparch's statement with ``tail`` added to its object."""
-    st = signing.statement(identity=identity_of(d), name="bundle", role="analysis-team", public=ALICE.public, time=SIGN_TIME)
+    st = sigformat.statement(identity=identity_of(d), name="bundle", role="analysis-team", public=ALICE.public, time=SIGN_TIME)
     payload = strictjson.canonical(st)[:-1] + b"," + tail + b"}"
-    sig = ALICE.sign(signing.pae(signing.PAYLOAD_TYPE, payload))
-    env = {"payload": b64(payload), "payloadType": signing.PAYLOAD_TYPE, "signatures": [{"keyid": ALICE.public.keyid, "sig": b64(sig)}]}
+    sig = ALICE.sign(sigformat.pae(sigformat.PAYLOAD_TYPE, payload))
+    env = {"payload": b64(payload), "payloadType": sigformat.PAYLOAD_TYPE, "signatures": [{"keyid": ALICE.public.keyid, "sig": b64(sig)}]}
     return (json.dumps(env, indent=2, sort_keys=True) + "\n").encode("ascii")
 
 

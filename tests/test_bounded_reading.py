@@ -165,7 +165,7 @@ def test_open_reports_the_code_in_process(hostile: dict[str, Path]) -> None:
 
 
 def test_trust_policy_from_dev_zero_is_refused_quickly() -> None:
-    from heparch.trust import load_policy
+    from heparch.signing.trust import load_policy
 
     with pytest.raises(InputError, match=r"/dev/zero: the trust policy is larger than \d+ bytes"):
         load_policy("/dev/zero")
@@ -173,7 +173,7 @@ def test_trust_policy_from_dev_zero_is_refused_quickly() -> None:
 
 def test_oversized_trust_policy_and_arch_yaml_are_input_errors(tmp_path: Path) -> None:
     from heparch import config
-    from heparch.trust import load_policy
+    from heparch.signing.trust import load_policy
 
     big = tmp_path / "big.yaml"
     big.write_bytes(b"# " + b"x" * config.MAX_YAML_BYTES + b"\n")
@@ -185,7 +185,7 @@ def test_oversized_trust_policy_and_arch_yaml_are_input_errors(tmp_path: Path) -
 
 def test_trust_policy_nesting_is_capped_like_arch_yaml(tmp_path: Path) -> None:
     from heparch import config
-    from heparch.trust import load_policy
+    from heparch.signing.trust import load_policy
 
     deep = tmp_path / "deep.yaml"
     deep.write_text("keys: " + "[" * 100_000 + "]" * 100_000 + "\n")

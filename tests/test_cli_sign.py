@@ -47,7 +47,7 @@ def keys(tmp_path: Path) -> dict[str, Path]:
 
 
 def keyid(key: Path) -> str:
-    from heparch.signing import parse_public_key
+    from heparch.signing.keys import parse_public_key
 
     return parse_public_key(key.with_name(key.name + ".pub").read_text()).keyid
 

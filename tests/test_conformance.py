@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from heparch.signing.trust import parse_policy
 from heparch.spec.codes import CODES
-from heparch.trust import parse_policy
 from heparch.verify import verify
 
 from clihelp import run

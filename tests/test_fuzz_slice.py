@@ -175,13 +175,14 @@ def test_fuzz_slice(one_lbb_bundle: Path, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="module")
 def ssh_signed(plain: bytes, tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
     """The plain bundle signed with an sshsig (and its envelope): (bytes, the sshsig's entry name)."""
-    from heparch import signing
+    from heparch import sign as arch_sign
+    from heparch.signing import keys
 
     where = tmp_path_factory.mktemp("fuzz-ssh")
-    private, _public = signing.generate_key()
+    private, _public = keys.generate_key()
     (where / "key").write_bytes(private)
     (where / "b.zst").write_bytes(plain)
-    signing.sign(where / "b.zst", signing.load_signer(where / "key"), role="analysis-team", ssh=True)
+    arch_sign.sign(where / "b.zst", keys.load_signer(where / "key"), role="analysis-team", ssh=True)
     data = (where / "b.zst").read_bytes()
     return data, next(n for n in fuzz.decode(data).entries if n.endswith(".sshsig"))
 

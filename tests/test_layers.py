@@ -28,21 +28,21 @@ LAYER = {
     "semantic_stream": 3,
     "config": 3,
     "metadata": 3,
-    "__init__": 4,  # heparch.open
-    "api": 4,
-    "build": 4,
-    "verify": 4,
-    "extract": 4,
-    "inspect": 4,
-    "init": 4,
-    "signing": 4,
-    "trust": 4,
-    "infer": 5,
-    "replay": 6,
-    "claim": 6,
-    "simplify": 6,
-    "cli": 7,
-    "__main__": 8,
+    "signing": 4,  # keys, envelopes, their checking, trust policies
+    "verify": 5,  # checks signatures (heparch.signing.check) before hashing any payload
+    "__init__": 6,  # heparch.open
+    "api": 6,
+    "build": 6,
+    "extract": 6,
+    "inspect": 6,
+    "init": 6,
+    "sign": 6,  # verifies a bundle before it signs it
+    "infer": 7,
+    "replay": 8,
+    "claim": 8,
+    "simplify": 8,
+    "cli": 9,
+    "__main__": 10,
 }
 
 

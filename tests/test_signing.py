@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from heparch import signing
+from heparch import sign as arch_sign
 from heparch.build import build
 from heparch.errors import InputError, InvalidBundle
-from heparch.signing import KeyFormatError, Signer, parse_public_key
+from heparch.signing import check as signature_check
+from heparch.signing import envelope
+from heparch.signing import keys as signing_keys
+from heparch.signing.keys import KeyFormatError, Signer, parse_public_key
+from heparch.signing.trust import load_policy, parse_policy
 from heparch.store import layout, writer
-from heparch.trust import load_policy, parse_policy
 from heparch.verify import verify
 
 ALICE = Signer.from_seed(bytes(range(32)))
@@ -74,7 +77,7 @@ def envelope_obj(data: bytes) -> tuple[dict, dict]:
 def resign(signer: Signer, env: dict, statement: dict) -> bytes:
     payload = json.dumps(statement).encode()
     env = dict(env, payload=base64.b64encode(payload).decode())
-    env["signatures"] = [{"keyid": signer.public.keyid, "sig": base64.b64encode(signer.sign(signing.pae(env["payloadType"], payload))).decode()}]
+    env["signatures"] = [{"keyid": signer.public.keyid, "sig": base64.b64encode(signer.sign(envelope.pae(env["payloadType"], payload))).decode()}]
     return json.dumps(env).encode()
 
 
@@ -85,7 +88,7 @@ def test_keyid_is_sha256_of_the_openssh_blob() -> None:
     line = ALICE.public.openssh
     blob = base64.b64decode(line.split()[1])
     assert ALICE.public.keyid == hashlib.sha256(blob).hexdigest()
-    assert signing.parse_public_key(line + " alice@example.org").keyid == ALICE.public.keyid
+    assert signing_keys.parse_public_key(line + " alice@example.org").keyid == ALICE.public.keyid
 
 
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen not installed")
@@ -101,7 +104,7 @@ def test_pem_public_key_has_the_same_keyid() -> None:
     from cryptography.hazmat.primitives import serialization
 
     pem = ALICE.private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    assert signing.parse_public_key(pem).keyid == ALICE.public.keyid
+    assert signing_keys.parse_public_key(pem).keyid == ALICE.public.keyid
 
 
 @pytest.mark.parametrize(
@@ -114,27 +117,27 @@ def test_pem_public_key_has_the_same_keyid() -> None:
     ],
 )
 def test_bad_public_keys(text: str, match: str) -> None:
-    with pytest.raises(signing.KeyFormatError, match=match):
-        signing.parse_public_key(text)
+    with pytest.raises(signing_keys.KeyFormatError, match=match):
+        signing_keys.parse_public_key(text)
 
 
 @pytest.mark.parametrize("passphrase", [None, b"correct horse"])
 def test_generated_key_loads(tmp_path: Path, passphrase: bytes | None) -> None:
-    private, public = signing.generate_key(passphrase=passphrase, comment="me")
+    private, public = signing_keys.generate_key(passphrase=passphrase, comment="me")
     (tmp_path / "k").write_bytes(private)
-    signer = signing.load_signer(tmp_path / "k", passphrase=passphrase)
+    signer = signing_keys.load_signer(tmp_path / "k", passphrase=passphrase)
     assert public.decode() == signer.public.openssh + " me\n"
     if passphrase:
         with pytest.raises(InputError, match="encrypted; give its passphrase"):
-            signing.load_signer(tmp_path / "k")
+            signing_keys.load_signer(tmp_path / "k")
         with pytest.raises(InputError, match="wrong passphrase"):
-            signing.load_signer(tmp_path / "k", passphrase=b"wrong")
+            signing_keys.load_signer(tmp_path / "k", passphrase=b"wrong")
 
 
 def test_public_key_file_is_not_a_signing_key(tmp_path: Path) -> None:
     (tmp_path / "k.pub").write_text(ALICE.public.openssh + "\n")
     with pytest.raises(InputError, match="is a public key"):
-        signing.load_signer(tmp_path / "k.pub")
+        signing_keys.load_signer(tmp_path / "k.pub")
 
 
 # --- signing a bundle --------------------------------------------------------------------
@@ -145,7 +148,7 @@ def test_signing_keeps_identity_and_copies_head_and_payload(bundle: Path) -> Non
     identity = verify(bundle).identity
     with bundle.open("rb") as fh:
         parts = writer.existing_parts(fh)
-    done = signing.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
+    done = arch_sign.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
     after = bundle.read_bytes()
     assert done.identity == identity == verify(bundle).identity
     head_end = sum(f.length for f in parts.head_frames)
@@ -161,7 +164,7 @@ def test_signing_keeps_identity_and_copies_head_and_payload(bundle: Path) -> Non
 
 
 def test_envelope_content(bundle: Path) -> None:
-    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    arch_sign.sign(bundle, ALICE, role="analysis-team", time=TIME)
     identity = verify(bundle).identity
     assert identity is not None
     data = signatures_of(bundle)[f"signatures/analysis-team.{ALICE.public.keyid}.dsse.json"]
@@ -171,36 +174,36 @@ def test_envelope_content(bundle: Path) -> None:
     assert statement == {
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": "bundle", "digest": {"sha256": identity.removeprefix("sha256:")}}],
-        "predicateType": signing.PREDICATE_TYPE,
+        "predicateType": envelope.PREDICATE_TYPE,
         "predicate": {"role": "analysis-team", "keyid": ALICE.public.keyid, "publicKey": ALICE.public.openssh, "time": TIME},
     }
     # deterministic: Ed25519 and a fixed time give the same bytes
-    assert data == signing.make_envelope(ALICE, identity=identity, name="bundle", role="analysis-team", time=TIME)
+    assert data == envelope.make_envelope(ALICE, identity=identity, name="bundle", role="analysis-team", time=TIME)
 
 
 def test_same_key_and_role_replaces_its_envelope(bundle: Path) -> None:
-    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    arch_sign.sign(bundle, ALICE, role="analysis-team", time=TIME)
     first = signatures_of(bundle)
-    signing.sign(bundle, ALICE, role="analysis-team", time="2025-01-01T00:00:00Z")
+    arch_sign.sign(bundle, ALICE, role="analysis-team", time="2025-01-01T00:00:00Z")
     second = signatures_of(bundle)
     assert first.keys() == second.keys()
     assert first != second
-    signing.sign(bundle, ALICE, role="publication-committee", time=TIME)
+    arch_sign.sign(bundle, ALICE, role="publication-committee", time=TIME)
     assert len(signatures_of(bundle)) == 2
 
 
 def test_source_date_epoch_sets_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1714521600")
-    assert signing.signing_time() == TIME
+    assert envelope.signing_time() == TIME
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
     with pytest.raises(InputError, match="SOURCE_DATE_EPOCH"):
-        signing.signing_time()
+        envelope.signing_time()
 
 
 @pytest.mark.parametrize("role", ["", "Analysis", "-team", "a" * 25, "a.b", "a/b"])
 def test_invalid_roles_are_usage_errors(bundle: Path, role: str) -> None:
     with pytest.raises(InputError, match="--role"):
-        signing.sign(bundle, ALICE, role=role, time=TIME)
+        arch_sign.sign(bundle, ALICE, role=role, time=TIME)
 
 
 def test_signing_an_invalid_bundle_fails(bundle: Path) -> None:
@@ -208,12 +211,12 @@ def test_signing_an_invalid_bundle_fails(bundle: Path) -> None:
     data[len(data) // 2] ^= 1
     bundle.write_bytes(bytes(data))
     with pytest.raises(InvalidBundle, match="cannot sign an invalid bundle"):
-        signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
+        arch_sign.sign(bundle, ALICE, role="analysis-team", time=TIME)
 
 
 def test_two_signers_and_policies(bundle: Path, tmp_path: Path) -> None:
-    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
-    signing.sign(bundle, BOB, role="publication-committee", time=TIME)
+    arch_sign.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    arch_sign.sign(bundle, BOB, role="publication-committee", time=TIME)
     both = policy(tmp_path, {"analysis-team": 1, "publication-committee": 1}, alice=(ALICE, ["analysis-team"]), bob=(BOB, ["publication-committee"]))
     result = verify(bundle, trust=load_policy(both))
     assert result.valid, [f.one_line() for f in result.report.findings]
@@ -235,7 +238,7 @@ def test_two_signers_and_policies(bundle: Path, tmp_path: Path) -> None:
 def test_detached_envelope_for_another_bundle_is_spliced(bundle: Path, analysis: Path, tmp_path: Path) -> None:
     (analysis / "README.md").write_text("another analysis\n")
     other = build(analysis, output=tmp_path / "other.zst").output
-    done = signing.sign(other, ALICE, role="analysis-team", detached=True, time=TIME)
+    done = arch_sign.sign(other, ALICE, role="analysis-team", detached=True, time=TIME)
     (envelope,) = done.written
     assert Path(envelope).name == f"other.zst.analysis-team.{ALICE.public.keyid}.dsse.json"
     assert signatures_of(other) == {}
@@ -243,26 +246,26 @@ def test_detached_envelope_for_another_bundle_is_spliced(bundle: Path, analysis:
     result = verify(bundle, detached=[envelope])
     assert found(result) == ["E074"]
     with pytest.raises(InvalidBundle, match="E074"):
-        signing.attach(bundle, envelope)
+        arch_sign.attach(bundle, envelope)
 
 
 def test_a_key_counts_once_per_role(bundle: Path, tmp_path: Path) -> None:
-    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
-    detached = signing.sign(bundle, ALICE, role="analysis-team", detached=True, time="2025-01-01T00:00:00Z").written
+    arch_sign.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    detached = arch_sign.sign(bundle, ALICE, role="analysis-team", detached=True, time="2025-01-01T00:00:00Z").written
     two = policy(tmp_path, {"analysis-team": 2}, alice=(ALICE, ["analysis-team"]), bob=(BOB, ["analysis-team"]))
     result = verify(bundle, trust=load_policy(two), detached=list(detached))
     assert found(result) == ["E078"]
     assert "needs 2 distinct trusted key(s), got 1 (alice)" in result.report.errors[0].message
-    bob = signing.sign(bundle, BOB, role="analysis-team", detached=True, time=TIME).written
+    bob = arch_sign.sign(bundle, BOB, role="analysis-team", detached=True, time=TIME).written
     assert verify(bundle, trust=load_policy(two), detached=[*detached, *bob]).valid
 
 
 def test_attach_adds_a_detached_envelope(bundle: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.zst"
     shutil.copy(bundle, copy)
-    (env,) = signing.sign(copy, BOB, role="publication-committee", detached=True, time=TIME).written
-    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
-    signing.attach(bundle, env)
+    (env,) = arch_sign.sign(copy, BOB, role="publication-committee", detached=True, time=TIME).written
+    arch_sign.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    arch_sign.attach(bundle, env)
     assert sorted(signatures_of(bundle)) == sorted(
         [f"signatures/analysis-team.{ALICE.public.keyid}.dsse.json", f"signatures/publication-committee.{BOB.public.keyid}.dsse.json"]
     )
@@ -276,7 +279,7 @@ def test_changed_component_with_old_signatures_fails(bundle: Path, tmp_path: Pat
     # arch build now refuses stale signatures (test_cli_sign.py::test_build_refuses_kept_signatures_after_an_edit);
     # another tool, or an attacker, can still write such a bundle: verification must catch it
     monkeypatch.setattr("heparch.build._check_kept_signatures", lambda *args: None)
-    signing.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
+    arch_sign.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
     out = extract(bundle, tmp_path / "x")
     assert sorted(p.name for p in (out / "signatures").iterdir()) == [
         f"analysis-team.{ALICE.public.keyid}.dsse.json",
@@ -293,7 +296,7 @@ def test_changed_component_with_old_signatures_fails(bundle: Path, tmp_path: Pat
 
 
 def _good(bundle: Path) -> tuple[str, bytes, str]:
-    signing.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
+    arch_sign.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
     sigs = signatures_of(bundle)
     name = f"signatures/analysis-team.{ALICE.public.keyid}.dsse.json"
     return name, sigs[name], verify(bundle).identity or ""
@@ -344,7 +347,7 @@ def test_sshsig_failures_have_codes(bundle: Path) -> None:
     name = f"signatures/analysis-team.{ALICE.public.keyid}.sshsig"
     good = signatures_of(bundle)[name]
     assert codes(bundle) == {"W007"}
-    other = signing.make_sshsig(ALICE, b"another manifest")
+    other = envelope.make_sshsig(ALICE, b"another manifest")
     cases = {
         "not armored": ("E076", b"hello\n"),
         "not base64": ("E076", b"-----BEGIN SSH SIGNATURE-----\n***\n-----END SSH SIGNATURE-----\n"),
@@ -360,7 +363,7 @@ def test_sshsig_failures_have_codes(bundle: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen not installed")
 def test_sshsig_verifies_with_ssh_keygen(bundle: Path, tmp_path: Path) -> None:
-    signing.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
+    arch_sign.sign(bundle, ALICE, role="analysis-team", ssh=True, time=TIME)
     sig = tmp_path / "sig"
     sig.write_bytes(signatures_of(bundle)[f"signatures/analysis-team.{ALICE.public.keyid}.sshsig"])
     with bundle.open("rb") as fh:
@@ -383,8 +386,8 @@ def test_sshsig_verifies_with_ssh_keygen(bundle: Path, tmp_path: Path) -> None:
 
 
 def test_untrusted_signatures_are_warnings(bundle: Path, tmp_path: Path) -> None:
-    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
-    signing.sign(bundle, BOB, role="publication-committee", ssh=True, time=TIME)
+    arch_sign.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    arch_sign.sign(bundle, BOB, role="publication-committee", ssh=True, time=TIME)
     only_bob = policy(tmp_path, {"analysis-team": 1}, bob=(BOB, ["analysis-team"]))
     result = verify(bundle, trust=load_policy(only_bob))
     assert found(result) == ["E078", "W008"]
@@ -464,7 +467,7 @@ def test_huge_json_integers_are_findings_not_crashes(bundle: Path) -> None:
     with_signatures(bundle, {name: b'{"payload": ' + big + b"}"})
     assert codes(bundle) == {"E038"}
     payload = b'{"_type": ' + big + b"}"
-    sig = base64.b64encode(ALICE.sign(signing.pae(env["payloadType"], payload))).decode()
+    sig = base64.b64encode(ALICE.sign(envelope.pae(env["payloadType"], payload))).decode()
     data = json.dumps(dict(env, payload=base64.b64encode(payload).decode(), signatures=[{"keyid": ALICE.public.keyid, "sig": sig}])).encode()
     with_signatures(bundle, {name: data})
     assert codes(bundle) == {"E038"}
@@ -484,13 +487,13 @@ def test_source_date_epoch_out_of_range_is_a_usage_error(monkeypatch: pytest.Mon
     """'\u00b2'.isdigit() is True but int() refuses it; huge values overflowed datetime: both crashed."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
     with pytest.raises(InputError, match="SOURCE_DATE_EPOCH"):
-        signing.signing_time()
+        envelope.signing_time()
 
 
 def test_generated_public_key_is_one_line_whatever_the_comment() -> None:
-    _, public = signing.generate_key(comment="a\nb\rc")
+    _, public = signing_keys.generate_key(comment="a\nb\rc")
     assert public.count(b"\n") == 1
-    assert signing.parse_public_key(public.decode()).raw
+    assert signing_keys.parse_public_key(public.decode()).raw
 
 
 def _armored(body: str) -> bytes:
@@ -545,12 +548,12 @@ def test_signature_files_are_read_only_up_to_the_cap(bundle: Path, tmp_path: Pat
 
     monkeypatch.setattr(Path, "read_bytes", whole_file)
     with pytest.raises(InputError, match="cap of a signature file"):
-        signing.read_detached([big])
+        signature_check.read_detached([big])
     with pytest.raises(InputError, match="cap of a signature file"):
-        signing.attach(bundle, big)
+        arch_sign.attach(bundle, big)
     if Path("/dev/zero").exists():
         with pytest.raises(InputError, match="cap of a signature file"):
-            signing.read_detached(["/dev/zero"])
+            signature_check.read_detached(["/dev/zero"])
 
 
 def test_signing_through_a_symlink_signs_the_bundle(bundle: Path, tmp_path: Path) -> None:
@@ -559,9 +562,9 @@ def test_signing_through_a_symlink_signs_the_bundle(bundle: Path, tmp_path: Path
     real.parent.mkdir()
     bundle.rename(real)
     bundle.symlink_to(real)
-    signing.sign(bundle, ALICE, role="analysis-team", time=TIME)
-    (env,) = signing.sign(tmp_path / "store" / "toy.zst", BOB, role="analysis-team", detached=True, time=TIME).written
-    signing.attach(bundle, env)
+    arch_sign.sign(bundle, ALICE, role="analysis-team", time=TIME)
+    (env,) = arch_sign.sign(tmp_path / "store" / "toy.zst", BOB, role="analysis-team", detached=True, time=TIME).written
+    arch_sign.attach(bundle, env)
     assert bundle.is_symlink()
     assert sorted(signatures_of(real)) == sorted(f"signatures/analysis-team.{s.public.keyid}.dsse.json" for s in (ALICE, BOB))
     assert sorted(p.name for p in real.parent.iterdir()) == ["toy.zst", Path(env).name]  # no temporary files left
@@ -572,7 +575,7 @@ def test_many_sshsigs_hash_the_manifest_once(bundle: Path, monkeypatch: pytest.M
     _good(bundle)
     with bundle.open("rb") as fh:
         parts = writer.existing_parts(fh)
-    ssh = signing.make_sshsig(ALICE, parts.head[layout.MANIFEST])
+    ssh = envelope.make_sshsig(ALICE, parts.head[layout.MANIFEST])
     sigs = {f"signatures/r{i}.{ALICE.public.keyid}.sshsig": ssh for i in range(20)}
     calls: list[str] = []
     real_new = hashlib.new
@@ -581,8 +584,8 @@ def test_many_sshsigs_hash_the_manifest_once(bundle: Path, monkeypatch: pytest.M
         calls.append(name)
         return real_new(name, data)
 
-    monkeypatch.setattr(signing.hashlib, "new", counting)
-    check = signing.check_signatures(identity=layout.identity(parts.head[layout.MANIFEST]), manifest_bytes=parts.head[layout.MANIFEST], in_bundle=sigs)
+    monkeypatch.setattr(envelope.hashlib, "new", counting)
+    check = signature_check.check_signatures(identity=layout.identity(parts.head[layout.MANIFEST]), manifest_bytes=parts.head[layout.MANIFEST], in_bundle=sigs)
     assert [f.code for f in check.findings] == ["W007"] * 20
     assert calls == ["sha512"]
 
@@ -611,9 +614,9 @@ def _raw_key_line(raw: bytes) -> str:
     return "ssh-ed25519 " + base64.b64encode(blob).decode()
 
 
-@pytest.mark.parametrize("raw", sorted(signing.SMALL_ORDER), ids=lambda r: r.hex()[:8] + r.hex()[-2:])
+@pytest.mark.parametrize("raw", sorted(signing_keys.SMALL_ORDER), ids=lambda r: r.hex()[:8] + r.hex()[-2:])
 def test_small_order_public_keys_are_refused(raw: bytes) -> None:
-    assert signing.point_problem(raw) == "a point of small order"
+    assert signing_keys.point_problem(raw) == "a point of small order"
     with pytest.raises(KeyFormatError, match="small order"):
         parse_public_key(_raw_key_line(raw))
 
@@ -621,38 +624,38 @@ def test_small_order_public_keys_are_refused(raw: bytes) -> None:
 @pytest.mark.parametrize("y", [2**255 - 19, 2**255 - 18, 2**255 - 1])
 def test_non_canonical_public_keys_are_refused(y: int) -> None:
     for raw in (y.to_bytes(32, "little"), (y | 1 << 255).to_bytes(32, "little")):
-        assert signing.point_problem(raw) == "non-canonical encoding (y >= p)"
+        assert signing_keys.point_problem(raw) == "non-canonical encoding (y >= p)"
         with pytest.raises(KeyFormatError, match=r"y >= p"):
-            signing.PublicKey(raw)
+            signing_keys.PublicKey(raw)
 
 
 def test_real_keys_and_signatures_are_acceptable() -> None:
     sig = ALICE.sign(b"m")
-    assert signing.point_problem(ALICE.public.raw) is None
-    assert signing.signature_problem(sig) is None
+    assert signing_keys.point_problem(ALICE.public.raw) is None
+    assert signing_keys.signature_problem(sig) is None
     assert ALICE.public.verify(sig, b"m")
 
 
 def test_speccheck_small_order_case_is_refused() -> None:
     _message, key, sig = SPECCHECK_0
-    assert signing.signature_problem(sig) == "R is a point of small order"
+    assert signing_keys.signature_problem(sig) == "R is a point of small order"
     with pytest.raises(KeyFormatError, match="small order"):
-        signing.PublicKey(key)
+        signing_keys.PublicKey(key)
 
 
 def test_speccheck_non_canonical_r_is_refused() -> None:
     message, key, sig = SPECCHECK_8
-    assert signing.signature_problem(sig) == "R is non-canonical encoding (y >= p)"
-    assert not signing.PublicKey(key).verify(sig, message)
+    assert signing_keys.signature_problem(sig) == "R is non-canonical encoding (y >= p)"
+    assert not signing_keys.PublicKey(key).verify(sig, message)
 
 
 def test_unreduced_s_is_refused() -> None:
     sig = ALICE.sign(b"m")
     s = int.from_bytes(sig[32:], "little")
     bumped = sig[:32] + (s + L_ORDER).to_bytes(32, "little")
-    assert signing.signature_problem(bumped) == "S is not reduced (S >= L)"
+    assert signing_keys.signature_problem(bumped) == "S is not reduced (S >= L)"
     assert not ALICE.public.verify(bumped, b"m")
-    assert signing.signature_problem(sig[:32] + (L_ORDER - 1).to_bytes(32, "little")) is None
+    assert signing_keys.signature_problem(sig[:32] + (L_ORDER - 1).to_bytes(32, "little")) is None
 
 
 def test_identity_key_envelope_forged_for_any_bundle_is_invalid_not_w007(bundle: Path) -> None:

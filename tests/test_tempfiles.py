@@ -20,7 +20,7 @@ import pytest
 from heparch import extract as extracting
 from heparch import semantic
 from heparch.build import build
-from heparch.signing import generate_key, parse_public_key
+from heparch.signing.keys import generate_key, parse_public_key
 from heparch.store import tmpfiles
 from heparch.store.writer import atomic_output
 from heparch.verify import verify

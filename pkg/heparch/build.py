@@ -380,7 +380,7 @@ def _check_kept_signatures(signatures: dict[str, bytes], manifest_bytes: bytes, 
     """Refuse signatures (kept by ``arch extract``) that do not sign the bundle being built:
     after an edit the identity changes, and packing them would make a bundle that fails
     verification (E074, E077)."""
-    from heparch.signing import check_signatures
+    from heparch.signing.check import check_signatures
 
     check = check_signatures(identity=layout.identity(manifest_bytes), manifest_bytes=manifest_bytes, in_bundle=signatures)
     errors = [f for f in check.findings if f.severity == "error"]

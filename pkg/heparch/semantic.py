@@ -97,9 +97,20 @@ def check_components(
         cache.costs.checked[entry.hex] += 1
         return known[entry.path] if entry.path in known else read(entry)
 
+    findings, points, broken = _check_likelihoods(manifest, load, cache)
+    findings += _check_simplifieds(manifest, load, cache, points)
+    findings += _check_results(manifest, load, points, broken)
+    return findings
+
+
+def _check_likelihoods(
+    manifest: Manifest, load: Callable[[FileEntry], Any], cache: _Cache
+) -> tuple[list[Finding], dict[str, set[str]], dict[str, Mapping[str | None, str]]]:
+    """The findings of each likelihood with its patchsets and patches, the points of each that
+    parses, and the measurements pyhf cannot start a fit from (likelihood -> measurement -> why)."""
     findings: list[Finding] = []
     points: dict[str, set[str]] = {}
-    broken: dict[str, Mapping[str | None, str]] = {}  # likelihood -> measurement -> why pyhf cannot start a fit
+    broken: dict[str, Mapping[str | None, str]] = {}
     for lk in manifest.by_role("likelihood"):
         entries = [e for e in manifest.files if e.likelihood == lk.path and e.role in ("patchset", "patch")]
         key, paths = (lk.hex, "likelihood", *(f"{e.role}:{e.hex}" for e in entries)), [lk.path, *(e.path for e in entries)]
@@ -111,7 +122,18 @@ def check_components(
         if hit[1] is None:
             continue  # the workspace does not parse: not a likelihood results may name
         names, unparsed, broken[lk.path] = hit[1]
-        points[lk.path] = set(names) | {e.annotations.get("patch.name", e.path) for i, e in enumerate(entries) if e.role == "patch" and i not in unparsed}
+        points[lk.path] = set(names) | _patch_file_points(entries, unparsed)
+    return findings, points, broken
+
+
+def _patch_file_points(entries: Sequence[FileEntry], unparsed: frozenset[int]) -> set[str]:
+    """The points of a likelihood's patch files that parse (their patch.name, else their path)."""
+    return {e.annotations.get("patch.name", e.path) for i, e in enumerate(entries) if e.role == "patch" and i not in unparsed}
+
+
+def _check_simplifieds(manifest: Manifest, load: Callable[[FileEntry], Any], cache: _Cache, points: dict[str, set[str]]) -> list[Finding]:
+    """The findings of each simplified likelihood; the signal points of each that parses go into ``points``."""
+    findings: list[Finding] = []
     for sl in manifest.by_role("simplified-likelihood"):
         hit = cache.get((sl.hex, sl.role), [sl.path])
         if hit is None:
@@ -120,7 +142,6 @@ def check_components(
         findings += hit[0]
         if hit[1] is not None:
             points[sl.path] = set(hit[1])
-    findings += _check_results(manifest, load, points, broken)
     return findings
 
 
@@ -158,6 +179,21 @@ def _check_likelihood(
     findings += problems
     usable = ws if not any(f.severity == "error" for f in problems) else None
     checker = patchsets.PatchChecker(usable) if usable is not None else None  # validates the workspace once
+    found, names, unparsed = _check_patch_entries(entries, load, usable, lk.path, checker)
+    findings += found
+    if checker is None or not checker.usable:
+        return findings, (frozenset(names), frozenset(unparsed), {})
+    findings += workspace.notice_findings(workspace.unused_parameters(ws, checker.used), lk.path)  # W011: over the workspace and every patch
+    return findings, (frozenset(names), frozenset(unparsed), _broken_measurements(checker.consistency, ws))
+
+
+def _check_patch_entries(
+    entries: Sequence[FileEntry], load: Callable[[FileEntry], Any], usable: Any, likelihood_location: str, checker: patchsets.PatchChecker | None
+) -> tuple[list[Finding], set[str], set[int]]:
+    """The findings of a likelihood's patchsets and patch files (the first warning of each code
+    among the patch files), its patchsets' patch names, and the indices of the entries that do
+    not parse. A blob listed several times in one role is checked once."""
+    findings: list[Finding] = []
     names: set[str] = set()
     unparsed: set[int] = set()
     patch_warnings: list[Finding] = []
@@ -167,7 +203,7 @@ def _check_likelihood(
             old, found, entry_names = done[entry.hex, entry.role]
             found = relocated(found, old, entry.path)
         else:
-            found, entry_names = _check_patch_entry(entry, load, usable, lk.path, checker)
+            found, entry_names = _check_patch_entry(entry, load, usable, likelihood_location, checker)
             done[entry.hex, entry.role] = (entry.path, found, entry_names)
         if entry_names is None:
             unparsed.add(index)
@@ -177,11 +213,7 @@ def _check_likelihood(
         else:
             findings += [f for f in found if f.severity == "error"]
             patch_warnings += [f for f in found if f.severity == "warning"]
-    findings += _first_of_each_code(patch_warnings)
-    if checker is not None and checker.usable:  # W011: over the workspace and every patch
-        findings += workspace.notice_findings(workspace.unused_parameters(ws, checker.used), lk.path)
-    broken = _broken_measurements(checker.consistency, ws) if checker is not None and checker.usable else {}
-    return findings, (frozenset(names), frozenset(unparsed), broken)
+    return findings + _first_of_each_code(patch_warnings), names, unparsed
 
 
 def _broken_measurements(consistency: workspace.Consistency, ws: Any) -> dict[str | None, str]:

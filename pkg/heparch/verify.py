@@ -25,8 +25,8 @@ from heparch.store import layout, tar, tmpfiles, zframes
 from heparch.store.reader import RawStream, StreamError, TarStream
 
 if TYPE_CHECKING:
-    from heparch.signing import SignatureCheck
-    from heparch.trust import TrustPolicy
+    from heparch.signing.check import SignatureCheck
+    from heparch.signing.trust import TrustPolicy
 
 Level = Literal["structure", "fixity", "full"]
 LEVELS: tuple[Level, ...] = ("structure", "fixity", "full")
@@ -92,7 +92,7 @@ def verify(
     path = Path(path)
     extra: dict[str, bytes] = {}
     if detached:
-        from heparch.signing import read_detached
+        from heparch.signing.check import read_detached  # cryptography: loaded only to check signatures
 
         extra = read_detached(detached)
     try:
@@ -115,7 +115,7 @@ def verify_open(
 
     For callers that go on reading the same open file after verifying it (``arch extract``): a
     path opened twice may name another file the second time. ``detached`` holds envelopes by
-    name, as :func:`heparch.signing.read_detached` returns them.
+    name, as :func:`heparch.signing.check.read_detached` returns them.
     """
     if level not in LEVELS:
         raise InputError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
@@ -202,6 +202,31 @@ def declared_cap_findings(manifest: Manifest) -> list[Finding]:
     return out
 
 
+class _Listed:
+    """The blobs the manifest lists (sha256 hex -> (size, sha512)), met in ascending order as the payload is read."""
+
+    def __init__(self, expected: dict[str, tuple[int, str]]) -> None:
+        self._wanted = iter(expected.items())
+        self._want = next(self._wanted, None)
+        self._missing: list[str] = []
+
+    def take(self, hex_: str) -> tuple[int, str] | None:
+        """(size, sha512) of the blob ``hex_``, or None when the manifest does not list it; the
+        listed blobs before it are missing."""
+        while self._want is not None and self._want[0] < hex_:
+            self._missing.append(self._want[0])
+            self._want = next(self._wanted, None)
+        if self._want is None or self._want[0] != hex_:
+            return None
+        found, self._want = self._want[1], next(self._wanted, None)
+        return found
+
+    def missing(self) -> list[str]:
+        """The listed blobs the payload did not hold, once it has been read to its end."""
+        rest = [] if self._want is None else [self._want[0]]
+        return self._missing + rest + [hex_ for hex_, _ in self._wanted]
+
+
 class _Pass:
     """The single streaming pass over the entries."""
 
@@ -271,7 +296,7 @@ class _Pass:
     def _check_signatures(self, manifest_bytes: bytes, signatures: dict[str, bytes]) -> None:
         if not (signatures or self.detached or self.result.trust is not None):
             return
-        from heparch.signing import check_signatures
+        from heparch.signing.check import check_signatures  # cryptography: loaded only for a signed bundle or a policy
 
         check = check_signatures(
             identity=layout.identity(manifest_bytes),
@@ -318,71 +343,82 @@ class _Pass:
             self.report.add("E041", "bag-info.txt", "first line must be 'Bag-Software-Agent: <name> <version>', without control characters (CR included)")
 
     def _read_signatures(self, head: dict[str, bytes]) -> tuple[bytes, dict[str, bytes]]:
+        """The signature part: the frames listing, the signature files (sorted, capped), then the tag manifest."""
+        listing = self._read_listing()
+        signatures: dict[str, bytes] = {}
+        while True:
+            name, size = self._next_in_signature_part()
+            if name == layout.TAGMANIFEST:
+                self._check_tag_manifest(size, head, {layout.FRAMES: listing, **signatures})
+                return listing, signatures
+            self._check_signature_entry(name, size, signatures)
+            signatures[name] = self.ts.read_data(name, size)
+
+    def _read_listing(self) -> bytes:
         entry = self._next()
         if entry is None or entry[0] != tar.ROOT + layout.FRAMES:
             raise StreamError("E020", layout.FRAMES, f"{layout.FRAMES} must follow the head")
         if entry[1] > limits.FRAMES_LISTING:
             raise StreamError("E018", layout.FRAMES, f"{entry[1]} bytes exceeds the cap of {limits.FRAMES_LISTING}")
-        listing = self.ts.read_data(layout.FRAMES, entry[1])
-        signatures: dict[str, bytes] = {}
-        previous = ""
-        while True:
-            entry = self._next()
-            if entry is None:
-                self.report.add("E020", layout.TAGMANIFEST, "required tag manifest missing")
-                raise StreamError("E020", layout.TAGMANIFEST, "archive ends before the tag manifest")
-            name, size = entry[0][len(tar.ROOT) :], entry[1]
-            if name == layout.TAGMANIFEST:
-                if size > limits.TAGMANIFEST:
-                    raise StreamError("E018", name, f"{size} bytes exceeds the cap of {limits.TAGMANIFEST}")
-                data = self.ts.read_data(name, size)
-                if data != layout.tag_manifest(head, {layout.FRAMES: listing, **signatures}):
-                    self.report.add("E044", name, "does not match the file regenerated from the tag files and signatures")
-                return listing, signatures
-            if not name.startswith(layout.SIGNATURE_DIR) or "/" in name[len(layout.SIGNATURE_DIR) :]:
-                code = "E020" if name.startswith(layout.BLOB_DIR) else "E015" if name in layout.HEAD or name == layout.FRAMES else "E019"
-                raise StreamError(code, name, f"unexpected entry before {layout.TAGMANIFEST}")
-            if name <= previous:
-                raise StreamError("E014" if name == previous else "E015", name, "signature files must be unique and sorted")
-            if size > layout.MAX_SIGNATURE_SIZE or len(signatures) >= layout.MAX_SIGNATURES:
-                raise StreamError("E018", name, "signature part exceeds its caps")
-            signatures[name] = self.ts.read_data(name, size)
-            previous = name
+        return self.ts.read_data(layout.FRAMES, entry[1])
+
+    def _next_in_signature_part(self) -> tuple[str, int]:
+        entry = self._next()
+        if entry is None:
+            self.report.add("E020", layout.TAGMANIFEST, "required tag manifest missing")
+            raise StreamError("E020", layout.TAGMANIFEST, "archive ends before the tag manifest")
+        return entry[0][len(tar.ROOT) :], entry[1]
+
+    def _check_tag_manifest(self, size: int, head: dict[str, bytes], tag_files: dict[str, bytes]) -> None:
+        if size > limits.TAGMANIFEST:
+            raise StreamError("E018", layout.TAGMANIFEST, f"{size} bytes exceeds the cap of {limits.TAGMANIFEST}")
+        data = self.ts.read_data(layout.TAGMANIFEST, size)
+        if data != layout.tag_manifest(head, tag_files):
+            self.report.add("E044", layout.TAGMANIFEST, "does not match the file regenerated from the tag files and signatures")
+
+    @staticmethod
+    def _check_signature_entry(name: str, size: int, signatures: dict[str, bytes]) -> None:
+        """A signature file in its place: directly under signatures/, after the previous one, within the caps."""
+        if not name.startswith(layout.SIGNATURE_DIR) or "/" in name[len(layout.SIGNATURE_DIR) :]:
+            code = "E020" if name.startswith(layout.BLOB_DIR) else "E015" if name in layout.HEAD or name == layout.FRAMES else "E019"
+            raise StreamError(code, name, f"unexpected entry before {layout.TAGMANIFEST}")
+        previous = next(reversed(signatures), "")
+        if name <= previous:
+            raise StreamError("E014" if name == previous else "E015", name, "signature files must be unique and sorted")
+        if size > layout.MAX_SIGNATURE_SIZE or len(signatures) >= layout.MAX_SIGNATURES:
+            raise StreamError("E018", name, "signature part exceeds its caps")
 
     def _read_payload(self, manifest: Manifest, expected: dict[str, tuple[int, str]]) -> None:
         spool_hexes = {f.hex for f in manifest.files if f.role in _CHECKED_ROLES} if self.level == "full" else set()
-        wanted = iter(expected.items())
-        want = next(wanted, None)
+        listed = _Listed(expected)
         previous = ""
-        missing: list[str] = []
-        while True:
-            entry = self._next()
-            if entry is None:
-                break
+        while (entry := self._next()) is not None:
             name, size = entry[0][len(tar.ROOT) :], entry[1]
-            hex_ = name[len(layout.BLOB_DIR) :]
-            if not name.startswith(layout.BLOB_DIR) or len(hex_) != 64 or hex_.strip("0123456789abcdef"):
-                raise StreamError(self._misplaced_code(name), name, "only data/blobs/sha256/<64 hex> entries may follow the tag manifest")
-            if hex_ <= previous:
-                raise StreamError("E014" if hex_ == previous else "E015", name, "blobs must be unique and in ascending digest order")
-            previous = hex_
-            while want is not None and want[0] < hex_:
-                missing.append(want[0])  # reported only if the pass ends in order (else E015 says it all)
-                want = next(wanted, None)
-            if want is None or want[0] != hex_:
-                self.report.add("E051", name, "blob not listed in the manifest")
-                raise StreamError("E051", name, "payload holds an unlisted blob; stopping")
-            size_expected, sha512 = want[1]
-            if size != size_expected:
-                self.report.add("E052", name, "size differs from the manifest", expected=size_expected, found=size)
-                raise StreamError("E052", name, "payload layout no longer matches the manifest; stopping")
+            hex_ = previous = self._blob_hex(name, previous)
+            sha512 = self._listed_sha512(name, size, listed.take(hex_))
             self._blob(name, hex_, size, sha512, spool=hex_ in spool_hexes)
-            want = next(wanted, None)
-        while want is not None:
-            missing.append(want[0])
-            want = next(wanted, None)
-        for hex_ in missing:
+        for hex_ in listed.missing():  # reported only if the pass ends in order (else E015 says it all)
             self.report.add("E050", layout.BLOB_DIR + hex_, "blob listed in the manifest is missing")
+
+    def _blob_hex(self, name: str, previous: str) -> str:
+        """The digest a payload entry is named by, after ``previous``'s."""
+        hex_ = name[len(layout.BLOB_DIR) :]
+        if not name.startswith(layout.BLOB_DIR) or len(hex_) != 64 or hex_.strip("0123456789abcdef"):
+            raise StreamError(self._misplaced_code(name), name, "only data/blobs/sha256/<64 hex> entries may follow the tag manifest")
+        if hex_ <= previous:
+            raise StreamError("E014" if hex_ == previous else "E015", name, "blobs must be unique and in ascending digest order")
+        return hex_
+
+    def _listed_sha512(self, name: str, size: int, listed: tuple[int, str] | None) -> str:
+        """The sha512 the manifest lists for a blob of this ``size``; E051 or E052 stop the pass."""
+        if listed is None:
+            self.report.add("E051", name, "blob not listed in the manifest")
+            raise StreamError("E051", name, "payload holds an unlisted blob; stopping")
+        size_expected, sha512 = listed
+        if size != size_expected:
+            self.report.add("E052", name, "size differs from the manifest", expected=size_expected, found=size)
+            raise StreamError("E052", name, "payload layout no longer matches the manifest; stopping")
+        return sha512
 
     def _misplaced_code(self, name: str) -> str:
         """The code of an entry that is not a blob, met in the payload (spec section 2.2.1): a name seen

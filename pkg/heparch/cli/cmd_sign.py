@@ -24,7 +24,7 @@ def keygen(
 
     Example: arch keygen -o ~/.heparch/alice ; then give the collaboration alice.pub.
     """
-    from heparch.signing import generate_key, parse_public_key, read_passphrase
+    from heparch.signing.keys import generate_key, parse_public_key, read_passphrase
 
     public_path = output.with_name(output.name + ".pub")
     for p in (output, public_path):
@@ -95,22 +95,23 @@ def sign(
     arch sign bundle.zst --key bob --role publication-committee --detached ;
     arch sign bundle.zst --attach bundle.zst.publication-committee.<keyid>.dsse.json
     """
-    from heparch import signing
+    from heparch.sign import attach as attach_envelope
+    from heparch.sign import sign as sign_bundle
+    from heparch.signing.keys import load_signer, read_passphrase
+    from heparch.signing.trust import role_problem
 
     if attach is not None:
         if key is not None or role is not None or ssh or detached:
             raise InputError("--attach adds an existing envelope: do not combine it with --key, --role, --ssh or --detached")
-        done = signing.attach(bundle, attach)
+        done = attach_envelope(bundle, attach)
     else:
         if key is None or role is None:
             raise InputError("give --key NAME and --role ROLE (or --attach FILE.dsse.json)")
-        from heparch.trust import role_problem
-
         problem = role_problem(role)
         if problem:
             raise InputError(f"--role: {problem}")
-        signer = signing.load_signer(key, passphrase=signing.read_passphrase(passphrase_file))
-        done = signing.sign(bundle, signer, role=role, ssh=ssh, detached=detached)
+        signer = load_signer(key, passphrase=read_passphrase(passphrase_file))
+        done = sign_bundle(bundle, signer, role=role, ssh=ssh, detached=detached)
     where = "beside the bundle" if detached else f"into {bundle}"
     say(f"signed {done.identity} for role {done.role} with key {done.keyid}; wrote {', '.join(done.written)} {where}")
     if json_out:

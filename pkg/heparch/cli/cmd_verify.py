@@ -98,7 +98,7 @@ def _verified(bundle: Path, level: str, trust: Path | None, signature: list[Path
 
     policy = None
     if trust is not None:
-        from heparch.trust import load_policy
+        from heparch.signing.trust import load_policy
 
         policy = load_policy(trust)
     result = run(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from typing import Any
 
 from heparch.config import read_capped, reject_unsafe_yaml, yaml_error
 from heparch.errors import InputError
+from heparch.signing.keys import KeyFormatError, PublicKey, parse_public_key
 
 #: a role name: lowercase letters, digits and '-', at most 24 characters (it is part of a tar entry name)
 ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
@@ -137,8 +138,22 @@ def parse_policy(data: Any, path: Path) -> TrustPolicy:
 
 def _parse_key(item: Any, where: str, earlier: list[TrustedKey], path: Path) -> TrustedKey:
     """One entry of ``keys``, unique in name and key among the ``earlier`` ones."""
-    from heparch.signing import KeyFormatError, parse_public_key
+    _check_key_fields(item, where, path)
+    name, text, roles = item["name"], item["public_key"], item["roles"]
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(path, f"{where}.name", "must be a non-empty string")
+    public = _key_of(text, f"{where}.public_key", path)
+    _check_roles(roles, f"{where}.roles", path)
+    for j, other in enumerate(earlier):
+        if other.name == name:
+            raise _fail(path, f"{where}.name", f"{name!r} is already the name of keys[{j}]; names must be unique")
+        if other.keyid == public.keyid:
+            raise _fail(path, f"{where}.public_key", f"the same key as keys[{j}] ({other.name}); list each key once, with all its roles")
+    return TrustedKey(name, public.keyid, public.openssh, frozenset(roles))
 
+
+def _check_key_fields(item: Any, where: str, path: Path) -> None:
+    """A key entry is a mapping of exactly name, public_key and roles."""
     if not isinstance(item, dict):
         raise _fail(path, where, "must be a mapping {name, public_key, roles}")
     extra = sorted(set(item) - _KEY_FIELDS)
@@ -147,22 +162,15 @@ def _parse_key(item: Any, where: str, earlier: list[TrustedKey], path: Path) -> 
     missing = sorted(_KEY_FIELDS - set(item))
     if missing:
         raise _fail(path, f"{where}.{missing[0]}", "required field is missing")
-    name, text, roles = item["name"], item["public_key"], item["roles"]
-    if not isinstance(name, str) or not name.strip():
-        raise _fail(path, f"{where}.name", "must be a non-empty string")
+
+
+def _key_of(text: Any, where: str, path: Path) -> PublicKey:
     if not isinstance(text, str):
-        raise _fail(path, f"{where}.public_key", "must be a string: an OpenSSH line 'ssh-ed25519 AAAA...' or a PEM public key")
+        raise _fail(path, where, "must be a string: an OpenSSH line 'ssh-ed25519 AAAA...' or a PEM public key")
     try:
-        public = parse_public_key(text)
+        return parse_public_key(text)
     except KeyFormatError as exc:
-        raise _fail(path, f"{where}.public_key", str(exc)) from None
-    _check_roles(roles, f"{where}.roles", path)
-    for j, other in enumerate(earlier):
-        if other.name == name:
-            raise _fail(path, f"{where}.name", f"{name!r} is already the name of keys[{j}]; names must be unique")
-        if other.keyid == public.keyid:
-            raise _fail(path, f"{where}.public_key", f"the same key as keys[{j}] ({other.name}); list each key once, with all its roles")
-    return TrustedKey(name, public.keyid, public.openssh, frozenset(roles))
+        raise _fail(path, where, str(exc)) from None
 
 
 def _check_roles(roles: Any, where: str, path: Path) -> None:
@@ -178,21 +186,23 @@ def _parse_require(require: Any, keys: list[TrustedKey], path: Path) -> dict[str
     """``require``: role -> number of distinct keys, each satisfiable by the listed ``keys``."""
     if not isinstance(require, dict) or not require:
         raise _fail(path, "require", "must map each role to the number of distinct keys it needs, e.g. {analysis-team: 1}")
-    checked: dict[str, int] = {}
-    for role, count in require.items():
-        where = f"require.{role}"
-        if not isinstance(role, str):  # YAML reads `123: 1` as the integer 123, which no key's roles can hold
-            raise _fail(path, where, "must be a role name (a string; quote a role made of digits)")
-        problem = role_problem(role)
-        if problem:
-            raise _fail(path, where, problem)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise _fail(path, where, f"must be a whole number >= 1, not {count!r}")
-        eligible = sum(role in k.roles for k in keys)
-        if eligible < count:
-            raise _fail(path, where, f"needs {count} distinct keys but only {eligible} key(s) in 'keys' may sign for {role}; add keys or lower the number")
-        checked[role] = count
-    return checked
+    return {_required_role(role, count, keys, path): count for role, count in require.items()}
+
+
+def _required_role(role: Any, count: Any, keys: list[TrustedKey], path: Path) -> str:
+    """``role`` of ``require``, checked with its ``count``: a whole number the listed ``keys`` can reach."""
+    where = f"require.{role}"
+    if not isinstance(role, str):  # YAML reads `123: 1` as the integer 123, which no key's roles can hold
+        raise _fail(path, where, "must be a role name (a string; quote a role made of digits)")
+    problem = role_problem(role)
+    if problem:
+        raise _fail(path, where, problem)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise _fail(path, where, f"must be a whole number >= 1, not {count!r}")
+    eligible = sum(role in k.roles for k in keys)
+    if eligible < count:
+        raise _fail(path, where, f"needs {count} distinct keys but only {eligible} key(s) in 'keys' may sign for {role}; add keys or lower the number")
+    return role
 
 
 def load_policy(path: Path | str) -> TrustPolicy:
