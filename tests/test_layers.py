@@ -28,6 +28,7 @@ LAYER = {
     "semantic_stream": 3,
     "config": 3,
     "metadata": 3,
+    "importer": 3,  # above metadata in pyproject's contract (it reads submission.yaml's resources), below build
     "__init__": 4,  # heparch.open
     "api": 4,
     "build": 4,
