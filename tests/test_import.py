@@ -10,7 +10,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import shutil
+import subprocess
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -21,7 +24,7 @@ import pytest
 
 from heparch import importer
 from heparch.build import build
-from heparch.errors import BuildRefused
+from heparch.errors import BuildRefused, InputError
 from heparch.spec import limits
 from heparch.spec.codes import CODES
 
@@ -271,6 +274,15 @@ def _gzip_bomb(tmp: Path) -> Path:
     return out
 
 
+def _zip_bomb(tmp: Path) -> Path:
+    """A zip of one deflated entry of 128 MiB of zeros (~1000:1)."""
+    out = tmp / "bomb.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("zeros.bin", "w", force_zip64=True) as fh:
+        for _ in range(8):
+            fh.write(bytes(16 << 20))
+    return out
+
+
 def _million_entries(tmp: Path, count: int) -> Path:
     """A tar.gz of ``count`` (10^6) empty files with distinct names, written as a stream: one
     ustar header template with the name and checksum patched in."""
@@ -320,6 +332,7 @@ HOSTILE: list[tuple[str, Maker, str]] = [
     ("file-and-directory", _tar_with(("a", b"1", {}), ("a/b.txt", b"2", {})), "E093"),
     ("big-pax-header", _big_pax, "E094"),
     ("gzip-bomb", _gzip_bomb, "E094"),
+    ("zip-bomb", _zip_bomb, "E094"),
     ("truncated", _truncated, "E095"),
     ("not-an-archive", lambda tmp: (tmp / "x.tar.gz").write_bytes(b"not gzip") and tmp / "x.tar.gz", "E095"),
 ]
@@ -430,3 +443,37 @@ def test_nested_archive_beside_its_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildRefused, match=r"^E093 .*Likelihoods"):
         build(sub, output=tmp_path / "b.zst")
     shutil.rmtree(sub / "Likelihoods")
+
+
+def test_a_bomb_stops_in_bounded_memory(tmp_path: Path) -> None:
+    """The 1 GiB gzip bomb, built in a fresh process: it ends with E094 having held far less
+    than the bomb (the process's own peak RSS, so other tests' processes do not count)."""
+    bomb = _gzip_bomb(tmp_path)
+    script = (
+        "import resource, sys\n"
+        "from heparch.build import build\n"
+        "from heparch.errors import BuildRefused, InputError\n"
+        "try:\n"
+        f"    build({str(bomb)!r}, output={str(tmp_path / 'b.zst')!r})\n"
+        "except BuildRefused as exc:\n"
+        "    print(exc.findings[0].code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    code, peak_kib = done.stdout.split()
+    assert code == "E094"
+    assert int(peak_kib) < 200 * 1024  # measured: 46 MiB, as much as importing heparch, f"peak RSS {int(peak_kib) // 1024} MiB"
+
+
+def test_archive_type_is_read_from_the_content(tmp_path: Path) -> None:
+    src = _sbottom_dir(tmp_path / "s")
+    misnamed = _zip(src, tmp_path / "x.zip").rename(tmp_path / "x.tar.gz")
+    assert build(misnamed, output=tmp_path / "a.zst").identity == build(src, output=tmp_path / "b.zst").identity
+
+
+def test_an_arch_yaml_error_names_it_inside_the_archive(tmp_path: Path) -> None:
+    src = _sbottom_dir(tmp_path / "s")
+    (src / "arch.yaml").write_text("name: [unclosed\n")
+    archive = _tar_gz(src, tmp_path / "x.tar.gz")
+    with pytest.raises(InputError, match=rf"^{re.escape(str(archive))}:arch.yaml") as err:
+        build(archive, output=tmp_path / "b.zst")
+    assert "heparch-import" not in err.value.diagnostics()

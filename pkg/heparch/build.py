@@ -272,6 +272,18 @@ def _pairs(opened: importer.Source, skip: set[Path], exclude: list[str]) -> list
     return sorted(pairs)
 
 
+def _load_config(cfg_file: Path, opened: importer.Source) -> tuple[config.ArchConfig, list[Finding]]:
+    """arch.yaml of the source; its errors name it inside an archive, not in the temporary directory."""
+    if not cfg_file.is_file():
+        return config.ArchConfig(), []
+    try:
+        return config.load_checked(cfg_file)
+    except InputError as exc:
+        if not opened.is_archive:
+            raise
+        raise InputError(exc.message.replace(str(cfg_file), opened.where(config.FILENAME)), findings=exc.findings) from None
+
+
 def collect(source: Path, *, output: Path | None = None, opened: importer.Source | None = None) -> tuple[config.ArchConfig, list[Source], list[Finding]]:
     """Read the source into a config and classified files; findings say what is wrong.
     ``opened``: the source as :func:`heparch.importer.opened` gives it (an archive unpacked)."""
@@ -289,7 +301,7 @@ def collect(source: Path, *, output: Path | None = None, opened: importer.Source
         cfg, pairs = config.ArchConfig(), [(source.name, source)]
     else:
         cfg_file = root / config.FILENAME
-        cfg, more = config.load_checked(cfg_file) if cfg_file.is_file() else (config.ArchConfig(), [])
+        cfg, more = _load_config(cfg_file, opened)
         findings += more
         pairs = _pairs(opened, skip, cfg.exclude)
     declared = {f.path: f for f in cfg.files}

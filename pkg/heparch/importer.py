@@ -192,9 +192,11 @@ def _extracted(tar: tarfile.TarFile, info: tarfile.TarInfo) -> Iterator[Reader]:
 def _open_tar(path: Path, where: str) -> Iterator[Iterator[_Member]]:
     with path.open("rb") as raw:
         counted = _Counted(raw)
-        if archive_suffix(path.name) == ".tar":
+        if raw.read(2) != _GZIP_MAGIC:  # a plain tar, whatever its suffix
+            raw.seek(0)
             meter = _Meter(counted.read, lambda: counted.count, where)
         else:
+            raw.seek(0)
             gz = gzip.GzipFile(fileobj=counted, mode="rb")
             meter = _Meter(gz.read, lambda: counted.count, where)
         with tarfile.open(name=where, fileobj=meter, mode="r|", tarinfo=_CappedTarInfo) as tar:  # type: ignore[call-overload]  # a file-like with read()
@@ -204,6 +206,8 @@ def _open_tar(path: Path, where: str) -> Iterator[Iterator[_Member]]:
 # --- zip ---------------------------------------------------------------------------------
 
 _EOCD: Final = b"PK\x05\x06"
+_ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")  # a zip starts with an entry, or an empty one with its end record
+_GZIP_MAGIC: Final = b"\x1f\x8b"
 _EOCD64_LOCATOR: Final = b"PK\x06\x07"
 
 
@@ -369,7 +373,8 @@ _READ_ERRORS: Final = (tarfile.TarError, zipfile.BadZipFile, zlib.error, gzip.Ba
 
 def _read_archive(path: Path, dest: Path, where: str, budget: _Budget, warnings: list[Finding]) -> Path:
     """Unpack one archive into ``dest``; the directory to build from (a single top folder stripped)."""
-    opener = _open_zip if archive_suffix(path.name) == ".zip" else _open_tar
+    with path.open("rb") as fh:
+        opener = _open_zip if fh.read(4) in _ZIP_MAGIC else _open_tar  # by content: a .zip may be misnamed
     try:
         with opener(path, where) as members:
             skipped = _unpack(members, dest, where, budget)
