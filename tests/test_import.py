@@ -25,6 +25,7 @@ import pytest
 from heparch import importer
 from heparch.build import build
 from heparch.errors import BuildRefused, InputError
+from heparch.metadata import archive_resources, from_submission
 from heparch.spec import limits
 from heparch.spec.codes import CODES
 
@@ -143,7 +144,7 @@ record_ids:
   - {type: arXiv, id: "arXiv:1908.03122"}
 hepdata_doi: 10.17182/hepdata.89408.v3
 additional_resources:
-  - {location: Likelihoods.tar.gz, description: "Archive of full likelihoods in the HistFactory JSON format"}
+  - {location: ./Likelihoods.tar.gz, description: "Archive of full likelihoods in the HistFactory JSON format"}
   - {location: "https://github.com/example/code", description: code}
 ---
 name: Table 1
@@ -194,6 +195,20 @@ def test_submission_zip_with_a_nested_likelihood_archive(tmp_path: Path) -> None
     assert paths["submission.yaml"] == "attachment"
     # the submission directory (the nested archive in it) gives the same identity
     assert _identity(sub, tmp_path / "dir.zst") == result.identity
+
+
+def test_submission_metadata_reader(tmp_path: Path) -> None:
+    (tmp_path / "submission.yaml").write_text(
+        "record_ids:\n  - {type: hepdata, id: 10.17182/hepdata.89408.v3/r2}\n"
+        "additional_resources:\n  - {location: a/./b.tgz}\n  - {location: ../x.zip}\n  - {location: /etc/y.zip}\n  - {location: 'https://x.org/z.zip'}\n"
+        "---\nname: t\nkeywords: [{name: cmenergies, values: [8000]}]\ndata_file: t.yaml\n"
+    )
+    found = {f.field: f for f in from_submission(tmp_path / "submission.yaml", "submission.yaml")}
+    assert found["hepdata"].value == "10.17182/hepdata.89408.v3"
+    assert found["hepdata"].source == "submission.yaml: record_ids (hepdata)"
+    assert found["sqrt_s_TeV"].value == 8
+    assert "luminosity_ifb" not in found  # t.yaml is missing: nothing stated, nothing guessed
+    assert archive_resources(tmp_path / "submission.yaml") == ["a/b.tgz"]
 
 
 def test_arch_yaml_wins_over_the_archive_with_a_warning(tmp_path: Path) -> None:
@@ -452,7 +467,7 @@ def test_a_bomb_stops_in_bounded_memory(tmp_path: Path) -> None:
     script = (
         "import resource, sys\n"
         "from heparch.build import build\n"
-        "from heparch.errors import BuildRefused, InputError\n"
+        "from heparch.errors import BuildRefused\n"
         "try:\n"
         f"    build({str(bomb)!r}, output={str(tmp_path / 'b.zst')!r})\n"
         "except BuildRefused as exc:\n"

@@ -209,7 +209,7 @@ def _created(cfg: config.ArchConfig) -> str | None:
     return None
 
 
-def _infer_metadata(cfg: config.ArchConfig, sources: list[Source], findings: list[Finding] | None = None) -> dict[str, Any]:
+def _infer_metadata(cfg: config.ArchConfig, sources: list[Source], findings: list[Finding]) -> dict[str, Any]:
     """arch.yaml's analysis fields, plus what the files say (:func:`heparch.metadata.discover_files`:
     a patchset's HEPData reference, a HEPData submission.yaml, an SModelS globalInfo.txt).
     arch.yaml wins; a file that disagrees with it or with an earlier file is W021, a guessed
@@ -230,8 +230,7 @@ def _infer_metadata(cfg: config.ArchConfig, sources: list[Source], findings: lis
             analysis[field] = f.value
             if f.guessed:
                 notes.append(Finding("W022", f.source, f"analysis.{field} {f.value!r} is guessed; confirm it (or correct it) in arch.yaml"))
-    if findings is not None:
-        findings.extend(notes)
+    findings.extend(notes)
     return analysis
 
 
@@ -331,11 +330,10 @@ def collect(source: Path, *, output: Path | None = None, opened: importer.Source
     if root.is_file() and sources[0].role != "likelihood":
         raise InputError(f"{source}: not a pyhf workspace (needs 'channels' and 'observations'/'measurements')")
     _attach(sources, findings)
-    _infer_metadata(cfg, sources, findings)  # the metadata's warnings (the manifest infers it again)
     return cfg, sources, findings
 
 
-def _manifest_obj(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, Any]:
+def _manifest_obj(cfg: config.ArchConfig, sources: list[Source], findings: list[Finding]) -> dict[str, Any]:
     files = []
     for s in sorted(sources, key=lambda s: s.path):
         annotations = dict(s.annotations)
@@ -358,7 +356,7 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, An
     created = _created(cfg)
     if created:
         obj["created"] = created
-    analysis = _infer_metadata(cfg, sources)
+    analysis = _infer_metadata(cfg, sources, findings)
     if analysis:
         obj["analysis"] = analysis
     if cfg.containers:
@@ -381,7 +379,7 @@ def _build(source: Path, opened: importer.Source, *, output: Path | str | None, 
     out = Path(output) if output is not None else None
     cfg, sources, findings = collect(source, output=out, opened=opened)
     out = _check_output(out or default_output(source, cfg))
-    obj = _manifest_obj(cfg, sources)
+    obj = _manifest_obj(cfg, sources, findings)
     manifest, manifest_bytes, findings = _checked_manifest(obj, sources, findings)
     head = layout.head_files(manifest, manifest_bytes, AGENT)
     signatures = read_signatures(signatures_dir if signatures_dir else source / "signatures" if source.is_dir() else None)

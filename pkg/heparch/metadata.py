@@ -143,8 +143,11 @@ def archive_resources(path: Path) -> list[str]:
     for doc in _yaml_docs(path, "HEPData submission"):
         for r in _resources(doc):
             loc = r.get("location")
-            if isinstance(loc, str) and loc and "://" not in loc and not loc.startswith("/") and ".." not in loc.split("/") and loc not in out:
-                out.append(loc)
+            if not isinstance(loc, str) or "://" in loc or loc.startswith("/"):
+                continue
+            parts = [p for p in loc.split("/") if p not in ("", ".")]  # ./Likelihoods.tar.gz is Likelihoods.tar.gz
+            if parts and ".." not in parts and "/".join(parts) not in out:
+                out.append("/".join(parts))
     return out
 
 
@@ -185,6 +188,9 @@ def _record_ids(ids: Any, where: str) -> Iterator[Found]:
             yield Found("inspire", f"ins{value}", f"{where}: record_ids (inspire)")
         elif kind == "arxiv" and isinstance(value, str) and (m := _ARXIV.search(value)):
             yield Found("arxiv", m.group(1), f"{where}: record_ids (arXiv)")
+        elif kind == "hepdata" and isinstance(value, int | str) and str(value).strip():
+            doi = _HEPDATA_DOI.fullmatch(str(value).strip())
+            yield Found("hepdata", doi.group(1) if doi else str(value).strip(), f"{where}: record_ids (hepdata)")
 
 
 def _cmenergies(doc: dict[str, Any]) -> Iterator[float]:
