@@ -341,6 +341,7 @@ HOSTILE: list[tuple[str, Maker, str]] = [
     ("zip-symlink", _zip_with("link.json", b"/etc/passwd", mode=0o120777), "E091"),
     ("char-device", _tar_with(("dev", b"", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 3})), "E092"),
     ("fifo", _tar_with(("fifo", b"", {"type": tarfile.FIFOTYPE})), "E092"),
+    ("gnu-sparse", _tar_with(("sparse.bin", b"", {"type": tarfile.GNUTYPE_SPARSE})), "E092"),
     ("duplicate", _tar_with(("BkgOnly.json", b"{}", {})), "E093"),
     ("case-twin", _tar_with(("bkgonly.JSON", b"{}", {})), "E093"),
     ("nfc-twin", _tar_with(("caf\u00e9.txt", b"1", {}), ("cafe\u0301.txt", b"2", {})), "E093"),
@@ -372,6 +373,7 @@ def test_hostile_archives_are_refused_with_their_code(maker: Maker, code: str, t
     with pytest.raises(BuildRefused) as err:
         build(archive, output=out)
     assert err.value.findings[0].code == code, err.value.diagnostics()
+    assert err.value.findings[0].location.startswith(str(archive))  # the archive as given, never the temporary directory
     assert err.value.message.startswith(code)
     assert "\n" not in err.value.message
     assert not out.exists()

@@ -41,7 +41,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Final, cast
+from typing import IO, Any, ClassVar, Final, cast
 
 from heparch.errors import BuildRefused
 from heparch.findings import Finding
@@ -153,13 +153,16 @@ _EXTENDED: Final = frozenset({tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK
 
 
 class _CappedTarInfo(tarfile.TarInfo):
-    """A tar header whose PAX or GNU extension data (read into memory by tarfile) is capped."""
+    """A tar header whose PAX or GNU extension data (read into memory by tarfile) is capped;
+    ``archive`` names the archive in messages (a subclass per archive sets it)."""
+
+    archive: ClassVar[str] = "archive"
 
     def _proc_member(self, tar: tarfile.TarFile) -> Any:
+        if self.type == tarfile.GNUTYPE_SPARSE:  # refused before tarfile reads its extended sparse map
+            raise _refuse("E092", f"{self.archive}:{self.name}", "a sparse file; only regular files and directories are imported")
         if self.type in _EXTENDED and self.size > limits.IMPORT_HEADER_BYTES:
-            raise _refuse(
-                "E094", str(tar.name or "archive"), f"an extended (PAX or GNU) header of {self.size} bytes, above the cap of {limits.IMPORT_HEADER_BYTES}"
-            )
+            raise _refuse("E094", self.archive, f"an extended (PAX or GNU) header of {self.size} bytes, above the cap of {limits.IMPORT_HEADER_BYTES}")
         return super()._proc_member(tar)  # type: ignore[misc]  # tarfile's own parsing (not in the stubs)
 
 
@@ -199,7 +202,11 @@ def _open_tar(path: Path, where: str) -> Iterator[Iterator[_Member]]:
             raw.seek(0)
             gz = gzip.GzipFile(fileobj=counted, mode="rb")
             meter = _Meter(gz.read, lambda: counted.count, where)
-        with tarfile.open(name=where, fileobj=meter, mode="r|", tarinfo=_CappedTarInfo) as tar:  # type: ignore[call-overload]  # a file-like with read()
+
+        class _Info(_CappedTarInfo):
+            archive = where
+
+        with tarfile.open(fileobj=meter, mode="r|", tarinfo=_Info) as tar:  # type: ignore[call-overload]  # a file-like with read()
             yield _tar_members(tar)
 
 
