@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import functools
 import gzip
+import lzma
 import os
 import re
 import stat
@@ -375,7 +376,7 @@ def _unpack(members: Iterator[_Member], dest: Path, where: str, budget: _Budget)
 
 
 #: what the readers raise on a truncated, corrupt or unsupported archive (a bad CRC is BadZipFile)
-_READ_ERRORS: Final = (tarfile.TarError, zipfile.BadZipFile, zlib.error, gzip.BadGzipFile, EOFError, NotImplementedError, struct.error)
+_READ_ERRORS: Final = (tarfile.TarError, zipfile.BadZipFile, zlib.error, gzip.BadGzipFile, lzma.LZMAError, EOFError, NotImplementedError, struct.error)
 
 
 def _read_archive(path: Path, dest: Path, where: str, budget: _Budget, warnings: list[Finding]) -> Path:
