@@ -7,9 +7,11 @@ the temporary directory is gone afterwards, also after an interrupt.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -433,6 +435,23 @@ def test_an_interrupt_removes_the_temporary_directory(tmp_path: Path, private_tm
     with pytest.raises(KeyboardInterrupt):
         build(archive, output=tmp_path / "b.zst")
     assert list(private_tmp.iterdir()) == []
+
+
+def test_a_killed_import_is_swept_by_the_next(tmp_path: Path, private_tmp: Path) -> None:
+    """A temporary directory whose lock nobody holds (its import was killed) is removed by the
+    next import; one whose lock is held (a live import) is left."""
+    stale = private_tmp / ".heparch-import.staging-abc123"
+    (stale / "top").mkdir(parents=True)
+    (stale / "top" / "BkgOnly.json").write_text("{}")
+    live = private_tmp / ".heparch-import.staging-def456"
+    live.mkdir()
+    fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        build(_tar_gz(_sbottom_dir(tmp_path / "s"), tmp_path / "s.tar.gz"), output=tmp_path / "b.zst")
+        assert [p.name for p in private_tmp.iterdir()] == [live.name]
+    finally:
+        os.close(fd)
 
 
 def test_cli_refuses_a_hostile_archive_in_one_line(tmp_path: Path) -> None:

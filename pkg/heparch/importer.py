@@ -12,8 +12,9 @@ on the bytes that come out, never on the sizes headers declare (E094): a gzip or
 stops at the cap in bounded memory and time.
 
 The members are written into a private temporary directory (removed on every exit path,
-Ctrl-C and SIGTERM included: they unwind through ``finally``), created with
-``O_EXCL|O_NOFOLLOW`` below it; a single top folder is stripped. A HEPData submission
+Ctrl-C and SIGTERM included: they unwind through ``finally``; after a kill -9, by the next
+import, see :data:`SCRATCH`), created with ``O_EXCL|O_NOFOLLOW`` below it; a single top
+folder is stripped. A HEPData submission
 (``submission.yaml``) may list a likelihood archive among its ``additional_resources``: that
 archive (one level of nesting) is read the same way, within the same caps, and its files take
 the place of the archive file under the archive's name without its suffix, in an archive and in
@@ -48,8 +49,13 @@ from heparch.errors import BuildRefused
 from heparch.findings import Finding
 from heparch.metadata import archive_resources
 from heparch.spec import limits
+from heparch.store import tmpfiles
 
 ARCHIVE_SUFFIXES: Final = (".tar.gz", ".tgz", ".tar", ".zip")
+#: the temporary directories are ``.heparch-import.staging-<random>`` in the system temporary
+#: directory, locked while their import runs (:func:`heparch.store.tmpfiles.staging_dir`): the
+#: next import removes those a killed one left
+SCRATCH: Final = "heparch-import"
 _JUNK_DIRS: Final = frozenset({"__MACOSX"})
 _JUNK_FILES: Final = frozenset({".DS_Store"})
 _CHUNK: Final = 1 << 20
@@ -423,8 +429,7 @@ def opened(source: Path) -> Iterator[Source]:
     if not is_archive and not (source.is_dir() and (source / "submission.yaml").is_file()):
         yield Source(source, str(source))
         return
-    with tempfile.TemporaryDirectory(prefix="heparch-import-") as tmp:
-        scratch = Path(tmp)
+    with tmpfiles.staging_dir(Path(tempfile.gettempdir()) / SCRATCH) as scratch:
         budget = _Budget()
         result = Source(source, str(source), is_archive=is_archive)
         if is_archive:
