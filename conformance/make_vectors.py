@@ -28,6 +28,7 @@ import base64
 import copy
 import dataclasses
 import filecmp
+import gzip
 import hashlib
 import io
 import json
@@ -35,8 +36,10 @@ import re
 import shutil
 import struct
 import sys
+import tarfile
 import tempfile
 import unicodedata
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -54,7 +57,7 @@ from heparch.store import layout, tar, writer, zframes
 HERE = Path(__file__).resolve().parent
 SUITE = HERE / "1.0"
 TOOLS = HERE / "tools"
-TOOL_PARTS = ("build", "extract", "trust", "README.md")
+TOOL_PARTS = ("build", "extract", "import", "trust", "README.md")
 GENERATED = ("valid", "invalid", "warn", "VECTORS.md")
 KINDS = ("valid", "warn", "invalid")
 AGENT = "heparch-conformance 1.0.0"
@@ -2476,6 +2479,7 @@ class ToolVector:
     arch_yaml: bytes = b""  # build: the source directory's arch.yaml (beside BkgOnly.json)
     target: str = ""  # extract: what is at the target path before the run (TARGETS)
     policy: Callable[[], bytes] | None = None  # trust: the trust policy's YAML
+    archive: Callable[[], tuple[str, bytes]] | None = None  # import: the archive's file name and bytes
     exit: int = 2
 
 
@@ -2604,6 +2608,80 @@ tool(
 )
 
 
+# import vectors: hostile HEPData-style archives for arch build (spec section 8.1), each a
+# deterministic tar.gz (gzip mtime 0, ustar headers of fixed owner and time) or zip (fixed dates)
+
+
+def _tar_gz(*entries: tuple[str, bytes, dict[str, Any]]) -> tuple[str, bytes]:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data, fields in (("BkgOnly.json", BKG.data, {}), *entries):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            for key, value in fields.items():
+                setattr(info, key, value)
+            tf.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return "archive.tar.gz", out.getvalue()
+
+
+def _zip(name: str, data: bytes, mode: int = 0o100644) -> tuple[str, bytes]:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for entry, content, entry_mode in (("BkgOnly.json", BKG.data, 0o100644), (name, data, mode)):
+            info = zipfile.ZipInfo(entry, date_time=(1980, 1, 1, 0, 0, 0))
+            info.create_system, info.external_attr, info.compress_type = 3, entry_mode << 16, zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    return "archive.zip", out.getvalue()
+
+
+def _gzip_bomb() -> tuple[str, bytes]:
+    """One tar entry declaring 1 GiB of zeros, as gzip members of 16 MiB each (~16 kB): the reader
+    must stop at the ratio cap (200:1 after 64 MiB), not at the declared size."""
+    header = tarfile.TarInfo("zeros.bin")
+    header.size, header.mtime = 1 << 30, 0
+    member = gzip.compress(bytes(16 * MIB), compresslevel=9, mtime=0)
+    head = gzip.compress(header.tobuf(tarfile.USTAR_FORMAT), mtime=0)
+    return "bomb.tar.gz", head + member * 8  # 128 MiB of the 1 GiB: truncated after the cap, so small
+
+
+IMPORT_ABOUT = "arch build of a HEPData-style archive (spec section 8.1) whose"
+for _name, _code, _about, _archive in (
+    ("E090_traversal", "E090", "member ../../evil.json climbs out of the target.", lambda: _tar_gz(("../../evil.json", b"{}", {}))),
+    ("E090_absolute", "E090", "member /tmp/evil.json is an absolute path.", lambda: _tar_gz(("/tmp/evil.json", b"{}", {}))),
+    ("E090_zip_traversal", "E090", "zip entry ../evil.json climbs out of the target.", lambda: _zip("../evil.json", b"{}")),
+    (
+        "E091_symlink",
+        "E091",
+        "member link.json is a symbolic link to /etc/passwd.",
+        lambda: _tar_gz(("link.json", b"", {"type": tarfile.SYMTYPE, "linkname": "/etc/passwd"})),
+    ),
+    ("E091_hardlink", "E091", "member hard.json is a hard link.", lambda: _tar_gz(("hard.json", b"", {"type": tarfile.LNKTYPE, "linkname": "BkgOnly.json"}))),
+    ("E091_zip_symlink", "E091", "zip entry link.json has the mode of a symbolic link.", lambda: _zip("link.json", b"/etc/passwd", 0o120777)),
+    (
+        "E092_char_device",
+        "E092",
+        "member dev is a character device (1, 3).",
+        lambda: _tar_gz(("dev", b"", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 3})),
+    ),
+    ("E092_fifo", "E092", "member fifo is a FIFO.", lambda: _tar_gz(("fifo", b"", {"type": tarfile.FIFOTYPE}))),
+    ("E093_duplicate", "E093", "BkgOnly.json appears twice.", lambda: _tar_gz(("BkgOnly.json", b"{}", {}))),
+    ("E093_case_twin", "E093", "bkgonly.JSON is a case-fold twin of BkgOnly.json.", lambda: _tar_gz(("bkgonly.JSON", b"{}", {}))),
+    (
+        "E093_nfc_twin",
+        "E093",
+        "caf\u00e9.txt and cafe\u0301.txt are the same name in NFC.",
+        lambda: _tar_gz(("caf\u00e9.txt", b"1", {}), ("cafe\u0301.txt", b"2", {})),
+    ),
+    ("E093_file_and_directory", "E093", "a is a file and a/b.txt puts a file below it.", lambda: _tar_gz(("a", b"1", {}), ("a/b.txt", b"2", {}))),
+    ("E094_gzip_bomb", "E094", "only member declares 1 GiB and its gzip stream expands ~1000:1.", _gzip_bomb),
+    ("E095_truncated", "E095", "gzip stream ends half way.", lambda: ("archive.tar.gz", _tar_gz(("big.bin", bytes(range(256)) * 64, {}))[1][:-40])),
+):
+    tool("import", _name, f"{IMPORT_ABOUT} {_about}", rf"^error: {_code} ", archive=_archive)
+
+
 def tool_expected(t: ToolVector) -> str:
     obj: dict[str, Any] = {"command": t.command, "exit": t.exit, "stderr": t.stderr}
     if t.command == "extract":
@@ -2616,6 +2694,8 @@ def tool_expected(t: ToolVector) -> str:
 def tool_readme(t: ToolVector) -> str:
     if t.command == "build":
         run = "`arch build source -o OUT` must exit 2 (an input error), write nothing, and print one line matching `stderr` of expected.json"
+    elif t.command == "import":
+        run = "`arch build ARCHIVE -o OUT` (ARCHIVE: the one archive file beside this README) must exit 2 (an input error), write nothing, and print one line matching `stderr` of expected.json"
     elif t.command == "trust":
         run = "`arch verify BUNDLE --trust policy.yaml` must exit 2 (an input error) and print one line matching `stderr` of expected.json"
     else:
@@ -2641,6 +2721,9 @@ def tool_index() -> str:
         "- `trust/<name>/`: `arch verify <bundle> --trust policy.yaml` (`bundle` is relative to `conformance/`;",
         "  a validly signed bundle) must exit `exit` (2) with an error output matching `stderr`: a trust",
         "  policy is YAML that verifiers read, with the same rules as arch.yaml.",
+        "- `import/<name>/`: one hostile archive (`*.tar.gz` or `*.zip`, spec section 8.1; most hold a toy",
+        "  `BkgOnly.json` beside the hostile member); `arch build ARCHIVE -o OUT` must exit `exit` (2) with an error output",
+        "  matching `stderr` (the import code first) and write nothing.",
         "",
         "| target | prepared as, and checked afterwards |",
         "|---|---|",
@@ -2667,6 +2750,9 @@ def generate_tools(out: Path) -> None:
             (folder / "source" / "BkgOnly.json").write_bytes(BKG.data)
         if t.policy is not None:
             (folder / "policy.yaml").write_bytes(t.policy())
+        if t.archive is not None:
+            name, data = t.archive()
+            (folder / name).write_bytes(data)
         (folder / "README.md").write_text(tool_readme(t), encoding="utf-8")
         (folder / "expected.json").write_text(tool_expected(t), encoding="utf-8")
     (out / "README.md").write_text(tool_index(), encoding="utf-8")

@@ -28,21 +28,22 @@ LAYER = {
     "semantic_stream": 3,
     "config": 3,
     "metadata": 3,
-    "signing": 4,  # keys, envelopes, their checking, trust policies
-    "verify": 5,  # checks signatures (heparch.signing.check) before hashing any payload
-    "__init__": 6,  # heparch.open
-    "api": 6,
-    "build": 6,
-    "extract": 6,
-    "inspect": 6,
-    "init": 6,
-    "sign": 6,  # verifies a bundle before it signs it
-    "infer": 7,
-    "replay": 8,
-    "claim": 8,
-    "simplify": 8,
-    "cli": 9,
-    "__main__": 10,
+    "importer": 4,  # above metadata (it reads submission.yaml's resources), below build
+    "signing": 5,  # keys, envelopes, their checking, trust policies
+    "verify": 6,  # checks signatures (heparch.signing.check) before hashing any payload
+    "__init__": 7,  # heparch.open
+    "api": 7,
+    "build": 7,
+    "extract": 7,
+    "inspect": 7,
+    "init": 7,
+    "sign": 7,  # verifies a bundle before it signs it
+    "infer": 8,
+    "replay": 9,
+    "claim": 9,
+    "simplify": 9,
+    "cli": 10,
+    "__main__": 11,
 }
 
 

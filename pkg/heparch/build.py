@@ -1,4 +1,5 @@
-"""Build a bundle from an analysis directory, a directory without arch.yaml, or one workspace JSON.
+"""Build a bundle from an analysis directory, a directory without arch.yaml, one workspace JSON,
+or a HEPData archive or submission (read through :mod:`heparch.importer`).
 
 The identity depends only on the files' content, their logical paths (relative to
 the source) and the declared metadata: never on the source's own name or path,
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from heparch import __version__, config
+from heparch import __version__, config, importer
 from heparch.components import patchset as patchsets
 from heparch.components import results as results_mod
 from heparch.components import simplified, workspace
@@ -94,7 +95,7 @@ def _hash(path: Path) -> tuple[int, str, str]:
     return size, h256.hexdigest(), h512.hexdigest()
 
 
-def _walk(root: Path, skip: set[Path], exclude: list[str]) -> Iterator[tuple[str, Path]]:
+def _walk(root: Path, skip: set[Path], exclude: list[str], prefix: str = "") -> Iterator[tuple[str, Path]]:
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
@@ -103,7 +104,7 @@ def _walk(root: Path, skip: set[Path], exclude: list[str]) -> Iterator[tuple[str
                 raise InputError(f"{here / d}: symbolic links are not packed; replace it with a copy or exclude it")
         for name in sorted(filenames):
             file = here / name
-            logical = file.relative_to(root).as_posix()
+            logical = prefix + file.relative_to(root).as_posix()
             if name.startswith(".") or file.resolve() in skip or any(fnmatch.fnmatchcase(logical, pat) for pat in exclude):
                 continue
             if logical in (config.FILENAME,) or logical.startswith("signatures/"):
@@ -208,15 +209,28 @@ def _created(cfg: config.ArchConfig) -> str | None:
     return None
 
 
-def _infer_metadata(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, Any]:
-    """arch.yaml's analysis fields, plus the HEPData record a patchset references (arch.yaml wins)."""
-    from heparch.metadata import from_patchset
+def _infer_metadata(cfg: config.ArchConfig, sources: list[Source], findings: list[Finding]) -> dict[str, Any]:
+    """arch.yaml's analysis fields, plus what the files say (:func:`heparch.metadata.discover_files`:
+    a patchset's HEPData reference, a HEPData submission.yaml, an SModelS globalInfo.txt).
+    arch.yaml wins; a file that disagrees with it or with an earlier file is W021, a guessed
+    value W022 (both appended to ``findings``)."""
+    from heparch.metadata import discover_files
 
     analysis = {k: v for k, v in cfg.analysis.items() if v not in (None, "")}
-    for s in sources:
-        if s.role == "patchset" and isinstance(s.obj, dict):
-            for found in from_patchset(s.obj, s.path):
-                analysis.setdefault(found.field, found.value)
+    found, conflicts = discover_files((s.path, s.file, s.obj if s.role == "patchset" else None) for s in sorted(sources, key=lambda s: s.path))
+    notes: list[Finding] = []
+    for f in [*found.values(), *conflicts]:
+        kept = analysis.get(f.field, found[f.field].value)
+        if kept != f.value:
+            notes.append(
+                Finding("W021", f.source, f"analysis.{f.field} {f.value!r} differs from the value kept, {kept!r} (arch.yaml wins, else the first file)")
+            )
+    for field, f in found.items():
+        if field not in analysis:
+            analysis[field] = f.value
+            if f.guessed:
+                notes.append(Finding("W022", f.source, f"analysis.{field} {f.value!r} is guessed; confirm it (or correct it) in arch.yaml"))
+    findings.extend(notes)
     return analysis
 
 
@@ -241,37 +255,67 @@ def safe_file_stem(name: str, *, fallback: str = "bundle") -> str:
 def default_output(source: Path, cfg: config.ArchConfig | None = None) -> Path:
     """``./<name>.zst`` in the current directory: the arch.yaml name, else the source's own
     name, made one safe file name (:func:`safe_file_stem`)."""
-    name = (cfg.name if cfg else None) or (source.stem if source.is_file() else source.resolve().name)
+    suffix = importer.archive_suffix(source.name) if source.is_file() else None
+    stem = source.name[: -len(suffix)] if suffix else source.stem
+    name = (cfg.name if cfg else None) or (stem if source.is_file() else source.resolve().name)
     return Path.cwd() / f"{safe_file_stem(name)}.zst"
 
 
-def collect(source: Path, *, output: Path | None = None) -> tuple[config.ArchConfig, list[Source], list[Finding]]:
-    """Read the source into a config and classified files; findings say what is wrong."""
+def _pairs(opened: importer.Source, skip: set[Path], exclude: list[str]) -> list[tuple[str, Path]]:
+    """The files of the source by logical path; an archive nested in a submission is replaced by
+    the files it holds, under its name without the suffix."""
+    pairs = [(logical, file) for logical, file in _walk(opened.root, skip, exclude) if logical not in opened.expanded]
+    for logical, folder in opened.expanded.items():
+        prefix = logical[: -len(importer.archive_suffix(logical) or "")] + "/"
+        pairs += _walk(folder, set(), exclude, prefix)
+    return sorted(pairs)
+
+
+def _load_config(cfg_file: Path, opened: importer.Source) -> tuple[config.ArchConfig, list[Finding]]:
+    """arch.yaml of the source; its errors name it inside an archive, not in the temporary directory."""
+    if not cfg_file.is_file():
+        return config.ArchConfig(), []
+    try:
+        return config.load_checked(cfg_file)
+    except InputError as exc:
+        if not opened.is_archive:
+            raise
+        raise InputError(exc.message.replace(str(cfg_file), opened.where(config.FILENAME)), findings=exc.findings) from None
+
+
+def collect(source: Path, *, output: Path | None = None, opened: importer.Source | None = None) -> tuple[config.ArchConfig, list[Source], list[Finding]]:
+    """Read the source into a config and classified files; findings say what is wrong.
+    ``opened``: the source as :func:`heparch.importer.opened` gives it (an archive unpacked)."""
     if not source.exists():
         raise InputError(f"{source}: no such file or directory")
+    opened = opened or importer.Source(source, str(source))
     skip = {output.resolve()} if output else set()
-    findings: list[Finding] = []
-    if source.is_file():
+    findings: list[Finding] = list(opened.warnings)
+    root = opened.root
+    if root.is_file():
         if source.suffix.lower() != ".json":
-            raise InputError(f"{source}: a single-file source must be a workspace JSON; pass a directory for anything else")
+            raise InputError(
+                f"{source}: a single-file source must be a workspace JSON or an archive ({', '.join(importer.ARCHIVE_SUFFIXES)}); pass a directory for anything else"
+            )
         cfg, pairs = config.ArchConfig(), [(source.name, source)]
     else:
-        cfg_file = source / config.FILENAME
-        cfg, findings = config.load_checked(cfg_file) if cfg_file.is_file() else (config.ArchConfig(), [])
-        pairs = list(_walk(source, skip, cfg.exclude))
+        cfg_file = root / config.FILENAME
+        cfg, more = _load_config(cfg_file, opened)
+        findings += more
+        pairs = _pairs(opened, skip, cfg.exclude)
     declared = {f.path: f for f in cfg.files}
     sources = []
     for logical, file in pairs:
         problem = path_problem(logical)
         if problem:
-            raise InputError(f"{file}: cannot be packed: {problem}; rename it")
+            raise InputError(f"{opened.where(logical)}: cannot be packed: {problem}; rename it")
         size, h256, h512 = _hash(file)
         src = Source(logical, file, size, h256, h512)
         _classify(src, findings)
         spec = declared.pop(logical, None)
         if spec is not None:
             if spec.role not in ROLES:
-                raise InputError(f"{source / config.FILENAME}: files: {logical}: unknown role {spec.role!r}; use one of {', '.join(ROLES)}")
+                raise InputError(f"{opened.where(config.FILENAME)}: files: {logical}: unknown role {spec.role!r}; use one of {', '.join(ROLES)}")
             if spec.role != src.role and spec.role in ("likelihood", "patchset", "patch", "simplified-likelihood", "results"):
                 src.obj = _load_json(src, findings)
             src.role = spec.role
@@ -282,14 +326,14 @@ def collect(source: Path, *, output: Path | None = None) -> tuple[config.ArchCon
                 src.media_type = spec.mediaType
         sources.append(src)
     for missing in declared:
-        raise InputError(f"{source / config.FILENAME}: files: {missing}: no such file in the source; fix the path or remove the entry")
-    if source.is_file() and sources[0].role != "likelihood":
+        raise InputError(f"{opened.where(config.FILENAME)}: files: {missing}: no such file in the source; fix the path or remove the entry")
+    if root.is_file() and sources[0].role != "likelihood":
         raise InputError(f"{source}: not a pyhf workspace (needs 'channels' and 'observations'/'measurements')")
     _attach(sources, findings)
     return cfg, sources, findings
 
 
-def _manifest_obj(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, Any]:
+def _manifest_obj(cfg: config.ArchConfig, sources: list[Source], findings: list[Finding]) -> dict[str, Any]:
     files = []
     for s in sorted(sources, key=lambda s: s.path):
         annotations = dict(s.annotations)
@@ -312,7 +356,7 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, An
     created = _created(cfg)
     if created:
         obj["created"] = created
-    analysis = _infer_metadata(cfg, sources)
+    analysis = _infer_metadata(cfg, sources, findings)
     if analysis:
         obj["analysis"] = analysis
     if cfg.containers:
@@ -321,12 +365,21 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source]) -> dict[str, An
 
 
 def build(source: Path | str, *, output: Path | str | None = None, signatures_dir: Path | None = None) -> BuildResult:
-    """Build ``source`` into a bundle at ``output``; raise :class:`BuildRefused` listing every problem."""
+    """Build ``source`` into a bundle at ``output``; raise :class:`BuildRefused` listing every problem.
+    ``source`` may be an archive (:mod:`heparch.importer`), unpacked into a temporary directory
+    that is removed when the build ends."""
     source = Path(source)
+    if not source.exists():
+        raise InputError(f"{source}: no such file or directory")
+    with importer.opened(source) as opened:
+        return _build(source, opened, output=output, signatures_dir=signatures_dir)
+
+
+def _build(source: Path, opened: importer.Source, *, output: Path | str | None, signatures_dir: Path | None) -> BuildResult:
     out = Path(output) if output is not None else None
-    cfg, sources, findings = collect(source, output=out)
+    cfg, sources, findings = collect(source, output=out, opened=opened)
     out = _check_output(out or default_output(source, cfg))
-    obj = _manifest_obj(cfg, sources)
+    obj = _manifest_obj(cfg, sources, findings)
     manifest, manifest_bytes, findings = _checked_manifest(obj, sources, findings)
     head = layout.head_files(manifest, manifest_bytes, AGENT)
     signatures = read_signatures(signatures_dir if signatures_dir else source / "signatures" if source.is_dir() else None)

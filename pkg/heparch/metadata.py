@@ -5,7 +5,12 @@ One reader for what publications already ship beside their likelihoods, used by 
 
 * a pyhf PatchSet's ``metadata.references`` (``hepdata``);
 * a HEPData ``submission.yaml``: ``record_ids`` (INSPIRE, arXiv), the first document's
-  ``comment`` (description), the tables' ``cmenergies`` keyword (GeV -> ``sqrt_s_TeV``);
+  ``comment`` (description), the tables' ``cmenergies`` keyword (GeV -> ``sqrt_s_TeV``), the
+  HEPData DOI where the downloaded files carry one (the record's ``hepdata_doi``, else the
+  record part of a table's ``table_doi`` or a resource's ``doi``), the luminosity only where a
+  table's data file states it (a ``LUMINOSITY`` qualifier in fb^-1, pb^-1 or ab^-1), and the
+  ``additional_resources`` (:func:`archive_resources`: the likelihood archive that
+  ``arch build`` unpacks);
 * an SModelS ``globalInfo.txt``: ``sqrts`` (``13*TeV``), ``lumi`` (``139.0/fb``), ``arxiv``
   (an abs URL), ``publicationDOI`` and the analysis ``id`` (whose first word names the
   collaboration: marked as guessed).
@@ -43,24 +48,33 @@ class Found:
 def discover(directory: Path, files: Iterable[tuple[str, Any]]) -> tuple[dict[str, Found], list[Found]]:
     """The analysis fields found in ``directory`` (``files``: logical path and parsed JSON or
     None, in path order), and the values that conflict with an earlier one."""
+    return discover_files((logical, directory / logical, obj) for logical, obj in files)
+
+
+def discover_files(files: Iterable[tuple[str, Path, Any]]) -> tuple[dict[str, Found], list[Found]]:
+    """:func:`discover` for files that need not share a directory (``files``: logical path,
+    the file, parsed JSON or None; in path order): where a value comes from is its logical path.
+    The record's files (submission.yaml, globalInfo.txt) come before the patchsets, whose
+    ``references`` describe one component."""
     chosen: dict[str, Found] = {}
     conflicts: list[Found] = []
-    for found in _all(directory, files):
+    ordered = sorted(files, key=lambda f: Path(f[0]).name not in (SUBMISSION, GLOBAL_INFO))
+    for found in _all(ordered):
         first = chosen.setdefault(found.field, found)
         if first is not found and first.value != found.value:
             conflicts.append(found)
     return chosen, conflicts
 
 
-def _all(directory: Path, files: Iterable[tuple[str, Any]]) -> Iterator[Found]:
-    for logical, obj in files:
+def _all(files: Iterable[tuple[str, Path, Any]]) -> Iterator[Found]:
+    for logical, file, obj in files:
         name = Path(logical).name
         if isinstance(obj, dict) and isinstance(obj.get("patches"), list):
             yield from from_patchset(obj, logical)
         elif name == SUBMISSION:
-            yield from from_submission(directory / logical, logical)
+            yield from from_submission(file, logical)
         elif name == GLOBAL_INFO:
-            yield from from_global_info(directory / logical, logical)
+            yield from from_global_info(file, logical)
 
 
 def from_patchset(obj: dict[str, Any], where: str) -> Iterator[Found]:
@@ -71,19 +85,24 @@ def from_patchset(obj: dict[str, Any], where: str) -> Iterator[Found]:
         yield Found("hepdata", refs["hepdata"].strip(), f"{where}: metadata.references.hepdata")
 
 
-def from_submission(path: Path, where: str) -> Iterator[Found]:
-    """A HEPData ``submission.yaml`` (several YAML documents: the record's, then one per table)."""
+def _yaml_docs(path: Path, what: str) -> list[dict[str, Any]]:
+    """The mapping documents of a YAML file, read capped and safe; [] when it cannot be read."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     from heparch.errors import InputError
 
     try:
-        text = read_capped(path, "HEPData submission").decode("utf-8")
+        text = read_capped(path, what).decode("utf-8")
         reject_unsafe_yaml(text, str(path))
-        docs = [d for d in YAML(typ="safe", pure=True).load_all(io.StringIO(text)) if isinstance(d, dict)]
+        return [d for d in YAML(typ="safe", pure=True).load_all(io.StringIO(text)) if isinstance(d, dict)]
     except (InputError, UnicodeDecodeError, YAMLError):
-        return  # not a submission heparch can read: nothing found in it (build checks files on its own)
+        return []  # not a file heparch can read: nothing found in it (build checks files on its own)
+
+
+def from_submission(path: Path, where: str) -> Iterator[Found]:
+    """A HEPData ``submission.yaml`` (several YAML documents: the record's, then one per table)."""
+    docs = _yaml_docs(path, "HEPData submission")
     if not docs:
         return
     record = docs[0]
@@ -94,6 +113,70 @@ def from_submission(path: Path, where: str) -> Iterator[Found]:
     energies = sorted({e for d in docs for e in _cmenergies(d)})
     if len(energies) == 1:
         yield Found("sqrt_s_TeV", _number(energies[0] / 1000.0), f"{where}: keywords cmenergies ({energies[0]:g} GeV)")
+    yield from _hepdata_doi(docs, where)
+    yield from _luminosity(docs, path.parent, where)
+
+
+_HEPDATA_DOI = re.compile(r"(10\.17182/hepdata\.\d+(?:\.v\d+)?)(?:/[tr]\d+)?")
+
+
+def _hepdata_doi(docs: list[dict[str, Any]], where: str) -> Iterator[Found]:
+    """The record's HEPData DOI: ``hepdata_doi``, else the record part of the first table or resource DOI."""
+    candidates = [("hepdata_doi", docs[0].get("hepdata_doi"))]
+    candidates += [("table_doi", d.get("table_doi")) for d in docs[1:]]
+    candidates += [("additional_resources doi", r.get("doi")) for d in docs for r in _resources(d)]
+    for key, value in candidates:
+        if isinstance(value, str) and (m := _HEPDATA_DOI.fullmatch(value.strip())):
+            yield Found("hepdata", m.group(1), f"{where}: {key}")
+            return
+
+
+def _resources(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    res = doc.get("additional_resources")
+    return [r for r in res if isinstance(r, dict)] if isinstance(res, list) else []
+
+
+def archive_resources(path: Path) -> list[str]:
+    """The relative ``location`` of every ``additional_resources`` entry of a ``submission.yaml``
+    (the record's and the tables'), in order, without URLs, absolute paths or '..'."""
+    out: list[str] = []
+    for doc in _yaml_docs(path, "HEPData submission"):
+        for r in _resources(doc):
+            loc = r.get("location")
+            if not isinstance(loc, str) or "://" in loc or loc.startswith("/"):
+                continue
+            parts = [p for p in loc.split("/") if p not in ("", ".")]  # ./Likelihoods.tar.gz is Likelihoods.tar.gz
+            if parts and ".." not in parts and "/".join(parts) not in out:
+                out.append("/".join(parts))
+    return out
+
+
+_LUMI_NAMES = frozenset({"luminosity", "lumi", "integrated luminosity", "int. luminosity"})
+_LUMI = re.compile(r"([0-9]+(?:\.[0-9]*)?)\s*(?:\$?\s*)?(fb|pb|ab)\s*\$?\s*(?:\^\{?-1\}?|-1|\^-1)", re.IGNORECASE)
+
+
+def _luminosity(docs: list[dict[str, Any]], folder: Path, where: str) -> Iterator[Found]:
+    """The luminosity where the tables' data files state one (one value across them)."""
+    stated: dict[float, str] = {}
+    for doc in docs[1:]:
+        data_file = doc.get("data_file")
+        if not (isinstance(data_file, str) and data_file.endswith((".yaml", ".yml")) and "/" not in data_file):
+            continue
+        for table in _yaml_docs(folder / data_file, "HEPData table")[:1]:
+            for value in _lumi_qualifiers(table):
+                stated.setdefault(value, data_file)
+    if len(stated) == 1:
+        ((value, data_file),) = stated.items()
+        yield Found("luminosity_ifb", _number(value), f"{where}: {data_file} qualifier LUMINOSITY")
+
+
+def _lumi_qualifiers(table: dict[str, Any]) -> Iterator[float]:
+    for dep in table.get("dependent_variables") or ():
+        for q in (dep.get("qualifiers") or ()) if isinstance(dep, dict) else ():
+            if isinstance(q, dict) and str(q.get("name", "")).strip().lower() in _LUMI_NAMES:
+                m = _LUMI.search(f"{q.get('value', '')} {q.get('units', '')}".replace(" ", "").replace("{", "").replace("}", ""))
+                if m:
+                    yield float(m.group(1)) * {"fb": 1.0, "ab": 1000.0, "pb": 0.001}[m.group(2).lower()]
 
 
 def _record_ids(ids: Any, where: str) -> Iterator[Found]:
@@ -105,6 +188,9 @@ def _record_ids(ids: Any, where: str) -> Iterator[Found]:
             yield Found("inspire", f"ins{value}", f"{where}: record_ids (inspire)")
         elif kind == "arxiv" and isinstance(value, str) and (m := _ARXIV.search(value)):
             yield Found("arxiv", m.group(1), f"{where}: record_ids (arXiv)")
+        elif kind == "hepdata" and isinstance(value, int | str) and str(value).strip():
+            doi = _HEPDATA_DOI.fullmatch(str(value).strip())
+            yield Found("hepdata", doi.group(1) if doi else str(value).strip(), f"{where}: record_ids (hepdata)")
 
 
 def _cmenergies(doc: dict[str, Any]) -> Iterator[float]:

@@ -1,4 +1,4 @@
-"""``arch build``: an analysis directory (or one workspace JSON) -> a bundle."""
+"""``arch build``: an analysis directory (or one workspace JSON, or a HEPData archive) -> a bundle."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from heparch.cli._common import emit_json, render_findings, say
 
 
 def build(
-    source: Path = typer.Argument(..., metavar="SOURCE", help="Analysis directory (with or without arch.yaml) or a single pyhf workspace JSON."),
+    source: Path = typer.Argument(
+        ...,
+        metavar="SOURCE",
+        help="Analysis directory (with or without arch.yaml), a single pyhf workspace JSON, or a HEPData archive (.tar.gz, .tgz, .tar, .zip) or submission.",
+    ),
     output: Path = typer.Option(None, "-o", "--output", help="Bundle to write. Default: ./<name>.zst, name from arch.yaml or the source."),
     json_out: bool = typer.Option(False, "--json", help="Print {identity, output, warnings} as JSON on stdout."),
 ) -> None:
@@ -20,6 +24,13 @@ def build(
     patchsets and patch.<name>.json files attach to the workspace in their directory,
     other files are attachments. Invalid inputs are refused (exit 2) with one line per
     problem naming the file, the JSON path and the fix. Same inputs, byte-identical bundle.
+
+    A HEPData likelihood archive is read as downloaded (one top folder is stripped; RegionX/
+    folders stay), through the import profile (spec section 8.1): links, devices, unsafe or
+    duplicate names and archives beyond the entry, size and ratio caps are refused (E090-E095),
+    macOS metadata is skipped (W020). A submission's additional_resources archive is unpacked
+    into a folder of its name. Metadata comes from submission.yaml and patchsets where arch.yaml
+    is silent. The archive and its unpacked directory give the same identity.
     """
     from heparch.build import build as run
 

@@ -128,6 +128,22 @@ CODES: dict[str, tuple[str, str]] = {
         "A likelihood's measurements MUST configure their parameters so that pyhf can start a fit (every lower bound <= its upper bound, every initial value within its bounds, given or pyhf's defaults, and inits, bounds, auxdata and sigmas for every lumi parameter): at least one of them, and the one its results claim with (named in their settings, else the first).",
         "likelihood",
     ),
+    # archives imported by arch build (spec section 8.1): input errors, exit 2
+    "E090": (
+        "An imported archive's entry name MUST be a safe relative path: no absolute path or drive letter, no '..' segment, no backslash, no control character.",
+        "import-profile",
+    ),
+    "E091": ("An imported archive MUST NOT hold symbolic or hard links.", "import-profile"),
+    "E092": ("An imported archive MUST hold only regular files and directories: no devices, FIFOs, sparse or other special entries.", "import-profile"),
+    "E093": (
+        "An imported archive's entry names MUST be unique, also after Unicode NFC normalisation and case folding, and no name MUST be both a file and a directory.",
+        "import-profile",
+    ),
+    "E094": (
+        "An imported archive MUST stay within the import caps (entries, total and per-entry decompressed size, compression ratio, header size), checked while it is read.",
+        "import-profile",
+    ),
+    "E095": ("An imported archive MUST be a readable .tar.gz, .tgz, .tar or .zip file (not truncated, corrupt or encrypted).", "import-profile"),
     # warnings
     "W001": ("A reader SHOULD report fields it does not know (from a newer 1.x version) and otherwise accept them.", "versioning"),
     "W002": ("The analysis metadata SHOULD give an SPDX license.", "metadata"),
@@ -154,6 +170,13 @@ CODES: dict[str, tuple[str, str]] = {
         "A measurement that pyhf cannot start a fit from (as E081 says) SHOULD NOT be stored where another measurement of the likelihood works; it is accepted when no results claim with it.",
         "likelihood",
     ),
+    # arch build of an imported archive or a directory with HEPData metadata (spec section 8.1)
+    "W020": ("An imported archive's macOS metadata (__MACOSX/, ._* and .DS_Store entries) SHOULD NOT be imported; it is skipped.", "import-profile"),
+    "W021": (
+        "Analysis metadata found in the files SHOULD agree with arch.yaml and with each other; arch.yaml's value, else the first found, is kept.",
+        "import-profile",
+    ),
+    "W022": ("A guessed analysis metadata value SHOULD be confirmed in arch.yaml.", "import-profile"),
 }
 
 ERROR_CODES = frozenset(c for c in CODES if c.startswith("E"))

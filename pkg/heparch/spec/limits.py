@@ -49,3 +49,20 @@ BINS: Final = 5_000  # bins of a simplified likelihood (its covariance is BINS x
 # --- nesting (E030 for the manifest, E060 for components) and files beside a bundle ---------
 DEPTH: Final = 64
 YAML_BYTES: Final = 4 * MIB  # arch.yaml and trust policies (an input error, exit 2)
+
+# --- archives imported by arch build (the import profile, spec section 8.1; E094, exit 2) ---
+#: entries of one imported archive, directories and skipped macOS metadata included (HEPData
+#: likelihood archives hold a few hundred files, 5,000 patch files at most seen; a bundle lists
+#: at most FILES)
+IMPORT_ENTRIES: Final = 25_000
+#: bytes decompressed from one import, nested archives included
+IMPORT_BYTES: Final = 32 * GIB
+#: bytes of one entry: the largest file a bundle holds (a ustar entry, section 3.1)
+IMPORT_ENTRY_BYTES: Final = 8 * GIB - 1
+#: decompressed bytes per compressed byte of one archive, checked while streaming once more than
+#: IMPORT_RATIO_FLOOR bytes came out (pyhf JSON compresses 10-25:1; deflate's limit is ~1032:1)
+IMPORT_RATIO: Final = 200
+IMPORT_RATIO_FLOOR: Final = 64 * MIB
+#: one PAX or GNU long-name header of a tar archive, and a zip's central directory
+IMPORT_HEADER_BYTES: Final = 1 * MIB
+IMPORT_ZIP_DIRECTORY: Final = 16 * MIB
