@@ -235,3 +235,32 @@ def test_an_old_style_bundle_with_free_text_verifies_with_warnings(analysis: Pat
     code, _, err = run("verify", str(old))
     assert code == 0
     assert "W014" in err
+
+
+def _expressions() -> st.SearchStrategy[tuple[str, str]]:
+    """(an SPDX expression in any letter case, the same in the list's case) built from the pinned ids."""
+    _, licenses, exceptions = ids.spdx_list()
+    lic = st.sampled_from(sorted(licenses.values()))
+    exc = st.sampled_from(sorted(exceptions.values()))
+
+    def cased(text: str, upper: bool) -> str:
+        return text.upper() if upper else text.lower()
+
+    simple = st.one_of(
+        st.tuples(lic, st.booleans()).map(lambda t: (cased(t[0], t[1]), t[0])),
+        st.tuples(lic, exc, st.booleans()).map(lambda t: (f"{cased(t[0], t[2])} with {t[1].lower()}", f"{t[0]} WITH {t[1]}")),
+    )
+
+    def joined(children: st.SearchStrategy[tuple[str, str]]) -> st.SearchStrategy[tuple[str, str]]:
+        pair = st.tuples(children, st.sampled_from(["AND", "OR"]), children)
+        return pair.map(lambda t: (f"({t[0][0]} {t[1].lower()} {t[2][0]})", f"({t[0][1]} {t[1]} {t[2][1]})"))
+
+    return st.recursive(simple, joined, max_leaves=6)
+
+
+@settings(derandomize=True, deadline=1000, max_examples=100)
+@given(_expressions())
+def test_license_expressions_take_the_lists_case_and_keep_their_shape(pair: tuple[str, str]) -> None:
+    written, normal = pair
+    assert ids.parse_license(written) == normal
+    assert ids.parse_license(normal) == normal

@@ -257,7 +257,7 @@ def _license_tokens(text: str, value: Any) -> list[str]:
 
 class _LicenseParser:
     """The SPDX license-expression grammar (SPDX 2.3 annex D): ``OR`` binds weaker than ``AND``,
-    ``WITH`` binds an exception to one license. Hand-written: ~30 lines, see docs/design.md."""
+    ``WITH`` binds an exception to one license. Hand-written, see docs/design.md for why."""
 
     def __init__(self, tokens: list[str], value: Any) -> None:
         self.tokens, self.value, self.pos = tokens, value, 0
