@@ -60,6 +60,7 @@ def test_malformed_arxiv_ids(value: Any) -> None:
         (ids.parse_hepdata, "https://doi.org/10.17182/hepdata.90607.v3/r3", "10.17182/hepdata.90607.v3/r3"),
         (ids.parse_hepdata, "ins1755298", "ins1755298"),
         (ids.parse_hepdata, "https://www.hepdata.net/record/ins1755298", "ins1755298"),
+        (ids.parse_hepdata, "https://www.hepdata.net/record/90607", "10.17182/hepdata.90607"),
         (ids.parse_orcid, "0000-0002-1825-0097", "0000-0002-1825-0097"),
         (ids.parse_orcid, "https://orcid.org/0000-0002-1694-233X", "0000-0002-1694-233X"),
         (ids.parse_sqrt_s, 13, 13),

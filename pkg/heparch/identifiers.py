@@ -77,6 +77,7 @@ _ARXIV_ARCHIVES: Final = frozenset(
 )
 _DOI: Final = re.compile(r"10\.\d{4,9}/\S+")
 _HEPDATA_DOI: Final = re.compile(r"10\.17182/hepdata\.\d+(?:\.v[1-9]\d*)?(?:/[tr][1-9]\d*)?")
+_HEPDATA_URL: Final = re.compile(r"https?://(?:www\.)?hepdata\.net/record/(?P<n>ins\d+|\d+)/?")
 _INSPIRE: Final = re.compile(r"(?:ins)?(?P<n>\d{1,10})")
 _ORCID: Final = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dX])")
 _URL_PREFIXES: Final = ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:")
@@ -104,12 +105,27 @@ def parse_arxiv(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):  # YAML reads 1909.09226 unquoted as a number
         raise BadValue(f'{value!r} is a number, not {what} (YAML reads an unquoted 1909.09226 as one: quote it, "1909.09226")')
     text = re.sub(r"^(?:arxiv:|https?://arxiv\.org/abs/)", "", _text(value, what), flags=re.IGNORECASE)
-    new, old = _ARXIV_NEW.fullmatch(text), _ARXIV_OLD.fullmatch(text)
-    if new and 1 <= int(new["mm"]) <= 12 and int(new["yy"] + new["mm"]) >= 704 and (len(new["n"]) == 5) == (int(new["yy"]) >= 15):
-        return text
-    if old and old["archive"] in _ARXIV_ARCHIVES and 1 <= int(old["mm"]) <= 12 and (int(old["yy"]) >= 91 or int(old["yy"] + old["mm"]) <= 703):
+    if _new_arxiv_id(text) or _old_arxiv_id(text):
         return text
     raise BadValue(f"{value!r} is not {what}")
+
+
+def _new_arxiv_id(text: str) -> bool:
+    """YYMM.NNNN from April 2007 (0704) to 2014, YYMM.NNNNN from 2015 on."""
+    found = _ARXIV_NEW.fullmatch(text)
+    if found is None:
+        return False
+    yy, mm = int(found["yy"]), int(found["mm"])
+    return 1 <= mm <= 12 and yy * 100 + mm >= 704 and (len(found["n"]) == 5) == (yy >= 15)
+
+
+def _old_arxiv_id(text: str) -> bool:
+    """archive[.XX]/YYMMNNN of a known archive, from 1991 to March 2007 (0703)."""
+    found = _ARXIV_OLD.fullmatch(text)
+    if found is None or found["archive"] not in _ARXIV_ARCHIVES:
+        return False
+    yy, mm = int(found["yy"]), int(found["mm"])
+    return 1 <= mm <= 12 and (yy >= 91 or yy * 100 + mm <= 703)
 
 
 def parse_inspire(value: Any) -> str:
@@ -140,13 +156,17 @@ def parse_doi(value: Any) -> str:
 
 def parse_hepdata(value: Any) -> str:
     """A HEPData record: its DOI (``10.17182/hepdata.90607``, with ``.vN`` and a table or
-    resource ``/tN``, ``/rN``) or the INSPIRE id it is filed under (``ins1755298``)."""
+    resource ``/tN``, ``/rN``) or the INSPIRE id it is filed under (``ins1755298``); a record's
+    URL becomes one of these (``https://www.hepdata.net/record/90607``: the DOI of record 90607)."""
     what = "a HEPData record (10.17182/hepdata.90607[.v3][/t1], or ins1755298)"
     text = _strip_doi(_text(value, what))
+    record = _HEPDATA_URL.fullmatch(text)
+    if record and record["n"].isdigit():
+        return f"10.17182/hepdata.{record['n']}"
     if _HEPDATA_DOI.fullmatch(text.lower()):
         return text.lower()
     try:
-        return parse_inspire(re.sub(r"^https?://(?:www\.)?hepdata\.net/record/(?=ins)", "", text))
+        return parse_inspire(record["n"] if record else text)
     except BadValue:
         raise BadValue(f"{value!r} is not {what}") from None
 
