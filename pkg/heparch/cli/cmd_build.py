@@ -13,9 +13,12 @@ def build(
     source: Path = typer.Argument(..., metavar="SOURCE", help="Analysis directory (with or without arch.yaml) or a single pyhf workspace JSON."),
     output: Path = typer.Option(None, "-o", "--output", help="Bundle to write. Default: ./<name>.zst, name from arch.yaml or the source."),
     supersedes: Path = typer.Option(
-        None, "--supersedes", metavar="OLD.zst", help="The bundle this one is a new version of: its identity is recorded (manifest 'supersedes')."
+        None,
+        "--supersedes",
+        metavar="OLD.zst",
+        help="The bundle this one is a new version of: its identity is recorded (manifest 'supersedes'; overrides arch.yaml's supersedes).",
     ),
-    note: str = typer.Option(None, "--note", metavar="TEXT", help="What changed since --supersedes (arch.yaml: version_note)."),
+    note: str = typer.Option(None, "--note", metavar="TEXT", help="What changed since --supersedes (overrides arch.yaml's version_note)."),
     json_out: bool = typer.Option(False, "--json", help="Print {identity, output, warnings} as JSON on stdout."),
 ) -> None:
     """Pack SOURCE into a deterministic, content-addressed bundle.
