@@ -623,19 +623,23 @@ def _() -> Draft:
     return Draft([BKG, text(path, "long\n"), text(deep, "deep\n")])
 
 
-@vector("OK_full_metadata", "Every analysis metadata field of format 1.0 (INSPIRE, arXiv, HEPData, DOI, contacts, keywords) and a non-integer luminosity.")
+@vector(
+    "OK_full_metadata",
+    "Every analysis metadata field of format 1.0 (INSPIRE, arXiv, HEPData, DOI, contacts with an ORCID iD, keywords, an SPDX expression) and a non-integer luminosity.",
+)
 def _() -> Draft:
     analysis = {
         **ANALYSIS,
         "experiment": "TOY",
         "description": "A toy analysis for the conformance suite.",
         "inspire": "ins0000001",
-        "arxiv": "0000.00000",
-        "hepdata": "10.17182/hepdata.00001",
+        "arxiv": "2101.00001v2",
+        "hepdata": "10.17182/hepdata.00001.v1/r1",
         "doi": "10.0000/toy",
+        "license": "CC-BY-4.0 OR (MIT AND LicenseRef-toy)",
         "luminosity_ifb": 139.5,
         "keywords": ["toy", "conformance"],
-        "contacts": [{"name": "Ada Physicist", "email": "ada@example.org", "affiliation": "Nowhere Lab"}],
+        "contacts": [{"name": "Ada Physicist", "email": "ada@example.org", "affiliation": "Nowhere Lab", "orcid": "0000-0002-1825-0097"}],
     }
     return Draft([BKG], analysis=analysis, top={"name": "toy"})
 
@@ -709,6 +713,26 @@ def _() -> Draft:
 @vector("W002_no_analysis_metadata", "No analysis object at all: license, sqrt_s_TeV and luminosity_ifb are all missing.", codes=["W002", "W003", "W004"])
 def _() -> Draft:
     return Draft([BKG], analysis=None)
+
+
+@vector(
+    "W013_free_text_identifiers",
+    "Identifiers written as free text, as bundles made before they were checked have them: an INSPIRE id, an arXiv id, a DOI, an ORCID iD with a wrong check digit; each is reported, the bundle stays valid.",
+)
+def _() -> Draft:
+    analysis = {
+        **ANALYSIS,
+        "inspire": "INSPIRE 1755298",
+        "arxiv": "arXiv:1909.09226 [hep-ex]",
+        "doi": "Phys. Rev. D 101 (2020) 032009",
+        "contacts": [{"name": "Ada Physicist", "orcid": "0000-0002-1825-0098"}],
+    }
+    return Draft([BKG], analysis=analysis)
+
+
+@vector("W014_license_id_not_in_the_list", "An SPDX license expression naming an id that is not in the SPDX License List the reader has (perhaps a newer one).")
+def _() -> Draft:
+    return Draft([BKG], analysis={**ANALYSIS, "license": "CC-BY-4.0 OR CC-BY-5.0"})
 
 
 @vector("W005_results_unknown_field", "A results component with a field its schema does not know (comment); it is reported and ignored.")

@@ -21,6 +21,7 @@ LAYER = {
     "errors": 0,
     "findings": 0,
     "signals": 0,
+    "identifiers": 0,
     "spec": 1,
     "store": 2,
     "components": 3,
@@ -36,6 +37,7 @@ LAYER = {
     "build": 7,
     "extract": 7,
     "inspect": 7,
+    "diff": 7,
     "init": 7,
     "sign": 7,  # verifies a bundle before it signs it
     "infer": 8,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import heparch
 from heparch.build import build
 from heparch.extract import extract
 
@@ -72,3 +73,25 @@ def test_raised_claim_fails_exactly_that_point(claimed_1lbb: Path, tmp_path: Pat
     failed = [c for c in cases if c.find("failure") is not None]
     assert len(ET.parse(junit).findall(".//failure")) == 1
     assert failed[0].get("name") == POINT
+
+
+def test_diff_of_1lbb_and_its_claimed_version_lists_only_the_results_and_the_claims(one_lbb_bundle: Path, claimed_1lbb: Path) -> None:
+    """Issue 14 acceptance: arch diff of the 1Lbb bundle and its claimed version lists exactly the
+    added results component and the claims (every point added, with its values; nothing else)."""
+    code, out, err = run("diff", str(one_lbb_bundle), str(claimed_1lbb), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["components"] == {"added": [{"path": "results/BkgOnly.json", "role": "results"}], "removed": [], "changed": []}
+    assert d["metadata"] == []
+    assert d["patches"] == {}
+    assert list(d["claims"]) == ["BkgOnly.json"]
+    claims = d["claims"]["BkgOnly.json"]
+    assert claims["removed"] == {}
+    assert claims["changed"] == {}
+    with heparch.open(claimed_1lbb) as b:
+        recorded = b.read_json("results/BkgOnly.json")["points"]
+    assert len(claims["added"]) == len(recorded) == 125
+    assert claims["added"][POINT] == {k: recorded[POINT][k] for k in ("CLs_obs", "CLs_exp")}
+    code, out, err = run("inspect", str(claimed_1lbb), "--json")
+    assert code == 0, err
+    assert json.loads(out)["lineage"] == {"supersedes": None, "claimed_from": [{"identity": d["a"]["identity"], "results": ["results/BkgOnly.json"]}]}

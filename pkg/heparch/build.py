@@ -25,6 +25,7 @@ from heparch.components import results as results_mod
 from heparch.components import simplified, workspace
 from heparch.errors import BuildRefused, InputError
 from heparch.findings import Finding
+from heparch.identifiers import normalise_analysis
 from heparch.spec import strictjson, versions
 from heparch.spec.manifest_check import check_files, schema_findings
 from heparch.spec.models import ROLES, Manifest
@@ -356,28 +357,68 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source], findings: list[
     created = _created(cfg)
     if created:
         obj["created"] = created
-    analysis = _infer_metadata(cfg, sources, findings)
+    analysis = _typed_analysis(cfg, _infer_metadata(cfg, sources, findings))
     if analysis:
         obj["analysis"] = analysis
     if cfg.containers:
         obj["containers"] = cfg.containers
+    if cfg.supersedes:
+        obj["supersedes"] = {"identity": cfg.supersedes, **({"note": cfg.version_note} if cfg.version_note else {})}
     return obj
 
 
-def build(source: Path | str, *, output: Path | str | None = None, signatures_dir: Path | None = None) -> BuildResult:
+def _typed_analysis(cfg: config.ArchConfig, analysis: dict[str, Any]) -> dict[str, Any]:
+    """The identifiers and quantities in their normal form (:mod:`heparch.identifiers`): a bad
+    value arch.yaml gives refuses the build; one found in the files (a patchset's reference) is
+    kept as it is, and verification warns about it (W013)."""
+    declared, problems = normalise_analysis({k: v for k, v in analysis.items() if k in cfg.analysis}, f"{config.FILENAME}:analysis")
+    if problems:
+        raise BuildRefused(problems[0].one_line(), findings=problems)
+    found, _ = normalise_analysis({k: v for k, v in analysis.items() if k not in cfg.analysis}, "")
+    return {**found, **declared}
+
+
+def _with_lineage(cfg: config.ArchConfig, supersedes: Path | None, note: str | None) -> config.ArchConfig:
+    """``cfg`` with the predecessor (``--supersedes OLD.zst``: its identity, read from the old
+    bundle) and the change note (``--note``); the options win over arch.yaml's fields."""
+    from heparch.api import Bundle
+
+    if supersedes is not None:
+        with Bundle(supersedes) as old:
+            cfg = cfg.model_copy(update={"supersedes": old.identity})
+    if note is not None:
+        cfg = cfg.model_copy(update={"version_note": note.strip() or None})
+    if cfg.version_note and not cfg.supersedes:
+        raise InputError("a change note (--note or version_note in arch.yaml) needs the bundle it changes: add --supersedes OLD.zst")
+    return cfg
+
+
+def build(
+    source: Path | str,
+    *,
+    output: Path | str | None = None,
+    signatures_dir: Path | None = None,
+    supersedes: Path | str | None = None,
+    note: str | None = None,
+) -> BuildResult:
     """Build ``source`` into a bundle at ``output``; raise :class:`BuildRefused` listing every problem.
     ``source`` may be an archive (:mod:`heparch.importer`), unpacked into a temporary directory
-    that is removed when the build ends."""
+    that is removed when the build ends. ``supersedes``: the bundle this one is a new version of,
+    ``note``: what changed."""
     source = Path(source)
     if not source.exists():
         raise InputError(f"{source}: no such file or directory")
     with importer.opened(source) as opened:
-        return _build(source, opened, output=output, signatures_dir=signatures_dir)
+        lineage = (Path(supersedes) if supersedes is not None else None, note)
+        return _build(source, opened, output=output, signatures_dir=signatures_dir, lineage=lineage)
 
 
-def _build(source: Path, opened: importer.Source, *, output: Path | str | None, signatures_dir: Path | None) -> BuildResult:
+def _build(
+    source: Path, opened: importer.Source, *, output: Path | str | None, signatures_dir: Path | None, lineage: tuple[Path | None, str | None]
+) -> BuildResult:
     out = Path(output) if output is not None else None
     cfg, sources, findings = collect(source, output=out, opened=opened)
+    cfg = _with_lineage(cfg, lineage[0], lineage[1])
     out = _check_output(out or default_output(source, cfg))
     obj = _manifest_obj(cfg, sources, findings)
     manifest, manifest_bytes, findings = _checked_manifest(obj, sources, findings)

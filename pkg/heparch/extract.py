@@ -37,6 +37,10 @@ def arch_yaml_data(manifest: Manifest) -> dict[str, object]:
             spec["annotations"] = extra
         files.append(spec)
     data: dict[str, object] = {k: obj[k] for k in ("name", "created", "analysis", "containers") if k in obj}
+    if manifest.supersedes is not None:  # the lineage, as arch.yaml says it
+        data["supersedes"] = manifest.supersedes.identity
+        if manifest.supersedes.note is not None:
+            data["version_note"] = manifest.supersedes.note
     data["files"] = files
     return data
 

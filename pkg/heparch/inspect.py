@@ -1,4 +1,4 @@
-"""A summary of a bundle for ``arch inspect`` (identity, analysis, components, patch counts, sizes)."""
+"""A summary of a bundle for ``arch inspect`` (identity, analysis, lineage, components, patch counts, sizes)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,22 @@ def count_patches(bundle: Bundle, entry: FileEntry) -> int | None:
     return count if stream.streamed else 0
 
 
+def lineage(bundle: Bundle) -> dict[str, Any]:
+    """Where the bundle comes from: the bundle it supersedes (identity and change note, from the
+    manifest) and the bundles its claims were computed from (each results component's parent)."""
+    m = bundle.manifest
+    parents: dict[str, list[str]] = {}
+    for entry in m.by_role("results"):
+        obj = bundle.read_json(entry.path) if entry.size <= MAX_COUNTED else None
+        parent = obj.get("parent") if isinstance(obj, dict) else None
+        if isinstance(parent, dict) and isinstance(parent.get("identity"), str):
+            parents.setdefault(parent["identity"], []).append(entry.path)
+    return {
+        "supersedes": m.supersedes.model_dump(mode="json", exclude_none=True) if m.supersedes else None,
+        "claimed_from": [{"identity": k, "results": v} for k, v in sorted(parents.items())],
+    }
+
+
 def summary(bundle: Bundle) -> dict[str, Any]:
     m = bundle.manifest
     files = []
@@ -57,6 +73,7 @@ def summary(bundle: Bundle) -> dict[str, Any]:
         "created": m.created,
         "analysis": m.analysis.model_dump(mode="json", exclude_none=True) if m.analysis else {},
         "containers": [c.model_dump(mode="json", exclude_none=True) for c in (m.containers or ())],
+        "lineage": lineage(bundle),
         "files": files,
         "likelihoods": {lk: {"points": patches.get(lk, 0)} for lk in bundle.likelihoods()},
         "signatures": sorted(bundle.signatures),

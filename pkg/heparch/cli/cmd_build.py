@@ -16,6 +16,13 @@ def build(
         help="Analysis directory (with or without arch.yaml), a single pyhf workspace JSON, or a HEPData archive (.tar.gz, .tgz, .tar, .zip) or submission.",
     ),
     output: Path = typer.Option(None, "-o", "--output", help="Bundle to write. Default: ./<name>.zst, name from arch.yaml or the source."),
+    supersedes: Path = typer.Option(
+        None,
+        "--supersedes",
+        metavar="OLD.zst",
+        help="The bundle this one is a new version of: its identity is recorded (manifest 'supersedes'; overrides arch.yaml's supersedes).",
+    ),
+    note: str = typer.Option(None, "--note", metavar="TEXT", help="What changed since --supersedes (overrides arch.yaml's version_note)."),
     json_out: bool = typer.Option(False, "--json", help="Print {identity, output, warnings} as JSON on stdout."),
 ) -> None:
     """Pack SOURCE into a deterministic, content-addressed bundle.
@@ -34,7 +41,7 @@ def build(
     """
     from heparch.build import build as run
 
-    result = run(source, output=output)
+    result = run(source, output=output, supersedes=supersedes, note=note)
     if result.warnings:
         say(f"{len(result.warnings)} warning(s):")
         render_findings(result.warnings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -21,11 +22,24 @@ def _human_size(n: int) -> str:
     return str(n)
 
 
+def _lineage_lines(lineage: dict[str, Any]) -> list[str]:
+    out = []
+    if lineage["supersedes"]:
+        out.append(f"supersedes {lineage['supersedes']['identity']}")
+        if "note" in lineage["supersedes"]:
+            out.append(f"  note: {lineage['supersedes']['note']}")
+    for parent in lineage["claimed_from"]:
+        out.append(f"claims    computed from {parent['identity']} ({', '.join(parent['results'])})")
+    return out
+
+
 def inspect(
     bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout (identity, files with path, role, mediaType, digest, size, ...)."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the summary as JSON on stdout (identity, lineage, files with path, role, mediaType, digest, size, ...)."
+    ),
 ) -> None:
-    """Summarise BUNDLE: identity, analysis, components, patch counts and sizes."""
+    """Summarise BUNDLE: identity, analysis, lineage (the bundle it supersedes, the bundle its claims were computed from), components, patch counts and sizes."""
     import heparch
     from heparch.inspect import summary
 
@@ -43,6 +57,7 @@ def inspect(
         out.append(f"  {key}: {shown}")
     for c in info["containers"]:
         out.append(f"container {c['name']}: {c['reference']}")
+    out += _lineage_lines(info["lineage"])
     for lk, v in info["likelihoods"].items():
         out.append(f"likelihood {lk}: {v['points']} signal points")
     out.append(f"{info['size']['files']} files, payload {_human_size(info['size']['payload_bytes'])}, bundle {_human_size(info['size']['bundle_bytes'])}")

@@ -170,6 +170,14 @@ CODES: dict[str, tuple[str, str]] = {
         "A measurement that pyhf cannot start a fit from (as E081 says) SHOULD NOT be stored where another measurement of the likelihood works; it is accepted when no results claim with it.",
         "likelihood",
     ),
+    "W013": (
+        "The analysis metadata's identifiers and quantities SHOULD be in their documented form: inspire ins<number>, arxiv an arXiv id (new or old form), doi and hepdata DOIs (hepdata: a HEPData record DOI or an INSPIRE id), every contact's orcid an ORCID iD with a valid ISO 7064 MOD 11-2 check digit, license an SPDX license expression; arch build refuses a value arch.yaml gives in another form.",
+        "metadata",
+    ),
+    "W014": (
+        "Every id of the analysis metadata's SPDX license expression SHOULD be in the SPDX License List (heparch reads version 3.29.0); an id a reader's list does not have (maybe a newer one) is reported, and arch build refuses it.",
+        "metadata",
+    ),
     # arch build of an imported archive or a directory with HEPData metadata (spec section 8.1)
     "W020": ("An imported archive's macOS metadata (__MACOSX/, ._* and .DS_Store entries) SHOULD NOT be imported; it is skipped.", "import-profile"),
     "W021": (

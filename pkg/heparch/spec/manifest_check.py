@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from heparch.findings import Finding
+from heparch.identifiers import normalise_analysis
 from heparch.spec import strictjson, versions
 from heparch.spec.models import ROLES, Manifest
 from heparch.spec.paths import path_problem, set_problems
@@ -162,4 +163,6 @@ def _containers_and_metadata(manifest: Manifest) -> list[Finding]:
     for field, code in (("license", "W002"), ("sqrt_s_TeV", "W003"), ("luminosity_ifb", "W004")):
         if analysis is None or getattr(analysis, field) is None:
             findings.append(Finding(code, f"{M}:$.analysis.{field}", f"no {field} given (add it to arch.yaml under analysis:)"))
+    if analysis is not None:  # older bundles' free text and ids newer than the pinned SPDX list: warnings
+        findings += normalise_analysis(analysis.model_dump(mode="json", exclude_none=True), f"{M}:$.analysis")[1]
     return findings

@@ -72,6 +72,7 @@ class Contact(_Model):
     name: str | None = None
     email: str | None = None
     affiliation: str | None = None
+    orcid: str | None = None
 
 
 class Analysis(_Model):
@@ -95,6 +96,13 @@ class Container(_Model):
     name: str
     reference: str
     description: str | None = None
+
+
+class Supersedes(_Model):
+    """The bundle this one is a new version of, and what changed."""
+
+    identity: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    note: str | None = Field(default=None, min_length=1, max_length=10000)
 
 
 class Fixity(_Model):
@@ -126,6 +134,7 @@ class Manifest(_Model):
     created: str | None = None
     analysis: Analysis | None = None
     containers: tuple[Container, ...] | None = None
+    supersedes: Supersedes | None = None
     files: tuple[FileEntry, ...]
 
     @classmethod
