@@ -41,6 +41,7 @@ LAYER = {
     "replay": 6,
     "claim": 6,
     "simplify": 6,
+    "export": 6,
     "cli": 7,
     "__main__": 8,
 }
