@@ -8,6 +8,7 @@ every export with ``datacite.schema45.validate``; heparch needs the package only
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from heparch.errors import InputError, MissingBackend
@@ -54,23 +55,30 @@ def creators(src: Source) -> list[dict[str, Any]]:
 
 
 def _optional(src: Source) -> dict[str, Any]:
+    """The recommended and optional properties the bundle has values for."""
     a = src.analysis
-    out: dict[str, Any] = {}
-    related = [{"relatedIdentifier": link.value, "relatedIdentifierType": link.scheme, "relationType": RELATION[link.kind]} for link in links(a)]
-    if related:
-        out["relatedIdentifiers"] = related
-    if a.description:
-        out["descriptions"] = [{"description": a.description, "descriptionType": "Abstract"}]
-    if a.keywords:
-        out["subjects"] = [{"subject": k} for k in a.keywords]
-    if a.license:
-        out["rightsList"] = [{"rights": a.license, "rightsIdentifier": a.license, "rightsIdentifierScheme": "SPDX", "schemeUri": "https://spdx.org/licenses/"}]
-    contacts = [{"name": c.name, "contributorType": "ContactPerson"} for c in a.contacts or () if c.name]
-    if contacts and a.collaboration:
-        out["contributors"] = contacts
-    if created := date_of(src.manifest.created):
-        out["dates"] = [{"date": created, "dateType": "Created"}]
-    return out
+    fields = {
+        "relatedIdentifiers": [
+            {"relatedIdentifier": link.value, "relatedIdentifierType": link.scheme, "relationType": RELATION[link.kind]} for link in links(a)
+        ],
+        "descriptions": _one(a.description, lambda d: {"description": d, "descriptionType": "Abstract"}),
+        "subjects": [{"subject": k} for k in a.keywords or ()],
+        "rightsList": _one(
+            a.license, lambda x: {"rights": x, "rightsIdentifier": x, "rightsIdentifierScheme": "SPDX", "schemeUri": "https://spdx.org/licenses/"}
+        ),
+        "contributors": _contacts(src) if a.collaboration else [],
+        "dates": _one(date_of(src.manifest.created), lambda d: {"date": d, "dateType": "Created"}),
+    }
+    return {key: value for key, value in fields.items() if value}
+
+
+def _one(value: str | None, make: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``[make(value)]``, or no item without a value."""
+    return [make(value)] if value else []
+
+
+def _contacts(src: Source) -> list[dict[str, Any]]:
+    return [{"name": c.name, "contributorType": "ContactPerson"} for c in src.analysis.contacts or () if c.name]
 
 
 def render(record: dict[str, Any], *, xml: bool) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from heparch.export.common import Source, date_of, links
+from heparch.export.common import Link, Source, date_of, links
 from heparch.store import layout
 
 CONTEXT: Final = "https://w3id.org/ro/crate/1.1/context"
@@ -77,25 +77,31 @@ def _root(src: Source, parts: list[str]) -> tuple[dict[str, Any], list[dict[str,
     """The root dataset and the contextual entities it refers to."""
     a = src.analysis
     root: dict[str, Any] = {"@id": "./", "@type": "Dataset", "identifier": src.identity, "hasPart": [{"@id": p} for p in parts]}
-    extra: list[dict[str, Any]] = []
-    for key, value in (("name", src.title), ("description", a.description), ("datePublished", date_of(src.manifest.created))):
-        if value:
-            root[key] = value
-    if a.keywords:
-        root["keywords"] = list(a.keywords)
-    if a.license:
-        url = f"https://spdx.org/licenses/{a.license}"
-        root["license"] = {"@id": url}
-        extra.append({"@id": url, "@type": "CreativeWork", "name": a.license, "identifier": a.license})
-    if a.collaboration:
-        root["author"] = {"@id": "#collaboration"}
-        extra.append({"@id": "#collaboration", "@type": "Organization", "name": a.collaboration})
-    related = links(a)
-    if related:
-        cites = [{"@id": link.url} for link in related]
-        root["citation"] = cites[0] if len(cites) == 1 else cites  # RO-Crate 1.1 JSON-LD: a single value, not a singleton array
-        extra += [{"@id": link.url, "@type": "CreativeWork", "name": f"{link.kind} record {link.value}"} for link in related]
-    return root, extra
+    given = {"name": src.title, "description": a.description, "datePublished": date_of(src.manifest.created), "keywords": list(a.keywords or ())}
+    root.update((key, value) for key, value in given.items() if value)
+    license_, author, cited = _license(a.license), _author(a.collaboration), _citations(links(a))
+    refs = {"license": license_, "author": author, "citation": cited}
+    root.update((key, _ref(entities)) for key, entities in refs.items() if entities)
+    return root, license_ + author + cited
+
+
+def _ref(entities: list[dict[str, Any]]) -> Any:
+    """A reference to one entity, or a list of references to several (RO-Crate 1.1 JSON-LD: a single
+    value, not a singleton array)."""
+    ids = [{"@id": e["@id"]} for e in entities]
+    return ids[0] if len(ids) == 1 else ids
+
+
+def _license(spdx: str | None) -> list[dict[str, Any]]:
+    return [{"@id": f"https://spdx.org/licenses/{spdx}", "@type": "CreativeWork", "name": spdx, "identifier": spdx}] if spdx else []
+
+
+def _author(collaboration: str | None) -> list[dict[str, Any]]:
+    return [{"@id": "#collaboration", "@type": "Organization", "name": collaboration}] if collaboration else []
+
+
+def _citations(related: list[Link]) -> list[dict[str, Any]]:
+    return [{"@id": link.url, "@type": "CreativeWork", "name": f"{link.kind} record {link.value}"} for link in related]
 
 
 def render(crate: dict[str, Any]) -> bytes:

@@ -30,6 +30,7 @@ RELATIONS: Final = frozenset(
 _RELATION = {"inspire": "isSupplementTo", "arxiv": "isSupplementTo", "doi": "isSupplementTo", "hepdata": "isDerivedFrom"}
 _SCHEME = {"URL": "url", "arXiv": "arxiv", "DOI": "doi"}
 _REQUIRED: Final = ("upload_type", "title", "creators", "description")
+_STRINGS: Final = ("title", "description", "notes", "doi", "license", "publication_date")
 
 
 def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
@@ -75,19 +76,22 @@ def problems(meta: Any) -> list[str]:
     if not isinstance(meta, dict):
         return ["metadata: not an object"]
     out = [f"metadata.{key}: required" for key in _REQUIRED if not meta.get(key)]
-    if meta.get("upload_type") not in UPLOAD_TYPES:
-        out.append(f"metadata.upload_type: {meta.get('upload_type')!r} is not one of {sorted(UPLOAD_TYPES)}")
-    if meta.get("access_right", "open") not in ACCESS_RIGHTS:
-        out.append(f"metadata.access_right: {meta.get('access_right')!r} is not one of {sorted(ACCESS_RIGHTS)}")
-    for key in ("title", "description", "notes", "doi", "license", "publication_date"):
-        if key in meta and not isinstance(meta[key], str):
-            out.append(f"metadata.{key}: not a string")
+    out += _choice_problems(meta, "upload_type", UPLOAD_TYPES, required=True)
+    out += _choice_problems(meta, "access_right", ACCESS_RIGHTS, required=False)
+    out += [f"metadata.{key}: not a string" for key in _STRINGS if key in meta and not isinstance(meta[key], str)]
     out += _date_problems(meta.get("publication_date"))
     out += _list_problems(meta, "creators", ("name",), {})
     out += _list_problems(meta, "related_identifiers", ("identifier", "relation"), {"relation": RELATIONS})
-    if "keywords" in meta and not (isinstance(meta["keywords"], list) and all(isinstance(k, str) for k in meta["keywords"])):
+    keywords = meta.get("keywords", [])
+    if not (isinstance(keywords, list) and all(isinstance(k, str) for k in keywords)):
         out.append("metadata.keywords: not a list of strings")
     return out
+
+
+def _choice_problems(meta: dict[str, Any], key: str, values: frozenset[str], *, required: bool) -> list[str]:
+    if key not in meta and not required:
+        return []
+    return [] if meta.get(key) in values else [f"metadata.{key}: {meta.get(key)!r} is not one of {sorted(values)}"]
 
 
 def _date_problems(value: Any) -> list[str]:
@@ -101,22 +105,21 @@ def _date_problems(value: Any) -> list[str]:
 
 
 def _list_problems(meta: dict[str, Any], key: str, required: tuple[str, ...], allowed: dict[str, frozenset[str]]) -> list[str]:
-    if key not in meta:
-        return []
-    items = meta[key]
+    """Problems of the list ``meta[key]``: each item an object with the ``required`` non-empty
+    strings, whose ``allowed`` fields take one of their values."""
+    items = meta.get(key, [])
     if not isinstance(items, list):
         return [f"metadata.{key}: not a list"]
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            out.append(f"metadata.{key}[{i}]: not an object")
-            continue
-        out += [f"metadata.{key}[{i}].{field}: required (a non-empty string)" for field in required if not (isinstance(item.get(field), str) and item[field])]
-        out += [
-            f"metadata.{key}[{i}].{field}: {item[field]!r} is not one of Zenodo's values"
-            for field, values in allowed.items()
-            if field in item and item[field] not in values
-        ]
+    return [problem for i, item in enumerate(items) for problem in _item_problems(f"metadata.{key}[{i}]", item, required, allowed)]
+
+
+def _item_problems(where: str, item: Any, required: tuple[str, ...], allowed: dict[str, frozenset[str]]) -> list[str]:
+    if not isinstance(item, dict):
+        return [f"{where}: not an object"]
+    out = [f"{where}.{field}: required (a non-empty string)" for field in required if not (isinstance(item.get(field), str) and item[field])]
+    out += [
+        f"{where}.{field}: {item[field]!r} is not one of Zenodo's values" for field, values in allowed.items() if field in item and item[field] not in values
+    ]
     return out
 
 
