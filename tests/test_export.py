@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 from datacite import schema45
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from ruamel.yaml import YAML
 
@@ -26,7 +28,7 @@ from heparch.errors import InputError
 from heparch.export import Deposit, citation, export, hepdata, ro_crate, zenodo
 
 from clihelp import run
-from conftest import EXAMPLE
+from conftest import EXAMPLE, ONE_LBB
 
 with warnings.catch_warnings():  # hepdata-validator 0.3.6 imports jsonschema's deprecated RefResolutionError
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -127,6 +129,30 @@ def test_hepdata_tables_of_upper_limits(tmp_path: Path) -> None:
     assert [v["value"] for v in table["dependent_variables"][5]["values"]] == [0.8]
 
 
+@pytest.mark.slow
+def test_hepdata_of_1lbb_with_its_pyhf_reference_claims(tmp_path: Path) -> None:
+    """The 1Lbb likelihood with the pyhf reference CLs of its 125 points (shared data, with their
+    provenance) as claims: a submission that hepdata-validator accepts, the points' masses as independent
+    variables; ~10 s (build, full verification)."""
+    src = tmp_path / "lbb"
+    src.mkdir()
+    for name in ("BkgOnly.json", "patchset.json"):
+        shutil.copyfile(ONE_LBB / name, src / name)
+    ref = json.loads((ONE_LBB / "reference_pyhf_cls.json").read_text("utf-8"))
+    settings = {k: ref["settings"][k] for k in ("mu", "test_stat", "calctype", "interpolation")}
+    (src / "results.json").write_text(json.dumps({"likelihood": "BkgOnly.json", "backend": "pyhf", "settings": settings, "points": ref["points"]}), "utf-8")
+    (src / "arch.yaml").write_text("analysis:\n  axes: {m1: 'm(C1/N2) [GeV]'}\n", "utf-8")
+    bundle = build(src, output=tmp_path / "lbb.zst").output
+    out = tmp_path / "submission"
+    export("hepdata", bundle, out)
+    assert _hepdata_problems(directory=str(out)) == []
+    table = yaml.safe_load((out / "CLs_1.yaml").read_text("utf-8"))
+    assert len(table["dependent_variables"][0]["values"]) == len(ref["points"]) == 125
+    assert [v["header"]["name"] for v in table["independent_variables"]] == ["m(C1/N2) [GeV]", "m2"]
+    first = next(iter(ref["points"]))
+    assert table["dependent_variables"][0]["values"][0]["value"] == ref["points"][first]["CLs_obs"]
+
+
 def test_hepdata_refuses_a_bundle_without_claims(analysis: Path, tmp_path: Path) -> None:
     bundle = build(analysis, output=tmp_path / "plain.zst").output
     code, out, err = run("export", "hepdata", str(bundle), "-o", str(tmp_path / "sub"))
@@ -136,6 +162,21 @@ def test_hepdata_refuses_a_bundle_without_claims(analysis: Path, tmp_path: Path)
     assert "arch claim" in err
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ana", "plain.zst"]
+
+
+@settings(derandomize=True, deadline=2000, max_examples=200)
+@given(
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=False)
+        | st.integers()
+        | st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")))
+        | st.sampled_from(["on", "no", "1e5", "2026-01-01", "0777"]),
+        max_size=5,
+    )
+)
+def test_table_values_read_back_as_written(values: list[Any]) -> None:
+    """With PyYAML, as HEPData reads them: YAML 1.1 (it reads ``1e-05`` and ``on`` otherwise than 1.2)."""
+    assert list(yaml.safe_load_all(hepdata.dump([{"values": values}, {"n": 1}]))) == [{"values": values}, {"n": 1}]
 
 
 def test_flat_names() -> None:

@@ -126,7 +126,7 @@ def _table(
     description = f"{what} (heparch results component {claims.path}" + (f", CLs level {level}" if level is not None else "") + f"; bundle {src.identity})."
     doc = {"name": name[:_NAME_MAX], "description": description, "keywords": _keywords(src), "data_file": data_file}
     table = {
-        "independent_variables": _independent(claims, points),
+        "independent_variables": _independent(src, claims, points),
         "dependent_variables": [
             {"header": {"name": header}, "qualifiers": _qualifiers(src, claims), "values": [{"value": v} for v in values]} for header, values in columns
         ],
@@ -146,10 +146,14 @@ def _limit_variables(points: list[tuple[str, ResultPoint]]) -> tuple[list[str], 
     return [n for n, _ in points], columns
 
 
-def _independent(claims: Claims, points: list[str]) -> list[dict[str, Any]]:
-    """The label values of the points where every point has them; else the point names."""
+def _independent(src: Source, claims: Claims, points: list[str]) -> list[dict[str, Any]]:
+    """The label values of the points (headed by the labels' titles in ``analysis.axes``, else the
+    labels) where every point has them; else the point names."""
     if claims.labels and all(p in claims.values for p in points):
-        return [{"header": {"name": label}, "values": [{"value": claims.values[p][i]} for p in points]} for i, label in enumerate(claims.labels)]
+        titles = src.analysis.axes or {}  # analysis.axes: a label's title in plots
+        return [
+            {"header": {"name": titles.get(label, label)}, "values": [{"value": claims.values[p][i]} for p in points]} for i, label in enumerate(claims.labels)
+        ]
     return [{"header": {"name": "signal point"}, "values": [{"value": p} for p in points]}]
 
 
@@ -177,11 +181,21 @@ def _gev(tev: float) -> float | int:
     return int(gev) if float(gev).is_integer() else gev
 
 
+def float_text(x: float) -> str:
+    """``x`` as YAML 1.1 reads it back as the same float: PyYAML, which HEPData and its validator
+    use, reads ``1e-05`` as a string, so the mantissa always has a point (``1.0e-05``)."""
+    text = repr(float(x))
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
+
+
 def dump(documents: list[Any]) -> bytes:
-    """YAML documents (``---`` between them), as HEPData reads them."""
+    """YAML 1.1 documents (``---`` between them), as HEPData reads them."""
     from ruamel.yaml import YAML  # ruamel.yaml is heparch's YAML library (config.py)
 
     yaml = YAML(typ="safe", pure=True)
+    yaml.version = (1, 1)  # HEPData reads YAML 1.1 (PyYAML): strings such as 'on' or 'no' must be quoted as 1.1 resolves them
+    yaml.representer.add_representer(float, lambda r, x: r.represent_scalar("tag:yaml.org,2002:float", float_text(x)))
     yaml.default_flow_style = False
     yaml.width = 4096
     buf = io.StringIO()
