@@ -179,6 +179,13 @@ def test_table_values_read_back_as_written(values: list[Any]) -> None:
     assert list(yaml.safe_load_all(hepdata.dump([{"values": values}, {"n": 1}]))) == [{"values": values}, {"n": 1}]
 
 
+def test_hepdata_refuses_two_files_of_one_name(toy: Path, tmp_path: Path) -> None:
+    named = shutil.copyfile(toy, tmp_path / "BkgOnly.json")  # the bundle file named as its likelihood
+    with pytest.raises(InputError, match=r"two files of the HEPData export would be named 'BkgOnly\.json'"):
+        export("hepdata", named, tmp_path / "sub")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["BkgOnly.json"]
+
+
 def test_flat_names() -> None:
     assert hepdata.flat_name("RegionA/BkgOnly.json") == "RegionA_BkgOnly.json"
 

@@ -44,12 +44,11 @@ class Claims:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A verified bundle's identity, manifest and claims."""
+    """A verified bundle's identity and manifest."""
 
     path: Path
     identity: str
     manifest: Manifest
-    claims: tuple[Claims, ...]
 
     @property
     def analysis(self) -> Analysis:
@@ -126,8 +125,13 @@ def verified(path: Path | str) -> Iterator[tuple[Bundle, BinaryIO]]:
 
 def source(bundle: Bundle) -> Source:
     """The :class:`Source` of an open, verified bundle."""
-    claims = tuple(_claims(bundle, entry.path) for entry in bundle.manifest.by_role("results"))
-    return Source(bundle.path, bundle.identity, bundle.manifest, claims)
+    return Source(bundle.path, bundle.identity, bundle.manifest)
+
+
+def claims(bundle: Bundle) -> list[Claims]:
+    """The claims of every results component, in manifest order (each likelihood's patchset is
+    read for its label values: only the exports that show claims call this)."""
+    return [_claims(bundle, entry.path) for entry in bundle.manifest.by_role("results")]
 
 
 def _claims(bundle: Bundle, path: str) -> Claims:

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from heparch.api import Bundle
 from heparch.errors import InputError
-from heparch.export.common import Chunks, Claims, Source
+from heparch.export.common import Chunks, Claims, Source, claims
 from heparch.spec.components import ResultPoint
 
 SUBMISSION = "submission.yaml"
@@ -30,23 +30,28 @@ _NAME_MAX = 64  # submission schema: a table name has at most 64 characters
 
 def files(src: Source, bundle: Bundle, fh: BinaryIO) -> list[tuple[str, Chunks]]:
     """The submission's files: ``submission.yaml``, the tables, the likelihoods and the bundle."""
-    if not src.claims:
+    claimed = claims(bundle)
+    if not claimed:
         raise InputError(
             f"cannot export hepdata: {src.path} holds no claimed results and a HEPData submission needs at least one table; add them with 'arch claim' first"
         )
     resources = _resource_files(src, bundle)
-    tables = [(name, doc, data) for i, claims in enumerate(src.claims, 1) for name, doc, data in _tables(src, claims, i)]
-    taken = {SUBMISSION, src.path.name, *(n for n, _, _ in tables)}
-    for name, _, _ in resources:
-        if name in taken:
-            raise InputError(f"{src.path}: two files of the HEPData export would be named {name!r}; rename the component")
-        taken.add(name)
+    tables = [table for i, c in enumerate(claimed, 1) for table in _tables(src, c, i)]
     docs: list[Any] = [_first_document(src, resources), *(doc for _, doc, _ in tables)]
     out: list[tuple[str, Chunks]] = [(SUBMISSION, [dump(docs)])]
     out += [(name, [dump([data])]) for name, _, data in tables]
     out += [(name, chunks) for name, _, chunks in resources]
     out.append((src.path.name, _copy(fh)))
+    _unique([name for name, _ in out], src)
     return out
+
+
+def _unique(names: list[str], src: Source) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{src.path}: two files of the HEPData export would be named {name!r}; rename the component (or the bundle file)")
+        seen.add(name)
 
 
 def flat_name(logical: str) -> str:
