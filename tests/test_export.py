@@ -25,7 +25,7 @@ from ruamel.yaml import YAML
 
 from heparch.build import build
 from heparch.errors import InputError
-from heparch.export import Deposit, citation, export, hepdata, ro_crate, zenodo
+from heparch.export import DEFAULT_NAMES, Deposit, citation, export, hepdata, ro_crate, zenodo
 
 from clihelp import run
 from conftest import EXAMPLE, ONE_LBB
@@ -436,6 +436,24 @@ def test_hepdata_refuses_a_non_empty_directory(toy: Path, tmp_path: Path) -> Non
     assert "exists and is not an empty directory" in err
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]  # no staging directory left
+
+
+def test_the_bundle_is_never_overwritten(toy: Path, tmp_path: Path) -> None:
+    before = toy.read_bytes()
+    for fmt in ("hepdata", "citation"):
+        code, _, err = run("export", fmt, str(toy), "-o", str(toy))
+        assert code == 2
+        assert "is the bundle being exported" in err
+    assert toy.read_bytes() == before
+
+
+def test_default_output_names(toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for fmt in ("hepdata", "datacite", "zenodo", "citation", "ro-crate"):
+        code, out, err = run("export", fmt, str(toy), *DEPOSIT_ARGS, "--json")
+        assert code == 0, err
+        assert json.loads(out)["output"] == {"hepdata": "toy-hepdata", **DEFAULT_NAMES}[fmt]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["toy-hepdata", *DEFAULT_NAMES.values()])
 
 
 def test_unknown_format_is_a_usage_error(toy: Path) -> None:

@@ -22,7 +22,7 @@ from typing import BinaryIO, Final
 from heparch.api import Bundle
 from heparch.errors import InputError
 from heparch.export import citation, datacite, hepdata, ro_crate, zenodo
-from heparch.export.common import Deposit, Source, Written, json_bytes, source, verified, write_directory, write_file, write_zip
+from heparch.export.common import Deposit, Source, Written, check_not_input, json_bytes, source, verified, write_directory, write_file, write_zip
 
 __all__ = ["DEFAULT_NAMES", "FORMATS", "Deposit", "Written", "export"]
 
@@ -41,6 +41,7 @@ def export(fmt: str, bundle: Path | str, output: Path | str | None = None, *, de
     with verified(path) as (b, fh):
         src = source(b)
         target = Path(output) if output is not None else Path(DEFAULT_NAMES.get(fmt) or f"{path.name.removesuffix('.zst')}-hepdata")
+        check_not_input(target, path)
         if fmt == "hepdata":
             names = _hepdata(src, b, fh, target)
         else:

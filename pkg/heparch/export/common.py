@@ -214,6 +214,12 @@ def json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def check_not_input(target: Path, bundle: Path) -> None:
+    """Refuse to write the export over the bundle it is made from."""
+    if target.exists() and bundle.exists() and os.path.samefile(target, bundle):
+        raise InputError(f"{target}: is the bundle being exported; write the export to another path")
+
+
 def _check_target(target: Path) -> None:
     if target.is_symlink():
         raise InputError(f"{target}: is a symbolic link; write the export to a real path")
