@@ -328,9 +328,12 @@ def _rocrate_terms() -> set[str]:
     return set(shipped["@context"])
 
 
-def _check_crate(crate: dict[str, Any]) -> None:
+def _check_crate(crate: dict[str, Any], where: Path) -> None:
     """RO-Crate 1.1's structure, offline: the metadata descriptor, the root dataset, every part
-    described, and every property a term of the RO-Crate context (rocrate's copy) or a local one."""
+    described, every property a term of the RO-Crate context (rocrate's copy) or a local one; and
+    the crate as the rocrate package reads it (from ``where``)."""
+    from rocrate.rocrate import ROCrate
+
     local = set(crate["@context"][1])
     graph = {e["@id"]: e for e in crate["@graph"]}
     assert crate["@context"][0] == ro_crate.CONTEXT
@@ -341,12 +344,17 @@ def _check_crate(crate: dict[str, Any]) -> None:
     terms = _rocrate_terms() | local
     unknown = {k for e in crate["@graph"] for k in e if not k.startswith("@") and ":" not in k and k not in terms}
     assert unknown == set()
+    where.mkdir()
+    (where / ro_crate.METADATA).write_text(json.dumps(crate), "utf-8")
+    read = ROCrate(where)
+    assert read.root_dataset["identifier"] == graph["./"]["identifier"]
+    assert sorted(e.id for e in read.data_entities) == sorted(p["@id"] for p in graph["./"]["hasPart"])
 
 
 def test_ro_crate_describes_the_bag(toy: Path, tmp_path: Path) -> None:
     export("ro-crate", toy, tmp_path / "ro-crate-metadata.json")
     crate = json.loads((tmp_path / "ro-crate-metadata.json").read_text("utf-8"))
-    _check_crate(crate)
+    _check_crate(crate, tmp_path / "read")
     graph = {e["@id"]: e for e in crate["@graph"]}
     assert crate["@context"][1] == {"sha256": "https://heparch.org/spec/bundle#sha256"}
     blob = graph["data/blobs/sha256/" + hashlib.sha256((EXAMPLE / "BkgOnly.json").read_bytes()).hexdigest()]
@@ -361,7 +369,7 @@ def test_ro_crate_of_1lbb(one_lbb_bundle: Path, tmp_path: Path) -> None:
     code, out, err = run("export", "ro-crate", str(one_lbb_bundle), "-o", str(tmp_path / "crate.json"), "--json")
     assert code == 0, err
     crate = json.loads((tmp_path / "crate.json").read_text("utf-8"))
-    _check_crate(crate)
+    _check_crate(crate, tmp_path / "read")
     assert {e["@id"]: e for e in crate["@graph"]}["./"]["citation"] == {"@id": "https://www.hepdata.net/record/ins1755298"}
     assert json.loads(out)["files"] == ["crate.json"]
 
