@@ -242,6 +242,13 @@ def test_datacite_refuses_without_deposit_values(toy: Path, tmp_path: Path, miss
     assert not (tmp_path / "dc.json").exists()
 
 
+def test_a_malformed_doi_is_refused_before_verifying(toy: Path, tmp_path: Path) -> None:
+    code, _, err = run("export", "zenodo", str(toy), "-o", str(tmp_path / "z.json"), "--doi", "https://doi.org/10.5281/zenodo.1")
+    assert code == 2
+    assert err.strip() == "error: --doi 'https://doi.org/10.5281/zenodo.1': not a DOI; give it as 10.NNNN/suffix, without https://doi.org/"
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- zenodo ----------------------------------------------------------------------------------
 
 

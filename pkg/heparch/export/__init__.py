@@ -38,6 +38,7 @@ def export(fmt: str, bundle: Path | str, output: Path | str | None = None, *, de
         raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = Path(bundle)
     deposit = deposit or Deposit()
+    deposit.check()
     with verified(path) as (b, fh):
         src = source(b)
         target = Path(output) if output is not None else Path(DEFAULT_NAMES.get(fmt) or f"{path.name.removesuffix('.zst')}-hepdata")

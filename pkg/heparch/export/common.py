@@ -29,6 +29,7 @@ from heparch.verify import verify_open
 Chunks = Iterable[bytes]
 
 _DOI = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)$")
+_BARE_DOI = re.compile(r"^10\.[0-9]{4,9}/\S+$")  # DataCite 4.5's pattern for doi
 _INSPIRE = re.compile(r"^(?:ins)?(\d+)$")
 
 
@@ -78,6 +79,11 @@ class Deposit:
     doi: str | None = None
     publisher: str | None = None
     year: int | None = None
+
+    def check(self) -> None:
+        """Refuse a ``--doi`` that is not a bare DOI (DataCite's and CFF's form: ``10.NNNN/suffix``)."""
+        if self.doi is not None and not _BARE_DOI.match(self.doi):
+            raise InputError(f"--doi {self.doi!r}: not a DOI; give it as 10.NNNN/suffix, without https://doi.org/")
 
 
 @dataclasses.dataclass(frozen=True)
