@@ -274,7 +274,7 @@ def write_zip(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
                 info = zipfile.ZipInfo(_flat(name), date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
-                with archive.open(info, "w") as member:
+                with archive.open(info, "w", force_zip64=True) as member:  # sizes are not known ahead: a bundle may pass 2 GiB
                     for chunk in chunks:
                         member.write(chunk)
         out.commit(0o644)
