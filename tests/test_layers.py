@@ -44,6 +44,7 @@ LAYER = {
     "replay": 9,
     "claim": 9,
     "simplify": 9,
+    "export": 9,
     "cli": 10,
     "__main__": 11,
 }

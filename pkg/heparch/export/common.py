@@ -1,0 +1,287 @@
+"""What every export reads from a verified bundle, the links its metadata gives, and how exports are written.
+
+A bundle is verified in full before anything is read (as ``arch extract`` does: one open file
+for verifying and reading, so a file renamed onto the path meanwhile changes nothing). Values
+come from the bundle as recorded; a field an export format requires and the bundle lacks is
+refused with :func:`require`, naming the field and how to supply it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from heparch.api import Bundle
+from heparch.errors import InputError, InvalidBundle
+from heparch.spec.components import Results
+from heparch.spec.models import Analysis, Manifest
+from heparch.store import tmpfiles
+from heparch.verify import verify_open
+
+#: the bytes of one output file, as chunks
+Chunks = Iterable[bytes]
+
+_DOI = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)$")
+_BARE_DOI = re.compile(r"^10\.[0-9]{4,9}/\S+$")  # DataCite 4.5's pattern for doi
+_INSPIRE = re.compile(r"^(?:ins)?(\d+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claims:
+    """The claimed results of one likelihood, with the label values of its points."""
+
+    path: str  # logical path of the results component
+    results: Results
+    labels: tuple[str, ...]  # the patchset's labels (empty when it has none)
+    values: dict[str, tuple[float, ...]]  # point -> one number per label, for points that have them all
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A verified bundle's identity and manifest."""
+
+    path: Path
+    identity: str
+    manifest: Manifest
+
+    @property
+    def analysis(self) -> Analysis:
+        return self.manifest.analysis or Analysis()
+
+    @property
+    def title(self) -> str | None:
+        """The analysis title, else the bundle name."""
+        return self.analysis.title or self.manifest.name
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """A related identifier the metadata gives: ``kind`` is inspire, arxiv, doi or hepdata."""
+
+    kind: str
+    value: str  # as the scheme writes it (a bare DOI, an arXiv id, a URL)
+    scheme: str  # DOI, arXiv or URL
+    url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Deposit:
+    """What a repository assigns at deposit and a bundle cannot hold before it (``--doi``,
+    ``--publisher``, ``--year``): None where not given."""
+
+    doi: str | None = None
+    publisher: str | None = None
+    year: int | None = None
+
+    def check(self) -> None:
+        """Refuse a ``--doi`` that is not a bare DOI (DataCite's and CFF's form: ``10.NNNN/suffix``)."""
+        if self.doi is not None and not _BARE_DOI.match(self.doi):
+            raise InputError(f"--doi {self.doi!r}: not a DOI; give it as 10.NNNN/suffix, without https://doi.org/")
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """What an export wrote."""
+
+    format: str
+    bundle: str
+    identity: str
+    output: str
+    files: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": self.format, "bundle": self.bundle, "identity": self.identity, "output": self.output, "files": list(self.files)}
+
+
+def require(value: str | None, fmt: str, field: str, how: str) -> str:
+    """``value``, or a refusal naming the ``field`` the ``fmt`` export needs and ``how`` to supply it."""
+    if value is None or not str(value).strip():
+        raise InputError(f"cannot export {fmt}: {field} is missing; {how}")
+    return str(value)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def verified(path: Path | str) -> Iterator[tuple[Bundle, BinaryIO]]:
+    """The bundle at ``path``, opened after it verified in full (exit 1 with the findings
+    otherwise), and the open file it was verified from (for an export that copies the bundle)."""
+    path = Path(path)
+    try:
+        fh: BinaryIO = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+    with fh:
+        result = verify_open(fh, level="full")
+        if not result.valid:
+            raise InvalidBundle(f"{path}: does not verify; nothing exported (run 'arch verify {path}')", findings=result.report.errors)
+        with Bundle(path, fileobj=fh) as bundle:
+            if bundle.identity != result.identity:
+                raise InvalidBundle(f"{path}: changed while it was being exported; nothing exported (verify it and export again)")
+            yield bundle, fh
+
+
+def source(bundle: Bundle) -> Source:
+    """The :class:`Source` of an open, verified bundle."""
+    return Source(bundle.path, bundle.identity, bundle.manifest)
+
+
+def claims(bundle: Bundle) -> list[Claims]:
+    """The claims of every results component, in manifest order (each likelihood's patchset is
+    read for its label values: only the exports that show claims call this)."""
+    return [_claims(bundle, entry.path) for entry in bundle.manifest.by_role("results")]
+
+
+def _claims(bundle: Bundle, path: str) -> Claims:
+    results = Results.from_json(bundle.read_json(path))  # verified in full: the schema holds
+    labels, values = label_values(bundle, results.likelihood)
+    return Claims(path, results, labels, values)
+
+
+def label_values(bundle: Bundle, likelihood: str) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    """The labels of ``likelihood``'s patchsets (or of the simplified likelihood it names) and
+    each point's values, for points that give a number for every label."""
+    for entry in bundle.manifest.files:
+        if entry.role == "patchset" and entry.likelihood == likelihood:
+            obj = bundle.read_json(entry.path)
+            meta = obj.get("metadata", {})
+            pairs = ((p.get("metadata", {}).get("name"), p.get("metadata", {}).get("values")) for p in obj.get("patches", []))
+            return _complete(meta.get("labels"), pairs)
+        if entry.role == "simplified-likelihood" and entry.path == likelihood:
+            obj = bundle.read_json(entry.path)
+            return _complete(obj.get("labels"), (obj.get("values") or {}).items())
+    return (), {}
+
+
+def _complete(labels: Any, pairs: Iterable[tuple[Any, Any]]) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    if not isinstance(labels, list) or not labels:
+        return (), {}
+    names = tuple(str(x) for x in labels)
+    values: dict[str, tuple[float, ...]] = {}
+    for name, vals in pairs:
+        if isinstance(name, str) and isinstance(vals, list) and len(vals) == len(names) and all(_number(v) for v in vals):
+            values[name] = tuple(vals)
+    return names, values
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+# --- links -----------------------------------------------------------------------------------
+
+
+def links(analysis: Analysis) -> list[Link]:
+    """The related identifiers of the analysis metadata (INSPIRE, arXiv, publication DOI, HEPData),
+    each value as recorded; a value of a form not recognised is left out."""
+    out: list[Link] = []
+    if analysis.inspire and (m := _INSPIRE.match(str(analysis.inspire).strip())):
+        url = f"https://inspirehep.net/literature/{m.group(1)}"
+        out.append(Link("inspire", url, "URL", url))
+    if analysis.arxiv:
+        arxiv = str(analysis.arxiv).strip().removeprefix("arXiv:")
+        out.append(Link("arxiv", f"arXiv:{arxiv}", "arXiv", f"https://arxiv.org/abs/{arxiv}"))
+    if analysis.doi and (m := _DOI.match(str(analysis.doi).strip())):
+        out.append(Link("doi", m.group(1), "DOI", f"https://doi.org/{m.group(1)}"))
+    if analysis.hepdata:
+        out.extend(_hepdata_link(str(analysis.hepdata).strip()))
+    return out
+
+
+def _hepdata_link(value: str) -> list[Link]:
+    if m := _DOI.match(value):
+        return [Link("hepdata", m.group(1), "DOI", f"https://doi.org/{m.group(1)}")]
+    if m := _INSPIRE.match(value):
+        url = f"https://www.hepdata.net/record/ins{m.group(1)}"
+        return [Link("hepdata", url, "URL", url)]
+    return []
+
+
+def date_of(created: str | None) -> str | None:
+    """The calendar date (YYYY-MM-DD) of an RFC 3339 ``created``, None without one."""
+    if created and re.match(r"^\d{4}-\d{2}-\d{2}", created):
+        return created[:10]
+    return None
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def json_bytes(obj: Any) -> bytes:
+    """JSON with sorted keys, two-space indents and a final newline."""
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def check_not_input(target: Path, bundle: Path) -> None:
+    """Refuse to write the export over the bundle it is made from."""
+    if target.exists() and bundle.exists() and os.path.samefile(target, bundle):
+        raise InputError(f"{target}: is the bundle being exported; write the export to another path")
+
+
+def _check_target(target: Path) -> None:
+    if target.is_symlink():
+        raise InputError(f"{target}: is a symbolic link; write the export to a real path")
+    if not target.parent.is_dir():
+        raise InputError(f"{target.parent}: parent directory does not exist")
+
+
+def write_file(target: Path, data: bytes) -> Path:
+    """Write ``data`` to ``target`` through a temporary file renamed into place."""
+    _check_target(target)
+    if target.is_dir():
+        raise InputError(f"{target}: is a directory; give a file name with -o")
+    with tmpfiles.output(target) as out:
+        out.file.write(data)
+        out.commit(0o644)
+    return target
+
+
+def write_directory(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
+    """Write ``files`` (flat names) into the new or empty directory ``target``: staged beside it and
+    renamed into place at the end, so a failure leaves nothing behind."""
+    _check_target(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target}: exists and is not an empty directory; choose a new directory (or a .zip)")
+    with tmpfiles.staging_dir(target) as staging:
+        for name, chunks in files:
+            fd = os.open(staging / _flat(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+        os.chmod(staging, 0o755)  # a staging directory is private (0700) until it is the output
+        if target.exists():
+            target.rmdir()
+        os.rename(staging, target)
+    return target
+
+
+def write_zip(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
+    """Write ``files`` (flat names) as a zip archive with fixed timestamps, renamed into place."""
+    _check_target(target)
+    if target.is_dir():
+        raise InputError(f"{target}: is a directory; give a .zip file name or a new directory with -o")
+    with tmpfiles.output(target) as out:
+        with zipfile.ZipFile(out.file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, chunks in files:
+                info = zipfile.ZipInfo(_flat(name), date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                with archive.open(info, "w", force_zip64=True) as member:  # sizes are not known ahead: a bundle may pass 2 GiB
+                    for chunk in chunks:
+                        member.write(chunk)
+        out.commit(0o644)
+    return target
+
+
+def _flat(name: str) -> str:
+    if not name or "/" in name or name in (".", "..") or "\x00" in name:
+        raise InputError(f"{name!r}: not a plain file name for the export")  # the exports name their files: a bug guard
+    return name
