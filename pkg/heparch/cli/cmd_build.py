@@ -6,13 +6,15 @@ from pathlib import Path
 
 import typer
 
-from heparch.cli._common import emit_json, render_findings, say
+from heparch.cli._common import emit_json, print_result, render_findings, say
+from heparch.cli._progress import QUIET, status
 
 
 def build(
     source: Path = typer.Argument(..., metavar="SOURCE", help="Analysis directory (with or without arch.yaml) or a single pyhf workspace JSON."),
     output: Path = typer.Option(None, "-o", "--output", help="Bundle to write. Default: ./<name>.zst, name from arch.yaml or the source."),
     json_out: bool = typer.Option(False, "--json", help="Print {identity, output, warnings} as JSON on stdout."),
+    quiet: bool = QUIET,
 ) -> None:
     """Pack SOURCE into a deterministic, content-addressed bundle.
 
@@ -23,11 +25,12 @@ def build(
     """
     from heparch.build import build as run
 
-    result = run(source, output=output)
+    with status(f"building {source}", quiet=quiet):
+        result = run(source, output=output)
     if result.warnings:
         say(f"{len(result.warnings)} warning(s):")
         render_findings(result.warnings)
-    say(f"built {result.output} ({len(result.manifest.files)} files)\nidentity {result.identity}")
+    print_result(f"built {result.output} ({len(result.manifest.files)} files)\nidentity {result.identity}", json_out=json_out)
     if json_out:
         emit_json({"identity": result.identity, "output": str(result.output), "warnings": [w.to_json() for w in result.warnings]})
 
