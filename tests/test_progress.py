@@ -113,7 +113,6 @@ def test_simplify_reports_its_stages(tmp_path: Path) -> None:
     assert seen.index(sampling[-1]) < seen.index(signals[0])
 
 
-@pytest.mark.slow
 def test_claim_says_what_it_starts(tmp_path: Path) -> None:
     """arch claim says how many points it computes before the first arrives (no silent start),
     then a line per tenth in a log; the result goes to stdout."""

@@ -66,9 +66,10 @@ class Progress:
                 rich.progress.BarColumn(),
                 rich.progress.MofNCompleteColumn(),
                 rich.progress.TextColumn("{task.fields[failed]}"),
+                rich.progress.TextColumn("elapsed"),
                 rich.progress.TimeElapsedColumn(),
-                rich.progress.TextColumn("eta"),
-                rich.progress.TimeRemainingColumn(),
+                rich.progress.TextColumn("left"),
+                rich.progress.TimeRemainingColumn(),  # -:--:-- until rich can estimate it
                 console=_console(self.stream),
                 redirect_stdout=False,  # results go to stdout untouched; stray stderr lines print above the bar
             )
