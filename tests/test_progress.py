@@ -49,11 +49,16 @@ def test_terminal_shows_the_bar_from_the_start_then_the_count() -> None:
     for done in (1, 2, 3):
         bar.update(done, failed=1 if done == 3 else 0)
     bar.message("FAIL p3: no convergence")
-    bar.close()
+    bar._bar.refresh()  # type: ignore[union-attr]
     text = out.getvalue()
     assert "3/3" in text
     assert "1 failed" in text
     assert "FAIL p3: no convergence" in text
+    bar.start(2, "claim: audit")  # a second stage counts from 0
+    bar._bar.refresh()  # type: ignore[union-attr]
+    bar.close()
+    assert "claim: audit" in out.getvalue()[len(text) :]
+    assert "0/2" in out.getvalue()[len(text) :]
 
 
 def test_quiet_prints_messages_only() -> None:

@@ -77,11 +77,13 @@ class Progress:
             self._bar.start()
 
     def start(self, total: int, what: str | None = None) -> None:
-        """The amount of work is known now (and, optionally, a new description)."""
+        """The amount of work is known now (and, optionally, a new description); the count
+        starts again from 0 (claim: the audit after the points)."""
         self.total = total
         self.what = what or self.what
+        self._last_step = -1
         if self._bar is not None:
-            self._bar.update(self._task, total=total, description=self.what)
+            self._bar.reset(self._task, total=total, description=self.what, failed="")
 
     def update(self, done: int, failed: int = 0) -> None:
         if self._bar is not None:
