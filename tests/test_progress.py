@@ -163,3 +163,48 @@ def test_replay_quiet(tmp_path: Path) -> None:
     assert code == 0, err
     assert "replay: " not in err
     assert "passed 1, failed 0, total 1" in out
+
+
+def _on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """Run ``arch ARGS`` with stderr on a pseudo-terminal (as in an interactive shell) and
+    stdout on a pipe: (exit code, stdout, what the terminal showed)."""
+    import os
+    import subprocess
+    import sys
+
+    master, slave = os.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "heparch", *args], stdout=subprocess.PIPE, stderr=slave, text=True, env={**os.environ, "COLUMNS": "300"}
+    ) as proc:
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 1 << 16)
+            except OSError:  # EIO: the command has ended and closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        code = proc.wait(timeout=120)
+    os.close(master)
+    return code, out, shown.decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_verify_shows_an_elapsed_time_line_on_a_terminal_and_the_verdict_on_stdout(tmp_path: Path) -> None:
+    from heparch.build import build
+
+    bundle = tmp_path / "toy.zst"
+    build(EXAMPLE, output=bundle)
+    code, out, shown = _on_a_terminal("verify", str(bundle))
+    assert code == 0, shown
+    assert f"verifying {bundle} at level full" in shown
+    assert "0:00:0" in shown  # the elapsed time
+    assert out.startswith(f"{bundle}: valid at level full")
+    code, out, shown = _on_a_terminal("verify", str(bundle), "--quiet")
+    assert code == 0, shown
+    assert "verifying" not in shown
+    assert out.startswith(f"{bundle}: valid at level full")
