@@ -211,10 +211,13 @@ def test_cls_json_shape_and_equal_ways_to_name_a_point(files: dict[str, Path], b
         assert (again["CLs_obs"], again["CLs_exp"]) == (res["CLs_obs"], res["CLs_exp"])
 
 
-def test_cls_without_json_prints_only_to_stderr(files: dict[str, Path]) -> None:
+def test_cls_without_json_prints_the_result_on_stdout(files: dict[str, Path]) -> None:
+    """The result to stdout, diagnostics to stderr (issue 13: the convention of every command)."""
     code, out, err = run("cls", str(files["ws"]), "--patch", str(files["patch"]), "--mu", "0.5", *PYHF)
-    assert (code, out) == (0, "")
-    assert "CLs at mu=0.5 (pyhf backend): observed" in err
+    assert code == 0, err
+    assert out.count("\n") == 1
+    assert "CLs at mu=0.5 (pyhf backend): observed" in out
+    assert "CLs at mu=0.5" not in err
 
 
 def test_upper_limit_json_shape(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def codes_of(report: dict) -> set[str]:
 
 
 def test_keygen_writes_a_pair_and_never_overwrites(tmp_path: Path) -> None:
-    code, _, err = run("keygen", "-o", str(tmp_path / "k"))
+    code, out, err = run("keygen", "-o", str(tmp_path / "k"))
     assert code == 0, err
     private, public = tmp_path / "k", tmp_path / "k.pub"
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
@@ -84,7 +84,7 @@ def test_keygen_writes_a_pair_and_never_overwrites(tmp_path: Path) -> None:
     assert line.count("\n") == 1
     assert line.startswith("ssh-ed25519 AAAA")
     assert line.rstrip().endswith(" k")
-    assert keyid(private) in err
+    assert keyid(private) in out
     before = private.read_bytes()
     code, _, err = run("keygen", "-o", str(private))
     assert code == 2
@@ -117,9 +117,9 @@ def test_keygen_keys_load_in_ssh_keygen(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_keygen_non_ascii_name(tmp_path: Path) -> None:
     """The comment of the .pub line is the file name: a non-ASCII one crashed (exit 3) after writing."""
-    code, _, err = run("keygen", "-o", str(tmp_path / "cl\u00e9"))
+    code, out, err = run("keygen", "-o", str(tmp_path / "cl\u00e9"))
     assert code == 0, err
-    assert keyid(tmp_path / "cl\u00e9") in err
+    assert keyid(tmp_path / "cl\u00e9") in out
     assert (tmp_path / "cl\u00e9.pub").read_text("utf-8").endswith(" cl\u00e9\n")
 
 

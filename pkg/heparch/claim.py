@@ -172,13 +172,15 @@ def claim(
     settings: Settings | None = None,
     audit: int = 1,
     on_result: Callable[[TaskResult, int, int], None] | None = None,
+    on_start: Callable[[str, int], None] | None = None,
 ) -> ClaimResult:
     """Compute and record the claims of ``bundle_path`` into a new bundle ``output``; ``audit``
     points computed by the fast engine (the simplified engine for a simplified likelihood) are
     recomputed with the reference backend (:mod:`heparch.replay.audit`) and the result recorded;
-    a difference above the tolerance is an :class:`AuditFailed` (nothing is written)."""
+    a difference above the tolerance is an :class:`AuditFailed` (nothing is written).
+    ``on_start(stage, n)`` says when a stage begins ("points": n points to compute, "audit": n
+    to recompute with the reference); ``on_result(result, done, total)`` as each point arrives."""
     import heparch
-    from heparch.replay.executor import execute
 
     src, out = Path(bundle_path), Path(output)
     if out.is_dir():
@@ -196,9 +198,43 @@ def claim(
         paths = {ctx.likelihood: _results_path(bundle, ctx.likelihood, taken) for ctx in contexts.values()}
     if audit < 0:
         raise InputError(f"--audit {audit}: must be 0 or more")
+    by_key = {(t.token, t.point): t for t in tasks}
+    if on_start is not None:
+        on_start("points", len(tasks))
+    values, failed = _computed(contexts, tasks, notes, jobs=jobs, scheduler=scheduler, on_result=on_result)
+    if failed and not allow_failures:
+        first = next(iter(failed.items()))
+        raise FitError(
+            f"{len(failed)} of {len(tasks)} points failed, so no claims were written (first: {first[0]}: {first[1]}); --allow-failures writes the others"
+        )
+    computed = {k: t for k, t in by_key.items() if k[1] in values[k[0]] and values[k[0]][k[1]].get("backend") == contexts[k[0]].backend}
+    if on_start is not None and audit:
+        on_start("audit", min(audit, len(computed)))
+    audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler)
+    components = {ctx.likelihood: _component(ctx, values[token], parent, notes, audits[token]) for token, ctx in contexts.items() if values[token]}
+    overall = audits.get("", {})
+    if overall.get("status") == "failed":
+        raise AuditFailed(f"the audit against the reference backend failed, so no claims were written: {audit_line(overall)}")
+    identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
+    n_points = sum(len(v) for v in values.values())
+    return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, n_points, failed, tuple(notes), overall)
+
+
+def _computed(
+    contexts: Mapping[str, Context],
+    tasks: list[Task],
+    notes: list[str],
+    *,
+    jobs: int,
+    scheduler: str | None,
+    on_result: Callable[[TaskResult, int, int], None] | None,
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
+    """Every task computed: the values by context token and point, and the failures by
+    ``likelihood:point``; the workers' notes are added to ``notes``."""
+    from heparch.replay.executor import execute
+
     values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
     failed: dict[str, str] = {}
-    by_key = {(t.token, t.point): t for t in tasks}
     with contextlib.closing(execute(contexts, tasks, jobs=jobs, scheduler=scheduler)) as results:  # closed: the workers stop on any exit
         for n, result in enumerate(results, 1):
             key = f"{contexts[result.token].likelihood}:{result.point}"
@@ -210,20 +246,7 @@ def claim(
                 notes.append(f"{key}: {result.note}")
             if on_result is not None:
                 on_result(result, n, len(tasks))
-    if failed and not allow_failures:
-        first = next(iter(failed.items()))
-        raise FitError(
-            f"{len(failed)} of {len(tasks)} points failed, so no claims were written (first: {first[0]}: {first[1]}); --allow-failures writes the others"
-        )
-    computed = {k: t for k, t in by_key.items() if k[1] in values[k[0]] and values[k[0]][k[1]].get("backend") == contexts[k[0]].backend}
-    audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler)
-    components = {ctx.likelihood: _component(ctx, values[token], parent, notes, audits[token]) for token, ctx in contexts.items() if values[token]}
-    overall = audits.get("", {})
-    if overall.get("status") == "failed":
-        raise AuditFailed(f"the audit against the reference backend failed, so no claims were written: {audit_line(overall)}")
-    identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
-    n_points = sum(len(v) for v in values.values())
-    return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, n_points, failed, tuple(notes), overall)
+    return values, failed
 
 
 def audit_line(summary: Mapping[str, Any]) -> str:

@@ -78,7 +78,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -108,6 +108,8 @@ METHOD: Final = "post-fit-sampling (Buckley et al. 2019)"
 MAX_LISTED: Final = 8
 
 Bin = tuple[str, int]
+#: ``on_progress(stage, done, total)``: the stages are "sampling" and "signals"
+Progress = Callable[[str, int, int], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,15 +201,28 @@ def simplify(
     channels: Sequence[str] | None = None,
     samples: int = SAMPLES,
     seed: int = SEED,
+    on_progress: Progress | None = None,
 ) -> Simplified:
     """The simplified likelihood of INPUT ``path``: a workspace JSON with ``patchset`` (a
     patchset JSON), or a bundle (``likelihood`` picks one when it holds several; its
     patchsets, or the one named by ``patchset``, give the signals). Raises
-    :class:`InputError` (exit 2) for bad inputs, :class:`FitError` when a fit fails."""
+    :class:`InputError` (exit 2) for bad inputs, :class:`FitError` when a fit fails.
+    ``on_progress(stage, done, total)`` reports the sampling ("sampling", samples drawn) and
+    the signals ("signals", points done)."""
     _check_numbers(samples, seed)
     src = _resolve(Path(path), patchset, likelihood)
     try:
-        return derive(src.workspace, src.points, likelihood=src.likelihood, digest=src.digest, labels=src.labels, channels=channels, samples=samples, seed=seed)
+        return derive(
+            src.workspace,
+            src.points,
+            likelihood=src.likelihood,
+            digest=src.digest,
+            labels=src.labels,
+            channels=channels,
+            samples=samples,
+            seed=seed,
+            on_progress=on_progress,
+        )
     except InferenceInputError as exc:  # the engine names the field; the file is named here
         if src.location in exc.message:
             raise
@@ -333,6 +348,7 @@ def derive(
     channels: Sequence[str] | None = None,
     samples: int = SAMPLES,
     seed: int = SEED,
+    on_progress: Progress | None = None,
 ) -> Simplified:
     """The simplified likelihood of a valid background-only ``workspace`` and its signal
     ``points`` (see the module docstring); ``likelihood`` and ``digest`` go into
@@ -362,7 +378,7 @@ def derive(
         free[st.poi] = False
     warnings: list[str] = []
     with single_thread():
-        moments = _sample(model.lik, fit.bestfit, fit.covariance, free, st.lower, st.upper, rows, samples, seed)
+        moments = _sample(model.lik, fit.bestfit, fit.covariance, free, st.lower, st.upper, rows, samples, seed, on_progress)
     n_used, m1, m2, m3, clipped, dropped = moments
     if dropped:
         warnings.append(f"{dropped} of {samples} samples gave non-finite expected rates (a normsys factor <= 0) and were dropped")
@@ -381,7 +397,7 @@ def derive(
         warnings.append(f"the sample covariance is not positive definite (rank-deficient); {ridge:g} times its diagonal was added")
     third, linear = _third_moments(m3, cov, bins)
     warnings += [f"bin {_bin_name(b)}: third moment breaks m3^2 <= 8 m2^3; it is set to 0 (the linear form for this bin)" for b in linear]
-    signals, values, signal_warnings = _signals(bkg, workspace, points, fit, st.par_names, bins)
+    signals, values, signal_warnings = _signals(bkg, workspace, points, fit, st.par_names, bins, on_progress)
     warnings += signal_warnings
     sl: dict[str, Any] = {
         "observed": [_count(float(st.observed[r])) for r in rows],
@@ -432,7 +448,16 @@ def _chunk_size(lik: Any) -> int:
 
 
 def _sample(
-    lik: Any, bestfit: np.ndarray, covariance: np.ndarray, free: np.ndarray, lower: np.ndarray, upper: np.ndarray, rows: np.ndarray, samples: int, seed: int
+    lik: Any,
+    bestfit: np.ndarray,
+    covariance: np.ndarray,
+    free: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    rows: np.ndarray,
+    samples: int,
+    seed: int,
+    on_progress: Progress | None = None,
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, int, int]:
     """(samples used, mean, covariance (divisor N - 1), third central moments (divisor N),
     samples with a clipped parameter, samples dropped for non-finite rates)."""
@@ -457,6 +482,8 @@ def _sample(
     size = _chunk_size(lik)
     done = 0
     while done < samples:
+        if on_progress is not None:
+            on_progress("sampling", done, samples)
         k = min(size, samples - done)
         done += k
         thetas = np.tile(bestfit, (k, 1))
@@ -485,6 +512,8 @@ def _sample(
         m2 = m2 + m2b + np.outer(delta, delta) * (na * kb / total)
         mean = mean + delta * (kb / total)
         n = total
+    if on_progress is not None:
+        on_progress("sampling", samples, samples)
     m2 = 0.5 * (m2 + m2.T)
     return n, mean, m2 / max(n - 1, 1), m3 / max(n, 1), clipped, dropped
 
@@ -526,7 +555,13 @@ def _third_moments(m3: np.ndarray, cov: Sequence[Sequence[float]], bins: Sequenc
 
 
 def _signals(
-    bkg: FastBackground, workspace: Mapping[str, Any], points: Sequence[Point], fit: Any, names: Sequence[str], bins: Sequence[Bin]
+    bkg: FastBackground,
+    workspace: Mapping[str, Any],
+    points: Sequence[Point],
+    fit: Any,
+    names: Sequence[str],
+    bins: Sequence[Bin],
+    on_progress: Progress | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, list[Any]], list[str]]:
     """Signal yields per point (rates at mu = 1 minus at mu = 0, the rest at the background-only fit)."""
     best = dict(zip(names, fit.bestfit.tolist(), strict=True))
@@ -534,7 +569,9 @@ def _signals(
     signals: dict[str, list[float]] = {}
     values: dict[str, list[Any]] = {}
     negative: list[str] = []
-    for p in points:
+    for done, p in enumerate(points):
+        if on_progress is not None:
+            on_progress("signals", done, len(points))
         yields = _signal_yields(_patched_model(bkg, workspace, p, background_samples), best, bins, f"point {p.name!r}")
         if any(v < 0 for v in yields):
             negative.append(p.name)
@@ -542,6 +579,8 @@ def _signals(
         signals[p.name] = yields
         if p.values is not None:
             values[p.name] = p.values
+    if on_progress is not None:
+        on_progress("signals", len(points), len(points))
     warnings = []
     if negative:
         warnings.append(f"negative signal yields set to 0 (the simplified engine refuses negative rates) for {len(negative)} point(s): {_listing(negative)}")

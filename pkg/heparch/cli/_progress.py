@@ -1,62 +1,175 @@
-"""A progress bar on stderr for long runs (replay, claim).
+"""Progress on stderr for the long commands, drawn by rich (only the CLI imports rich).
 
-On a terminal it redraws one line (``\\r``) at most ten times a second; elsewhere (CI logs)
-it prints a line at every tenth of the work and at the end, so logs stay short.
+Two shapes:
+
+- :class:`Progress`, a bar for work counted in units (points, samples, signals). It is shown
+  from the moment the command starts (a spinner and the elapsed time while the total is not
+  known yet, e.g. while a bundle is read and its points planned), so no command starts silently;
+  the time left appears once rich can estimate it (never "~0 s left" after one point).
+- :func:`status`, an elapsed-time line around one long step whose internals give no count (a
+  pyhf computation, a build, a verification).
+
+On a terminal both are redrawn in place and leave the screen as they found it, apart from the
+bar's last state. Elsewhere (CI logs, a file) a bar prints one plain line at every tenth of the
+work and at the end, and a status prints nothing, so logs stay short. ``--quiet`` silences both;
+messages (a failure as it arrives) are printed either way. The library reports progress through
+callbacks (``on_result``, ``on_progress``, ...) and never imports rich.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+import rich.progress
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+#: in a log, a stage's lines start after this many seconds (a quick simplify leaves none)
+STAGE_DELAY = 2.0
+
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress display on stderr (results, warnings and errors are still printed).")
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is an interactive terminal (the redrawn display); not a log or a pipe."""
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _console(stream: TextIO) -> Console:
+    return Console(file=stream, force_terminal=True, highlight=False)
 
 
 class Progress:
-    """``update(done, failed)`` as work completes; ``close()`` at the end."""
+    """``start(total)`` once the amount of work is known (or give ``total`` at once),
+    ``update(done, failed)`` as work completes, ``message(text)`` for a line of its own,
+    ``close()`` at the end."""
 
-    def __init__(self, total: int, what: str, *, stream: TextIO | None = None, width: int = 30) -> None:
-        self.total = max(total, 1)
+    def __init__(self, total: int | None, what: str, *, stream: TextIO | None = None, quiet: bool = False, delay: float = 0.0) -> None:
         self.what = what
+        self.delay = delay
+        self.total = total
         self.stream = stream or sys.stderr
-        self.width = width
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.start = time.monotonic()
-        self._last_draw = 0.0
+        self.quiet = quiet
+        self.started = time.monotonic()
         self._last_step = -1
-        self._line = ""
+        self._bar: rich.progress.Progress | None = None
+        if not quiet and is_terminal(self.stream):
+            self._bar = rich.progress.Progress(
+                rich.progress.SpinnerColumn(),
+                rich.progress.TextColumn("{task.description}"),
+                rich.progress.BarColumn(),
+                rich.progress.MofNCompleteColumn(),
+                rich.progress.TextColumn("{task.fields[failed]}"),
+                rich.progress.TextColumn("elapsed"),
+                rich.progress.TimeElapsedColumn(),
+                rich.progress.TextColumn("left"),
+                rich.progress.TimeRemainingColumn(),  # -:--:-- until rich can estimate it
+                console=_console(self.stream),
+                redirect_stdout=False,  # results go to stdout untouched; stray stderr lines print above the bar
+            )
+            self._task = self._bar.add_task(what, total=total, failed="")
+            self._bar.start()
 
-    def _text(self, done: int, failed: int) -> str:
-        frac = done / self.total
-        filled = round(frac * self.width)
-        elapsed = time.monotonic() - self.start
-        eta = f", ~{elapsed / done * (self.total - done):.0f} s left" if 0 < done < self.total else ""
-        fails = f", {failed} failed" if failed else ""
-        return f"{self.what} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}{fails} ({elapsed:.1f} s{eta})"
+    def start(self, total: int, what: str | None = None) -> None:
+        """The amount of work is known now (and, optionally, a new description); the count
+        starts again from 0 (claim: the audit after the points)."""
+        self.total = total
+        self.what = what or self.what
+        self._last_step = -1
+        if self._bar is not None:
+            self._bar.reset(self._task, total=total, description=self.what, failed="")
 
     def update(self, done: int, failed: int = 0) -> None:
-        now = time.monotonic()
-        if self.tty:
-            if now - self._last_draw >= 0.1 or done >= self.total:
-                self._line = self._text(done, failed)
-                self.stream.write("\r" + self._line)
-                self.stream.flush()
-                self._last_draw = now
-        else:
-            step = done * 10 // self.total
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, failed=f"{failed} failed" if failed else "")
+        elif not self.quiet and time.monotonic() - self.started >= self.delay:  # quick work leaves no lines in a log
+            total = max(self.total or done, 1)
+            step = done * 10 // total
             if step != self._last_step:
                 self._last_step = step
-                self.stream.write(self._text(done, failed) + "\n")
+                self.stream.write(self._line(done, total, failed) + "\n")
+                self.stream.flush()
+
+    def _line(self, done: int, total: int, failed: int) -> str:
+        elapsed = time.monotonic() - self.started
+        # an estimate from a tenth of the work at least: one early point says little
+        eta = f", ~{elapsed / done * (total - done):.0f} s left" if total // 10 <= done < total and done >= 2 else ""
+        fails = f", {failed} failed" if failed else ""
+        return f"{self.what}: {done}/{total}{fails} ({elapsed:.1f} s{eta})"
 
     def message(self, text: str) -> None:
-        """A line of its own (a failure as it arrives), without breaking the bar."""
-        if self.tty and self._line:
-            self.stream.write("\r" + " " * len(self._line) + "\r")
-        self.stream.write(text + "\n")
-        if self.tty and self._line:
-            self.stream.write(self._line)
-        self.stream.flush()
+        """A line of its own (a failure as it arrives), printed above the bar."""
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
-        if self.tty and self._line:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+@contextlib.contextmanager
+def status(what: str, *, quiet: bool = False, stream: TextIO | None = None) -> Iterator[None]:
+    """A spinner with ``what`` and the elapsed time while the block runs, on a terminal only
+    (removed when the block ends: the command's result line follows)."""
+    out = stream or sys.stderr
+    if quiet or not is_terminal(out):
+        yield
+        return
+    line = rich.progress.Progress(
+        rich.progress.SpinnerColumn(),
+        rich.progress.TextColumn("{task.description}"),
+        rich.progress.TimeElapsedColumn(),
+        console=_console(out),
+        transient=True,
+        redirect_stdout=False,
+    )
+    line.add_task(what, total=None)
+    with line:
+        yield
+
+
+@contextlib.contextmanager
+def stages(what: str, *, quiet: bool = False, stream: TextIO | None = None) -> Iterator[Stages]:
+    """One bar per named stage of a library operation that reports ``on_progress(stage, done,
+    total)`` (simplify: sampling, then signals); the bar of a stage closes when the next begins.
+    In a log a stage prints its lines only once it has run for :data:`STAGE_DELAY` seconds."""
+    tracker = Stages(what, quiet=quiet, stream=stream)
+    try:
+        yield tracker
+    finally:
+        tracker.close()
+
+
+class Stages:
+    """The ``on_progress(stage, done, total)`` callback of :func:`stages`: shown from the start
+    (a spinner and the elapsed time until the first stage reports)."""
+
+    def __init__(self, what: str, *, quiet: bool, stream: TextIO | None) -> None:
+        self.what = what
+        self.quiet = quiet
+        self.stream = stream
+        self.stage: str | None = None
+        self.bar = Progress(None, what, stream=stream, quiet=quiet, delay=STAGE_DELAY)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            if self.stage is not None:
+                self.bar.close()
+                self.bar = Progress(total, f"{self.what}: {stage}", stream=self.stream, quiet=self.quiet, delay=STAGE_DELAY)
+            else:
+                self.bar.start(total, f"{self.what}: {stage}")
+            self.stage = stage
+        self.bar.update(done)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from heparch.cli._common import emit_json, render_findings, say
+from heparch.cli._common import emit_json, print_result, render_findings, say
+from heparch.cli._progress import QUIET, status
 
 
 def build(
@@ -24,6 +25,7 @@ def build(
     ),
     note: str = typer.Option(None, "--note", metavar="TEXT", help="What changed since --supersedes (overrides arch.yaml's version_note)."),
     json_out: bool = typer.Option(False, "--json", help="Print {identity, output, warnings} as JSON on stdout."),
+    quiet: bool = QUIET,
 ) -> None:
     """Pack SOURCE into a deterministic, content-addressed bundle.
 
@@ -41,11 +43,12 @@ def build(
     """
     from heparch.build import build as run
 
-    result = run(source, output=output, supersedes=supersedes, note=note)
+    with status(f"building {source}", quiet=quiet):
+        result = run(source, output=output, supersedes=supersedes, note=note)
     if result.warnings:
         say(f"{len(result.warnings)} warning(s):")
         render_findings(result.warnings)
-    say(f"built {result.output} ({len(result.manifest.files)} files)\nidentity {result.identity}")
+    print_result(f"built {result.output} ({len(result.manifest.files)} files)\nidentity {result.identity}", json_out=json_out)
     if json_out:
         emit_json({"identity": result.identity, "output": str(result.output), "warnings": [w.to_json() for w in result.warnings]})
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from heparch.cli import _settings as opts
-from heparch.cli._common import emit_json, say
+from heparch.cli._common import emit_json, print_result, say
+from heparch.cli._progress import QUIET, Progress
 from heparch.cli.cmd_replay import BACKEND, JOBS, SCHEDULER
+from heparch.errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from heparch.replay.work import TaskResult
 
 
 def claim(
@@ -33,6 +41,7 @@ def claim(
         "the tolerance in the results' 'audit'. A difference above the tolerance fails the claim (exit 1, nothing written). 0: no audit.",
     ),
     json_out: bool = typer.Option(False, "--json", help='Print {"output", "identity", "parent", "components", "points", "failed", "audit"} on stdout.'),
+    quiet: bool = QUIET,
 ) -> None:
     """Compute CLs at mu=1 (and with --upper-limits the upper limits) for every signal point of
     every likelihood of BUNDLE, and write a new bundle with one results component per
@@ -47,27 +56,13 @@ def claim(
 
     Example: arch claim analysis.zst -o claimed.zst --jobs 2 --upper-limits
     """
+    from heparch.claim import audit_line
     from heparch.claim import claim as run
-    from heparch.cli._progress import Progress
     from heparch.replay.core import default_jobs
-    from heparch.replay.work import TaskResult
 
     if jobs is not None and scheduler is not None:
-        from heparch.errors import InputError
-
         raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
-    progress: Progress | None = None
-    failed = 0
-
-    def arrived(result: TaskResult, done: int, total: int) -> None:
-        nonlocal progress, failed
-        if progress is None:
-            progress = Progress(total, "claim")
-        if result.error is not None:
-            failed += 1
-            progress.message(f"FAIL {result.point}: {result.error}")
-        progress.update(done, failed)
-
+    progress = Progress(None, f"claim: reading {bundle.name}", quiet=quiet)  # from the start: reading and planning take seconds
     try:
         result = run(
             bundle,
@@ -79,20 +74,21 @@ def claim(
             allow_failures=allow_failures,
             settings=opts.settings(test_stat, normsys, histosys, poi_bounds, measurement),
             audit=audit,
-            on_result=arrived,
+            on_start=_starter(progress, bundle),
+            on_result=_reporter(progress),
         )
     finally:
-        if progress is not None:
-            progress.close()
-    from heparch.claim import audit_line
-
+        progress.close()
     for note in result.notes:
         say(note)
     say(audit_line(result.audit))
     for key, error in sorted(result.failed.items()):
         say(f"warning: {key}: not claimed: {error}")
-    say(f"claimed {result.points} point(s) in {len(result.components)} results component(s): {', '.join(sorted(result.components.values()))}")
-    say(f"wrote {result.output}\nidentity {result.identity} (parent {result.parent})")
+    print_result(
+        f"claimed {result.points} point(s) in {len(result.components)} results component(s): {', '.join(sorted(result.components.values()))}\n"
+        f"wrote {result.output}\nidentity {result.identity} (parent {result.parent})",
+        json_out=json_out,
+    )
     if json_out:
         emit_json(
             {
@@ -105,6 +101,34 @@ def claim(
                 "audit": dict(result.audit),
             }
         )
+
+
+def _starter(progress: Progress, bundle: Path) -> Callable[[str, int], None]:
+    """The ``on_start`` callback: a line saying what starts, then the bar counts it."""
+
+    def started(stage: str, n: int) -> None:
+        if stage == "points":
+            progress.message(f"{bundle}: claiming {n} point(s)")
+            progress.start(n, "claim")
+        else:
+            progress.message(f"{bundle}: auditing up to {n} point(s) with the reference backend")
+            progress.start(n, "claim: audit")
+
+    return started
+
+
+def _reporter(progress: Progress) -> Callable[[TaskResult, int, int], None]:
+    """The ``on_result`` callback: a failure as a line of its own, then the bar."""
+    failed = 0
+
+    def arrived(result: TaskResult, done: int, total: int) -> None:
+        nonlocal failed
+        if result.error is not None:
+            failed += 1
+            progress.message(f"FAIL {result.point}: {result.error}")
+        progress.update(done, failed)
+
+    return arrived
 
 
 def register(app: typer.Typer) -> None:

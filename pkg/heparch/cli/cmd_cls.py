@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from heparch.cli import _settings as opts
-from heparch.cli._common import emit_json, say
+from heparch.cli._common import emit_json, print_result, say
+from heparch.cli._progress import QUIET, status
 from heparch.errors import InputError
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ def cls(
     poi_bounds: str | None = opts.POI_BOUNDS,
     measurement: str | None = opts.MEASUREMENT,
     json_out: bool = typer.Option(False, "--json", help='Print {"CLs_obs", "CLs_exp" (-2..+2 sigma), "backend", "settings", ...} as JSON on stdout.'),
+    quiet: bool = QUIET,
 ) -> None:
     """CLs (observed and expected -2..+2 sigma) at signal strength --mu, with the asymptotic
     formulae of pyhf 0.7.6 (q~mu by default; --test-stat q). Exit 0 when computed, 1 for an
@@ -111,10 +113,13 @@ def cls(
     if not (math.isfinite(mu) and mu >= 0):
         raise InputError(f"--mu {mu}: must be a finite number >= 0")
     settings = opts.settings(test_stat, normsys, histosys, poi_bounds, measurement)
-    inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend, settings)
-    choice, result = _computed(inputs, choice, model, settings, lambda m: m.cls(mu))
+    with status(f"CLs at mu={mu:g} of {input_.name}{f' point {point}' if point else ''}", quiet=quiet):
+        inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend, settings)
+        choice, result = _computed(inputs, choice, model, settings, lambda m: m.cls(mu))
     _notes(result)
-    say(f"{_what(inputs)}: CLs at mu={mu:g} ({choice.name} backend): observed {result.observed:.4g}, expected {_fmt(result.expected)}")
+    print_result(
+        f"{_what(inputs)}: CLs at mu={mu:g} ({choice.name} backend): observed {result.observed:.4g}, expected {_fmt(result.expected)}", json_out=json_out
+    )
     if json_out:
         emit_json({**result.to_json(), "input": inputs.to_json()})
 
@@ -137,6 +142,7 @@ def upper_limit(
         "--json",
         help='Print {"mu_up_obs", "mu_up_exp" (-2..+2 sigma), "backend", "settings", ...} as JSON on stdout; a limit above the cap is null and named in "above_cap".',
     ),
+    quiet: bool = QUIET,
 ) -> None:
     """Upper limits on the signal strength at CLs = --level (observed and expected -2..+2
     sigma), by root finding (rtol 1e-4). A limit above the cap is reported as '> cap'.
@@ -148,11 +154,12 @@ def upper_limit(
     if not (math.isfinite(level) and 0 < level < 1):
         raise InputError(f"--level {level}: must lie strictly between 0 and 1")
     settings = opts.settings(test_stat, normsys, histosys, poi_bounds, measurement)
-    inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend, settings)
-    choice, result = _computed(inputs, choice, model, settings, lambda m: m.upper_limit(level=level))
+    with status(f"upper limit at CLs={level:g} of {input_.name}{f' point {point}' if point else ''}", quiet=quiet):
+        inputs, choice, model = _model(input_, patchset, point, patch, likelihood, backend, settings)
+        choice, result = _computed(inputs, choice, model, settings, lambda m: m.upper_limit(level=level))
     values = [result.observed, *result.expected]
     text = ", ".join(f"{v:.4g}" if math.isfinite(v) else f"> {result.cap:g}" for v in values)
-    say(f"{_what(inputs)}: upper limit on mu at CLs={level:g} ({choice.name} backend): observed, expected -2..+2 sigma: {text}")
+    print_result(f"{_what(inputs)}: upper limit on mu at CLs={level:g} ({choice.name} backend): observed, expected -2..+2 sigma: {text}", json_out=json_out)
     if json_out:
         out = result.to_json()
         out["mu_up_obs"] = values[0] if math.isfinite(values[0]) else None

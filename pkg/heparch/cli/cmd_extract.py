@@ -6,13 +6,15 @@ from pathlib import Path
 
 import typer
 
-from heparch.cli._common import emit_json, say
+from heparch.cli._common import emit_json, print_result
+from heparch.cli._progress import QUIET, status
 
 
 def extract(
     bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
     output: Path = typer.Option(..., "-o", "--output", help="New (or empty) directory to write into."),
     json_out: bool = typer.Option(False, "--json", help='Print {"bundle", "output"} as JSON on stdout.'),
+    quiet: bool = QUIET,
 ) -> None:
     """Verify BUNDLE fully, then write every file at its logical path plus arch.yaml
     (with created and all metadata) and signatures/. 'arch build' of the directory gives
@@ -20,8 +22,9 @@ def extract(
     """
     from heparch.extract import extract as run
 
-    out = run(bundle, output)
-    say(f"extracted {bundle} into {out}")
+    with status(f"verifying and extracting {bundle}", quiet=quiet):
+        out = run(bundle, output)
+    print_result(f"extracted {bundle} into {out}", json_out=json_out)
     if json_out:
         emit_json({"bundle": str(bundle), "output": str(out)})
 

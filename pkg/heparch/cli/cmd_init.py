@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from heparch.cli._common import emit_json, say
+from heparch.cli._common import emit_json, print_result
 
 
 def init(
@@ -23,7 +23,7 @@ def init(
     from heparch.init import init as run
 
     path = run(directory, force=force)
-    say(f"wrote {path}; edit it, then run: arch build {directory}")
+    print_result(f"wrote {path}; edit it, then run: arch build {directory}", json_out=json_out)
     if json_out:
         emit_json({"path": str(path)})
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from heparch.cli._common import emit_json
 from heparch.store.zframes import MAX_FRAME_CONTENT
+
+if TYPE_CHECKING:
+    from heparch.spec.models import FileEntry
 
 
 def _human_size(n: int) -> str:
@@ -77,21 +80,39 @@ def ls(
     with heparch.open(bundle) as b:
         files = b.files()
     if json_out:
-        emit_json([{"path": f.path, "role": f.role, "size": f.size, "digest": f.digest, "mediaType": f.mediaType} for f in files])
+        emit_json([_entry(f) for f in files])
         return
     for f in files:
         typer.echo(f"{f.role:<22} {f.size:>12} {f.digest}  {f.path}" if long else f.path)
 
 
+def _entry(f: FileEntry) -> dict[str, Any]:
+    return {"path": f.path, "role": f.role, "size": f.size, "digest": f.digest, "mediaType": f.mediaType}
+
+
 def cat(
     bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle (.zst)."),
     path: str = typer.Argument(..., metavar="PATH", help="Logical path of the file (see 'arch ls')."),
+    json_out: bool = typer.Option(
+        False,
+        "--json",
+        help='Check the file\'s hash as without --json, then print {"path", "role", "size", "digest", "mediaType"} as JSON on stdout instead of its bytes.',
+    ),
 ) -> None:
-    """Write one file of BUNDLE to stdout, checking its hash (exit 1 if it does not match)."""
+    """Write one file of BUNDLE to stdout, checking its hash (exit 1 if it does not match).
+    stdout holds the file's own bytes, so that 'arch cat b.zst BkgOnly.json > BkgOnly.json'
+    gives the file; --json prints what 'arch ls --json' says of it instead."""
     import shutil
     import tempfile
 
     import heparch
+
+    if json_out:
+        with heparch.open(bundle) as b:
+            for _ in b.iter_bytes(path):  # the hash is checked as the last chunk is read
+                pass
+            emit_json(_entry(b.entry(path)))
+        return
 
     # one pass: spooled (in memory up to one frame, 8 MiB, then a temporary file) while its hash
     # is checked, and written to stdout only when it matches: memory stays within two frames

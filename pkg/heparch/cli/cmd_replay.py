@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from heparch.cli._common import emit_json, say
+from heparch.cli._common import emit_json, print_result, say
+from heparch.cli._progress import QUIET, Progress
 from heparch.errors import EXIT_FAILED, EXIT_OK, InputError
 
 if TYPE_CHECKING:
-    from heparch.replay.outcome import ReplayReport
+    from collections.abc import Callable
+
+    from heparch.replay.outcome import PointOutcome, ReplayReport
 
 POINT = typer.Option([], "--point", help="Replay only this claimed point (repeatable); with several likelihoods also '<likelihood>:<point>'.")
 LIKELIHOOD = typer.Option(None, "--likelihood", help="Replay only the claims of this likelihood (its logical path).")
@@ -74,14 +77,42 @@ def run_replay(
     simplified: bool,
     audit: int = 0,
     plot: Path | None = None,
+    json_out: bool = False,
+    quiet: bool = False,
 ) -> ReplayReport:
-    """Replay ``bundle`` with the CLI's options: progress, failures and the summary on
-    stderr, the JUnit, HTML and plot files written; the report (``report.failed`` decides the exit code)."""
-    from heparch.cli._progress import Progress
+    """Replay ``bundle`` with the CLI's options: progress and failures on stderr, the summary
+    table on stdout (stderr with ``json_out``), the JUnit, HTML and plot files written; the
+    report (``report.failed`` decides the exit code)."""
     from heparch.replay import core
-    from heparch.replay.outcome import PointOutcome
     from heparch.replay.report import summary_table, write_reports
 
+    _check_options(junit, html, plot, jobs, scheduler)
+    progress = Progress(None, f"replay: reading {bundle.name}", quiet=quiet)  # from the start: reading and planning take seconds
+    try:
+        plan = core.plan(bundle, points=point, likelihood=likelihood, sample=sample, seed=seed, backend=backend, compare_simplified=simplified)
+        for note in plan.notes:
+            progress.message(note)
+        n_jobs = jobs or core.default_jobs()
+        where = f"on Dask at {scheduler}" if scheduler else f"{n_jobs} local process{'es' if n_jobs > 1 else ''}"
+        progress.message(
+            f"{bundle}: replaying {len(plan.tasks)} point(s) of {len({plan.contexts[t.token].likelihood for t in plan.tasks})} likelihood(s), {where}"
+        )
+        progress.start(len(plan.tasks), "replay")
+        report = core.run(plan, jobs=n_jobs, scheduler=scheduler, resume=resume, audit=audit, on_outcome=_reporter(progress))
+    finally:
+        progress.close()
+    print_result(summary_table(report), json_out=json_out)
+    write_reports(report, junit=junit, html_path=html)
+    if plot is not None:
+        from heparch.replay.plot import write_plot
+
+        for note in write_plot(report, plot):
+            say(f"{plot}: {note}")
+    return report
+
+
+def _check_options(junit: Path | None, html: Path | None, plot: Path | None, jobs: int | None, scheduler: str | None) -> None:
+    """Bad output paths and exclusive options are refused before any work."""
     if plot is not None and plot.suffix.lower() not in (".pdf", ".png", ".svg"):
         raise InputError(f"--plot {plot}: the format comes from the suffix; use .pdf, .png or .svg")
     for target, flag in ((junit, "--junit"), (html, "--html"), (plot, "--plot")):
@@ -91,13 +122,10 @@ def run_replay(
             )
     if jobs is not None and scheduler is not None:
         raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
-    plan = core.plan(bundle, points=point, likelihood=likelihood, sample=sample, seed=seed, backend=backend, compare_simplified=simplified)
-    for note in plan.notes:
-        say(note)
-    n_jobs = jobs or core.default_jobs()
-    where = f"on Dask at {scheduler}" if scheduler else f"{n_jobs} local process{'es' if n_jobs > 1 else ''}"
-    say(f"{bundle}: replaying {len(plan.tasks)} point(s) of {len({plan.contexts[t.token].likelihood for t in plan.tasks})} likelihood(s), {where}")
-    progress = Progress(len(plan.tasks), "replay")
+
+
+def _reporter(progress: Progress) -> Callable[[PointOutcome, int, int], None]:
+    """The ``on_outcome`` callback: a note or failure as a line of its own, then the bar."""
     failed = 0
 
     def arrived(outcome: PointOutcome, done: int, total: int) -> None:
@@ -111,18 +139,7 @@ def run_replay(
             progress.message(f"{word} {outcome.key}: {why}")
         progress.update(done, failed)
 
-    try:
-        report = core.run(plan, jobs=n_jobs, scheduler=scheduler, resume=resume, audit=audit, on_outcome=arrived)
-    finally:
-        progress.close()
-    say(summary_table(report))
-    write_reports(report, junit=junit, html_path=html)
-    if plot is not None:
-        from heparch.replay.plot import write_plot
-
-        for note in write_plot(report, plot):
-            say(f"{plot}: {note}")
-    return report
+    return arrived
 
 
 def replay(
@@ -141,12 +158,13 @@ def replay(
     simplified: bool = SIMPLIFIED,
     audit: int = AUDIT,
     plot: Path | None = PLOT,
+    quiet: bool = QUIET,
 ) -> None:
     """Recompute the claimed CLs values (and upper limits, where claimed) of BUNDLE with the
     recorded settings and compare them within the recorded tolerance, max(abs, rel x claimed).
 
     Points run in parallel (local processes, or Dask with --scheduler); a failing point is
-    reported and the others go on. Progress and a summary table go to stderr. Exit 0 when
+    reported and the others go on. Progress goes to stderr, the summary table to stdout. Exit 0 when
     every point agrees, 1 when any does not (or cannot be computed), 2 on bad inputs.
 
     Example: arch replay claimed.zst --jobs 2 --junit replay.xml --html replay.html --plot exclusion.pdf
@@ -166,6 +184,8 @@ def replay(
         simplified=simplified,
         audit=audit,
         plot=plot,
+        json_out=json_out,
+        quiet=quiet,
     )
     if json_out:
         emit_json(report.to_json())

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from heparch.cli._common import emit_json, say
+from heparch.cli._common import emit_json, print_result
+from heparch.cli._progress import QUIET, status
 from heparch.errors import InputError
 
 _PASSPHRASE_HELP = "File whose first line is the key's passphrase (else $HEPARCH_PASSPHRASE; neither: no passphrase)."
@@ -36,7 +37,7 @@ def keygen(
     private, public = generate_key(passphrase=passphrase, comment=output.name)
     _write_pair(output, private, public_path, public)
     keyid = parse_public_key(public.decode("utf-8")).keyid  # the comment is the file name, which may be non-ASCII
-    say(f"wrote {output} ({'encrypted' if passphrase else 'not encrypted'}) and {public_path}; key id {keyid}")
+    print_result(f"wrote {output} ({'encrypted' if passphrase else 'not encrypted'}) and {public_path}; key id {keyid}", json_out=json_out)
     if json_out:
         emit_json({"private": str(output), "public": str(public_path), "keyid": keyid, "encrypted": bool(passphrase)})
 
@@ -82,6 +83,7 @@ def sign(
     ),
     passphrase_file: Path | None = typer.Option(None, "--passphrase-file", help=_PASSPHRASE_HELP),
     json_out: bool = typer.Option(False, "--json", help='Print {"identity", "keyid", "role", "written"} as JSON on stdout.'),
+    quiet: bool = QUIET,
 ) -> None:
     """Sign BUNDLE for a role: add a DSSE envelope signatures/<role>.<keyid>.dsse.json (an
     in-toto statement naming the bundle's identity), replacing this key's earlier one for
@@ -103,7 +105,8 @@ def sign(
     if attach is not None:
         if key is not None or role is not None or ssh or detached:
             raise InputError("--attach adds an existing envelope: do not combine it with --key, --role, --ssh or --detached")
-        done = attach_envelope(bundle, attach)
+        with status(f"verifying {bundle} and adding the envelope", quiet=quiet):
+            done = attach_envelope(bundle, attach)
     else:
         if key is None or role is None:
             raise InputError("give --key NAME and --role ROLE (or --attach FILE.dsse.json)")
@@ -111,9 +114,10 @@ def sign(
         if problem:
             raise InputError(f"--role: {problem}")
         signer = load_signer(key, passphrase=read_passphrase(passphrase_file))
-        done = sign_bundle(bundle, signer, role=role, ssh=ssh, detached=detached)
+        with status(f"verifying and signing {bundle}", quiet=quiet):
+            done = sign_bundle(bundle, signer, role=role, ssh=ssh, detached=detached)
     where = "beside the bundle" if detached else f"into {bundle}"
-    say(f"signed {done.identity} for role {done.role} with key {done.keyid}; wrote {', '.join(done.written)} {where}")
+    print_result(f"signed {done.identity} for role {done.role} with key {done.keyid}; wrote {', '.join(done.written)} {where}", json_out=json_out)
     if json_out:
         emit_json({"identity": done.identity, "keyid": done.keyid, "role": done.role, "written": list(done.written)})
 

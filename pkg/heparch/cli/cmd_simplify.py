@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from heparch.cli._common import emit_json, say
+from heparch.cli._common import emit_json, print_result, say
+from heparch.cli._progress import QUIET, stages
 from heparch.errors import InputError
 
 _INPUT_HELP = "The full likelihood: a pyhf workspace JSON (with --patchset) or a bundle (.zst)."
@@ -28,6 +29,7 @@ def simplify(
         "--json",
         help="Print a summary as JSON on stdout: bins (channel and bin index of each entry), linear_bins, samples, clipped_samples, seconds, derived_from, warnings.",
     ),
+    quiet: bool = QUIET,
 ) -> None:
     """Derive a simplified likelihood (background means, covariance and third moments per bin;
     a signal vector per patch) by sampling the nuisance parameters from their post-fit
@@ -47,15 +49,17 @@ def simplify(
         if not chosen:
             raise InputError(f"--channels {channels!r}: name at least one channel (comma-separated)")
     out = check_output(output, inputs=[input_, *([patchset] if patchset is not None else [])])
-    result = derive(input_, patchset=patchset, likelihood=likelihood, channels=chosen, samples=samples, seed=seed)
+    with stages("simplify", quiet=quiet) as on_progress:
+        result = derive(input_, patchset=patchset, likelihood=likelihood, channels=chosen, samples=samples, seed=seed, on_progress=on_progress)
     for line in result.warnings:
         say(f"warning: {line}")
     write(result, out)
     linear = len(result.linear_bins)
-    say(
+    print_result(
         f"{out}: {len(result.bins)} bins, {len(result.sl['signals'])} signals, {result.samples} samples (seed {seed}), "
         f"{result.seconds:.1f} s; {linear} bin{'' if linear == 1 else 's'} fell back to the linear form; "
-        f"{result.clipped} sample{'' if result.clipped == 1 else 's'} had parameters clipped to their bounds"
+        f"{result.clipped} sample{'' if result.clipped == 1 else 's'} had parameters clipped to their bounds",
+        json_out=json_out,
     )
     if json_out:
         emit_json({**result.summary(), "output": str(out)})

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from heparch.cli import cmd_replay
-from heparch.cli._common import emit_json, render_findings, say
+from heparch.cli._common import emit_json, print_result, render_findings, say
+from heparch.cli._progress import QUIET, status
 from heparch.errors import EXIT_FAILED, InputError
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def verify(
     simplified: bool = cmd_replay.SIMPLIFIED,
     audit: int = cmd_replay.AUDIT,
     plot: Path | None = cmd_replay.PLOT,
+    quiet: bool = QUIET,
 ) -> None:
     """Check BUNDLE. Exit 0 when valid (warnings allowed), 1 when it fails a check, 2 on usage errors.
 
@@ -63,7 +65,9 @@ def verify(
     replay_options = {"--point": point, "--likelihood": likelihood, "--sample": sample, "--backend": backend, "--jobs": jobs, "--scheduler": scheduler,
                       "--resume": resume, "--junit": junit, "--html": html, "--audit": audit or None, "--plot": plot}  # fmt: skip
     _check_options(level, trust, replay, [name for name, value in replay_options.items() if value not in (None, [])])
-    result = _verified(bundle, level, trust, signature)
+    with status(f"verifying {bundle} at level {level}", quiet=quiet):
+        result = _verified(bundle, level, trust, signature)
+    _show(bundle, level, result, json_out=json_out)
     if not replay:
         if json_out:
             emit_json(result.to_json())
@@ -76,7 +80,8 @@ def verify(
             emit_json({"verification": result.to_json()})
         raise typer.Exit(EXIT_FAILED)
     replayed = cmd_replay.run_replay(bundle, point=point, likelihood=likelihood, sample=sample, seed=seed, backend=backend, jobs=jobs,
-                                     scheduler=scheduler, resume=resume, junit=junit, html=html, simplified=simplified, audit=audit, plot=plot)  # fmt: skip
+                                     scheduler=scheduler, resume=resume, junit=junit, html=html, simplified=simplified, audit=audit, plot=plot,
+                                     json_out=json_out, quiet=quiet)  # fmt: skip
     if json_out:
         emit_json({**replayed.to_json(), "verification": result.to_json()})
     if replayed.failed:
@@ -93,7 +98,7 @@ def _check_options(level: str, trust: Path | None, replay: bool, replay_options_
 
 
 def _verified(bundle: Path, level: str, trust: Path | None, signature: list[Path]) -> Verification:
-    """Verify ``bundle`` and print its findings and verdict (stderr)."""
+    """Verify ``bundle`` (with the trust policy read, if given)."""
     from heparch.verify import verify as run
 
     policy = None
@@ -101,13 +106,18 @@ def _verified(bundle: Path, level: str, trust: Path | None, signature: list[Path
         from heparch.signing.trust import load_policy
 
         policy = load_policy(trust)
-    result = run(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]
+    return run(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]
+
+
+def _show(bundle: Path, level: str, result: Verification, *, json_out: bool) -> None:
+    """The findings (stderr) and the verdict (stdout, or stderr with --json)."""
     report = result.report
     if report.findings:
         render_findings(report.findings)
     verdict = "valid" if result.valid else "INVALID"
-    say(f"{bundle}: {verdict} at level {level} ({len(report.errors)} errors, {len(report.warnings)} warnings); identity {result.identity}")
-    return result
+    print_result(
+        f"{bundle}: {verdict} at level {level} ({len(report.errors)} errors, {len(report.warnings)} warnings); identity {result.identity}", json_out=json_out
+    )
 
 
 def register(app: typer.Typer) -> None:

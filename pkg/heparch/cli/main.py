@@ -8,15 +8,22 @@ anything else is an internal error (exit 3), with the traceback only when
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
+from typing import Any
 
 import typer
+import typer.core
+import typer.main
+from typer import _click as click  # typer vendors click
 
 from heparch import __version__, signals
 from heparch.cli import cmd_build, cmd_claim, cmd_cls, cmd_diff, cmd_export, cmd_extract, cmd_init, cmd_inspect, cmd_replay, cmd_sign, cmd_simplify, cmd_verify
 from heparch.errors import EXIT_INTERNAL, EXIT_USAGE, HeparchError
+
+HELP_OPTIONS = ["-h", "--help"]
 
 app = typer.Typer(
     name="arch",
@@ -25,7 +32,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # arch --install-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTIONS},
+    rich_markup_mode=None,  # click's plain help: paragraphs rewrapped to the terminal, no boxes (rich kept the docstrings' line breaks)
 )
 
 
@@ -46,11 +54,49 @@ for module in (cmd_init, cmd_build, cmd_verify, cmd_inspect, cmd_diff, cmd_extra
     module.register(app)
 
 
+class _Argument(typer.core.TyperArgument):
+    """An argument whose help shows its name (the metavar: BUNDLE, INPUT) and no Python type."""
+
+    def display_type_rich(self, ctx: click.Context) -> str | None:
+        return None
+
+
+def _metavars(command: Any) -> None:
+    """Help texts show metavars, not Python types (typer 0.29 prints ``<bool>``, ``<path>``,
+    ``<list[str]>``): a flag shows none, another option without an explicit one shows its name
+    in capitals (``--jobs JOBS``, ``--test-stat TEST_STAT``, as argparse does), an argument its own name."""
+    for param in command.params:
+        if isinstance(param, typer.core.TyperArgument):
+            param.__class__ = _Argument
+        elif param.param_type_name == "option" and param.metavar is None:
+            param.metavar = "" if getattr(param, "is_flag", False) else _name(param.opts)
+    help_option = command.get_help_option(click.core.Context(command, help_option_names=HELP_OPTIONS))
+    if help_option is not None:
+        help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _metavars(sub)
+
+
+def _name(opts: list[str]) -> str:
+    """``--poi-bounds`` -> ``POI_BOUNDS``: the longest option name, as argparse names its metavars."""
+    return max(opts, key=len).lstrip("-").replace("-", "_").upper()
+
+
+@functools.cache
+def command() -> typer.core.TyperGroup:
+    """The click command of :data:`app`, with the help's metavars (used by :func:`main`, the CLI
+    reference and the tests)."""
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    _metavars(group)
+    return group
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     try:
         with signals.handled():  # SIGINT and SIGTERM end every command through its cleanup: exit 130 / 143
-            app(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
+            command()(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
     except HeparchError as exc:
         typer.echo(f"error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)
