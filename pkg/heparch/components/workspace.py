@@ -236,14 +236,18 @@ class Consistency:
             data = observed.get(channel["name"])
             if data is None:
                 continue
-            key = (id(channel), id(data), pois)
-            hit = self._rates.get(key)
-            if hit is None or hit[0] is not channel or hit[1] is not data:
-                signal = [self.scaled_by(sample, pois) for sample in channel["samples"]]
-                hit = (channel, data, channel_rates(channel, data, signal))
-                self._rates[key] = hit
-            out.extend((code, ("channels", ci, *path), message) for code, path, message in hit[2])
+            out.extend((code, ("channels", ci, *path), message) for code, path, message in self._channel_rates(channel, data, pois))
         return out
+
+    def _channel_rates(self, channel: Mapping[str, Any], data: Sequence[float], pois: frozenset[str]) -> list[Notice]:
+        """:func:`channel_rates`, memoised per channel and observation object (the objects kept alive with the entry)."""
+        key = (id(channel), id(data), pois)
+        hit = self._rates.get(key)
+        if hit is None or hit[0] is not channel or hit[1] is not data:
+            signal = [self.scaled_by(sample, pois) for sample in channel["samples"]]
+            hit = (channel, data, channel_rates(channel, data, signal))
+            self._rates[key] = hit
+        return hit[2]
 
     def scaled_by(self, sample: Mapping[str, Any], pois: frozenset[str]) -> bool:
         """Whether a normfactor named as one of ``pois`` scales ``sample``."""
@@ -305,15 +309,18 @@ class Consistency:
         """Modifier name -> parameter kind over ``ws`` (the last kind where a name has two).
         A patched workspace that keeps every baseline sample costs only its new samples."""
         samples = [sample for channel in ws["channels"] for sample in channel["samples"]]
-        base = self._baseline
-        if base is not None and base.names and {id(s) for s in samples} >= base.sample_ids:
-            out = dict(base.names)
-            samples = [s for s in samples if id(s) not in base.sample_ids]
-        else:
-            out = {}
+        out, samples = self._from_baseline(samples)
         for sample in samples:
             out.update(self.summary(sample).kinds)
         return out
+
+    def _from_baseline(self, samples: list[Mapping[str, Any]]) -> tuple[dict[str, str], list[Mapping[str, Any]]]:
+        """(the baseline's modifier kinds, the samples not in the baseline) when ``samples`` hold
+        every baseline sample; else (nothing, all of them)."""
+        base = self._baseline
+        if base is not None and base.names and {id(s) for s in samples} >= base.sample_ids:
+            return dict(base.names), [s for s in samples if id(s) not in base.sample_ids]
+        return {}, samples
 
     def set_baseline(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
         """Check the unpatched ``ws``, remember it, and return its issues."""
