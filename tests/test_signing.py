@@ -1,4 +1,4 @@
-"""heparch.signing and heparch.trust: keys, DSSE envelopes, sshsig, trust policies, and
+"""heparch.signing (keys, envelope, check, trust) and heparch.sign: keys, DSSE envelopes, sshsig, trust policies, and
 signing a bundle in place (identity kept, only the signature part rewritten)."""
 
 from __future__ import annotations

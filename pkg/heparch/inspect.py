@@ -49,22 +49,10 @@ def lineage(bundle: Bundle) -> dict[str, Any]:
 
 
 def summary(bundle: Bundle) -> dict[str, Any]:
+    """What ``arch inspect`` prints: identity, analysis, containers, files, points per likelihood, signatures, sizes."""
     m = bundle.manifest
-    files = []
-    patches: dict[str, int] = {}
-    counted: dict[str, int | None] = {}  # by digest: a blob listed n times is read once
-    for f in m.files:
-        item: dict[str, Any] = {"path": f.path, "role": f.role, "mediaType": f.mediaType, "digest": f.digest, "size": f.size}
-        if f.annotations:
-            item["annotations"] = dict(f.annotations)
-        if f.role == "patchset":
-            if f.digest not in counted:
-                counted[f.digest] = count_patches(bundle, f)
-            item["patches"] = counted[f.digest]
-            patches[f.likelihood or ""] = patches.get(f.likelihood or "", 0) + (item["patches"] or 0)
-        elif f.role == "patch":
-            patches[f.likelihood or ""] = patches.get(f.likelihood or "", 0) + 1
-        files.append(item)
+    files = [_file_item(f) for f in m.files]
+    patches = _patch_counts(bundle, files)
     unique = {f.digest: f.size for f in m.files}
     return {
         "identity": bundle.identity,
@@ -79,3 +67,26 @@ def summary(bundle: Bundle) -> dict[str, Any]:
         "signatures": sorted(bundle.signatures),
         "size": {"files": len(m.files), "payload_bytes": sum(unique.values()), "bundle_bytes": bundle.path.stat().st_size},
     }
+
+
+def _file_item(f: FileEntry) -> dict[str, Any]:
+    item: dict[str, Any] = {"path": f.path, "role": f.role, "mediaType": f.mediaType, "digest": f.digest, "size": f.size}
+    if f.annotations:
+        item["annotations"] = dict(f.annotations)
+    return item
+
+
+def _patch_counts(bundle: Bundle, files: list[dict[str, Any]]) -> dict[str, int]:
+    """The patches of each likelihood (patch files, and the patches of its patchsets); each
+    patchset's ``item`` gets its own count (null when too large to count)."""
+    patches: dict[str, int] = {}
+    counted: dict[str, int | None] = {}  # by digest: a blob listed n times is read once
+    for f, item in zip(bundle.manifest.files, files, strict=True):
+        if f.role == "patchset":
+            if f.digest not in counted:
+                counted[f.digest] = count_patches(bundle, f)
+            item["patches"] = counted[f.digest]
+        if f.role in ("patchset", "patch"):
+            key = f.likelihood or ""
+            patches[key] = patches.get(key, 0) + ((item["patches"] or 0) if f.role == "patchset" else 1)
+    return patches

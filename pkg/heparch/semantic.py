@@ -315,14 +315,26 @@ def _check_results(
         target = obj.get("likelihood") if isinstance(obj, dict) else None
         known = points.get(target) if isinstance(target, str) else None
         findings += results_mod.check_results(obj, location=entry.path, known_points=known)
-        if not isinstance(target, str):
-            continue
-        if target not in points:
-            findings.append(Finding("E069", f"{entry.path}:$.likelihood", f"{target!r} is not a likelihood or simplified likelihood of this bundle"))
-        elif target in seen:
-            findings.append(Finding("E069", f"{entry.path}:$.likelihood", f"{target!r} already has a results component ({seen[target]}); one per likelihood"))
-        findings += _measurement_used(obj, entry.path, broken.get(target, {}))
-        if entry.likelihood is not None and entry.likelihood != target:
-            findings.append(Finding("E069", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=target))
-        seen.setdefault(target, entry.path)
+        if isinstance(target, str):
+            findings += _target_findings(entry, target, points, seen)
+            findings += _measurement_used(obj, entry.path, broken.get(target, {}))
+            findings += _annotation_findings(entry, target)
+            seen.setdefault(target, entry.path)
     return findings
+
+
+def _target_findings(entry: FileEntry, target: str, likelihoods: Mapping[str, set[str]], seen: Mapping[str, str]) -> list[Finding]:
+    """E069 where a results component names no likelihood of the bundle, or one that already has results (``seen``)."""
+    where = f"{entry.path}:$.likelihood"
+    if target not in likelihoods:
+        return [Finding("E069", where, f"{target!r} is not a likelihood or simplified likelihood of this bundle")]
+    if target in seen:
+        return [Finding("E069", where, f"{target!r} already has a results component ({seen[target]}); one per likelihood")]
+    return []
+
+
+def _annotation_findings(entry: FileEntry, target: str) -> list[Finding]:
+    """E069 where the likelihood a results component names differs from the manifest's annotation."""
+    if entry.likelihood is None or entry.likelihood == target:
+        return []
+    return [Finding("E069", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=target)]

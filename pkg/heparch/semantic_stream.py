@@ -63,25 +63,32 @@ class ObjectStream:
         if text.startswith("}", pos):
             pos += 1
         else:
-            while True:
-                if not text.startswith('"', pos):
-                    raise self._error("Expecting property name enclosed in double quotes", pos)
-                key, pos = self._value(pos, ())
-                if key in self.members or (key == self.key and self.streamed):
-                    raise StrictJSONError(f"duplicate key {key!r}")
-                pos = self._expect(pos, ":", "Expecting ':' delimiter")
-                if key == self.key and text.startswith("[", pos):
-                    self.streamed = True
-                    pos = yield from self._array(pos + 1)
-                else:
-                    self.members[key], pos = self._value(pos, (key,))
-                if text.startswith("}", pos):
-                    pos += 1
-                    break
-                pos = self._expect(pos, ",", "Expecting ',' delimiter")
+            pos = yield from self._members(pos)
         if self._skip(pos) != len(text):
             raise self._error("Extra data", self._skip(pos))
         self._text = ""  # let go of the text: everything is parsed
+
+    def _members(self, pos: int) -> Generator[Any, None, int]:
+        """The members of the top-level object from ``pos`` to its closing brace (the position after it)."""
+        while True:
+            key, pos = self._member_key(pos)
+            if key == self.key and self._text.startswith("[", pos):
+                self.streamed = True
+                pos = yield from self._array(pos + 1)
+            else:
+                self.members[key], pos = self._value(pos, (key,))
+            if self._text.startswith("}", pos):
+                return pos + 1
+            pos = self._expect(pos, ",", "Expecting ',' delimiter")
+
+    def _member_key(self, pos: int) -> tuple[str, int]:
+        """A member's name, not seen before, and the position of its value."""
+        if not self._text.startswith('"', pos):
+            raise self._error("Expecting property name enclosed in double quotes", pos)
+        key, pos = self._value(pos, ())
+        if key in self.members or (key == self.key and self.streamed):
+            raise StrictJSONError(f"duplicate key {key!r}")
+        return key, self._expect(pos, ":", "Expecting ':' delimiter")
 
     def _array(self, pos: int) -> Generator[Any, None, int]:
         pos = self._skip(pos)

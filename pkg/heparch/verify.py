@@ -202,6 +202,14 @@ def declared_cap_findings(manifest: Manifest) -> list[Finding]:
     return out
 
 
+def _foreign_code(name: str) -> str:
+    """The code of an entry met among the signatures that is not one: a blob too early (E020), a
+    head entry or the frames listing again (E015), anything else (E019)."""
+    if name.startswith(layout.BLOB_DIR):
+        return "E020"
+    return "E015" if name in layout.HEAD or name == layout.FRAMES else "E019"
+
+
 class _Listed:
     """The blobs the manifest lists (sha256 hex -> (size, sha512)), met in ascending order as the payload is read."""
 
@@ -318,12 +326,7 @@ class _Pass:
                 return None
             name, size = entry[0][len(tar.ROOT) :], entry[1]
             if name != want:
-                if name in (layout.FRAMES, layout.TAGMANIFEST) or name.startswith((layout.SIGNATURE_DIR, layout.BLOB_DIR)):
-                    self.report.add("E020", want, "required head entry missing", expected=want, found=name)
-                elif name in layout.HEAD:
-                    self.report.add("E014" if name in head else "E015", name, f"expected {want} at this point of the head", expected=want, found=name)
-                else:
-                    self.report.add("E019", name, f"entry not allowed in a bundle (expected {want})", expected=want, found=name)
+                self._misplaced_in_head(name, want, seen=name in head)
                 return None
             cap = _HEAD_CAPS[name]
             if size > cap:
@@ -331,6 +334,16 @@ class _Pass:
                 return None
             head[name] = self.ts.read_data(name, size)
         return head
+
+    def _misplaced_in_head(self, name: str, want: str, *, seen: bool) -> None:
+        """The finding for ``name`` where the head needs ``want``: a later part begins early (E020),
+        a head entry twice (E014) or out of order (E015), or an entry a bundle may not hold (E019)."""
+        if name in (layout.FRAMES, layout.TAGMANIFEST) or name.startswith((layout.SIGNATURE_DIR, layout.BLOB_DIR)):
+            self.report.add("E020", want, "required head entry missing", expected=want, found=name)
+        elif name in layout.HEAD:
+            self.report.add("E014" if seen else "E015", name, f"expected {want} at this point of the head", expected=want, found=name)
+        else:
+            self.report.add("E019", name, f"entry not allowed in a bundle (expected {want})", expected=want, found=name)
 
     def _compare_head(self, manifest: Manifest, head: dict[str, bytes]) -> None:
         agent = self.result.agent or ""
@@ -380,8 +393,7 @@ class _Pass:
     def _check_signature_entry(name: str, size: int, signatures: dict[str, bytes]) -> None:
         """A signature file in its place: directly under signatures/, after the previous one, within the caps."""
         if not name.startswith(layout.SIGNATURE_DIR) or "/" in name[len(layout.SIGNATURE_DIR) :]:
-            code = "E020" if name.startswith(layout.BLOB_DIR) else "E015" if name in layout.HEAD or name == layout.FRAMES else "E019"
-            raise StreamError(code, name, f"unexpected entry before {layout.TAGMANIFEST}")
+            raise StreamError(_foreign_code(name), name, f"unexpected entry before {layout.TAGMANIFEST}")
         previous = next(reversed(signatures), "")
         if name <= previous:
             raise StreamError("E014" if name == previous else "E015", name, "signature files must be unique and sorted")

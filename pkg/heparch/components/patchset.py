@@ -220,14 +220,7 @@ class Change:
 
 def _operation(doc: _Document, index: int, operation: Any) -> list[Change]:
     """Apply one operation; the changes it made."""
-    if not isinstance(operation, dict):
-        raise _Invalid("operation is not an object")
-    op, pointer = operation.get("op"), operation.get("path")
-    if not isinstance(pointer, str):
-        raise _Invalid(f"path {pointer!r} is not a string")
-    tokens = parse_pointer(pointer)
-    if op in ("add", "replace", "test") and "value" not in operation:
-        raise _Invalid(f"{op} needs a value")
+    op, pointer, tokens = _parsed_operation(operation)
     if op == "add":
         return [Change(index, op, pointer, doc.add(tokens, operation["value"]), False, operation["value"])]
     if op == "replace":
@@ -242,6 +235,19 @@ def _operation(doc: _Document, index: int, operation: Any) -> list[Change]:
     if op in ("move", "copy"):
         return _move_or_copy(doc, index, op, operation, tokens)
     raise _Invalid(f"unknown op {op!r}")
+
+
+def _parsed_operation(operation: Any) -> tuple[Any, str, list[str]]:
+    """(op, path, path tokens) of an operation object with the value its op needs."""
+    if not isinstance(operation, dict):
+        raise _Invalid("operation is not an object")
+    op, pointer = operation.get("op"), operation.get("path")
+    if not isinstance(pointer, str):
+        raise _Invalid(f"path {pointer!r} is not a string")
+    tokens = parse_pointer(pointer)
+    if op in ("add", "replace", "test") and "value" not in operation:
+        raise _Invalid(f"{op} needs a value")
+    return op, pointer, tokens
 
 
 def _move_or_copy(doc: _Document, index: int, op: str, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
@@ -670,21 +676,10 @@ def check_patchset_stream(
     the largest patch, not the patchset (issue 11). Returns the findings and the skeleton (for
     :func:`patch_names`).
     """
-    if workspace is not None and (checker is None or checker.workspace is not workspace):
-        checker = PatchChecker(workspace)
-    apply = checker is not None and workspace is not None and checker.usable
-    reduced: list[Any] = []
-    operations: list[Finding] = []
-    applied: list[Finding] = []
-    warned = _Warned()
-    for index, patch in enumerate(patches):
-        if index == limits.PATCHES:
-            return [Finding("E018", f"{location}:$.patches", f"more than {limits.PATCHES} patches (the cap)")], {}
-        reduced.append(_reduced(patch))
-        found = _operation_findings(patch, index, location)
-        operations.extend(found)
-        if apply and checker is not None and not found and isinstance(patch, dict) and schema_check.is_valid(PATCH_ITEM, reduced[-1]):
-            applied.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location, warned=warned))
+    read = _read_patches(patches, _applying(workspace, checker), location, likelihood_location)
+    if read is None:
+        return [Finding("E018", f"{location}:$.patches", f"more than {limits.PATCHES} patches (the cap)")], {}
+    reduced, operations, applied, warned = read
     skeleton = skeleton_of(reduced)
     findings = _capped(schema_check.check(SCHEMA, skeleton, code="E062", location=location) + operations, location)
     if not findings:
@@ -693,6 +688,39 @@ def check_patchset_stream(
         return findings, skeleton
     findings.extend(_digest_findings(skeleton, workspace, location=location, likelihood_location=likelihood_location))
     return findings + applied + warned.findings(), skeleton
+
+
+def _checker_for(workspace: dict[str, Any], checker: PatchChecker | None) -> PatchChecker:
+    """``checker`` when it checks ``workspace``, else a new one (which validates the workspace once)."""
+    return checker if checker is not None and checker.workspace is workspace else PatchChecker(workspace)
+
+
+def _applying(workspace: dict[str, Any] | None, checker: PatchChecker | None) -> PatchChecker | None:
+    """The checker that applies patches to ``workspace``; None without a workspace or where it is not usable."""
+    if workspace is None:
+        return None
+    checker = _checker_for(workspace, checker)
+    return checker if checker.usable else None
+
+
+def _read_patches(
+    patches: Iterable[Any], checker: PatchChecker | None, location: str, likelihood_location: str
+) -> tuple[list[Any], list[Finding], list[Finding], _Warned] | None:
+    """Each patch checked as it comes, and applied with a usable ``checker``: (the patches without
+    their operations, operation findings, findings of applying them, warnings); None beyond the cap."""
+    reduced: list[Any] = []
+    operations: list[Finding] = []
+    applied: list[Finding] = []
+    warned = _Warned()
+    for index, patch in enumerate(patches):
+        if index == limits.PATCHES:
+            return None
+        reduced.append(_reduced(patch))
+        found = _operation_findings(patch, index, location)
+        operations.extend(found)
+        if checker is not None and not found and isinstance(patch, dict) and schema_check.is_valid(PATCH_ITEM, reduced[-1]):
+            applied.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location, warned=warned))
+    return reduced, operations, applied, warned
 
 
 @dataclasses.dataclass
@@ -759,9 +787,7 @@ def check_patch_file(
     findings = schema_check.check(PATCH_SCHEMA, ops, code="E065", location=location)
     if findings or workspace is None:
         return findings
-    if checker is None or checker.workspace is not workspace:
-        checker = PatchChecker(workspace)
-    problem, notices = checker.check(ops)
+    problem, notices = _checker_for(workspace, checker).check(ops)
     if problem is None:
         return [Finding(code, f"{location}:$ (the patched workspace at {schema_check.json_path(path)})", message) for code, path, message in notices]
     where = f"$[{problem.index}]" if problem.index >= 0 else "$"

@@ -236,14 +236,18 @@ class Consistency:
             data = observed.get(channel["name"])
             if data is None:
                 continue
-            key = (id(channel), id(data), pois)
-            hit = self._rates.get(key)
-            if hit is None or hit[0] is not channel or hit[1] is not data:
-                signal = [self.scaled_by(sample, pois) for sample in channel["samples"]]
-                hit = (channel, data, channel_rates(channel, data, signal))
-                self._rates[key] = hit
-            out.extend((code, ("channels", ci, *path), message) for code, path, message in hit[2])
+            out.extend((code, ("channels", ci, *path), message) for code, path, message in self._channel_rates(channel, data, pois))
         return out
+
+    def _channel_rates(self, channel: Mapping[str, Any], data: Sequence[float], pois: frozenset[str]) -> list[Notice]:
+        """:func:`channel_rates`, memoised per channel and observation object (the objects kept alive with the entry)."""
+        key = (id(channel), id(data), pois)
+        hit = self._rates.get(key)
+        if hit is None or hit[0] is not channel or hit[1] is not data:
+            signal = [self.scaled_by(sample, pois) for sample in channel["samples"]]
+            hit = (channel, data, channel_rates(channel, data, signal))
+            self._rates[key] = hit
+        return hit[2]
 
     def scaled_by(self, sample: Mapping[str, Any], pois: frozenset[str]) -> bool:
         """Whether a normfactor named as one of ``pois`` scales ``sample``."""
@@ -287,26 +291,13 @@ class Consistency:
         ``Workspace.model()`` uses): every fit starts from the initial values, which pyhf requires
         within the bounds, and a lumi parameter has no defaults."""
         types = self.modifier_kinds(ws)  # one kind per name: the workspace is consistent
-        index = measurement
-        chosen = ws["measurements"][index]
+        chosen = ws["measurements"][measurement]
         label = chosen["name"]
-        out: list[Notice] = []
         configured = {p["name"]: (pi, p) for pi, p in enumerate(chosen["config"]["parameters"])}
-        where = ("measurements", index, "config", "parameters")
-        for name in sorted(n for n, kind in types.items() if kind == "lumi"):
-            pi, parameter = configured.get(name, (None, {}))
-            missing = [k for k in LUMI_KEYS if k not in parameter]
-            if missing:
-                path = (*where, pi) if pi is not None else ("measurements", index, "config")
-                message = f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {label!r}; pyhf has no defaults for them"
-                out.append((E_PARAMETER, path, message))
+        where = ("measurements", measurement, "config", "parameters")
+        out = _lumi_notices(types, configured, measurement, label)
         for name, (pi, parameter) in configured.items():
-            if name in types and types[name] != "lumi":
-                problems = _start_problems(name, parameter, KIND_DEFAULTS[types[name]])
-            elif types.get(name) == "lumi" and all(k in parameter for k in LUMI_KEYS):
-                problems = _start_problems(name, parameter, (0.0, (0.0, 0.0)))
-            else:
-                problems = []
+            problems = _configured_problems(name, parameter, types.get(name))
             out.extend((E_PARAMETER, (*where, pi), f"measurement {label!r}: {message}") for message in problems)
         return out
 
@@ -318,15 +309,18 @@ class Consistency:
         """Modifier name -> parameter kind over ``ws`` (the last kind where a name has two).
         A patched workspace that keeps every baseline sample costs only its new samples."""
         samples = [sample for channel in ws["channels"] for sample in channel["samples"]]
-        base = self._baseline
-        if base is not None and base.names and {id(s) for s in samples} >= base.sample_ids:
-            out = dict(base.names)
-            samples = [s for s in samples if id(s) not in base.sample_ids]
-        else:
-            out = {}
+        out, samples = self._from_baseline(samples)
         for sample in samples:
             out.update(self.summary(sample).kinds)
         return out
+
+    def _from_baseline(self, samples: list[Mapping[str, Any]]) -> tuple[dict[str, str], list[Mapping[str, Any]]]:
+        """(the baseline's modifier kinds, the samples not in the baseline) when ``samples`` hold
+        every baseline sample; else (nothing, all of them)."""
+        base = self._baseline
+        if base is not None and base.names and {id(s) for s in samples} >= base.sample_ids:
+            return dict(base.names), [s for s in samples if id(s) not in base.sample_ids]
+        return {}, samples
 
     def set_baseline(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
         """Check the unpatched ``ws``, remember it, and return its issues."""
@@ -473,29 +467,55 @@ def unused_parameters(ws: Mapping[str, Any], used: set[str]) -> list[Notice]:
     return out
 
 
+def _lumi_notices(types: Mapping[str, str], configured: Mapping[str, tuple[int, Mapping[str, Any]]], index: int, label: str) -> list[Notice]:
+    """E081 for each lumi parameter the measurement at ``index`` does not configure fully: pyhf has no defaults for it."""
+    out: list[Notice] = []
+    for name in sorted(n for n, kind in types.items() if kind == "lumi"):
+        pi, parameter = configured.get(name, (None, {}))
+        missing = [k for k in LUMI_KEYS if k not in parameter]
+        if missing:
+            path = ("measurements", index, "config", "parameters", pi) if pi is not None else ("measurements", index, "config")
+            out.append((E_PARAMETER, path, f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {label!r}; pyhf has no defaults for them"))
+    return out
+
+
+def _configured_problems(name: str, parameter: Mapping[str, Any], kind: str | None) -> list[str]:
+    """Why pyhf cannot start a fit from a configured parameter of modifier ``kind`` (None: no
+    modifier uses it; a lumi parameter is checked once it is complete)."""
+    if kind is None:
+        return []
+    if kind != "lumi":
+        return _start_problems(name, parameter, KIND_DEFAULTS[kind])
+    if all(k in parameter for k in LUMI_KEYS):
+        return _start_problems(name, parameter, (0.0, (0.0, 0.0)))
+    return []
+
+
 def _start_problems(name: str, parameter: Mapping[str, Any], default: tuple[float, tuple[float, float]]) -> list[str]:
     """Why pyhf cannot start a fit from ``parameter``'s configuration (given or default
     initial values and bounds, element by element); only numeric lists are compared."""
-    inits, bounds = parameter.get("inits"), parameter.get("bounds")
-    init_list = [float(x) for x in inits if _number(x)] if isinstance(inits, list) else []
-    bound_list = (
-        [(float(b[0]), float(b[1])) for b in bounds if isinstance(b, list) and len(b) == 2 and all(map(_number, b))] if isinstance(bounds, list) else []
-    )
-    init_list = init_list or [default[0]]
-    bound_list = bound_list or [default[1]]
-    out: list[str] = []
-    for lo, hi in bound_list:
-        if lo > hi:
-            out.append(f"parameter {name!r}: lower bound {lo!r} is above upper bound {hi!r}")
+    init_list = _numeric_inits(parameter.get("inits")) or [default[0]]
+    bound_list = _numeric_bounds(parameter.get("bounds")) or [default[1]]
+    out = [f"parameter {name!r}: lower bound {lo!r} is above upper bound {hi!r}" for lo, hi in bound_list if lo > hi]
     if out:
         return out
-    n = max(len(init_list), len(bound_list))
-    for k in range(n):
+    for k in range(max(len(init_list), len(bound_list))):
         init, (lo, hi) = init_list[min(k, len(init_list) - 1)], bound_list[min(k, len(bound_list) - 1)]
         if not lo <= init <= hi:
-            out.append(f"parameter {name!r}: initial value {init!r} lies outside its bounds [{lo!r}, {hi!r}]; pyhf cannot start a fit there")
-            break
-    return out
+            return [f"parameter {name!r}: initial value {init!r} lies outside its bounds [{lo!r}, {hi!r}]; pyhf cannot start a fit there"]
+    return []
+
+
+def _numeric_inits(inits: Any) -> list[float]:
+    """The finite numbers of a parameter's ``inits`` (others are the schema's to report)."""
+    return [float(x) for x in inits if _number(x)] if isinstance(inits, list) else []
+
+
+def _numeric_bounds(bounds: Any) -> list[tuple[float, float]]:
+    """The ``[lo, hi]`` pairs of finite numbers of a parameter's ``bounds``."""
+    if not isinstance(bounds, list):
+        return []
+    return [(float(b[0]), float(b[1])) for b in bounds if isinstance(b, list) and len(b) == 2 and all(map(_number, b))]
 
 
 def _number(x: Any) -> bool:
@@ -527,6 +547,25 @@ def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], signal:
     (E080); negative sample yields in a model it computes are a warning (W010).
     """
     name = channel["name"]
+    out = _background_rate_errors(channel, observed, signal)
+    if out:
+        return out
+    for si, sample in enumerate(channel["samples"]):
+        negative = [b for b, y in enumerate(sample["data"]) if y < 0]
+        if negative:
+            out.append(
+                (
+                    W_NEGATIVE,
+                    ("samples", si, "data", negative[0]),
+                    f"sample {sample['name']!r} of channel {name!r} has negative yields in {len(negative)} bin(s); accepted because the background rate stays > 0 (or 0 where nothing is observed)",
+                )
+            )
+    return out
+
+
+def _background_rate_errors(channel: Mapping[str, Any], observed: Sequence[float], signal: Sequence[bool]) -> list[Notice]:
+    """E080 for each bin whose background rate is < 0, or 0 with events observed."""
+    name = channel["name"]
     out: list[Notice] = []
     columns = zip(*(s["data"] for s, is_signal in zip(channel["samples"], signal, strict=True) if not is_signal), strict=True)
     background = [math.fsum(column) for column in columns] or [0.0] * len(observed)
@@ -538,18 +577,6 @@ def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], signal:
                     ("samples",),
                     f"channel {name!r} bin {b}: the background rate (samples not scaled by the POI, at nominal parameters) is {rate!r}"
                     f" with {n!r} observed; pyhf cannot compute it (a rate must be > 0, or 0 where nothing is observed)",
-                )
-            )
-    if any(code == E_RATE for code, _p, _m in out):
-        return out
-    for si, sample in enumerate(channel["samples"]):
-        negative = [b for b, y in enumerate(sample["data"]) if y < 0]
-        if negative:
-            out.append(
-                (
-                    W_NEGATIVE,
-                    ("samples", si, "data", negative[0]),
-                    f"sample {sample['name']!r} of channel {name!r} has negative yields in {len(negative)} bin(s); accepted because the background rate stays > 0 (or 0 where nothing is observed)",
                 )
             )
     return out

@@ -220,11 +220,22 @@ def load_signer(path: Path, *, passphrase: bytes | None = None) -> Signer:
         raise InputError(f"{path}: cannot read the key: {exc.strerror}") from None
     if data.lstrip().startswith((b"ssh-", b"-----BEGIN PUBLIC KEY")):
         raise InputError(f"{path}: is a public key; give the private key file (the one without .pub)")
+    key = _private_key(data, path, passphrase)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InputError(f"{path}: not an Ed25519 key; make one with 'arch keygen -o NAME'")
+    try:
+        return Signer.from_private(key)
+    except KeyFormatError as exc:  # a public key of small order cannot come from a real private key
+        raise InputError(f"{path}: {exc}; make a new key with 'arch keygen -o NAME'") from None
+
+
+def _private_key(data: bytes, path: Path, passphrase: bytes | None) -> Any:
+    """The private key of an OpenSSH or PEM file (of any algorithm); :class:`InputError` for a
+    missing, needless or wrong passphrase, or a file that is not a private key."""
     try:
         if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
-            key: Any = serialization.load_ssh_private_key(data, password=passphrase)
-        else:
-            key = serialization.load_pem_private_key(data, password=passphrase)
+            return serialization.load_ssh_private_key(data, password=passphrase)
+        return serialization.load_pem_private_key(data, password=passphrase)
     except TypeError:
         if passphrase is None:
             raise InputError(f"{path}: the key is encrypted; give its passphrase with --passphrase-file or ${PASSPHRASE_ENV}") from None
@@ -232,12 +243,6 @@ def load_signer(path: Path, *, passphrase: bytes | None = None) -> Signer:
     except (ValueError, UnsupportedAlgorithm) as exc:
         hint = "wrong passphrase, or " if passphrase is not None else ""
         raise InputError(f"{path}: cannot load the private key ({hint}not an OpenSSH or PEM Ed25519 key: {exc})") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise InputError(f"{path}: not an Ed25519 key; make one with 'arch keygen -o NAME'")
-    try:
-        return Signer.from_private(key)
-    except KeyFormatError as exc:  # a public key of small order cannot come from a real private key
-        raise InputError(f"{path}: {exc}; make a new key with 'arch keygen -o NAME'") from None
 
 
 def b64decode(text: str) -> bytes | None:

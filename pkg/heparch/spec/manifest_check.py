@@ -74,26 +74,9 @@ def _parse_manifest_uncached(data: bytes) -> tuple[Manifest | None, list[Finding
     findings: list[Finding] = []
     if strictjson.canonical(obj) != data:
         findings.append(Finding("E031", M, "not in RFC 8785 canonical form (key order, spacing or number format)"))
-    fmt = obj.get("bundleFormat") if isinstance(obj, dict) else None
-    version = fmt.get("version") if isinstance(fmt, dict) else None
-    if isinstance(version, str) and version.split(".")[0].isdigit():
-        major, _, rest = version.partition(".")
-        if int(major) != versions.FORMAT_MAJOR:
-            return None, [
-                *findings,
-                Finding(
-                    "E033",
-                    f"{M}:$.bundleFormat.version",
-                    f"unknown major version {version}; this reader reads {versions.FORMAT_MAJOR}.x",
-                    expected=f"{versions.FORMAT_MAJOR}.x.y",
-                    found=version,
-                ),
-            ]
-        if rest.split(".")[0].isdigit() and int(rest.split(".")[0]) > int(versions.FORMAT_VERSION.split(".")[1]):
-            findings.append(Finding("W006", f"{M}:$.bundleFormat.version", f"written for format {version}, newer than this reader's {versions.FORMAT_VERSION}"))
-    uri = fmt.get("uri") if isinstance(fmt, dict) else None
-    if uri != versions.FORMAT_URI:
-        return None, [*findings, Finding("E033", f"{M}:$.bundleFormat.uri", "not a heparch bundle manifest", expected=versions.FORMAT_URI, found=uri)]
+    findings += _format_findings(obj)
+    if any(f.code == "E033" for f in findings):  # not a manifest this reader may read further
+        return None, findings
     problems = schema_findings(obj, "manifest.json", "E032", M)
     if problems:
         return None, findings + problems
@@ -101,6 +84,41 @@ def _parse_manifest_uncached(data: bytes) -> tuple[Manifest | None, list[Finding
     findings += [Finding("W001", f"{M}:{p}", "field not defined by format 1.0; kept and ignored") for p in manifest.unknown_fields("$")]
     findings += check_files(manifest)
     return manifest, findings
+
+
+def _format_findings(obj: Any) -> list[Finding]:
+    """The findings of ``bundleFormat``: its version (:func:`_version_findings`), then its URI (E033)."""
+    fmt = obj.get("bundleFormat") if isinstance(obj, dict) else None
+    fmt = fmt if isinstance(fmt, dict) else {}
+    findings = _version_findings(fmt.get("version"))
+    if any(f.code == "E033" for f in findings):
+        return findings
+    uri = fmt.get("uri")
+    if uri != versions.FORMAT_URI:
+        findings.append(Finding("E033", f"{M}:$.bundleFormat.uri", "not a heparch bundle manifest", expected=versions.FORMAT_URI, found=uri))
+    return findings
+
+
+def _version_findings(version: Any) -> list[Finding]:
+    """E033 for an unknown major version, W006 for a newer minor one (spec section 1.2: a 1.0
+    reader reads 1.x); nothing for a version the schema checks refuse."""
+    if not isinstance(version, str) or not version.split(".")[0].isdigit():
+        return []
+    major, _, rest = version.partition(".")
+    if int(major) != versions.FORMAT_MAJOR:
+        return [
+            Finding(
+                "E033",
+                f"{M}:$.bundleFormat.version",
+                f"unknown major version {version}; this reader reads {versions.FORMAT_MAJOR}.x",
+                expected=f"{versions.FORMAT_MAJOR}.x.y",
+                found=version,
+            )
+        ]
+    minor = rest.split(".")[0]
+    if minor.isdigit() and int(minor) > int(versions.FORMAT_VERSION.split(".")[1]):
+        return [Finding("W006", f"{M}:$.bundleFormat.version", f"written for format {version}, newer than this reader's {versions.FORMAT_VERSION}")]
+    return []
 
 
 def check_files(manifest: Manifest) -> list[Finding]:

@@ -20,6 +20,14 @@ _FORBIDDEN = set('<>:"|?*\\')
 
 def path_problem(path: str) -> str | None:
     """Why ``path`` is not a valid logical path, or None when it is."""
+    problem = _text_problem(path) or _shape_problem(path)
+    if problem is not None:
+        return problem
+    return next((p for seg in path.split("/") if (p := segment_problem(seg)) is not None), None)
+
+
+def _text_problem(path: str) -> str | None:
+    """Why ``path`` is not acceptable as text: empty, not UTF-8, too long, not NFC, control characters."""
     if not path:
         return "empty path"
     if any("\ud800" <= c <= "\udfff" for c in path):  # a file name's non-UTF-8 byte, or a lone surrogate
@@ -30,23 +38,33 @@ def path_problem(path: str) -> str | None:
         return "not in Unicode NFC form"
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in path):
         return "control, format or unassigned character"
-    if path.startswith("/") or path.startswith("~"):
+    return None
+
+
+def _shape_problem(path: str) -> str | None:
+    """Why ``path`` is not relative, uses a character some file system forbids, or starts with a reserved name."""
+    if path.startswith(("/", "~")):
         return "absolute path"
     bad = sorted(_FORBIDDEN.intersection(path))
     if bad:
         return f"character {bad[0]!r} is not allowed"
-    segments = path.split("/")
-    if segments[0] in RESERVED:
-        return f"{segments[0]!r} is reserved"
-    for seg in segments:
-        if seg in ("", ".", ".."):
-            return f"segment {seg!r} is not allowed"
-        if seg[-1] in ". ":
-            return f"segment {seg!r} ends with a dot or space"
-        if len(seg.encode("utf-8")) > MAX_SEGMENT_BYTES:
-            return f"segment longer than {MAX_SEGMENT_BYTES} bytes"
-        if _DEVICE.match(seg):
-            return f"segment {seg!r} is a Windows device name"
+    first = path.split("/", 1)[0]
+    if first in RESERVED:
+        return f"{first!r} is reserved"
+    return None
+
+
+def segment_problem(seg: str) -> str | None:
+    """Why one segment of a logical path is not allowed (empty, ``.``/``..``, a trailing dot or
+    space, too long, a Windows device name), or None."""
+    if seg in ("", ".", ".."):
+        return f"segment {seg!r} is not allowed"
+    if seg[-1] in ". ":
+        return f"segment {seg!r} ends with a dot or space"
+    if len(seg.encode("utf-8")) > MAX_SEGMENT_BYTES:
+        return f"segment longer than {MAX_SEGMENT_BYTES} bytes"
+    if _DEVICE.match(seg):
+        return f"segment {seg!r} is a Windows device name"
     return None
 
 

@@ -210,16 +210,40 @@ _TYPES: Final[dict[str, Check]] = {
 }
 
 
+_OBJECT_KEYWORDS: Final = ("required", "additionalProperties")
+_COUNT_KEYWORDS: Final = ("minProperties", "maxProperties")
+_ARRAY_KEYWORDS: Final = ("items", "minItems", "maxItems")
+_BOUND_KEYWORDS: Final = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+_STRING_KEYWORDS: Final = ("pattern", "minLength", "maxLength")
+
+
+def _has_any(node: dict[str, Any], keywords: tuple[str, ...]) -> bool:
+    return any(k in node for k in keywords)
+
+
+def _tag_consts(nodes: list[dict[str, Any]], key: str) -> list[str] | None:
+    """The string ``const`` of ``key`` in each of ``nodes`` when every node requires ``key`` and
+    the consts are distinct (a discriminator, as pyhf's modifier ``type``); None otherwise."""
+    consts = [n.get("properties", {}).get(key, {}).get("const") for n in nodes]
+    if not all(key in n.get("required", ()) for n in nodes) or not all(isinstance(c, str) for c in consts):
+        return None
+    return consts if len(set(consts)) == len(consts) else None
+
+
 def json_equal(a: Any, b: Any) -> bool:
     """JSON equality: ``1 == 1.0`` but ``True != 1``; key order does not matter."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, str) or isinstance(b, str):
-        return isinstance(a, str) and isinstance(b, str) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return _scalar_equal(a, b)
+
+
+def _scalar_equal(a: Any, b: Any) -> bool:
+    """:func:`json_equal` where ``a`` and ``b`` are not both objects or both arrays."""
+    for kind in (bool, str):  # a boolean equals only a boolean (not 1), a string only a string
+        if isinstance(a, kind) or isinstance(b, kind):
+            return isinstance(a, kind) and isinstance(b, kind) and a == b
     if _is_number(a) and _is_number(b):
         return bool(a == b)
     return a is None and b is None
@@ -299,9 +323,16 @@ class _Compiler:
             raise _Unsupported(f"schema node {short(node)}")
         if "$id" in node:
             base = urljoin(base, node["$id"])
-        draft6 = self._docs[base.partition("#")[0]].get("$schema", "").startswith("http://json-schema.org/draft-06")
-        if "$ref" in node and draft6:
+        if "$ref" in node and self._draft6(base):
             return self.uri(urljoin(base, node["$ref"]))
+        return _all_of(self._parts(node, base))
+
+    def _draft6(self, base: str) -> bool:
+        """Whether the document of ``base`` is a draft-06 schema (where ``$ref`` replaces its siblings)."""
+        return bool(self._docs[base.partition("#")[0]].get("$schema", "").startswith("http://json-schema.org/draft-06"))
+
+    def _parts(self, node: dict[str, Any], base: str) -> list[Check]:
+        """The checks of every keyword of ``node`` (``$ref`` among them, outside draft-06 documents)."""
         bad = _UNSUPPORTED.intersection(node)
         if bad or isinstance(node.get("items"), list):
             raise _Unsupported(f"keywords {sorted(bad) or ['items (array form)']}")
@@ -314,20 +345,20 @@ class _Compiler:
         parts.extend(self._value_checks(node))
         parts.extend(self._combinators(node, base))
         parts.extend(self._structure_checks(node, base, kind))
-        return _all_of(parts)
+        return parts
 
     def _structure_checks(self, node: dict[str, Any], base: str, kind: Any) -> list[Check]:
         """The object, array, number and string keywords of ``node``."""
         parts: list[Check] = []
-        if kind == "object" or isinstance(node.get("properties"), dict) or "required" in node or "additionalProperties" in node:
+        if kind == "object" or isinstance(node.get("properties"), dict) or _has_any(node, _OBJECT_KEYWORDS):
             parts.append(self._object(node, base, typed=kind == "object"))
-        if "minProperties" in node or "maxProperties" in node:
+        if _has_any(node, _COUNT_KEYWORDS):
             parts.append(self._property_count(node))
-        if kind == "array" or "items" in node or "minItems" in node or "maxItems" in node:
+        if kind == "array" or _has_any(node, _ARRAY_KEYWORDS):
             parts.append(self._array(node, base, typed=kind == "array"))
-        if any(k in node for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")):
+        if _has_any(node, _BOUND_KEYWORDS):
             parts.append(self._bounds(node))
-        if any(k in node for k in ("pattern", "minLength", "maxLength")):
+        if _has_any(node, _STRING_KEYWORDS):
             parts.append(self._string(node))
         return parts
 
@@ -382,9 +413,8 @@ class _Compiler:
         if not nodes or not all(isinstance(n, dict) and n.get("type") == "object" for n in nodes):
             return None
         for key in nodes[0].get("properties", {}):
-            consts = [n.get("properties", {}).get(key, {}).get("const") for n in nodes]
-            required = all(key in n.get("required", ()) for n in nodes)
-            if required and all(isinstance(c, str) for c in consts) and len(set(consts)) == len(consts):
+            consts = _tag_consts(nodes, key)
+            if consts is not None:
                 return key, {c: self.compile(n, b) for c, (n, b) in zip(consts, resolved, strict=True)}
         return None
 
@@ -525,25 +555,23 @@ def _leaf_errors(error: ValidationError) -> Iterator[Error]:
         for sub in meant[0]:
             yield from _leaf_errors(sub)
         return
-    tag = _common_tag(by_branch)
+    yield _tag_error(error, _common_tag(by_branch))
+
+
+def _tag_error(error: ValidationError, tag: tuple[str, list[Any]] | None) -> Error:
+    """The error of a combinator whose every branch fails on the discriminator ``tag`` (key, the
+    values allowed): the values it may take; the combinator's own error without one."""
     if tag is None:
-        yield _as_tuple(error)
-        return
+        return _as_tuple(error)
     key, allowed = tag
     instance: Any = error.instance
     value = instance.get(key) if isinstance(instance, dict) else None
-    path = [*error.absolute_path, key]
-    yield path, f"{short(value)} is not one of {allowed}", allowed, _small(value)
+    return [*error.absolute_path, key], f"{short(value)} is not one of {allowed}", allowed, _small(value)
 
 
 def _common_tag(by_branch: dict[int, list[ValidationError]]) -> tuple[str, list[Any]] | None:
     """The member every branch rejects by ``const``/``enum``, with the values allowed."""
-    per_branch: list[dict[str, list[Any]]] = []
-    for errs in by_branch.values():
-        tags = {
-            str(e.relative_path[0]): _allowed(e.validator, e.validator_value) for e in errs if e.validator in ("const", "enum") and len(e.relative_path) == 1
-        }
-        per_branch.append(tags)
+    per_branch = [_branch_tags(errs) for errs in by_branch.values()]
     common = set.intersection(*(set(t) for t in per_branch)) if per_branch else set()
     if not common:
         return None
@@ -552,6 +580,11 @@ def _common_tag(by_branch: dict[int, list[ValidationError]]) -> tuple[str, list[
     for tags in per_branch:
         allowed.extend(v for v in tags[key] if v not in allowed)
     return key, allowed
+
+
+def _branch_tags(errs: list[ValidationError]) -> dict[str, list[Any]]:
+    """The members a branch rejects by ``const``/``enum``, with the values it allows."""
+    return {str(e.relative_path[0]): _allowed(e.validator, e.validator_value) for e in errs if e.validator in ("const", "enum") and len(e.relative_path) == 1}
 
 
 def _allowed(keyword: Any, value: Any) -> list[Any]:
@@ -637,21 +670,21 @@ def _localize(uri: str, instance: Any, path: list[str | int], out: list[Error], 
 def _localize_object(uri: str, node: dict[str, Any], instance: dict[str, Any], path: list[str | int], out: list[Error], limit: int) -> None:
     properties = node.get("properties", {})
     extra = node.get("additionalProperties", True)
-    for key in node.get("required", ()):
-        if key not in instance:
-            out.append((path, f"{key!r} is a required property", None, None))
+    out += [(path, f"{key!r} is a required property", None, None) for key in node.get("required", ()) if key not in instance]
     unexpected = [k for k in instance if k not in properties]
     if extra is False and unexpected:
         out.append((path, f"Additional properties are not allowed ({', '.join(map(repr, unexpected))} unexpected)", None, None))
     for key, value in instance.items():
-        if key in properties:
-            sub = _pointer(uri, "properties", key)
-        elif isinstance(extra, dict):
-            sub = _pointer(uri, "additionalProperties")
-        else:
-            continue
-        if not _fast_uri(sub)(value):
+        sub = _member_pointer(uri, key, properties, extra)
+        if sub is not None and not _fast_uri(sub)(value):
             _localize(sub, value, [*path, key], out, limit)
+
+
+def _member_pointer(uri: str, key: str, properties: dict[str, Any], extra: Any) -> str | None:
+    """The schema of the member ``key``: its property's, else ``additionalProperties``' (None: no schema)."""
+    if key in properties:
+        return _pointer(uri, "properties", key)
+    return _pointer(uri, "additionalProperties") if isinstance(extra, dict) else None
 
 
 def _localize_array(uri: str, node: dict[str, Any], instance: list[Any], path: list[str | int], out: list[Error], limit: int) -> None:
@@ -743,17 +776,22 @@ def _walk_unknown(compiler: _Compiler, node: Any, base: str, value: Any, path: s
         target, target_base = compiler.node(urljoin(base, node["$ref"]))
         _walk_unknown(compiler, target, target_base, value, path, out)
     if isinstance(value, dict):
-        properties = node.get("properties")
-        extra = node.get("additionalProperties")
-        for key, item in value.items():
-            child = json_path([key], path)
-            if isinstance(properties, dict) and key in properties:
-                _walk_unknown(compiler, properties[key], base, item, child, out)
-            elif isinstance(extra, dict):
-                _walk_unknown(compiler, extra, base, item, child, out)
-            elif isinstance(properties, dict) and extra is None:
-                out.append(child)
+        _walk_members(compiler, node, base, value, path, out)
     elif isinstance(value, list) and isinstance(node.get("items"), dict) and _may_have_members(node["items"]):
         for index, item in enumerate(value):
             if isinstance(item, (dict, list)):  # a scalar has no members: a covariance's 10^6 numbers cost one test each
                 _walk_unknown(compiler, node["items"], base, item, f"{path}[{index}]", out)
+
+
+def _walk_members(compiler: _Compiler, node: dict[str, Any], base: str, value: dict[str, Any], path: str, out: list[str]) -> None:
+    """The members of an object: each walked with its schema; without one, unknown (where the schema lists properties)."""
+    properties = node.get("properties")
+    extra = node.get("additionalProperties")
+    for key, item in value.items():
+        child = json_path([key], path)
+        if isinstance(properties, dict) and key in properties:
+            _walk_unknown(compiler, properties[key], base, item, child, out)
+        elif isinstance(extra, dict):
+            _walk_unknown(compiler, extra, base, item, child, out)
+        elif isinstance(properties, dict) and extra is None:
+            out.append(child)

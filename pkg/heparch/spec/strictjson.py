@@ -104,12 +104,13 @@ def _path(parts: tuple[Any, ...]) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
-def _lone_surrogate(text: str) -> str | None:
+def _check_text(text: str, where: str, parts: tuple[Any, ...], what: str) -> None:
+    """E039 (located ``where:$.path``) when ``text``, a ``what`` (key or string), holds a lone surrogate."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        return f"U+{ord(text[exc.start]):04X}"
-    return None
+        bad = f"U+{ord(text[exc.start]):04X}"
+        raise StrictJSONError(f"{where}:{_path(parts)}: {what} holds a lone surrogate ({bad}), which UTF-8 cannot encode", code=SURROGATE_CODE) from None
 
 
 def check_ijson(obj: Any, where: str, *, strings: bool = True) -> None:
@@ -122,17 +123,23 @@ def check_ijson(obj: Any, where: str, *, strings: bool = True) -> None:
     stack: list[tuple[Any, tuple[Any, ...]]] = [(obj, ())]
     while stack:
         item, parts = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if strings and isinstance(key, str) and (bad := _lone_surrogate(key)):
-                    raise StrictJSONError(f"{where}:{_path(parts)}: key holds a lone surrogate ({bad}), which UTF-8 cannot encode", code=SURROGATE_CODE)
-                stack.append((value, (*parts, key)))
-        elif isinstance(item, (list, tuple)):
-            stack.extend((v, (*parts, i)) for i, v in enumerate(item))
+        if isinstance(item, (dict, list, tuple)):
+            stack.extend(_children(item, parts, where, strings=strings))
         elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SAFE_INTEGER:
             raise StrictJSONError(f"{where}:{_path(parts)}: integer {item} is outside +-(2^53 - 1) (I-JSON, RFC 8785)", code=INTEGER_CODE)
-        elif strings and isinstance(item, str) and (bad := _lone_surrogate(item)):
-            raise StrictJSONError(f"{where}:{_path(parts)}: string holds a lone surrogate ({bad}), which UTF-8 cannot encode", code=SURROGATE_CODE)
+        elif strings and isinstance(item, str):
+            _check_text(item, where, parts, "string")
+
+
+def _children(item: dict[Any, Any] | list[Any] | tuple[Any, ...], parts: tuple[Any, ...], where: str, *, strings: bool) -> list[tuple[Any, tuple[Any, ...]]]:
+    """The members or elements of ``item`` with their paths; an object's keys checked first (``strings``)."""
+    if not isinstance(item, dict):
+        return [(v, (*parts, i)) for i, v in enumerate(item)]
+    if strings:
+        for key in item:
+            if isinstance(key, str):
+                _check_text(key, where, parts, "key")
+    return [(v, (*parts, k)) for k, v in item.items()]
 
 
 _CHECKED_NUMBERS = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_safe_int)

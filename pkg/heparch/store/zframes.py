@@ -73,31 +73,14 @@ def compress_frame(data: bytes, *, level: int = LEVEL) -> bytes:
 
 def _parse_header(buf: bytes, offset: int, file_size: int) -> tuple[int, int]:
     """Check the frame header at ``buf[0:]`` (``offset`` in the file); return (header length, content size)."""
-    if len(buf) < 4:
-        raise FrameError("E005", offset, "file ends inside a frame header (truncated)")
-    magic = buf[:4]
-    if magic != MAGIC:
-        if 0x50 <= magic[0] <= 0x5F and magic[1:] == b"\x2a\x4d\x18":
-            raise FrameError("E006", offset, "skippable frames are not allowed")
-        code = "E001" if offset == 0 else "E006"
-        raise FrameError(code, offset, f"not a zstd frame (magic {magic.hex()})")
+    _check_magic(buf, offset)
     if len(buf) < 5:
         raise FrameError("E005", offset, "file ends inside a frame header (truncated)")
     fhd = buf[4]
-    fcs_flag, single, unused, reserved, checksum, dict_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 4) & 1, (fhd >> 3) & 1, (fhd >> 2) & 1, fhd & 3
-    problems = []
-    if not single:
-        problems.append("Single_Segment flag not set")
-    if unused or reserved:
-        problems.append("unused or reserved bit set")
-    if not checksum:
-        problems.append("content checksum flag not set")
-    if dict_flag:
-        problems.append("dictionary ID present")
-    if fcs_flag == 3:
-        problems.append("8-byte Frame_Content_Size field")
+    problems = _descriptor_problems(fhd)
     if problems:
         raise FrameError("E002", offset, "frame header breaks the profile: " + ", ".join(problems))
+    fcs_flag = fhd >> 6
     fcs_len = {0: 1, 1: 2, 2: 4}[fcs_flag]
     if len(buf) < 5 + fcs_len:
         raise FrameError("E005", offset, "file ends inside a frame header (truncated)")
@@ -110,31 +93,60 @@ def _parse_header(buf: bytes, offset: int, file_size: int) -> tuple[int, int]:
     return 5 + fcs_len, size
 
 
+def _check_magic(buf: bytes, offset: int) -> None:
+    """E005 for a truncated magic number, E006 for a skippable frame, E001/E006 for anything else but zstd's."""
+    if len(buf) < 4:
+        raise FrameError("E005", offset, "file ends inside a frame header (truncated)")
+    magic = buf[:4]
+    if magic == MAGIC:
+        return
+    if 0x50 <= magic[0] <= 0x5F and magic[1:] == b"\x2a\x4d\x18":
+        raise FrameError("E006", offset, "skippable frames are not allowed")
+    raise FrameError("E001" if offset == 0 else "E006", offset, f"not a zstd frame (magic {magic.hex()})")
+
+
+def _descriptor_problems(fhd: int) -> list[str]:
+    """How a Frame_Header_Descriptor breaks the profile (DESIGN section 2), in the order they are reported."""
+    checks = (
+        (not fhd & 0x20, "Single_Segment flag not set"),
+        (bool(fhd & 0x18), "unused or reserved bit set"),
+        (not fhd & 0x04, "content checksum flag not set"),
+        (bool(fhd & 0x03), "dictionary ID present"),
+        (fhd >> 6 == 3, "8-byte Frame_Content_Size field"),
+    )
+    return [message for broken, message in checks if broken]
+
+
 def _frame_length(fh: BinaryIO, offset: int, header_len: int, content_size: int, file_size: int) -> tuple[int, bool]:
     """Walk block headers from the end of the frame header; return (compressed length, all blocks raw)."""
     pos = offset + header_len
     stored = True
-    while True:
-        fh.seek(pos)
-        bh = fh.read(3)
-        if len(bh) < 3:
-            raise FrameError("E005", pos, "file ends inside a frame (truncated)")
-        value = int.from_bytes(bh, "little")
-        last, btype, bsize = value & 1, (value >> 1) & 3, value >> 3
-        if btype == 3:
-            raise FrameError("E004", pos, "reserved block type")
-        if bsize > _BLOCK_MAX or (btype == 0 and bsize > content_size):
-            raise FrameError("E004", pos, f"block size {bsize} too large")
+    last = False
+    while not last:
+        last, btype, bsize = _block_header(fh, pos, content_size)
         stored = stored and btype == 0
         pos += 3 + (1 if btype == 1 else bsize)
         if pos > file_size:
             raise FrameError("E005", offset, "file ends inside a frame (truncated)")
-        if last:
-            break
     pos += 4  # content checksum
     if pos > file_size:
         raise FrameError("E005", offset, "file ends inside a frame checksum (truncated)")
     return pos - offset, stored
+
+
+def _block_header(fh: BinaryIO, pos: int, content_size: int) -> tuple[bool, int, int]:
+    """(last block, block type, block size) of the block header at ``pos``; E004 for a reserved type or a block too large."""
+    fh.seek(pos)
+    bh = fh.read(3)
+    if len(bh) < 3:
+        raise FrameError("E005", pos, "file ends inside a frame (truncated)")
+    value = int.from_bytes(bh, "little")
+    last, btype, bsize = bool(value & 1), (value >> 1) & 3, value >> 3
+    if btype == 3:
+        raise FrameError("E004", pos, "reserved block type")
+    if bsize > _BLOCK_MAX or (btype == 0 and bsize > content_size):
+        raise FrameError("E004", pos, f"block size {bsize} too large")
+    return last, btype, bsize
 
 
 def walk_frames(fh: BinaryIO) -> Iterator[Frame]:
