@@ -41,6 +41,7 @@ LAYER = {
     "replay": 6,
     "claim": 6,
     "simplify": 6,
+    "reinterpret": 6,  # above replay in pyproject's contract: it runs new points with replay's executor
     "cli": 7,
     "__main__": 8,
 }

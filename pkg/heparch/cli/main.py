@@ -15,7 +15,7 @@ import traceback
 import typer
 
 from heparch import __version__, signals
-from heparch.cli import cmd_build, cmd_claim, cmd_cls, cmd_extract, cmd_init, cmd_inspect, cmd_replay, cmd_sign, cmd_simplify, cmd_verify
+from heparch.cli import cmd_build, cmd_claim, cmd_cls, cmd_extract, cmd_init, cmd_inspect, cmd_reinterpret, cmd_replay, cmd_sign, cmd_simplify, cmd_verify
 from heparch.errors import EXIT_INTERNAL, EXIT_USAGE, HeparchError
 
 app = typer.Typer(
@@ -42,7 +42,7 @@ def _root(
     """heparch: pack, verify and replay published particle-physics likelihoods."""
 
 
-for module in (cmd_init, cmd_build, cmd_verify, cmd_inspect, cmd_extract, cmd_cls, cmd_claim, cmd_replay, cmd_sign, cmd_simplify):
+for module in (cmd_init, cmd_build, cmd_verify, cmd_inspect, cmd_extract, cmd_cls, cmd_claim, cmd_replay, cmd_reinterpret, cmd_sign, cmd_simplify):
     module.register(app)
 
 
