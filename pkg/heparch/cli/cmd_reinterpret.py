@@ -150,7 +150,6 @@ def reinterpret(
     Example: arch reinterpret 1lbb.zst --signal new.csv --upper-limits --xsec 0.05 --jobs 2 --patchset-out new_patchset.json
     """
     from heparch.reinterpret import run as reinterpreting
-    from heparch.reinterpret.signal import read
 
     if sum((interface, template, signal is not None)) != 1:
         raise InputError("give exactly one of --interface, --template and --signal FILE")
@@ -164,6 +163,16 @@ def reinterpret(
     if template:
         return _write_template(source, likelihood, output)
     assert signal is not None
+    failed = _run_signal(source, signal, likelihood, upper_limits, xsec, backend, jobs, scheduler, patchset_out, html, json_out)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _run_signal(source: Source, signal: Path, likelihood: str | None, upper_limits: bool, xsec: float | None, backend: str | None,
+                jobs: int | None, scheduler: str | None, patchset_out: Path | None, html: Path | None, json_out: bool) -> bool:  # fmt: skip
+    """Compute the points of ``signal``, write the outputs; whether any point failed."""
+    from heparch.reinterpret import run as reinterpreting
+    from heparch.reinterpret.signal import read
+
     plan = reinterpreting.plan(source, read(signal), likelihood=likelihood, upper_limits=upper_limits, xsec_pb=xsec, backend=backend)
     for note in plan.notes:
         say(note)
@@ -179,7 +188,7 @@ def reinterpret(
         write_reports(report, junit=None, html_path=html)
     if json_out:
         emit_json(reinterpreting.to_json(plan, report))
-    raise typer.Exit(EXIT_FAILED if report.failed else EXIT_OK)
+    return bool(report.failed)
 
 
 def register(app: typer.Typer) -> None:

@@ -50,14 +50,19 @@ def _systematic_modifier(s: Systematic, yields: Values, v: Variation) -> dict[st
     return {"name": s.name, "type": "histosys", "data": {"hi_data": varied(yields, v.up), "lo_data": varied(yields, v.down)}}
 
 
+def _staterror(r: Region, given: RegionInput) -> tuple[list[dict[str, Any]], list[Dropped]]:
+    """The signal's staterror from ``mc_unc`` (none without it, or without one in the region)."""
+    if r.staterror is None:
+        return [], []
+    if given.mc_unc is None:
+        return [], [Dropped(r.channel, r.staterror, "staterror", "no mc_unc given: the signal has no MC statistical uncertainty")]
+    return [{"name": r.staterror, "type": "staterror", "data": list(given.mc_unc)}], []
+
+
 def _modifiers(itf: Interface, r: Region, given: RegionInput) -> tuple[list[dict[str, Any]], list[Dropped]]:
-    mods: list[dict[str, Any]] = [{"name": n, "type": t, "data": None} for n, t in r.fixed if t != "normfactor"]
-    dropped = [d for d in itf.dropped if d.region == r.channel]
-    if r.staterror is not None:
-        if given.mc_unc is not None:
-            mods.append({"name": r.staterror, "type": "staterror", "data": list(given.mc_unc)})
-        else:
-            dropped.append(Dropped(r.channel, r.staterror, "staterror", "no mc_unc given: the signal has no MC statistical uncertainty"))
+    mods, dropped = _staterror(r, given)
+    mods = [{"name": n, "type": t, "data": None} for n, t in r.fixed if t != "normfactor"] + mods
+    dropped = [d for d in itf.dropped if d.region == r.channel] + dropped
     for key in r.systematics:
         s = itf.systematic(key)
         assert s is not None  # the interface's regions name its own systematics

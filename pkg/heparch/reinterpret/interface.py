@@ -209,23 +209,28 @@ def sample_add(op: Mapping[str, Any], workspace: Mapping[str, Any]) -> int | Non
     return index if at == "-" or int(at) == len(channels[index].get("samples", [])) else None
 
 
+def _named(items: Sequence[Any], index: str) -> Any:
+    """The ``name`` of ``items[index]`` (None when the index is not one of them)."""
+    i = int(index) if index.isdigit() else -1
+    return items[i].get("name") if 0 <= i < len(items) else None
+
+
+def _target(parts: Sequence[str], workspace: Mapping[str, Any]) -> str:
+    """What a JSON pointer's ``parts`` (after ``/channels``) point at, by name."""
+    channels = workspace.get("channels", [])
+    what = f"channel {_named(channels, parts[0])!r}"
+    if len(parts) >= 3 and parts[1] == "samples" and parts[0].isdigit() and int(parts[0]) < len(channels):
+        sample = _named(channels[int(parts[0])].get("samples", []), parts[2])
+        return f"{what} sample {sample!r}" + (f" {'/'.join(parts[3:])}" if len(parts) > 3 else "")
+    return what if len(parts) == 1 else f"{what}, {'/'.join(parts[1:])}"
+
+
 def _describe(op: Mapping[str, Any], workspace: Mapping[str, Any]) -> str:
     """An operation that does more than add a signal sample, in words."""
     path = str(op.get("path", ""))
     parts = path.split("/")
-    what = ""
-    if len(parts) >= 3 and parts[1] == "channels" and parts[2].isdigit():
-        channels = workspace.get("channels", [])
-        i = int(parts[2])
-        name = channels[i].get("name") if i < len(channels) else None
-        what = f"channel {name!r}" if len(parts) == 3 else f"channel {name!r}, {'/'.join(parts[3:])}"
-        if len(parts) >= 5 and parts[3] == "samples" and parts[4].isdigit() and i < len(channels):
-            samples = channels[i].get("samples", [])
-            j = int(parts[4])
-            sample = samples[j].get("name") if j < len(samples) else None
-            what = f"channel {name!r} sample {sample!r}" + (f" {'/'.join(parts[5:])}" if len(parts) > 5 else "")
-    elif len(parts) >= 2:
-        what = parts[1]
+    in_channel = len(parts) >= 3 and parts[1] == "channels" and parts[2].isdigit()
+    what = _target(parts[2:], workspace) if in_channel else "/".join(parts[1:2])
     return f"{op.get('op')} {path} ({what})" if what else f"{op.get('op')} {path}"
 
 
@@ -298,6 +303,12 @@ def _region(index: int, channel: Mapping[str, Any], s: _Seen, poi: str, keys: Ma
     )
 
 
+def _systematics(keys: Mapping[tuple[str, str], str], regions: Sequence[Region]) -> tuple[Systematic, ...]:
+    """Every signal systematic by key, with the regions it applies to."""
+    ordered = sorted(keys, key=lambda k: keys[k])
+    return tuple(Systematic(keys[k], k[0], k[1], tuple(r.channel for r in regions if keys[k] in r.systematics)) for k in ordered)
+
+
 def derive(
     workspace: Mapping[str, Any],
     patches: Mapping[str, Ops],
@@ -321,16 +332,13 @@ def derive(
     regions = tuple(_region(i, channels[i], seen[i], poi, keys, dropped) for i in sorted(seen))
     names = {n for s in seen.values() for n in s.names}
     fixed_name = next(iter(names)) if len(names) == 1 and not names & set(used) else None  # not each point's own name
-    systematics = tuple(
-        Systematic(keys[k], k[0], k[1], tuple(r.channel for r in regions if keys[k] in r.systematics)) for k in sorted(keys, key=lambda k: keys[k])
-    )
     return Interface(
         likelihood=likelihood,
         poi=poi,
         poi_bounds=bounds,
         sample_name=fixed_name,
         regions=regions,
-        systematics=systematics,
+        systematics=_systematics(keys, regions),
         not_entered=tuple(str(c["name"]) for i, c in enumerate(channels) if i not in seen),
         dropped=tuple(dropped),
         unexpressed=tuple(f"{what}: in {n} of {len(used)} patches; a new signal cannot express it" for what, n in sorted(other.items())),
@@ -339,24 +347,30 @@ def derive(
     )
 
 
+def _region_line(r: Region) -> str:
+    stat = f"staterror {r.staterror} from mc_unc, else none" if r.staterror else "no staterror"
+    fixed = ", ".join(f"{n} ({t})" for n, t in r.fixed) or "none"
+    return f"    {r.channel}: {r.bins} bin(s), entered by {r.points} point(s); always: {fixed}; {stat}; {len(r.systematics)} systematic(s)"
+
+
+def _section(title: str, items: Sequence[object]) -> list[str]:
+    """A titled list (nothing when ``items`` is empty)."""
+    return [title, *(f"    {x}" for x in items)] if items else []
+
+
 def describe(itf: Interface) -> str:
     """The interface in words, for a terminal."""
-    lines = [f"likelihood {itf.likelihood}: derived from {len(itf.points)} published signal patches"]
-    lines.append(f"  POI {itf.poi} in [{itf.poi_bounds[0]:g}, {itf.poi_bounds[1]:g}]; units: {itf.units()}")
-    lines.append(f"  signal sample name: {itf.sample_name or 'the point name'}")
-    lines.append("  regions a signal enters (give 'yield' per bin; 'mc_unc' per bin for the staterror):")
-    for r in itf.regions:
-        stat = f"staterror {r.staterror} from mc_unc, else none" if r.staterror else "no staterror"
-        fixed = ", ".join(f"{n} ({t})" for n, t in r.fixed) or "none"
-        lines.append(f"    {r.channel}: {r.bins} bin(s), entered by {r.points} point(s); always: {fixed}; {stat}; {len(r.systematics)} systematic(s)")
+    lines = [
+        f"likelihood {itf.likelihood}: derived from {len(itf.points)} published signal patches",
+        f"  POI {itf.poi} in [{itf.poi_bounds[0]:g}, {itf.poi_bounds[1]:g}]; units: {itf.units()}",
+        f"  signal sample name: {itf.sample_name or 'the point name'}",
+        "  regions a signal enters (give 'yield' per bin; 'mc_unc' per bin for the staterror):",
+        *(_region_line(r) for r in itf.regions),
+    ]
     if itf.not_entered:
         lines.append(f"  channels no published signal enters: {', '.join(itf.not_entered)}")
     lines.append(f"  signal systematics ({len(itf.systematics)}): from <key>_up/<key>_down (relative), else dropped:")
     lines += [f"    {s.key}: {s.type} {s.name!r} in {', '.join(s.regions)}" for s in itf.systematics]
-    if itf.dropped:
-        lines.append("  modifiers a new signal does not get:")
-        lines += [f"    {d}" for d in itf.dropped]
-    if itf.unexpressed:
-        lines.append("  the published patches do more than add a signal sample; a new signal cannot express:")
-        lines += [f"    {u}" for u in itf.unexpressed]
+    lines += _section("  modifiers a new signal does not get:", itf.dropped)
+    lines += _section("  the published patches do more than add a signal sample; a new signal cannot express:", itf.unexpressed)
     return "\n".join(lines)

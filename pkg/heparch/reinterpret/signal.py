@@ -257,6 +257,20 @@ def _read_csv(text: str, path: Path) -> SignalFile:
     return SignalFile(path, points)
 
 
+def _parse(text: str, path: Path) -> SignalFile:
+    """The file's points, by its suffix's format."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(text, path)
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InputError(f"{path}: not valid JSON: {exc}") from None
+        return _document(data, path)
+    return _document(_load_yaml(text, path), path)
+
+
 def read(path: Path) -> SignalFile:
     """Read a yields file (format by suffix: see the module docs); an :class:`InputError` naming the place and the fix."""
     if path.suffix.lower() not in SUFFIXES:
@@ -265,15 +279,7 @@ def read(path: Path) -> SignalFile:
         text = read_capped(path, "yields file", MAX_YIELDS_BYTES).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
-    if path.suffix.lower() == ".csv":
-        got = _read_csv(text, path)
-    elif path.suffix.lower() == ".json":
-        try:
-            got = _document(json.loads(text), path)
-        except ValueError as exc:
-            raise InputError(f"{path}: not valid JSON: {exc}") from None
-    else:
-        got = _document(_load_yaml(text, path), path)
+    got = _parse(text, path)
     if not got.points:
         raise _bad(str(path), "holds no signal point; see 'arch reinterpret BUNDLE --template'")
     names = [p.name for p in got.points]
@@ -289,26 +295,24 @@ def read(path: Path) -> SignalFile:
 
 def _finite(region: RegionInput) -> str | None:
     """The first input of ``region`` that is NaN or infinite."""
-    series = [("yield", region.yields), ("mc_unc", region.mc_unc or ())]
-    for key, v in region.systematics.items():
-        series += [(f"{key}_up", v.up), (f"{key}_down", v.down)]
-    for name, values in series:
-        for b, x in enumerate(values):
+    for name, values in _series_of(region):
+        for b, x in enumerate(values or ()):
             if not math.isfinite(x):
                 return f"{name} bin {b} is {x}"
     return None
 
 
-def _shape(region: RegionInput, r: Region, itf: Interface, where: str) -> list[Finding]:
-    """Bin counts, known systematics, one normsys value per channel."""
+def _series_of(region: RegionInput) -> list[tuple[str, Values | None]]:
+    """Every per-bin input of ``region`` by name."""
+    out: list[tuple[str, Values | None]] = [("yield", region.yields), ("mc_unc", region.mc_unc)]
+    for k, v in region.systematics.items():
+        out += [(f"{k}_up", v.up), (f"{k}_down", v.down)]
+    return out
+
+
+def _systematic_findings(region: RegionInput, itf: Interface, where: str) -> list[Finding]:
+    """Unknown systematic keys; a normsys with different values per bin."""
     out = []
-    for name, values in (
-        [("yield", region.yields), ("mc_unc", region.mc_unc)]
-        + [(k, v.up) for k, v in region.systematics.items()]
-        + [(k, v.down) for k, v in region.systematics.items()]
-    ):
-        if values is not None and len(values) != r.bins:
-            out.append(Finding("E092", where, f"{name}: {len(values)} value(s), the region has {r.bins} bin(s); give one per bin", r.bins, len(values)))
     for key, v in region.systematics.items():
         syst = itf.systematic(key)
         if syst is None:
@@ -317,6 +321,16 @@ def _shape(region: RegionInput, r: Region, itf: Interface, where: str) -> list[F
         elif syst.type == "normsys" and (len(set(v.up)) > 1 or len(set(v.down)) > 1):
             out.append(Finding("E092", f"{where}.{key}", "a normsys scales the region's total: give the same up and the same down in every bin"))
     return out
+
+
+def _shape(region: RegionInput, r: Region, itf: Interface, where: str) -> list[Finding]:
+    """Bin counts, known systematics, one normsys value per channel."""
+    out = [
+        Finding("E092", where, f"{name}: {len(values)} value(s), the region has {r.bins} bin(s); give one per bin", r.bins, len(values))
+        for name, values in _series_of(region)
+        if values is not None and len(values) != r.bins
+    ]
+    return out + _systematic_findings(region, itf, where)
 
 
 def _rates(region: RegionInput, r: Region, bounds: tuple[float, float], where: str) -> list[Finding]:
@@ -371,6 +385,20 @@ def check(itf: Interface, points: Sequence[SignalPoint], where: str, *, poi_boun
 # writing (the template)
 
 
+def _csv_rows(p: SignalPoint, keys: Sequence[str], labels: Sequence[str]) -> list[list[str]]:
+    """The long-form rows of one point: one per (region, bin)."""
+    rows = []
+    tail = [repr(p.labels[k]) if k in p.labels else "" for k in labels]
+    for channel, r in p.regions.items():
+        for b, y in enumerate(r.yields):
+            row = [p.name, channel, str(b), repr(y), repr(r.mc_unc[b]) if r.mc_unc is not None else ""]
+            for k in keys:
+                v = r.systematics.get(k)
+                row += [repr(v.up[b]), repr(v.down[b])] if v is not None else ["", ""]
+            rows.append(row + tail)
+    return rows
+
+
 def _csv_text(points: Sequence[SignalPoint], keys: Sequence[str]) -> str:
     labels = list(dict.fromkeys(k for p in points for k in p.labels))
     keys = list(dict.fromkeys([*keys, *(k for p in points for r in p.regions.values() for k in r.systematics)]))
@@ -379,13 +407,7 @@ def _csv_text(points: Sequence[SignalPoint], keys: Sequence[str]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for p in points:
-        for channel, r in p.regions.items():
-            for b, y in enumerate(r.yields):
-                row: list[Any] = [p.name, channel, b, repr(y), repr(r.mc_unc[b]) if r.mc_unc is not None else ""]
-                for k in keys:
-                    v = r.systematics.get(k)
-                    row += [repr(v.up[b]), repr(v.down[b])] if v is not None else ["", ""]
-                writer.writerow(row + [repr(p.labels[k]) if k in p.labels else "" for k in labels])
+        writer.writerows(_csv_rows(p, keys, labels))
     return out.getvalue()
 
 
