@@ -439,3 +439,59 @@ def test_usage_errors(toy: Path, tmp_path: Path) -> None:
     code, _, err = run("reinterpret", str(toy), "--interface", "--likelihood", "nope.json")
     assert code == 2
     assert "'nope.json' is not a likelihood" in err
+
+
+# --- a new 1Lbb signal, its patch written by hand ----------------------------------------------
+
+DATA = Path(__file__).parent / "test_reinterpret"
+GOLDEN = Path(__file__).parent / "golden" / "reinterpret_1lbb.json"
+
+
+def _modifiers_by_key(op: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    return {(m["name"], m["type"]): m["data"] for m in op["value"]["modifiers"]}
+
+
+def _assert_same_patch(generated: list[dict[str, Any]], hand: list[dict[str, Any]]) -> None:
+    assert [op["path"] for op in generated] == [op["path"] for op in hand]
+    for got, want in zip(generated, hand, strict=True):
+        assert got["value"]["name"] == want["value"]["name"]
+        assert got["value"]["data"] == pytest.approx(want["value"]["data"])
+        mods, wanted = _modifiers_by_key(got), _modifiers_by_key(want)
+        assert set(mods) == set(wanted)
+        for key, data in wanted.items():
+            if isinstance(data, dict):
+                assert {k: pytest.approx(v) for k, v in data.items()} == mods[key], key
+            else:
+                assert mods[key] == (pytest.approx(data) if data is not None else None), key
+
+
+def test_new_1lbb_signal_gives_the_hand_written_patch() -> None:
+    from heparch.reinterpret.generate import patch_for
+    from heparch.reinterpret.signal import check
+
+    ws, patches = _lbb()
+    itf = derive(ws, patches, likelihood="BkgOnly.json")
+    signals = read(DATA / "lbb_new_signal.yaml")
+    assert check(itf, signals.points, "lbb_new_signal.yaml") == []
+    generated = patch_for(itf, signals.points[0])
+    _assert_same_patch(generated.ops, json.loads((DATA / "lbb_new_signal_patch.json").read_text()))
+    assert any(d.name == "SigTheoRad" and d.region == "SRHMEM_mct2" for d in generated.dropped)  # no input: dropped, and said
+
+
+@pytest.mark.slow
+def test_new_1lbb_signal_agrees_with_pyhf_on_its_hand_written_patch(one_lbb_bundle: Path, tmp_path: Path) -> None:
+    """The CLI on the 1Lbb bundle (fast engine) against pyhf's CLs of the hand-written patch (golden, made by
+    tests/golden/make_reinterpret_golden.py); the written PatchSet holds the hand-written patch."""
+    import pyhf
+
+    out = tmp_path / "ps.json"
+    code, stdout, err = run(
+        "reinterpret", str(one_lbb_bundle), "--signal", str(DATA / "lbb_new_signal.yaml"), "--jobs", "1", "--patchset-out", str(out), "--json"
+    )
+    assert code == 0, err
+    patchset = pyhf.PatchSet(json.loads(out.read_text()))
+    _assert_same_patch(patchset["new_hand_1"].patch, json.loads((DATA / "lbb_new_signal_patch.json").read_text()))
+    golden = json.loads(GOLDEN.read_text())
+    got = json.loads(stdout)["points"]["new_hand_1"]
+    assert got["CLs_obs"] == pytest.approx(golden["CLs_obs"], rel=1e-3, abs=1e-4)
+    assert got["CLs_exp"] == pytest.approx(golden["CLs_exp"], rel=1e-3, abs=1e-4)
