@@ -72,6 +72,7 @@ def _toy_analysis(root: Path, extra_ops: list[dict[str, Any]] | None = None, ws:
     src.mkdir()
     (src / "BkgOnly.json").write_text(json.dumps(ws))
     (src / "patchset.json").write_text(json.dumps(ps))
+    (src / "patch.extra.json").write_text(json.dumps(_published("extra", [0.5, 0.5], [0.6, 0.6], [0.05, 0.05])["patch"]))  # a point as a patch file
     out = root / "toy.zst"
     build(src, output=out)
     return out
@@ -162,8 +163,9 @@ def test_interface_cli_on_a_bundle_whose_patches_remove_a_channel(tmp_path: Path
     code, out, err = run("reinterpret", str(bundle), "--interface", "--json")
     assert code == 0, err
     itf = json.loads(out)["likelihoods"]["BkgOnly.json"]
+    assert itf["points"] == 4  # the patchset's three and the patch file's
     assert itf["adds_sample_only"] is False
-    assert itf["unexpressed"] == ["remove /channels/1 (channel 'CR'): in 3 of 3 patches; a new signal cannot express it"]
+    assert itf["unexpressed"] == ["remove /channels/1 (channel 'CR'): in 3 of 4 patches; a new signal cannot express it"]
     assert itf["not_entered"] == ["CR"]
     code, out, err = run("reinterpret", str(bundle), "--interface")
     assert code == 0, err

@@ -75,24 +75,29 @@ class Source:
         return self.published(likelihood).interface(self.luminosity_ifb)
 
 
-def _patchsets(bundle: Any, likelihood: str) -> tuple[dict[str, Ops], tuple[str, ...], dict[str, dict[str, float]], dict[str, Any]]:
-    """The likelihood's published patches by point name, the labels, each point's label values and the references."""
-    patches: dict[str, Ops] = {}
+def _patches(bundle: Any, likelihood: str) -> dict[str, Ops]:
+    """The likelihood's published signal patches by point name: its patchsets' and its patch files'
+    (infer's answer to which points a bundle holds)."""
+    from heparch.infer.inputs import bundle_points
+
+    return {name: ops if ops is not None else bundle.read_json(path) for name, (ops, path) in bundle_points(bundle, likelihood, None).items()}
+
+
+def _labels_of(bundle: Any, likelihood: str) -> tuple[tuple[str, ...], dict[str, dict[str, float]], dict[str, Any]]:
+    """The patchsets' labels, each point's label values and the references."""
     references: dict[str, Any] = {}
     labels: tuple[str, ...] = ()
     values: dict[str, dict[str, float]] = {}
     for entry in bundle.manifest.by_role("patchset"):
         if entry.likelihood != likelihood:
             continue
-        obj = bundle.read_json(entry.path)
-        labels = labels or tuple(str(x) for x in obj["metadata"].get("labels", []))
-        references = references or dict(obj["metadata"].get("references", {}))
-        for p in obj["patches"]:
-            name = p["metadata"]["name"]
-            patches.setdefault(name, p["patch"])
+        meta = bundle.read_json(entry.path)
+        labels = labels or tuple(str(x) for x in meta["metadata"].get("labels", []))
+        references = references or dict(meta["metadata"].get("references", {}))
+        for p in meta["patches"]:
             vals = p["metadata"].get("values", [])
-            values[name] = {k: float(v) for k, v in zip(labels, vals, strict=False) if isinstance(v, int | float)}
-    return patches, labels, values, references
+            values[p["metadata"]["name"]] = {k: float(v) for k, v in zip(labels, vals, strict=False) if isinstance(v, int | float)}
+    return labels, values, references
 
 
 def _settings(bundle: Any, likelihood: str) -> Settings:
@@ -112,8 +117,8 @@ def load(bundle_path: Path) -> Source:
         analysis = bundle.manifest.analysis
         likelihoods = {}
         for name in bundle.likelihoods():
-            patches, labels, values, references = _patchsets(bundle, name)
-            likelihoods[name] = Published(name, bundle.read_json(name), patches, labels, values, _settings(bundle, name), references)
+            labels, values, references = _labels_of(bundle, name)
+            likelihoods[name] = Published(name, bundle.read_json(name), _patches(bundle, name), labels, values, _settings(bundle, name), references)
         return Source(
             bundle_path,
             bundle.identity,
