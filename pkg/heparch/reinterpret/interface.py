@@ -171,11 +171,12 @@ class _Seen:
     order: dict[tuple[str, str], None] = dataclasses.field(default_factory=dict)
 
 
-def _poi(workspace: Mapping[str, Any], measurement: str | None) -> tuple[str, tuple[float, float]]:
+def _poi(workspace: Mapping[str, Any], measurement: str | None, likelihood: str) -> tuple[str, tuple[float, float]]:
     """The POI of the measurement (named, else the first) and its bounds."""
     found = [m for m in workspace.get("measurements", []) if measurement is None or m.get("name") == measurement]
     if not found:
-        raise InputError(f"measurement {measurement!r}: not in the workspace; it has {[m.get('name') for m in workspace.get('measurements', [])]}")
+        have = [m.get("name") for m in workspace.get("measurements", [])]
+        raise InputError(f"{likelihood}: measurement {measurement!r} is not in the workspace; it has {have}")
     config = found[0].get("config", {})
     poi = str(config.get("poi"))
     for par in config.get("parameters", []):
@@ -324,7 +325,7 @@ def derive(
     used = {k: v for k, v in patches.items() if k not in left_out}
     if not used:
         raise InputError(f"{likelihood}: no published signal patch to derive a signal interface from")
-    poi, bounds = _poi(workspace, measurement)
+    poi, bounds = _poi(workspace, measurement, likelihood)
     seen, other = _scan(workspace, used)
     keys = _keys(seen)
     dropped: list[Dropped] = []

@@ -75,29 +75,36 @@ class Source:
         return self.published(likelihood).interface(self.luminosity_ifb)
 
 
-def _patches(bundle: Any, likelihood: str) -> dict[str, Ops]:
-    """The likelihood's published signal patches by point name: its patchsets' and its patch files'
-    (infer's answer to which points a bundle holds)."""
-    from heparch.infer.inputs import bundle_points
+@dataclasses.dataclass
+class _Patchsets:
+    """What a likelihood's patchsets and patch files publish (each file read once: 1Lbb's patchset is 14 MB)."""
 
-    return {name: ops if ops is not None else bundle.read_json(path) for name, (ops, path) in bundle_points(bundle, likelihood, None).items()}
-
-
-def _labels_of(bundle: Any, likelihood: str) -> tuple[tuple[str, ...], dict[str, dict[str, float]], dict[str, Any]]:
-    """The patchsets' labels, each point's label values and the references."""
-    references: dict[str, Any] = {}
+    patches: dict[str, Ops] = dataclasses.field(default_factory=dict)
     labels: tuple[str, ...] = ()
-    values: dict[str, dict[str, float]] = {}
-    for entry in bundle.manifest.by_role("patchset"):
-        if entry.likelihood != likelihood:
-            continue
-        meta = bundle.read_json(entry.path)
-        labels = labels or tuple(str(x) for x in meta["metadata"].get("labels", []))
-        references = references or dict(meta["metadata"].get("references", {}))
-        for p in meta["patches"]:
+    values: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    references: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def add_patchset(self, obj: Mapping[str, Any]) -> None:
+        self.labels = self.labels or tuple(str(x) for x in obj["metadata"].get("labels", []))
+        self.references = self.references or dict(obj["metadata"].get("references", {}))
+        for p in obj["patches"]:
+            name = p["metadata"]["name"]
+            self.patches.setdefault(name, p["patch"])
             vals = p["metadata"].get("values", [])
-            values[p["metadata"]["name"]] = {k: float(v) for k, v in zip(labels, vals, strict=False) if isinstance(v, int | float)}
-    return labels, values, references
+            self.values[name] = {k: float(v) for k, v in zip(self.labels, vals, strict=False) if isinstance(v, int | float)}
+
+
+def _published(bundle: Any, likelihood: str) -> _Patchsets:
+    """The likelihood's published signal patches by point name: its patchsets' patches, then its
+    patch files' (named by their ``patch.name`` annotation, as :func:`heparch.infer.inputs.bundle_points` names them)."""
+    found = _Patchsets()
+    for entry in bundle.manifest.by_role("patchset"):
+        if entry.likelihood == likelihood:
+            found.add_patchset(bundle.read_json(entry.path))
+    for entry in bundle.manifest.by_role("patch"):
+        if entry.likelihood == likelihood:
+            found.patches.setdefault(entry.annotations.get("patch.name", entry.path), bundle.read_json(entry.path))
+    return found
 
 
 def _settings(bundle: Any, likelihood: str) -> Settings:
@@ -117,8 +124,8 @@ def load(bundle_path: Path) -> Source:
         analysis = bundle.manifest.analysis
         likelihoods = {}
         for name in bundle.likelihoods():
-            labels, values, references = _labels_of(bundle, name)
-            likelihoods[name] = Published(name, bundle.read_json(name), _patches(bundle, name), labels, values, _settings(bundle, name), references)
+            p = _published(bundle, name)
+            likelihoods[name] = Published(name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references)
         return Source(
             bundle_path,
             bundle.identity,
