@@ -19,12 +19,13 @@ from typing import Any, Final
 
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
 from heparch.reinterpret.interface import Dropped, Interface, Ops, derive, sample_add
+from heparch.replay.core import DEFAULT_TOLERANCE, allowed
 
 #: relative difference below which two published numbers are the same number (float round trips)
 SAME: Final = 1e-9
 PATCH_OPS: Final = ("add", "remove", "replace", "copy", "move", "test")
 #: the CLs tolerance of the self-test: replay's default, max(abs, rel * |CLs|)
-CLS_TOLERANCE: Final = {"abs": 1e-4, "rel": 1e-3}
+CLS_TOLERANCE: Final = DEFAULT_TOLERANCE["CLs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,5 +163,5 @@ def leave_one_out(
         return SelfTest(point, differences), itf, generated
     published, made = _cls(workspace, patches[point], background), _cls(workspace, generated.ops, background)
     diff = made["CLs_obs"] - published["CLs_obs"]
-    tol = max(CLS_TOLERANCE["abs"], CLS_TOLERANCE["rel"] * abs(published["CLs_obs"]))
+    tol = allowed(published["CLs_obs"], CLS_TOLERANCE)
     return SelfTest(point, differences, published, made, diff, tol), itf, generated
