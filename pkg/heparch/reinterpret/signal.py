@@ -140,6 +140,8 @@ def _point(value: Any, where: str) -> SignalPoint:
     if not isinstance(labels, Mapping):
         raise _bad(f"{where}.labels", "must map a label to a number")
     where = f"{where}({value['name']})"
+    if not value["regions"]:
+        raise _bad(f"{where}.regions", "no region; give the yields of at least one region (see 'arch reinterpret BUNDLE --interface')")
     return SignalPoint(
         value["name"],
         {str(k): _region(v, f"{where}.regions.{k}") for k, v in value["regions"].items()},
