@@ -350,19 +350,20 @@ def test_bad_yields_exit_2_naming_the_region(toy: Path, tmp_path: Path, rows: li
     assert not out_ps.exists()
 
 
-def test_yaml_point_without_regions_and_json_with_nan(toy: Path, tmp_path: Path) -> None:
-    path = tmp_path / "y.yaml"
-    path.write_text("points:\n  - {name: p, regions: {}}\n")
-    code, _, err = run("reinterpret", str(toy), "--signal", str(path))
-    assert code == 2
-    assert "E090" in err
-    assert "points[0](p).regions: no region" in err
-    path = tmp_path / "y.json"
-    path.write_text('{"points": [{"name": "p", "regions": {"SR": {"yield": [1.0, NaN]}}}]}')
-    code, _, err = run("reinterpret", str(toy), "--signal", str(path))
-    assert code == 2
-    assert "E093" in err
-    assert "point 'p' region 'SR': yield bin 1 is nan" in err
+@pytest.mark.parametrize(
+    ("name", "text", "code", "needle"),
+    [
+        ("y.yaml", "points:\n  - {name: p, regions: {}}\n", "E090", "points[0](p).regions: no region"),
+        ("y.json", '{"points": [{"name": "p", "regions": {"SR": {"yield": [1.0, NaN]}}}]}', "E093", "point 'p' region 'SR': yield bin 1 is nan"),
+    ],
+)
+def test_yaml_point_without_regions_and_json_with_nan(toy: Path, tmp_path: Path, name: str, text: str, code: str, needle: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    exit_code, _, err = run("reinterpret", str(toy), "--signal", str(path))
+    assert exit_code == 2
+    assert f"error: {code} " in err
+    assert needle in err
 
 
 def test_negative_yield_with_a_positive_total_is_a_warning(toy: Path, tmp_path: Path) -> None:
