@@ -330,12 +330,12 @@ def _csv(tmp_path: Path, rows: list[str], header: str = "point,channel,bin,yield
 @pytest.mark.parametrize(
     ("rows", "code", "needle"),
     [
-        (["p,SR,0,1.0,0.1,5"], "E092", "yield: 1 value(s), the region has 2 bin(s); give one per bin"),
-        (["p,SR,0,nan,0.1,5", "p,SR,1,1.0,0.1,5"], "E093", "yield bin 0 is nan; give finite numbers"),
-        (["p,CR,0,1.0,0.1,5", "p,CR,1,1.0,0.1,5"], "E091", "point 'p' region 'CR': unknown region; a signal of BkgOnly.json enters SR"),
-        (["p,SR,0,-20,0.1,5", "p,SR,1,1.0,0.1,5"], "E094", "bin 0: yield -20 makes the total rate"),
-        (["p,SR,0,1.0,0.1,5", "p,SR,0,2.0,0.1,5"], "E090", "bin 0 is given twice"),
-        (["p,SR,0,x,0.1,5"], "E090", "'x' is not a number"),
+        (["p,SR,0,1.0,0.1,5"], "E102", "yield: 1 value(s), the region has 2 bin(s); give one per bin"),
+        (["p,SR,0,nan,0.1,5", "p,SR,1,1.0,0.1,5"], "E103", "yield bin 0 is nan; give finite numbers"),
+        (["p,CR,0,1.0,0.1,5", "p,CR,1,1.0,0.1,5"], "E101", "point 'p' region 'CR': unknown region; a signal of BkgOnly.json enters SR"),
+        (["p,SR,0,-20,0.1,5", "p,SR,1,1.0,0.1,5"], "E104", "bin 0: yield -20 makes the total rate"),
+        (["p,SR,0,1.0,0.1,5", "p,SR,0,2.0,0.1,5"], "E100", "bin 0 is given twice"),
+        (["p,SR,0,x,0.1,5"], "E100", "'x' is not a number"),
     ],
 )
 def test_bad_yields_exit_2_naming_the_region(toy: Path, tmp_path: Path, rows: list[str], code: str, needle: str) -> None:
@@ -353,8 +353,8 @@ def test_bad_yields_exit_2_naming_the_region(toy: Path, tmp_path: Path, rows: li
 @pytest.mark.parametrize(
     ("name", "text", "code", "needle"),
     [
-        ("y.yaml", "points:\n  - {name: p, regions: {}}\n", "E090", "points[0](p).regions: no region"),
-        ("y.json", '{"points": [{"name": "p", "regions": {"SR": {"yield": [1.0, NaN]}}}]}', "E093", "point 'p' region 'SR': yield bin 1 is nan"),
+        ("y.yaml", "points:\n  - {name: p, regions: {}}\n", "E100", "points[0](p).regions: no region"),
+        ("y.json", '{"points": [{"name": "p", "regions": {"SR": {"yield": [1.0, NaN]}}}]}', "E103", "point 'p' region 'SR': yield bin 1 is nan"),
     ],
 )
 def test_yaml_point_without_regions_and_json_with_nan(toy: Path, tmp_path: Path, name: str, text: str, code: str, needle: str) -> None:
@@ -370,15 +370,15 @@ def test_negative_yield_with_a_positive_total_is_a_warning(toy: Path, tmp_path: 
     path = _csv(tmp_path, ["p,SR,0,-0.5,0.1,5", "p,SR,1,1.0,0.1,5"])
     code, out, err = run("reinterpret", str(toy), "--signal", str(path), "--jobs", "1", "--json")
     assert code == 0, err
-    assert "warning: W020" in err
-    assert [w["code"] for w in json.loads(out)["warnings"]] == ["W020"]
+    assert "warning: W030" in err
+    assert [w["code"] for w in json.loads(out)["warnings"]] == ["W030"]
 
 
 def test_unknown_systematic_and_unpaired_variation(toy: Path, tmp_path: Path) -> None:
     path = _csv(tmp_path, ["p,SR,0,1.0,0.1,0.1,-0.1", "p,SR,1,1.0,0.1,0.1,-0.1"], header="point,channel,bin,yield,mc_unc,nope_up,nope_down")
     code, _, err = run("reinterpret", str(toy), "--signal", str(path))
     assert code == 2
-    assert "E091" in err
+    assert "E101" in err
     assert "nope" in err
     assert "sig_jes" in err
     path = _csv(tmp_path, ["p,SR,0,1.0,0.1,0.1", "p,SR,1,1.0,0.1,0.1"], header="point,channel,bin,yield,mc_unc,sig_jes_up")
@@ -391,7 +391,7 @@ def test_normsys_needs_one_value_per_region(toy: Path, tmp_path: Path) -> None:
     path = _csv(tmp_path, ["p,SR,0,1.0,0.1,0.1,-0.1", "p,SR,1,1.0,0.1,0.2,-0.1"], header="point,channel,bin,yield,mc_unc,sig_xsec_up,sig_xsec_down")
     code, _, err = run("reinterpret", str(toy), "--signal", str(path))
     assert code == 2
-    assert "E092" in err
+    assert "E102" in err
     assert "same up and the same down in every bin" in err
 
 

@@ -90,7 +90,7 @@ class SignalFile:
     likelihood: str | None = None
 
 
-def _bad(where: str, message: str, code: str = "E090") -> InferenceInputError:
+def _bad(where: str, message: str, code: str = "E100") -> InferenceInputError:
     finding = Finding(code, where, message)
     return InferenceInputError(finding.one_line(), findings=[finding])
 
@@ -216,7 +216,7 @@ def _csv_row(row: Mapping[str, str], line: int, path: Path, values: Sequence[str
 def _series(by_bin: Mapping[int, float], where: str) -> Values:
     bins = sorted(by_bin)
     if bins != list(range(len(bins))):
-        raise _bad(where, f"bins {bins} given; give bins 0..n-1 of the region, each once", "E092")
+        raise _bad(where, f"bins {bins} given; give bins 0..n-1 of the region, each once", "E102")
     return tuple(by_bin[b] for b in bins)
 
 
@@ -319,16 +319,16 @@ def _systematic_findings(region: RegionInput, itf: Interface, where: str) -> lis
         syst = itf.systematic(key)
         if syst is None:
             known = ", ".join(s.key for s in itf.systematics[:8]) or "none"
-            out.append(Finding("E091", f"{where}.{key}", f"unknown systematic; the interface's keys are: {known} (see 'arch reinterpret BUNDLE --interface')"))
+            out.append(Finding("E101", f"{where}.{key}", f"unknown systematic; the interface's keys are: {known} (see 'arch reinterpret BUNDLE --interface')"))
         elif syst.type == "normsys" and (len(set(v.up)) > 1 or len(set(v.down)) > 1):
-            out.append(Finding("E092", f"{where}.{key}", "a normsys scales the region's total: give the same up and the same down in every bin"))
+            out.append(Finding("E102", f"{where}.{key}", "a normsys scales the region's total: give the same up and the same down in every bin"))
     return out
 
 
 def _shape(region: RegionInput, r: Region, itf: Interface, where: str) -> list[Finding]:
     """Bin counts, known systematics, one normsys value per channel."""
     out = [
-        Finding("E092", where, f"{name}: {len(values)} value(s), the region has {r.bins} bin(s); give one per bin", r.bins, len(values))
+        Finding("E102", where, f"{name}: {len(values)} value(s), the region has {r.bins} bin(s); give one per bin", r.bins, len(values))
         for name, values in _series_of(region)
         if values is not None and len(values) != r.bins
     ]
@@ -336,7 +336,7 @@ def _shape(region: RegionInput, r: Region, itf: Interface, where: str) -> list[F
 
 
 def _rates(region: RegionInput, r: Region, bounds: tuple[float, float], where: str) -> list[Finding]:
-    """E094 where the total rate goes negative for a POI value inside ``bounds``; W020 for a negative yield otherwise."""
+    """E104 where the total rate goes negative for a POI value inside ``bounds``; W030 for a negative yield otherwise."""
     out = []
     for b, (s, bkg) in enumerate(zip(region.yields, r.background, strict=False)):
         if s >= 0:
@@ -345,9 +345,9 @@ def _rates(region: RegionInput, r: Region, bounds: tuple[float, float], where: s
         if worst < 0:
             mu = bounds[1] if bkg + bounds[1] * s < bkg + bounds[0] * s else bounds[0]
             msg = f"bin {b}: yield {s:g} makes the total rate {worst:g} < 0 at mu = {mu:g} (background {bkg:g}); the rate must stay >= 0 for mu in [{bounds[0]:g}, {bounds[1]:g}]: fix the yield"
-            out.append(Finding("E094", where, msg))
+            out.append(Finding("E104", where, msg))
         else:
-            out.append(Finding("W020", where, f"bin {b}: negative yield {s:g}; the total rate stays positive for mu in [{bounds[0]:g}, {bounds[1]:g}]"))
+            out.append(Finding("W030", where, f"bin {b}: negative yield {s:g}; the total rate stays positive for mu in [{bounds[0]:g}, {bounds[1]:g}]"))
     return out
 
 
@@ -358,11 +358,11 @@ def _check_point(itf: Interface, point: SignalPoint, where: str) -> list[Finding
         r = itf.region(channel)
         if r is None:
             have = ", ".join(x.channel for x in itf.regions)
-            out.append(Finding("E091", at, f"unknown region; a signal of {itf.likelihood} enters {have}"))
+            out.append(Finding("E101", at, f"unknown region; a signal of {itf.likelihood} enters {have}"))
             continue
         bad = _finite(region)
         if bad is not None:
-            out.append(Finding("E093", at, f"{bad}; give finite numbers"))
+            out.append(Finding("E103", at, f"{bad}; give finite numbers"))
             continue
         shape = _shape(region, r, itf, at)
         out += shape

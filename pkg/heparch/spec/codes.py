@@ -128,24 +128,24 @@ CODES: dict[str, tuple[str, str]] = {
         "A likelihood's measurements MUST configure their parameters so that pyhf can start a fit (every lower bound <= its upper bound, every initial value within its bounds, given or pyhf's defaults, and inits, bounds, auxdata and sigmas for every lumi parameter): at least one of them, and the one its results claim with (named in their settings, else the first).",
         "likelihood",
     ),
-    # signal inputs of arch reinterpret (spec section 8.1)
-    "E090": (
+    # signal inputs of arch reinterpret (spec section 8.2)
+    "E100": (
         "A signal-inputs file MUST have the documented structure: points with a name and regions, each region with a yield per bin, numbers where numbers are expected, each point and each (point, region, bin) given once.",
         "signal-inputs",
     ),
-    "E091": (
+    "E101": (
         "Every region and systematic a signal input names MUST be one of the signal interface of its likelihood.",
         "signal-inputs",
     ),
-    "E092": (
+    "E102": (
         "Every signal input MUST give one number per bin of its region for yields, mc_unc and variations, and a normsys variation the same number in every bin.",
         "signal-inputs",
     ),
-    "E093": (
+    "E103": (
         "Every number of a signal input MUST be finite (no NaN, no infinity).",
         "signal-inputs",
     ),
-    "E094": (
+    "E104": (
         "A signal input MUST keep the total expected rate (background plus mu times signal) >= 0 in every bin for every mu inside the POI's bounds.",
         "signal-inputs",
     ),
@@ -175,8 +175,8 @@ CODES: dict[str, tuple[str, str]] = {
         "A measurement that pyhf cannot start a fit from (as E081 says) SHOULD NOT be stored where another measurement of the likelihood works; it is accepted when no results claim with it.",
         "likelihood",
     ),
-    # signal inputs of arch reinterpret (spec section 8.1)
-    "W020": (
+    # signal inputs of arch reinterpret (spec section 8.2)
+    "W030": (
         "A signal input SHOULD NOT have negative yields; one that keeps the total expected rate positive for every mu inside the POI's bounds is accepted.",
         "signal-inputs",
     ),
