@@ -45,8 +45,9 @@ LAYER = {
     "claim": 9,
     "simplify": 9,
     "export": 9,
-    "cli": 10,
-    "__main__": 11,
+    "reinterpret": 10,  # above replay: it runs new points with replay's executor and report
+    "cli": 11,
+    "__main__": 12,
 }
 
 

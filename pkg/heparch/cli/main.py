@@ -20,7 +20,21 @@ import typer.main
 from typer import _click as click  # typer vendors click
 
 from heparch import __version__, signals
-from heparch.cli import cmd_build, cmd_claim, cmd_cls, cmd_diff, cmd_export, cmd_extract, cmd_init, cmd_inspect, cmd_replay, cmd_sign, cmd_simplify, cmd_verify
+from heparch.cli import (
+    cmd_build,
+    cmd_claim,
+    cmd_cls,
+    cmd_diff,
+    cmd_export,
+    cmd_extract,
+    cmd_init,
+    cmd_inspect,
+    cmd_reinterpret,
+    cmd_replay,
+    cmd_sign,
+    cmd_simplify,
+    cmd_verify,
+)
 from heparch.errors import EXIT_INTERNAL, EXIT_USAGE, HeparchError
 
 HELP_OPTIONS = ["-h", "--help"]
@@ -50,7 +64,21 @@ def _root(
     """heparch: pack, verify and replay published particle-physics likelihoods."""
 
 
-for module in (cmd_init, cmd_build, cmd_verify, cmd_inspect, cmd_diff, cmd_extract, cmd_export, cmd_cls, cmd_claim, cmd_replay, cmd_sign, cmd_simplify):
+for module in (
+    cmd_init,
+    cmd_build,
+    cmd_verify,
+    cmd_inspect,
+    cmd_diff,
+    cmd_extract,
+    cmd_export,
+    cmd_cls,
+    cmd_claim,
+    cmd_replay,
+    cmd_reinterpret,
+    cmd_sign,
+    cmd_simplify,
+):
     module.register(app)
 
 

@@ -144,6 +144,27 @@ CODES: dict[str, tuple[str, str]] = {
         "import-profile",
     ),
     "E095": ("An imported archive MUST be a readable .tar.gz, .tgz, .tar or .zip file (not truncated, corrupt or encrypted).", "import-profile"),
+    # signal inputs of arch reinterpret (spec section 8.2)
+    "E100": (
+        "A signal-inputs file MUST have the documented structure: points with a name and regions, each region with a yield per bin, numbers where numbers are expected, each point and each (point, region, bin) given once.",
+        "signal-inputs",
+    ),
+    "E101": (
+        "Every region and systematic a signal input names MUST be one of the signal interface of its likelihood.",
+        "signal-inputs",
+    ),
+    "E102": (
+        "Every signal input MUST give one number per bin of its region for yields, mc_unc and variations, and a normsys variation the same number in every bin.",
+        "signal-inputs",
+    ),
+    "E103": (
+        "Every number of a signal input MUST be finite (no NaN, no infinity).",
+        "signal-inputs",
+    ),
+    "E104": (
+        "A signal input MUST keep the total expected rate (background plus mu times signal) >= 0 in every bin for every mu inside the POI's bounds.",
+        "signal-inputs",
+    ),
     # warnings
     "W001": ("A reader SHOULD report fields it does not know (from a newer 1.x version) and otherwise accept them.", "versioning"),
     "W002": ("The analysis metadata SHOULD give an SPDX license.", "metadata"),
@@ -185,6 +206,11 @@ CODES: dict[str, tuple[str, str]] = {
         "import-profile",
     ),
     "W022": ("A guessed analysis metadata value SHOULD be confirmed in arch.yaml.", "import-profile"),
+    # signal inputs of arch reinterpret (spec section 8.2)
+    "W030": (
+        "A signal input SHOULD NOT have negative yields; one that keeps the total expected rate positive for every mu inside the POI's bounds is accepted.",
+        "signal-inputs",
+    ),
 }
 
 ERROR_CODES = frozenset(c for c in CODES if c.startswith("E"))

@@ -1,0 +1,315 @@
+"""``arch reinterpret``: new signal points through a bundle's signal interface, computed in parallel.
+
+:func:`load` is the one adapter to the bundle (:class:`heparch.api.Bundle`): the likelihoods,
+their published signal patches, labels, claim settings and the analysis's luminosity.
+:func:`plan` checks the new points against the interface and generates their patches;
+:func:`run` computes them with replay's executor (:mod:`heparch.replay.executor`, the same
+workers, ``--jobs`` and ``--scheduler``) and returns a replay report without claims (so the
+replay's summary table and HTML page render it) plus what only a reinterpretation has:
+the cross-section limits, the dropped modifiers and the warnings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import heparch
+from heparch.components.workspace import pyhf_digest
+from heparch.errors import InputError
+from heparch.findings import Finding
+from heparch.infer.base import Settings
+from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
+from heparch.reinterpret.interface import Interface, Ops, derive
+from heparch.reinterpret.signal import SignalFile, SignalPoint, check
+from heparch.replay.outcome import PointOutcome, ReplayReport
+from heparch.replay.work import Context, Task, TaskResult
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """One likelihood of a bundle with its published signal patches."""
+
+    likelihood: str
+    workspace: Mapping[str, Any]
+    patches: Mapping[str, Ops]
+    labels: tuple[str, ...]
+    values: Mapping[str, Mapping[str, float]]
+    settings: Settings
+    references: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the patchset's metadata.references (pyhf requires one)
+
+    def interface(self, luminosity_ifb: float | None = None) -> Interface:
+        return derive(self.workspace, self.patches, likelihood=self.likelihood, measurement=self.settings.measurement, luminosity_ifb=luminosity_ifb)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """What reinterpretation reads from a bundle."""
+
+    path: Path
+    identity: str
+    likelihoods: Mapping[str, Published]
+    luminosity_ifb: float | None
+    axes: Mapping[str, str]
+
+    def published(self, likelihood: str | None) -> Published:
+        """The likelihood named (else the only one with signal patches)."""
+        with_patches = [n for n, p in self.likelihoods.items() if p.patches]
+        if likelihood is None:
+            if len(with_patches) != 1:
+                raise InputError(f"{self.path}: {len(with_patches)} likelihoods have signal patches {with_patches}; name one with --likelihood")
+            likelihood = with_patches[0]
+        found = self.likelihoods.get(likelihood)
+        if found is None:
+            raise InputError(f"{self.path}: --likelihood {likelihood!r} is not a likelihood of the bundle; it has {sorted(self.likelihoods)}")
+        if not found.patches:
+            raise InputError(f"{self.path}: likelihood {likelihood!r} has no published signal patches, so no signal interface can be derived")
+        return found
+
+    def interface(self, likelihood: str | None) -> Interface:
+        return self.published(likelihood).interface(self.luminosity_ifb)
+
+
+@dataclasses.dataclass
+class _Patchsets:
+    """What a likelihood's patchsets and patch files publish (each file read once: 1Lbb's patchset is 14 MB)."""
+
+    patches: dict[str, Ops] = dataclasses.field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    values: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    references: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def add_patchset(self, obj: Mapping[str, Any]) -> None:
+        self.labels = self.labels or tuple(str(x) for x in obj["metadata"].get("labels", []))
+        self.references = self.references or dict(obj["metadata"].get("references", {}))
+        for p in obj["patches"]:
+            name = p["metadata"]["name"]
+            self.patches.setdefault(name, p["patch"])
+            vals = p["metadata"].get("values", [])
+            self.values[name] = {k: float(v) for k, v in zip(self.labels, vals, strict=False) if isinstance(v, int | float)}
+
+
+def _published(bundle: Any, likelihood: str) -> _Patchsets:
+    """The likelihood's published signal patches by point name: its patchsets' patches, then its
+    patch files' (named by their ``patch.name`` annotation, as :func:`heparch.infer.inputs.bundle_points` names them)."""
+    found = _Patchsets()
+    for entry in bundle.manifest.by_role("patchset"):
+        if entry.likelihood == likelihood:
+            found.add_patchset(bundle.read_json(entry.path))
+    for entry in bundle.manifest.by_role("patch"):
+        if entry.likelihood == likelihood:
+            found.patches.setdefault(entry.annotations.get("patch.name", entry.path), bundle.read_json(entry.path))
+    return found
+
+
+def _settings(bundle: Any, likelihood: str) -> Settings:
+    """The settings the likelihood's claims were made with (the defaults without claims)."""
+    from heparch.spec.components import Results
+
+    for entry in bundle.manifest.by_role("results"):
+        if entry.likelihood == likelihood:
+            results = Results.from_json(bundle.read_json(entry.path))
+            return Settings.from_json(results.settings.to_json() if results.settings else {}, f"{bundle.path}:{entry.path}:$.settings")
+    return Settings()
+
+
+def load(bundle_path: Path) -> Source:
+    """Read ``bundle_path`` (the one place reinterpretation touches :class:`heparch.api.Bundle`)."""
+    with heparch.open(bundle_path) as bundle:
+        analysis = bundle.manifest.analysis
+        likelihoods = {}
+        for name in bundle.likelihoods():
+            p = _published(bundle, name)
+            likelihoods[name] = Published(name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references)
+        return Source(
+            bundle_path,
+            bundle.identity,
+            likelihoods,
+            analysis.luminosity_ifb if analysis is not None else None,
+            dict(analysis.axes or {}) if analysis is not None else {},
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# the template
+
+
+def template(source: Source, likelihood: str | None) -> tuple[Interface, SignalPoint]:
+    """The interface and one published point's inputs (the first of the patchset), named ``example_<point>``."""
+    pub = source.published(likelihood)
+    itf = pub.interface(source.luminosity_ifb)
+    name = next(iter(pub.patches))
+    point, _ = inputs_from_patch(itf, f"example_{name}", pub.patches[name], pub.workspace, pub.values.get(name))
+    return itf, point
+
+
+# ---------------------------------------------------------------------------------------
+# the plan and the run
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The new points of one likelihood, their patches and the work to run."""
+
+    source: Source
+    interface: Interface
+    points: Mapping[str, SignalPoint]
+    generated: Mapping[str, Generated]
+    context: Context
+    tasks: Sequence[Task]
+    warnings: Sequence[Finding]
+    xsec_pb: float | None
+    notes: Sequence[str] = ()
+
+
+def plan(
+    source: Source,
+    signals: SignalFile,
+    *,
+    likelihood: str | None = None,
+    upper_limits: bool = False,
+    xsec_pb: float | None = None,
+    backend: str | None = None,
+) -> Plan:
+    """Check ``signals`` against the interface of the likelihood (``likelihood``, else the one
+    the file names, else the only one with signal patches) and generate the tasks."""
+    from heparch.infer.backends import choose
+
+    if xsec_pb is not None and not xsec_pb > 0:
+        raise InputError(f"--xsec {xsec_pb:g}: give the signal's cross-section in pb, > 0")
+    pub = source.published(likelihood or signals.likelihood)
+    itf = pub.interface(source.luminosity_ifb)
+    warnings = check(itf, signals.points, str(signals.path), poi_bounds=pub.settings.poi_bounds)
+    choice = choose("workspace", pub.workspace, backend, settings=pub.settings)
+    token = f"{source.identity}:{pub.likelihood}:reinterpret:{choice.name}"
+    context = Context(token, pub.likelihood, "workspace", choice.name, pub.workspace, pub.settings, fallback=choice.fallback)
+    generated = {p.name: patch_for(itf, p) for p in signals.points}
+    wants_ul = upper_limits or xsec_pb is not None or any("xsec_pb" in p.labels for p in signals.points)
+    tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul) for p in signals.points]
+    notes = [f"{pub.likelihood}: {choice.reason}"] if choice.reason else []
+    points = {p.name: p for p in signals.points}
+    return Plan(source, itf, points, generated, context, tasks, warnings, xsec_pb, notes)
+
+
+def _scaled(mu: float | None, xsec: float) -> float | None:
+    return None if mu is None else mu * xsec
+
+
+def _xsec_limits(values: dict[str, Any], xsec: float | None) -> dict[str, Any]:
+    """``xsec_up_obs_pb`` and ``xsec_up_exp_pb``: the mu limits times the cross-section the yields were made with."""
+    if xsec is None or "mu_up_obs" not in values:
+        return values
+    expected = [_scaled(m, xsec) for m in values["mu_up_exp"]]
+    return {**values, "xsec_pb": xsec, "xsec_up_obs_pb": _scaled(values["mu_up_obs"], xsec), "xsec_up_exp_pb": expected}
+
+
+def outcome(p: Plan, result: TaskResult) -> PointOutcome:
+    """A computed point as a replay outcome without a claim (it passes when it was computed)."""
+    point = p.points[result.point]
+    values = None
+    if result.values is not None:
+        values = _xsec_limits(dict(result.values), point.labels.get("xsec_pb", p.xsec_pb))
+    return PointOutcome(
+        key=result.point,
+        likelihood=p.interface.likelihood,
+        point=result.point,
+        claimed={},
+        replayed=values,
+        passed=values is not None,
+        backend=result.backend,
+        seconds=result.seconds,
+        error=result.error,
+        values=dict(point.labels),
+        note=result.note,
+    )
+
+
+def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, on_outcome: Callable[[PointOutcome, int, int], None] | None = None) -> ReplayReport:
+    """Compute every point of ``p`` (in parallel with ``jobs`` or on Dask at ``scheduler``)."""
+    from heparch.replay.executor import execute
+
+    start = time.perf_counter()
+    done: dict[str, PointOutcome] = {}
+    with contextlib.closing(execute({p.context.token: p.context}, p.tasks, jobs=jobs, scheduler=scheduler)) as results:
+        for result in results:
+            done[result.point] = got = outcome(p, result)
+            if on_outcome is not None:
+                on_outcome(got, len(done), len(p.tasks))
+    ordered = [done[t.point] for t in p.tasks if t.point in done]
+    labels = _labels(p.points.values())
+    axes = (labels[0], labels[1]) if len(labels) >= 2 else None
+    return ReplayReport(str(p.source.path), p.source.identity, ordered, time.perf_counter() - start, labels=axes, axes=p.source.axes)
+
+
+def _labels(points: Any) -> list[str]:
+    """The label names every point has (in the first point's order), ``xsec_pb`` left out."""
+    points = list(points)
+    if not points:
+        return []
+    common = set.intersection(*(set(pt.labels) for pt in points))
+    return [k for k in points[0].labels if k in common and k != "xsec_pb"]
+
+
+def to_json(p: Plan, report: ReplayReport) -> dict[str, Any]:
+    """The ``--json`` document: per point the CLs, limits, labels and the modifiers it did not get."""
+    points = {}
+    for o in report.points:
+        doc: dict[str, Any] = {"likelihood": o.likelihood, "backend": o.backend, "seconds": round(o.seconds, 6), "labels": dict(o.values)}
+        doc.update(dict(o.replayed) if o.replayed is not None else {"error": o.error})
+        if o.note:
+            doc["note"] = o.note
+        doc["dropped"] = [str(d) for d in p.generated[o.point].dropped]
+        points[o.point] = doc
+    computed = [o for o in report.points if o.replayed is not None]
+    summary = {
+        "total": len(report.points),
+        "computed": len(computed),
+        "failed": len(report.points) - len(computed),
+        "excluded": sum(1 for o in computed if o.excluded("replayed")),
+        "seconds": round(report.seconds, 3),
+    }
+    return {
+        "bundle": report.bundle,
+        "identity": report.identity,
+        "likelihood": p.interface.likelihood,
+        "points": points,
+        "summary": summary,
+        "warnings": [w.to_json() for w in p.warnings],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# --patchset-out
+
+
+def patchset(p: Plan) -> dict[str, Any]:
+    """A pyhf PatchSet (schema 1.0.0) of the new points, for the likelihood's background-only workspace."""
+    labels = _labels(p.points.values()) or ["index"]
+    patches = []
+    for i, (name, g) in enumerate(p.generated.items()):
+        labs = p.points[name].labels
+        values = [labs[k] for k in labels] if labels != ["index"] else [i]
+        patches.append({"metadata": {"name": name, "values": values}, "patch": g.ops})
+    pub = p.source.likelihoods[p.interface.likelihood]
+    metadata = {
+        "description": f"new signal points for {p.interface.likelihood} made by arch reinterpret from {p.source.path.name} ({p.source.identity})",
+        "digests": {"sha256": pyhf_digest(pub.workspace)},
+        "labels": labels,
+        "references": dict(pub.references),  # the analysis's: the new points are for its likelihood
+    }
+    return {"metadata": metadata, "patches": patches, "version": "1.0.0"}
+
+
+def write_json(path: Path, doc: Any) -> None:
+    """``doc`` as JSON at ``path``, written to a temporary file and renamed into place."""
+    from heparch.store.writer import atomic_output
+
+    if path.is_dir() or not path.parent.is_dir():
+        raise InputError(f"{path}: {'is a directory' if path.is_dir() else 'its directory does not exist'}; give a file in an existing directory")
+    with atomic_output(path) as fh:
+        fh.write(json.dumps(doc, indent=1, sort_keys=True).encode("utf-8") + b"\n")
