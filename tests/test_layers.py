@@ -4,6 +4,7 @@ not even lazily inside a function."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,21 +29,22 @@ LAYER = {
     "semantic_stream": 3,
     "config": 3,
     "metadata": 3,
-    "__init__": 4,  # heparch.open
-    "api": 4,
-    "build": 4,
-    "verify": 4,
-    "extract": 4,
-    "inspect": 4,
-    "init": 4,
-    "signing": 4,
-    "trust": 4,
-    "infer": 5,
-    "replay": 6,
-    "claim": 6,
-    "simplify": 6,
-    "cli": 7,
-    "__main__": 8,
+    "infer": 4,  # the engines: below the packager, they never open a bundle
+    "__init__": 5,  # heparch.open
+    "api": 5,
+    "build": 5,
+    "verify": 5,
+    "extract": 5,
+    "inspect": 5,
+    "init": 5,
+    "signing": 5,
+    "trust": 5,
+    "analysis": 6,  # the domain model: a bundle's likelihoods, points and claims
+    "replay": 7,
+    "claim": 7,
+    "simplify": 7,
+    "cli": 8,
+    "__main__": 9,
 }
 
 
@@ -112,3 +114,34 @@ def test_light_commands_import_no_heavy_dependency(command: tuple[str, ...], tmp
     code, _, heavy = proc.stderr.strip().splitlines()[-1].partition(" ")
     assert code == "0", proc.stderr
     assert heavy == "", f"arch {' '.join(command)} imported {heavy}"
+
+
+#: the modules above the domain model that ask what a bundle holds: they ask heparch.analysis
+DOMAIN_CONSUMERS = ("infer", "replay", "claim", "simplify", "cli/cmd_claim.py", "cli/cmd_cls.py", "cli/cmd_replay.py", "cli/cmd_simplify.py")
+#: reads of the manifest's file list or of a results component's points
+DIRECT_READS = re.compile(r"""\.by_role\(|manifest\.files\b|\.files\(\)|\[["']files["']\]|\[["']points["']\]|results\.points\b""")
+#: lines that match but read something else: (file, text in the line, why)
+NOT_THE_MANIFEST = (
+    ("replay/audit.py", 'out["points"]', "the audit summary it writes"),
+    ("replay/core.py", 'obj["points"]', "the --resume state file"),
+)
+
+
+def test_only_the_domain_model_reads_files_and_points() -> None:
+    """import-linter cannot see attribute reads: this holds that only heparch.analysis reads the
+    manifest's ``files`` and a results component's ``points`` (issue 12)."""
+    found = []
+    for top in DOMAIN_CONSUMERS:
+        root = PKG / top
+        for file in sorted(root.rglob("*.py") if root.is_dir() else [root.with_suffix(".py") if not root.suffix else root]):
+            for n, line in enumerate(file.read_text("utf-8").splitlines(), 1):
+                allowed = any(str(file.relative_to(PKG)) == f and text in line for f, text, _ in NOT_THE_MANIFEST)
+                if DIRECT_READS.search(line) and not allowed:
+                    found.append(f"{file.relative_to(PKG)}:{n}: {line.strip()}")
+    assert found == []
+
+
+def test_the_direct_read_pattern_sees_a_read() -> None:
+    assert DIRECT_READS.search('for e in bundle.manifest.by_role("results"):')
+    assert DIRECT_READS.search('points = obj["points"]')
+    assert not DIRECT_READS.search("for p in report.points:")

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from heparch.replay.core import candidates, ratio
+from heparch.replay.core import ToleranceLike, candidates, ratio
 from heparch.replay.work import Context, Task
 
 #: the largest difference in -ln L of the free fit between the audited and the reference
@@ -95,7 +95,7 @@ def spey_values(spec: Mapping[str, Any], signal: str, mu: float) -> dict[str, An
     return {"CLs_obs": 1.0 - float(obs[0]), "CLs_exp": [1.0 - float(v) for v in exp], "nll": float(nll)}
 
 
-def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance: ToleranceLike) -> dict[str, Any]:
     """One point's audit: -ln L difference, then the CLs values; the largest ratio, its field,
     both values there (``audited_value``, ``reference_value``) and the tolerance."""
     nll_diff = float(audited["nll"]) - float(reference["nll"])
