@@ -56,7 +56,7 @@ def select(
     where: str,
     flag: str,
     predicate: str,
-    label: str = "valid names",
+    label: str = "valid names: ",
     hint: str = "",
     error: type[InputError] = InputError,
 ) -> str:
@@ -66,7 +66,7 @@ def select(
         return wanted
     close = difflib.get_close_matches(wanted, list(valid), n=3)
     mean = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise error(f"{where}: {flag} {wanted!r} {predicate}; {label}: {listing(valid)}{mean}{hint}")
+    raise error(f"{where}: {flag} {wanted!r} {predicate}; {label}{listing(valid)}{mean}{hint}")
 
 
 def only(valid: Sequence[str], *, where: str, what: str, flag: str) -> str:
@@ -397,7 +397,7 @@ def _pick_likelihood(analysis: Analysis, likelihood: str | None, backend: str | 
     where = str(analysis.source)
     if likelihood is not None:
         predicate = "is not a likelihood of the bundle"
-        return analysis.likelihood(select(likelihood, analysis.names(), where=where, flag="--likelihood", predicate=predicate, label="it has"))
+        return analysis.likelihood(select(likelihood, analysis.names(), where=where, flag="--likelihood", predicate=predicate, label="it has "))
     full, simplified = analysis.names("workspace"), analysis.names("simplified")
     if backend == "simplified":
         return analysis.likelihood(only(simplified, where=where, what="simplified likelihood", flag="--likelihood"))

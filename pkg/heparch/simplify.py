@@ -272,7 +272,7 @@ def _likelihood(analysis: Analysis, likelihood: str | None) -> Likelihood:
     if likelihood is None:
         return analysis.likelihood(only(full, where=where, what="likelihood", flag="--likelihood"))
     predicate = "is not a likelihood (role 'likelihood') of the bundle"
-    return analysis.likelihood(select(likelihood, full, where=where, flag="--likelihood", predicate=predicate, label="it has"))
+    return analysis.likelihood(select(likelihood, full, where=where, flag="--likelihood", predicate=predicate, label="it has "))
 
 
 def _patchsets(lk: Likelihood, patchset: str | Path | None, path: Path, location: str) -> list[str]:
@@ -280,7 +280,7 @@ def _patchsets(lk: Likelihood, patchset: str | Path | None, path: Path, location
     sets = list(lk.patchsets)
     if patchset is not None:
         predicate = f"is not a patchset of likelihood {lk.path!r} in the bundle"
-        sets = [select(str(patchset), sets, where=str(path), flag="--patchset", predicate=predicate, label="its patchsets")]
+        sets = [select(str(patchset), sets, where=str(path), flag="--patchset", predicate=predicate, label="its patchsets: ")]
     if not sets:
         raise InputError(
             f"{location}: has no patchset in the bundle (role 'patchset', likelihood {lk.path!r}); the signals of a simplified likelihood come from its patches"

@@ -270,7 +270,7 @@ def _claimed(analysis: Analysis, likelihood: str | None) -> list[Likelihood]:
             where=str(analysis.source),
             flag="--likelihood",
             predicate="has no claimed results",
-            label="claimed likelihoods",
+            label="claimed likelihoods: ",
         )
         claimed = [lk for lk in claimed if lk.path == likelihood]
     if not claimed:
