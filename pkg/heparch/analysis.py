@@ -32,7 +32,7 @@ from heparch.infer import inputs as infer_inputs
 from heparch.infer.base import Settings
 from heparch.infer.inputs import Inputs, Patch, listing
 from heparch.spec.components import ResultPoint, Results, Tolerance
-from heparch.spec.models import FileEntry, Manifest
+from heparch.spec.models import FileEntry
 
 Kind = Literal["workspace", "simplified"]
 #: an open bundle, as the modules above this one receive it (they never import the API itself)
@@ -110,8 +110,11 @@ class Analysis:
     def of(cls, bundle: Bundle) -> Analysis:
         m = bundle.manifest
         axes = dict(m.analysis.axes or {}) if m.analysis is not None else {}
-        found = [_likelihood(m, e, "workspace") for e in m.by_role("likelihood")]
-        found += [_likelihood(m, e, "simplified") for e in m.by_role("simplified-likelihood")]
+        belongs: dict[str, list[FileEntry]] = {}
+        for f in m.files:
+            if f.likelihood is not None:
+                belongs.setdefault(f.likelihood, []).append(f)
+        found = [_likelihood(f, _KINDS[f.role], belongs.get(f.path, [])) for f in m.files if f.role in _KINDS]
         paths = frozenset(f.path for f in m.files)
         return cls(bundle.path, bundle.identity, tuple(sorted(found, key=lambda lk: lk.path)), paths, axes)
 
@@ -127,17 +130,19 @@ class Analysis:
         return [lk for lk in self.likelihoods if lk.results is not None]
 
 
-def _likelihood(m: Manifest, entry: FileEntry, kind: Kind) -> Likelihood:
-    mine = [f for f in m.files if f.likelihood == entry.path]
-    return Likelihood(
-        path=entry.path,
-        kind=kind,
-        digest=entry.digest,
-        patchsets=tuple(f.path for f in mine if f.role == "patchset"),
-        patch_files=tuple((f.path, f.annotations.get("patch.name", f.path)) for f in mine if f.role == "patch"),
-        simplified=tuple(f.path for f in mine if f.role == "simplified-likelihood"),
-        results=next((f.path for f in mine if f.role == "results"), None),
-    )
+#: the roles of likelihoods, and their kinds
+_KINDS: Final[Mapping[str, Kind]] = {"likelihood": "workspace", "simplified-likelihood": "simplified"}
+
+
+def _likelihood(entry: FileEntry, kind: Kind, mine: Sequence[FileEntry]) -> Likelihood:
+    """The likelihood of manifest entry ``entry``, with the files that name it (``mine``)."""
+
+    def paths(role: str) -> tuple[str, ...]:
+        return tuple(f.path for f in mine if f.role == role)
+
+    patch_files = tuple((f.path, f.annotations.get("patch.name", f.path)) for f in mine if f.role == "patch")
+    results = paths("results")
+    return Likelihood(entry.path, kind, entry.digest, paths("patchset"), patch_files, paths("simplified-likelihood"), results[0] if results else None)
 
 
 def with_results(data: Mapping[str, object], components: Mapping[str, str]) -> dict[str, object]:
@@ -194,14 +199,16 @@ def patchset_points(patchset: Any, likelihood: str, source: str) -> list[Point]:
     meta = patchset.get("metadata")
     raw = meta.get("labels") if isinstance(meta, dict) else None
     labels = tuple(str(x) for x in raw) if isinstance(raw, list) else ()
-    out = []
-    for p in patchset.get("patches") or []:
-        pm = p.get("metadata") if isinstance(p, dict) else None
-        name = pm.get("name") if isinstance(pm, dict) else None
-        if isinstance(name, str):
-            values = pm.get("values") if isinstance(pm, dict) else None
-            out.append(Point(likelihood, name, source, p.get("patch"), labels, _aligned(values, labels)))
-    return out
+    found = (_patch_point(p, labels, likelihood, source) for p in patchset.get("patches") or [])
+    return [p for p in found if p is not None]
+
+
+def _patch_point(patch: Any, labels: tuple[str, ...], likelihood: str, source: str) -> Point | None:
+    """The point of one patch of a patchset (None without a name)."""
+    meta = patch.get("metadata") if isinstance(patch, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        return None
+    return Point(likelihood, meta["name"], source, patch.get("patch"), labels, _aligned(meta.get("values"), labels))
 
 
 def _signal_points(spec: Any, likelihood: str) -> list[Point]:

@@ -125,15 +125,8 @@ def _component(
     """The results component of ``ctx``'s likelihood. A point whose limits reach above the cap
     has no finite limit to claim: its CLs values are claimed, its limits left out (and named
     in ``notes``)."""
-    points = {}
-    above: list[str] = []
-    for point in sorted(values):
-        v = dict(values[point])
-        if "mu_up_obs" in v and (v.get("mu_up_obs") is None or None in (v.get("mu_up_exp") or [None])):
-            above.append(point)
-            v.pop("mu_up_obs", None)
-            v.pop("mu_up_exp", None)
-        points[point] = v
+    points = {point: _claimable(values[point]) for point in sorted(values)}
+    above = [point for point in points if "mu_up_obs" in values[point] and "mu_up_obs" not in points[point]]
     if above and notes is not None:
         notes.append(
             f"{ctx.likelihood}: upper limits above the cap are not claimed for {len(above)} point(s): {', '.join(above[:8])}{' ...' if len(above) > 8 else ''}"
@@ -151,6 +144,13 @@ def _component(
     if audit is not None:
         out["audit"] = dict(audit)
     return out
+
+
+def _claimable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A point's values as claimed: without its limits when they reach above the cap (None)."""
+    if "mu_up_obs" in values and (values.get("mu_up_obs") is None or None in (values.get("mu_up_exp") or [None])):
+        return {k: v for k, v in values.items() if k not in ("mu_up_obs", "mu_up_exp")}
+    return dict(values)
 
 
 def claim(
@@ -174,11 +174,8 @@ def claim(
     _check_output(src, out)
     with heparch.open(src) as bundle:
         contexts, tasks, notes = plan(bundle, backend=backend, upper_limits=upper_limits, settings=settings)
-        if not tasks:
-            raise InputError(f"{src}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
         parent = bundle.identity
-        analysis = Analysis.of(bundle)
-        paths = {ctx.likelihood: results_path(analysis, ctx.likelihood) for ctx in contexts.values()}
+        paths = _results_paths(Analysis.of(bundle), contexts, tasks)
     if audit < 0:
         raise InputError(f"--audit {audit}: must be 0 or more")
     values, failed = _compute(contexts, tasks, notes, jobs=jobs, scheduler=scheduler, on_result=on_result)
@@ -195,6 +192,13 @@ def claim(
     identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
     n_points = sum(len(v) for v in values.values())
     return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, n_points, failed, tuple(notes), overall)
+
+
+def _results_paths(analysis: Analysis, contexts: Mapping[str, Context], tasks: list[Task]) -> dict[str, str]:
+    """The results component of each likelihood with points, by likelihood; an error when none has points."""
+    if not tasks:
+        raise InputError(f"{analysis.source}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
+    return {ctx.likelihood: results_path(analysis, ctx.likelihood) for ctx in contexts.values()}
 
 
 def _check_output(src: Path, out: Path) -> None:
@@ -267,16 +271,7 @@ def _audit(
     """The audit summary by context token, and bundle-wide under ``""``."""
     seed = auditing.seed_of(parent)
     todo, why = auditing.tasks_for(contexts, computed, n, seed) if n else ([], [])
-    found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
-    errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
-    with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
-        for result in results:
-            if result.values is None:
-                errors[result.token][result.point] = result.error or "failed"
-                continue
-            claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
-            reference = result.values["reference"]
-            found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+    found, errors = _audited(contexts, todo, values, jobs=jobs, scheduler=scheduler)
     out = {}
     for token, ctx in contexts.items():
         notes = [w for w in why if w.startswith(f"{ctx.likelihood}:")] or (
@@ -287,6 +282,24 @@ def _audit(
     all_errors = {f"{contexts[t].likelihood}:{p}": e for t, errs in errors.items() for p, e in errs.items()}
     out[""] = auditing.summary(n, seed, everything, all_errors, why)
     return out
+
+
+def _audited(
+    contexts: Mapping[str, Context], todo: list[Task], values: Mapping[str, Mapping[str, Mapping[str, Any]]], *, jobs: int, scheduler: str | None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, str]]]:
+    """Run the audit tasks: each audited point's comparison with the reference backend, and the
+    errors, by context token and point."""
+    found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
+    errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
+    with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
+        for result in results:
+            if result.values is None:
+                errors[result.token][result.point] = result.error or "failed"
+                continue
+            claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
+            reference = result.values["reference"]
+            found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+    return found, errors
 
 
 def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, Any]]]) -> str:

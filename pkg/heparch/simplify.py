@@ -320,18 +320,13 @@ def derive(
     ``derived_from``."""
     import numpy as np
 
-    from heparch.infer.fast import FastBackend
     from heparch.infer.fast._blas import single_thread
 
     _check_numbers(samples, seed)
     if not points:
         raise InputError("no signal points: the signals of a simplified likelihood come from the patches of a patchset")
     start = time.perf_counter()
-    backend = FastBackend()
-    reason = backend.unsupported(workspace)
-    if reason is not None:
-        raise InferenceInputError(f"the fast engine cannot fit this model: {reason}")
-    bkg = backend.background(workspace)
+    bkg = _fast_background(workspace)
     model = bkg.model()
     st = model.st
     bins = _bins(st.channels, st.channel_bins, channels)
@@ -349,12 +344,7 @@ def derive(
         warnings.append(f"{dropped} of {samples} samples gave non-finite expected rates (a normsys factor <= 0) and were dropped")
     if n_used < 2:
         raise InferenceInputError(f"only {n_used} of {samples} samples gave finite expected rates; the model is not defined around its best fit")
-    background = [_round(v) for v in m1]
-    negative = [bins[i] for i, v in enumerate(background) if v < 0]
-    if negative:
-        raise InferenceInputError(
-            f"the mean background is negative in bin {_bin_name(negative[0])}: the simplified engine refuses negative rates; leave that channel out with --channels"
-        )
+    background = _mean_background(m1, bins)
     cov, ridge = _covariance(m2, bins)
     method = METHOD
     if ridge:
@@ -379,6 +369,28 @@ def derive(
         linear = list(bins)
         warnings.append("the quadratic form's correlation matrix (Buckley et al. eq. 2.12) is not positive definite: third moments dropped (the linear form)")
     return Simplified(sl, tuple(bins), tuple(linear), tuple(warnings), n_used, clipped, dropped, ridge, time.perf_counter() - start)
+
+
+def _fast_background(workspace: Mapping[str, Any]) -> FastBackground:
+    """The fast engine's background model of ``workspace``; an error where it cannot fit it."""
+    from heparch.infer.fast import FastBackend  # numpy and scipy: imported when a likelihood is simplified
+
+    backend = FastBackend()
+    reason = backend.unsupported(workspace)
+    if reason is not None:
+        raise InferenceInputError(f"the fast engine cannot fit this model: {reason}")
+    return backend.background(workspace)
+
+
+def _mean_background(m1: np.ndarray, bins: Sequence[Bin]) -> list[float]:
+    """The background means, rounded; an error naming the first negative one."""
+    background = [_round(v) for v in m1]
+    negative = [bins[i] for i, v in enumerate(background) if v < 0]
+    if negative:
+        raise InferenceInputError(
+            f"the mean background is negative in bin {_bin_name(negative[0])}: the simplified engine refuses negative rates; leave that channel out with --channels"
+        )
+    return background
 
 
 def _bin_index(names: Sequence[str], sizes: Sequence[int]) -> dict[Bin, int]:

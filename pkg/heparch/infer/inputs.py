@@ -304,10 +304,17 @@ def workspace_poi_bounds(spec: Mapping[str, Any], measurement: str | None = None
         return None
     for par in config.get("parameters") or []:
         if isinstance(par, Mapping) and par.get("name") == config["poi"] and isinstance(par.get("bounds"), list):
-            bounds = par["bounds"]
-            if len(bounds) == 1 and isinstance(bounds[0], list) and len(bounds[0]) == 2:
-                return float(bounds[0][0]), float(bounds[0][1])
+            bounds = _one_pair(par["bounds"])
+            if bounds is not None:
+                return bounds
     return NORMFACTOR_BOUNDS
+
+
+def _one_pair(bounds: list[Any]) -> tuple[float, float] | None:
+    """``[[lower, upper]]`` as ``(lower, upper)``; None for another shape."""
+    if len(bounds) == 1 and isinstance(bounds[0], list) and len(bounds[0]) == 2:
+        return float(bounds[0][0]), float(bounds[0][1])
+    return None
 
 
 def as_given(settings: Settings, spec: Mapping[str, Any]) -> Settings:

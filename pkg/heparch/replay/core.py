@@ -37,6 +37,7 @@ from heparch.errors import InputError
 from heparch.infer.backends import choose
 from heparch.infer.pyhf_backend import NOMINAL_START
 from heparch.replay import work
+from heparch.replay.executor import execute
 from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.spec.components import Tolerance, ToleranceSpec
@@ -88,24 +89,38 @@ def candidates(claimed: Mapping[str, Any], replayed: Mapping[str, Any], toleranc
     double precision agrees without a comparison, and so does one marked on one side whose other
     side is also at most :data:`UNDERFLOW` (an unmarked 0 from an older tool); otherwise a value
     marked on one side only is a mismatch whatever the numbers (its ``note`` says which side)."""
-    under_c, under_r = _underflow(claimed), _underflow(replayed)
+    under = (_underflow(claimed), _underflow(replayed))
     for group, fields in (("CLs", ("CLs_obs", "CLs_exp")), ("mu_up", ("mu_up_obs", "mu_up_exp"))):
         spec = _spec(tolerance, group)
-        for name in fields:
-            if claimed.get(name) is None:
-                continue
-            want, got = claimed[name], replayed.get(name)
-            pairs = [(name, want, got)] if not isinstance(want, list) else [(f"{name}[{i}]", w, (got or [None] * 5)[i]) for i, w in enumerate(want)]
-            for field, w, g in pairs:
-                if field in under_c and field in under_r:
-                    continue
-                unmarked = g if field in under_c else w
-                if (field in under_c) != (field in under_r) and unmarked is not None and 0.0 <= float(unmarked) <= UNDERFLOW:
-                    continue  # the other side holds the same underflowed value without the mark (claims by older tools)
-                note = ""
-                if (field in under_c) != (field in under_r):
-                    note = f"{'the claim' if field in under_c else 'the replay'} marks it as underflowing double precision, {'the replay' if field in under_c else 'the claim'} does not"
+        for field, w, g in _pairs(claimed, replayed, fields):
+            note = _underflow_note(field, w, g, *under)
+            if note is not None:
                 yield Mismatch(field, float(w), math.inf if g is None else float(g), allowed(w, spec), note)
+
+
+def _pairs(claimed: Mapping[str, Any], replayed: Mapping[str, Any], fields: Sequence[str]) -> Iterator[tuple[str, Any, Any]]:
+    """(field, claimed, replayed) of every claimed value of ``fields``, a band value by value (``CLs_exp[2]``)."""
+    for name in fields:
+        want, got = claimed.get(name), replayed.get(name)
+        if want is None:
+            continue
+        if isinstance(want, list):
+            yield from ((f"{name}[{i}]", w, (got or [None] * 5)[i]) for i, w in enumerate(want))
+        else:
+            yield name, want, got
+
+
+def _underflow_note(field: str, claimed: Any, replayed: Any, under_c: set[str], under_r: set[str]) -> str | None:
+    """None where the value agrees without a comparison (underflowing on both sides, marked or
+    not); else the mismatch note ("" for the plain comparison of numbers)."""
+    marked_c, marked_r = field in under_c, field in under_r
+    if marked_c == marked_r:
+        return None if marked_c else ""
+    unmarked = replayed if marked_c else claimed
+    if unmarked is not None and 0.0 <= float(unmarked) <= UNDERFLOW:
+        return None  # the other side holds the same underflowed value without the mark (claims by older tools)
+    sides = ("the claim", "the replay") if marked_c else ("the replay", "the claim")
+    return f"{sides[0]} marks it as underflowing double precision, {sides[1]} does not"
 
 
 def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> list[Mismatch]:
@@ -237,10 +252,7 @@ def plan(
 ) -> Plan:
     """The replay of ``bundle_path``'s claims, restricted to ``likelihood``, ``points`` or a random ``sample``."""
     path = Path(bundle_path)
-    with heparch.open(path) as bundle:
-        analysis = Analysis.of(bundle)
-        read = [claims_of(bundle, lk) for lk in _claimed(analysis, likelihood)]
-        derived = {lk.path: bundle.read_json(lk.simplified[0]) for lk in analysis.likelihoods if lk.simplified and compare_simplified}
+    analysis, read, derived = _read(path, likelihood, compare_simplified)
     built = _Built()
     for claims in read:
         built.add(claims, analysis, backend, derived.get(claims.likelihood.path))
@@ -258,6 +270,16 @@ def plan(
         notes=built.notes,
         axes=analysis.axes,
     )
+
+
+def _read(path: Path, likelihood: str | None, compare_simplified: bool) -> tuple[Analysis, list[Claims], dict[str, Any]]:
+    """The bundle's analysis, the claims to replay, and (``compare_simplified``) the simplified
+    likelihood derived from each full one, by the full one's path."""
+    with heparch.open(path) as bundle:
+        analysis = Analysis.of(bundle)
+        read = [claims_of(bundle, lk) for lk in _claimed(analysis, likelihood)]
+        wanted = [c.likelihood for c in read if c.likelihood.simplified] if compare_simplified else []
+        return analysis, read, {lk.path: bundle.read_json(lk.simplified[0]) for lk in wanted}
 
 
 def _claimed(analysis: Analysis, likelihood: str | None) -> list[Likelihood]:
@@ -510,40 +532,53 @@ def run(
     ``audit`` points computed by the fast engine are recomputed with the reference backend
     (:func:`audit_points`). Interrupted (Ctrl-C, SIGTERM), it stops its workers, writes the
     ``resume`` state and raises :class:`heparch.signals.Interrupted` with the line to print."""
-    from heparch.replay.executor import execute
-
     start = time.perf_counter()
     state = State(resume, plan.identity) if resume is not None else None
-    done: dict[tuple[str, str], PointOutcome] = {}
-    total = len(plan.tasks)
+    arrived = _Arrived(plan, on_outcome)
+    todo = _resumed(plan, state, arrived)
+    try:
+        with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:  # closed: workers stop on any exit
+            for result in results:
+                if state is not None:
+                    state.record(result)
+                arrived.add(result)
+        summary = audit_points(plan, arrived.done, audit, jobs=jobs, scheduler=scheduler) if audit else None
+    except signals.INTERRUPTS as exc:  # Ctrl-C or SIGTERM (heparch.signals): keep what was computed, say how to go on
+        with signals.shielded():
+            if state is not None:
+                state.flush()
+        raise signals.Interrupted(signals.signum_of(exc), interrupted_line(len(arrived.done), len(plan.tasks), resume)) from None
+    finally:
+        if state is not None:
+            state.flush()
+    ordered = [arrived.done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in arrived.done]
+    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary, axes=plan.axes)
+
+
+class _Arrived:
+    """The outcomes so far, by (token, point); each one is passed on to ``on_outcome`` as it arrives."""
+
+    def __init__(self, plan: Plan, on_outcome: Callable[[PointOutcome, int, int], None] | None) -> None:
+        self.plan = plan
+        self.on_outcome = on_outcome
+        self.done: dict[tuple[str, str], PointOutcome] = {}
+
+    def add(self, result: TaskResult) -> None:
+        self.done[(result.token, result.point)] = got = outcome(self.plan, result)
+        if self.on_outcome is not None:
+            self.on_outcome(got, len(self.done), len(self.plan.tasks))
+
+
+def _resumed(plan: Plan, state: State | None, arrived: _Arrived) -> list[Task]:
+    """The tasks still to run; those the resume ``state`` holds arrive at once."""
     todo: list[Task] = []
     for task in plan.tasks:
         previous = state.get(task) if state is not None else None
         if previous is None:
             todo.append(task)
         else:
-            done[(task.token, task.point)] = got = outcome(plan, previous)
-            if on_outcome is not None:
-                on_outcome(got, len(done), total)
-    try:
-        with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:  # closed: workers stop on any exit
-            for result in results:
-                if state is not None:
-                    state.record(result)
-                done[(result.token, result.point)] = got = outcome(plan, result)
-                if on_outcome is not None:
-                    on_outcome(got, len(done), total)
-        summary = audit_points(plan, done, audit, jobs=jobs, scheduler=scheduler) if audit else None
-    except signals.INTERRUPTS as exc:  # Ctrl-C or SIGTERM (heparch.signals): keep what was computed, say how to go on
-        with signals.shielded():
-            if state is not None:
-                state.flush()
-        raise signals.Interrupted(signals.signum_of(exc), interrupted_line(len(done), total, resume)) from None
-    finally:
-        if state is not None:
-            state.flush()
-    ordered = [done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in done]
-    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary, axes=plan.axes)
+            arrived.add(previous)
+    return todo
 
 
 def interrupted_line(done: int, total: int, resume: Path | None) -> str:
@@ -563,7 +598,6 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
     outcome in ``done`` gets its ``audit``, and a difference above the tolerance fails it like a
     mismatch (field ``audit:<field>``). Returns the audit summary."""
     from heparch.replay import audit as auditing  # audit builds on this module's comparison: imported here, not at the top
-    from heparch.replay.executor import execute
 
     seed = auditing.seed_of(plan.identity)
     computed = {
