@@ -94,6 +94,7 @@ class Likelihood:
     patch_files: tuple[tuple[str, str], ...] = ()  # (logical path, point name) of its RFC 6902 patch files
     simplified: tuple[str, ...] = ()  # simplified likelihoods derived from it
     results: str | None = None  # its results component
+    derived_from: str | None = None  # a simplified likelihood's full likelihood, when the manifest names it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +124,11 @@ class Analysis:
         return [lk.path for lk in self.likelihoods if not kinds or lk.kind in kinds]
 
     def likelihood(self, path: str) -> Likelihood:
-        return next(lk for lk in self.likelihoods if lk.path == path)
+        """The likelihood of logical path ``path`` (a ``KeyError`` if there is none: :func:`select` the name first)."""
+        for lk in self.likelihoods:
+            if lk.path == path:
+                return lk
+        raise KeyError(path)
 
     def claimed(self) -> list[Likelihood]:
         """The likelihoods with a results component."""
@@ -142,7 +147,8 @@ def _likelihood(entry: FileEntry, kind: Kind, mine: Sequence[FileEntry]) -> Like
 
     patch_files = tuple((f.path, f.annotations.get("patch.name", f.path)) for f in mine if f.role == "patch")
     results = paths("results")
-    return Likelihood(entry.path, kind, entry.digest, paths("patchset"), patch_files, paths("simplified-likelihood"), results[0] if results else None)
+    derived = paths("simplified-likelihood")
+    return Likelihood(entry.path, kind, entry.digest, paths("patchset"), patch_files, derived, results[0] if results else None, entry.likelihood)
 
 
 def with_results(data: Mapping[str, object], components: Mapping[str, str]) -> dict[str, object]:
@@ -252,8 +258,8 @@ def _workspace_points(bundle: Bundle, likelihood: Likelihood, patchsets: Sequenc
 @dataclasses.dataclass(frozen=True)
 class ClaimSettings:
     """How the claims of one likelihood were computed: the inference :class:`Settings` (as the
-    workspace gives them: bounds equal to the workspace's are dropped), ``mu``, ``level``, the
-    pyhf fit tolerance; and the recorded component (``raw``, for what only the writers need)."""
+    workspace gives them: bounds equal to the workspace's are dropped), ``mu``, ``level`` and the
+    pyhf fit tolerance."""
 
     settings: Settings
     mu: float = MU
@@ -298,7 +304,7 @@ def claims_of(bundle: Bundle, likelihood: Likelihood) -> Claims:
         )
     found = points_of(bundle, likelihood)
     recorded = results.settings.to_json() if results.settings else {}
-    settings = _claim_settings(recorded, found.spec, likelihood, where)
+    settings = _claim_settings(recorded, found.spec, where)
     if likelihood.kind == "workspace":  # E081: the measurement the claims were made with must let pyhf start a fit
         infer_inputs.require_measurement(found.spec, settings.settings.measurement, f"{bundle.path}:{likelihood.path}")
     tolerance = results.tolerance or DEFAULT_TOLERANCE
@@ -311,7 +317,8 @@ def claims_of(bundle: Bundle, likelihood: Likelihood) -> Claims:
     return Claims(likelihood, likelihood.results, found.spec, settings, tuple(claims), software, found.labels)
 
 
-def _claim_settings(recorded: Mapping[str, Any], spec: Any, likelihood: Likelihood, where: str) -> ClaimSettings:
+def _claim_settings(recorded: Mapping[str, Any], spec: Any, where: str) -> ClaimSettings:
+    """The typed settings of a results component (``recorded``: its ``settings``)."""
     typed = infer_inputs.as_given(Settings.from_json(recorded, f"{where}:$.settings"), spec)
     fit = recorded.get("fit_tolerance")
     return ClaimSettings(typed, float(recorded.get("mu", MU)), float(recorded.get("level", LEVEL)), float(fit) if isinstance(fit, int | float) else None)
@@ -414,8 +421,7 @@ def _pick_likelihood(analysis: Analysis, likelihood: str | None, backend: str | 
 def _simplified_hint(bundle: Bundle, analysis: Analysis, likelihood: str, point: str) -> str:
     """A hint when ``point`` is a signal of a simplified likelihood derived from ``likelihood`` (or from none)."""
     for lk in analysis.likelihoods:
-        derived = bundle.manifest.file(lk.path).likelihood
-        if lk.kind == "simplified" and derived in (likelihood, None) and point in points_of(bundle, lk).points:
+        if lk.kind == "simplified" and lk.derived_from in (likelihood, None) and point in points_of(bundle, lk).points:
             return f"; it is a signal of the simplified likelihood {lk.path!r}: add --backend simplified (or --likelihood {lk.path})"
     return ""
 

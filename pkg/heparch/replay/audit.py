@@ -142,12 +142,16 @@ def summary(requested: int, seed: int, points: Mapping[str, Mapping[str, Any]], 
     out["points"] = {k: {"nll_difference": v["nll_difference"], "ratio": min(float(v["ratio"]), RATIO_CAP), "field": v["field"]} for k, v in points.items()}
     if points:
         out["max_ratio"] = max(float(p["ratio"]) for p in out["points"].values())
+    return {**out, **_status(out.get("max_ratio"), errors, notes)}
+
+
+def _status(max_ratio: float | None, errors: Mapping[str, str], notes: Sequence[str]) -> dict[str, str]:
+    """The audit's ``status`` and its ``reason``: failed where a point could not be recomputed,
+    skipped where none was (``max_ratio`` None), else by the largest ratio."""
     if errors:
         first = next(iter(sorted(errors.items())))
-        return {**out, "status": "failed", "reason": f"{len(errors)} point(s) could not be recomputed (first: {first[0]}: {first[1]})"}
-    if not points:
-        return {**out, "status": "skipped", "reason": "; ".join(notes) or "no point to audit"}
-    status = "passed" if out["max_ratio"] <= 1 else "failed"
-    if notes:
-        out["reason"] = "; ".join(notes)
-    return {**out, "status": status}
+        return {"status": "failed", "reason": f"{len(errors)} point(s) could not be recomputed (first: {first[0]}: {first[1]})"}
+    if max_ratio is None:
+        return {"status": "skipped", "reason": "; ".join(notes) or "no point to audit"}
+    status = {"status": "passed" if max_ratio <= 1 else "failed"}
+    return {**status, "reason": "; ".join(notes)} if notes else status

@@ -410,15 +410,7 @@ class State:
         if not path.parent.is_dir():
             raise InputError(f"--resume {path}: directory {path.parent} does not exist")
         if path.exists():
-            try:
-                obj = json.loads(path.read_bytes())
-            except (OSError, ValueError) as exc:
-                raise InputError(f"--resume {path}: not a replay state file ({exc}); delete it to start afresh") from None
-            if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT or not isinstance(obj.get("points"), dict):
-                raise InputError(f"--resume {path}: not a heparch replay state file (format {STATE_FORMAT}); delete it to start afresh")
-            if obj.get("identity") != identity:
-                raise InputError(f"--resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file")
-            self.done = {k: v for k, v in obj["points"].items() if isinstance(v, dict) and isinstance(v.get("values"), dict)}
+            self.done = _read_state(path, identity)
 
     def key(self, result: Task | TaskResult) -> str:
         return f"{result.token}\n{result.point}"
@@ -449,6 +441,19 @@ class State:
             fh.write(data)
         self._dirty = False
         self._last = time.monotonic()
+
+
+def _read_state(path: Path, identity: str) -> dict[str, dict[str, Any]]:
+    """The computed points of the state file ``path``, which must have been made for ``identity``."""
+    try:
+        obj = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--resume {path}: not a replay state file ({exc}); delete it to start afresh") from None
+    if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT or not isinstance(obj.get("points"), dict):
+        raise InputError(f"--resume {path}: not a heparch replay state file (format {STATE_FORMAT}); delete it to start afresh")
+    if obj.get("identity") != identity:
+        raise InputError(f"--resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file")
+    return {k: v for k, v in obj["points"].items() if isinstance(v, dict) and isinstance(v.get("values"), dict)}
 
 
 # ---------------------------------------------------------------------------------------
