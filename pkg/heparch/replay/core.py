@@ -158,11 +158,17 @@ def local_minimum(claimed: Mapping[str, Any], replayed: Mapping[str, Any], toler
     if not isinstance(starts, Mapping) or not compare(cls_only, replayed, tolerance):
         return None
     for name, values in starts.items():
-        if isinstance(values, Mapping) and "CLs_obs" in values:
-            wanted = {k: v for k, v in cls_only.items() if k in values or k == "CLs_obs"}
-            if not compare(wanted, {**values, "underflow": replayed.get("underflow", [])}, tolerance):
-                return {"start": str(name), "claimed": claimed.get("CLs_obs"), "replayed": replayed.get("CLs_obs"), "start_CLs_obs": values["CLs_obs"]}
+        if _explains(cls_only, values, replayed.get("underflow", []), tolerance):
+            return {"start": str(name), "claimed": claimed.get("CLs_obs"), "replayed": replayed.get("CLs_obs"), "start_CLs_obs": values["CLs_obs"]}
     return None
+
+
+def _explains(claimed: Mapping[str, Any], start: Any, underflow: Any, tolerance: ToleranceLike) -> bool:
+    """Whether the values of one start (an object with ``CLs_obs``) agree with the claimed CLs values it has."""
+    if not isinstance(start, Mapping) or "CLs_obs" not in start:
+        return False
+    wanted = {k: v for k, v in claimed.items() if k in start or k == "CLs_obs"}
+    return not compare(wanted, {**start, "underflow": underflow}, tolerance)
 
 
 # ---------------------------------------------------------------------------------------
@@ -469,21 +475,28 @@ def _with_pyhf_nominal(plan: Plan, result: TaskResult) -> dict[str, Any]:
     been made by pyhf from its nominal start, at a local minimum. Its values with what pyhf gives
     from there added to ``starts`` (so :func:`local_minimum` can tell), when pyhf computes it."""
     values = dict(result.values or {})
-    ctx = plan.contexts.get(result.token)
-    task = next((t for t in plan.tasks if t.token == result.token and t.point == result.point), None)
-    if ctx is None or task is None or ctx.kind != "workspace" or result.backend == "pyhf":
+    pyhf_values = _pyhf_nominal(plan, result)
+    if pyhf_values is None:
         return values
-    try:
-        pyhf_values = work.compute(ctx, dataclasses.replace(task, upper_limit=False), backend="pyhf")
-    except Exception:  # pyhf cannot compute it either: nothing explains the claim
-        return values
-    nominal = (pyhf_values.get("starts") or {}).get(PYHF_NOMINAL)  # the pyhf backend takes the lowest minimum too
-    if isinstance(nominal, dict):
-        pyhf_values = nominal
     starts = dict(values.get("starts") or {})
     starts[PYHF_NOMINAL] = {"CLs_obs": pyhf_values["CLs_obs"], "CLs_exp": pyhf_values["CLs_exp"]}
     values["starts"] = starts
     return values
+
+
+def _pyhf_nominal(plan: Plan, result: TaskResult) -> Mapping[str, Any] | None:
+    """What pyhf gives for a workspace point from its nominal start; None where pyhf computed the
+    replay already or cannot compute the point."""
+    ctx = plan.contexts.get(result.token)
+    task = next((t for t in plan.tasks if t.token == result.token and t.point == result.point), None)
+    if ctx is None or task is None or ctx.kind != "workspace" or result.backend == "pyhf":
+        return None
+    try:
+        pyhf_values = work.compute(ctx, dataclasses.replace(task, upper_limit=False), backend="pyhf")
+    except Exception:  # pyhf cannot compute it either: nothing explains the claim
+        return None
+    nominal = (pyhf_values.get("starts") or {}).get(PYHF_NOMINAL)  # the pyhf backend takes the lowest minimum too
+    return nominal if isinstance(nominal, dict) else pyhf_values
 
 
 def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
