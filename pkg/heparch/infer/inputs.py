@@ -298,9 +298,8 @@ def workspace_poi_bounds(spec: Mapping[str, Any], measurement: str | None = None
     >>> workspace_poi_bounds(ws), workspace_poi_bounds({"measurements": [{"name": "m", "config": {"poi": "mu"}}]})
     ((-10.0, 10.0), (0.0, 10.0))
     """
-    found = [m for m in spec.get("measurements") or [] if isinstance(m, Mapping) and (measurement is None or m.get("name") == measurement)]
-    config = found[0].get("config") if found else None
-    if not isinstance(config, Mapping) or not isinstance(config.get("poi"), str):
+    config = _measurement_config(spec, measurement)
+    if config is None:
         return None
     for par in config.get("parameters") or []:
         if isinstance(par, Mapping) and par.get("name") == config["poi"] and isinstance(par.get("bounds"), list):
@@ -308,6 +307,13 @@ def workspace_poi_bounds(spec: Mapping[str, Any], measurement: str | None = None
             if bounds is not None:
                 return bounds
     return NORMFACTOR_BOUNDS
+
+
+def _measurement_config(spec: Mapping[str, Any], measurement: str | None) -> Mapping[str, Any] | None:
+    """The ``config`` of the measurement named (None: the first) when it names its POI."""
+    found = [m for m in spec.get("measurements") or [] if isinstance(m, Mapping) and (measurement is None or m.get("name") == measurement)]
+    config = found[0].get("config") if found else None
+    return config if isinstance(config, Mapping) and isinstance(config.get("poi"), str) else None
 
 
 def _one_pair(bounds: list[Any]) -> tuple[float, float] | None:
