@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from heparch.analysis import resolve
 from heparch.errors import InferenceInputError, InputError, MissingBackend
 from heparch.infer import backends
 from heparch.infer.base import CLsResult
-from heparch.infer.inputs import resolve
 
 from clihelp import run
 from conftest import SHARED, small_patchset, small_workspace

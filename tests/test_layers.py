@@ -4,6 +4,7 @@ not even lazily inside a function."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ LAYER = {
     "config": 3,
     "metadata": 3,
     "importer": 4,  # above metadata (it reads submission.yaml's resources), below build
+    "infer": 4,  # the engines: below the packager, they never open a bundle
     "signing": 5,  # keys, envelopes, their checking, trust policies
     "verify": 6,  # checks signatures (heparch.signing.check) before hashing any payload
     "__init__": 7,  # heparch.open
@@ -40,7 +42,7 @@ LAYER = {
     "diff": 7,
     "init": 7,
     "sign": 7,  # verifies a bundle before it signs it
-    "infer": 8,
+    "analysis": 8,  # the domain model: a bundle's likelihoods, points and claims
     "replay": 9,
     "claim": 9,
     "simplify": 9,
@@ -117,3 +119,34 @@ def test_light_commands_import_no_heavy_dependency(command: tuple[str, ...], tmp
     code, _, heavy = proc.stderr.strip().splitlines()[-1].partition(" ")
     assert code == "0", proc.stderr
     assert heavy == "", f"arch {' '.join(command)} imported {heavy}"
+
+
+#: the modules above the domain model that ask what a bundle holds: they ask heparch.analysis
+DOMAIN_CONSUMERS = ("infer", "replay", "claim", "simplify", "cli/cmd_claim.py", "cli/cmd_cls.py", "cli/cmd_replay.py", "cli/cmd_simplify.py")
+#: reads of the manifest's file list or of a results component's points
+DIRECT_READS = re.compile(r"""\.by_role\(|manifest\.files\b|\.files\(\)|\[["']files["']\]|\[["']points["']\]|results\.points\b""")
+#: lines that match but read something else: (file, text in the line, why)
+NOT_THE_MANIFEST = (
+    ("replay/audit.py", 'out["points"]', "the audit summary it writes"),
+    ("replay/core.py", 'obj["points"]', "the --resume state file"),
+)
+
+
+def test_only_the_domain_model_reads_files_and_points() -> None:
+    """import-linter cannot see attribute reads: this holds that only heparch.analysis reads the
+    manifest's ``files`` and a results component's ``points`` (issue 12)."""
+    found = []
+    for top in DOMAIN_CONSUMERS:
+        root = PKG / top
+        for file in sorted(root.rglob("*.py") if root.is_dir() else [root.with_suffix(".py") if not root.suffix else root]):
+            for n, line in enumerate(file.read_text("utf-8").splitlines(), 1):
+                allowed = any(str(file.relative_to(PKG)) == f and text in line for f, text, _ in NOT_THE_MANIFEST)
+                if DIRECT_READS.search(line) and not allowed:
+                    found.append(f"{file.relative_to(PKG)}:{n}: {line.strip()}")
+    assert found == []
+
+
+def test_the_direct_read_pattern_sees_a_read() -> None:
+    assert DIRECT_READS.search('for e in bundle.manifest.by_role("results"):')
+    assert DIRECT_READS.search('points = obj["points"]')
+    assert not DIRECT_READS.search("for p in report.points:")

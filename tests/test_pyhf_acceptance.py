@@ -471,9 +471,9 @@ def negative_yield_models(draw: st.DrawFn) -> Doc:
 )
 @given(ws=negative_yield_models())
 def test_random_negative_yield_models_match_pyhf(ws: Doc, tmp_path: Path) -> None:
+    from heparch.analysis import resolve
     from heparch.errors import FitError, InputError
     from heparch.infer.backends import prepare
-    from heparch.infer.inputs import resolve
 
     expected = oracle(ws, [])
     path = tmp_path / "ws.json"

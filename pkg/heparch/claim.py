@@ -22,16 +22,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from heparch import __version__
+import heparch
+from heparch import __version__, config
+from heparch.analysis import DEFAULT_TOLERANCE, LEVEL, MU, Analysis, Likelihood, OpenBundle, Point, points_of, results_path, with_results
+from heparch.build import build
 from heparch.errors import AuditFailed, FitError, InputError
+from heparch.extract import arch_yaml_data, extract
+from heparch.infer import inputs as infer_inputs
+from heparch.infer.backends import choose
 from heparch.infer.base import Settings
+from heparch.replay import audit as auditing
+from heparch.replay.executor import execute
 from heparch.replay.work import Context, Task, TaskResult
+from heparch.store import tmpfiles
 
-#: the tolerance recorded with new claims (the issue's defaults)
-TOLERANCE: Final[dict[str, dict[str, float]]] = {"CLs": {"abs": 1e-4, "rel": 1e-3}, "mu_up": {"abs": 0.0, "rel": 1e-3}}
-MU: Final = 1.0
-LEVEL: Final = 0.05
-RESULTS_DIR: Final = "results/"
+#: the tolerance recorded with new claims
+TOLERANCE: Final = DEFAULT_TOLERANCE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,44 +78,45 @@ def _settings(kind: str, settings: Settings | None, backends: set[str]) -> dict[
     return out
 
 
-def plan(bundle: Any, *, backend: str | None, upper_limits: bool, settings: Settings | None = None) -> tuple[dict[str, Context], list[Task], list[str]]:
+def plan(bundle: OpenBundle, *, backend: str | None, upper_limits: bool, settings: Settings | None = None) -> tuple[dict[str, Context], list[Task], list[str]]:
     """Contexts (one per likelihood with points), tasks (one per point) and notes."""
-    from heparch.infer.backends import choose
-    from heparch.infer.inputs import as_given, bundle_points, require_measurement
-
     contexts: dict[str, Context] = {}
     tasks: list[Task] = []
     notes: list[str] = []
-    kinds = [(e.path, "workspace") for e in bundle.manifest.by_role("likelihood")]
-    kinds += [(e.path, "simplified") for e in bundle.manifest.by_role("simplified-likelihood")]
-    for name, kind in sorted(kinds):
-        spec = bundle.read_json(name)
-        if kind == "workspace":
-            found = bundle_points(bundle, name, None)
-            points = {p: (ops if ops is not None else bundle.read_json(src)) for p, (ops, src) in found.items()}
-        else:
-            points = {str(s): None for s in (spec.get("signals") or {})} if isinstance(spec, dict) else {}
-        if not points:
-            notes.append(f"{name}: no signal points (no patchset, patch file or signal); nothing claimed for it")
+    for lk in Analysis.of(bundle).likelihoods:
+        found = points_of(bundle, lk)
+        if not found.points:
+            notes.append(f"{lk.path}: no signal points (no patchset, patch file or signal); nothing claimed for it")
             continue
-        if kind == "simplified" and backend in ("fast", "pyhf"):
-            notes.append(f"{name}: a simplified likelihood; computed with the simplified backend, not --backend {backend}")
-        if kind == "simplified" and settings is not None and settings != Settings():
-            notes.append(f"{name}: a simplified likelihood; computed with qtilde as spey does, the settings options apply to workspaces")
-        used = as_given(settings, spec) if kind == "workspace" and settings is not None else None
-        if kind == "workspace":  # E081: the measurement the claims use must let pyhf start a fit
-            require_measurement(spec, settings.measurement if settings is not None else None, f"{bundle.path}:{name}")
-        choice = choose(kind, spec, None if kind == "simplified" and backend in ("fast", "pyhf") else backend, settings=used)
-        if choice.reason:
-            notes.append(f"{name}: {choice.reason}")
-        token = f"{bundle.identity}:{name}:{choice.name}"
-        contexts[token] = Context(token, name, kind, choice.name, spec, used, fallback=choice.fallback)
-        for point, ops in points.items():
-            if kind == "workspace":
-                tasks.append(Task(token, point, patches=(ops,), mu=MU, level=LEVEL, upper_limit=upper_limits))
-            else:
-                tasks.append(Task(token, point, signal=point, mu=MU, level=LEVEL, upper_limit=upper_limits))
+        ctx = _context(bundle, lk, found.spec, backend, settings, notes)
+        contexts[ctx.token] = ctx
+        tasks += [_task(ctx, p, upper_limits) for p in found.points.values()]
     return contexts, tasks, notes
+
+
+def _context(bundle: OpenBundle, lk: Likelihood, spec: Any, backend: str | None, settings: Settings | None, notes: list[str]) -> Context:
+    """The context that computes ``lk``'s claims (the backend chosen, why in ``notes``)."""
+    if lk.kind == "simplified":
+        if backend in ("fast", "pyhf"):
+            notes.append(f"{lk.path}: a simplified likelihood; computed with the simplified backend, not --backend {backend}")
+            backend = None
+        if settings is not None and settings != Settings():
+            notes.append(f"{lk.path}: a simplified likelihood; computed with qtilde as spey does, the settings options apply to workspaces")
+        used = None
+    else:  # E081: the measurement the claims use must let pyhf start a fit
+        infer_inputs.require_measurement(spec, settings.measurement if settings is not None else None, f"{bundle.path}:{lk.path}")
+        used = infer_inputs.as_given(settings, spec) if settings is not None else None
+    choice = choose(lk.kind, spec, backend, settings=used)
+    if choice.reason:
+        notes.append(f"{lk.path}: {choice.reason}")
+    token = f"{bundle.identity}:{lk.path}:{choice.name}"
+    return Context(token, lk.path, lk.kind, choice.name, spec, used, fallback=choice.fallback)
+
+
+def _task(ctx: Context, point: Point, upper_limits: bool) -> Task:
+    if ctx.kind == "workspace":
+        return Task(ctx.token, point.name, patches=(point.patch,), mu=MU, level=LEVEL, upper_limit=upper_limits)
+    return Task(ctx.token, point.name, signal=point.name, mu=MU, level=LEVEL, upper_limit=upper_limits)
 
 
 def _component(
@@ -118,15 +125,8 @@ def _component(
     """The results component of ``ctx``'s likelihood. A point whose limits reach above the cap
     has no finite limit to claim: its CLs values are claimed, its limits left out (and named
     in ``notes``)."""
-    points = {}
-    above: list[str] = []
-    for point in sorted(values):
-        v = dict(values[point])
-        if "mu_up_obs" in v and (v.get("mu_up_obs") is None or None in (v.get("mu_up_exp") or [None])):
-            above.append(point)
-            v.pop("mu_up_obs", None)
-            v.pop("mu_up_exp", None)
-        points[point] = v
+    points = {point: _claimable(values[point]) for point in sorted(values)}
+    above = [point for point in points if "mu_up_obs" in values[point] and "mu_up_obs" not in points[point]]
     if above and notes is not None:
         notes.append(
             f"{ctx.likelihood}: upper limits above the cap are not claimed for {len(above)} point(s): {', '.join(above[:8])}{' ...' if len(above) > 8 else ''}"
@@ -137,7 +137,7 @@ def _component(
         "backend": ctx.backend,
         "settings": _settings(ctx.kind, ctx.settings, used),
         "software": _versions(used),
-        "tolerance": TOLERANCE,
+        "tolerance": TOLERANCE.to_json(),
         "parent": {"identity": parent},
         "points": points,
     }
@@ -146,18 +146,11 @@ def _component(
     return out
 
 
-def _results_path(bundle: Any, likelihood: str, taken: set[str]) -> str:
-    """The existing results component of ``likelihood``, else a free ``results/<likelihood>``."""
-    for entry in bundle.manifest.by_role("results"):
-        if entry.likelihood == likelihood:
-            return str(entry.path)
-    path = RESULTS_DIR + likelihood
-    stem, suffix = (path[:-5], ".json") if path.endswith(".json") else (path, ".json")
-    path, k = stem + suffix, 1
-    while path in taken:
-        k += 1
-        path = f"{stem}-{k}{suffix}"
-    return path
+def _claimable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A point's values as claimed: without its limits when they reach above the cap (None)."""
+    if "mu_up_obs" in values and (values.get("mu_up_obs") is None or None in (values.get("mu_up_exp") or [None])):
+        return {k: v for k, v in values.items() if k not in ("mu_up_obs", "mu_up_exp")}
+    return dict(values)
 
 
 def claim(
@@ -180,34 +173,23 @@ def claim(
     a difference above the tolerance is an :class:`AuditFailed` (nothing is written).
     ``on_start(stage, n)`` says when a stage begins ("points": n points to compute, "audit": n
     to recompute with the reference); ``on_result(result, done, total)`` as each point arrives."""
-    import heparch
-
     src, out = Path(bundle_path), Path(output)
-    if out.is_dir():
-        raise InputError(f"-o {out}: is a directory; give the output file name, e.g. -o {out / 'claimed.zst'}")
-    if not out.parent.is_dir():
-        raise InputError(f"-o {out}: directory {out.parent} does not exist")
-    if out.exists() and out.resolve() == src.resolve():
-        raise InputError(f"-o {out}: is the input bundle; write the claimed bundle to a new file")
+    _check_output(src, out)
     with heparch.open(src) as bundle:
         contexts, tasks, notes = plan(bundle, backend=backend, upper_limits=upper_limits, settings=settings)
-        if not tasks:
-            raise InputError(f"{src}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
         parent = bundle.identity
-        taken = {f.path for f in bundle.files()}
-        paths = {ctx.likelihood: _results_path(bundle, ctx.likelihood, taken) for ctx in contexts.values()}
+        paths = _results_paths(Analysis.of(bundle), contexts, tasks)
     if audit < 0:
         raise InputError(f"--audit {audit}: must be 0 or more")
-    by_key = {(t.token, t.point): t for t in tasks}
     if on_start is not None:
         on_start("points", len(tasks))
-    values, failed = _computed(contexts, tasks, notes, jobs=jobs, scheduler=scheduler, on_result=on_result)
+    values, failed = _compute(contexts, tasks, notes, jobs=jobs, scheduler=scheduler, on_result=on_result)
     if failed and not allow_failures:
         first = next(iter(failed.items()))
         raise FitError(
             f"{len(failed)} of {len(tasks)} points failed, so no claims were written (first: {first[0]}: {first[1]}); --allow-failures writes the others"
         )
-    computed = {k: t for k, t in by_key.items() if k[1] in values[k[0]] and values[k[0]][k[1]].get("backend") == contexts[k[0]].backend}
+    computed = _by_own_backend(contexts, tasks, values)
     if on_start is not None and audit:
         on_start("audit", min(audit, len(computed)))
     audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler)
@@ -220,7 +202,27 @@ def claim(
     return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, n_points, failed, tuple(notes), overall)
 
 
-def _computed(
+def _results_paths(analysis: Analysis, contexts: Mapping[str, Context], tasks: list[Task]) -> dict[str, str]:
+    """The results component of each likelihood with points, by likelihood; an error when none has points."""
+    if not tasks:
+        raise InputError(f"{analysis.source}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
+    return {ctx.likelihood: results_path(analysis, ctx.likelihood) for ctx in contexts.values()}
+
+
+def _check_output(src: Path, out: Path) -> None:
+    """``out`` must be a new file name in an existing directory, not the input bundle."""
+    if out.is_dir():
+        raise InputError(f"-o {out}: is a directory; give the output file name, e.g. -o {out / 'claimed.zst'}")
+    if not out.parent.is_dir():
+        raise InputError(f"-o {out}: directory {out.parent} does not exist")
+    if out.exists() and out.resolve() == src.resolve():
+        raise InputError(f"-o {out}: is the input bundle; write the claimed bundle to a new file")
+
+
+Values = dict[str, dict[str, dict[str, Any]]]  # context token -> point -> the values to claim
+
+
+def _compute(
     contexts: Mapping[str, Context],
     tasks: list[Task],
     notes: list[str],
@@ -228,12 +230,10 @@ def _computed(
     jobs: int,
     scheduler: str | None,
     on_result: Callable[[TaskResult, int, int], None] | None,
-) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
-    """Every task computed: the values by context token and point, and the failures by
-    ``likelihood:point``; the workers' notes are added to ``notes``."""
-    from heparch.replay.executor import execute
-
-    values: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
+) -> tuple[Values, dict[str, str]]:
+    """Every point's values (with the backend that computed it), the failed points' errors by
+    ``<likelihood>:<point>``; a point's note (a fallback) goes to ``notes``."""
+    values: Values = {t: {} for t in contexts}
     failed: dict[str, str] = {}
     with contextlib.closing(execute(contexts, tasks, jobs=jobs, scheduler=scheduler)) as results:  # closed: the workers stop on any exit
         for n, result in enumerate(results, 1):
@@ -247,6 +247,11 @@ def _computed(
             if on_result is not None:
                 on_result(result, n, len(tasks))
     return values, failed
+
+
+def _by_own_backend(contexts: Mapping[str, Context], tasks: list[Task], values: Values) -> dict[tuple[str, str], Task]:
+    """The tasks computed by their context's backend (not by a fallback): the ones to audit."""
+    return {(t.token, t.point): t for t in tasks if values[t.token].get(t.point, {}).get("backend") == contexts[t.token].backend}
 
 
 def audit_line(summary: Mapping[str, Any]) -> str:
@@ -272,21 +277,9 @@ def _audit(
     scheduler: str | None,
 ) -> dict[str, dict[str, Any]]:
     """The audit summary by context token, and bundle-wide under ``""``."""
-    from heparch.replay import audit as auditing
-    from heparch.replay.executor import execute
-
     seed = auditing.seed_of(parent)
     todo, why = auditing.tasks_for(contexts, computed, n, seed) if n else ([], [])
-    found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
-    errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
-    with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
-        for result in results:
-            if result.values is None:
-                errors[result.token][result.point] = result.error or "failed"
-                continue
-            claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
-            reference = result.values["reference"]
-            found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+    found, errors = _audited(contexts, todo, values, jobs=jobs, scheduler=scheduler)
     out = {}
     for token, ctx in contexts.items():
         notes = [w for w in why if w.startswith(f"{ctx.likelihood}:")] or (
@@ -299,27 +292,35 @@ def _audit(
     return out
 
 
+def _audited(
+    contexts: Mapping[str, Context], todo: list[Task], values: Mapping[str, Mapping[str, Mapping[str, Any]]], *, jobs: int, scheduler: str | None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, str]]]:
+    """Run the audit tasks: each audited point's comparison with the reference backend, and the
+    errors, by context token and point."""
+    found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
+    errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
+    with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
+        for result in results:
+            if result.values is None:
+                errors[result.token][result.point] = result.error or "failed"
+                continue
+            claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
+            reference = result.values["reference"]
+            found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+    return found, errors
+
+
 def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, Any]]]) -> str:
     """Extract ``src`` (verified), replace or add the results components, build ``out``."""
-    from heparch import config
-    from heparch.build import build
-    from heparch.extract import arch_yaml_data, extract
-    from heparch.store import tmpfiles
-
     with tmpfiles.staging_dir(out, "claim") as staging:  # removed on every exit path; a killed run's by the next one
         tree = extract(src, staging / "tree")
         shutil.rmtree(tree / "signatures", ignore_errors=True)  # the new identity voids them
-        import heparch
-
         with heparch.open(src) as bundle:
             data = arch_yaml_data(bundle.manifest)
-        files: list[dict[str, Any]] = list(data["files"])  # type: ignore[call-overload]
-        for path, (likelihood, obj) in sorted(components.items()):
+        for path, (_, obj) in sorted(components.items()):
             target = tree.joinpath(*path.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-            files = [f for f in files if f["path"] != path]
-            files.append({"path": path, "role": "results", "likelihood": likelihood, "mediaType": "application/json"})
-        data["files"] = sorted(files, key=lambda f: str(f["path"]))
+        data = with_results(data, {path: likelihood for path, (likelihood, _) in components.items()})
         (tree / config.FILENAME).write_text(config.render(data), encoding="utf-8")
         return build(tree, output=out).identity

@@ -82,7 +82,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import heparch
+from heparch.analysis import Analysis, Likelihood, only, patchset_points, select
+from heparch.components.patchset import check_patchset, looks_like_patchset
+from heparch.components.simplified import looks_like_simplified
 from heparch.errors import InferenceInputError, InputError
+from heparch.infer import inputs
+from heparch.infer.inputs import listing
 from heparch.spec import strictjson
 
 if TYPE_CHECKING:
@@ -104,8 +110,6 @@ DIGITS: Final = 10
 #: relative ridges tried, in order, on a covariance that is not positive definite
 RIDGES: Final = (1e-10, 1e-9, 1e-8, 1e-7, 1e-6)
 METHOD: Final = "post-fit-sampling (Buckley et al. 2019)"
-#: at most this many names in one message
-MAX_LISTED: Final = 8
 
 Bin = tuple[str, int]
 #: ``on_progress(stage, done, total)``: the stages are "sampling" and "signals"
@@ -159,11 +163,6 @@ class Simplified:
             "derived_from": self.sl.get("derived_from"),
             "warnings": list(self.warnings),
         }
-
-
-def _listing(names: Sequence[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:MAX_LISTED])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_LISTED else "")
 
 
 def _round(x: float) -> float:
@@ -239,24 +238,18 @@ def _check_numbers(samples: int, seed: int) -> None:
 
 
 def _resolve(path: Path, patchset: str | Path | None, likelihood: str | None) -> _Source:
-    from heparch.infer.inputs import is_bundle
-
-    if is_bundle(path):
+    if inputs.is_bundle(path):
         return _from_bundle(path, patchset, likelihood)
     if likelihood is not None:
         raise InputError(f"--likelihood {likelihood!r}: only for a bundle; {path} is a JSON file")
-    from heparch.components.simplified import looks_like_simplified
-    from heparch.infer.inputs import _check_workspace, _read_json
-
-    ws = _read_json(path, "workspace or bundle")
+    ws = inputs.read_json(path, "workspace or bundle")
     if looks_like_simplified(ws):
         raise InputError(f"{path}: is a simplified likelihood already; give the full likelihood (a workspace JSON with --patchset, or a bundle)")
-    _check_workspace(ws, str(path))
+    inputs.check_workspace(ws, str(path))
     if patchset is None:
         raise InputError(f"{path}: a workspace needs --patchset PS.json: the signals of a simplified likelihood come from its patches")
     ps_path = Path(patchset)
-    ps = _read_json(ps_path, "patchset")
-    points, labels = _points_of(ps, ws, str(ps_path), str(path))
+    points, labels = _points_of(inputs.read_json(ps_path, "patchset"), ws, str(ps_path), str(path))
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
@@ -265,73 +258,61 @@ def _resolve(path: Path, patchset: str | Path | None, likelihood: str | None) ->
 
 
 def _from_bundle(path: Path, patchset: str | Path | None, likelihood: str | None) -> _Source:
-    import heparch
-    from heparch.infer.inputs import _check_workspace
-
     with heparch.open(path) as bundle:
-        full = bundle.likelihoods()
-        if likelihood is not None:
-            if likelihood not in full:
-                raise InputError(
-                    f"{path}: --likelihood {likelihood!r} is not a likelihood (role 'likelihood') of the bundle; it has {_listing(full) or 'none'}"
-                )
-            name = likelihood
-        elif len(full) == 1:
-            name = full[0]
-        elif not full:
-            raise InputError(f"{path}: holds no likelihood (role 'likelihood') to simplify")
-        else:
-            raise InputError(f"{path}: holds {len(full)} likelihoods; pick one with --likelihood: {_listing(full)}")
-        location = f"{path}:{name}"
-        ws = bundle.read_json(name)
-        _check_workspace(ws, location)
-        sets = [f.path for f in bundle.manifest.by_role("patchset") if f.likelihood == name]
-        if patchset is not None:
-            if str(patchset) not in sets:
-                raise InputError(
-                    f"{path}: --patchset {str(patchset)!r} is not a patchset of likelihood {name!r} in the bundle; its patchsets: {_listing(sets) or 'none'}"
-                )
-            sets = [str(patchset)]
-        if not sets:
-            raise InputError(
-                f"{location}: has no patchset in the bundle (role 'patchset', likelihood {name!r}); the signals of a simplified likelihood come from its patches"
-            )
+        analysis = Analysis.of(bundle)
+        lk = _likelihood(analysis, likelihood)
+        location = f"{path}:{lk.path}"
+        ws = bundle.read_json(lk.path)
+        inputs.check_workspace(ws, location)
+        sets = _patchsets(lk, patchset, path, location)
         points: list[Point] = []
         labels: list[str] | None = None
-        seen: set[str] = set()
         for k, ps_name in enumerate(sets):
             found, found_labels = _points_of(bundle.read_json(ps_name), ws, f"{path}:{ps_name}", location)
-            if k == 0:
-                labels = found_labels
-            elif labels != found_labels:
-                labels = None  # the patchsets label their points differently: no labels
-            points += [p for p in found if p.name not in seen]
-            seen.update(p.name for p in found)
-        digest = bundle.entry(name).digest
+            labels = found_labels if k == 0 or labels == found_labels else None  # labelled differently: no labels
+            points += found
+    unique: dict[str, Point] = {}
+    for p in points:  # the first of a name wins
+        unique.setdefault(p.name, p)
+    points = list(unique.values())
     if labels is None:
         points = [dataclasses.replace(p, values=None) for p in points]
-    return _Source(ws, points, labels, name, digest, location)
+    return _Source(ws, points, labels, lk.path, lk.digest, location)
+
+
+def _likelihood(analysis: Analysis, likelihood: str | None) -> Likelihood:
+    """The full likelihood to simplify: the one named, else the bundle's only one."""
+    full = analysis.names("workspace")
+    where = str(analysis.source)
+    if likelihood is None:
+        return analysis.likelihood(only(full, where=where, what="likelihood", flag="--likelihood"))
+    predicate = "is not a likelihood (role 'likelihood') of the bundle"
+    return analysis.likelihood(select(likelihood, full, where=where, flag="--likelihood", predicate=predicate, label="it has "))
+
+
+def _patchsets(lk: Likelihood, patchset: str | Path | None, path: Path, location: str) -> list[str]:
+    """The patchsets whose patches are the signals: the one named, else all of the likelihood's."""
+    sets = list(lk.patchsets)
+    if patchset is not None:
+        predicate = f"is not a patchset of likelihood {lk.path!r} in the bundle"
+        sets = [select(str(patchset), sets, where=str(path), flag="--patchset", predicate=predicate, label="its patchsets: ")]
+    if not sets:
+        raise InputError(
+            f"{location}: has no patchset in the bundle (role 'patchset', likelihood {lk.path!r}); the signals of a simplified likelihood come from its patches"
+        )
+    return sets
 
 
 def _points_of(ps: Any, ws: Any, location: str, likelihood_location: str) -> tuple[list[Point], list[str] | None]:
     """The points of patchset ``ps`` (checked against ``ws``: schema, digest, every patch applies) and its labels."""
-    from heparch.components.patchset import check_patchset, looks_like_patchset
-    from heparch.infer.inputs import _raise_findings
-
     if not looks_like_patchset(ps):
         raise InputError(f"{location}: not a pyhf patchset (needs 'patches' and 'metadata')")
-    _raise_findings(check_patchset(ps, ws, location=location, likelihood_location=likelihood_location))
-    raw_labels = ps.get("metadata", {}).get("labels")
-    labels = [str(x) for x in raw_labels] if isinstance(raw_labels, list) else None
-    points = []
-    for p in ps["patches"]:
-        meta = p["metadata"]
-        values = meta.get("values")
-        ok = labels is not None and isinstance(values, list) and len(values) == len(labels)
-        points.append(Point(str(meta["name"]), p["patch"], list(values) if ok else None))
-    if not points:
+    inputs.raise_findings(check_patchset(ps, ws, location=location, likelihood_location=likelihood_location))
+    found = patchset_points(ps, likelihood_location, location)
+    if not found:
         raise InputError(f"{location}: has no patches; the signals of a simplified likelihood come from its patches")
-    return points, labels
+    labels = list(found[0].labels) if isinstance(ps["metadata"].get("labels"), list) else None
+    return [Point(p.name, p.patch, list(p.raw_values) if p.raw_values is not None and labels is not None else None) for p in found], labels
 
 
 # ---------------------------------------------------------------------------------------
@@ -355,18 +336,13 @@ def derive(
     ``derived_from``."""
     import numpy as np
 
-    from heparch.infer.fast import FastBackend
     from heparch.infer.fast._blas import single_thread
 
     _check_numbers(samples, seed)
     if not points:
         raise InputError("no signal points: the signals of a simplified likelihood come from the patches of a patchset")
     start = time.perf_counter()
-    backend = FastBackend()
-    reason = backend.unsupported(workspace)
-    if reason is not None:
-        raise InferenceInputError(f"the fast engine cannot fit this model: {reason}")
-    bkg = backend.background(workspace)
+    bkg = _fast_background(workspace)
     model = bkg.model()
     st = model.st
     bins = _bins(st.channels, st.channel_bins, channels)
@@ -384,12 +360,7 @@ def derive(
         warnings.append(f"{dropped} of {samples} samples gave non-finite expected rates (a normsys factor <= 0) and were dropped")
     if n_used < 2:
         raise InferenceInputError(f"only {n_used} of {samples} samples gave finite expected rates; the model is not defined around its best fit")
-    background = [_round(v) for v in m1]
-    negative = [bins[i] for i, v in enumerate(background) if v < 0]
-    if negative:
-        raise InferenceInputError(
-            f"the mean background is negative in bin {_bin_name(negative[0])}: the simplified engine refuses negative rates; leave that channel out with --channels"
-        )
+    background = _mean_background(m1, bins)
     cov, ridge = _covariance(m2, bins)
     method = METHOD
     if ridge:
@@ -416,6 +387,28 @@ def derive(
     return Simplified(sl, tuple(bins), tuple(linear), tuple(warnings), n_used, clipped, dropped, ridge, time.perf_counter() - start)
 
 
+def _fast_background(workspace: Mapping[str, Any]) -> FastBackground:
+    """The fast engine's background model of ``workspace``; an error where it cannot fit it."""
+    from heparch.infer.fast import FastBackend  # numpy and scipy: imported when a likelihood is simplified
+
+    backend = FastBackend()
+    reason = backend.unsupported(workspace)
+    if reason is not None:
+        raise InferenceInputError(f"the fast engine cannot fit this model: {reason}")
+    return backend.background(workspace)
+
+
+def _mean_background(m1: np.ndarray, bins: Sequence[Bin]) -> list[float]:
+    """The background means, rounded; an error naming the first negative one."""
+    background = [_round(v) for v in m1]
+    negative = [bins[i] for i, v in enumerate(background) if v < 0]
+    if negative:
+        raise InferenceInputError(
+            f"the mean background is negative in bin {_bin_name(negative[0])}: the simplified engine refuses negative rates; leave that channel out with --channels"
+        )
+    return background
+
+
 def _bin_index(names: Sequence[str], sizes: Sequence[int]) -> dict[Bin, int]:
     out: dict[Bin, int] = {}
     offset = 0
@@ -433,7 +426,7 @@ def _bins(names: Sequence[str], sizes: Sequence[int], chosen: Sequence[str] | No
         chosen = list(names)
     unknown = [c for c in chosen if c not in nbins]
     if unknown:
-        raise InputError(f"--channels: {_listing(unknown)} not a channel of the workspace; valid names: {', '.join(names)}")
+        raise InputError(f"--channels: {listing(unknown)} not a channel of the workspace; valid names: {', '.join(names)}")
     if not chosen:
         raise InputError(f"--channels: name at least one channel; valid names: {', '.join(names)}")
     if len(set(chosen)) != len(chosen):
@@ -583,7 +576,7 @@ def _signals(
         on_progress("signals", len(points), len(points))
     warnings = []
     if negative:
-        warnings.append(f"negative signal yields set to 0 (the simplified engine refuses negative rates) for {len(negative)} point(s): {_listing(negative)}")
+        warnings.append(f"negative signal yields set to 0 (the simplified engine refuses negative rates) for {len(negative)} point(s): {listing(negative)}")
     return signals, values, warnings
 
 

@@ -31,9 +31,9 @@ _BACKEND_HELP = "fast (heparch's HistFactory engine), pyhf (the reference) or si
 def _model(
     input_: Path, patchset: Path | None, point: str | None, patch: list[Path], likelihood: str | None, backend: str | None, settings: Settings
 ) -> tuple[Inputs, Choice, Model]:
+    from heparch.analysis import resolve
     from heparch.errors import InferenceInputError
     from heparch.infer.backends import prepare
-    from heparch.infer.inputs import resolve
 
     inputs = resolve(input_, patchset=patchset, point=point, patches=patch, likelihood=likelihood, backend=backend, measurement=settings.measurement)
     try:

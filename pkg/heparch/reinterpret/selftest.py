@@ -17,15 +17,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from heparch.analysis import DEFAULT_TOLERANCE
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
 from heparch.reinterpret.interface import Dropped, Interface, Ops, derive, sample_add
-from heparch.replay.core import DEFAULT_TOLERANCE, allowed
+from heparch.replay.core import allowed
+from heparch.spec.components import ToleranceSpec
 
 #: relative difference below which two published numbers are the same number (float round trips)
 SAME: Final = 1e-9
 PATCH_OPS: Final = ("add", "remove", "replace", "copy", "move", "test")
 #: the CLs tolerance of the self-test: replay's default, max(abs, rel * |CLs|)
-CLS_TOLERANCE: Final = DEFAULT_TOLERANCE["CLs"]
+CLS_TOLERANCE: Final = DEFAULT_TOLERANCE.CLs or ToleranceSpec()  # the default always has one
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from heparch.replay.core import candidates, ratio
+from heparch.replay.core import ToleranceLike, candidates, ratio
 from heparch.replay.work import Context, Task
 
 #: the largest difference in -ln L of the free fit between the audited and the reference
@@ -95,7 +95,7 @@ def spey_values(spec: Mapping[str, Any], signal: str, mu: float) -> dict[str, An
     return {"CLs_obs": 1.0 - float(obs[0]), "CLs_exp": [1.0 - float(v) for v in exp], "nll": float(nll)}
 
 
-def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance: ToleranceLike) -> dict[str, Any]:
     """One point's audit: -ln L difference, then the CLs values; the largest ratio, its field,
     both values there (``audited_value``, ``reference_value``) and the tolerance."""
     nll_diff = float(audited["nll"]) - float(reference["nll"])
@@ -142,12 +142,16 @@ def summary(requested: int, seed: int, points: Mapping[str, Mapping[str, Any]], 
     out["points"] = {k: {"nll_difference": v["nll_difference"], "ratio": min(float(v["ratio"]), RATIO_CAP), "field": v["field"]} for k, v in points.items()}
     if points:
         out["max_ratio"] = max(float(p["ratio"]) for p in out["points"].values())
+    return {**out, **_status(out.get("max_ratio"), errors, notes)}
+
+
+def _status(max_ratio: float | None, errors: Mapping[str, str], notes: Sequence[str]) -> dict[str, str]:
+    """The audit's ``status`` and its ``reason``: failed where a point could not be recomputed,
+    skipped where none was (``max_ratio`` None), else by the largest ratio."""
     if errors:
         first = next(iter(sorted(errors.items())))
-        return {**out, "status": "failed", "reason": f"{len(errors)} point(s) could not be recomputed (first: {first[0]}: {first[1]})"}
-    if not points:
-        return {**out, "status": "skipped", "reason": "; ".join(notes) or "no point to audit"}
-    status = "passed" if out["max_ratio"] <= 1 else "failed"
-    if notes:
-        out["reason"] = "; ".join(notes)
-    return {**out, "status": status}
+        return {"status": "failed", "reason": f"{len(errors)} point(s) could not be recomputed (first: {first[0]}: {first[1]})"}
+    if max_ratio is None:
+        return {"status": "skipped", "reason": "; ".join(notes) or "no point to audit"}
+    status = {"status": "passed" if max_ratio <= 1 else "failed"}
+    return {**status, "reason": "; ".join(notes)} if notes else status

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import platform
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,23 +30,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+import heparch
 from heparch import signals
+from heparch.analysis import DEFAULT_TOLERANCE, Analysis, Claim, Claims, Likelihood, claims_of, select
 from heparch.errors import InputError
-from heparch.infer.base import Settings
+from heparch.infer.backends import choose
 from heparch.infer.pyhf_backend import NOMINAL_START
 from heparch.replay import work
+from heparch.replay.executor import execute
 from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
+from heparch.spec.components import Tolerance, ToleranceSpec
 
-#: used where a results component records no tolerance (DESIGN.md 5b; the issue's defaults)
-DEFAULT_TOLERANCE: Final[Mapping[str, Mapping[str, float]]] = {"CLs": {"abs": 1e-4, "rel": 1e-3}, "mu_up": {"abs": 0.0, "rel": 1e-3}}
+#: a tolerance: the results component's, or as JSON (DESIGN.md 5b)
+ToleranceLike = Tolerance | Mapping[str, Mapping[str, Any]]
 STATE_FORMAT: Final = "heparch-replay-state/1"
-MAX_LISTED: Final = 8
-
-
-def _listing(names: Sequence[str]) -> str:
-    more = f", ... ({len(names)} in all)" if len(names) > MAX_LISTED else ""
-    return ", ".join(repr(n) for n in names[:MAX_LISTED]) + more
 
 
 def default_jobs() -> int:
@@ -60,9 +59,19 @@ def default_jobs() -> int:
 # comparison
 
 
-def allowed(claimed: float, spec: Mapping[str, Any]) -> float:
+def allowed(claimed: float, spec: ToleranceSpec) -> float:
     """The tolerance ``max(abs, rel * |claimed|)``."""
-    return max(float(spec.get("abs") or 0.0), float(spec.get("rel") or 0.0) * abs(claimed))
+    return max(float(spec.abs or 0.0), float(spec.rel or 0.0) * abs(claimed))
+
+
+def _spec(tolerance: ToleranceLike, group: str) -> ToleranceSpec:
+    """The tolerance of a group (``CLs`` or ``mu_up``); the default's where none is given."""
+    typed = tolerance if isinstance(tolerance, Tolerance) else Tolerance.from_json(dict(tolerance))
+    spec: ToleranceSpec | None = getattr(typed, group)
+    if spec is None or (spec.abs is None and spec.rel is None):
+        spec = getattr(DEFAULT_TOLERANCE, group)
+    assert spec is not None
+    return spec
 
 
 #: a value at or below this underflows double precision (what the backends mark as ``underflow``)
@@ -74,33 +83,47 @@ def _underflow(values: Mapping[str, Any]) -> set[str]:
     return {str(f) for f in found} if isinstance(found, list | tuple) else set()
 
 
-def candidates(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> Iterator[Mismatch]:
+def candidates(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> Iterator[Mismatch]:
     """Every claimed value as a :class:`Mismatch` candidate (field, claimed, replayed, tolerance);
     a limit above the cap (None) is replayed as infinity. A value both sides mark as underflowing
     double precision agrees without a comparison, and so does one marked on one side whose other
     side is also at most :data:`UNDERFLOW` (an unmarked 0 from an older tool); otherwise a value
     marked on one side only is a mismatch whatever the numbers (its ``note`` says which side)."""
-    under_c, under_r = _underflow(claimed), _underflow(replayed)
+    under = (_underflow(claimed), _underflow(replayed))
     for group, fields in (("CLs", ("CLs_obs", "CLs_exp")), ("mu_up", ("mu_up_obs", "mu_up_exp"))):
-        spec = tolerance.get(group) or DEFAULT_TOLERANCE[group]
-        for name in fields:
-            if claimed.get(name) is None:
-                continue
-            want, got = claimed[name], replayed.get(name)
-            pairs = [(name, want, got)] if not isinstance(want, list) else [(f"{name}[{i}]", w, (got or [None] * 5)[i]) for i, w in enumerate(want)]
-            for field, w, g in pairs:
-                if field in under_c and field in under_r:
-                    continue
-                unmarked = g if field in under_c else w
-                if (field in under_c) != (field in under_r) and unmarked is not None and 0.0 <= float(unmarked) <= UNDERFLOW:
-                    continue  # the other side holds the same underflowed value without the mark (claims by older tools)
-                note = ""
-                if (field in under_c) != (field in under_r):
-                    note = f"{'the claim' if field in under_c else 'the replay'} marks it as underflowing double precision, {'the replay' if field in under_c else 'the claim'} does not"
+        spec = _spec(tolerance, group)
+        for field, w, g in _pairs(claimed, replayed, fields):
+            note = _underflow_note(field, w, g, *under)
+            if note is not None:
                 yield Mismatch(field, float(w), math.inf if g is None else float(g), allowed(w, spec), note)
 
 
-def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> list[Mismatch]:
+def _pairs(claimed: Mapping[str, Any], replayed: Mapping[str, Any], fields: Sequence[str]) -> Iterator[tuple[str, Any, Any]]:
+    """(field, claimed, replayed) of every claimed value of ``fields``, a band value by value (``CLs_exp[2]``)."""
+    for name in fields:
+        want, got = claimed.get(name), replayed.get(name)
+        if want is None:
+            continue
+        if isinstance(want, list):
+            yield from ((f"{name}[{i}]", w, (got or [None] * 5)[i]) for i, w in enumerate(want))
+        else:
+            yield name, want, got
+
+
+def _underflow_note(field: str, claimed: Any, replayed: Any, under_c: set[str], under_r: set[str]) -> str | None:
+    """None where the value agrees without a comparison (underflowing on both sides, marked or
+    not); else the mismatch note ("" for the plain comparison of numbers)."""
+    marked_c, marked_r = field in under_c, field in under_r
+    if marked_c == marked_r:
+        return None if marked_c else ""
+    unmarked = replayed if marked_c else claimed
+    if unmarked is not None and 0.0 <= float(unmarked) <= UNDERFLOW:
+        return None  # the other side holds the same underflowed value without the mark (claims by older tools)
+    sides = ("the claim", "the replay") if marked_c else ("the replay", "the claim")
+    return f"{sides[0]} marks it as underflowing double precision, {sides[1]} does not"
+
+
+def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> list[Mismatch]:
     """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
     the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees,
     nor a value marked as underflowing on one side only."""
@@ -116,12 +139,12 @@ def ratio(m: Mismatch) -> float:
     return d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf)
 
 
-def worst_ratio(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> float:
+def worst_ratio(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> float:
     """The largest ``|replayed - claimed| / tolerance`` over the claimed values (<= 1: it agrees)."""
     return max((ratio(m) for m in candidates(claimed, replayed, tolerance)), default=0.0)
 
 
-def local_minimum(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+def local_minimum(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> dict[str, Any] | None:
     """Where the claimed CLs values disagree with the replay's (taken at the lowest minimum) but
     agree with the values from another start of its fits: that start and both values (the claim
     was made at a local minimum). ``replayed["starts"]`` holds, by start name, an object with
@@ -135,11 +158,17 @@ def local_minimum(claimed: Mapping[str, Any], replayed: Mapping[str, Any], toler
     if not isinstance(starts, Mapping) or not compare(cls_only, replayed, tolerance):
         return None
     for name, values in starts.items():
-        if isinstance(values, Mapping) and "CLs_obs" in values:
-            wanted = {k: v for k, v in cls_only.items() if k in values or k == "CLs_obs"}
-            if not compare(wanted, {**values, "underflow": replayed.get("underflow", [])}, tolerance):
-                return {"start": str(name), "claimed": claimed.get("CLs_obs"), "replayed": replayed.get("CLs_obs"), "start_CLs_obs": values["CLs_obs"]}
+        if _explains(cls_only, values, replayed.get("underflow", []), tolerance):
+            return {"start": str(name), "claimed": claimed.get("CLs_obs"), "replayed": replayed.get("CLs_obs"), "start_CLs_obs": values["CLs_obs"]}
     return None
+
+
+def _explains(claimed: Mapping[str, Any], start: Any, underflow: Any, tolerance: ToleranceLike) -> bool:
+    """Whether the values of one start (an object with ``CLs_obs``) agree with the claimed CLs values it has."""
+    if not isinstance(start, Mapping) or "CLs_obs" not in start:
+        return False
+    wanted = {k: v for k, v in claimed.items() if k in start or k == "CLs_obs"}
+    return not compare(wanted, {**start, "underflow": underflow}, tolerance)
 
 
 # ---------------------------------------------------------------------------------------
@@ -148,15 +177,36 @@ def local_minimum(claimed: Mapping[str, Any], replayed: Mapping[str, Any], toler
 
 @dataclasses.dataclass(frozen=True)
 class Claimed:
-    """One claimed point: where it is, what was claimed, how to compare it."""
+    """One claimed point as the replay compares it: its key in the report (the point's name,
+    or ``<likelihood>:<point>`` when the run covers several likelihoods) and its :class:`Claim`."""
 
     key: str
-    likelihood: str
-    point: str
-    claimed: Mapping[str, Any]
-    tolerance: Mapping[str, Mapping[str, Any]]
-    level: float
-    values: Mapping[str, float]
+    claim: Claim
+
+    @property
+    def likelihood(self) -> str:
+        return self.claim.point.likelihood
+
+    @property
+    def point(self) -> str:
+        return self.claim.point.name
+
+    @property
+    def claimed(self) -> dict[str, Any]:
+        """The claimed values, DESIGN.md 5b's names (the JSON the report writes)."""
+        return self.claim.values.to_json()
+
+    @property
+    def tolerance(self) -> Tolerance:
+        return self.claim.tolerance
+
+    @property
+    def level(self) -> float:
+        return self.claim.settings.level
+
+    @property
+    def values(self) -> dict[str, float]:
+        return self.claim.point.values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,8 +229,6 @@ class Plan:
 
 def _current_version(package: str) -> str:
     if package == "python":
-        import platform
-
         return platform.python_version()
     try:
         return metadata.version(package)
@@ -198,33 +246,6 @@ def software_differences(recorded: Mapping[str, str]) -> dict[str, tuple[str, st
     return out
 
 
-def _point_values(bundle: Any, likelihood: str) -> tuple[dict[str, dict[str, float]], list[str] | None]:
-    """Label values of every patch of the likelihood's patchsets, and the labels."""
-    values: dict[str, dict[str, float]] = {}
-    labels: list[str] | None = None
-    for entry in bundle.manifest.by_role("patchset"):
-        if entry.likelihood != likelihood:
-            continue
-        obj = bundle.read_json(entry.path)
-        meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
-        these = [str(x) for x in meta.get("labels", [])] if isinstance(meta.get("labels"), list) else []
-        labels = labels or these
-        for p in obj.get("patches", []) if isinstance(obj, dict) else []:
-            pm = p.get("metadata", {}) if isinstance(p, dict) else {}
-            vals = pm.get("values")
-            if isinstance(pm.get("name"), str) and isinstance(vals, list) and len(vals) == len(these):
-                values[pm["name"]] = {lab: float(v) for lab, v in zip(these, vals, strict=True) if isinstance(v, int | float)}
-    return values, labels
-
-
-def _simplified_for(bundle: Any, likelihood: str) -> str | None:
-    """A simplified likelihood of the bundle derived from ``likelihood`` (its logical path)."""
-    for entry in bundle.manifest.by_role("simplified-likelihood"):
-        if entry.likelihood == likelihood:
-            return str(entry.path)
-    return None
-
-
 def plan(
     bundle_path: str | Path,
     *,
@@ -236,135 +257,118 @@ def plan(
     compare_simplified: bool = True,
 ) -> Plan:
     """The replay of ``bundle_path``'s claims, restricted to ``likelihood``, ``points`` or a random ``sample``."""
-    import heparch
-    from heparch.infer.backends import choose
-    from heparch.infer.inputs import as_given, bundle_points, require_measurement
-    from heparch.spec.components import Results
-
     path = Path(bundle_path)
-    with heparch.open(path) as bundle:
-        identity = bundle.identity
-        analysis = bundle.manifest.analysis
-        axes = dict(analysis.axes or {}) if analysis is not None else {}
-        entries = bundle.manifest.by_role("results")
-        if likelihood is not None:
-            entries = [e for e in entries if e.likelihood == likelihood]
-            if not entries:
-                have = sorted({str(e.likelihood) for e in bundle.manifest.by_role("results")})
-                raise InputError(f"{path}: --likelihood {likelihood!r} has no claimed results; claimed likelihoods: {_listing(have) or 'none'}")
-        if not entries:
-            raise InputError(f"{path}: holds no results component, so there is nothing to replay; record claims with 'arch claim {path} -o claimed.zst'")
-        full = {e.path for e in bundle.manifest.by_role("likelihood")}
-        simplified = {e.path for e in bundle.manifest.by_role("simplified-likelihood")}
-        contexts: dict[str, Context] = {}
-        claims: dict[tuple[str, str], Claimed] = {}
-        tasks: list[Task] = []
-        recorded: dict[str, str] = {}
-        labels: list[str] | None = None
-        notes: list[str] = []
-        per_likelihood: list[tuple[str, list[str]]] = []
-        for entry in sorted(entries, key=lambda e: e.path):
-            where = f"{path}:{entry.path}"
-            results = Results.from_json(bundle.read_json(entry.path))
-            name = results.likelihood
-            if name in full:
-                kind = "workspace"
-            elif name in simplified:
-                kind = "simplified"
-            else:
-                raise InputError(f"{where}:$.likelihood: {name!r} is not a likelihood of the bundle; fix the results component")
-            settings = results.settings.to_json() if results.settings else {}
-            spec = bundle.read_json(name)
-            typed = as_given(Settings.from_json(settings, f"{where}:$.settings"), spec)
-            if kind == "workspace":  # E081: the measurement the claims were made with must let pyhf start a fit
-                require_measurement(spec, typed.measurement, f"{path}:{name}")
-            try:
-                choice = choose(kind, spec, backend, settings=typed if kind == "workspace" else None)
-            except InputError as exc:
-                raise InputError(f"{where}:$.settings: the claims' settings cannot be replayed: {exc.message}") from None
-            if choice.reason:
-                notes.append(f"{name}: {choice.reason}")
-            token = f"{identity}:{name}:{choice.name}"
-            used = typed if kind == "workspace" else None
-            contexts[token] = Context(token, name, kind, choice.name, spec, used, settings.get("fit_tolerance"), fallback=choice.fallback)
-            sl_token = None
-            if compare_simplified and kind == "workspace":
-                sl_name = _simplified_for(bundle, name)
-                if sl_name is not None:
-                    sl_token = f"{identity}:{sl_name}:simplified"
-                    contexts[sl_token] = Context(sl_token, sl_name, "simplified", "simplified", bundle.read_json(sl_name))
-            if kind == "workspace":
-                patches = bundle_points(bundle, name, None)
-                values, these_labels = _point_values(bundle, name)
-                labels = labels or these_labels
-            else:
-                patches, values = {}, {}
-                signals = spec.get("signals", {}) if isinstance(spec, dict) else {}
-                sl_labels = spec.get("labels") if isinstance(spec, dict) else None
-                for sig in signals:
-                    patches[sig] = (None, name)
-                    vals = (spec.get("values") or {}).get(sig) if isinstance(spec, dict) else None
-                    if isinstance(sl_labels, list) and isinstance(vals, list) and len(vals) == len(sl_labels):
-                        values[sig] = {str(lab): float(v) for lab, v in zip(sl_labels, vals, strict=True) if isinstance(v, int | float)}
-                labels = labels or ([str(x) for x in sl_labels] if isinstance(sl_labels, list) else None)
-            tolerance = results.tolerance.to_json() if results.tolerance else {}
-            level = float(settings.get("level", 0.05))
-            mu = float(settings.get("mu", 1.0))
-            recorded.update(results.software or {})
-            names = []
-            for point, claim in results.points.items():
-                if point not in patches:
-                    raise InputError(f"{where}:$.points.{point}: not a signal point of {name}; fix the results component")
-                ops, source = patches[point]
-                if kind == "workspace" and ops is None:
-                    ops = bundle.read_json(source)
-                claimed = claim.to_json()
-                wants_ul = claimed.get("mu_up_obs") is not None or claimed.get("mu_up_exp") is not None
-                task = Task(
-                    token,
-                    point,
-                    patches=((ops,) if kind == "workspace" and ops is not None else ()),
-                    signal=point if kind == "simplified" else None,
-                    mu=mu,
-                    level=level,
-                    upper_limit=wants_ul,
-                    simplified=sl_token if sl_token is not None and point in contexts[sl_token].spec.get("signals", {}) else None,
-                )
-                tasks.append(task)
-                claims[(token, point)] = Claimed(point, name, point, claimed, tolerance, level, values.get(point, {}))
-                names.append(point)
-            per_likelihood.append((name, names))
-    several = len(per_likelihood) > 1
-    if several:
-        claims = {k: dataclasses.replace(c, key=f"{c.likelihood}:{c.point}") for k, c in claims.items()}
-    tasks = _select(tasks, claims, points, sample, seed, path)
+    analysis, read, derived = _read(path, likelihood, compare_simplified)
+    built = _Built()
+    for claims in read:
+        built.add(claims, analysis, backend, derived.get(claims.likelihood.path))
+    if len(read) > 1:
+        built.claims = {k: dataclasses.replace(c, key=f"{c.likelihood}:{c.point}") for k, c in built.claims.items()}
+    labels = next((c.labels for c in read if c.labels), None)
     return Plan(
         bundle=str(path),
-        identity=identity,
-        contexts=contexts,
-        tasks=tasks,
-        claims=claims,
-        software=software_differences(recorded),
+        identity=analysis.identity,
+        contexts=built.contexts,
+        tasks=_select(built.tasks, built.claims, points, sample, seed, path),
+        claims=built.claims,
+        software=software_differences(built.software),
         labels=(labels[0], labels[1]) if labels and len(labels) >= 2 else None,
-        notes=notes,
-        axes=axes,
+        notes=built.notes,
+        axes=analysis.axes,
+    )
+
+
+def _read(path: Path, likelihood: str | None, compare_simplified: bool) -> tuple[Analysis, list[Claims], dict[str, Any]]:
+    """The bundle's analysis, the claims to replay, and (``compare_simplified``) the simplified
+    likelihood derived from each full one, by the full one's path."""
+    with heparch.open(path) as bundle:
+        analysis = Analysis.of(bundle)
+        read = [claims_of(bundle, lk) for lk in _claimed(analysis, likelihood)]
+        wanted = [c.likelihood for c in read if c.likelihood.simplified] if compare_simplified else []
+        return analysis, read, {lk.path: bundle.read_json(lk.simplified[0]) for lk in wanted}
+
+
+def _claimed(analysis: Analysis, likelihood: str | None) -> list[Likelihood]:
+    """The likelihoods whose claims are replayed (``likelihood``: only that one), by results path."""
+    claimed = analysis.claimed()
+    if likelihood is not None:
+        select(
+            likelihood,
+            [lk.path for lk in claimed],
+            where=str(analysis.source),
+            flag="--likelihood",
+            predicate="has no claimed results",
+            label="claimed likelihoods: ",
+        )
+        claimed = [lk for lk in claimed if lk.path == likelihood]
+    if not claimed:
+        raise InputError(
+            f"{analysis.source}: holds no results component, so there is nothing to replay; record claims with 'arch claim {analysis.source} -o claimed.zst'"
+        )
+    return sorted(claimed, key=lambda lk: str(lk.results))
+
+
+@dataclasses.dataclass
+class _Built:
+    """The plan as it is built, one likelihood's claims at a time."""
+
+    contexts: dict[str, Context] = dataclasses.field(default_factory=dict)
+    tasks: list[Task] = dataclasses.field(default_factory=list)
+    claims: dict[tuple[str, str], Claimed] = dataclasses.field(default_factory=dict)
+    software: dict[str, str] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, claims: Claims, analysis: Analysis, backend: str | None, derived: Any) -> None:
+        """The context of ``claims``' likelihood (and of the simplified likelihood ``derived`` from
+        it, to compare), and a task per claimed point."""
+        ctx = self._context(claims, analysis, backend)
+        sl = self._derived(claims.likelihood, analysis, derived)
+        for claim in claims.claims:
+            self.tasks.append(_task(ctx, claim, sl))
+            self.claims[(ctx.token, claim.point.name)] = Claimed(claim.point.name, claim)
+        self.software.update(claims.software)
+
+    def _context(self, claims: Claims, analysis: Analysis, backend: str | None) -> Context:
+        lk, settings = claims.likelihood, claims.settings
+        used = settings.settings if lk.kind == "workspace" else None
+        try:
+            choice = choose(lk.kind, claims.spec, backend, settings=used)
+        except InputError as exc:
+            raise InputError(f"{analysis.source}:{claims.path}:$.settings: the claims' settings cannot be replayed: {exc.message}") from None
+        if choice.reason:
+            self.notes.append(f"{lk.path}: {choice.reason}")
+        token = f"{analysis.identity}:{lk.path}:{choice.name}"
+        self.contexts[token] = Context(token, lk.path, lk.kind, choice.name, claims.spec, used, settings.fit_tolerance, fallback=choice.fallback)
+        return self.contexts[token]
+
+    def _derived(self, lk: Likelihood, analysis: Analysis, spec: Any) -> Context | None:
+        if spec is None or lk.kind != "workspace":
+            return None
+        token = f"{analysis.identity}:{lk.simplified[0]}:simplified"
+        self.contexts[token] = Context(token, lk.simplified[0], "simplified", "simplified", spec)
+        return self.contexts[token]
+
+
+def _task(ctx: Context, claim: Claim, sl: Context | None) -> Task:
+    """The task that replays ``claim`` (its limits too when they are claimed); ``sl``: the
+    simplified likelihood whose signal of the same name is computed too."""
+    point, values = claim.point, claim.values
+    workspace = ctx.kind == "workspace"
+    return Task(
+        ctx.token,
+        point.name,
+        patches=((point.patch,) if workspace and point.patch is not None else ()),
+        signal=None if workspace else point.name,
+        mu=claim.settings.mu,
+        level=claim.settings.level,
+        upper_limit=values.mu_up_obs is not None or values.mu_up_exp is not None,
+        simplified=sl.token if sl is not None and point.name in (sl.spec.get("signals") or {}) else None,
     )
 
 
 def _select(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points: Sequence[str], sample: int | None, seed: int, path: Path) -> list[Task]:
     if points:
-        by_name: dict[str, list[Task]] = {}
-        for t in tasks:
-            c = claims[(t.token, t.point)]
-            by_name.setdefault(c.point, []).append(t)
-            by_name.setdefault(f"{c.likelihood}:{c.point}", []).append(t)
-        chosen: list[Task] = []
-        for name in dict.fromkeys(points):
-            if name not in by_name:
-                valid = sorted({claims[(t.token, t.point)].key for t in tasks})
-                raise InputError(f"{path}: --point {name!r} is not a claimed point; valid names: {_listing(valid)}")
-            chosen += [t for t in by_name[name] if t not in chosen]
-        tasks = chosen
+        tasks = _named(tasks, claims, points, path)
     if sample is not None:
         if sample < 1:
             raise InputError(f"--sample {sample}: must be at least 1")
@@ -372,6 +376,22 @@ def _select(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points
             keep = set(random.Random(seed).sample(range(len(tasks)), sample))
             tasks = [t for i, t in enumerate(tasks) if i in keep]
     return tasks
+
+
+def _named(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points: Sequence[str], path: Path) -> list[Task]:
+    """The tasks of the points named (a point's name or ``<likelihood>:<point>``), in the order named."""
+    by_name: dict[str, list[Task]] = {}
+    for t in tasks:
+        c = claims[(t.token, t.point)]
+        by_name.setdefault(c.point, []).append(t)
+        by_name.setdefault(f"{c.likelihood}:{c.point}", []).append(t)
+    valid = sorted({claims[(t.token, t.point)].key for t in tasks})
+    chosen: list[Task] = []
+    for name in dict.fromkeys(points):
+        if name not in by_name:
+            select(name, valid, where=str(path), flag="--point", predicate="is not a claimed point")
+        chosen += [t for t in by_name[name] if t not in chosen]
+    return chosen
 
 
 # ---------------------------------------------------------------------------------------
@@ -396,15 +416,7 @@ class State:
         if not path.parent.is_dir():
             raise InputError(f"--resume {path}: directory {path.parent} does not exist")
         if path.exists():
-            try:
-                obj = json.loads(path.read_bytes())
-            except (OSError, ValueError) as exc:
-                raise InputError(f"--resume {path}: not a replay state file ({exc}); delete it to start afresh") from None
-            if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT or not isinstance(obj.get("points"), dict):
-                raise InputError(f"--resume {path}: not a heparch replay state file (format {STATE_FORMAT}); delete it to start afresh")
-            if obj.get("identity") != identity:
-                raise InputError(f"--resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file")
-            self.done = {k: v for k, v in obj["points"].items() if isinstance(v, dict) and isinstance(v.get("values"), dict)}
+            self.done = _read_state(path, identity)
 
     def key(self, result: Task | TaskResult) -> str:
         return f"{result.token}\n{result.point}"
@@ -437,6 +449,19 @@ class State:
         self._last = time.monotonic()
 
 
+def _read_state(path: Path, identity: str) -> dict[str, dict[str, Any]]:
+    """The computed points of the state file ``path``, which must have been made for ``identity``."""
+    try:
+        obj = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--resume {path}: not a replay state file ({exc}); delete it to start afresh") from None
+    if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT or not isinstance(obj.get("points"), dict):
+        raise InputError(f"--resume {path}: not a heparch replay state file (format {STATE_FORMAT}); delete it to start afresh")
+    if obj.get("identity") != identity:
+        raise InputError(f"--resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file")
+    return {k: v for k, v in obj["points"].items() if isinstance(v, dict) and isinstance(v.get("values"), dict)}
+
+
 # ---------------------------------------------------------------------------------------
 # the run
 
@@ -450,21 +475,28 @@ def _with_pyhf_nominal(plan: Plan, result: TaskResult) -> dict[str, Any]:
     been made by pyhf from its nominal start, at a local minimum. Its values with what pyhf gives
     from there added to ``starts`` (so :func:`local_minimum` can tell), when pyhf computes it."""
     values = dict(result.values or {})
-    ctx = plan.contexts.get(result.token)
-    task = next((t for t in plan.tasks if t.token == result.token and t.point == result.point), None)
-    if ctx is None or task is None or ctx.kind != "workspace" or result.backend == "pyhf":
+    pyhf_values = _pyhf_nominal(plan, result)
+    if pyhf_values is None:
         return values
-    try:
-        pyhf_values = work.compute(ctx, dataclasses.replace(task, upper_limit=False), backend="pyhf")
-    except Exception:  # pyhf cannot compute it either: nothing explains the claim
-        return values
-    nominal = (pyhf_values.get("starts") or {}).get(PYHF_NOMINAL)  # the pyhf backend takes the lowest minimum too
-    if isinstance(nominal, dict):
-        pyhf_values = nominal
     starts = dict(values.get("starts") or {})
     starts[PYHF_NOMINAL] = {"CLs_obs": pyhf_values["CLs_obs"], "CLs_exp": pyhf_values["CLs_exp"]}
     values["starts"] = starts
     return values
+
+
+def _pyhf_nominal(plan: Plan, result: TaskResult) -> Mapping[str, Any] | None:
+    """What pyhf gives for a workspace point from its nominal start; None where pyhf computed the
+    replay already or cannot compute the point."""
+    ctx = plan.contexts.get(result.token)
+    task = next((t for t in plan.tasks if t.token == result.token and t.point == result.point), None)
+    if ctx is None or task is None or ctx.kind != "workspace" or result.backend == "pyhf":
+        return None
+    try:
+        pyhf_values = work.compute(ctx, dataclasses.replace(task, upper_limit=False), backend="pyhf")
+    except Exception:  # pyhf cannot compute it either: nothing explains the claim
+        return None
+    nominal = (pyhf_values.get("starts") or {}).get(PYHF_NOMINAL)  # the pyhf backend takes the lowest minimum too
+    return nominal if isinstance(nominal, dict) else pyhf_values
 
 
 def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
@@ -518,40 +550,53 @@ def run(
     ``audit`` points computed by the fast engine are recomputed with the reference backend
     (:func:`audit_points`). Interrupted (Ctrl-C, SIGTERM), it stops its workers, writes the
     ``resume`` state and raises :class:`heparch.signals.Interrupted` with the line to print."""
-    from heparch.replay.executor import execute
-
     start = time.perf_counter()
     state = State(resume, plan.identity) if resume is not None else None
-    done: dict[tuple[str, str], PointOutcome] = {}
-    total = len(plan.tasks)
+    arrived = _Arrived(plan, on_outcome)
+    todo = _resumed(plan, state, arrived)
+    try:
+        with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:  # closed: workers stop on any exit
+            for result in results:
+                if state is not None:
+                    state.record(result)
+                arrived.add(result)
+        summary = audit_points(plan, arrived.done, audit, jobs=jobs, scheduler=scheduler) if audit else None
+    except signals.INTERRUPTS as exc:  # Ctrl-C or SIGTERM (heparch.signals): keep what was computed, say how to go on
+        with signals.shielded():
+            if state is not None:
+                state.flush()
+        raise signals.Interrupted(signals.signum_of(exc), interrupted_line(len(arrived.done), len(plan.tasks), resume)) from None
+    finally:
+        if state is not None:
+            state.flush()
+    ordered = [arrived.done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in arrived.done]
+    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary, axes=plan.axes)
+
+
+class _Arrived:
+    """The outcomes so far, by (token, point); each one is passed on to ``on_outcome`` as it arrives."""
+
+    def __init__(self, plan: Plan, on_outcome: Callable[[PointOutcome, int, int], None] | None) -> None:
+        self.plan = plan
+        self.on_outcome = on_outcome
+        self.done: dict[tuple[str, str], PointOutcome] = {}
+
+    def add(self, result: TaskResult) -> None:
+        self.done[(result.token, result.point)] = got = outcome(self.plan, result)
+        if self.on_outcome is not None:
+            self.on_outcome(got, len(self.done), len(self.plan.tasks))
+
+
+def _resumed(plan: Plan, state: State | None, arrived: _Arrived) -> list[Task]:
+    """The tasks still to run; those the resume ``state`` holds arrive at once."""
     todo: list[Task] = []
     for task in plan.tasks:
         previous = state.get(task) if state is not None else None
         if previous is None:
             todo.append(task)
         else:
-            done[(task.token, task.point)] = got = outcome(plan, previous)
-            if on_outcome is not None:
-                on_outcome(got, len(done), total)
-    try:
-        with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:  # closed: workers stop on any exit
-            for result in results:
-                if state is not None:
-                    state.record(result)
-                done[(result.token, result.point)] = got = outcome(plan, result)
-                if on_outcome is not None:
-                    on_outcome(got, len(done), total)
-        summary = audit_points(plan, done, audit, jobs=jobs, scheduler=scheduler) if audit else None
-    except signals.INTERRUPTS as exc:  # Ctrl-C or SIGTERM (heparch.signals): keep what was computed, say how to go on
-        with signals.shielded():
-            if state is not None:
-                state.flush()
-        raise signals.Interrupted(signals.signum_of(exc), interrupted_line(len(done), total, resume)) from None
-    finally:
-        if state is not None:
-            state.flush()
-    ordered = [done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in done]
-    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary, axes=plan.axes)
+            arrived.add(previous)
+    return todo
 
 
 def interrupted_line(done: int, total: int, resume: Path | None) -> str:
@@ -571,7 +616,6 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
     outcome in ``done`` gets its ``audit``, and a difference above the tolerance fails it like a
     mismatch (field ``audit:<field>``). Returns the audit summary."""
     from heparch.replay import audit as auditing  # audit builds on this module's comparison: imported here, not at the top
-    from heparch.replay.executor import execute
 
     seed = auditing.seed_of(plan.identity)
     computed = {

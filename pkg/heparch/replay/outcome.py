@@ -94,22 +94,22 @@ class PointOutcome:
             "backend": self.backend,
             "seconds": round(self.seconds, 6),
         }
-        if self.mismatches:
-            out["mismatches"] = [dataclasses.asdict(m) for m in self.mismatches]
-        if self.error is not None:
-            out["error"] = self.error
-        if self.values:
-            out["values"] = dict(self.values)
-        if self.simplified is not None:
-            out["simplified"] = dict(self.simplified)
-        if self.ratio is not None:
+        return {**out, **self._optional_json()}
+
+    def _optional_json(self) -> dict[str, Any]:
+        """The fields a point has only sometimes, as JSON (none of them when unset)."""
+        optional: dict[str, Any] = {
+            "mismatches": [dataclasses.asdict(m) for m in self.mismatches] if self.mismatches else None,
+            "error": self.error,
+            "values": dict(self.values) if self.values else None,
+            "simplified": None if self.simplified is None else dict(self.simplified),
+            "local_minimum": None if self.local_minimum is None else dict(self.local_minimum),
+            "note": self.note,
+            "audit": None if self.audit is None else dict(self.audit),
+        }
+        out = {k: v for k, v in optional.items() if v is not None}
+        if self.ratio is not None:  # an infinite ratio is written as null
             out["worst_ratio"] = self.ratio if math.isfinite(self.ratio) else None
-        if self.local_minimum is not None:
-            out["local_minimum"] = dict(self.local_minimum)
-        if self.note is not None:
-            out["note"] = self.note
-        if self.audit is not None:
-            out["audit"] = dict(self.audit)
         return out
 
 

@@ -121,19 +121,24 @@ def _table_rows(p: PointOutcome) -> list[str]:
     if status == "error":
         return [f"{'ERROR':<5} {_cut(p.key, _KEY_W):<{_KEY_W}} " + _cut(p.error or "no replayed values", 100 - prefix_w)]
     if status == "fail":
-        rows = []
-        word = "LOCAL" if p.local_minimum is not None else "FAIL"
-        for i, m in enumerate(p.mismatches):
-            nums = [_g(m.claimed), _g(m.replayed), _g(m.difference, "+.3g"), _g(m.tolerance, ".3g")]
-            rows.append(_row(word if i == 0 else "", p.key if i == 0 else "", _cut(m.field, 11), nums))
-        if p.local_minimum is not None:
-            rows.append(f"{'':<5} {'':<{_KEY_W}} " + _cut(_local_line(p), 100 - prefix_w))
-        if p.error or not rows:
-            text = _cut(p.error or "failed (no mismatch recorded)", 100 - prefix_w)
-            rows.append(f"{'FAIL' if not rows else '':<5} {_cut(p.key, _KEY_W) if not rows else '':<{_KEY_W}} {text}")
-        return rows
+        return _failed_rows(p, 100 - prefix_w)
     c, r, d = cls_of(p.claimed), cls_of(p.replayed), difference(p)
     return [_row("ok", p.key, "CLs_obs", [_g(c), _g(r), _g(d, "+.3g")])]
+
+
+def _failed_rows(p: PointOutcome, width: int) -> list[str]:
+    """A failed point's rows: one per mismatch, then its local-minimum line or its error (``width``: their text's)."""
+    rows = []
+    word = "LOCAL" if p.local_minimum is not None else "FAIL"
+    for i, m in enumerate(p.mismatches):
+        nums = [_g(m.claimed), _g(m.replayed), _g(m.difference, "+.3g"), _g(m.tolerance, ".3g")]
+        rows.append(_row(word if i == 0 else "", p.key if i == 0 else "", _cut(m.field, 11), nums))
+    if p.local_minimum is not None:
+        rows.append(f"{'':<5} {'':<{_KEY_W}} " + _cut(_local_line(p), width))
+    if p.error or not rows:
+        text = _cut(p.error or "failed (no mismatch recorded)", width)
+        rows.append(f"{'FAIL' if not rows else '':<5} {_cut(p.key, _KEY_W) if not rows else '':<{_KEY_W}} {text}")
+    return rows
 
 
 def summary_table(report: ReplayReport, *, max_rows: int = 20) -> str:
@@ -155,6 +160,14 @@ def summary_table(report: ReplayReport, *, max_rows: int = 20) -> str:
     more = len(report.points) - len(shown)
     if more:
         lines.append(f"... {more} more ({more_failed} failed, {more - more_failed} passed)")
+    lines.append(_totals_line(report))
+    lines += _audit_lines(report)
+    lines += _software_lines(report)
+    return "\n".join(lines)
+
+
+def _totals_line(report: ReplayReport) -> str:
+    """``passed N, failed M (why), total T in S s``."""
     n_pass, n_fail, n_err = _counts(report)
     totals = f"passed {n_pass}, failed {n_fail + n_err}"
     n_local = sum(1 for p in report.points if p.local_minimum is not None)
@@ -162,10 +175,7 @@ def summary_table(report: ReplayReport, *, max_rows: int = 20) -> str:
         totals += (
             " (" + ", ".join(t for t in (f"{n_err} with a computation error" * bool(n_err), f"{n_local} claimed at a local minimum" * bool(n_local)) if t) + ")"
         )
-    lines.append(f"{totals}, total {len(report.points)} in {report.seconds:.3g} s")
-    lines += _audit_lines(report)
-    lines += _software_lines(report)
-    return "\n".join(lines)
+    return f"{totals}, total {len(report.points)} in {report.seconds:.3g} s"
 
 
 # --- JUnit XML ----------------------------------------------------------------------------
@@ -315,10 +325,18 @@ def html(report: ReplayReport) -> str:
     matplotlib) are inline SVG whose artists carry ids (``obs-contour-replayed-r0`` ...), text
     stays text. Every string from the bundle is escaped.
     """
-    n_pass, n_fail, n_err = _counts(report)
-    total = len(report.points)
     placed, _, _ = plot.placed_points(report)
     labels = report.labels if placed else None
+    out = _html_head(report)
+    out += _figures(report, labels is not None)
+    out += _html_failed(report)
+    out += _html_all(report, labels)
+    return "\n".join(out)
+
+
+def _html_head(report: ReplayReport) -> list[str]:
+    """The page's head, title, counts and notes (flipped exclusions, the audit, software, the disclaimer)."""
+    n_pass, n_fail, n_err = _counts(report)
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -326,7 +344,7 @@ def html(report: ReplayReport) -> str:
         f"<style>{_PAGE_STYLE}</style></head><body>",
         f"<h1>heparch replay: {_e(report.bundle)}</h1>",
         f'<p class="meta">identity <code>{_e(report.identity)}</code></p>',
-        f'<p class="meta counts">{total} points: <b>{n_pass} passed</b>, <b class="fail">{n_fail + n_err} failed</b>'
+        f'<p class="meta counts">{len(report.points)} points: <b>{n_pass} passed</b>, <b class="fail">{n_fail + n_err} failed</b>'
         + (f" ({n_err} with a computation error)" if n_err else "")
         + f"; {report.seconds:.3g} s</p>",
     ]
@@ -334,32 +352,40 @@ def html(report: ReplayReport) -> str:
     if changed:
         names = ", ".join(_e(p.key) for p in changed[:10]) + (", \u2026" if len(changed) > 10 else "")
         out.append(f'<p class="meta">The exclusion (CLs_obs &lt; level) differs between claimed and replayed at {len(changed)} point(s): {names}</p>')
-    for line in _audit_lines(report):
-        out.append(f'<p class="meta audit">{_e(line)}</p>')
+    out += [f'<p class="meta audit">{_e(line)}</p>' for line in _audit_lines(report)]
     if report.software:
         versions = "; ".join(_e(line) for line in _software_lines(report))
         out.append(f'<p class="warn">Software differs from the versions the claims recorded: {versions}</p>')
     out.append(f'<p class="meta disclaimer">{plot.DISCLAIMER}: the figures and numbers below are recomputed from the bundle.</p>')
-    out += _figures(report, labels is not None)
+    return out
+
+
+def _html_failed(report: ReplayReport) -> list[str]:
+    """The table of failed points (none without)."""
     failed = report.failed
-    if failed:
-        out.append(f"<h2>Failed points ({len(failed)})</h2><table><tr><th>point</th><th>likelihood</th><th>details</th></tr>")
-        for p in failed:
-            details = "\n".join(_failure_lines(p))
-            out.append(f'<tr class="{_status(p)}"><td>{_e(p.key)}</td><td>{_e(p.likelihood)}</td><td class="details">{_e(details)}</td></tr>')
-        out.append("</table>")
+    if not failed:
+        return []
+    out = [f"<h2>Failed points ({len(failed)})</h2><table><tr><th>point</th><th>likelihood</th><th>details</th></tr>"]
+    for p in failed:
+        details = "\n".join(_failure_lines(p))
+        out.append(f'<tr class="{_status(p)}"><td>{_e(p.key)}</td><td>{_e(p.likelihood)}</td><td class="details">{_e(details)}</td></tr>')
+    return [*out, "</table>"]
+
+
+def _html_all(report: ReplayReport, labels: tuple[str, str] | None) -> list[str]:
+    """The table of all points, and the end of the page."""
     simplified = any(p.simplified is not None for p in report.points)
     heads = [*(labels or ()), "claimed CLs_obs", "replayed CLs_obs", "difference", "|difference| / tolerance"]
     heads += [*(["simplified CLs_obs"] if simplified else []), "result", "backend", "seconds"]
-    out.append(f"<h2>All points ({total})</h2><table><tr><th>point</th>{''.join(f'<th>{_e(h)}</th>' for h in heads)}</tr>")
+    out = [f"<h2>All points ({len(report.points)})</h2><table><tr><th>point</th>{''.join(f'<th>{_e(h)}</th>' for h in heads)}</tr>"]
     out += [_cells(p, labels, simplified) for p in report.points]
-    out += [
+    return [
+        *out,
         "</table>",
         '<p class="meta">|difference| / tolerance: the largest over the point\'s compared values; a point passes when it is \u2264 1 for every value.</p>',
         "</body></html>",
         "",
     ]
-    return "\n".join(out)
 
 
 # --- files --------------------------------------------------------------------------------
