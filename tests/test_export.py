@@ -242,6 +242,55 @@ def test_datacite_refuses_without_deposit_values(toy: Path, tmp_path: Path, miss
     assert not (tmp_path / "dc.json").exists()
 
 
+def _with_deposit(tmp_path: Path, deposit: dict[str, Any]) -> Path:
+    """The example bundle built with arch.yaml's ``deposit:`` mapping."""
+    src = shutil.copytree(EXAMPLE, tmp_path / "deposited")
+    rt = YAML()
+    data = rt.load((src / "arch.yaml").read_text("utf-8"))
+    data["deposit"] = deposit
+    buf = io.StringIO()
+    rt.dump(data, buf)
+    (src / "arch.yaml").write_text(buf.getvalue(), "utf-8")
+    return build(src, output=tmp_path / "deposited.zst").output
+
+
+def test_datacite_takes_the_deposit_arch_yaml_records_and_the_options_win(tmp_path: Path) -> None:
+    """Issue 14 item 3: ``deposit:`` in arch.yaml (doi, publisher, year) is used where an option is not given."""
+    bundle = _with_deposit(tmp_path, {"doi": "10.5281/zenodo.7654321", "publisher": "CERN Open Data", "year": 2025})
+    code, _, err = run("export", "datacite", str(bundle), "-o", str(tmp_path / "dc.json"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "dc.json").read_text("utf-8"))
+    assert schema45.validate(record), [e.message for e in schema45.validator.iter_errors(record)]
+    assert (record["doi"], record["publisher"], record["publicationYear"]) == ("10.5281/zenodo.7654321", {"name": "CERN Open Data"}, "2025")
+    code, _, err = run("export", "datacite", str(bundle), "-o", str(tmp_path / "dc2.json"), "--publisher", "Zenodo", "--year", "2026")
+    assert code == 0, err
+    record = json.loads((tmp_path / "dc2.json").read_text("utf-8"))
+    assert (record["doi"], record["publisher"], record["publicationYear"]) == ("10.5281/zenodo.7654321", {"name": "Zenodo"}, "2026")
+
+
+def test_a_partial_deposit_still_needs_the_rest(tmp_path: Path) -> None:
+    bundle = _with_deposit(tmp_path, {"doi": "10.5281/zenodo.7654321"})
+    code, _, err = run("export", "datacite", str(bundle), "-o", str(tmp_path / "dc.json"))
+    assert code == 2
+    assert err.strip() == "error: cannot export datacite: the publisher is missing; give --publisher (e.g. Zenodo) or deposit.publisher in arch.yaml"
+    assert not (tmp_path / "dc.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("deposit", "message"),
+    [
+        ({"doi": "https://doi.org/10.5281/zenodo.1"}, "deposit.doi: String should match pattern"),
+        ({"year": "2026"}, "deposit.year: Input should be a valid integer"),
+        ({"year": 26}, "deposit.year: Input should be greater than or equal to 1000"),
+        ({"publsher": "Zenodo"}, "deposit.publsher: Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_deposit_refuses_the_build(tmp_path: Path, deposit: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=f"arch.yaml: {message}"):
+        _with_deposit(tmp_path, deposit)
+    assert not (tmp_path / "deposited.zst").exists()
+
+
 def test_a_malformed_doi_is_refused_before_verifying(toy: Path, tmp_path: Path) -> None:
     code, _, err = run("export", "zenodo", str(toy), "-o", str(tmp_path / "z.json"), "--doi", "https://doi.org/10.5281/zenodo.1")
     assert code == 2

@@ -364,6 +364,8 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source], findings: list[
         obj["containers"] = cfg.containers
     if cfg.supersedes:
         obj["supersedes"] = {"identity": cfg.supersedes, **({"note": cfg.version_note} if cfg.version_note else {})}
+    if cfg.deposit is not None and cfg.deposit.model_dump(exclude_none=True):
+        obj["deposit"] = cfg.deposit.model_dump(exclude_none=True)
     return obj
 
 
