@@ -17,8 +17,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from heparch.components.interface import Dropped, Interface, Ops, derive, sample_add
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
-from heparch.reinterpret.interface import Dropped, Interface, Ops, derive, sample_add
 from heparch.replay.core import DEFAULT_TOLERANCE, allowed
 
 #: relative difference below which two published numbers are the same number (float round trips)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ROLES = ("likelihood", "patchset", "patch", "simplified-likelihood", "results", "code", "attachment")
+ROLES = ("likelihood", "patchset", "patch", "simplified-likelihood", "results", "signal-interface", "code", "attachment")
 _HEX = {"sha256": 64, "sha512": 128}
 
 
