@@ -355,10 +355,15 @@ def _check_interfaces(manifest: Manifest, load: Callable[[FileEntry], Any]) -> l
                 Finding("E082", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=obj.get("likelihood"))
             )
             continue
-        mine = [e for e in manifest.files if e.likelihood == lk.path]
-        patches = signal_interface.published_patches(
-            (_json(e, load, findings) for e in mine if e.role == "patchset"),
-            ((e.annotations.get("patch.name", e.path), _json(e, load, findings)) for e in mine if e.role == "patch"),
-        )
+        patches = _published_patches(manifest, lk, load, findings)
         findings += signal_interface.check_declared(obj, location=entry.path, workspace=_json(lk, load, findings), patches=patches)
     return findings
+
+
+def _published_patches(manifest: Manifest, lk: FileEntry, load: Callable[[FileEntry], Any], findings: list[Finding]) -> dict[str, Any]:
+    """The likelihood's published signal patches by point name (its patchsets', then its patch files')."""
+    mine = [e for e in manifest.files if e.likelihood == lk.path]
+    return signal_interface.published_patches(
+        (_json(e, load, findings) for e in mine if e.role == "patchset"),
+        ((e.annotations.get("patch.name", e.path), _json(e, load, findings)) for e in mine if e.role == "patch"),
+    )

@@ -28,7 +28,7 @@ from heparch.components.interface import Dropped, Interface, Ops, Region, System
 from heparch.errors import InputError
 from heparch.findings import Finding
 from heparch.spec import schema_check
-from heparch.spec.components import InterfaceRegion, SignalInterface
+from heparch.spec.components import InterfaceRegion, InterfaceSystematic, SignalInterface
 
 SCHEMA: Final = "signal-interface.json"
 ROLE: Final = "signal-interface"
@@ -78,28 +78,34 @@ Contradiction = tuple[str, str, Any, Any]  # (JSON path, message, expected, foun
 
 def contradictions(declared: SignalInterface, derived: Interface) -> list[Contradiction]:
     """What ``declared`` says that the ``derived`` interface of the published patches does not show."""
+    out = _names(declared, derived)
+    for i, region in enumerate(declared.regions):
+        out += _region(i, region, derived)
+    for i, s in enumerate(declared.systematics or ()):
+        out += _systematic(i, s, derived)
+    return out
+
+
+def _names(declared: SignalInterface, derived: Interface) -> list[Contradiction]:
+    """The POI and the sample name, where declared."""
     out: list[Contradiction] = []
     if declared.poi is not None and declared.poi != derived.poi:
         out.append(("$.poi", f"no measurement of {derived.likelihood} has the POI {declared.poi!r}", derived.poi, declared.poi))
     if declared.sample_name is not None and declared.sample_name != derived.sample_name:
         shown = repr(derived.sample_name) if derived.sample_name else "a sample named after each point"
         out.append(("$.sample_name", f"the published patches add {shown}", derived.sample_name, declared.sample_name))
-    for i, region in enumerate(declared.regions):
-        out += _region(i, region, derived)
-    for i, s in enumerate(declared.systematics or ()):
-        found = derived.systematic(s.key)
-        if found is None:
-            out.append((f"$.systematics[{i}].key", f"no published signal carries a systematic with the input key {s.key!r}", None, s.key))
-        elif (found.name, found.type) != (s.name, s.type):
-            out.append(
-                (
-                    f"$.systematics[{i}]",
-                    f"the published signals carry {s.key!r} as {found.type} {found.name!r}",
-                    f"{found.type} {found.name}",
-                    f"{s.type} {s.name}",
-                )
-            )
     return out
+
+
+def _systematic(i: int, s: InterfaceSystematic, derived: Interface) -> list[Contradiction]:
+    found = derived.systematic(s.key)
+    if found is None:
+        return [(f"$.systematics[{i}].key", f"no published signal carries a systematic with the input key {s.key!r}", None, s.key)]
+    if (found.name, found.type) != (s.name, s.type):
+        return [
+            (f"$.systematics[{i}]", f"the published signals carry {s.key!r} as {found.type} {found.name!r}", f"{found.type} {found.name}", f"{s.type} {s.name}")
+        ]
+    return []
 
 
 def _region(i: int, declared: InterfaceRegion, derived: Interface) -> Iterator[Contradiction]:
@@ -131,27 +137,40 @@ def follow(derived: Interface, declared: SignalInterface, path: str) -> Interfac
     """The interface a new signal gets when ``declared`` (the component at ``path``, already
     checked: E083) is present: its regions, staterrors and systematics only; what the published
     patches show beyond it is dropped, and listed."""
-    keys = {s.key for s in declared.systematics or ()} | {k for d in declared.regions for k in d.systematics or ()}
+    keys = _declared_keys(declared)
     dropped = list(derived.dropped)
     regions = tuple(_followed(derived, d, keys, path, dropped) for d in declared.regions if derived.region(d.channel) is not None)
-    kept = {r.channel for r in regions}
-    dropped += [
-        Dropped(r.channel, r.channel, "region", f"entered by published signals but not in {path}: a new signal does not enter it")
-        for r in derived.regions
-        if r.channel not in kept
-    ]
-    systematics = tuple(
-        Systematic(s.key, s.name, s.type, tuple(r.channel for r in regions if s.key in r.systematics)) for s in derived.systematics if s.key in keys
-    )
+    dropped += _left_out(derived, {r.channel for r in regions}, path)
+    systematics = tuple(_in(s, regions) for s in derived.systematics if s.key in keys)
+    lumi = declared.luminosity_ifb
     return dataclasses.replace(
         derived,
         sample_name=declared.sample_name or derived.sample_name,
         regions=regions,
         systematics=systematics,
         dropped=tuple(dropped),
-        luminosity_ifb=float(declared.luminosity_ifb) if declared.luminosity_ifb is not None else derived.luminosity_ifb,
+        luminosity_ifb=derived.luminosity_ifb if lumi is None else float(lumi),
         declared=path,
     )
+
+
+def _declared_keys(declared: SignalInterface) -> set[str]:
+    """The systematic input keys the declaration names, at the top or in a region."""
+    keys = {s.key for s in declared.systematics or ()}
+    for d in declared.regions:
+        keys.update(d.systematics or ())
+    return keys
+
+
+def _in(s: Systematic, regions: tuple[Region, ...]) -> Systematic:
+    """``s`` applying to those of ``regions`` that keep it."""
+    return Systematic(s.key, s.name, s.type, tuple(r.channel for r in regions if s.key in r.systematics))
+
+
+def _left_out(derived: Interface, kept: set[str], path: str) -> list[Dropped]:
+    """The regions published signals enter that the declaration leaves out."""
+    why = f"entered by published signals but not in {path}: a new signal does not enter it"
+    return [Dropped(r.channel, r.channel, "region", why) for r in derived.regions if r.channel not in kept]
 
 
 def _followed(derived: Interface, declared: InterfaceRegion, keys: set[str], path: str, dropped: list[Dropped]) -> Region:
@@ -159,12 +178,13 @@ def _followed(derived: Interface, declared: InterfaceRegion, keys: set[str], pat
     r = derived.region(declared.channel)
     assert r is not None  # follow() keeps declared regions the patches show
     wanted = keys if declared.systematics is None else keys & set(declared.systematics)
-    systematics = tuple(k for k in r.systematics if k in wanted)
     staterror = r.staterror if declared.staterror is not None else None
-    for key in r.systematics:
-        if key not in wanted:
-            s = derived.systematic(key)
-            dropped.append(Dropped(r.channel, s.name if s else key, s.type if s else "systematic", f"not in {path}"))
+    dropped += [_not_declared(derived, r.channel, key, path) for key in r.systematics if key not in wanted]
     if r.staterror is not None and staterror is None:
         dropped.append(Dropped(r.channel, r.staterror, "staterror", f"not in {path}"))
-    return dataclasses.replace(r, staterror=staterror, systematics=systematics)
+    return dataclasses.replace(r, staterror=staterror, systematics=tuple(k for k in r.systematics if k in wanted))
+
+
+def _not_declared(derived: Interface, channel: str, key: str, path: str) -> Dropped:
+    s = derived.systematic(key)
+    return Dropped(channel, s.name if s else key, s.type if s else "systematic", f"not in {path}")
