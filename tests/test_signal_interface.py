@@ -12,11 +12,13 @@ import pytest
 
 import heparch
 from heparch.build import build
-from heparch.components.signal_interface import check_declared
+from heparch.components.interface import derive
+from heparch.components.signal_interface import check_declared, declaration, follow
 from heparch.extract import extract
+from heparch.spec.components import SignalInterface
 
 from clihelp import run
-from conftest import EXAMPLE
+from conftest import EXAMPLE, ONE_LBB
 
 #: the example's interface, cut down: two of its three regions, no signal systematic (it says less)
 LESS = {
@@ -186,3 +188,17 @@ def test_without_published_patches_it_cannot_be_checked() -> None:
     found = check_declared(FULL, location="si.json", workspace=WS, patches={})
     assert [f.code for f in found] == ["E083"]
     assert "no published signal patch" in found[0].message
+
+
+@pytest.mark.parametrize("folder", [EXAMPLE, ONE_LBB], ids=["example", "1Lbb"])
+def test_everything_the_patches_show_checks_clean_and_follows_to_the_same_interface(folder: Path) -> None:
+    """The declaration of a derived interface (real patches: 1Lbb's histosys and normsys keys,
+    staterrors, control regions) contradicts nothing, and following it changes nothing."""
+    ws = json.loads((folder / "BkgOnly.json").read_text("utf-8"))
+    patches = {p["metadata"]["name"]: p["patch"] for p in json.loads((folder / "patchset.json").read_text("utf-8"))["patches"]}
+    derived = derive(ws, patches, likelihood="BkgOnly.json", luminosity_ifb=139.0)
+    declared = declaration(derived)
+    assert check_declared(declared, location="si.json", workspace=ws, patches=patches) == []
+    followed = follow(derived, SignalInterface.from_json(declared), "si.json")
+    assert followed.to_json() | {"source": None, "declared": None} == derived.to_json() | {"source": None, "declared": None}
+    assert followed.declared == "si.json"

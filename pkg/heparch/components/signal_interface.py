@@ -129,6 +129,28 @@ def _region(i: int, declared: InterfaceRegion, derived: Interface) -> Iterator[C
             yield (f"{where}.systematics[{j}]", f"no published signal in {r.channel!r} carries the systematic {key!r}", None, key)
 
 
+def declaration(derived: Interface) -> dict[str, Any]:
+    """The declaration that says everything ``derived`` shows (an analyst's starting point: it checks clean)."""
+    out: dict[str, Any] = {
+        "likelihood": derived.likelihood,
+        "poi": derived.poi,
+        "regions": [_declared_region(r) for r in derived.regions],
+        "systematics": [{"key": s.key, "name": s.name, "type": s.type} for s in derived.systematics],
+    }
+    if derived.sample_name is not None:
+        out["sample_name"] = derived.sample_name
+    if derived.luminosity_ifb is not None:
+        out["luminosity_ifb"] = derived.luminosity_ifb
+    return out
+
+
+def _declared_region(r: Region) -> dict[str, Any]:
+    region: dict[str, Any] = {"channel": r.channel, "bins": r.bins, "systematics": list(r.systematics)}
+    if r.staterror is not None:
+        region["staterror"] = r.staterror
+    return region
+
+
 # ---------------------------------------------------------------------------------------
 # following a declared interface
 
