@@ -299,6 +299,10 @@ def test_datacite_takes_the_deposit_arch_yaml_records_and_the_options_win(tmp_pa
     assert code == 0, err
     record = json.loads((tmp_path / "dc2.json").read_text("utf-8"))
     assert (record["doi"], record["publisher"], record["publicationYear"]) == ("10.5281/zenodo.7654321", {"name": "Zenodo"}, "2026")
+    export("zenodo", bundle, tmp_path / ".zenodo.json")
+    assert json.loads((tmp_path / ".zenodo.json").read_text("utf-8"))["doi"] == "10.5281/zenodo.7654321"
+    export("citation", bundle, tmp_path / "CITATION.cff", deposit=Deposit(doi="10.5281/zenodo.1"))
+    assert yaml.safe_load((tmp_path / "CITATION.cff").read_text("utf-8"))["doi"] == "10.5281/zenodo.1"
 
 
 def test_a_partial_deposit_still_needs_the_rest(tmp_path: Path) -> None:
