@@ -32,8 +32,8 @@ LBB = SHARED / "atlas-1lbb-ins1755298"
 sys.path.insert(0, str(ROOT / "pkg"))
 
 from heparch.build import build  # noqa: E402
+from heparch.components.interface import derive  # noqa: E402
 from heparch.reinterpret.generate import inputs_from_patch  # noqa: E402
-from heparch.reinterpret.interface import derive  # noqa: E402
 from heparch.reinterpret.signal import SignalPoint, dump  # noqa: E402
 
 

@@ -1855,6 +1855,35 @@ def _() -> Draft:
     return Draft([BKG, ps, r1, r2])
 
 
+def signal_interface(**region: Any) -> dict[str, Any]:
+    """A declared signal interface of the toy workspace: a signal enters SR (2 bins) scaled by mu_SIG."""
+    return {"likelihood": "BkgOnly.json", "poi": "mu_SIG", "sample_name": "signal", "regions": [{"channel": "SR", "bins": 2, **region}]}
+
+
+@vector(
+    "OK_signal_interface",
+    "A workspace, its patchset and a declared signal interface (role signal-interface) that says what the patches show: the signal enters SR's 2 bins, scaled by mu_SIG.",
+)
+def _() -> Draft:
+    itf = component("signal-interface.json", signal_interface(), "signal-interface", "BkgOnly.json")
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), itf])
+
+
+@vector(
+    "E083_signal_interface_contradicts_patches",
+    "A declared signal interface that says the signal enters SR with 3 bins and shares staterror_SR: the published patches add a 2-bin signal without a staterror.",
+)
+def _() -> Draft:
+    itf = component("signal-interface.json", signal_interface(bins=3, staterror="staterror_SR"), "signal-interface", "BkgOnly.json")
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), itf])
+
+
+@vector("E082_signal_interface_schema", "A declared signal interface without regions (the schema requires at least one).")
+def _() -> Draft:
+    obj = {"likelihood": "BkgOnly.json", "regions": []}
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), component("signal-interface.json", obj, "signal-interface", "BkgOnly.json")])
+
+
 # ---------------------------------------------------------------------------------------
 # signatures and trust (spec section 6)
 

@@ -22,6 +22,7 @@ from conftest import EXAMPLE
 def bundle(analysis: Path, tmp_path: Path) -> Path:
     (analysis / "arch.yaml").write_text(
         "name: toy\ncreated: '2024-01-02T03:04:05Z'\n"
+        "deposit: {doi: 10.5281/zenodo.1234567, publisher: Zenodo, year: 2026}\n"
         "analysis: {title: A toy, license: CC-BY-4.0, sqrt_s_TeV: 13, luminosity_ifb: 139.0}\n"
         "containers: [{name: env, reference: 'docker.io/pyhf/pyhf@sha256:" + "a" * 64 + "'}]\n"
         "files: [{path: README.md, role: attachment, annotations: {note: kept}}]\n"
@@ -34,6 +35,7 @@ def bundle(analysis: Path, tmp_path: Path) -> Path:
 def test_extract_then_build_keeps_identity(bundle: Path, tmp_path: Path) -> None:
     out = extract(bundle, tmp_path / "x")
     assert (out / "arch.yaml").is_file()
+    assert "deposit:\n  doi: 10.5281/zenodo.1234567\n  publisher: Zenodo\n  year: 2026\n" in (out / "arch.yaml").read_text()
     assert (out / "code" / "fit.py").read_text() == "print('fit')\n"
     rebuilt = build(out, output=tmp_path / "again.zst")
     with heparch.open(bundle) as b:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from heparch.build import build
+from heparch.components.interface import derive
 from heparch.infer.backends import get
-from heparch.reinterpret.interface import derive
 from heparch.reinterpret.selftest import leave_one_out
 from heparch.reinterpret.signal import read
 

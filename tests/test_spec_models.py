@@ -61,7 +61,7 @@ def shape(node: Any, root: dict[str, Any]) -> Shape:
 
 @pytest.mark.parametrize(
     ("model", "name"),
-    [(models.SimplifiedLikelihood, "simplified-likelihood.json"), (models.Results, "results.json")],
+    [(models.SimplifiedLikelihood, "simplified-likelihood.json"), (models.Results, "results.json"), (models.SignalInterface, "signal-interface.json")],
 )
 def test_models_match_schemas(model: type[pydantic.BaseModel], name: str) -> None:
     spec = schema_check.documents()[schema_check.resolve_uri(name)]

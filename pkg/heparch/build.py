@@ -160,13 +160,13 @@ def _attach(sources: list[Source], findings: list[Finding]) -> None:
     likelihoods = [s.path for s in sources if s.role == "likelihood"]
     by_digest = {workspace.pyhf_digest(s.obj): s.path for s in sources if s.role == "likelihood" and s.obj is not None}
     for s in sources:
-        if s.role not in ("patchset", "patch", "simplified-likelihood", "results") or "likelihood" in s.annotations:
+        if s.role not in ("patchset", "patch", "simplified-likelihood", "results", "signal-interface") or "likelihood" in s.annotations:
             continue
         if s.role == "simplified-likelihood":
             target = _derived_from(s)
             if target not in likelihoods:
                 continue  # a simplified likelihood of its own
-        elif s.role == "results":
+        elif s.role in ("results", "signal-interface"):
             target = s.obj.get("likelihood") if isinstance(s.obj, dict) else None
         else:
             target = _likelihood_by_digest_or_folder(s, likelihoods, by_digest)
@@ -317,7 +317,7 @@ def collect(source: Path, *, output: Path | None = None, opened: importer.Source
         if spec is not None:
             if spec.role not in ROLES:
                 raise InputError(f"{opened.where(config.FILENAME)}: files: {logical}: unknown role {spec.role!r}; use one of {', '.join(ROLES)}")
-            if spec.role != src.role and spec.role in ("likelihood", "patchset", "patch", "simplified-likelihood", "results"):
+            if spec.role != src.role and spec.role in ("likelihood", "patchset", "patch", "simplified-likelihood", "results", "signal-interface"):
                 src.obj = _load_json(src, findings)
             src.role = spec.role
             src.annotations.update(spec.annotations)
@@ -364,6 +364,8 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source], findings: list[
         obj["containers"] = cfg.containers
     if cfg.supersedes:
         obj["supersedes"] = {"identity": cfg.supersedes, **({"note": cfg.version_note} if cfg.version_note else {})}
+    if cfg.deposit is not None and cfg.deposit.model_dump(exclude_none=True):
+        obj["deposit"] = cfg.deposit.model_dump(exclude_none=True)
     return obj
 
 

@@ -45,12 +45,22 @@ class FileSpec(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+class DepositSpec(BaseModel):
+    """``deposit:``: what a repository assigned at deposit (manifest ``deposit``; ``arch export datacite`` uses it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    doi: str | None = Field(default=None, pattern=r"^10\.[0-9]{4,9}/\S+$")
+    publisher: str | None = Field(default=None, min_length=1, max_length=200)
+    year: int | None = Field(default=None, ge=1000, le=9999, strict=True)
+
+
 class ArchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str | None = None
     created: str | None = None
     supersedes: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
     version_note: str | None = Field(default=None, min_length=1, max_length=10000)
+    deposit: DepositSpec | None = None
     analysis: dict[str, Any] = Field(default_factory=dict)
     containers: list[dict[str, Any]] = Field(default_factory=list)
     files: list[FileSpec] = Field(default_factory=list)
@@ -172,9 +182,10 @@ _TOP_COMMENTS = {
     "created": "Creation time (RFC 3339, e.g. 2024-05-01T00:00:00Z). Fixed here so the bundle is reproducible;\nwithout it SOURCE_DATE_EPOCH is used, else it is left out. Never the clock.",
     "supersedes": "Identity (sha256:<64 hex>) of the bundle this one is a new version of ('arch build --supersedes OLD.zst' reads it\nfrom the old bundle). Enters the manifest; 'arch inspect' shows it and 'arch diff OLD.zst NEW.zst' lists the changes.",
     "version_note": "What changed since the bundle this one supersedes (also 'arch build --note TEXT').",
+    "deposit": "What the repository assigned at deposit, recorded in the manifest: {doi: 10.5281/zenodo.123 (bare, no https://doi.org/),\npublisher: Zenodo, year: 2026}. 'arch export datacite' uses them where --doi, --publisher, --year are not given.",
     "analysis": 'What the analysis is. All optional; license, sqrt_s_TeV and luminosity_ifb are recommended (warnings when missing).\nKeys: title, collaboration, experiment, description, inspire (e.g. ins1755298), arxiv (e.g. 1909.09226),\nhepdata (record DOI or INSPIRE id, e.g. 10.17182/hepdata.90607.v3), doi, sqrt_s_TeV (13 or "13 TeV"),\nluminosity_ifb (139, "139/fb" or "139 fb^-1"), license (SPDX expression, e.g. CC-BY-4.0),\nkeywords [..], contacts [{name, email, affiliation, orcid (e.g. 0000-0002-1825-0097)}],\naxes {label: axis title} for the replay report, e.g. {m1: "m(chargino) [GeV]"}.',
     "containers": "Software environments, pinned by digest: {name, reference: registry/name@sha256:<64 hex>, description}.\nA tag alone (name:latest) is refused: tags move, digests do not.",
-    "files": "Roles of files. Files not listed are recognised by content: pyhf workspaces -> likelihood, PatchSets and\npatch.<name>.json / patch_<name>.json -> patchset / patch of the workspace in their directory,\nsimplified likelihoods -> simplified-likelihood, claimed results -> results, code -> code, the rest -> attachment.\nEach entry: {path, role, likelihood (for patchset, patch, simplified-likelihood, results), mediaType, annotations {k: v}}.\nRoles: likelihood, patchset, patch, simplified-likelihood, results, code, attachment.",
+    "files": "Roles of files. Files not listed are recognised by content: pyhf workspaces -> likelihood, PatchSets and\npatch.<name>.json / patch_<name>.json -> patchset / patch of the workspace in their directory,\nsimplified likelihoods -> simplified-likelihood, claimed results -> results, code -> code, the rest -> attachment.\nEach entry: {path, role, likelihood (for patchset, patch, simplified-likelihood, results, signal-interface), mediaType, annotations {k: v}}.\nRoles: likelihood, patchset, patch, simplified-likelihood, results, signal-interface (a declared signal interface:\nonly when listed here; checked against the likelihood's patches), code, attachment.",
     "exclude": "Glob patterns (relative paths) of files to leave out. Dotfiles, __pycache__ and the output are always left out.",
 }
 

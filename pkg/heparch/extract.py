@@ -36,7 +36,7 @@ def arch_yaml_data(manifest: Manifest) -> dict[str, object]:
         if extra:
             spec["annotations"] = extra
         files.append(spec)
-    data: dict[str, object] = {k: obj[k] for k in ("name", "created", "analysis", "containers") if k in obj}
+    data: dict[str, object] = {k: obj[k] for k in ("name", "created", "deposit", "analysis", "containers") if k in obj}
     if manifest.supersedes is not None:  # the lineage, as arch.yaml says it
         data["supersedes"] = manifest.supersedes.identity
         if manifest.supersedes.note is not None:

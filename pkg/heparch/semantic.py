@@ -14,7 +14,7 @@ from typing import Any
 
 from heparch.components import patchset as patchsets
 from heparch.components import results as results_mod
-from heparch.components import simplified, workspace
+from heparch.components import signal_interface, simplified, workspace
 from heparch.findings import Finding
 from heparch.semantic_stream import ObjectStream
 from heparch.spec import limits, strictjson
@@ -100,6 +100,8 @@ def check_components(
     findings, points, broken = _check_likelihoods(manifest, load, cache)
     findings += _check_simplifieds(manifest, load, cache, points)
     findings += _check_results(manifest, load, points, broken)
+    if not any(f.severity == "error" for f in findings):  # the derivation needs likelihoods and patches that check
+        findings += _check_interfaces(manifest, load)
     return findings
 
 
@@ -338,3 +340,30 @@ def _annotation_findings(entry: FileEntry, target: str) -> list[Finding]:
     if entry.likelihood is None or entry.likelihood == target:
         return []
     return [Finding("E069", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=target)]
+
+
+def _check_interfaces(manifest: Manifest, load: Callable[[FileEntry], Any]) -> list[Finding]:
+    """E082/E083/W005 of each declared signal interface, against its likelihood's published patches."""
+    findings: list[Finding] = []
+    for entry in manifest.by_role(signal_interface.ROLE):
+        obj = _json(entry, load, findings)
+        lk = next((f for f in manifest.by_role("likelihood") if f.path == entry.likelihood), None)
+        if obj is None or lk is None:
+            continue  # not strict JSON (E060), or no likelihood named (E037)
+        if isinstance(obj, dict) and obj.get("likelihood") != entry.likelihood:
+            findings.append(
+                Finding("E082", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=obj.get("likelihood"))
+            )
+            continue
+        patches = _published_patches(manifest, lk, load, findings)
+        findings += signal_interface.check_declared(obj, location=entry.path, workspace=_json(lk, load, findings), patches=patches)
+    return findings
+
+
+def _published_patches(manifest: Manifest, lk: FileEntry, load: Callable[[FileEntry], Any], findings: list[Finding]) -> dict[str, Any]:
+    """The likelihood's published signal patches by point name (its patchsets', then its patch files')."""
+    mine = [e for e in manifest.files if e.likelihood == lk.path]
+    return signal_interface.published_patches(
+        (_json(e, load, findings) for e in mine if e.role == "patchset"),
+        ((e.annotations.get("patch.name", e.path), _json(e, load, findings)) for e in mine if e.role == "patch"),
+    )

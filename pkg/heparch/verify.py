@@ -37,7 +37,7 @@ _HEAD_CAPS = {
     "manifest-sha256.txt": limits.MANIFEST_SHA256,
     "manifest-sha512.txt": limits.MANIFEST_SHA512,
 }
-_CHECKED_ROLES = ("likelihood", "patchset", "patch", "simplified-likelihood", "results")
+_CHECKED_ROLES = ("likelihood", "patchset", "patch", "simplified-likelihood", "results", "signal-interface")
 _PIECE = zframes.MAX_FRAME_CONTENT  # blobs are hashed a frame at a time, from views of the frame (no copies)
 
 

@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from heparch.replay.outcome import PointOutcome, ReplayReport
 
 INTERFACE = typer.Option(
-    False, "--interface", help="Print the signal interface derived from the published patches: regions, bins, modifiers and how a new signal gets them."
+    False,
+    "--interface",
+    help="Print the signal interface: regions, bins, modifiers and how a new signal gets them; the one the analysis declared (a signal-interface "
+    "component) where there is one, else derived from the published patches. It says which.",
 )
 SIGNAL = typer.Option(
     None,
@@ -55,7 +58,7 @@ def _check_target(path: Path | None, flag: str) -> None:
 
 
 def _show_interface(source: Source, likelihood: str | None, json_out: bool) -> None:
-    from heparch.reinterpret.interface import describe
+    from heparch.components.interface import describe
 
     names = [likelihood] if likelihood is not None else [n for n, p in source.likelihoods.items() if p.patches]
     if not names:
@@ -93,7 +96,7 @@ def _compute(plan: Plan, jobs: int | None, scheduler: str | None, quiet: bool) -
 
     n_jobs = jobs or default_jobs()
     where = f"on Dask at {scheduler}" if scheduler else f"{n_jobs} local process{'es' if n_jobs > 1 else ''}"
-    say(f"{plan.source.path}: {len(plan.tasks)} new point(s) of {plan.interface.likelihood}, {where}")
+    say(f"{plan.source.path}: {len(plan.tasks)} new point(s) of {plan.interface.likelihood}, {where}; signal interface {plan.interface.source}")
     progress = Progress(len(plan.tasks), "reinterpret", quiet=quiet)
     failed = 0
 
@@ -143,8 +146,9 @@ def reinterpret(
 ) -> None:
     """Compute new signal points on a published likelihood without writing patches by hand.
 
-    --interface prints the signal interface derived from the bundle's published signal patches
-    (never stored in the bundle); --template writes a yields file to fill in; --signal computes
+    --interface prints the signal interface: the one the analysis declared (a signal-interface
+    component, checked against the patches at build), else the one derived from the bundle's
+    published signal patches (never stored in the bundle); --template writes a yields file to fill in; --signal computes
     CLs (observed and expected band) of every point in the file, in parallel, with upper limits
     on mu (--upper-limits) and on the cross-section (--xsec). Progress goes to stderr, the
     per-point results to stdout (to stderr with --json, whose document holds stdout). Exit 0 when every point was computed, 1 when any could not be, 2 on bad inputs

@@ -22,6 +22,7 @@ from heparch.api import Bundle
 from heparch.errors import InputError, InvalidBundle
 from heparch.spec.components import Results
 from heparch.spec.models import Analysis, Manifest
+from heparch.spec.models import Deposit as RecordedDeposit
 from heparch.store import tmpfiles
 from heparch.verify import verify_open
 
@@ -79,6 +80,16 @@ class Deposit:
     doi: str | None = None
     publisher: str | None = None
     year: int | None = None
+
+    def or_recorded(self, recorded: RecordedDeposit | None) -> Deposit:
+        """These values, each one not given taken from the bundle's manifest ``deposit`` (the options win)."""
+        if recorded is None:
+            return self
+        return Deposit(
+            doi=self.doi if self.doi is not None else recorded.doi,
+            publisher=self.publisher if self.publisher is not None else recorded.publisher,
+            year=self.year if self.year is not None else recorded.year,
+        )
 
     def check(self) -> None:
         """Refuse a ``--doi`` that is not a bare DOI (DataCite's and CFF's form: ``10.NNNN/suffix``)."""

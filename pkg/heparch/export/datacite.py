@@ -2,7 +2,8 @@
 JSON form) or XML (its ``schema45.tostring``).
 
 The DOI, publisher and publication year are given at deposit (``--doi``, ``--publisher``,
-``--year``); a bundle cannot hold them before, and DataCite requires them. The tests check
+``--year``), or recorded in the bundle from arch.yaml's ``deposit:`` (the options win); DataCite
+requires them. The tests check
 every export with ``datacite.schema45.validate``; heparch needs the package only for XML.
 """
 
@@ -22,9 +23,9 @@ IDENTITY_TYPE = "heparch bundle identity (sha256 of data/manifest.json)"
 
 def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
     """The DataCite 4.5 record of the bundle (JSON form); refused where a required value is missing."""
-    doi = require(deposit.doi, "datacite", "the DOI", "give --doi (the DOI the repository reserved, e.g. 10.5281/zenodo.123)")
-    publisher = require(deposit.publisher, "datacite", "the publisher", "give --publisher (e.g. Zenodo)")
-    year = require(None if deposit.year is None else str(deposit.year), "datacite", "the publication year", "give --year")
+    doi = require(deposit.doi, "datacite", "the DOI", "give --doi (the DOI the repository reserved, e.g. 10.5281/zenodo.123) or deposit.doi in arch.yaml")
+    publisher = require(deposit.publisher, "datacite", "the publisher", "give --publisher (e.g. Zenodo) or deposit.publisher in arch.yaml")
+    year = require(None if deposit.year is None else str(deposit.year), "datacite", "the publication year", "give --year or deposit.year in arch.yaml")
     title = require(src.title, "datacite", "analysis.title (or name)", "add analysis.title to arch.yaml and rebuild")
     record: dict[str, Any] = {
         "doi": doi,

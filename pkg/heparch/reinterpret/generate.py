@@ -6,7 +6,7 @@ with the modifiers the interface says it gets (and the list of those it does not
 (yields, ``mc_unc`` from its staterror, relative variations from its systematics; see :func:`varied`), which is
 what the leave-one-out self-test and the template feed through :func:`patch_for`.
 
->>> from heparch.reinterpret.interface import Interface, Region
+>>> from heparch.components.interface import Interface, Region
 >>> r = Region("SR", 0, 2, 1, (4.0, 2.0), "staterror_SR", (("lumi", "lumi"), ("mu", "normfactor")), (), 3)
 >>> itf = Interface("ws.json", "mu", (0.0, 10.0), None, (r,), (), (), (), (), ("a", "b", "c"))
 >>> from heparch.reinterpret.signal import RegionInput, SignalPoint
@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from heparch.reinterpret.interface import Dropped, Interface, Ops, Region, Systematic, sample_add
+from heparch.components.interface import Dropped, Interface, Ops, Region, Systematic, sample_add
 from heparch.reinterpret.signal import RegionInput, SignalPoint, Values, Variation
 
 

@@ -20,15 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import heparch
+from heparch.components.interface import Interface, Ops, derive
+from heparch.components.signal_interface import ROLE as INTERFACE_ROLE
+from heparch.components.signal_interface import follow
 from heparch.components.workspace import pyhf_digest
 from heparch.errors import InputError
 from heparch.findings import Finding
 from heparch.infer.base import Settings
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
-from heparch.reinterpret.interface import Interface, Ops, derive
 from heparch.reinterpret.signal import SignalFile, SignalPoint, check
 from heparch.replay.outcome import PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
+from heparch.spec.components import SignalInterface
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +45,12 @@ class Published:
     values: Mapping[str, Mapping[str, float]]
     settings: Settings
     references: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the patchset's metadata.references (pyhf requires one)
+    declared: tuple[str, SignalInterface] | None = None  # the signal-interface component (path, model), if the analysis declared one
 
     def interface(self, luminosity_ifb: float | None = None) -> Interface:
-        return derive(self.workspace, self.patches, likelihood=self.likelihood, measurement=self.settings.measurement, luminosity_ifb=luminosity_ifb)
+        """The declared interface where there is one (checked at build and verify), else the derived one."""
+        derived = derive(self.workspace, self.patches, likelihood=self.likelihood, measurement=self.settings.measurement, luminosity_ifb=luminosity_ifb)
+        return follow(derived, self.declared[1], self.declared[0]) if self.declared is not None else derived
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +124,14 @@ def _settings(bundle: Any, likelihood: str) -> Settings:
     return Settings()
 
 
+def _declared(bundle: Any, likelihood: str) -> tuple[str, SignalInterface] | None:
+    """The likelihood's declared signal interface (the first, by logical path), if any."""
+    for entry in bundle.manifest.by_role(INTERFACE_ROLE):
+        if entry.likelihood == likelihood:
+            return entry.path, SignalInterface.from_json(bundle.read_json(entry.path))
+    return None
+
+
 def load(bundle_path: Path) -> Source:
     """Read ``bundle_path`` (the one place reinterpretation touches :class:`heparch.api.Bundle`)."""
     with heparch.open(bundle_path) as bundle:
@@ -125,7 +139,9 @@ def load(bundle_path: Path) -> Source:
         likelihoods = {}
         for name in bundle.likelihoods():
             p = _published(bundle, name)
-            likelihoods[name] = Published(name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references)
+            likelihoods[name] = Published(
+                name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references, _declared(bundle, name)
+            )
         return Source(
             bundle_path,
             bundle.identity,
@@ -277,6 +293,7 @@ def to_json(p: Plan, report: ReplayReport) -> dict[str, Any]:
         "bundle": report.bundle,
         "identity": report.identity,
         "likelihood": p.interface.likelihood,
+        "interface": p.interface.source,
         "points": points,
         "summary": summary,
         "warnings": [w.to_json() for w in p.warnings],

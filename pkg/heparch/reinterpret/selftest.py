@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from heparch.analysis import DEFAULT_TOLERANCE
+from heparch.components.interface import Dropped, Interface, Ops, derive, sample_add
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
-from heparch.reinterpret.interface import Dropped, Interface, Ops, derive, sample_add
 from heparch.replay.core import allowed
 from heparch.spec.components import ToleranceSpec
 

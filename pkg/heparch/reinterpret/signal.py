@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from heparch.components.interface import Interface, Region
 from heparch.config import read_capped, reject_unsafe_yaml, yaml_error
 from heparch.errors import InferenceInputError, InputError
 from heparch.findings import Finding
-from heparch.reinterpret.interface import Interface, Region
 
 #: a yields file larger than this is refused (100 1Lbb points with every systematic: ~10 MB)
 MAX_YIELDS_BYTES: Final = 256 << 20

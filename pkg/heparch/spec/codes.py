@@ -128,6 +128,14 @@ CODES: dict[str, tuple[str, str]] = {
         "A likelihood's measurements MUST configure their parameters so that pyhf can start a fit (every lower bound <= its upper bound, every initial value within its bounds, given or pyhf's defaults, and inits, bounds, auxdata and sigmas for every lumi parameter): at least one of them, and the one its results claim with (named in their settings, else the first).",
         "likelihood",
     ),
+    "E082": (
+        "A signal-interface component MUST validate against the signal-interface schema and name, in its likelihood field, the likelihood its manifest annotation names.",
+        "signal-interface",
+    ),
+    "E083": (
+        "A signal-interface component MUST NOT contradict its likelihood's published signal patches: every region, bin count, staterror, systematic, POI and sample name it declares is what the patches show (it may say less).",
+        "signal-interface",
+    ),
     # archives imported by arch build (spec section 8.1): input errors, exit 2
     "E090": (
         "An imported archive's entry name MUST be a safe relative path: no absolute path or drive letter, no '..' segment, no backslash, no control character.",

@@ -1,6 +1,6 @@
-"""Frozen models of the heparch-defined components: simplified likelihoods and results.
+"""Frozen models of the heparch-defined components: simplified likelihoods, results and declared signal interfaces.
 
-They mirror ``schemas/1.0.0/simplified-likelihood.json`` and ``schemas/1.0.0/results.json``
+They mirror ``schemas/1.0.0/simplified-likelihood.json``, ``results.json`` and ``signal-interface.json``
 (a test keeps property names and required sets equal). Parse at the edge with
 :meth:`from_json` after :mod:`heparch.components` has checked the component; fields a newer
 1.x version adds are kept, so :meth:`to_json` round-trips them.
@@ -12,7 +12,7 @@ They mirror ``schemas/1.0.0/simplified-likelihood.json`` and ``schemas/1.0.0/res
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
@@ -154,3 +154,35 @@ class Results(_Model):
     parent: Parent | None = None
     points: dict[str, ResultPoint]
     audit: Audit | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# declared signal interface
+
+
+class InterfaceRegion(_Model):
+    """A channel a new signal enters: its bins, the staterror it shares, the systematics that apply."""
+
+    channel: str = Field(min_length=1)
+    bins: Annotated[StrictInt, Field(ge=1)]
+    staterror: str | None = Field(default=None, min_length=1)
+    systematics: tuple[Annotated[str, Field(min_length=1)], ...] | None = None
+
+
+class InterfaceSystematic(_Model):
+    """A signal systematic a new signal gives as ``<key>_up``/``<key>_down``."""
+
+    key: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    type: Literal["histosys", "normsys"]
+
+
+class SignalInterface(_Model):
+    """A signal interface the analysis declares for one likelihood (checked against its patches: E083)."""
+
+    likelihood: str = Field(min_length=1)
+    poi: str | None = Field(default=None, min_length=1)
+    sample_name: str | None = Field(default=None, min_length=1)
+    luminosity_ifb: Annotated[Number, Field(gt=0)] | None = None
+    regions: tuple[InterfaceRegion, ...] = Field(min_length=1)
+    systematics: tuple[InterfaceSystematic, ...] | None = None

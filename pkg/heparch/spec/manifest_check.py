@@ -20,6 +20,7 @@ _NAMES_LIKELIHOOD = {
     "patch": ("likelihood",),
     "simplified-likelihood": ("likelihood",),
     "results": ("likelihood", "simplified-likelihood"),
+    "signal-interface": ("likelihood",),
 }
 
 

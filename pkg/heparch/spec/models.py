@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ROLES = ("likelihood", "patchset", "patch", "simplified-likelihood", "results", "code", "attachment")
+ROLES = ("likelihood", "patchset", "patch", "simplified-likelihood", "results", "signal-interface", "code", "attachment")
 _HEX = {"sha256": 64, "sha512": 128}
 
 
@@ -105,6 +105,17 @@ class Supersedes(_Model):
     note: str | None = Field(default=None, min_length=1, max_length=10000)
 
 
+DOI_PATTERN = r"^10\.[0-9]{4,9}/\S+$"  # a bare DOI, DataCite 4.5's pattern
+
+
+class Deposit(_Model):
+    """What a repository assigned at deposit: the DOI it reserved, the publisher, the publication year."""
+
+    doi: str | None = Field(default=None, pattern=DOI_PATTERN)
+    publisher: str | None = Field(default=None, min_length=1, max_length=200)
+    year: int | None = Field(default=None, ge=1000, le=9999)
+
+
 class Fixity(_Model):
     sha512: str
 
@@ -135,6 +146,7 @@ class Manifest(_Model):
     analysis: Analysis | None = None
     containers: tuple[Container, ...] | None = None
     supersedes: Supersedes | None = None
+    deposit: Deposit | None = None
     files: tuple[FileEntry, ...]
 
     @classmethod

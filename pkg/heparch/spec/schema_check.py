@@ -51,7 +51,7 @@ _PYHF_FILES: Final = (
     "model.json",
     "measurement.json",
 )
-_HEPARCH_FILES: Final = ("manifest.json", "simplified-likelihood.json", "results.json")
+_HEPARCH_FILES: Final = ("manifest.json", "simplified-likelihood.json", "results.json", "signal-interface.json")
 
 Check = Callable[[Any], bool]
 #: one schema error: (JSON path parts, message, expected, found)

@@ -14,8 +14,11 @@ modifiers the published signal samples carry and how a new signal gets each one:
 Patches that do more than add one sample per channel (remove channels, change
 backgrounds) are described, and what a new signal cannot express is listed.
 
-The interface is never stored in a bundle: it is heparch's derivation, so storing it would
-put heparch's code into the identity (DESIGN.md section 1).
+The derived interface is never stored in a bundle: it is heparch's derivation, so storing it
+would put heparch's code into the identity (DESIGN.md section 1). An analysis may declare one
+(a ``signal-interface`` component, :mod:`heparch.components.signal_interface`): that file is
+content, checked against this derivation at build and verify, and ``arch reinterpret`` follows it.
+It lives with the components (not in ``heparch.reinterpret``) because those checks need it.
 
 >>> ws = {"channels": [{"name": "SR", "samples": [{"name": "b", "data": [4.0, 2.0], "modifiers": []}]}],
 ...       "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}], "observations": [], "version": "1.0.0"}
@@ -118,6 +121,14 @@ class Interface:
     unexpressed: tuple[str, ...]  # patch operations beyond adding a signal sample, with how many patches do them
     points: tuple[str, ...]  # the published points it was derived from
     luminosity_ifb: float | None = None
+    declared: str | None = None  # the signal-interface component this one follows (the declared one wins); None: derived
+
+    @property
+    def source(self) -> str:
+        """Which interface this is: the declared one (checked against the patches) or the derived one."""
+        if self.declared is not None:
+            return f"declared in {self.declared} (checked against {len(self.points)} published signal patches)"
+        return f"derived from {len(self.points)} published signal patches"
 
     @property
     def adds_sample_only(self) -> bool:
@@ -137,6 +148,8 @@ class Interface:
     def to_json(self) -> dict[str, Any]:
         return {
             "likelihood": self.likelihood,
+            "source": self.source,
+            "declared": self.declared,
             "poi": self.poi,
             "poi_bounds": list(self.poi_bounds),
             "sample_name": self.sample_name,
@@ -362,7 +375,7 @@ def _section(title: str, items: Sequence[object]) -> list[str]:
 def describe(itf: Interface) -> str:
     """The interface in words, for a terminal."""
     lines = [
-        f"likelihood {itf.likelihood}: derived from {len(itf.points)} published signal patches",
+        f"likelihood {itf.likelihood}: {itf.source}",
         f"  POI {itf.poi} in [{itf.poi_bounds[0]:g}, {itf.poi_bounds[1]:g}]; units: {itf.units()}",
         f"  signal sample name: {itf.sample_name or 'the point name'}",
         "  regions a signal enters (give 'yield' per bin; 'mc_unc' per bin for the staterror):",
