@@ -415,8 +415,9 @@ class FastModel:
         held.message += f" (held {k.size} parameter(s) at the interpolation kink alpha = 0: a non-smooth minimum)"
         return held
 
-    def _lowest(self, lik: Likelihood, starts: Mapping[str, Arr], fix_poi: float | None, what: str) -> optimize.Minimum:
-        """The fit from each of ``starts`` (label -> parameter values; identical starts run once),
+    def _lowest(self, lik: Likelihood, starts: Mapping[str, Arr | optimize.Minimum], fix_poi: float | None, what: str) -> optimize.Minimum:
+        """The fit from each of ``starts`` (label -> parameter values, or the converged fit of this
+        same problem from that start, which is not run again; identical starts run once),
         the lowest minimum taken; -ln L from each start recorded under ``what`` in ``self._starts``,
         and ``what`` in ``self._multimodal`` when the minima differ by more than
         :data:`MULTIMODAL_NLL`. A start whose fit does not converge is recorded as such (and said
@@ -425,8 +426,12 @@ class FastModel:
             starts = {"warm": starts["warm"]}
         done: list[tuple[Arr, optimize.Minimum | FitError]] = []
         record: dict[str, Any] = {}
-        for label, x0 in starts.items():
-            x0 = np.asarray(x0, dtype=float)
+        for label, start in starts.items():
+            if isinstance(start, optimize.Minimum):
+                done.append((start.x, start))
+                record[label] = start.fun
+                continue
+            x0 = np.asarray(start, dtype=float)
             same = next((r for x, r in done if np.array_equal(x, x0)), None)
             if same is None:
                 try:
@@ -473,9 +478,8 @@ class FastModel:
             bkg = self._lowest(self.lik, {"nominal": self._nominal(0.0), "warm": warm}, 0.0, BKG_OBS)
             self._warm.clear()
             self._warm.update(zip(st.par_names, bkg.x.tolist(), strict=True))
-            free = self._lowest(self.lik, {"nominal": free_nominal.x if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
-            if free_nominal is not None:
-                self._starts[FREE_OBS]["nominal"] = free_nominal.fun
+            # the free fit from the nominal start is done (it made the first warm start)
+            free = self._lowest(self.lik, {"nominal": free_nominal if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
             asimov = copy.copy(self.lik)
             g_aux, p_aux = self.lik.expected_aux(bkg.x)
             asimov.set_data(self.lik.expected_main(bkg.x), g_aux, p_aux)
