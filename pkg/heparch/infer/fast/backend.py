@@ -77,6 +77,39 @@ def _poi_config(m: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
+def _poi_bounds(m: Mapping[str, Any], settings: Settings | None) -> tuple[Any, Any] | None:
+    """The POI bounds the settings choose, else the measurement's (JSON: any type), else None."""
+    if settings is not None and settings.poi_bounds is not None:
+        return settings.poi_bounds
+    given = _poi_config(m).get("bounds")
+    if isinstance(given, list) and given and isinstance(given[0], list) and len(given[0]) == 2:
+        return (given[0][0], given[0][1])
+    return None
+
+
+def _modifier_types(spec: Mapping[str, Any], name: str) -> set[str]:
+    """The types of the modifiers named ``name`` anywhere in the workspace (malformed parts skipped)."""
+    kinds: set[str] = set()
+    for ch in spec.get("channels", []) or []:
+        for s in ch.get("samples", []) if isinstance(ch, Mapping) else []:
+            for mod in s.get("modifiers", []) if isinstance(s, Mapping) else []:
+                if isinstance(mod, Mapping) and str(mod.get("name")) == name:
+                    kinds.add(str(mod.get("type")))
+    return kinds
+
+
+def _observations(spec: Mapping[str, Any]) -> dict[str, Arr]:
+    obs_raw = spec.get("observations")
+    if not isinstance(obs_raw, list):
+        raise InferenceInputError("the workspace has no observations")
+    observations: dict[str, Arr] = {}
+    for k, o in enumerate(obs_raw):
+        if not isinstance(o, Mapping) or not isinstance(o.get("name"), str):
+            raise InferenceInputError(f"observations[{k}]: needs a 'name'")
+        observations[o["name"]] = structure._floats(o.get("data"), f"observations[{k}].data", nonnegative=True)
+    return observations
+
+
 def _asymptotic_cls(q: float, qA: float, mu: float, test_stat: str) -> tuple[float, list[float]]:
     """CLs observed and the expected band (test statistic 2, 1, 0, -1, -2, i.e. -2..+2 sigma) from
     q_mu and q_mu,A, as pyhf 0.7.6's AsymptoticCalculator (normal base distribution) computes them:
@@ -125,24 +158,13 @@ class FastBackend:
             m = _measurement(spec, measurement)
         except InferenceInputError:
             return None
-        cfg = m["config"]
-        poi = cfg.get("poi")
+        poi = m["config"].get("poi")
         if not isinstance(poi, str) or not poi:
             return "the measurement names no parameter of interest"
-        bounds: tuple[Any, Any] | None = settings.poi_bounds if settings is not None and settings.poi_bounds is not None else None  # JSON: any type
-        if bounds is None:
-            given = _poi_config(m).get("bounds")
-            if isinstance(given, list) and given and isinstance(given[0], list) and len(given[0]) == 2:
-                bounds = (given[0][0], given[0][1])
+        bounds = _poi_bounds(m, settings)
         if bounds is not None and isinstance(bounds[0], int | float) and bounds[0] > 0:
             return f"the POI {poi!r} has lower bound {bounds[0]} > 0; the Asimov data need the fit at mu = 0 inside the bounds"
-        types: dict[str, set[str]] = {}
-        for ch in spec.get("channels", []) or []:
-            for s in ch.get("samples", []) if isinstance(ch, Mapping) else []:
-                for mod in s.get("modifiers", []) if isinstance(s, Mapping) else []:
-                    if isinstance(mod, Mapping):
-                        types.setdefault(str(mod.get("name")), set()).add(str(mod.get("type")))
-        kinds = types.get(poi, set())
+        kinds = _modifier_types(spec, poi)
         if kinds and kinds != {"normfactor"}:
             return f"the POI {poi!r} is a {'/'.join(sorted(kinds))} parameter; the fast engine supports a normfactor POI"
         return None
@@ -185,14 +207,7 @@ class FastBackground:
         channels = spec.get("channels")
         if not isinstance(channels, list) or not channels:
             raise InferenceInputError("the workspace has no channels")
-        obs_raw = spec.get("observations")
-        if not isinstance(obs_raw, list):
-            raise InferenceInputError("the workspace has no observations")
-        observations: dict[str, Arr] = {}
-        for k, o in enumerate(obs_raw):
-            if not isinstance(o, Mapping) or not isinstance(o.get("name"), str):
-                raise InferenceInputError(f"observations[{k}]: needs a 'name'")
-            observations[o["name"]] = structure._floats(o.get("data"), f"observations[{k}].data", nonnegative=True)
+        observations = _observations(spec)
         layout: list[tuple[str, int]] = []
         blocks: list[structure.SampleBlock] = []
         seen: set[str] = set()
@@ -205,23 +220,30 @@ class FastBackground:
             seen.add(cname)
             if cname not in observations:
                 raise InferenceInputError(f"channels[{i}] ({cname!r}): no observation with this name")
-            nbins = int(observations[cname].size)
-            layout.append((cname, nbins))
-            samples = ch.get("samples")
-            if not isinstance(samples, list) or not samples:
-                raise InferenceInputError(f"channels[{i}] ({cname!r}): no samples")
-            for j, s in enumerate(samples):
-                if not isinstance(s, Mapping):
-                    raise InferenceInputError(f"channels[{i}].samples[{j}]: not an object")
-                hit = self._cache.get(id(s))
-                if hit is not None and hit[0] is s and hit[1] == cname and hit[2] == nbins:
-                    blocks.append(hit[3])
-                    continue
-                block = structure.compile_sample(cname, s, nbins, f"channels[{i}].samples[{j}]")
-                if fill_cache:
-                    self._cache[id(s)] = (s, cname, nbins, block)
-                blocks.append(block)
+            layout.append((cname, int(observations[cname].size)))
+            blocks += self._channel_blocks(i, ch, layout[-1][1], fill_cache)
         return layout, {n: observations[n] for n, _ in layout}, blocks, _measurement(spec, self.measurement_name)
+
+    def _channel_blocks(self, i: int, ch: Mapping[str, Any], nbins: int, fill_cache: bool) -> list[structure.SampleBlock]:
+        """The compiled samples of channel ``i``, from the cache where the sample's JSON object is
+        one already compiled (``fill_cache``: add the others to it)."""
+        cname = ch["name"]
+        samples = ch.get("samples")
+        if not isinstance(samples, list) or not samples:
+            raise InferenceInputError(f"channels[{i}] ({cname!r}): no samples")
+        blocks: list[structure.SampleBlock] = []
+        for j, s in enumerate(samples):
+            if not isinstance(s, Mapping):
+                raise InferenceInputError(f"channels[{i}].samples[{j}]: not an object")
+            hit = self._cache.get(id(s))
+            if hit is not None and hit[0] is s and hit[1] == cname and hit[2] == nbins:
+                blocks.append(hit[3])
+                continue
+            block = structure.compile_sample(cname, s, nbins, f"channels[{i}].samples[{j}]")
+            if fill_cache:
+                self._cache[id(s)] = (s, cname, nbins, block)
+            blocks.append(block)
+        return blocks
 
     def model(self, patches: Sequence[Sequence[Mapping[str, Any]]] = (), *, signal: str | None = None) -> FastModel:
         """The model with the RFC 6902 ``patches`` applied in order."""
@@ -415,8 +437,9 @@ class FastModel:
         held.message += f" (held {k.size} parameter(s) at the interpolation kink alpha = 0: a non-smooth minimum)"
         return held
 
-    def _lowest(self, lik: Likelihood, starts: Mapping[str, Arr], fix_poi: float | None, what: str) -> optimize.Minimum:
-        """The fit from each of ``starts`` (label -> parameter values; identical starts run once),
+    def _lowest(self, lik: Likelihood, starts: Mapping[str, Arr | optimize.Minimum], fix_poi: float | None, what: str) -> optimize.Minimum:
+        """The fit from each of ``starts`` (label -> parameter values, or the converged fit of this
+        same problem from that start, which is not run again; identical starts run once),
         the lowest minimum taken; -ln L from each start recorded under ``what`` in ``self._starts``,
         and ``what`` in ``self._multimodal`` when the minima differ by more than
         :data:`MULTIMODAL_NLL`. A start whose fit does not converge is recorded as such (and said
@@ -425,8 +448,12 @@ class FastModel:
             starts = {"warm": starts["warm"]}
         done: list[tuple[Arr, optimize.Minimum | FitError]] = []
         record: dict[str, Any] = {}
-        for label, x0 in starts.items():
-            x0 = np.asarray(x0, dtype=float)
+        for label, start in starts.items():
+            if isinstance(start, optimize.Minimum):
+                done.append((start.x, start))
+                record[label] = start.fun
+                continue
+            x0 = np.asarray(start, dtype=float)
             same = next((r for x, r in done if np.array_equal(x, x0)), None)
             if same is None:
                 try:
@@ -473,9 +500,8 @@ class FastModel:
             bkg = self._lowest(self.lik, {"nominal": self._nominal(0.0), "warm": warm}, 0.0, BKG_OBS)
             self._warm.clear()
             self._warm.update(zip(st.par_names, bkg.x.tolist(), strict=True))
-            free = self._lowest(self.lik, {"nominal": free_nominal.x if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
-            if free_nominal is not None:
-                self._starts[FREE_OBS]["nominal"] = free_nominal.fun
+            # the free fit from the nominal start is done (it made the first warm start)
+            free = self._lowest(self.lik, {"nominal": free_nominal if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
             asimov = copy.copy(self.lik)
             g_aux, p_aux = self.lik.expected_aux(bkg.x)
             asimov.set_data(self.lik.expected_main(bkg.x), g_aux, p_aux)

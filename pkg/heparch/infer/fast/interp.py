@@ -114,5 +114,48 @@ def code2(a: Arr, up: Arr, dn: Arr) -> Triple:
     return v, d1, d2
 
 
+def additive_coefficients(code: str, up: Arr, dn: Arr) -> tuple[Arr, Arr]:
+    """Each additive code is ``c1 g1(a) + c2 g2(a)``: two basis functions of the parameter alone
+    (:func:`additive_basis`) with per-entry coefficients, returned here as (c1, c2). code4p:
+    (s, A) of ``a s + A g(a)``; code0: (up, dn); code2: (qa, qb)."""
+    if code == "code4p":
+        return 0.5 * (up + dn), 0.0625 * (up - dn)
+    if code == "code0":
+        return up, dn
+    return 0.5 * (up - dn), 0.5 * (up + dn)
+
+
+def additive_basis_values(code: str, a: Arr) -> tuple[Arr, Arr]:
+    """The values of the basis functions g1, g2 of :func:`additive_coefficients` at ``a`` (any
+    shape): summed with the coefficients they equal :func:`code4p`, :func:`code0` and
+    :func:`code2`, with the same branches at the boundaries."""
+    if code == "code4p":  # s a + A g(a): g = a^2 (15 - 10 a^2 + 3 a^4) on [-1, 1], 8 |a| outside
+        a2 = a * a
+        return a, np.where(np.abs(a) > 1.0, 8.0 * np.abs(a), a2 * (a2 * (3.0 * a2 - 10.0) + 15.0))
+    if code == "code0":  # up max(a, 0) + dn min(a, 0)
+        return np.where(a > 0, a, 0.0), np.where(a > 0, 0.0, a)
+    gt, lt = a > 1.0, a < -1.0  # code2: qa g1 + qb g2
+    return np.where(gt, 2.0 * (a - 1.0), np.where(lt, -2.0 * a, a * a)), np.where(gt, a - 1.0, a)
+
+
+def additive_basis(code: str, a: Arr) -> tuple[Triple, Triple]:
+    """:func:`additive_basis_values` with their first and second derivatives: ((g1, g1', g1''),
+    (g2, g2', g2'')). Evaluated once per parameter rather than once per (modifier, bin) entry."""
+    g1, g2 = additive_basis_values(code, a)
+    one, zero = np.ones_like(a), np.zeros_like(a)
+    if code == "code4p":
+        a2 = a * a
+        out = np.abs(a) > 1.0
+        dg = np.where(out, 8.0 * np.sign(a), a * (30.0 + a2 * (18.0 * a2 - 40.0)))
+        ddg = np.where(out, 0.0, 30.0 + a2 * (90.0 * a2 - 120.0))
+        return (g1, one, zero), (g2, dg, ddg)
+    if code == "code0":
+        pos = a > 0
+        return (g1, pos.astype(float), zero), (g2, (~pos).astype(float), zero)
+    gt, lt = a > 1.0, a < -1.0
+    d1 = np.where(gt, 2.0, np.where(lt, -2.0, 2.0 * a))
+    return (g1, d1, np.where(gt | lt, 0.0, 2.0)), (g2, one, zero)
+
+
 MULTIPLICATIVE = {"code1": code1, "code4": code4}
 ADDITIVE = {"code0": code0, "code2": code2, "code4p": code4p}

@@ -85,14 +85,18 @@ class Likelihood:
         self.C = int(st.nominal.size)
         self.B = int(st.observed.size)
         self._mul = interp.MULTIPLICATIVE[normsys]
-        self._add = interp.ADDITIVE[histosys]
         self.codes = (normsys, histosys)  # the interpolation codes, for :meth:`expected_main_many`
         self._many: tuple[Arr, ...] | None = None  # its matrices, built on first use
         self._coef = interp.code4_coefficients(st.n_hi, st.n_lo) if normsys == "code4" else None
         self.R = int(st.nrows)
         self._Ph, h_loc = np.unique(st.h_par, return_inverse=True)
         self._Pn, n_loc = np.unique(st.n_par, return_inverse=True)
-        self._h_flat = st.h_cell * self._Ph.size + h_loc.reshape(-1)
+        self._h_loc = h_loc.reshape(-1)
+        self._h_flat = st.h_cell * self._Ph.size + self._h_loc
+        # histosys: coefficients of the two basis functions per entry, and as (C, Ph) matrices
+        # for dense models (built on first use): S = nominal + H1 g1(a) + H2 g2(a)
+        self._h_coef = interp.additive_coefficients(histosys, st.h_up, st.h_dn)
+        self._h_mats: tuple[Arr, Arr] | None = None
         self._n_flat = st.n_row * self._Pn.size + n_loc.reshape(-1)
         lin = st.lin_slots
         self._Pl = np.unique(lin[lin < self.P])
@@ -124,6 +128,12 @@ class Likelihood:
             self._pair_valid = valid
             self._pair_flat_ij = (self._pair_i * self.P + self._pair_j)[valid]
             self._pair_flat_ji = (self._pair_j * self.P + self._pair_i)[valid]
+        # dense models: the Jacobian's columns by family (histosys, normsys, linear factors) and
+        # the Hessian's terms besides J^T W J (diagonal, normsys pairs, cross-family products, pairs
+        # of linear factors), each gathered by one bincount over these flat indices
+        self._j_idx = np.concatenate([flat(np.arange(self.B), fam)[0] for fam in (self._Ph, self._Pn, self._Pl)])
+        sym = [np.arange(P) * (P + 1), self._flat_nn, *self._flat_hn, *self._flat_hl, *self._flat_nl]
+        self._sym_idx = np.concatenate(sym + ([self._pair_flat_ij, self._pair_flat_ji] if self._pairs else []))
         # bin summation matrix (B, C)
         self._binmat = np.zeros((self.B, self.C))
         self._binmat[st.cell_bin, np.arange(self.C)] = 1.0
@@ -168,6 +178,7 @@ class Likelihood:
         return float((bins.T @ bins).nnz + P) / float(P * P)
 
     def set_data(self, main: Arr, g_aux: Arr, p_aux: Arr) -> None:
+        self._memo: tuple[Arr, tuple[Arr, ...], Arr, float] | None = None  # see :meth:`_value`
         self.n = np.asarray(main, dtype=float)
         self.g_aux = np.asarray(g_aux, dtype=float)
         self.p_aux = np.asarray(p_aux, dtype=float)
@@ -175,11 +186,29 @@ class Likelihood:
         self._const = float(np.sum(gammaln(self.n + 1.0)) + np.sum(np.log(st.g_sigma)) + LOG_2PI_HALF * st.g_idx.size + np.sum(poisson_offset(self.p_aux)))
 
     # ------------------------------------------------------------------ rates
+    def _histosys_matrices(self) -> tuple[Arr, Arr]:
+        if self._h_mats is None:
+            size, shape = self.C * self._Ph.size, (self.C, self._Ph.size)
+            c1, c2 = self._h_coef
+            self._h_mats = (
+                np.bincount(self._h_flat, weights=c1, minlength=size).reshape(shape),
+                np.bincount(self._h_flat, weights=c2, minlength=size).reshape(shape),
+            )
+        return self._h_mats
+
+    def _histosys_entries(self, basis: Arr, k: int) -> Arr:
+        """The k-th derivative (0: value) of every histosys entry, from the per-parameter basis."""
+        c1, c2 = self._h_coef
+        return c1 * basis[0][k][self._h_loc] + c2 * basis[1][k][self._h_loc]
+
     def _parts(self, theta: Arr) -> tuple[Arr, ...]:
         st = self.st
-        a = theta[st.h_par]
-        hv, hd1, hd2 = self._add(a, st.h_up, st.h_dn)
-        S = st.nominal + np.bincount(st.h_cell, weights=hv, minlength=self.C)
+        hb = interp.additive_basis(self.codes[1], theta[self._Ph])
+        if self.sparse:
+            S = st.nominal + np.bincount(st.h_cell, weights=self._histosys_entries(hb, 0), minlength=self.C)
+        else:
+            H1, H2 = self._histosys_matrices()
+            S = st.nominal + H1 @ hb[0][0] + H2 @ hb[1][0]
         b = theta[st.n_par]
         nv, nd1, nd2 = self._mul(b, st.n_hi, st.n_lo, self._coef)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -191,7 +220,7 @@ class Likelihood:
         ext = np.append(theta, 1.0)
         V = ext[st.lin_slots]
         L = np.prod(V, axis=1)
-        return S, N, L, V, (hv, hd1, hd2), (nv, nd1, nd2)
+        return S, N, L, V, hb, (nv, nd1, nd2)
 
     def expected_main(self, theta: Arr) -> Arr:
         S, N, L, *_ = self._parts(theta)
@@ -213,16 +242,7 @@ class Likelihood:
         st = self.st
         h1, h2, ph, n_sum, n_log_hi, n_log_lo, bin_sum = self._many_matrices()
         normsys, histosys = self.codes
-        a = thetas[:, ph]
-        if histosys == "code4p":
-            a2 = a * a
-            g1, g2 = a, np.where(np.abs(a) > 1.0, 8.0 * np.abs(a), a2 * (a2 * (3.0 * a2 - 10.0) + 15.0))
-        elif histosys == "code0":
-            g1, g2 = np.where(a > 0, a, 0.0), np.where(a > 0, 0.0, a)
-        else:  # code2: qa g1 + qb g2
-            gt, lt = a > 1.0, a < -1.0
-            g1 = np.where(gt, 2.0 * (a - 1.0), np.where(lt, -2.0 * a, a * a))
-            g2 = np.where(gt, a - 1.0, a)
+        g1, g2 = interp.additive_basis_values(histosys, thetas[:, ph])
         S = st.nominal + np.asarray(h1.T @ g1.T).T + np.asarray(h2.T @ g2.T).T
         b = thetas[:, st.n_par]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -244,15 +264,8 @@ class Likelihood:
 
             st = self.st
             ph = self._Ph
-            loc = np.searchsorted(ph, st.h_par)
-            up, dn = st.h_up, st.h_dn
-            histosys = self.codes[1]
-            if histosys == "code4p":
-                c1, c2 = 0.5 * (up + dn), 0.0625 * (up - dn)
-            elif histosys == "code0":
-                c1, c2 = up, dn
-            else:
-                c1, c2 = 0.5 * (up - dn), 0.5 * (up + dn)
+            loc = self._h_loc
+            c1, c2 = self._h_coef
             shape = (ph.size, self.C)
             h1 = scipy.sparse.csr_array((c1, (loc, st.h_cell)), shape=shape)
             h2 = scipy.sparse.csr_array((c2, (loc, st.h_cell)), shape=shape)
@@ -270,12 +283,21 @@ class Likelihood:
 
     # ------------------------------------------------------------------ -ln L
     def nll(self, theta: Arr) -> float:
-        st = self.st
-        S, N, L, _V, _h, nn = self._parts(theta)
-        if np.any(nn[0] <= 0):
-            return float("nan")
-        lam = np.bincount(st.cell_bin, weights=S * N * L, minlength=self.B)
-        return self._total(theta, lam)
+        return self._value(theta)[2]
+
+    def _value(self, theta: Arr) -> tuple[tuple[Arr, ...], Arr, float]:
+        """(parts, bin rates, -ln L) at ``theta``, remembered for the last ``theta`` only: the
+        minimiser's line search asks for the value at a trial point first and for the
+        derivatives only when the point is accepted, which then reuse the rates."""
+        memo = self._memo
+        if memo is not None and np.array_equal(memo[0], theta):
+            return memo[1], memo[2], memo[3]
+        parts = self._parts(theta)
+        S, N, L = parts[:3]
+        lam = np.bincount(self.st.cell_bin, weights=S * N * L, minlength=self.B)
+        f = float("nan") if np.any(parts[5][0] <= 0) else self._total(theta, lam)
+        self._memo = (np.array(theta, dtype=float), parts, lam, f)
+        return parts, lam, f
 
     def _total(self, theta: Arr, lam: Arr) -> float:
         st = self.st
@@ -288,79 +310,74 @@ class Likelihood:
         return float(main + 0.5 * np.dot(z, z) + pois + self._const)
 
     def evaluate(self, theta: Arr, *, hessian: bool = True) -> tuple[float, Arr, Arr | None]:
-        """(-ln L, gradient, Hessian or None) at ``theta``.
-
-        Derivatives are held per family on the parameters that family touches (histosys
-        ``Ph``, normsys ``Pn``, linear factors ``Pl``), which keeps the dense products small.
-        """
-        st = self.st
-        P, C = self.P, self.C
-        S, N, L, V, (_hv, hd1, hd2), (nv, nd1, nd2) = self._parts(theta)
-        r = S * N * L
-        lam = np.bincount(st.cell_bin, weights=r, minlength=self.B)
-        f = self._total(theta, lam)
-        if not np.isfinite(f) or np.any(nv <= 0):
-            return float("nan"), np.full(P, np.nan), None
+        """(-ln L, gradient, Hessian or None) at ``theta`` (dense, or sparse for :attr:`sparse`)."""
+        parts, lam, f = self._value(theta)
+        if not np.isfinite(f):
+            return float("nan"), np.full(self.P, np.nan), None
         with np.errstate(divide="ignore", invalid="ignore"):
             nl = self.n / lam
         nl = np.where(self.n == 0, 0.0, nl)
-        w = (1.0 - nl)[st.cell_bin]  # d(-lnL)/d r_c
+        w = (1.0 - nl)[self.st.cell_bin]  # d(-lnL)/d r_c
         if self.sparse:
-            grad, H = self._sparse_derivatives(theta, lam, w, (S, N, L, V, hd1, hd2, nv, nd1, nd2), hessian)
-            return f, grad, H
-        NL = N * L
-        SN = S * N
-        Ph, Pn, Pl = self._Ph, self._Pn, self._Pl
-        nh, nn, nq = Ph.size, Pn.size, Pl.size
-        DS = np.bincount(self._h_flat, weights=hd1, minlength=C * nh).reshape(C, nh)
-        gn1 = nd1 / nv
-        GNr = np.bincount(self._n_flat, weights=gn1, minlength=self.R * nn).reshape(self.R, nn)
-        GN = GNr[st.cell_row]
-        # leave-one-out products of linear factors
-        m = self._m
+            grad, H = self._sparse_derivatives(theta, lam, w, parts, hessian)
+        else:
+            grad, H = self._dense_derivatives(theta, parts, lam, nl, w, hessian)
+        return f, grad, H
+
+    def _leave_one_out(self, V: Arr) -> Arr:
+        """Each cell's product of its linear factors but one, for every slot (prefix and suffix
+        products: exact where a factor is 0)."""
+        C, m = self.C, self._m
         pre = np.ones((C, m + 1))
         suf = np.ones((C, m + 1))
         pre[:, 1:] = np.cumprod(V, axis=1)
         suf[:, :-1] = np.cumprod(V[:, ::-1], axis=1)[:, ::-1]
-        loo = pre[:, :m] * suf[:, 1:]
-        DL = np.bincount(self._l_flat, weights=loo.ravel(), minlength=C * (nq + 1)).reshape(C, nq + 1)[:, :nq]
-        # d r / d theta  (C, P)
-        dr = np.zeros((C, P))
-        dr[:, Ph] += DS * NL[:, None]
-        dr[:, Pn] += GN * r[:, None]
-        dr[:, Pl] += DL * SN[:, None]
-        grad = w @ dr
-        z = (theta[st.g_idx] - self.g_aux) / st.g_sigma**2
-        np.add.at(grad, st.g_idx, z)
-        pt = theta[st.p_idx]
+        return pre[:, :m] * suf[:, 1:]
+
+    def _constraint_gradient(self, theta: Arr, grad: Arr) -> None:
+        st = self.st
+        np.add.at(grad, st.g_idx, (theta[st.g_idx] - self.g_aux) / st.g_sigma**2)
         if st.p_idx.size:
-            np.add.at(grad, st.p_idx, poisson_deviance_slope(pt, st.p_tau, self.p_aux))
+            np.add.at(grad, st.p_idx, poisson_deviance_slope(theta[st.p_idx], st.p_tau, self.p_aux))
+
+    def _dense_derivatives(self, theta: Arr, parts: tuple[Arr, ...], lam: Arr, nl: Arr, w: Arr, hessian: bool) -> tuple[Arr, Arr | None]:
+        """Gradient and dense Hessian. The cells' rate derivatives are held per family on the
+        parameters it touches (histosys ``Ph``, normsys ``Pn``, linear factors ``Pl``), summed
+        into bins before they are scattered into parameters, and every Hessian term besides
+        J^T W J is gathered by one bincount (few, larger numpy calls: their per-call overhead
+        is most of the cost at ~100 parameters)."""
+        st = self.st
+        P, B = self.P, self.B
+        S, N, L, V, hb, (nv, nd1, nd2) = parts
+        r = S * N * L
+        H1, H2 = self._histosys_matrices()
+        DS = H1 * hb[0][1] + H2 * hb[1][1]
+        gn1 = nd1 / nv
+        nn, nq = self._Pn.size, self._Pl.size
+        GNr = np.bincount(self._n_flat, weights=gn1, minlength=self.R * nn).reshape(self.R, nn)
+        GN = GNr[st.cell_row]
+        DL = np.bincount(self._l_flat, weights=self._leave_one_out(V).ravel(), minlength=self.C * (nq + 1)).reshape(self.C, nq + 1)[:, :nq]
+        per_bin = [self._binmat @ X for X in (DS * (N * L)[:, None], GN * r[:, None], DL * (S * N)[:, None])]
+        J = np.bincount(self._j_idx, weights=np.concatenate([X.ravel() for X in per_bin]), minlength=B * P).reshape(B, P)
+        grad = (1.0 - nl) @ J
+        self._constraint_gradient(theta, grad)
         if not hessian:
-            return f, grad, None
-        J = self._binmat @ dr  # (B, P)
+            return grad, None
         self._jacobian = (theta.copy(), J, lam)
         with np.errstate(divide="ignore", invalid="ignore"):
             wl = np.where(self.n == 0, 0.0, self.n / lam**2)
         H = J.T @ (J * wl[:, None])
-        diag, wr_row = self._hessian_diagonal(theta, w, S, N, L, r, hd2, nv, nd1, nd2, gn1)
-        H[np.diag_indices(P)] += diag
-        Hf = H.reshape(-1)  # a view: flat index a * P + b
-        Hf[self._flat_nn] += (GNr.T @ (GNr * wr_row[:, None])).ravel()
+        diag, wr_row = self._hessian_diagonal(theta, w, S, N, L, r, hb, nv, nd1, nd2, gn1)
         DN = GN * N[:, None]
-        for (ij, ji), A, Bw in (
-            (self._flat_hn, DS, DN * (w * L)[:, None]),
-            (self._flat_hl, DS, DL * (w * N)[:, None]),
-            (self._flat_nl, DN, DL * (w * S)[:, None]),
-        ):
-            if A.shape[1] and Bw.shape[1]:
-                X = (A.T @ Bw).ravel()
-                Hf[ij] += X
-                Hf[ji] += X
+        terms = [diag, (GNr.T @ (GNr * wr_row[:, None])).ravel()]
+        for A, Bw in ((DS, DN * (w * L)[:, None]), (DS, DL * (w * N)[:, None]), (DN, DL * (w * S)[:, None])):
+            X = (A.T @ Bw).ravel()
+            terms += [X, X]
         if self._pairs:
-            vals = self._pair_values(V, w * S * N)
-            H += np.bincount(self._pair_flat_ij, weights=vals, minlength=P * P).reshape(P, P)
-            H += np.bincount(self._pair_flat_ji, weights=vals, minlength=P * P).reshape(P, P)
-        return f, grad, H
+            pv = self._pair_values(V, w * S * N)
+            terms += [pv, pv]
+        H += np.bincount(self._sym_idx, weights=np.concatenate(terms), minlength=P * P).reshape(P, P)
+        return grad, H
 
     def fisher(self, theta: Arr) -> Arr:
         """The expected Hessian (Fisher information) at ``theta``: J^T diag(1/lambda) J over the
@@ -386,12 +403,18 @@ class Likelihood:
         H[np.diag_indices(self.P)] += diag
         return H
 
-    def _hessian_diagonal(self, theta: Arr, w: Arr, S: Arr, N: Arr, L: Arr, r: Arr, hd2: Arr, nv: Arr, nd1: Arr, nd2: Arr, gn1: Arr) -> tuple[Arr, Arr]:
+    def _hessian_diagonal(self, theta: Arr, w: Arr, S: Arr, N: Arr, L: Arr, r: Arr, hb: Arr, nv: Arr, nd1: Arr, nd2: Arr, gn1: Arr) -> tuple[Arr, Arr]:
         """The Hessian's diagonal terms (second derivatives of one-parameter factors, weighted by
         w, and the constraints) and the per-row weights w r of the normsys terms."""
         st = self.st
         P = self.P
-        diag = np.bincount(st.h_par, weights=(w * N * L)[st.h_cell] * hd2, minlength=P).astype(float)
+        diag = np.zeros(P)
+        wnl = w * N * L
+        if self.sparse:
+            diag[self._Ph] = np.bincount(self._h_loc, weights=wnl[st.h_cell] * self._histosys_entries(hb, 2), minlength=self._Ph.size)
+        else:
+            H1, H2 = self._histosys_matrices()
+            diag[self._Ph] = (wnl @ H1) * hb[0][2] + (wnl @ H2) * hb[1][2]
         hn = nd2 / nv - gn1**2
         wr_row = np.bincount(st.cell_row, weights=w * r, minlength=self.R)
         diag += np.bincount(st.n_par, weights=wr_row[st.n_row] * hn, minlength=P)
@@ -412,18 +435,14 @@ class Likelihood:
         linear-factor slots), so the cost follows their number, not cells x parameters."""
         import scipy.sparse as sp
 
-        S, N, L, V, hd1, hd2, nv, nd1, nd2 = parts
+        S, N, L, V, hb, (nv, nd1, nd2) = parts
+        hd1 = self._histosys_entries(hb, 1)
         st = self.st
         P, C = self.P, self.C
         r = S * N * L
         gn1 = nd1 / nv
         ne, nc, lc, lp = self._ne, self._nc, self._lc, self._lp
-        m = self._m
-        pre = np.ones((C, m + 1))
-        suf = np.ones((C, m + 1))
-        pre[:, 1:] = np.cumprod(V, axis=1)
-        suf[:, :-1] = np.cumprod(V[:, ::-1], axis=1)[:, ::-1]
-        loo = (pre[:, :m] * suf[:, 1:])[lc, self._lk]
+        loo = self._leave_one_out(V)[lc, self._lk]
         # d r_c / d theta_p, entry by entry: (cell, parameter, value)
         cells = (st.h_cell, nc, lc)
         pars = (st.h_par, st.n_par[ne], lp)
@@ -431,10 +450,7 @@ class Likelihood:
         grad = np.zeros(P)
         for c_, p_, v_ in zip(cells, pars, vals, strict=True):
             grad += np.bincount(p_, weights=w[c_] * v_, minlength=P)
-        z = (theta[st.g_idx] - self.g_aux) / st.g_sigma**2
-        np.add.at(grad, st.g_idx, z)
-        if st.p_idx.size:
-            np.add.at(grad, st.p_idx, poisson_deviance_slope(theta[st.p_idx], st.p_tau, self.p_aux))
+        self._constraint_gradient(theta, grad)
         if not hessian:
             return grad, None
         bins = st.cell_bin[np.concatenate(cells)]
@@ -443,7 +459,7 @@ class Likelihood:
         with np.errstate(divide="ignore", invalid="ignore"):
             wl = np.where(self.n == 0, 0.0, self.n / lam**2)
         blocks = [sp.coo_array(J.T @ (J * wl[:, None]))]
-        diag, wr_row = self._hessian_diagonal(theta, w, S, N, L, r, hd2, nv, nd1, nd2, gn1)
+        diag, wr_row = self._hessian_diagonal(theta, w, S, N, L, r, hb, nv, nd1, nd2, gn1)
         blocks.append(sp.coo_array((diag, (np.arange(P), np.arange(P))), shape=(P, P)))
         G = sp.csr_array((gn1, (st.n_row, st.n_par)), shape=(self.R, P))
         blocks.append(sp.coo_array(G.T @ (G * wr_row[:, None])))

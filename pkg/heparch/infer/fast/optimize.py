@@ -58,7 +58,7 @@ def submatrix(H: Arr, idx: Arr) -> Arr:
     """The rows and columns ``idx`` of a dense or sparse Hessian."""
     if is_sparse(H):
         return H[idx][:, idx]
-    return H[np.ix_(idx, idx)]
+    return H.take(idx, axis=0).take(idx, axis=1)
 
 
 def _sparse_direction(H: Arr, g: Arr, fallback: Callable[[], Arr] | None = None) -> tuple[Arr, float]:
@@ -102,17 +102,19 @@ def _newton_direction(H: Arr, g: Arr, fallback: Callable[[], Arr] | None = None)
     along the directions of positive curvature). Returns (d, predicted decrease)."""
     if is_sparse(H):
         return _sparse_direction(H, g, fallback)
-    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+    from scipy.linalg.lapack import dpotrf, dpotrs
 
     diag = np.abs(np.diag(H))
     top = float(diag.max()) if diag.size else 1.0
     dscale = 1.0 / np.sqrt(np.maximum(diag, 1e-30 * max(top, 1e-300)))
     Hs = H * dscale[:, None] * dscale[None, :]
     gs = g * dscale
-    try:
-        c = cho_factor(Hs, lower=False, check_finite=False)
-        ds = cho_solve(c, -gs, check_finite=False)
-    except LinAlgError:
+    # LAPACK directly, as scipy's cho_factor / cho_solve call it (their checks cost more than a
+    # 126 x 126 factorisation)
+    c, info = dpotrf(Hs, lower=False, clean=True, overwrite_a=False)
+    if info == 0:
+        ds, _ = dpotrs(c, -gs, lower=False, overwrite_b=False)
+    else:
         if fallback is not None:
             return _newton_direction(fallback(), g)
         lam, vec = np.linalg.eigh(Hs)
@@ -172,19 +174,14 @@ def minimize(
             if np.isfinite(fn) and fn <= f:
                 x, f = xn, fn
             return Minimum(x, f, g, H, True, it - 1, f"converged after {it - 1} Newton iterations")
-        # line search along the projection arc; the full step is tried with the full
-        # evaluation, which is reused when it is accepted (it almost always is near the end)
+        # line search along the projection arc on -ln L alone; the derivatives are evaluated at
+        # the accepted point only (``evaluate`` of a likelihood reuses the rates ``value`` computed)
         t = 1.0
         improved = False
-        full: tuple[float, Arr, Arr | None] | None = None
-        for k in range(60):
+        for _ in range(60):
             xn = x.copy()
             xn[fidx] = np.clip(x[fidx] + t * d[fidx], lo, hi)
-            if k == 0:
-                full = evaluate(xn)
-                fn = full[0]
-            else:
-                fn = value(xn)
+            fn = value(xn)
             pred = float(g @ (xn - x))
             if np.isfinite(fn) and fn <= f + 1e-4 * min(pred, 0.0):
                 improved = True
@@ -198,7 +195,7 @@ def minimize(
         if stalled and dec < 1e3 * ftol:
             return Minimum(x, f, g, H, True, it - 1, f"converged after {it - 1} Newton iterations (at machine precision)")
         x = xn
-        f, g, H = full if (t == 1.0 and full is not None) else evaluate(x)
+        f, g, H = evaluate(x)
     return Minimum(x, f, g, H, False, maxiter, f"no convergence after {maxiter} Newton iterations")
 
 

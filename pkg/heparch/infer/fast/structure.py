@@ -98,12 +98,8 @@ def _as_matrix(rows: list[Any], nbins: int, where: str, what: str) -> Arr:
     return arr
 
 
-def compile_sample(channel: str, sample: Mapping[str, Any], nbins: int, where: str) -> SampleBlock:
-    """Compile one sample (``where`` is its JSON path, for error messages)."""
-    # negative yields are allowed, as in pyhf: the inputs check the background rate (E080)
-    nom = _floats(sample.get("data"), f"{where}.data")
-    if nom.size != nbins:
-        raise InferenceInputError(f"{where}.data: {nom.size} bins, the channel has {nbins}")
+def _modifiers(sample: Mapping[str, Any], where: str) -> dict[tuple[str, str], tuple[int, Mapping[str, Any]]]:
+    """The sample's modifiers by (type, name), each with its index; pyhf keeps the last of duplicates."""
     mods: dict[tuple[str, str], tuple[int, Mapping[str, Any]]] = {}
     raw = sample.get("modifiers", [])
     if not isinstance(raw, list):
@@ -113,87 +109,115 @@ def compile_sample(channel: str, sample: Mapping[str, Any], nbins: int, where: s
             raise InferenceInputError(f"{where}.modifiers[{k}]: a modifier needs a string 'name' and 'type'")
         if m["type"] not in MODIFIER_TYPES:
             raise InferenceInputError(f"{where}.modifiers[{k}].type: unknown modifier type {m['type']!r} (expected one of {', '.join(MODIFIER_TYPES)})")
-        mods[(m["type"], m["name"])] = (k, m)  # pyhf keeps the last of duplicates
-    names: dict[str, int] = {}
-    h_k: list[int] = []
-    h_hi: list[Any] = []
-    h_lo: list[Any] = []
-    h_n: list[int] = []
-    n_k: list[int] = []
-    n_n: list[int] = []
-    n_hl: list[Any] = []
-    l_n: list[int] = []
-    l_kind: list[int] = []
-    unc: list[tuple[str, str, Arr]] = []
-    for (mtype, name), (k, m) in mods.items():
-        nid = names.setdefault(name, len(names))
-        data = m.get("data")
+        mods[(m["type"], m["name"])] = (k, m)
+    return mods
+
+
+@dataclasses.dataclass
+class _SampleModifiers:
+    """A sample's modifiers sorted by kind (the raw JSON values, checked by :meth:`histosys`
+    and :meth:`normsys`)."""
+
+    where: str
+    nbins: int
+    names: dict[str, int] = dataclasses.field(default_factory=dict)
+    h_k: list[int] = dataclasses.field(default_factory=list)
+    h_hi: list[Any] = dataclasses.field(default_factory=list)
+    h_lo: list[Any] = dataclasses.field(default_factory=list)
+    h_n: list[int] = dataclasses.field(default_factory=list)
+    n_k: list[int] = dataclasses.field(default_factory=list)
+    n_n: list[int] = dataclasses.field(default_factory=list)
+    n_hl: list[Any] = dataclasses.field(default_factory=list)
+    l_n: list[int] = dataclasses.field(default_factory=list)
+    l_kind: list[int] = dataclasses.field(default_factory=list)
+    unc: list[tuple[str, str, Arr]] = dataclasses.field(default_factory=list)
+
+    def add(self, mtype: str, name: str, k: int, data: Any) -> None:
+        nid = self.names.setdefault(name, len(self.names))
+        where = f"{self.where}.modifiers[{k}].data"
         if mtype == "histosys":
             if not isinstance(data, Mapping) or "hi_data" not in data or "lo_data" not in data:
-                raise InferenceInputError(f"{where}.modifiers[{k}].data: histosys needs {{'hi_data': [...], 'lo_data': [...]}}")
-            h_k.append(k)
-            h_n.append(nid)
-            h_hi.append(data["hi_data"])
-            h_lo.append(data["lo_data"])
+                raise InferenceInputError(f"{where}: histosys needs {{'hi_data': [...], 'lo_data': [...]}}")
+            self.h_k.append(k)
+            self.h_n.append(nid)
+            self.h_hi.append(data["hi_data"])
+            self.h_lo.append(data["lo_data"])
         elif mtype == "normsys":
             if not isinstance(data, Mapping) or "hi" not in data or "lo" not in data:
-                raise InferenceInputError(f"{where}.modifiers[{k}].data: normsys needs {{'hi': x, 'lo': y}}")
-            n_k.append(k)
-            n_n.append(nid)
-            n_hl.append((data["hi"], data["lo"]))
+                raise InferenceInputError(f"{where}: normsys needs {{'hi': x, 'lo': y}}")
+            self.n_k.append(k)
+            self.n_n.append(nid)
+            self.n_hl.append((data["hi"], data["lo"]))
         else:
             if mtype in ("staterror", "shapesys"):
                 # any sign, as pyhf: staterror squares it, shapesys fixes bins where it is <= 0
-                u = _floats(data, f"{where}.modifiers[{k}].data")
-                if u.size != nbins:
-                    raise InferenceInputError(f"{where}.modifiers[{k}].data: {u.size} bins, the sample has {nbins}")
-                unc.append((mtype, name, u))
-            l_n.append(nid)
-            l_kind.append(_LIN_KIND[mtype])
-    cells = np.arange(nbins)
-    if h_k:
-        hi = _as_matrix(h_hi, nbins, f"{where}.modifiers[histosys].data.hi_data", "hi_data")
-        lo = _as_matrix(h_lo, nbins, f"{where}.modifiers[histosys].data.lo_data", "lo_data")
+                u = _floats(data, where)
+                if u.size != self.nbins:
+                    raise InferenceInputError(f"{where}: {u.size} bins, the sample has {self.nbins}")
+                self.unc.append((mtype, name, u))
+            self.l_n.append(nid)
+            self.l_kind.append(_LIN_KIND[mtype])
+
+    def histosys(self, nom: Arr) -> tuple[Arr, Arr]:
+        """(hi - nominal, nominal - lo) of every histosys, flattened (modifier, bin)."""
+        if not self.h_k:
+            return np.zeros(0), np.zeros(0)
+        where = f"{self.where}.modifiers[histosys].data"
+        hi = _as_matrix(self.h_hi, self.nbins, f"{where}.hi_data", "hi_data")
+        lo = _as_matrix(self.h_lo, self.nbins, f"{where}.lo_data", "lo_data")
         for arr, key in ((hi, "hi_data"), (lo, "lo_data")):
             bad = np.argwhere(~np.isfinite(arr))
             if bad.size:
                 r, c = bad[0]
-                raise InferenceInputError(f"{where}.modifiers[{h_k[r]}].data.{key}[{c}]: {float(arr[r, c])!r} is not a finite number")
-        h_up = (hi - nom).ravel()
-        h_dn = (nom - lo).ravel()
-    else:
-        h_up = h_dn = np.zeros(0)
-    if n_k:
+                raise InferenceInputError(f"{self.where}.modifiers[{self.h_k[r]}].data.{key}[{c}]: {float(arr[r, c])!r} is not a finite number")
+        return (hi - nom).ravel(), (nom - lo).ravel()
+
+    def normsys(self) -> Arr:
+        """(modifiers, 2) the hi and lo factors of every normsys, checked finite and > 0."""
+        if not self.n_k:
+            return np.zeros((0, 2))
         try:
-            hl = np.asarray(n_hl, dtype=float)
+            hl = np.asarray(self.n_hl, dtype=float)
         except (TypeError, ValueError):
-            raise InferenceInputError(f"{where}: a normsys modifier has non-numeric 'hi'/'lo'") from None
+            raise InferenceInputError(f"{self.where}: a normsys modifier has non-numeric 'hi'/'lo'") from None
         badn = np.flatnonzero(~(np.isfinite(hl).all(axis=1) & (hl > 0).all(axis=1)))
         if badn.size:
             j = int(badn[0])
             raise InferenceInputError(
-                f"{where}.modifiers[{n_k[j]}].data: normsys factors must be finite and > 0, got hi={float(hl[j, 0])!r}, lo={float(hl[j, 1])!r}"
+                f"{self.where}.modifiers[{self.n_k[j]}].data: normsys factors must be finite and > 0, got hi={float(hl[j, 0])!r}, lo={float(hl[j, 1])!r}"
             )
-    else:
-        hl = np.zeros((0, 2))
-    nh = len(h_k)
-    nl = len(l_n)
+        return hl
+
+
+def compile_sample(channel: str, sample: Mapping[str, Any], nbins: int, where: str) -> SampleBlock:
+    """Compile one sample (``where`` is its JSON path, for error messages)."""
+    # negative yields are allowed, as in pyhf: the inputs check the background rate (E080)
+    nom = _floats(sample.get("data"), f"{where}.data")
+    if nom.size != nbins:
+        raise InferenceInputError(f"{where}.data: {nom.size} bins, the channel has {nbins}")
+    mods = _modifiers(sample, where)
+    sm = _SampleModifiers(where, nbins)
+    for (mtype, name), (k, m) in mods.items():
+        sm.add(mtype, name, k, m.get("data"))
+    h_up, h_dn = sm.histosys(nom)
+    hl = sm.normsys()
+    cells = np.arange(nbins)
     return SampleBlock(
         channel=channel,
         sample=str(sample.get("name")),
         nominal=nom,
-        names=tuple(names),
-        h_cell=np.tile(cells, nh),
-        h_id=np.repeat(np.asarray(h_n, dtype=np.int64), nbins),
+        names=tuple(sm.names),
+        h_cell=np.tile(cells, len(sm.h_k)),
+        h_id=np.repeat(np.asarray(sm.h_n, dtype=np.int64), nbins),
         h_up=h_up,
         h_dn=h_dn,
-        n_id=np.asarray(n_n, dtype=np.int64),
+        n_id=np.asarray(sm.n_n, dtype=np.int64),
         n_hi=hl[:, 0].copy(),
         n_lo=hl[:, 1].copy(),
-        l_cell=np.tile(cells, nl),
-        l_id=np.repeat(np.asarray(l_n, dtype=np.int64), nbins),
-        l_kind=np.repeat(np.asarray(l_kind, dtype=np.int64), nbins),
-        uncertainties=tuple(unc),
+        l_cell=np.tile(cells, len(sm.l_n)),
+        l_id=np.repeat(np.asarray(sm.l_n, dtype=np.int64), nbins),
+        l_kind=np.repeat(np.asarray(sm.l_kind, dtype=np.int64), nbins),
+        uncertainties=tuple(sm.unc),
         kinds=tuple(mods),
     )
 
@@ -270,42 +294,14 @@ class Group:
     @classmethod
     def build(cls, blocks: Sequence[SampleBlock]) -> Group:
         names: dict[str, int] = {}
-        families: dict[str, str] = {}
-        shapefactor_n: dict[str, int] = {}
-        shapesys: dict[str, tuple[str, Arr, Arr]] = {}
-        stat_channels: dict[str, dict[str, set[str]]] = {}
-        stat_unc: list[tuple[str, str, str, Arr]] = []
-        cell_row, cell_local, h_cell, h_gid, n_row, n_gid, l_cell, l_gid = ([] for _ in range(8))
+        req = _Requirements()
+        cols: dict[str, list[Arr]] = {k: [] for k in ("cell_row", "cell_local", "h_cell", "h_gid", "n_row", "n_gid", "l_cell", "l_gid")}
         c0 = 0
         for r, b in enumerate(blocks):
-            nbins = b.nominal.size
             gmap = np.fromiter((names.setdefault(n, len(names)) for n in b.names), dtype=np.int64, count=len(b.names))
-            cell_row.append(np.full(nbins, r, dtype=np.int64))
-            cell_local.append(np.arange(nbins))
-            h_cell.append(b.h_cell + c0)
-            h_gid.append(gmap[b.h_id] if b.h_id.size else b.h_id)
-            n_row.append(np.full(b.n_id.size, r, dtype=np.int64))
-            n_gid.append(gmap[b.n_id] if b.n_id.size else b.n_id)
-            l_cell.append(b.l_cell + c0)
-            l_gid.append(gmap[b.l_id] if b.l_id.size else b.l_id)
-            c0 += nbins
-            for mtype, name in b.kinds:
-                fam = _FAMILY[mtype]
-                if families.setdefault(name, fam) != fam:
-                    raise InferenceInputError(
-                        f"parameter {name!r} is used by modifiers of incompatible types ({families[name]} and {mtype}); use unique modifier names"
-                    )
-                if mtype == "shapefactor" and shapefactor_n.setdefault(name, nbins) != nbins:
-                    raise InferenceInputError(f"shapefactor {name!r} is used on channels with different numbers of bins")
-                elif mtype == "staterror":
-                    stat_channels.setdefault(name, {}).setdefault(b.sample, set()).add(b.channel)
-            for mtype, name, u in b.uncertainties:
-                if mtype == "shapesys":
-                    if name in shapesys:
-                        raise InferenceInputError(f"shapesys {name!r} is used by more than one sample (pyhf forbids sharing a shapesys parameter)")
-                    shapesys[name] = (b.channel, b.nominal, u)
-                else:
-                    stat_unc.append((name, b.channel, b.sample, u))
+            _block_columns(cols, b, r, c0, gmap)
+            c0 += b.nominal.size
+            req.add_block(b)
 
         def cat(parts: list[Arr], dtype: Any = np.int64) -> Arr:
             return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
@@ -314,26 +310,89 @@ class Group:
             blocks=tuple(blocks),
             names=tuple(names),
             row_channel=tuple(b.channel for b in blocks),
-            cell_row=cat(cell_row),
-            cell_local=cat(cell_local),
+            **{k: cat(v) for k, v in cols.items()},
             nominal=cat([b.nominal for b in blocks], float),
-            h_cell=cat(h_cell),
-            h_gid=cat(h_gid),
             h_up=cat([b.h_up for b in blocks], float),
             h_dn=cat([b.h_dn for b in blocks], float),
-            n_row=cat(n_row),
-            n_gid=cat(n_gid),
             n_hi=cat([b.n_hi for b in blocks], float),
             n_lo=cat([b.n_lo for b in blocks], float),
-            l_cell=cat(l_cell),
-            l_gid=cat(l_gid),
             l_kind=cat([b.l_kind for b in blocks]),
-            families=families,
-            shapefactor_n=shapefactor_n,
-            shapesys=shapesys,
-            stat_channels=stat_channels,
-            stat_unc=stat_unc,
+            families=req.families,
+            shapefactor_n=req.shapefactor_n,
+            shapesys=req.shapesys,
+            stat_channels=req.stat_channels,
+            stat_unc=req.stat_unc,
         )
+
+
+def _block_columns(cols: dict[str, list[Arr]], b: SampleBlock, r: int, c0: int, gmap: Arr) -> None:
+    """Append block ``b`` (row ``r``, first cell ``c0``, its name ids mapped by ``gmap``) to the
+    group's index columns."""
+    nbins = b.nominal.size
+    cols["cell_row"].append(np.full(nbins, r, dtype=np.int64))
+    cols["cell_local"].append(np.arange(nbins))
+    cols["h_cell"].append(b.h_cell + c0)
+    cols["h_gid"].append(gmap[b.h_id] if b.h_id.size else b.h_id)
+    cols["n_row"].append(np.full(b.n_id.size, r, dtype=np.int64))
+    cols["n_gid"].append(gmap[b.n_id] if b.n_id.size else b.n_id)
+    cols["l_cell"].append(b.l_cell + c0)
+    cols["l_gid"].append(gmap[b.l_id] if b.l_id.size else b.l_id)
+
+
+@dataclasses.dataclass
+class _Requirements:
+    """What the samples' modifiers require of their parameters, checked as they are added:
+    one family per name, one bin count per shapefactor, one sample per shapesys, the staterror
+    samples and channels and their uncertainties."""
+
+    families: dict[str, str] = dataclasses.field(default_factory=dict)
+    shapefactor_n: dict[str, int] = dataclasses.field(default_factory=dict)
+    shapesys: dict[str, tuple[str, Arr, Arr]] = dataclasses.field(default_factory=dict)
+    stat_channels: dict[str, dict[str, set[str]]] = dataclasses.field(default_factory=dict)
+    stat_unc: list[tuple[str, str, str, Arr]] = dataclasses.field(default_factory=list)
+
+    def family(self, name: str, fam: str, shown: str) -> None:
+        if self.families.setdefault(name, fam) != fam:
+            raise InferenceInputError(
+                f"parameter {name!r} is used by modifiers of incompatible types ({self.families[name]} and {shown}); use unique modifier names"
+            )
+
+    def shapefactor(self, name: str, n: int) -> None:
+        if self.shapefactor_n.setdefault(name, n) != n:
+            raise InferenceInputError(f"shapefactor {name!r} is used on channels with different numbers of bins")
+
+    def add_shapesys(self, name: str, v: tuple[str, Arr, Arr]) -> None:
+        if name in self.shapesys:
+            raise InferenceInputError(f"shapesys {name!r} is used by more than one sample (pyhf forbids sharing a shapesys parameter)")
+        self.shapesys[name] = v
+
+    def stat_channel(self, name: str, sample: str, channels: set[str]) -> None:
+        self.stat_channels.setdefault(name, {}).setdefault(sample, set()).update(channels)
+
+    def add_block(self, b: SampleBlock) -> None:
+        for mtype, name in b.kinds:
+            self.family(name, _FAMILY[mtype], mtype)
+            if mtype == "shapefactor":
+                self.shapefactor(name, b.nominal.size)
+            elif mtype == "staterror":
+                self.stat_channel(name, b.sample, {b.channel})
+        for mtype, name, u in b.uncertainties:
+            if mtype == "shapesys":
+                self.add_shapesys(name, (b.channel, b.nominal, u))
+            else:
+                self.stat_unc.append((name, b.channel, b.sample, u))
+
+    def add_group(self, g: Group) -> None:
+        for name, fam in g.families.items():
+            self.family(name, fam, fam)
+        for name, n in g.shapefactor_n.items():
+            self.shapefactor(name, n)
+        for name, v in g.shapesys.items():
+            self.add_shapesys(name, v)
+        for name, per in g.stat_channels.items():
+            for smp, chs in per.items():
+                self.stat_channel(name, smp, chs)
+        self.stat_unc += g.stat_unc
 
 
 @dataclasses.dataclass
@@ -405,84 +464,59 @@ def _apply_user(ps: _ParSet, name: str, user: Mapping[str, Any] | None) -> None:
             ps.sigmas = [float(x) for x in v]
 
 
-def assemble(
-    channels: Sequence[tuple[str, int]],
-    observed: Mapping[str, Arr],
-    groups: Sequence[Group],
-    measurement: Mapping[str, Any],
-) -> Structure:
-    """Join compiled sample groups into one model (channels in pyhf's sorted order)."""
+def _layout(channels: Sequence[tuple[str, int]]) -> tuple[list[tuple[str, int]], dict[str, int], int]:
+    """Channels in pyhf's sorted order, each channel's first bin, and the number of bins."""
     order = sorted(channels)
     offsets: dict[str, int] = {}
-    nbins_of = dict(order)
     nb = 0
     for name, n in order:
         offsets[name] = nb
         nb += n
-    obs = np.concatenate([observed[name] for name, _ in order])
-    cfg = measurement.get("config", {})
-    user = _user_config(measurement)
-    for g in groups:
-        for ch in g.row_channel:
-            if ch not in offsets:
-                raise InferenceInputError(f"a sample refers to channel {ch!r}, which the workspace does not have")
-    # merge what the groups require
-    families: dict[str, str] = {}
-    shapefactor_n: dict[str, int] = {}
-    shapesys: dict[str, tuple[str, Arr, Arr]] = {}
-    stat_channels: dict[str, dict[str, set[str]]] = {}
-    stat_unc: list[tuple[str, str, str, Arr]] = []
-    for g in groups:
-        for name, fam in g.families.items():
-            if families.setdefault(name, fam) != fam:
-                raise InferenceInputError(
-                    f"parameter {name!r} is used by modifiers of incompatible types ({families[name]} and {fam}); use unique modifier names"
-                )
-        for name, n in g.shapefactor_n.items():
-            if shapefactor_n.setdefault(name, n) != n:
-                raise InferenceInputError(f"shapefactor {name!r} is used on channels with different numbers of bins")
-        for name, v in g.shapesys.items():
-            if name in shapesys:
-                raise InferenceInputError(f"shapesys {name!r} is used by more than one sample (pyhf forbids sharing a shapesys parameter)")
-            shapesys[name] = v
-        for name, per in g.stat_channels.items():
-            dst = stat_channels.setdefault(name, {})
-            for smp, chs in per.items():
-                dst.setdefault(smp, set()).update(chs)
-        stat_unc += g.stat_unc
-    sets: dict[str, _ParSet] = {}
-    for name, fam in families.items():
-        if fam == "alpha":
-            sets[name] = _ParSet(fam, 1, [0.0], [(-5.0, 5.0)], [False], aux=[0.0], sigmas=[1.0])
-        elif fam == "normfactor":
-            sets[name] = _ParSet(fam, 1, [1.0], [(0.0, 10.0)], [False])
-        elif fam == "shapefactor":
-            n = shapefactor_n[name]
-            sets[name] = _ParSet(fam, n, [1.0] * n, [(0.0, 10.0)] * n, [False] * n)
-        elif fam == "lumi":
-            u = user.get(name, {})
-            missing = [k for k in ("inits", "bounds", "auxdata", "sigmas") if k not in u]
-            if missing:
-                raise InferenceInputError(f"lumi modifier {name!r} needs {', '.join(missing)} in the measurement's parameter configuration")
-            sets[name] = _ParSet(fam, 1, [0.0], [(0.0, 0.0)], [False], aux=[0.0], sigmas=[1.0])
-        elif fam == "shapesys":
-            _, nom, u = shapesys[name]
-            valid = (nom > 0) & (u > 0)
-            tau = np.where(valid, nom**2 / np.where(valid, u, 1.0) ** 2, 1.0)
-            n = nom.size
-            sets[name] = _ParSet(fam, n, [1.0] * n, [(1e-10, 10.0)] * n, [bool(not v) for v in valid], aux=list(tau), tau=list(tau))
-    # staterror: combined relative uncertainty over every sample that carries the modifier
+    return order, offsets, nb
+
+
+def _default_set(name: str, fam: str, req: _Requirements, user: Mapping[str, Mapping[str, Any]]) -> _ParSet | None:
+    """The parameter set of modifier family ``fam`` with pyhf's defaults (staterror: None, see
+    :func:`_staterror_sets`)."""
+    if fam == "alpha":
+        return _ParSet(fam, 1, [0.0], [(-5.0, 5.0)], [False], aux=[0.0], sigmas=[1.0])
+    if fam == "normfactor":
+        return _ParSet(fam, 1, [1.0], [(0.0, 10.0)], [False])
+    if fam == "shapefactor":
+        n = req.shapefactor_n[name]
+        return _ParSet(fam, n, [1.0] * n, [(0.0, 10.0)] * n, [False] * n)
+    if fam == "lumi":
+        u = user.get(name, {})
+        missing = [k for k in ("inits", "bounds", "auxdata", "sigmas") if k not in u]
+        if missing:
+            raise InferenceInputError(f"lumi modifier {name!r} needs {', '.join(missing)} in the measurement's parameter configuration")
+        return _ParSet(fam, 1, [0.0], [(0.0, 0.0)], [False], aux=[0.0], sigmas=[1.0])
+    if fam == "shapesys":
+        _, nom, u = req.shapesys[name]
+        valid = (nom > 0) & (u > 0)
+        tau = np.where(valid, nom**2 / np.where(valid, u, 1.0) ** 2, 1.0)
+        n = nom.size
+        return _ParSet(fam, n, [1.0] * n, [(1e-10, 10.0)] * n, [bool(not v) for v in valid], aux=list(tau), tau=list(tau))
+    return None
+
+
+def _staterror_sets(
+    sets: dict[str, _ParSet], req: _Requirements, groups: Sequence[Group], offsets: dict[str, int], nbins_of: dict[str, int], nb: int
+) -> dict[str, dict[str, int]]:
+    """Add the staterror parameter sets to ``sets``: sigma is the combined relative uncertainty
+    over every sample that carries the modifier. Returns each staterror's first element per
+    channel."""
     stat_chan_offset: dict[str, dict[str, int]] = {}
     nom_full: dict[str, Arr] = {}  # sample name -> its nominal over all bins (0 where absent)
-    if stat_channels:
+    if req.stat_channels:
         for g in groups:
             for b in g.blocks:
                 full = nom_full.setdefault(b.sample, np.zeros(nb))
                 full[offsets[b.channel] : offsets[b.channel] + b.nominal.size] += b.nominal
     unc_by_name: dict[str, list[tuple[str, Arr]]] = {}
-    for sname, ch, _smp, v in stat_unc:
+    for sname, ch, _smp, v in req.stat_unc:
         unc_by_name.setdefault(sname, []).append((ch, v))
-    for name, per_sample in stat_channels.items():
+    for name, per_sample in req.stat_channels.items():
         masks = list(per_sample.values())
         if any(m != masks[0] for m in masks):
             raise InferenceInputError(f"staterror {name!r}: the samples that carry it do not cover the same channels (pyhf requires one consistent mask)")
@@ -499,94 +533,117 @@ def assemble(
         sig = np.where(sig == 0, 1.0, sig)
         n = int(bins.size)
         sets[name] = _ParSet("staterror", n, [1.0] * n, [(1e-10, 10.0)] * n, fixed, aux=[1.0] * n, sigmas=list(sig))
-        off = 0
-        stat_chan_offset[name] = {}
-        for ch in chans:
-            stat_chan_offset[name][ch] = off
-            off += nbins_of[ch]
-    for name, ps in sets.items():
-        _apply_user(ps, name, user.get(name))
+        stat_chan_offset[name] = dict(zip(chans, np.cumsum([0] + [nbins_of[ch] for ch in chans[:-1]]).tolist(), strict=True))
+    return stat_chan_offset
 
-    # numbering (sorted by name, as pyhf's config.parameters)
-    par_names: list[str] = []
-    par_sets: dict[str, slice] = {}
-    inits: list[float] = []
-    lower: list[float] = []
-    upper: list[float] = []
-    fixed_l: list[bool] = []
-    g_idx: list[int] = []
-    g_aux: list[float] = []
-    g_sig: list[float] = []
-    p_idx: list[int] = []
-    p_aux: list[float] = []
-    p_tau: list[float] = []
-    for name in sorted(sets):
-        ps = sets[name]
-        start = len(inits)
-        par_sets[name] = slice(start, start + ps.n)
-        if ps.family in ("alpha", "normfactor", "lumi"):
-            par_names.append(name)
-        else:
-            par_names += [f"{name}[{i}]" for i in range(ps.n)]
-        inits += ps.inits
-        lower += [bd[0] for bd in ps.bounds]
-        upper += [bd[1] for bd in ps.bounds]
-        fixed_l += ps.fixed
+
+@dataclasses.dataclass
+class _Numbering:
+    """The parameters numbered (sorted by name, as pyhf's config.parameters), with their
+    initial values, bounds, fixed flags and constraints."""
+
+    par_names: list[str] = dataclasses.field(default_factory=list)
+    par_sets: dict[str, slice] = dataclasses.field(default_factory=dict)
+    inits: list[float] = dataclasses.field(default_factory=list)
+    lower: list[float] = dataclasses.field(default_factory=list)
+    upper: list[float] = dataclasses.field(default_factory=list)
+    fixed: list[bool] = dataclasses.field(default_factory=list)
+    g_idx: list[int] = dataclasses.field(default_factory=list)
+    g_aux: list[float] = dataclasses.field(default_factory=list)
+    g_sig: list[float] = dataclasses.field(default_factory=list)
+    p_idx: list[int] = dataclasses.field(default_factory=list)
+    p_aux: list[float] = dataclasses.field(default_factory=list)
+    p_tau: list[float] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def of(cls, sets: Mapping[str, _ParSet]) -> _Numbering:
+        out = cls()
+        for name in sorted(sets):
+            out.add(name, sets[name])
+        return out
+
+    def add(self, name: str, ps: _ParSet) -> None:
+        start = len(self.inits)
+        idx = list(range(start, start + ps.n))
+        self.par_sets[name] = slice(start, start + ps.n)
+        self.par_names += [name] if ps.family in ("alpha", "normfactor", "lumi") else [f"{name}[{i}]" for i in range(ps.n)]
+        self.inits += ps.inits
+        self.lower += [bd[0] for bd in ps.bounds]
+        self.upper += [bd[1] for bd in ps.bounds]
+        self.fixed += ps.fixed
         if ps.family == "shapesys":
             assert ps.aux is not None
             assert ps.tau is not None
-            p_idx += list(range(start, start + ps.n))
-            p_aux += ps.aux
-            p_tau += ps.tau
+            self.p_idx += idx
+            self.p_aux += ps.aux
+            self.p_tau += ps.tau
         elif ps.family not in ("normfactor", "shapefactor"):
             assert ps.aux is not None
             assert ps.sigmas is not None
-            g_idx += list(range(start, start + ps.n))
-            g_aux += ps.aux
-            g_sig += ps.sigmas
-    npar = len(inits)
-    index = {name: sl.start for name, sl in par_sets.items()}
+            self.g_idx += idx
+            self.g_aux += ps.aux
+            self.g_sig += ps.sigmas
 
-    cell_bin, cell_row, nominal, h_cell, h_par, h_up, h_dn, n_row, n_par, n_hi, n_lo, l_cell, l_par = ([] for _ in range(13))
+
+def _cat(parts: list[Arr], dtype: Any = np.int64) -> Arr:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+
+def _linear_elements(g: Group, stat_chan_offset: Mapping[str, Mapping[str, int]]) -> Arr:
+    """For each linear-factor entry of ``g``, the element of its (vector) parameter: the bin
+    within the channel for shapefactor and shapesys, the bin within the staterror's channels
+    for staterror, 0 for scalars."""
+    elem = np.zeros(g.l_cell.size, dtype=np.int64)
+    local = g.cell_local[g.l_cell]
+    vec = (g.l_kind == LIN_SHAPEFACTOR) | (g.l_kind == LIN_SHAPESYS)
+    elem[vec] = local[vec]
+    stat = np.flatnonzero(g.l_kind == LIN_STATERROR)
+    if stat.size:
+        nrow = len(g.row_channel) + 1
+        rows = g.cell_row[g.l_cell[stat]]
+        uniq, inv = np.unique(g.l_gid[stat] * nrow + rows, return_inverse=True)
+        offs = np.array([stat_chan_offset[g.names[int(k) // nrow]][g.row_channel[int(k) % nrow]] for k in uniq], dtype=np.int64)
+        elem[stat] = offs[inv] + local[stat]
+    return elem
+
+
+def _entries(
+    groups: Sequence[Group], index: Mapping[str, int], offsets: Mapping[str, int], stat_chan_offset: Mapping[str, Mapping[str, int]]
+) -> dict[str, Any]:
+    """The groups' cells and modifier entries joined, with global bin and parameter indices."""
+    keys = ("cell_bin", "cell_row", "nominal", "h_cell", "h_par", "h_up", "h_dn", "n_row", "n_par", "n_hi", "n_lo", "l_cell", "l_par")
+    cols: dict[str, list[Arr]] = {k: [] for k in keys}
     c0 = r0 = 0
     for g in groups:
         gidx = np.fromiter((index[n] for n in g.names), dtype=np.int64, count=len(g.names))
         row_off = np.fromiter((offsets[ch] for ch in g.row_channel), dtype=np.int64, count=len(g.row_channel))
-        cell_bin.append(row_off[g.cell_row] + g.cell_local)
-        cell_row.append(g.cell_row + r0)
-        nominal.append(g.nominal)
-        h_cell.append(g.h_cell + c0)
-        h_par.append(gidx[g.h_gid])
-        h_up.append(g.h_up)
-        h_dn.append(g.h_dn)
-        n_row.append(g.n_row + r0)
-        n_par.append(gidx[g.n_gid])
-        n_hi.append(g.n_hi)
-        n_lo.append(g.n_lo)
-        elem = np.zeros(g.l_cell.size, dtype=np.int64)
-        local = g.cell_local[g.l_cell]
-        vec = (g.l_kind == LIN_SHAPEFACTOR) | (g.l_kind == LIN_SHAPESYS)
-        elem[vec] = local[vec]
-        stat = np.flatnonzero(g.l_kind == LIN_STATERROR)
-        if stat.size:
-            rows = g.cell_row[g.l_cell[stat]]
-            key = g.l_gid[stat] * (len(g.row_channel) + 1) + rows
-            uniq, inv = np.unique(key, return_inverse=True)
-            offs = np.array(
-                [stat_chan_offset[g.names[int(k) // (len(g.row_channel) + 1)]][g.row_channel[int(k) % (len(g.row_channel) + 1)]] for k in uniq], dtype=np.int64
-            )
-            elem[stat] = offs[inv] + local[stat]
-        l_cell.append(g.l_cell + c0)
-        l_par.append(gidx[g.l_gid] + elem)
+        values = (
+            row_off[g.cell_row] + g.cell_local,
+            g.cell_row + r0,
+            g.nominal,
+            g.h_cell + c0,
+            gidx[g.h_gid],
+            g.h_up,
+            g.h_dn,
+            g.n_row + r0,
+            gidx[g.n_gid],
+            g.n_hi,
+            g.n_lo,
+            g.l_cell + c0,
+            gidx[g.l_gid] + _linear_elements(g, stat_chan_offset),
+        )
+        for k, v in zip(keys, values, strict=True):
+            cols[k].append(v)
         c0 += g.nominal.size
         r0 += len(g.row_channel)
-    ncell = c0
+    floats = {"nominal", "h_up", "h_dn", "n_hi", "n_lo"}
+    out: dict[str, Any] = {k: _cat(v, float if k in floats else np.int64) for k, v in cols.items()}
+    out["nrows"] = r0
+    return out
 
-    def cat(parts: list[Arr], dtype: Any = np.int64) -> Arr:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
-    lc = cat(l_cell)
-    lp = cat(l_par)
+def _linear_slots(lc: Arr, lp: Arr, ncell: int, npar: int) -> Arr:
+    """(cells, m) the parameter of each cell's linear factors, padded with ``npar`` ("one")."""
     counts = np.bincount(lc, minlength=ncell) if lc.size else np.zeros(ncell, dtype=np.int64)
     m = int(counts.max()) if counts.size else 0
     slots = np.full((ncell, max(m, 1)), npar, dtype=np.int64)
@@ -595,48 +652,83 @@ def assemble(
         sc, sp = lc[orderl], lp[orderl]
         first = np.searchsorted(sc, sc, side="left")
         slots[sc, np.arange(sc.size) - first] = sp
-    poi_name = cfg.get("poi")
-    poi = -1
-    if isinstance(poi_name, str) and poi_name in par_sets:
-        sl = par_sets[poi_name]
-        if sl.stop - sl.start != 1:
-            raise InferenceInputError(f"the POI {poi_name!r} must be a single parameter")
-        poi = sl.start
+    return slots
+
+
+def _poi_index(poi_name: Any, par_sets: Mapping[str, slice]) -> int:
+    if not (isinstance(poi_name, str) and poi_name in par_sets):
+        return -1
+    sl = par_sets[poi_name]
+    if sl.stop - sl.start != 1:
+        raise InferenceInputError(f"the POI {poi_name!r} must be a single parameter")
+    return int(sl.start)
+
+
+def _check_structure(st: Structure) -> None:
+    bad = np.flatnonzero(st.lower > st.upper)
+    if bad.size:
+        raise InferenceInputError(f"parameter {st.par_names[bad[0]]}: lower bound {st.lower[bad[0]]} above upper bound {st.upper[bad[0]]}")
+    bad = np.flatnonzero(~(st.g_sigma > 0))
+    if bad.size:
+        raise InferenceInputError(f"parameter {st.par_names[st.g_idx[bad[0]]]}: constraint width (sigma) {st.g_sigma[bad[0]]} must be > 0")
+
+
+def _parameter_sets(
+    groups: Sequence[Group], offsets: dict[str, int], nbins_of: dict[str, int], nb: int, measurement: Mapping[str, Any]
+) -> tuple[dict[str, _ParSet], dict[str, dict[str, int]]]:
+    """Every parameter set the groups' modifiers require, with pyhf's defaults and the
+    measurement's configuration applied; and the staterrors' offsets per channel."""
+    user = _user_config(measurement)
+    for g in groups:
+        for ch in g.row_channel:
+            if ch not in offsets:
+                raise InferenceInputError(f"a sample refers to channel {ch!r}, which the workspace does not have")
+    req = _Requirements()
+    for g in groups:
+        req.add_group(g)
+    sets: dict[str, _ParSet] = {}
+    for name, fam in req.families.items():
+        ps = _default_set(name, fam, req, user)
+        if ps is not None:
+            sets[name] = ps
+    stat_chan_offset = _staterror_sets(sets, req, groups, offsets, nbins_of, nb)
+    for name, ps in sets.items():
+        _apply_user(ps, name, user.get(name))
+    return sets, stat_chan_offset
+
+
+def assemble(
+    channels: Sequence[tuple[str, int]],
+    observed: Mapping[str, Arr],
+    groups: Sequence[Group],
+    measurement: Mapping[str, Any],
+) -> Structure:
+    """Join compiled sample groups into one model (channels in pyhf's sorted order)."""
+    order, offsets, nb = _layout(channels)
+    sets, stat_chan_offset = _parameter_sets(groups, offsets, dict(order), nb, measurement)
+    num = _Numbering.of(sets)
+    npar = len(num.inits)
+    ent = _entries(groups, {name: sl.start for name, sl in num.par_sets.items()}, offsets, stat_chan_offset)
+    l_cell, l_par = ent.pop("l_cell"), ent.pop("l_par")
     st = Structure(
         channels=tuple(n for n, _ in order),
         channel_bins=tuple(k for _, k in order),
-        observed=obs,
-        cell_bin=cat(cell_bin),
-        cell_row=cat(cell_row),
-        nrows=r0,
-        nominal=cat(nominal, float),
-        h_cell=cat(h_cell),
-        h_par=cat(h_par),
-        h_up=cat(h_up, float),
-        h_dn=cat(h_dn, float),
-        n_row=cat(n_row),
-        n_par=cat(n_par),
-        n_hi=cat(n_hi, float),
-        n_lo=cat(n_lo, float),
-        lin_slots=slots,
-        par_names=tuple(par_names),
-        par_sets=par_sets,
-        inits=np.asarray(inits, dtype=float),
-        lower=np.asarray(lower, dtype=float),
-        upper=np.asarray(upper, dtype=float),
-        fixed=np.asarray(fixed_l, dtype=bool),
-        poi=poi,
-        g_idx=np.asarray(g_idx, dtype=np.int64),
-        g_aux=np.asarray(g_aux, dtype=float),
-        g_sigma=np.asarray(g_sig, dtype=float),
-        p_idx=np.asarray(p_idx, dtype=np.int64),
-        p_aux=np.asarray(p_aux, dtype=float),
-        p_tau=np.asarray(p_tau, dtype=float),
+        observed=np.concatenate([observed[name] for name, _ in order]),
+        **ent,
+        lin_slots=_linear_slots(l_cell, l_par, int(ent["nominal"].size), npar),
+        par_names=tuple(num.par_names),
+        par_sets=num.par_sets,
+        inits=np.asarray(num.inits, dtype=float),
+        lower=np.asarray(num.lower, dtype=float),
+        upper=np.asarray(num.upper, dtype=float),
+        fixed=np.asarray(num.fixed, dtype=bool),
+        poi=_poi_index(measurement.get("config", {}).get("poi"), num.par_sets),
+        g_idx=np.asarray(num.g_idx, dtype=np.int64),
+        g_aux=np.asarray(num.g_aux, dtype=float),
+        g_sigma=np.asarray(num.g_sig, dtype=float),
+        p_idx=np.asarray(num.p_idx, dtype=np.int64),
+        p_aux=np.asarray(num.p_aux, dtype=float),
+        p_tau=np.asarray(num.p_tau, dtype=float),
     )
-    bad = np.flatnonzero(st.lower > st.upper)
-    if bad.size:
-        raise InferenceInputError(f"parameter {par_names[bad[0]]}: lower bound {st.lower[bad[0]]} above upper bound {st.upper[bad[0]]}")
-    bad = np.flatnonzero(~(st.g_sigma > 0))
-    if bad.size:
-        raise InferenceInputError(f"parameter {par_names[st.g_idx[bad[0]]]}: constraint width (sigma) {st.g_sigma[bad[0]]} must be > 0")
+    _check_structure(st)
     return st
