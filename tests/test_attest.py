@@ -30,11 +30,8 @@ def _reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example analysis with its claimed results, as a bundle (copied before each change)."""
-    out = tmp_path_factory.mktemp("toy") / "toy.zst"
-    build(EXAMPLE, output=out)
-    return out
+def toy(example_bundle: Path) -> Path:
+    return example_bundle
 
 
 @pytest.fixture(scope="module")

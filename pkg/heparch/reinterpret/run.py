@@ -27,6 +27,7 @@ from heparch.infer.base import Settings
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
 from heparch.reinterpret.interface import Interface, Ops, derive
 from heparch.reinterpret.signal import SignalFile, SignalPoint, check
+from heparch.reinterpret.simplified import bins_of, signals_for, with_signals
 from heparch.replay.outcome import PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
 
@@ -42,6 +43,7 @@ class Published:
     values: Mapping[str, Mapping[str, float]]
     settings: Settings
     references: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the patchset's metadata.references (pyhf requires one)
+    simplified: tuple[str, Mapping[str, Any]] | None = None  # (logical path, content) of a simplified likelihood derived from it
 
     def interface(self, luminosity_ifb: float | None = None) -> Interface:
         return derive(self.workspace, self.patches, likelihood=self.likelihood, measurement=self.settings.measurement, luminosity_ifb=luminosity_ifb)
@@ -118,14 +120,24 @@ def _settings(bundle: Any, likelihood: str) -> Settings:
     return Settings()
 
 
-def load(bundle_path: Path) -> Source:
-    """Read ``bundle_path`` (the one place reinterpretation touches :class:`heparch.api.Bundle`)."""
+def _simplified(bundle: Any, likelihood: str) -> tuple[str, Mapping[str, Any]] | None:
+    """The first simplified likelihood of the bundle derived from ``likelihood`` (by its manifest entry), read."""
+    for entry in bundle.manifest.by_role("simplified-likelihood"):
+        if entry.likelihood == likelihood:
+            return str(entry.path), bundle.read_json(entry.path)
+    return None
+
+
+def load(bundle_path: Path, *, simplified: bool = False) -> Source:
+    """Read ``bundle_path`` (the one place reinterpretation touches :class:`heparch.api.Bundle`);
+    with ``simplified`` also the simplified likelihoods derived from each likelihood."""
     with heparch.open(bundle_path) as bundle:
         analysis = bundle.manifest.analysis
         likelihoods = {}
         for name in bundle.likelihoods():
             p = _published(bundle, name)
-            likelihoods[name] = Published(name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references)
+            sl = _simplified(bundle, name) if simplified else None
+            likelihoods[name] = Published(name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references, sl)
         return Source(
             bundle_path,
             bundle.identity,
@@ -165,6 +177,12 @@ class Plan:
     warnings: Sequence[Finding]
     xsec_pb: float | None
     notes: Sequence[str] = ()
+    simplified: Context | None = None  # --compare-simplified: the simplified likelihood with the new points' signals
+    outside_simplified: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)  # point -> its regions the SL does not hold
+
+    @property
+    def contexts(self) -> dict[str, Context]:
+        return {c.token: c for c in (self.context, self.simplified) if c is not None}
 
 
 def plan(
@@ -175,9 +193,12 @@ def plan(
     upper_limits: bool = False,
     xsec_pb: float | None = None,
     backend: str | None = None,
+    compare_simplified: bool = False,
 ) -> Plan:
     """Check ``signals`` against the interface of the likelihood (``likelihood``, else the one
-    the file names, else the only one with signal patches) and generate the tasks."""
+    the file names, else the only one with signal patches) and generate the tasks; with
+    ``compare_simplified`` each point is computed on the likelihood's simplified likelihood too
+    (the source must be loaded with ``simplified=True``)."""
     from heparch.infer.backends import choose
 
     if xsec_pb is not None and not xsec_pb > 0:
@@ -190,10 +211,24 @@ def plan(
     context = Context(token, pub.likelihood, "workspace", choice.name, pub.workspace, pub.settings, fallback=choice.fallback)
     generated = {p.name: patch_for(itf, p) for p in signals.points}
     wants_ul = upper_limits or xsec_pb is not None or any("xsec_pb" in p.labels for p in signals.points)
-    tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul) for p in signals.points]
+    sl_context, outside = _simplified_context(source, pub, signals.points) if compare_simplified else (None, {})
+    sl_token = sl_context.token if sl_context is not None else None
+    tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul, simplified=sl_token) for p in signals.points]
     notes = [f"{pub.likelihood}: {choice.reason}"] if choice.reason else []
+    notes += [f"{name}: regions {', '.join(regions)} are not in the simplified likelihood; its signal there is left out" for name, regions in outside.items()]
     points = {p.name: p for p in signals.points}
-    return Plan(source, itf, points, generated, context, tasks, warnings, xsec_pb, notes)
+    return Plan(source, itf, points, generated, context, tasks, warnings, xsec_pb, notes, sl_context, outside)
+
+
+def _simplified_context(source: Source, pub: Published, points: Sequence[SignalPoint]) -> tuple[Context, dict[str, list[str]]]:
+    """The simplified likelihood of ``pub`` with the new ``points`` as its signals, and each point's regions it does not hold."""
+    if pub.simplified is None:
+        raise InputError(f"{source.path}: holds no simplified likelihood derived from {pub.likelihood}; drop --compare-simplified")
+    sl_path, sl = pub.simplified
+    bins = bins_of(pub.workspace, sl, f"{source.path}:{sl_path}")
+    signals, outside = signals_for(bins, points)
+    token = f"{source.identity}:{sl_path}:reinterpret:simplified"
+    return Context(token, sl_path, "simplified", "simplified", with_signals(sl, signals)), outside
 
 
 def _scaled(mu: float | None, xsec: float) -> float | None:
@@ -214,6 +249,11 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
     values = None
     if result.values is not None:
         values = _xsec_limits(dict(result.values), point.labels.get("xsec_pb", p.xsec_pb))
+    simplified = None
+    if result.simplified is not None:
+        simplified = dict(result.simplified)
+        if values is not None and "CLs_obs" in simplified:
+            simplified["difference_CLs_obs"] = simplified["CLs_obs"] - values["CLs_obs"]
     return PointOutcome(
         key=result.point,
         likelihood=p.interface.likelihood,
@@ -226,6 +266,7 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
         error=result.error,
         values=dict(point.labels),
         note=result.note,
+        simplified=simplified,
     )
 
 
@@ -235,7 +276,7 @@ def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, on_outcome: Cal
 
     start = time.perf_counter()
     done: dict[str, PointOutcome] = {}
-    with contextlib.closing(execute({p.context.token: p.context}, p.tasks, jobs=jobs, scheduler=scheduler)) as results:
+    with contextlib.closing(execute(p.contexts, p.tasks, jobs=jobs, scheduler=scheduler)) as results:
         for result in results:
             done[result.point] = got = outcome(p, result)
             if on_outcome is not None:
@@ -264,6 +305,8 @@ def to_json(p: Plan, report: ReplayReport) -> dict[str, Any]:
         if o.note:
             doc["note"] = o.note
         doc["dropped"] = [str(d) for d in p.generated[o.point].dropped]
+        if o.simplified is not None:
+            doc["simplified"] = {**o.simplified, "regions_left_out": list(p.outside_simplified.get(o.point, []))}
         points[o.point] = doc
     computed = [o for o in report.points if o.replayed is not None]
     summary = {
