@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from heparch.build import build
+from heparch.errors import InvalidBundle
 from heparch.signing.check import check_signatures, results_digests
 from heparch.signing.envelope import ReplayedPoint, ReplayRecord, make_envelope, signature_name
 from heparch.signing.keys import Signer
@@ -259,3 +260,18 @@ def test_a_malformed_record_is_refused_e079(toy: Path, edit: object, message: st
     check = check_signatures(identity=v.identity, manifest_bytes=v.manifest_bytes, in_bundle={"signatures/" + name: json.dumps(env).encode()})
     (finding,) = [f for f in check.findings if f.code == "E079"]
     assert message in finding.message
+
+
+def test_the_library_never_signs_a_record_a_reader_refuses(toy: Path, tmp_path: Path) -> None:
+    from heparch.errors import InputError
+    from heparch.sign import attest
+
+    bundle = Path(shutil.copy(toy, tmp_path / "toy.zst"))
+    identity = verify(bundle, level="structure").identity
+    assert identity is not None
+    signer = Signer.from_seed(bytes(range(32)))
+    with pytest.raises(InputError, match=r"cannot attest this replay: replay.points\[0\].worst_ratio must be null or a number from 0 to 1"):
+        attest(bundle, signer, role="replay-ci", identity=identity, points=[ReplayedPoint("BkgOnly.json", "C1N2_200_0", "fast", 1.5)])
+    with pytest.raises(InvalidBundle, match="changed since it was replayed"):
+        attest(bundle, signer, role="replay-ci", identity="sha256:" + "0" * 64, points=[ReplayedPoint("BkgOnly.json", "C1N2_200_0", "fast", 0.5)])
+    assert bundle.read_bytes() == toy.read_bytes()

@@ -180,7 +180,11 @@ def attest(bundle: Path | str, signer: Signer, *, role: str, identity: str, poin
     def record(verified: str, manifest_bytes: bytes) -> ReplayRecord:
         if verified != identity:
             raise InvalidBundle(f"{bundle}: changed since it was replayed ({identity} then, {verified} now); nothing was signed: replay it again")
-        return ReplayRecord(__version__, _platform(), date, results_digests(manifest_bytes), tuple(points))
+        made = ReplayRecord(__version__, _platform(), date, results_digests(manifest_bytes), tuple(points))
+        try:  # what a reader would refuse (E079) is never signed: e.g. a point outside its tolerance
+            return ReplayRecord.from_json(made.to_json())
+        except ValueError as exc:
+            raise InputError(f"{bundle}: cannot attest this replay: {exc}; nothing was signed") from None
 
     return sign(bundle, signer, role=role, time=date, replay=record)
 

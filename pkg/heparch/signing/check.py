@@ -257,7 +257,7 @@ def _replay_record(obj: Any, manifest_bytes: bytes) -> ReplayRecord:
     return record
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=1)  # once per bundle, not once per envelope
 def results_digests(manifest_bytes: bytes) -> dict[str, str]:
     """The results components of a bundle's ``data/manifest.json`` (already checked): logical path -> digest."""
     files = strictjson.loads(manifest_bytes).get("files", [])
