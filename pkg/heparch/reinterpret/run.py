@@ -212,12 +212,19 @@ def plan(
     generated = {p.name: patch_for(itf, p) for p in signals.points}
     wants_ul = upper_limits or xsec_pb is not None or any("xsec_pb" in p.labels for p in signals.points)
     sl_context, outside = _simplified_context(source, pub, signals.points) if compare_simplified else (None, {})
-    sl_token = sl_context.token if sl_context is not None else None
-    tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul, simplified=sl_token) for p in signals.points]
-    notes = [f"{pub.likelihood}: {choice.reason}"] if choice.reason else []
-    notes += [f"{name}: regions {', '.join(regions)} are not in the simplified likelihood; its signal there is left out" for name, regions in outside.items()]
+    tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul, simplified=_token(sl_context)) for p in signals.points]
+    notes = ([f"{pub.likelihood}: {choice.reason}"] if choice.reason else []) + _left_out(outside)
     points = {p.name: p for p in signals.points}
     return Plan(source, itf, points, generated, context, tasks, warnings, xsec_pb, notes, sl_context, outside)
+
+
+def _token(context: Context | None) -> str | None:
+    return None if context is None else context.token
+
+
+def _left_out(outside: Mapping[str, Sequence[str]]) -> list[str]:
+    """A note per point with regions the simplified likelihood does not hold."""
+    return [f"{name}: regions {', '.join(regions)} are not in the simplified likelihood; its signal there is left out" for name, regions in outside.items()]
 
 
 def _simplified_context(source: Source, pub: Published, points: Sequence[SignalPoint]) -> tuple[Context, dict[str, list[str]]]:
@@ -296,18 +303,21 @@ def _labels(points: Any) -> list[str]:
     return [k for k in points[0].labels if k in common and k != "xsec_pb"]
 
 
+def _point_json(p: Plan, o: PointOutcome) -> dict[str, Any]:
+    """One point of the ``--json`` document."""
+    doc: dict[str, Any] = {"likelihood": o.likelihood, "backend": o.backend, "seconds": round(o.seconds, 6), "labels": dict(o.values)}
+    doc.update(dict(o.replayed) if o.replayed is not None else {"error": o.error})
+    if o.note:
+        doc["note"] = o.note
+    doc["dropped"] = [str(d) for d in p.generated[o.point].dropped]
+    if o.simplified is not None:
+        doc["simplified"] = {**o.simplified, "regions_left_out": list(p.outside_simplified.get(o.point, []))}
+    return doc
+
+
 def to_json(p: Plan, report: ReplayReport) -> dict[str, Any]:
     """The ``--json`` document: per point the CLs, limits, labels and the modifiers it did not get."""
-    points = {}
-    for o in report.points:
-        doc: dict[str, Any] = {"likelihood": o.likelihood, "backend": o.backend, "seconds": round(o.seconds, 6), "labels": dict(o.values)}
-        doc.update(dict(o.replayed) if o.replayed is not None else {"error": o.error})
-        if o.note:
-            doc["note"] = o.note
-        doc["dropped"] = [str(d) for d in p.generated[o.point].dropped]
-        if o.simplified is not None:
-            doc["simplified"] = {**o.simplified, "regions_left_out": list(p.outside_simplified.get(o.point, []))}
-        points[o.point] = doc
+    points = {o.point: _point_json(p, o) for o in report.points}
     computed = [o for o in report.points if o.replayed is not None]
     summary = {
         "total": len(report.points),
