@@ -15,6 +15,7 @@ import datetime
 import functools
 import re
 import struct
+import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -246,7 +247,7 @@ def _replay_record(obj: Any, manifest_bytes: bytes) -> ReplayRecord:
         raise _Bad("E079", f"predicate.{exc}") from None
     if not _TIME_RE.fullmatch(record.date) or not _real_time(record.date):
         raise _Bad("E079", "predicate.replay.date must be UTC YYYY-MM-DDTHH:MM:SSZ", found=record.date)
-    own = results_digests(manifest_bytes)
+    own = dict(results_digests(manifest_bytes))
     if dict(record.results) != own:
         raise _Bad(
             "E079",
@@ -258,10 +259,10 @@ def _replay_record(obj: Any, manifest_bytes: bytes) -> ReplayRecord:
 
 
 @functools.lru_cache(maxsize=1)  # once per bundle, not once per envelope
-def results_digests(manifest_bytes: bytes) -> dict[str, str]:
-    """The results components of a bundle's ``data/manifest.json`` (already checked): logical path -> digest."""
+def results_digests(manifest_bytes: bytes) -> Mapping[str, str]:
+    """The results components of a bundle's ``data/manifest.json`` (already checked): logical path -> digest (read-only: it is cached)."""
     files = strictjson.loads(manifest_bytes).get("files", [])
-    return {f["path"]: f["digest"] for f in files if isinstance(f, dict) and f.get("role") == "results"}
+    return types.MappingProxyType({f["path"]: f["digest"] for f in files if isinstance(f, dict) and f.get("role") == "results"})
 
 
 def _armored_body(text: str) -> str:
