@@ -49,6 +49,7 @@ import zstandard
 
 from heparch.components.workspace import pyhf_digest
 from heparch.signing import envelope as sigformat
+from heparch.signing.check import results_digests
 from heparch.signing.keys import Signer
 from heparch.spec import limits, strictjson, versions
 from heparch.spec.codes import CODES
@@ -2095,6 +2096,104 @@ def _() -> Draft:
     return with_signature(dsse_name("analysis-team", ALICE), lambda d: envelope(d, ALICE, identity=identity_of(other)))
 
 
+def claimed(*, cls_obs: float = 0.2, extra: tuple[File, ...] = ()) -> Draft:
+    """A workspace, its patchset and claimed results: a bundle whose claims can be reproduced."""
+    res = component("results.json", results("BkgOnly.json", cls_obs=cls_obs), "results", "BkgOnly.json")
+    return Draft([BKG, component("patchset.json", patchset(WS), "patchset", "BkgOnly.json"), res, *extra])
+
+
+def replay_record(d: Draft, **edit: Any) -> dict[str, Any]:
+    """The ``replay`` member of ``arch replay --attest``'s predicate for ``d`` (every point agreed), with ``edit`` applied."""
+    points = tuple(sigformat.ReplayedPoint("BkgOnly.json", name, "fast", 0.25) for name in sorted(results("BkgOnly.json")["points"]))
+    record = sigformat.ReplayRecord("1.0.0", "Linux-x86_64; CPython 3.12", SIGN_TIME, results_digests(d.manifest_bytes()), points).to_json()
+    return {**record, **edit}
+
+
+def attested(d: Draft, signer: Signer = ALICE, *, of: Draft | None = None, **edit: Any) -> bytes:
+    """An envelope (role replay-ci) recording a reproduction of ``of`` (default: ``d``), signed for ``d``."""
+    member = replay_record(of or d, **edit)
+    return envelope(d, signer, "replay-ci", edit_statement=lambda st: st["predicate"].update(replay=member))
+
+
+REPLAY_CI = policy({"replay-ci": 1}, alice=(ALICE, ["replay-ci"]))
+
+
+@vector(
+    "OK_replay_attestation",
+    "Claimed results with an envelope by alice for role replay-ci whose predicate has a replay member (heparch version, platform, date,"
+    " backends, each point's worst difference / tolerance, the results components with their digests): the policy requiring replay-ci: 1 is met.",
+    trust=REPLAY_CI,
+)
+def _() -> Draft:
+    d = claimed()
+    d.signatures[dsse_name("replay-ci", ALICE)] = attested(d)
+    return d
+
+
+@vector(
+    "E078_replay_ci_not_signed",
+    "Claimed results signed by alice for analysis-team only; the policy requires a replay-ci attestation, which the bundle does not hold.",
+    trust=policy({"replay-ci": 1}, alice=(ALICE, ["analysis-team", "replay-ci"])),
+)
+def _() -> Draft:
+    return signed(claimed(), (ALICE, "analysis-team"))
+
+
+@vector(
+    "E079_replay_record_other_bundle",
+    "The replay member of another bundle's attestation (its results component differs: other claimed CLs), signed again by alice for this"
+    " bundle: the record names results this bundle does not hold.",
+)
+def _() -> Draft:
+    d, other = claimed(), claimed(cls_obs=0.5)
+    d.signatures[dsse_name("replay-ci", ALICE)] = attested(d, of=other)
+    return d
+
+
+@vector(
+    "E079_replay_record_failed_point",
+    "A signed replay record whose point differs from its claim by 1.5 times the tolerance: a failed replay is never attested.",
+)
+def _() -> Draft:
+    d = claimed()
+    points = [{**p, "worst_ratio": 1.5} for p in replay_record(d)["points"]]
+    d.signatures[dsse_name("replay-ci", ALICE)] = attested(d, points=points)
+    return d
+
+
+@vector("E079_replay_record_no_points", "A signed replay record without its points member.")
+def _() -> Draft:
+    d = claimed()
+    d.signatures[dsse_name("replay-ci", ALICE)] = envelope(
+        d, ALICE, "replay-ci", edit_statement=lambda st: st["predicate"].update(replay={k: v for k, v in replay_record(d).items() if k != "points"})
+    )
+    return d
+
+
+@vector(
+    "E073_replay_record_tampered",
+    "An attestation whose replay member was changed after signing (a point's worst_ratio lowered); the signature no longer verifies.",
+)
+def _() -> Draft:
+    def make(d: Draft) -> bytes:
+        good = json.loads(attested(d))
+        payload = base64.b64decode(good["payload"]).replace(b'"worst_ratio":0.25', b'"worst_ratio":0.01', 1)
+        assert payload != base64.b64decode(good["payload"])
+        good["payload"] = b64(payload)
+        return (json.dumps(good, indent=2, sort_keys=True) + "\n").encode()
+
+    d = claimed()
+    d.signatures[dsse_name("replay-ci", ALICE)] = make(d)
+    return d
+
+
+@vector("E074_replay_record_spliced", "A valid attestation made for another bundle (another README, so another identity), spliced into this one.")
+def _() -> Draft:
+    d, other = claimed(), claimed(extra=(text("README.md", "Another analysis.\n", media="text/markdown"),))
+    d.signatures[dsse_name("replay-ci", ALICE)] = attested(other)
+    return d
+
+
 @vector(
     "E074_content_changed_after_signing",
     "README.md was changed after signing and the manifest, tag files and frames recomputed, but the old envelope and OpenSSH signature were"
@@ -3045,6 +3144,8 @@ THREATS: list[Threat] = [
             ("key not trusted for the role", ["warn/W008_untrusted_signatures"]),
             ("threshold not met", ["invalid/E078_role_not_signed"]),
             ("trusted and met", ["valid/OK_trusted_signatures"]),
+            ("reproduction record required and present", ["valid/OK_replay_attestation"]),
+            ("reproduction record required and missing", ["invalid/E078_replay_ci_not_signed"]),
         ],
     ),
     (
@@ -3054,6 +3155,16 @@ THREATS: list[Threat] = [
             ("sshsig over other bytes", ["invalid/E077_sshsig_other_manifest"]),
             ("renamed or re-keyed envelope", ["invalid/E075_renamed_role", "invalid/E075_other_keyid", "invalid/E073_keyid_mismatch"]),
             ("tampered or forged", ["invalid/E073_tampered_payload", "invalid/E073_signed_by_another_key"]),
+            (
+                "forged or spliced reproduction record",
+                [
+                    "invalid/E079_replay_record_other_bundle",
+                    "invalid/E079_replay_record_failed_point",
+                    "invalid/E079_replay_record_no_points",
+                    "invalid/E073_replay_record_tampered",
+                    "invalid/E074_replay_record_spliced",
+                ],
+            ),
             (
                 "malformed signature files",
                 [

@@ -179,6 +179,16 @@ def one_lbb_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def example_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example analysis (claims, simplified likelihood) built once per session; copy it before changing it."""
+    from heparch.build import build
+
+    out = tmp_path_factory.mktemp("example") / "toy.zst"
+    build(EXAMPLE, output=out)
+    return out
+
+
 @pytest.fixture
 def pyhf_precise() -> Any:
     """pyhf with the numpy backend and the scipy optimizer at tolerance 1e-10; restored after."""

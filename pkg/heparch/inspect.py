@@ -7,6 +7,7 @@ from typing import Any
 from heparch.api import Bundle
 from heparch.errors import InvalidBundle
 from heparch.semantic_stream import ObjectStream
+from heparch.signing.check import check_signatures, reproduction_json
 from heparch.spec import strictjson
 from heparch.spec.models import FileEntry
 
@@ -65,8 +66,22 @@ def summary(bundle: Bundle) -> dict[str, Any]:
         "files": files,
         "likelihoods": {lk: {"points": patches.get(lk, 0)} for lk in bundle.likelihoods()},
         "signatures": sorted(bundle.signatures),
+        "reproductions": reproductions(bundle),
         "size": {"files": len(m.files), "payload_bytes": sum(unique.values()), "bundle_bytes": bundle.path.stat().st_size},
     }
+
+
+def reproductions(bundle: Bundle) -> list[dict[str, Any]]:
+    """The reproductions recorded in the bundle's envelopes that verify (``arch replay --attest``), by file;
+    a signature that does not verify is not listed ('arch verify' reports it)."""
+    if not bundle.signatures:
+        return []
+    check = check_signatures(identity=bundle.identity, manifest_bytes=bundle.manifest_bytes, in_bundle=bundle.signatures)
+    return [
+        {"file": s.location, "role": s.role, "keyid": s.keyid, **reproduction_json(s.replay)}
+        for s in sorted(check.valid, key=lambda s: s.location)
+        if s.replay is not None
+    ]
 
 
 def _file_item(f: FileEntry) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``arch sign``: add signatures to a bundle in place (or write them beside it), and attach detached ones.
+"""``arch sign``: add signatures to a bundle in place (or write them beside it), and attach detached ones;
+``arch replay --attest``: sign with the record of a reproduction (:func:`attest`).
 
 A bundle is verified in full before it is signed (a signature attests content that passed
 every check), locked against concurrent signers, and rewritten with only its signature part
@@ -10,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import platform
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from heparch import __version__
 from heparch.errors import InputError, InvalidBundle
-from heparch.signing.check import check_envelope, check_sshsig, read_capped
-from heparch.signing.envelope import SSHSIG_SUFFIX, make_envelope, make_sshsig, signature_name, signing_time
+from heparch.signing.check import check_envelope, check_sshsig, read_capped, results_digests
+from heparch.signing.envelope import SSHSIG_SUFFIX, ReplayedPoint, ReplayRecord, make_envelope, make_sshsig, signature_name, signing_time
 from heparch.signing.keys import Signer
 from heparch.signing.trust import role_problem
 from heparch.store import layout, writer
@@ -95,11 +98,13 @@ def sign(
     ssh: bool = False,
     detached: bool = False,
     time: str | None = None,
+    replay: Callable[[str, bytes], ReplayRecord] | None = None,
 ) -> Signed:
     """Sign ``bundle`` for ``role``: add (or replace) this key's envelope, and with ``ssh`` its sshsig.
 
     With ``detached`` the files are written beside the bundle (``<bundle>.<role>.<keyid>.dsse.json``)
-    and the bundle is left as it is. The identity never changes.
+    and the bundle is left as it is. The identity never changes. ``replay`` makes the record of a
+    reproduction from the verified bundle's (identity, manifest bytes), for the predicate's ``replay``.
     """
     path = Path(bundle)
     problem = role_problem(role)
@@ -110,7 +115,8 @@ def sign(
     target = _in_place(path)
     with _locked(target) as fh:
         identity, name, manifest_bytes = _bundle_identity(target)
-        files = {signature_name(role, keyid, "dsse"): make_envelope(signer, identity=identity, name=name, role=role, time=time)}
+        record = replay(identity, manifest_bytes) if replay is not None else None
+        files = {signature_name(role, keyid, "dsse"): make_envelope(signer, identity=identity, name=name, role=role, time=time, replay=record)}
         if ssh:
             files[signature_name(role, keyid, "sshsig")] = make_sshsig(signer, manifest_bytes)
         if detached:
@@ -139,8 +145,8 @@ def attach(bundle: Path | str, envelope: Path | str) -> Signed:
     if source.name.endswith(SSHSIG_SUFFIX):
         return _attach_sshsig(path, source, data)
     with _locked(path) as fh:
-        identity, _, _ = _bundle_identity(path)
-        sig = check_envelope(data, location=str(source), identity=identity)
+        identity, _, manifest_bytes = _bundle_identity(path)
+        sig = check_envelope(data, location=str(source), identity=identity, manifest_bytes=manifest_bytes)
         assert sig.role is not None
         name = layout.SIGNATURE_DIR + signature_name(sig.role, sig.keyid, "dsse")
         _rewrite(path, fh, identity, lambda sigs: sigs.update({name: data}))
@@ -157,3 +163,32 @@ def _attach_sshsig(path: Path, source: Path, data: bytes) -> Signed:
         name = layout.SIGNATURE_DIR + signature_name(m["role"], sig.keyid, "sshsig")
         _rewrite(path, fh, identity, lambda sigs: sigs.update({name: data}))
         return Signed(identity, sig.keyid, m["role"], (name,))
+
+
+def attest(bundle: Path | str, signer: Signer, *, role: str, identity: str, points: Sequence[ReplayedPoint], time: str | None = None) -> Signed:
+    """Sign ``bundle`` in place for ``role`` with the record of a reproduction (spec section 6.2).
+
+    The caller replayed every claimed point of the bundle whose identity was ``identity`` and every
+    one agreed with its claim (``points``); a replay that selected points or failed one is never
+    attested. The record names this heparch, the platform, the date and the results components
+    (with their digests) it reproduced. The identity never changes.
+    """
+    if not points:
+        raise InputError(f"{bundle}: no replayed points to attest; replay every claimed point first")
+    date = time or signing_time()
+
+    def record(verified: str, manifest_bytes: bytes) -> ReplayRecord:
+        if verified != identity:
+            raise InvalidBundle(f"{bundle}: changed since it was replayed ({identity} then, {verified} now); nothing was signed: replay it again")
+        made = ReplayRecord(__version__, _platform(), date, results_digests(manifest_bytes), tuple(points))
+        try:  # what a reader would refuse (E079) is never signed: e.g. a point outside its tolerance
+            return ReplayRecord.from_json(made.to_json())
+        except ValueError as exc:
+            raise InputError(f"{bundle}: cannot attest this replay: {exc}; nothing was signed") from None
+
+    return sign(bundle, signer, role=role, time=date, replay=record)
+
+
+def _platform() -> str:
+    """The machine a replay ran on, e.g. ``Linux-6.8.0-x86_64-with-glibc2.39; CPython 3.12.3``."""
+    return f"{platform.platform()}; {platform.python_implementation()} {platform.python_version()}"

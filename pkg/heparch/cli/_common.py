@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from heparch.findings import Finding
@@ -23,6 +24,12 @@ def emit_json(obj: Any) -> None:
 def print_result(text: str, *, json_out: bool = False) -> None:
     """The command's result in words: to stdout, or to stderr when ``--json`` holds stdout."""
     (sys.stderr if json_out else sys.stdout).write(text + "\n")
+
+
+def reproduction_line(r: Mapping[str, Any]) -> str:
+    """One recorded reproduction (an entry of ``arch inspect --json``'s reproductions, or a signature's replay), in words."""
+    worst = "" if r["worst_ratio"] is None else f", worst difference {r['worst_ratio']:.2g} of the tolerance"
+    return f"reproduced {r['date']}: {r['points']} points agreed, backends {', '.join(r['backends'])}, heparch {r['heparch']} on {r['platform']}{worst}"
 
 
 def say(text: str) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from heparch.cli._common import emit_json
+from heparch.cli._common import emit_json, reproduction_line
 from heparch.store.zframes import MAX_FRAME_CONTENT
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ def inspect(
     out += _lineage_lines(info["lineage"])
     for lk, v in info["likelihoods"].items():
         out.append(f"likelihood {lk}: {v['points']} signal points")
+    for r in info["reproductions"]:
+        out.append(f"{reproduction_line(r)} (role {r['role']}, key {r['keyid'][:16]}...)")
     out.append(f"{info['size']['files']} files, payload {_human_size(info['size']['payload_bytes'])}, bundle {_human_size(info['size']['bundle_bytes'])}")
     for f in info["files"]:
         out.append(f"  {f['role']:<22} {_human_size(f['size']):>10}  {f['path']}")

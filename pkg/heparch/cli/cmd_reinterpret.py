@@ -44,6 +44,12 @@ XSEC = typer.Option(
 )
 BACKEND = typer.Option(None, "--backend", help="fast or pyhf. Default: fast where it supports the model, else pyhf.")
 PATCHSET_OUT = typer.Option(None, "--patchset-out", help="Write the new points as a pyhf PatchSet (JSON) for the likelihood's background-only workspace.")
+COMPARE = typer.Option(
+    False,
+    "--compare-simplified",
+    help="With --signal: also compute every point on the bundle's simplified likelihood derived from the same likelihood (its signal: the point's "
+    "yields in the simplified likelihood's bins) and report full vs simplified CLs per point.",
+)
 HTML = typer.Option(None, "--html", help="Write a self-contained HTML report (replay's page: the table and the exclusion plot).")
 JSON = typer.Option(
     False,
@@ -123,8 +129,18 @@ def _summary(plan: Plan, report: ReplayReport, json_out: bool) -> None:
         v = o.replayed or {}
         limit = f", mu_up_obs {v['mu_up_obs']:.4g}" if v.get("mu_up_obs") is not None else ""
         xsec = f", xsec_up_obs {v['xsec_up_obs_pb']:.4g} pb" if v.get("xsec_up_obs_pb") is not None else ""
-        line = f"{o.key}: CLs_obs {v['CLs_obs']:.4g}, CLs_exp {v['CLs_exp'][2]:.4g}{limit}{xsec}" if v else f"{o.key}: ERROR {o.error}"
+        line = f"{o.key}: CLs_obs {v['CLs_obs']:.4g}, CLs_exp {v['CLs_exp'][2]:.4g}{limit}{xsec}{_vs_simplified(o)}" if v else f"{o.key}: ERROR {o.error}"
         print_result(line, json_out=json_out)
+
+
+def _vs_simplified(o: PointOutcome) -> str:
+    """``; simplified CLs_obs ..., CLs_exp ...`` (or its error) for --compare-simplified, else nothing."""
+    sl = o.simplified
+    if sl is None:
+        return ""
+    if "CLs_obs" not in sl:
+        return f"; simplified: ERROR {sl.get('error')}"
+    return f"; simplified CLs_obs {sl['CLs_obs']:.4g} (difference {sl.get('difference_CLs_obs', float('nan')):+.3g}), CLs_exp {sl['CLs_exp'][2]:.4g}"
 
 
 def reinterpret(
@@ -140,6 +156,7 @@ def reinterpret(
     jobs: int | None = JOBS,
     scheduler: str | None = SCHEDULER,
     patchset_out: Path | None = PATCHSET_OUT,
+    compare_simplified: bool = COMPARE,
     html: Path | None = HTML,
     json_out: bool = JSON,
     quiet: bool = QUIET,
@@ -154,6 +171,10 @@ def reinterpret(
     per-point results to stdout (to stderr with --json, whose document holds stdout). Exit 0 when every point was computed, 1 when any could not be, 2 on bad inputs
     (unknown region or systematic, wrong bin count, NaN, a total rate < 0 for mu in the POI bounds).
 
+    With --compare-simplified each point is also computed on the bundle's simplified likelihood
+    of the same likelihood; its bins are mapped to the full likelihood's channels by their
+    observed counts (exit 2 when that mapping cannot be found).
+
     Example: arch reinterpret 1lbb.zst --signal new.csv --upper-limits --xsec 0.05 --jobs 2 --patchset-out new_patchset.json
     """
     from heparch.reinterpret import run as reinterpreting
@@ -162,26 +183,30 @@ def reinterpret(
         raise InputError("give exactly one of --interface, --template and --signal FILE")
     if jobs is not None and scheduler is not None:
         raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
+    if compare_simplified and signal is None:
+        raise InputError("--compare-simplified compares the points of --signal FILE; give --signal")
     for path, flag in ((output, "-o"), (patchset_out, "--patchset-out"), (html, "--html")):
         _check_target(path, flag)
-    source = reinterpreting.load(bundle)
+    source = reinterpreting.load(bundle, simplified=compare_simplified)
     if interface:
         return _show_interface(source, likelihood, json_out)
     if template:
         return _write_template(source, likelihood, output)
     assert signal is not None
-    failed = _run_signal(source, signal, likelihood, upper_limits, xsec, backend, jobs, scheduler, patchset_out, html, json_out, quiet)
+    failed = _run_signal(source, signal, likelihood, upper_limits, xsec, backend, jobs, scheduler, patchset_out, html, json_out, quiet, compare_simplified)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 def _run_signal(source: Source, signal: Path, likelihood: str | None, upper_limits: bool, xsec: float | None, backend: str | None,
                 jobs: int | None, scheduler: str | None, patchset_out: Path | None, html: Path | None, json_out: bool,
-                quiet: bool) -> bool:  # fmt: skip
+                quiet: bool, compare_simplified: bool = False) -> bool:  # fmt: skip
     """Compute the points of ``signal``, write the outputs; whether any point failed."""
     from heparch.reinterpret import run as reinterpreting
     from heparch.reinterpret.signal import read
 
-    plan = reinterpreting.plan(source, read(signal), likelihood=likelihood, upper_limits=upper_limits, xsec_pb=xsec, backend=backend)
+    plan = reinterpreting.plan(
+        source, read(signal), likelihood=likelihood, upper_limits=upper_limits, xsec_pb=xsec, backend=backend, compare_simplified=compare_simplified
+    )
     for note in plan.notes:
         say(note)
     for w in plan.warnings:

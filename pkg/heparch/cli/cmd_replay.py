@@ -5,19 +5,21 @@ The options are shared with ``arch verify --replay`` (:func:`run_replay`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from heparch.cli._common import emit_json, print_result, say
-from heparch.cli._progress import QUIET, Progress
+from heparch.cli._progress import QUIET, Progress, status
 from heparch.errors import EXIT_FAILED, EXIT_OK, InputError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from heparch.replay.outcome import PointOutcome, ReplayReport
+    from heparch.signing.keys import Signer
 
 POINT = typer.Option([], "--point", help="Replay only this claimed point (repeatable); with several likelihoods also '<likelihood>:<point>'.")
 LIKELIHOOD = typer.Option(None, "--likelihood", help="Replay only the claims of this likelihood (its logical path).")
@@ -44,7 +46,7 @@ AUDIT = typer.Option(
 JSON = typer.Option(
     False,
     "--json",
-    help='Print {"points": {NAME: {"likelihood", "claimed", "replayed", "pass", "backend", "seconds"}}, "summary": {"total", "passed", "failed", "seconds"}} on stdout.',
+    help='Print {"points": {NAME: {"likelihood", "claimed", "replayed", "pass", "backend", "seconds"}}, "summary": {"total", "passed", "failed", "seconds"}} on stdout; with --attest also "attested": {"identity", "keyid", "role", "written"}.',
 )
 JUNIT = typer.Option(None, "--junit", help="Write a JUnit XML report: one test case per point, a <failure> per mismatch.")
 HTML = typer.Option(None, "--html", help="Write a self-contained HTML report with the table and a plot of claimed vs replayed exclusion.")
@@ -54,6 +56,15 @@ PLOT = typer.Option(
     metavar="FILE.pdf|png|svg",
     help="Write the exclusion plot alone (observed and expected contours, claimed and replayed) for a paper; the format comes from the suffix.",
 )
+ATTEST = typer.Option(
+    None,
+    "--attest",
+    metavar="KEY",
+    help="When every claimed point was replayed and agreed, sign BUNDLE in place (like 'arch sign') with a record of this replay "
+    "(heparch version, backends, each point's worst difference / tolerance, date, platform). KEY: an Ed25519 private key file, "
+    "or env:HEPARCH_KEY to read the key text from that variable (in CI); its passphrase from $HEPARCH_PASSPHRASE. Needs --role.",
+)
+ROLE = typer.Option(None, "--role", help="With --attest: the role the record is signed for, e.g. replay-ci (1-24 of a-z, 0-9, '-').")
 SIMPLIFIED = typer.Option(
     True,
     "--simplified/--no-simplified",
@@ -158,6 +169,8 @@ def replay(
     simplified: bool = SIMPLIFIED,
     audit: int = AUDIT,
     plot: Path | None = PLOT,
+    attest: str | None = ATTEST,
+    role: str | None = ROLE,
     quiet: bool = QUIET,
 ) -> None:
     """Recompute the claimed CLs values (and upper limits, where claimed) of BUNDLE with the
@@ -167,8 +180,14 @@ def replay(
     reported and the others go on. Progress goes to stderr, the summary table to stdout. Exit 0 when
     every point agrees, 1 when any does not (or cannot be computed), 2 on bad inputs.
 
+    With --attest KEY --role ROLE a replay of every point that agreed is recorded in BUNDLE as a
+    signed envelope (the identity does not change); a failed replay is never signed.
+
     Example: arch replay claimed.zst --jobs 2 --junit replay.xml --html replay.html --plot exclusion.pdf
+
+    Example: HEPARCH_KEY="$CI_KEY" arch replay claimed.zst --attest env:HEPARCH_KEY --role replay-ci
     """
+    attester = _attester(attest, role, point=point, likelihood=likelihood, sample=sample, resume=resume)
     report = run_replay(
         bundle,
         point=point,
@@ -187,9 +206,58 @@ def replay(
         json_out=json_out,
         quiet=quiet,
     )
+    attested = _attest(bundle, *attester, report, quiet=quiet) if attester is not None and not report.failed else None
     if json_out:
-        emit_json(report.to_json())
+        emit_json({**report.to_json(), **({"attested": attested} if attested is not None else {})})
     raise typer.Exit(EXIT_FAILED if report.failed else EXIT_OK)
+
+
+def _attester(
+    key: str | None, role: str | None, *, point: list[str], likelihood: str | None, sample: int | None, resume: Path | None
+) -> tuple[Signer, str] | None:
+    """(key, role) of --attest, checked with the selection options before any work; None without --attest."""
+    from heparch.signing.keys import load_signer, read_passphrase, signer_from_text
+    from heparch.signing.trust import role_problem
+
+    if key is None:
+        if role is not None:
+            raise InputError("--role is the role of --attest's record; give --attest KEY too (or use 'arch sign' to sign without replaying)")
+        return None
+    selected = [flag for flag, value in (("--point", point), ("--likelihood", likelihood), ("--sample", sample), ("--resume", resume)) if value]
+    if selected:
+        raise InputError(f"--attest records a replay of every claimed point in one run: drop {selected[0]}")
+    if role is None:
+        raise InputError("--attest needs --role ROLE, the role its record is signed for (e.g. replay-ci)")
+    problem = role_problem(role)
+    if problem:
+        raise InputError(f"--role: {problem}")
+    if key.startswith(_ENV_PREFIX):
+        variable = key.removeprefix(_ENV_PREFIX)
+        return signer_from_text(_key_text(variable), where=f"${variable}", passphrase=read_passphrase(None)), role
+    return load_signer(Path(key), passphrase=read_passphrase(None)), role
+
+
+_ENV_PREFIX = "env:"
+
+
+def _key_text(variable: str) -> bytes:
+    text = os.environ.get(variable)
+    if not text:
+        raise InputError(f"--attest env:{variable}: ${variable} is not set or empty; put the private key's text in it (or give a key file)")
+    return text.encode("utf-8")
+
+
+def _attest(bundle: Path, signer: Signer, role: str, report: ReplayReport, *, quiet: bool) -> dict[str, object]:
+    """Sign BUNDLE with the record of ``report`` (which passed every point); what was written."""
+    from heparch.sign import attest
+    from heparch.signing.envelope import ReplayedPoint
+
+    points = [ReplayedPoint(p.likelihood, p.point, p.backend, p.ratio) for p in report.points]
+    with status(f"verifying {bundle} and signing the record of this replay", quiet=quiet):
+        done = attest(bundle, signer, role=role, identity=report.identity, points=points)
+    if not quiet:
+        say(f"attested: signed the record of this replay ({len(points)} points) for role {done.role} with key {done.keyid}; wrote {', '.join(done.written)}")
+    return {"identity": done.identity, "keyid": done.keyid, "role": done.role, "written": list(done.written)}
 
 
 def register(app: typer.Typer) -> None:

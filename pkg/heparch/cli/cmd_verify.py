@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from heparch.cli import cmd_replay
-from heparch.cli._common import emit_json, print_result, render_findings, say
+from heparch.cli._common import emit_json, print_result, render_findings, reproduction_line, say
 from heparch.cli._progress import QUIET, status
 from heparch.errors import EXIT_FAILED, InputError
 
@@ -118,6 +118,9 @@ def _show(bundle: Path, level: str, result: Verification, *, json_out: bool) -> 
     print_result(
         f"{bundle}: {verdict} at level {level} ({len(report.errors)} errors, {len(report.warnings)} warnings); identity {result.identity}", json_out=json_out
     )
+    for sig in result.signature_check.to_json(result.trust) if result.signature_check is not None else []:
+        if "replay" in sig:
+            print_result(f"  {reproduction_line(sig['replay'])} (role {sig['role']}, key {sig['keyid'][:16]}..., {sig['status']})", json_out=json_out)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,6 +29,7 @@ from heparch.findings import Finding
 from heparch.infer.base import Settings
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
 from heparch.reinterpret.signal import SignalFile, SignalPoint, check
+from heparch.reinterpret.simplified import bins_of, signals_for, with_signals
 from heparch.replay.outcome import PointOutcome, ReplayReport
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.spec.components import SignalInterface
@@ -46,6 +47,7 @@ class Published:
     settings: Settings
     references: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the patchset's metadata.references (pyhf requires one)
     declared: tuple[str, SignalInterface] | None = None  # the signal-interface component (path, model), if the analysis declared one
+    simplified: tuple[str, Mapping[str, Any]] | None = None  # (logical path, content) of a simplified likelihood derived from it
 
     def interface(self, luminosity_ifb: float | None = None) -> Interface:
         """The declared interface where there is one (checked at build and verify), else the derived one."""
@@ -132,15 +134,25 @@ def _declared(bundle: Any, likelihood: str) -> tuple[str, SignalInterface] | Non
     return None
 
 
-def load(bundle_path: Path) -> Source:
-    """Read ``bundle_path`` (the one place reinterpretation touches :class:`heparch.api.Bundle`)."""
+def _simplified(bundle: Any, likelihood: str) -> tuple[str, Mapping[str, Any]] | None:
+    """The first simplified likelihood of the bundle derived from ``likelihood`` (by its manifest entry), read."""
+    for entry in bundle.manifest.by_role("simplified-likelihood"):
+        if entry.likelihood == likelihood:
+            return str(entry.path), bundle.read_json(entry.path)
+    return None
+
+
+def load(bundle_path: Path, *, simplified: bool = False) -> Source:
+    """Read ``bundle_path`` (the one place reinterpretation touches :class:`heparch.api.Bundle`);
+    with ``simplified`` also the simplified likelihoods derived from each likelihood."""
     with heparch.open(bundle_path) as bundle:
         analysis = bundle.manifest.analysis
         likelihoods = {}
         for name in bundle.likelihoods():
             p = _published(bundle, name)
+            sl = _simplified(bundle, name) if simplified else None
             likelihoods[name] = Published(
-                name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references, _declared(bundle, name)
+                name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references, _declared(bundle, name), sl
             )
         return Source(
             bundle_path,
@@ -181,6 +193,12 @@ class Plan:
     warnings: Sequence[Finding]
     xsec_pb: float | None
     notes: Sequence[str] = ()
+    simplified: Context | None = None  # --compare-simplified: the simplified likelihood with the new points' signals
+    outside_simplified: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)  # point -> its regions the SL does not hold
+
+    @property
+    def contexts(self) -> dict[str, Context]:
+        return {c.token: c for c in (self.context, self.simplified) if c is not None}
 
 
 def plan(
@@ -191,9 +209,12 @@ def plan(
     upper_limits: bool = False,
     xsec_pb: float | None = None,
     backend: str | None = None,
+    compare_simplified: bool = False,
 ) -> Plan:
     """Check ``signals`` against the interface of the likelihood (``likelihood``, else the one
-    the file names, else the only one with signal patches) and generate the tasks."""
+    the file names, else the only one with signal patches) and generate the tasks; with
+    ``compare_simplified`` each point is computed on the likelihood's simplified likelihood too
+    (the source must be loaded with ``simplified=True``)."""
     from heparch.infer.backends import choose
 
     if xsec_pb is not None and not xsec_pb > 0:
@@ -206,10 +227,31 @@ def plan(
     context = Context(token, pub.likelihood, "workspace", choice.name, pub.workspace, pub.settings, fallback=choice.fallback)
     generated = {p.name: patch_for(itf, p) for p in signals.points}
     wants_ul = upper_limits or xsec_pb is not None or any("xsec_pb" in p.labels for p in signals.points)
-    tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul) for p in signals.points]
-    notes = [f"{pub.likelihood}: {choice.reason}"] if choice.reason else []
+    sl_context, outside = _simplified_context(source, pub, signals.points) if compare_simplified else (None, {})
+    tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul, simplified=_token(sl_context)) for p in signals.points]
+    notes = ([f"{pub.likelihood}: {choice.reason}"] if choice.reason else []) + _left_out(outside)
     points = {p.name: p for p in signals.points}
-    return Plan(source, itf, points, generated, context, tasks, warnings, xsec_pb, notes)
+    return Plan(source, itf, points, generated, context, tasks, warnings, xsec_pb, notes, sl_context, outside)
+
+
+def _token(context: Context | None) -> str | None:
+    return None if context is None else context.token
+
+
+def _left_out(outside: Mapping[str, Sequence[str]]) -> list[str]:
+    """A note per point with regions the simplified likelihood does not hold."""
+    return [f"{name}: regions {', '.join(regions)} are not in the simplified likelihood; its signal there is left out" for name, regions in outside.items()]
+
+
+def _simplified_context(source: Source, pub: Published, points: Sequence[SignalPoint]) -> tuple[Context, dict[str, list[str]]]:
+    """The simplified likelihood of ``pub`` with the new ``points`` as its signals, and each point's regions it does not hold."""
+    if pub.simplified is None:
+        raise InputError(f"{source.path}: holds no simplified likelihood derived from {pub.likelihood}; drop --compare-simplified")
+    sl_path, sl = pub.simplified
+    bins = bins_of(pub.workspace, sl, f"{source.path}:{sl_path}")
+    signals, outside = signals_for(bins, points)
+    token = f"{source.identity}:{sl_path}:reinterpret:simplified"
+    return Context(token, sl_path, "simplified", "simplified", with_signals(sl, signals)), outside
 
 
 def _scaled(mu: float | None, xsec: float) -> float | None:
@@ -230,6 +272,11 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
     values = None
     if result.values is not None:
         values = _xsec_limits(dict(result.values), point.labels.get("xsec_pb", p.xsec_pb))
+    simplified = None
+    if result.simplified is not None:
+        simplified = dict(result.simplified)
+        if values is not None and "CLs_obs" in simplified:
+            simplified["difference_CLs_obs"] = simplified["CLs_obs"] - values["CLs_obs"]
     return PointOutcome(
         key=result.point,
         likelihood=p.interface.likelihood,
@@ -242,6 +289,7 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
         error=result.error,
         values=dict(point.labels),
         note=result.note,
+        simplified=simplified,
     )
 
 
@@ -251,7 +299,7 @@ def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, on_outcome: Cal
 
     start = time.perf_counter()
     done: dict[str, PointOutcome] = {}
-    with contextlib.closing(execute({p.context.token: p.context}, p.tasks, jobs=jobs, scheduler=scheduler)) as results:
+    with contextlib.closing(execute(p.contexts, p.tasks, jobs=jobs, scheduler=scheduler)) as results:
         for result in results:
             done[result.point] = got = outcome(p, result)
             if on_outcome is not None:
@@ -271,16 +319,21 @@ def _labels(points: Any) -> list[str]:
     return [k for k in points[0].labels if k in common and k != "xsec_pb"]
 
 
+def _point_json(p: Plan, o: PointOutcome) -> dict[str, Any]:
+    """One point of the ``--json`` document."""
+    doc: dict[str, Any] = {"likelihood": o.likelihood, "backend": o.backend, "seconds": round(o.seconds, 6), "labels": dict(o.values)}
+    doc.update(dict(o.replayed) if o.replayed is not None else {"error": o.error})
+    if o.note:
+        doc["note"] = o.note
+    doc["dropped"] = [str(d) for d in p.generated[o.point].dropped]
+    if o.simplified is not None:
+        doc["simplified"] = {**o.simplified, "regions_left_out": list(p.outside_simplified.get(o.point, []))}
+    return doc
+
+
 def to_json(p: Plan, report: ReplayReport) -> dict[str, Any]:
     """The ``--json`` document: per point the CLs, limits, labels and the modifiers it did not get."""
-    points = {}
-    for o in report.points:
-        doc: dict[str, Any] = {"likelihood": o.likelihood, "backend": o.backend, "seconds": round(o.seconds, 6), "labels": dict(o.values)}
-        doc.update(dict(o.replayed) if o.replayed is not None else {"error": o.error})
-        if o.note:
-            doc["note"] = o.note
-        doc["dropped"] = [str(d) for d in p.generated[o.point].dropped]
-        points[o.point] = doc
+    points = {o.point: _point_json(p, o) for o in report.points}
     computed = [o for o in report.points if o.replayed is not None]
     summary = {
         "total": len(report.points),

@@ -1,6 +1,7 @@
 """Checking signatures (spec section 6.4): each DSSE envelope and sshsig of a bundle, then the trust policy.
 
-Malformed or spliced signatures are errors (E070-E077) even without a trust policy; valid ones
+Malformed or spliced signatures are errors (E070-E077, E079 for a reproduction's record) even
+without a trust policy; valid ones
 are warnings unless the policy trusts their key for their role (W007 without a policy, W008
 with one); an unmet threshold is E078. :func:`heparch.verify.verify` runs
 :func:`check_signatures` before it hashes any payload.
@@ -14,6 +15,7 @@ import datetime
 import functools
 import re
 import struct
+import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -30,6 +32,7 @@ from heparch.signing.envelope import (
     SSHSIG_NAMESPACE,
     STATEMENT_TYPE,
     Kind,
+    ReplayRecord,
     pae,
     signature_name,
     sshsig_signed_data,
@@ -58,6 +61,7 @@ class Signature:
     keyid: str
     role: str | None  # None for sshsig
     time: str | None = None
+    replay: ReplayRecord | None = None  # the reproduction an envelope records (arch replay --attest)
 
 
 class _Bad(Exception):
@@ -137,8 +141,20 @@ def _real_time(text: str) -> bool:
     return True
 
 
-def _parse_statement(payload: bytes) -> tuple[str, str, PublicKey, str, str]:
-    """(subject sha256 hex, role, public key, key id, time) of a well-formed statement, else _Bad E072."""
+@dataclasses.dataclass(frozen=True)
+class _Statement:
+    """The parts of a well-formed statement; ``replay`` is the predicate's member as found (checked later)."""
+
+    digest: str  # the subject's sha256 hex
+    role: str
+    public: PublicKey
+    keyid: str
+    time: str
+    replay: Any
+
+
+def _parse_statement(payload: bytes) -> _Statement:
+    """The parts of a well-formed statement, else _Bad E072."""
     st = _fields(_strict_json(payload, "payload", "E072"), "statement", {"_type", "subject", "predicateType", "predicate"}, exact=False, code="E072")
     if st["_type"] != STATEMENT_TYPE:
         raise _Bad("E072", "statement _type is not in-toto Statement v1", expected=STATEMENT_TYPE, found=st["_type"])
@@ -146,7 +162,7 @@ def _parse_statement(payload: bytes) -> tuple[str, str, PublicKey, str, str]:
         raise _Bad("E072", "wrong predicateType", expected=PREDICATE_TYPE, found=st["predicateType"])
     digest = _subject_digest(st["subject"])
     role, public, keyid, time = _parse_predicate(st["predicate"])
-    return digest, role, public, keyid, time
+    return _Statement(digest, role, public, keyid, time, st["predicate"].get("replay"))
 
 
 def _subject_digest(subjects: Any) -> str:
@@ -182,10 +198,11 @@ def _predicate_key(key_text: object) -> PublicKey:
         raise _Bad("E072", f"predicate.publicKey: {exc}") from None
 
 
-def check_envelope(data: bytes, *, location: str, identity: str) -> Signature:
-    """Check a DSSE envelope for the bundle ``identity``; raise :class:`SignatureError` when it fails."""
+def check_envelope(data: bytes, *, location: str, identity: str, manifest_bytes: bytes) -> Signature:
+    """Check a DSSE envelope for the bundle ``identity`` (whose ``data/manifest.json`` is
+    ``manifest_bytes``); raise :class:`SignatureError` when it fails."""
     try:
-        return _check_envelope(data, location, identity)
+        return _check_envelope(data, location, identity, manifest_bytes)
     except _Bad as bad:
         raise bad.error(location) from None
 
@@ -207,18 +224,45 @@ def _check_named_sshsig(data: bytes, location: str, message: bytes, keyid: str, 
     return sig
 
 
-def _check_envelope(data: bytes, location: str, identity: str) -> Signature:
+def _check_envelope(data: bytes, location: str, identity: str, manifest_bytes: bytes) -> Signature:
     payload, env_keyid, sig = _parse_envelope(data)
-    digest, role, public, keyid, time = _parse_statement(payload)
-    if public.keyid != keyid:
-        raise _Bad("E073", "predicate.keyid is not the key id of predicate.publicKey", expected=public.keyid, found=keyid)
-    if env_keyid != keyid:
-        raise _Bad("E073", "signatures[0].keyid is not the signer's key id", expected=keyid, found=env_keyid)
-    if not public.verify(sig, pae(PAYLOAD_TYPE, payload)):
+    st = _parse_statement(payload)
+    if st.public.keyid != st.keyid:
+        raise _Bad("E073", "predicate.keyid is not the key id of predicate.publicKey", expected=st.public.keyid, found=st.keyid)
+    if env_keyid != st.keyid:
+        raise _Bad("E073", "signatures[0].keyid is not the signer's key id", expected=st.keyid, found=env_keyid)
+    if not st.public.verify(sig, pae(PAYLOAD_TYPE, payload)):
         raise _Bad("E073", "the Ed25519 signature does not verify over the payload with predicate.publicKey")
-    if "sha256:" + digest != identity:
-        raise _Bad("E074", "signed for another bundle: the subject digest is not this bundle's identity", expected=identity, found="sha256:" + digest)
-    return Signature(location, "dsse", keyid, role, time)
+    if "sha256:" + st.digest != identity:
+        raise _Bad("E074", "signed for another bundle: the subject digest is not this bundle's identity", expected=identity, found="sha256:" + st.digest)
+    replay = None if st.replay is None else _replay_record(st.replay, manifest_bytes)
+    return Signature(location, "dsse", st.keyid, st.role, st.time, replay)
+
+
+def _replay_record(obj: Any, manifest_bytes: bytes) -> ReplayRecord:
+    """A predicate's ``replay`` member, well formed and naming exactly this bundle's results components, else _Bad E079."""
+    try:
+        record = ReplayRecord.from_json(obj)
+    except ValueError as exc:
+        raise _Bad("E079", f"predicate.{exc}") from None
+    if not _TIME_RE.fullmatch(record.date) or not _real_time(record.date):
+        raise _Bad("E079", "predicate.replay.date must be UTC YYYY-MM-DDTHH:MM:SSZ", found=record.date)
+    own = dict(results_digests(manifest_bytes))
+    if dict(record.results) != own:
+        raise _Bad(
+            "E079",
+            "predicate.replay.results are not this bundle's results components (a record made for another bundle)",
+            expected=own,
+            found=dict(record.results),
+        )
+    return record
+
+
+@functools.lru_cache(maxsize=1)  # once per bundle, not once per envelope
+def results_digests(manifest_bytes: bytes) -> Mapping[str, str]:
+    """The results components of a bundle's ``data/manifest.json`` (already checked): logical path -> digest (read-only: it is cached)."""
+    files = strictjson.loads(manifest_bytes).get("files", [])
+    return types.MappingProxyType({f["path"]: f["digest"] for f in files if isinstance(f, dict) and f.get("role") == "results"})
 
 
 def _armored_body(text: str) -> str:
@@ -317,7 +361,29 @@ class SignatureCheck:
 
 def _signature_json(s: Signature, policy: TrustPolicy | None) -> dict[str, Any]:
     key = policy.key(s.keyid) if policy is not None else None
-    return {"file": s.location, "kind": s.kind, "role": s.role, "keyid": s.keyid, "signer": key.name if key else None, "status": _status(s, policy)}
+    out: dict[str, Any] = {
+        "file": s.location,
+        "kind": s.kind,
+        "role": s.role,
+        "keyid": s.keyid,
+        "signer": key.name if key else None,
+        "status": _status(s, policy),
+    }
+    if s.replay is not None:
+        out["replay"] = reproduction_json(s.replay)
+    return out
+
+
+def reproduction_json(record: ReplayRecord) -> dict[str, Any]:
+    """What ``arch verify`` and ``arch inspect`` list of a recorded reproduction (its points counted, not listed)."""
+    return {
+        "date": record.date,
+        "heparch": record.heparch,
+        "platform": record.platform,
+        "backends": record.backends,
+        "points": len(record.points),
+        "worst_ratio": record.worst_ratio,
+    }
 
 
 def _status(s: Signature, policy: TrustPolicy | None) -> str:
@@ -348,7 +414,7 @@ def check_signatures(
     checks: list[tuple[str, Callable[[], Signature]]] = [
         (name, functools.partial(_check_in_bundle, name, in_bundle[name], identity, manifest_bytes, digests)) for name in sorted(in_bundle)
     ]
-    checks += [(loc, functools.partial(_check_envelope, data, loc, identity)) for loc, data in sorted((detached or {}).items())]
+    checks += [(loc, functools.partial(_check_envelope, data, loc, identity, manifest_bytes)) for loc, data in sorted((detached or {}).items())]
     result = _run_checks(checks)
     _judge(result, policy, policy_location)
     return result
@@ -381,7 +447,7 @@ def _check_in_bundle(name: str, data: bytes, identity: str, manifest_bytes: byte
     if m is None:
         raise _Bad("E070", "signature file name must be <role>.<keyid>.dsse.json or <role>.<keyid>.sshsig (role: 1-24 of a-z 0-9 -; keyid: 64 hex)")
     if m["suffix"] == DSSE_SUFFIX:
-        sig = _check_envelope(data, name, identity)
+        sig = _check_envelope(data, name, identity, manifest_bytes)
         if (sig.role, sig.keyid) != (m["role"], m["keyid"]):
             expected = signature_name(sig.role or "", sig.keyid, "dsse")
             raise _Bad("E075", "file name's role and key id differ from the signed predicate's", expected=expected, found=base)

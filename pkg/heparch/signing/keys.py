@@ -218,18 +218,24 @@ def load_signer(path: Path, *, passphrase: bytes | None = None) -> Signer:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read the key: {exc.strerror}") from None
+    return signer_from_text(data, where=str(path), passphrase=passphrase)
+
+
+def signer_from_text(data: bytes, *, where: str, passphrase: bytes | None = None) -> Signer:
+    """An Ed25519 private key from its text (OpenSSH or PEM PKCS#8), e.g. a CI secret in an
+    environment variable; ``where`` names it in the :class:`InputError` that says what is wrong."""
     if data.lstrip().startswith((b"ssh-", b"-----BEGIN PUBLIC KEY")):
-        raise InputError(f"{path}: is a public key; give the private key file (the one without .pub)")
-    key = _private_key(data, path, passphrase)
+        raise InputError(f"{where}: is a public key; give the private key (the file without .pub)")
+    key = _private_key(data, where, passphrase)
     if not isinstance(key, Ed25519PrivateKey):
-        raise InputError(f"{path}: not an Ed25519 key; make one with 'arch keygen -o NAME'")
+        raise InputError(f"{where}: not an Ed25519 key; make one with 'arch keygen -o NAME'")
     try:
         return Signer.from_private(key)
     except KeyFormatError as exc:  # a public key of small order cannot come from a real private key
-        raise InputError(f"{path}: {exc}; make a new key with 'arch keygen -o NAME'") from None
+        raise InputError(f"{where}: {exc}; make a new key with 'arch keygen -o NAME'") from None
 
 
-def _private_key(data: bytes, path: Path, passphrase: bytes | None) -> Any:
+def _private_key(data: bytes, path: Path | str, passphrase: bytes | None) -> Any:
     """The private key of an OpenSSH or PEM file (of any algorithm); :class:`InputError` for a
     missing, needless or wrong passphrase, or a file that is not a private key."""
     try:

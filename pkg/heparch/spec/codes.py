@@ -119,6 +119,10 @@ CODES: dict[str, tuple[str, str]] = {
         "With a trust policy, every required role MUST be signed by at least the required number of distinct keys that the policy trusts for that role.",
         "trust-policies",
     ),
+    "E079": (
+        "An envelope's predicate.replay, when present, MUST be a reproduction record of the documented form (heparch, platform, date, backends, results, points with a worst_ratio from 0 to 1) naming exactly the results components of the bundle it is verified with, with their digests.",
+        "reproduction-records",
+    ),
     # computability of a likelihood (spec section 4.1)
     "E080": (
         "A likelihood's background rate (the sum of the samples not scaled by a parameter of interest, at nominal parameters) MUST be > 0 in every bin, or 0 where nothing is observed, and every observed count MUST be >= 0; pyhf cannot compute the model otherwise.",
