@@ -294,12 +294,17 @@ class Hypotest:
             raise error
         first = found["nominal"]
         best = _lowest(first if isinstance(first, Minimum) else converged[0], converged)
+        self._record(what, found, converged)
+        return best
+
+    def _record(self, what: str, found: Mapping[str, Minimum | Exception], converged: list[Minimum]) -> None:
+        """Each start's -ln L (or that it did not converge), whether the minima differ by more than
+        :data:`MULTIMODAL_NLL`, and a note when the nominal start's fit was not the one kept."""
         self.starts[what] = {label: (m.nll if isinstance(m, Minimum) else "did not converge") for label, m in found.items()}
         if max(m.nll for m in converged) - min(m.nll for m in converged) > MULTIMODAL_NLL:
             self.multimodal.add(what)
-        if not isinstance(first, Minimum):  # the number differs from what pyhf's own hypotest gives (it raises)
+        if not isinstance(found["nominal"], Minimum):  # the number differs from what pyhf's own hypotest gives (it raises)
             self.notes.append(f"pyhf: the {what} from the nominal start did not converge; the lowest minimum of the other starts was taken")
-        return best
 
     # --- pyhf's calculator ---------------------------------------------------------------
     def _qmu_like(self, fixed: Minimum, free: Minimum) -> Any:
