@@ -189,11 +189,16 @@ def plan(
     token = f"{source.identity}:{pub.likelihood}:reinterpret:{choice.name}"
     context = Context(token, pub.likelihood, "workspace", choice.name, pub.workspace, pub.settings, fallback=choice.fallback)
     generated = {p.name: patch_for(itf, p) for p in signals.points}
-    wants_ul = upper_limits or xsec_pb is not None or any("xsec_pb" in p.labels for p in signals.points)
+    wants_ul = _wants_upper_limits(signals, upper_limits=upper_limits, xsec_pb=xsec_pb)
     tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul) for p in signals.points]
     notes = [f"{pub.likelihood}: {choice.reason}"] if choice.reason else []
     points = {p.name: p for p in signals.points}
     return Plan(source, itf, points, generated, context, tasks, warnings, xsec_pb, notes)
+
+
+def _wants_upper_limits(signals: SignalFile, *, upper_limits: bool, xsec_pb: float | None) -> bool:
+    """Upper limits are computed when asked for, or to scale by a cross-section (--xsec or a point's ``xsec_pb`` label)."""
+    return upper_limits or xsec_pb is not None or any("xsec_pb" in p.labels for p in signals.points)
 
 
 def _scaled(mu: float | None, xsec: float) -> float | None:
