@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,18 +146,27 @@ def _classify(src: Source, findings: list[Finding]) -> None:
         src.role, src.obj = "patch", _load_json(src, findings)
         src.annotations["patch.name"] = patch_name
         return
+    _classify_json(src, findings)
+
+
+# the component a JSON file is, by its content, in the order they are tried
+_COMPONENT_TESTS: tuple[tuple[str, Callable[[Any], bool]], ...] = (
+    ("likelihood", workspace.looks_like_workspace),
+    ("patchset", patchsets.looks_like_patchset),
+    ("simplified-likelihood", simplified.looks_like_simplified),
+    ("results", results_mod.looks_like_results),
+)
+
+
+def _classify_json(src: Source, findings: list[Finding]) -> None:
+    """A .json file (not a patch) by its content: a component, or else an attachment; refused when it is not strict JSON."""
     data = src.file.read_bytes() if src.size <= 2 << 30 else b"null"
     try:
         obj = strictjson.loads(data, max_depth=None)  # an attachment may nest deeper than a component
     except strictjson.StrictJSONError as exc:  # a corrupted BkgOnly.json must not slip in as an attachment
         findings.append(Finding(exc.code or "E060", src.path, f"a .json file that is not strict JSON: {exc}; fix it, or rename it or exclude it in arch.yaml"))
         return
-    for role, test in (
-        ("likelihood", workspace.looks_like_workspace),
-        ("patchset", patchsets.looks_like_patchset),
-        ("simplified-likelihood", simplified.looks_like_simplified),
-        ("results", results_mod.looks_like_results),
-    ):
+    for role, test in _COMPONENT_TESTS:
         if test(obj):
             src.role, src.obj = role, obj
             depth = strictjson.nesting(data)
