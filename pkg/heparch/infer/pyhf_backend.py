@@ -460,6 +460,26 @@ class PyhfModel:
             raise DegenerateResult(f"pyhf: the upper limit is not a number ({', '.join(bad)})")
         return ul
 
+    def _nominal_fit(self, fixed: list[bool]) -> tuple[Any, Any]:
+        """pyhf's free fit from its suggested start (parameters, -2 ln L); FitError when it does not converge."""
+        import pyhf
+
+        try:
+            pars, twice_nll, result = pyhf.infer.mle.fit(
+                self.data,
+                self.pdf,
+                init_pars=self.pdf.config.suggested_init(),
+                par_bounds=self.bounds(),
+                fixed_params=fixed,
+                return_fitted_val=True,
+                return_result_obj=True,
+            )
+        except pyhf.exceptions.FailedMinimization as exc:
+            raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(exc.result.message)}") from None
+        if not result.success:  # pyhf raises first; kept in case it stops doing so
+            raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(result.message)}")
+        return pars, twice_nll
+
     def fit(self) -> FitResult:
         """The free maximum-likelihood fit (POI within its bounds) with its post-fit covariance.
 
@@ -468,24 +488,10 @@ class PyhfModel:
         columns for fixed parameters).
         """
         import numpy as np
-        import pyhf
 
         fixed = list(self.pdf.config.suggested_fixed())
         with _numpy_backend(self.tolerance):
-            try:
-                pars, twice_nll, result = pyhf.infer.mle.fit(
-                    self.data,
-                    self.pdf,
-                    init_pars=self.pdf.config.suggested_init(),
-                    par_bounds=self.bounds(),
-                    fixed_params=fixed,
-                    return_fitted_val=True,
-                    return_result_obj=True,
-                )
-            except pyhf.exceptions.FailedMinimization as exc:
-                raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(exc.result.message)}") from None
-            if not result.success:  # pyhf raises first; kept in case it stops doing so
-                raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(result.message)}")
+            pars, twice_nll = self._nominal_fit(fixed)
             pars, twice_nll, lower = self._lower_free_fit(pars, twice_nll)
             x = np.asarray(pars, dtype=float)
             free = [i for i, f in enumerate(fixed) if not f]

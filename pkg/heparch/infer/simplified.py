@@ -467,13 +467,7 @@ class SimplifiedModel:
         convergence when the largest free gradient component is below GRAD_TOL or the
         Newton decrement below DECREMENT_TOL.
         """
-        bk = self.bkg
-        if free_mu:
-            x = np.concatenate(([max(mu, 0.0)], theta0))
-            lo, hi = self._lo_mu, self._hi_mu
-        else:
-            x = theta0.copy()
-            lo, hi = bk.lo, bk.hi
+        x, lo, hi = self._box(theta0, mu, free_mu=free_mu)
 
         def point(x: np.ndarray) -> _Point | None:
             return self._point(float(x[0]), x[1:], data) if free_mu else self._point(mu, x, data)
@@ -512,6 +506,12 @@ class SimplifiedModel:
         if free_mu:  # the Hessian at the minimum, for the post-fit covariance
             return _Fit(float(x[0]), x[1:].copy(), 2.0 * pt.f, converged, it, self._hessian(pt, True))
         return _Fit(mu, x, 2.0 * pt.f, converged, it, None, self._predictor(pt, factor, free, x))
+
+    def _box(self, theta0: np.ndarray, mu: float, *, free_mu: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fit's variables at the start (mu first when it is free; theta) and their bounds."""
+        if free_mu:
+            return np.concatenate(([max(mu, 0.0)], theta0)), self._lo_mu, self._hi_mu
+        return theta0.copy(), self.bkg.lo, self.bkg.hi
 
     def _predictor(self, pt: _Point, factor: Any, free: np.ndarray | None, x: np.ndarray) -> np.ndarray | None:
         """dtheta/dmu = -H_tt^-1 H_t,mu at the solution (the last factor), to warm-start nearby mu."""
