@@ -1,6 +1,6 @@
 """arch export (issue 14 item 3): each format written from a verified bundle and checked by the
-format's own validator (hepdata-validator, datacite's schema 4.5, the CFF 1.2.0 schema, roc-validator
-where it is installed); refusals name the missing field and write nothing."""
+format's own validator (hepdata-validator, datacite's schema 4.5, the CFF 1.2.0 schema, roc-validator);
+refusals name the missing field and write nothing."""
 
 from __future__ import annotations
 
@@ -479,9 +479,10 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")  # rdflib 7, used by roc-validator
 def test_ro_crate_passes_roc_validator_offline(toy: Path, tmp_path: Path, no_network: None) -> None:
-    """roc-validator (not in the test extra: it pins rich<14, import-linter needs >=14.2) with its
-    HTTP cache warmed from the RO-Crate context that rocrate ships, offline; ~8 s."""
-    services = pytest.importorskip("rocrate_validator.services")
+    """roc-validator (the test extra) with its HTTP cache warmed from the RO-Crate context that
+    rocrate ships, offline; ~8 s."""
+    from rocrate_validator import services
+
     cache = _warm_cache(tmp_path / "cache")
     export("ro-crate", toy, tmp_path / "ro-crate-metadata.json")
     crate = json.loads((tmp_path / "ro-crate-metadata.json").read_text("utf-8"))

@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,19 +100,30 @@ def _walk(root: Path, skip: set[Path], exclude: list[str], prefix: str = "") -> 
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
-        for d in dirnames:
-            if (here / d).is_symlink():
-                raise InputError(f"{here / d}: symbolic links are not packed; replace it with a copy or exclude it")
+        _refuse_linked_dirs(here, dirnames)
         for name in sorted(filenames):
             file = here / name
             logical = prefix + file.relative_to(root).as_posix()
-            if name.startswith(".") or file.resolve() in skip or any(fnmatch.fnmatchcase(logical, pat) for pat in exclude):
-                continue
-            if logical in (config.FILENAME,) or logical.startswith("signatures/"):
+            if _left_out(logical, file, skip, exclude):
                 continue
             if file.is_symlink() or not file.is_file():
                 raise InputError(f"{file}: only regular files are packed (symbolic link or special file); replace it with a copy or exclude it")
             yield logical, file
+
+
+def _refuse_linked_dirs(here: Path, dirnames: list[str]) -> None:
+    """A symbolic link to a directory is refused, not followed."""
+    for d in dirnames:
+        if (here / d).is_symlink():
+            raise InputError(f"{here / d}: symbolic links are not packed; replace it with a copy or exclude it")
+
+
+def _left_out(logical: str, file: Path, skip: set[Path], exclude: list[str]) -> bool:
+    """A file the walk does not pack: hidden, skipped by the caller, excluded in arch.yaml,
+    arch.yaml itself or a detached signature."""
+    if file.name.startswith(".") or file.resolve() in skip or any(fnmatch.fnmatchcase(logical, pat) for pat in exclude):
+        return True
+    return logical == config.FILENAME or logical.startswith("signatures/")
 
 
 def _load_json(src: Source, findings: list[Finding]) -> Any:
@@ -135,18 +146,27 @@ def _classify(src: Source, findings: list[Finding]) -> None:
         src.role, src.obj = "patch", _load_json(src, findings)
         src.annotations["patch.name"] = patch_name
         return
+    _classify_json(src, findings)
+
+
+# the component a JSON file is, by its content, in the order they are tried
+_COMPONENT_TESTS: tuple[tuple[str, Callable[[Any], bool]], ...] = (
+    ("likelihood", workspace.looks_like_workspace),
+    ("patchset", patchsets.looks_like_patchset),
+    ("simplified-likelihood", simplified.looks_like_simplified),
+    ("results", results_mod.looks_like_results),
+)
+
+
+def _classify_json(src: Source, findings: list[Finding]) -> None:
+    """A .json file (not a patch) by its content: a component, or else an attachment; refused when it is not strict JSON."""
     data = src.file.read_bytes() if src.size <= 2 << 30 else b"null"
     try:
         obj = strictjson.loads(data, max_depth=None)  # an attachment may nest deeper than a component
     except strictjson.StrictJSONError as exc:  # a corrupted BkgOnly.json must not slip in as an attachment
         findings.append(Finding(exc.code or "E060", src.path, f"a .json file that is not strict JSON: {exc}; fix it, or rename it or exclude it in arch.yaml"))
         return
-    for role, test in (
-        ("likelihood", workspace.looks_like_workspace),
-        ("patchset", patchsets.looks_like_patchset),
-        ("simplified-likelihood", simplified.looks_like_simplified),
-        ("results", results_mod.looks_like_results),
-    ):
+    for role, test in _COMPONENT_TESTS:
         if test(obj):
             src.role, src.obj = role, obj
             depth = strictjson.nesting(data)
@@ -160,16 +180,9 @@ def _attach(sources: list[Source], findings: list[Finding]) -> None:
     likelihoods = [s.path for s in sources if s.role == "likelihood"]
     by_digest = {workspace.pyhf_digest(s.obj): s.path for s in sources if s.role == "likelihood" and s.obj is not None}
     for s in sources:
-        if s.role not in ("patchset", "patch", "simplified-likelihood", "results", "signal-interface") or "likelihood" in s.annotations:
+        if not _needs_likelihood(s, likelihoods):
             continue
-        if s.role == "simplified-likelihood":
-            target = _derived_from(s)
-            if target not in likelihoods:
-                continue  # a simplified likelihood of its own
-        elif s.role in ("results", "signal-interface"):
-            target = s.obj.get("likelihood") if isinstance(s.obj, dict) else None
-        else:
-            target = _likelihood_by_digest_or_folder(s, likelihoods, by_digest)
+        target = _likelihood_of(s, likelihoods, by_digest)
         if isinstance(target, str):
             s.annotations["likelihood"] = target
         else:
@@ -178,6 +191,23 @@ def _attach(sources: list[Source], findings: list[Finding]) -> None:
                     "E037", s.path, f"cannot tell which likelihood this {s.role} belongs to; name it in arch.yaml (files: - path: {s.path}, likelihood: ...)"
                 )
             )
+
+
+def _needs_likelihood(s: Source, likelihoods: list[str]) -> bool:
+    """A file that belongs to a likelihood and has none named yet; a simplified likelihood only
+    when it says it was derived from one of the bundle's (else it stands on its own)."""
+    if s.role not in ("patchset", "patch", "simplified-likelihood", "results", "signal-interface") or "likelihood" in s.annotations:
+        return False
+    return s.role != "simplified-likelihood" or _derived_from(s) in likelihoods
+
+
+def _likelihood_of(s: Source, likelihoods: list[str], by_digest: dict[str, str]) -> Any:
+    """The likelihood a file names or is found to belong to (any JSON value: the caller checks it is a path)."""
+    if s.role == "simplified-likelihood":
+        return _derived_from(s)
+    if s.role in ("results", "signal-interface"):
+        return s.obj.get("likelihood") if isinstance(s.obj, dict) else None
+    return _likelihood_by_digest_or_folder(s, likelihoods, by_digest)
 
 
 def _derived_from(s: Source) -> Any:
@@ -290,83 +320,90 @@ def collect(source: Path, *, output: Path | None = None, opened: importer.Source
     if not source.exists():
         raise InputError(f"{source}: no such file or directory")
     opened = opened or importer.Source(source, str(source))
-    skip = {output.resolve()} if output else set()
     findings: list[Finding] = list(opened.warnings)
-    root = opened.root
-    if root.is_file():
-        if source.suffix.lower() != ".json":
-            raise InputError(
-                f"{source}: a single-file source must be a workspace JSON or an archive ({', '.join(importer.ARCHIVE_SUFFIXES)}); pass a directory for anything else"
-            )
-        cfg, pairs = config.ArchConfig(), [(source.name, source)]
-    else:
-        cfg_file = root / config.FILENAME
-        cfg, more = _load_config(cfg_file, opened)
-        findings += more
-        pairs = _pairs(opened, skip, cfg.exclude)
+    cfg, pairs = _config_and_files(source, opened, {output.resolve()} if output else set(), findings)
     declared = {f.path: f for f in cfg.files}
-    sources = []
-    for logical, file in pairs:
-        problem = path_problem(logical)
-        if problem:
-            raise InputError(f"{opened.where(logical)}: cannot be packed: {problem}; rename it")
-        size, h256, h512 = _hash(file)
-        src = Source(logical, file, size, h256, h512)
-        _classify(src, findings)
-        spec = declared.pop(logical, None)
-        if spec is not None:
-            if spec.role not in ROLES:
-                raise InputError(f"{opened.where(config.FILENAME)}: files: {logical}: unknown role {spec.role!r}; use one of {', '.join(ROLES)}")
-            if spec.role != src.role and spec.role in ("likelihood", "patchset", "patch", "simplified-likelihood", "results", "signal-interface"):
-                src.obj = _load_json(src, findings)
-            src.role = spec.role
-            src.annotations.update(spec.annotations)
-            if spec.likelihood:
-                src.annotations["likelihood"] = spec.likelihood
-            if spec.mediaType:
-                src.media_type = spec.mediaType
-        sources.append(src)
+    sources = [_declared_as(_discovered(logical, file, opened, findings), declared.pop(logical, None), opened, findings) for logical, file in pairs]
     for missing in declared:
         raise InputError(f"{opened.where(config.FILENAME)}: files: {missing}: no such file in the source; fix the path or remove the entry")
-    if root.is_file() and sources[0].role != "likelihood":
+    if opened.root.is_file() and sources[0].role != "likelihood":
         raise InputError(f"{source}: not a pyhf workspace (needs 'channels' and 'observations'/'measurements')")
     _attach(sources, findings)
     return cfg, sources, findings
 
 
+def _config_and_files(source: Path, opened: importer.Source, skip: set[Path], findings: list[Finding]) -> tuple[config.ArchConfig, list[tuple[str, Path]]]:
+    """The source's arch.yaml (none for a single workspace file) and its files to pack (logical path, file)."""
+    root = opened.root
+    if not root.is_file():
+        cfg, more = _load_config(root / config.FILENAME, opened)
+        findings += more
+        return cfg, _pairs(opened, skip, cfg.exclude)
+    if source.suffix.lower() != ".json":
+        raise InputError(
+            f"{source}: a single-file source must be a workspace JSON or an archive ({', '.join(importer.ARCHIVE_SUFFIXES)}); pass a directory for anything else"
+        )
+    return config.ArchConfig(), [(source.name, source)]
+
+
+def _discovered(logical: str, file: Path, opened: importer.Source, findings: list[Finding]) -> Source:
+    """A file as found: its logical path checked, hashed and classified by name and content."""
+    problem = path_problem(logical)
+    if problem:
+        raise InputError(f"{opened.where(logical)}: cannot be packed: {problem}; rename it")
+    size, h256, h512 = _hash(file)
+    src = Source(logical, file, size, h256, h512)
+    _classify(src, findings)
+    return src
+
+
+def _declared_as(src: Source, spec: config.FileSpec | None, opened: importer.Source, findings: list[Finding]) -> Source:
+    """``src`` with what arch.yaml's ``files`` entry says of it (role, annotations, likelihood, media type)."""
+    if spec is None:
+        return src
+    if spec.role not in ROLES:
+        raise InputError(f"{opened.where(config.FILENAME)}: files: {src.path}: unknown role {spec.role!r}; use one of {', '.join(ROLES)}")
+    if spec.role != src.role and spec.role in ("likelihood", "patchset", "patch", "simplified-likelihood", "results", "signal-interface"):
+        src.obj = _load_json(src, findings)
+    src.role = spec.role
+    src.annotations.update(spec.annotations)
+    if spec.likelihood:
+        src.annotations["likelihood"] = spec.likelihood
+    if spec.mediaType:
+        src.media_type = spec.mediaType
+    return src
+
+
 def _manifest_obj(cfg: config.ArchConfig, sources: list[Source], findings: list[Finding]) -> dict[str, Any]:
-    files = []
-    for s in sorted(sources, key=lambda s: s.path):
-        annotations = dict(s.annotations)
-        if s.role == "likelihood" and s.obj is not None:
-            annotations["pyhf.digest"] = "sha256:" + workspace.pyhf_digest(s.obj)
-        entry: dict[str, Any] = {
-            "path": s.path,
-            "role": s.role,
-            "mediaType": s.media_type,
-            "digest": "sha256:" + s.sha256,
-            "size": s.size,
-            "fixity": {"sha512": s.sha512},
-        }
-        if annotations:
-            entry["annotations"] = annotations
-        files.append(entry)
-    obj: dict[str, Any] = {"bundleFormat": {"uri": versions.FORMAT_URI, "version": versions.FORMAT_VERSION}, "files": files}
-    if cfg.name:
-        obj["name"] = cfg.name
-    created = _created(cfg)
-    if created:
-        obj["created"] = created
+    obj: dict[str, Any] = {
+        "bundleFormat": {"uri": versions.FORMAT_URI, "version": versions.FORMAT_VERSION},
+        "files": [_file_entry(s) for s in sorted(sources, key=lambda s: s.path)],
+    }
+    created = _created(cfg)  # before the metadata: a bad SOURCE_DATE_EPOCH is the first error
     analysis = _typed_analysis(cfg, _infer_metadata(cfg, sources, findings))
-    if analysis:
-        obj["analysis"] = analysis
-    if cfg.containers:
-        obj["containers"] = cfg.containers
-    if cfg.supersedes:
-        obj["supersedes"] = {"identity": cfg.supersedes, **({"note": cfg.version_note} if cfg.version_note else {})}
-    if cfg.deposit is not None and cfg.deposit.model_dump(exclude_none=True):
-        obj["deposit"] = cfg.deposit.model_dump(exclude_none=True)
+    supersedes = {"identity": cfg.supersedes, **({"note": cfg.version_note} if cfg.version_note else {})} if cfg.supersedes else None
+    deposit = cfg.deposit.model_dump(exclude_none=True) if cfg.deposit is not None else None
+    optional = {"name": cfg.name, "created": created, "analysis": analysis, "containers": cfg.containers, "supersedes": supersedes, "deposit": deposit}
+    obj.update((key, value) for key, value in optional.items() if value)
     return obj
+
+
+def _file_entry(s: Source) -> dict[str, Any]:
+    """A file's manifest entry; a likelihood's annotations gain its pyhf digest."""
+    annotations = dict(s.annotations)
+    if s.role == "likelihood" and s.obj is not None:
+        annotations["pyhf.digest"] = "sha256:" + workspace.pyhf_digest(s.obj)
+    entry: dict[str, Any] = {
+        "path": s.path,
+        "role": s.role,
+        "mediaType": s.media_type,
+        "digest": "sha256:" + s.sha256,
+        "size": s.size,
+        "fixity": {"sha512": s.sha512},
+    }
+    if annotations:
+        entry["annotations"] = annotations
+    return entry
 
 
 def _typed_analysis(cfg: config.ArchConfig, analysis: dict[str, Any]) -> dict[str, Any]:

@@ -72,22 +72,35 @@ def reject_unsafe_yaml(text: str, where: str) -> None:
     (for arch.yaml and trust policies alike)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
-    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
     depth = 0
     try:
         for event in YAML(typ="rt").parse(io.StringIO(text)):
             depth += isinstance(event, CollectionStartEvent) - isinstance(event, CollectionEndEvent)
-            if depth > MAX_DEPTH:  # the composer and the model recurse per level: refuse before they run
-                raise InputError(f"{where}: nested deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1}); flatten it")
-            if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
-                raise InputError(f"{where}: YAML anchors and aliases are not allowed (line {event.start_mark.line + 1}); write the value out")
-            tag = getattr(event, "tag", None)
-            implicit = getattr(event, "implicit", True)  # a pair for scalars, a bool for collections
-            if tag is not None and not (implicit[0] if isinstance(implicit, tuple) else implicit):
-                raise InputError(f"{where}: explicit YAML tag {tag!r} is not allowed (line {event.start_mark.line + 1}); remove it")
+            unsafe = _unsafe_event(event, depth)
+            if unsafe is not None:
+                problem, fix = unsafe
+                raise InputError(f"{where}: {problem} (line {event.start_mark.line + 1}); {fix}")
     except YAMLError as exc:
         raise yaml_error(where, exc) from None
+
+
+def _unsafe_event(event: Any, depth: int) -> tuple[str, str] | None:
+    """What makes a parser event unsafe, and its fix, at ``depth`` levels of collections: too deep
+    (the composer and the model recurse per level: refused before they run), an anchor or alias,
+    an explicit tag."""
+    from ruamel.yaml.events import AliasEvent, NodeEvent
+
+    if depth > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels", "flatten it"
+    if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
+        return "YAML anchors and aliases are not allowed", "write the value out"
+    tag = getattr(event, "tag", None)
+    implicit = getattr(event, "implicit", True)  # a pair for scalars, a bool for collections
+    if tag is not None and not (implicit[0] if isinstance(implicit, tuple) else implicit):
+        return f"explicit YAML tag {tag!r} is not allowed", "remove it"
+    return None
 
 
 def yaml_error(where: str, exc: Exception) -> InputError:
@@ -117,6 +130,18 @@ def load_checked(path: Path) -> tuple[ArchConfig, list[Finding]]:
     """:func:`load`, with warnings (W001) for the fields this version does not know: ignored at
     the top level, kept in the manifest under ``analysis`` (a newer bundle's extracted arch.yaml
     still builds). A field one letter or so from a known one is an error with a suggestion."""
+    data, warnings = _unknown_fields(_fields(path), path)
+    try:
+        return ArchConfig.model_validate(data), warnings
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"{path}: {where}: {err['msg']} (see 'arch init' for the documented fields)") from None
+
+
+def _fields(path: Path) -> dict[str, Any]:
+    """arch.yaml's fields as plain values (dates as text), the empty ones left out; refused when
+    it is not UTF-8, unsafe or not valid YAML, or not a mapping."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
@@ -132,14 +157,7 @@ def load_checked(path: Path) -> tuple[ArchConfig, list[Finding]]:
     data = _plain(data) if data is not None else {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: must be a mapping of fields (name, analysis, containers, files, ...)")
-    data = {k: v for k, v in data.items() if v is not None}  # `analysis:` with only comments under it
-    data, warnings = _unknown_fields(data, path)
-    try:
-        return ArchConfig.model_validate(data), warnings
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{path}: {where}: {err['msg']} (see 'arch init' for the documented fields)") from None
+    return {k: v for k, v in data.items() if v is not None}  # `analysis:` with only comments under it
 
 
 def _unknown_fields(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[Finding]]:

@@ -208,12 +208,15 @@ def _quantity(value: Any, units: Mapping[str, float], what: str, unit_of: Callab
     """A positive finite number, or text ``<number> <unit>`` converted by ``units``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _positive(value, what)
-    text = _text(value, what)
-    found = _NUMBER_UNIT.fullmatch(text)
+    found = _NUMBER_UNIT.fullmatch(_text(value, what))
     unit = unit_of(found["unit"].strip().lower()) if found else None
     if found is None or unit is None or unit not in units or float(found["x"]) <= 0:
         raise BadValue(f"{value!r} is not {what}")
-    number = float(found["x"]) * units[unit]
+    return _whole_if_close(float(found["x"]) * units[unit])
+
+
+def _whole_if_close(number: float) -> int | float:
+    """``number``, as an integer where unit conversion left it within 1e-9 (relative) of one."""
     return round(number) if abs(number - round(number)) < 1e-9 * max(1.0, number) else number
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,13 +142,19 @@ def archive_resources(path: Path) -> list[str]:
     out: list[str] = []
     for doc in _yaml_docs(path, "HEPData submission"):
         for r in _resources(doc):
-            loc = r.get("location")
-            if not isinstance(loc, str) or "://" in loc or loc.startswith("/"):
-                continue
-            parts = [p for p in loc.split("/") if p not in ("", ".")]  # ./Likelihoods.tar.gz is Likelihoods.tar.gz
-            if parts and ".." not in parts and "/".join(parts) not in out:
-                out.append("/".join(parts))
+            loc = _relative_location(r.get("location"))
+            if loc is not None and loc not in out:
+                out.append(loc)
     return out
+
+
+def _relative_location(loc: Any) -> str | None:
+    """A resource's location as a relative path inside the submission (``./a`` is ``a``); None
+    for a URL, an absolute path, a path with '..' or no path at all."""
+    if not isinstance(loc, str) or "://" in loc or loc.startswith("/"):
+        return None
+    parts = [p for p in loc.split("/") if p not in ("", ".")]
+    return "/".join(parts) if parts and ".." not in parts else None
 
 
 _LUMI_NAMES = frozenset({"luminosity", "lumi", "integrated luminosity", "int. luminosity"})
@@ -181,16 +187,38 @@ def _lumi_qualifiers(table: dict[str, Any]) -> Iterator[float]:
 
 def _record_ids(ids: Any, where: str) -> Iterator[Found]:
     for item in ids if isinstance(ids, list) else ():
-        if not isinstance(item, dict):
+        kind = _RECORD_ID_KINDS.get(str(item.get("type", "")).lower()) if isinstance(item, dict) else None
+        if kind is None:
             continue
-        kind, value = str(item.get("type", "")).lower(), item.get("id")
-        if kind == "inspire" and isinstance(value, int | str) and str(value).isdigit():
-            yield Found("inspire", f"ins{value}", f"{where}: record_ids (inspire)")
-        elif kind == "arxiv" and isinstance(value, str) and (m := _ARXIV.search(value)):
-            yield Found("arxiv", m.group(1), f"{where}: record_ids (arXiv)")
-        elif kind == "hepdata" and isinstance(value, int | str) and str(value).strip():
-            doi = _HEPDATA_DOI.fullmatch(str(value).strip())
-            yield Found("hepdata", doi.group(1) if doi else str(value).strip(), f"{where}: record_ids (hepdata)")
+        field, label, parse = kind
+        value = parse(item.get("id"))
+        if value is not None:
+            yield Found(field, value, f"{where}: record_ids ({label})")
+
+
+def _inspire_id(value: Any) -> str | None:
+    return f"ins{value}" if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+def _arxiv_id(value: Any) -> str | None:
+    m = _ARXIV.search(value) if isinstance(value, str) else None
+    return m.group(1) if m else None
+
+
+def _hepdata_id(value: Any) -> str | None:
+    """A HEPData record id or DOI (a resource DOI ``.../r2`` is kept to its record's DOI)."""
+    if not isinstance(value, int | str) or not str(value).strip():
+        return None
+    doi = _HEPDATA_DOI.fullmatch(str(value).strip())
+    return doi.group(1) if doi else str(value).strip()
+
+
+# a record_ids entry's type -> (metadata field, its name in the finding's source, the id's parser)
+_RECORD_ID_KINDS: dict[str, tuple[str, str, Callable[[Any], str | None]]] = {
+    "inspire": ("inspire", "inspire", _inspire_id),
+    "arxiv": ("arxiv", "arXiv", _arxiv_id),
+    "hepdata": ("hepdata", "hepdata", _hepdata_id),
+}
 
 
 def _cmenergies(doc: dict[str, Any]) -> Iterator[float]:

@@ -277,29 +277,43 @@ class _Pass:
             raise StreamError("E008", "bagit head", "the head part must end at a frame boundary")
         head_frames = [(f.length, d) for f, d in raw.frames]
         manifest_bytes = head[layout.MANIFEST]
-        self.result.identity = layout.identity(manifest_bytes)
-        self.result.manifest_bytes = manifest_bytes
-        manifest, findings = parse_manifest(manifest_bytes)
-        self.report.extend(findings)
-        self.result.manifest = manifest
-        self.result.agent = layout.agent_of(head["bag-info.txt"])
+        manifest = self._record_head(head)
         if manifest is not None:
             declared = declared_cap_findings(manifest)
             if declared:  # nothing more is read: the payload it declares is beyond what a reader takes
                 self.report.extend(declared)
                 return None
             self._compare_head(manifest, head)
+        listing = self._signature_part(head, len(head_frames))
+        self._check_signatures(manifest_bytes, self.result.signatures)  # before any payload is hashed (DESIGN section 3)
+        return listing, head_frames, manifest
+
+    def _record_head(self, head: dict[str, bytes]) -> Manifest | None:
+        """The identity, the manifest (its findings reported; None when it does not parse) and the
+        writing agent, recorded in the result."""
+        manifest_bytes = head[layout.MANIFEST]
+        self.result.identity = layout.identity(manifest_bytes)
+        self.result.manifest_bytes = manifest_bytes
+        manifest, findings = parse_manifest(manifest_bytes)
+        self.report.extend(findings)
+        self.result.manifest = manifest
+        self.result.agent = layout.agent_of(head["bag-info.txt"])
+        return manifest
+
+    def _signature_part(self, head: dict[str, bytes], n_head_frames: int) -> bytes:
+        """The signature part read (its signatures recorded in the result), its frames checked;
+        the payload listing, whose length caps the frames read after it."""
+        raw = self.ts.raw
         listing, signatures = self._read_signatures(head)
         # a payload frame beyond those the listing names is E007 when it is read: the frames a
         # reader records stay within what the capped listing holds, whatever the file's size
-        raw.max_frames = len(raw.frames) + listing.count(b"\n") - len(head_frames)
+        raw.max_frames = len(raw.frames) + listing.count(b"\n") - n_head_frames
         self.result.signatures = signatures
         if not raw.at_boundary():
             raise StreamError("E008", layout.TAGMANIFEST, "the signature part must end at a frame boundary")
-        if not all(f.stored for f, _ in raw.frames[len(head_frames) :]):
+        if not all(f.stored for f, _ in raw.frames[n_head_frames:]):
             self.report.add("E008", "signature part", "frames of the signature part must hold only raw (stored) blocks")
-        self._check_signatures(manifest_bytes, signatures)  # before any payload is hashed (DESIGN section 3)
-        return listing, head_frames, manifest
+        return listing
 
     def _check_signatures(self, manifest_bytes: bytes, signatures: dict[str, bytes]) -> None:
         if not (signatures or self.detached or self.result.trust is not None):

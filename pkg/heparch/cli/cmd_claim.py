@@ -16,6 +16,7 @@ from heparch.errors import InputError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from heparch.claim import ClaimResult
     from heparch.replay.work import TaskResult
 
 
@@ -56,7 +57,6 @@ def claim(
 
     Example: arch claim analysis.zst -o claimed.zst --jobs 2 --upper-limits
     """
-    from heparch.claim import audit_line
     from heparch.claim import claim as run
     from heparch.replay.core import default_jobs
 
@@ -79,6 +79,13 @@ def claim(
         )
     finally:
         progress.close()
+    _show(result, json_out=json_out)
+
+
+def _show(result: ClaimResult, *, json_out: bool) -> None:
+    """The notes, the audit and the points not claimed (stderr); what was written (stdout, or JSON with --json)."""
+    from heparch.claim import audit_line
+
     for note in result.notes:
         say(note)
     say(audit_line(result.audit))

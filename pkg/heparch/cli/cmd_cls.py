@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from heparch.infer.backends import Choice
-    from heparch.infer.base import Model, Settings
+    from heparch.infer.base import Model, Settings, UpperLimit
     from heparch.infer.inputs import Inputs
 
 _INPUT_HELP = "A pyhf workspace JSON, a simplified-likelihood JSON, or a bundle (.zst)."
@@ -161,10 +161,17 @@ def upper_limit(
     text = ", ".join(f"{v:.4g}" if math.isfinite(v) else f"> {result.cap:g}" for v in values)
     print_result(f"{_what(inputs)}: upper limit on mu at CLs={level:g} ({choice.name} backend): observed, expected -2..+2 sigma: {text}", json_out=json_out)
     if json_out:
-        out = result.to_json()
-        out["mu_up_obs"] = values[0] if math.isfinite(values[0]) else None
-        out["mu_up_exp"] = [v if math.isfinite(v) else None for v in values[1:]]
-        emit_json({**out, "input": inputs.to_json()})
+        emit_json({**_limits_json(result), "input": inputs.to_json()})
+
+
+def _limits_json(result: UpperLimit) -> dict[str, Any]:
+    """The limits' JSON, a limit beyond the cap as null."""
+    values = [result.observed, *result.expected]
+    return {**result.to_json(), "mu_up_obs": _finite(values[0]), "mu_up_exp": [_finite(v) for v in values[1:]]}
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
 
 
 def register(app: typer.Typer) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from heparch.cli._common import emit_json, print_result
 from heparch.cli._progress import QUIET, status
 from heparch.errors import InputError
+
+if TYPE_CHECKING:
+    from heparch.sign import Signed
 
 _PASSPHRASE_HELP = "File whose first line is the key's passphrase (else $HEPARCH_PASSPHRASE; neither: no passphrase)."
 
@@ -97,29 +101,40 @@ def sign(
     arch sign bundle.zst --key bob --role publication-committee --detached ;
     arch sign bundle.zst --attach bundle.zst.publication-committee.<keyid>.dsse.json
     """
-    from heparch.sign import attach as attach_envelope
-    from heparch.sign import sign as sign_bundle
-    from heparch.signing.keys import load_signer, read_passphrase
-    from heparch.signing.trust import role_problem
-
     if attach is not None:
         if key is not None or role is not None or ssh or detached:
             raise InputError("--attach adds an existing envelope: do not combine it with --key, --role, --ssh or --detached")
-        with status(f"verifying {bundle} and adding the envelope", quiet=quiet):
-            done = attach_envelope(bundle, attach)
+        done = _attach(bundle, attach, quiet=quiet)
     else:
         if key is None or role is None:
             raise InputError("give --key NAME and --role ROLE (or --attach FILE.dsse.json)")
-        problem = role_problem(role)
-        if problem:
-            raise InputError(f"--role: {problem}")
-        signer = load_signer(key, passphrase=read_passphrase(passphrase_file))
-        with status(f"verifying and signing {bundle}", quiet=quiet):
-            done = sign_bundle(bundle, signer, role=role, ssh=ssh, detached=detached)
+        done = _sign(bundle, key, role, passphrase_file, ssh=ssh, detached=detached, quiet=quiet)
     where = "beside the bundle" if detached else f"into {bundle}"
     print_result(f"signed {done.identity} for role {done.role} with key {done.keyid}; wrote {', '.join(done.written)} {where}", json_out=json_out)
     if json_out:
         emit_json({"identity": done.identity, "keyid": done.keyid, "role": done.role, "written": list(done.written)})
+
+
+def _attach(bundle: Path, envelope: Path, *, quiet: bool) -> Signed:
+    """``arch sign --attach``: an envelope made elsewhere, checked and added."""
+    from heparch.sign import attach
+
+    with status(f"verifying {bundle} and adding the envelope", quiet=quiet):
+        return attach(bundle, envelope)
+
+
+def _sign(bundle: Path, key: Path, role: str, passphrase_file: Path | None, *, ssh: bool, detached: bool, quiet: bool) -> Signed:
+    """``arch sign --key --role``: the role checked, the key loaded, the bundle verified and signed."""
+    from heparch.sign import sign
+    from heparch.signing.keys import load_signer, read_passphrase
+    from heparch.signing.trust import role_problem
+
+    problem = role_problem(role)
+    if problem:
+        raise InputError(f"--role: {problem}")
+    signer = load_signer(key, passphrase=read_passphrase(passphrase_file))
+    with status(f"verifying and signing {bundle}", quiet=quiet):
+        return sign(bundle, signer, role=role, ssh=ssh, detached=detached)
 
 
 def register(app: typer.Typer) -> None:

@@ -43,11 +43,7 @@ def simplify(
     from heparch.simplify import check_output, write
     from heparch.simplify import simplify as derive
 
-    chosen = None
-    if channels is not None:
-        chosen = [c.strip() for c in channels.split(",") if c.strip()]
-        if not chosen:
-            raise InputError(f"--channels {channels!r}: name at least one channel (comma-separated)")
+    chosen = _channels(channels)
     out = check_output(output, inputs=[input_, *([patchset] if patchset is not None else [])])
     with stages("simplify", quiet=quiet) as on_progress:
         result = derive(input_, patchset=patchset, likelihood=likelihood, channels=chosen, samples=samples, seed=seed, on_progress=on_progress)
@@ -63,6 +59,16 @@ def simplify(
     )
     if json_out:
         emit_json({**result.summary(), "output": str(out)})
+
+
+def _channels(channels: str | None) -> list[str] | None:
+    """``--channels A,B``: the channel names (None: every channel)."""
+    if channels is None:
+        return None
+    chosen = [c.strip() for c in channels.split(",") if c.strip()]
+    if not chosen:
+        raise InputError(f"--channels {channels!r}: name at least one channel (comma-separated)")
+    return chosen
 
 
 def register(app: typer.Typer) -> None:

@@ -68,23 +68,27 @@ def verify(
     with status(f"verifying {bundle} at level {level}", quiet=quiet):
         result = _verified(bundle, level, trust, signature)
     _show(bundle, level, result, json_out=json_out)
-    if not replay:
-        if json_out:
-            emit_json(result.to_json())
-        if not result.valid:
-            raise typer.Exit(EXIT_FAILED)
+    if not replay or not result.valid:
+        _end_unreplayed(bundle, result, replay=replay, json_out=json_out)
         return
-    if not result.valid:
-        say(f"{bundle}: not replayed, as it does not verify")
-        if json_out:
-            emit_json({"verification": result.to_json()})
-        raise typer.Exit(EXIT_FAILED)
     replayed = cmd_replay.run_replay(bundle, point=point, likelihood=likelihood, sample=sample, seed=seed, backend=backend, jobs=jobs,
                                      scheduler=scheduler, resume=resume, junit=junit, html=html, simplified=simplified, audit=audit, plot=plot,
                                      json_out=json_out, quiet=quiet)  # fmt: skip
     if json_out:
         emit_json({**replayed.to_json(), "verification": result.to_json()})
     if replayed.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _end_unreplayed(bundle: Path, result: Verification, *, replay: bool, json_out: bool) -> None:
+    """The end without a replay: the verification's JSON (under "verification" when --replay was
+    asked, as the replay document would hold it) and exit 1 when the bundle is invalid; with
+    --replay that means it was not replayed, which is said."""
+    if replay:
+        say(f"{bundle}: not replayed, as it does not verify")
+    if json_out:
+        emit_json({"verification": result.to_json()} if replay else result.to_json())
+    if not result.valid:
         raise typer.Exit(EXIT_FAILED)
 
 

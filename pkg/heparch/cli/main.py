@@ -12,7 +12,7 @@ import functools
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 import typer.core
@@ -126,24 +126,36 @@ def main(argv: list[str] | None = None) -> None:
         with signals.handled():  # SIGINT and SIGTERM end every command through its cleanup: exit 130 / 143
             command()(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
     except HeparchError as exc:
-        typer.echo(f"error: {exc.diagnostics()}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(f"error: {exc.diagnostics()}", exc.exit_code)
     except SystemExit as exc:
         if exc.code == 1 and _reader_gone():
             sys.exit(0)  # `arch ls | head`: the reader has gone, which is not an error; print nothing more
         raise
     except OSError as exc:  # disk full, permission denied, ...: the environment, not a heparch bug
-        where = f"{exc.filename}: " if exc.filename else ""
-        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        _fail(f"error: {_environment_problem(exc)}", EXIT_USAGE)
     except signals.INTERRUPTS as exc:  # one line (what was done, how to go on where the command knows)
-        typer.echo(str(exc) or "interrupted", err=True)
-        sys.exit(128 + signals.signum_of(exc))
+        _fail(str(exc) or "interrupted", 128 + signals.signum_of(exc))
     except Exception as exc:  # the one place internal errors are turned into exit 3
-        if os.environ.get("HEPARCH_DEBUG"):
-            traceback.print_exc()
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set HEPARCH_DEBUG=1 for the traceback; please report it)", err=True)
-        sys.exit(EXIT_INTERNAL)
+        _internal_error(exc)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    """One line on stderr, then the exit code."""
+    typer.echo(message, err=True)
+    sys.exit(code)
+
+
+def _environment_problem(exc: OSError) -> str:
+    """``FILE: No space left on device``: the file (where the error names one) and the system's words."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _internal_error(exc: Exception) -> NoReturn:
+    """A bug: its one line (the traceback too with HEPARCH_DEBUG set), exit 3."""
+    if os.environ.get("HEPARCH_DEBUG"):
+        traceback.print_exc()
+    _fail(f"internal error: {type(exc).__name__}: {exc} (set HEPARCH_DEBUG=1 for the traceback; please report it)", EXIT_INTERNAL)
 
 
 def _reader_gone() -> bool:

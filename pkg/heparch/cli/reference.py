@@ -27,8 +27,15 @@ nothing with `--quiet`. `arch cat` writes the file's own bytes. Shell completion
 
 
 def _param_line(param: Any) -> str:
-    if param.param_type_name == "argument":
-        return f"- `{(param.name or '').upper()}` (argument{', required' if param.required else ''}): {getattr(param, 'help', None) or ''}"
+    return _argument_line(param) if param.param_type_name == "argument" else _option_line(param)
+
+
+def _argument_line(param: Any) -> str:
+    return f"- `{(param.name or '').upper()}` (argument{', required' if param.required else ''}): {getattr(param, 'help', None) or ''}"
+
+
+def _option_line(param: Any) -> str:
+    """An option's names, its metavar, help and default (flags and None have none)."""
     names = ", ".join(f"`{o}`" for o in param.opts) + (f" {param.metavar}" if param.metavar else "")
     default = "" if param.default in (None, False) or param.is_flag else f" Default: `{param.default}`."
     return f"- {names}: {param.help or ''}{default}"
@@ -41,15 +48,19 @@ def render() -> str:
     for name in group.list_commands(ctx):
         cmd = group.get_command(ctx, name)
         assert cmd is not None
-        usage = re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), " ".join(cmd.collect_usage_pieces(ctx)))
-        out.append(f"## arch {name}\n\n```\narch {name} {usage}\n```\n")
-        out.append(" ".join((cmd.help or "").split("\n\n")[0].split()) + "\n")
-        rest = (cmd.help or "").split("\n\n")[1:]
-        out.extend(" ".join(p.split()) + "\n" for p in rest)
-        params = [_param_line(p) for p in cmd.params if p.name != "help"]
-        if params:
-            out.append("\n".join(params) + "\n")
+        out += _section(name, cmd, ctx)
     return "\n".join(out)
+
+
+def _section(name: str, cmd: Any, ctx: Any) -> list[str]:
+    """A command's section: its usage, its help's paragraphs (each on one line) and its options."""
+    usage = re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), " ".join(cmd.collect_usage_pieces(ctx)))
+    out = [f"## arch {name}\n\n```\narch {name} {usage}\n```\n"]
+    out += [" ".join(p.split()) + "\n" for p in (cmd.help or "").split("\n\n")]
+    params = [_param_line(p) for p in cmd.params if p.name != "help"]
+    if params:
+        out.append("\n".join(params) + "\n")
+    return out
 
 
 if __name__ == "__main__":

@@ -323,6 +323,17 @@ def _systematics(keys: Mapping[tuple[str, str], str], regions: Sequence[Region])
     return tuple(Systematic(keys[k], k[0], k[1], tuple(r.channel for r in regions if keys[k] in r.systematics)) for k in ordered)
 
 
+def _fixed_sample_name(seen: Mapping[int, _Seen], used: Mapping[str, Ops]) -> str | None:
+    """The signal sample's name when every patch gives it the same one (not each point's own name)."""
+    names = {n for s in seen.values() for n in s.names}
+    return next(iter(names)) if len(names) == 1 and not names & set(used) else None
+
+
+def _unexpressed(other: Mapping[str, int], n_patches: int) -> tuple[str, ...]:
+    """What the patches do besides adding a signal sample, each with how many do it."""
+    return tuple(f"{what}: in {n} of {n_patches} patches; a new signal cannot express it" for what, n in sorted(other.items()))
+
+
 def derive(
     workspace: Mapping[str, Any],
     patches: Mapping[str, Ops],
@@ -344,18 +355,16 @@ def derive(
     dropped: list[Dropped] = []
     channels = workspace.get("channels", [])
     regions = tuple(_region(i, channels[i], seen[i], poi, keys, dropped) for i in sorted(seen))
-    names = {n for s in seen.values() for n in s.names}
-    fixed_name = next(iter(names)) if len(names) == 1 and not names & set(used) else None  # not each point's own name
     return Interface(
         likelihood=likelihood,
         poi=poi,
         poi_bounds=bounds,
-        sample_name=fixed_name,
+        sample_name=_fixed_sample_name(seen, used),
         regions=regions,
         systematics=_systematics(keys, regions),
         not_entered=tuple(str(c["name"]) for i, c in enumerate(channels) if i not in seen),
         dropped=tuple(dropped),
-        unexpressed=tuple(f"{what}: in {n} of {len(used)} patches; a new signal cannot express it" for what, n in sorted(other.items())),
+        unexpressed=_unexpressed(other, len(used)),
         points=tuple(used),
         luminosity_ifb=luminosity_ifb,
     )

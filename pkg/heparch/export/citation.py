@@ -28,19 +28,15 @@ def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
         "title": require(src.title, "citation", "analysis.title (or name)", "add analysis.title to arch.yaml and rebuild"),
         "authors": _authors(src),
     }
-    contacts = [_entity(c.name, c.email) for c in a.contacts or () if c.name]
-    if contacts:
-        cff["contact"] = contacts
-    if a.description:
-        cff["abstract"] = a.description
-    if a.keywords:
-        cff["keywords"] = list(a.keywords)
-    if a.license:
-        cff["license"] = a.license
-    if released := date_of(src.manifest.created):
-        cff["date-released"] = released
-    if deposit.doi:
-        cff["doi"] = deposit.doi
+    optional = {
+        "contact": [_entity(c.name, c.email) for c in a.contacts or () if c.name],
+        "abstract": a.description,
+        "keywords": list(a.keywords or ()),
+        "license": a.license,
+        "date-released": date_of(src.manifest.created),
+        "doi": deposit.doi,
+    }
+    cff.update((key, value) for key, value in optional.items() if value)  # in this order, the ones the bundle has
     cff["identifiers"] = _identifiers(src)
     return cff
 

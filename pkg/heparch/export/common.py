@@ -178,9 +178,14 @@ def _complete(labels: Any, pairs: Iterable[tuple[Any, Any]]) -> tuple[tuple[str,
     names = tuple(str(x) for x in labels)
     values: dict[str, tuple[float, ...]] = {}
     for name, vals in pairs:
-        if isinstance(name, str) and isinstance(vals, list) and len(vals) == len(names) and all(_number(v) for v in vals):
+        if isinstance(name, str) and _numbers(vals, len(names)):
             values[name] = tuple(vals)
     return names, values
+
+
+def _numbers(vals: Any, n: int) -> bool:
+    """A point's label values: a list of ``n`` numbers."""
+    return isinstance(vals, list) and len(vals) == n and all(_number(v) for v in vals)
 
 
 def _number(v: Any) -> bool:

@@ -82,10 +82,12 @@ def problems(meta: Any) -> list[str]:
     out += _date_problems(meta.get("publication_date"))
     out += _list_problems(meta, "creators", ("name",), {})
     out += _list_problems(meta, "related_identifiers", ("identifier", "relation"), {"relation": RELATIONS})
-    keywords = meta.get("keywords", [])
-    if not (isinstance(keywords, list) and all(isinstance(k, str) for k in keywords)):
-        out.append("metadata.keywords: not a list of strings")
+    out += _keyword_problems(meta.get("keywords", []))
     return out
+
+
+def _keyword_problems(keywords: Any) -> list[str]:
+    return [] if isinstance(keywords, list) and all(isinstance(k, str) for k in keywords) else ["metadata.keywords: not a list of strings"]
 
 
 def _choice_problems(meta: dict[str, Any], key: str, values: frozenset[str], *, required: bool) -> list[str]:

@@ -23,6 +23,22 @@ def _values(r: CLsResult) -> tuple[float, ...]:
     return (r.observed, *r.expected)
 
 
+def _limit(values: Callable[[float], tuple[float, ...]], i: int, lo: float, hi: float, *, level: float, rtol: float) -> float:
+    """Where curve ``i`` of ``values`` crosses ``level`` below ``hi``: bracketed by walking down
+    from ``lo`` until CLs > level, then Brent's method; ``inf`` when the curve is still above
+    ``level`` at ``hi`` (the cap), the lowest point walked to when it never rises above it."""
+    from scipy.optimize import brentq
+
+    a = lo
+    while values(a)[i] <= level and a > hi * 1e-9:
+        a /= 10
+    if values(hi)[i] > level:
+        return math.inf
+    if values(a)[i] <= level:
+        return a
+    return float(brentq(lambda mu: values(mu)[i] - level, a, hi, rtol=rtol, xtol=1e-12 * hi))
+
+
 def upper_limit(
     cls_at: Callable[[float], CLsResult],
     *,
@@ -34,8 +50,6 @@ def upper_limit(
     settings: Mapping[str, Any] | None = None,
 ) -> UpperLimit:
     """Observed and expected upper limits of the POI from ``cls_at(mu)``."""
-    from scipy.optimize import brentq
-
     cache: dict[float, tuple[float, ...]] = {}
 
     def values(mu: float) -> tuple[float, ...]:
@@ -47,21 +61,8 @@ def upper_limit(
     lo = hi * 1e-6
     while max(values(hi)) > level and hi < cap:  # widen until every curve is below level (or the cap)
         lo, hi = hi, min(2 * hi, cap)
-    limits = []
-    above = []
-    for i, name in enumerate(NAMES):
-        # bracket this curve: walk down from the last bound until CLs > level
-        a = lo
-        while values(a)[i] <= level and a > hi * 1e-9:
-            a /= 10
-        if values(hi)[i] > level:
-            limits.append(math.inf)
-            above.append(name)
-            continue
-        if values(a)[i] <= level:
-            limits.append(a)
-            continue
-        limits.append(float(brentq(lambda mu, i=i: values(mu)[i] - level, a, hi, rtol=rtol, xtol=1e-12 * hi)))
+    limits = [_limit(values, i, lo, hi, level=level, rtol=rtol) for i in range(len(NAMES))]
+    above = [name for name, limit in zip(NAMES, limits, strict=True) if limit == math.inf]
     return UpperLimit(
         observed=limits[0],
         expected=(limits[1], limits[2], limits[3], limits[4], limits[5]),

@@ -294,12 +294,17 @@ class Hypotest:
             raise error
         first = found["nominal"]
         best = _lowest(first if isinstance(first, Minimum) else converged[0], converged)
+        self._record(what, found, converged)
+        return best
+
+    def _record(self, what: str, found: Mapping[str, Minimum | Exception], converged: list[Minimum]) -> None:
+        """Each start's -ln L (or that it did not converge), whether the minima differ by more than
+        :data:`MULTIMODAL_NLL`, and a note when the nominal start's fit was not the one kept."""
         self.starts[what] = {label: (m.nll if isinstance(m, Minimum) else "did not converge") for label, m in found.items()}
         if max(m.nll for m in converged) - min(m.nll for m in converged) > MULTIMODAL_NLL:
             self.multimodal.add(what)
-        if not isinstance(first, Minimum):  # the number differs from what pyhf's own hypotest gives (it raises)
+        if not isinstance(found["nominal"], Minimum):  # the number differs from what pyhf's own hypotest gives (it raises)
             self.notes.append(f"pyhf: the {what} from the nominal start did not converge; the lowest minimum of the other starts was taken")
-        return best
 
     # --- pyhf's calculator ---------------------------------------------------------------
     def _qmu_like(self, fixed: Minimum, free: Minimum) -> Any:
@@ -455,6 +460,26 @@ class PyhfModel:
             raise DegenerateResult(f"pyhf: the upper limit is not a number ({', '.join(bad)})")
         return ul
 
+    def _nominal_fit(self, fixed: list[bool]) -> tuple[Any, Any]:
+        """pyhf's free fit from its suggested start (parameters, -2 ln L); FitError when it does not converge."""
+        import pyhf
+
+        try:
+            pars, twice_nll, result = pyhf.infer.mle.fit(
+                self.data,
+                self.pdf,
+                init_pars=self.pdf.config.suggested_init(),
+                par_bounds=self.bounds(),
+                fixed_params=fixed,
+                return_fitted_val=True,
+                return_result_obj=True,
+            )
+        except pyhf.exceptions.FailedMinimization as exc:
+            raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(exc.result.message)}") from None
+        if not result.success:  # pyhf raises first; kept in case it stops doing so
+            raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(result.message)}")
+        return pars, twice_nll
+
     def fit(self) -> FitResult:
         """The free maximum-likelihood fit (POI within its bounds) with its post-fit covariance.
 
@@ -463,24 +488,10 @@ class PyhfModel:
         columns for fixed parameters).
         """
         import numpy as np
-        import pyhf
 
         fixed = list(self.pdf.config.suggested_fixed())
         with _numpy_backend(self.tolerance):
-            try:
-                pars, twice_nll, result = pyhf.infer.mle.fit(
-                    self.data,
-                    self.pdf,
-                    init_pars=self.pdf.config.suggested_init(),
-                    par_bounds=self.bounds(),
-                    fixed_params=fixed,
-                    return_fitted_val=True,
-                    return_result_obj=True,
-                )
-            except pyhf.exceptions.FailedMinimization as exc:
-                raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(exc.result.message)}") from None
-            if not result.success:  # pyhf raises first; kept in case it stops doing so
-                raise FitError(f"pyhf: the maximum-likelihood fit did not converge: {_one_line(result.message)}")
+            pars, twice_nll = self._nominal_fit(fixed)
             pars, twice_nll, lower = self._lower_free_fit(pars, twice_nll)
             x = np.asarray(pars, dtype=float)
             free = [i for i, f in enumerate(fixed) if not f]

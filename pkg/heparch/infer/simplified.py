@@ -249,6 +249,24 @@ def _theta_bounds(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarr
     return lo, hi
 
 
+def _rate_coefficients(m1: np.ndarray, m2: np.ndarray, m3: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A, B, C of the background rates and the correlation matrix rho: the linear form (C = 0)
+    without third moments, else the quadratic one (eq. 2.12); refused where they overflow."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is refused below
+        if m3 is None:
+            sigma = np.sqrt(np.diag(m2))
+            a, b, c, rho = m1.copy(), sigma, np.zeros(m1.size), m2 / np.outer(sigma, sigma)
+        else:
+            a, b, c, rho = quadratic_coefficients(m1, m2, m3)
+    for what, values in (("background rate coefficients A, B, C", (a, b, c)), ("correlation matrix rho", (rho,))):
+        if not all(np.all(np.isfinite(v)) for v in values):
+            field = "$.third_moments" if m3 is not None else "$.covariance"
+            raise InferenceInputError(
+                f"{field}: the model's {what} overflow double precision (moments too large for their bins); rescale the inputs or check their units"
+            )
+    return a, b, c, rho
+
+
 class SimplifiedBackground:
     """A simplified likelihood prepared once: coefficients, constraint, bounds.
 
@@ -263,21 +281,8 @@ class SimplifiedBackground:
         self.signals: dict[str, np.ndarray] = parsed["signals"]
         m1, m2, m3 = parsed["background"], parsed["covariance"], parsed["third_moments"]
         n = m1.size
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is refused below
-            if m3 is None:
-                self.form = "linear"
-                sigma = np.sqrt(np.diag(m2))
-                self.a, self.b, self.c = m1.copy(), sigma, np.zeros(n)
-                rho = m2 / np.outer(sigma, sigma)
-            else:
-                self.form = "quadratic"
-                self.a, self.b, self.c, rho = quadratic_coefficients(m1, m2, m3)
-        for what, values in (("background rate coefficients A, B, C", (self.a, self.b, self.c)), ("correlation matrix rho", (rho,))):
-            if not all(np.all(np.isfinite(v)) for v in values):
-                field = "$.third_moments" if m3 is not None else "$.covariance"
-                raise InferenceInputError(
-                    f"{field}: the model's {what} overflow double precision (moments too large for their bins); rescale the inputs or check their units"
-                )
+        self.form = "linear" if m3 is None else "quadratic"
+        self.a, self.b, self.c, rho = _rate_coefficients(m1, m2, m3)
         with np.errstate(over="ignore", invalid="ignore"):
             negative_discriminant = m3 is not None and bool(np.any(np.outer(self.c, self.c) * m2 * 8.0 + np.outer(self.b, self.b) ** 2 < 0))
         if negative_discriminant:
@@ -462,13 +467,7 @@ class SimplifiedModel:
         convergence when the largest free gradient component is below GRAD_TOL or the
         Newton decrement below DECREMENT_TOL.
         """
-        bk = self.bkg
-        if free_mu:
-            x = np.concatenate(([max(mu, 0.0)], theta0))
-            lo, hi = self._lo_mu, self._hi_mu
-        else:
-            x = theta0.copy()
-            lo, hi = bk.lo, bk.hi
+        x, lo, hi = self._box(theta0, mu, free_mu=free_mu)
 
         def point(x: np.ndarray) -> _Point | None:
             return self._point(float(x[0]), x[1:], data) if free_mu else self._point(mu, x, data)
@@ -507,6 +506,12 @@ class SimplifiedModel:
         if free_mu:  # the Hessian at the minimum, for the post-fit covariance
             return _Fit(float(x[0]), x[1:].copy(), 2.0 * pt.f, converged, it, self._hessian(pt, True))
         return _Fit(mu, x, 2.0 * pt.f, converged, it, None, self._predictor(pt, factor, free, x))
+
+    def _box(self, theta0: np.ndarray, mu: float, *, free_mu: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fit's variables at the start (mu first when it is free; theta) and their bounds."""
+        if free_mu:
+            return np.concatenate(([max(mu, 0.0)], theta0)), self._lo_mu, self._hi_mu
+        return theta0.copy(), self.bkg.lo, self.bkg.hi
 
     def _predictor(self, pt: _Point, factor: Any, free: np.ndarray | None, x: np.ndarray) -> np.ndarray | None:
         """dtheta/dmu = -H_tt^-1 H_t,mu at the solution (the last factor), to warm-start nearby mu."""
@@ -584,15 +589,7 @@ class SimplifiedModel:
         """The lowest minimum from ``starts`` (``key``: data and fixed mu, None when free), and
         the converged fits by start with those that reached the same minimum as a lower one left
         out; records -ln L from each start when they differ by more than MULTIMODAL_TOL."""
-        fits: dict[str, _Fit] = {}
-        errors: list[FitError] = []
-        for name, mu0, theta0 in starts:
-            try:
-                fits[name] = self._minimise(data, theta0, mu0, free_mu=free_mu)
-            except FitError as err:  # this start lies where a bin with data has a zero rate
-                errors.append(err)
-        if not fits:
-            raise errors[0]
+        fits = self._from_starts(data, starts, free_mu=free_mu)
         converged = sorted(((f.twice_nll, name, f) for name, f in fits.items() if f.converged), key=lambda t: t[0])
         if not converged:
             self._check(next(iter(fits.values())), _describe(key))
@@ -604,6 +601,19 @@ class SimplifiedModel:
             if not any(_same_minimum(f, g) for g in distinct.values()):
                 distinct[name] = f
         return converged[0][2], distinct
+
+    def _from_starts(self, data: _Data, starts: list[tuple[str, float, np.ndarray]], *, free_mu: bool) -> dict[str, _Fit]:
+        """A fit from each start that can be fitted, by start name; the first start's error when none can."""
+        fits: dict[str, _Fit] = {}
+        errors: list[FitError] = []
+        for name, mu0, theta0 in starts:
+            try:
+                fits[name] = self._minimise(data, theta0, mu0, free_mu=free_mu)
+            except FitError as err:  # this start lies where a bin with data has a zero rate
+                errors.append(err)
+        if not fits:
+            raise errors[0]
+        return fits
 
     def qtilde(self, mu: float) -> tuple[float, float]:
         """q~mu for the observed and for the Asimov data at ``mu``."""

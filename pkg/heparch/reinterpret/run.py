@@ -226,7 +226,7 @@ def plan(
     token = f"{source.identity}:{pub.likelihood}:reinterpret:{choice.name}"
     context = Context(token, pub.likelihood, "workspace", choice.name, pub.workspace, pub.settings, fallback=choice.fallback)
     generated = {p.name: patch_for(itf, p) for p in signals.points}
-    wants_ul = upper_limits or xsec_pb is not None or any("xsec_pb" in p.labels for p in signals.points)
+    wants_ul = _wants_upper_limits(signals, upper_limits=upper_limits, xsec_pb=xsec_pb)
     sl_context, outside = _simplified_context(source, pub, signals.points) if compare_simplified else (None, {})
     tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul, simplified=_token(sl_context)) for p in signals.points]
     notes = ([f"{pub.likelihood}: {choice.reason}"] if choice.reason else []) + _left_out(outside)
@@ -252,6 +252,11 @@ def _simplified_context(source: Source, pub: Published, points: Sequence[SignalP
     signals, outside = signals_for(bins, points)
     token = f"{source.identity}:{sl_path}:reinterpret:simplified"
     return Context(token, sl_path, "simplified", "simplified", with_signals(sl, signals)), outside
+
+
+def _wants_upper_limits(signals: SignalFile, *, upper_limits: bool, xsec_pb: float | None) -> bool:
+    """Upper limits are computed when asked for, or to scale by a cross-section (--xsec or a point's ``xsec_pb`` label)."""
+    return upper_limits or xsec_pb is not None or any("xsec_pb" in p.labels for p in signals.points)
 
 
 def _scaled(mu: float | None, xsec: float) -> float | None:

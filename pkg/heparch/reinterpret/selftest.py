@@ -80,13 +80,18 @@ class SelfTest:
 
 def _same(a: Any, b: Any) -> bool:
     """Equal JSON values, numbers within :data:`SAME` relative."""
-    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+    if _numbers(a, b):
         return math.isclose(float(a), float(b), rel_tol=SAME, abs_tol=1e-300)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
     return bool(a == b)
+
+
+def _numbers(a: Any, b: Any) -> bool:
+    """Both JSON numbers (``a`` not a boolean), compared within a tolerance."""
+    return isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool)
 
 
 def _by_region(ops: Ops, workspace: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -118,6 +123,17 @@ def _compare_sample(region: str, published: Mapping[str, Any], generated: Mappin
     return out
 
 
+def _compare_region(
+    region: str, pub: Mapping[str, Mapping[str, Any]], gen: Mapping[str, Mapping[str, Any]], documented: set[tuple[str, str, str]], regions_dropped: set[str]
+) -> list[Difference]:
+    """The differences in one region: a signal sample on one side only, else its sample's."""
+    if region not in gen:
+        return [Difference(region, "signal sample", "not in the generated patch", region in regions_dropped)]
+    if region not in pub:
+        return [Difference(region, "signal sample", "only in the generated patch", False)]
+    return _compare_sample(region, pub[region], gen[region], documented)
+
+
 def compare_patches(published: Ops, generated: Generated, dropped: Sequence[Dropped], workspace: Mapping[str, Any]) -> tuple[Difference, ...]:
     """Every difference between a published patch and the generated one; a difference is
     documented when the interface or the input conversion lists its modifier as dropped."""
@@ -125,14 +141,7 @@ def compare_patches(published: Ops, generated: Generated, dropped: Sequence[Drop
     other_ops = [d for d in dropped if d.type in PATCH_OPS]  # the conversion's note on each operation that adds no signal sample
     regions_dropped = {d.region for d in other_ops}
     pub, gen = _by_region(published, workspace), _by_region(generated.ops, workspace)
-    out: list[Difference] = []
-    for region in sorted(set(pub) | set(gen)):
-        if region not in gen:
-            out.append(Difference(region, "signal sample", "not in the generated patch", region in regions_dropped))
-        elif region not in pub:
-            out.append(Difference(region, "signal sample", "only in the generated patch", False))
-        else:
-            out += _compare_sample(region, pub[region], gen[region], documented)
+    out = [d for region in sorted(set(pub) | set(gen)) for d in _compare_region(region, pub, gen, documented, regions_dropped)]
     n_other = sum(1 for op in published if sample_add(op, workspace) is None)
     if n_other:
         out.append(Difference("(patch)", f"{n_other} operation(s) that add no signal sample", "not generated", len(other_ops) == n_other))

@@ -203,14 +203,19 @@ def _csv_row(row: Mapping[str, str], line: int, path: Path, values: Sequence[str
     point, channel = (row.get("point") or "").strip(), (row.get("channel") or "").strip()
     if not point or not channel:
         raise _bad(where, "every row needs 'point' and 'channel'; fill them in")
-    try:
-        b = int(row.get("bin") or "")
-    except ValueError:
-        raise _bad(f"{where}:bin", f"{row.get('bin')!r} is not a bin index (0, 1, ...)") from None
+    b = _bin_index(row, where)
     cells = {c: _cell(row[c].strip(), f"{where}:{c}") for c in values if (row.get(c) or "").strip()}
     if "yield" not in cells:
         raise _bad(f"{where}:yield", "empty; give the expected signal events in this bin")
     return point, channel, b, cells
+
+
+def _bin_index(row: Mapping[str, str], where: str) -> int:
+    """A row's ``bin`` column as an integer."""
+    try:
+        return int(row.get("bin") or "")
+    except ValueError:
+        raise _bad(f"{where}:bin", f"{row.get('bin')!r} is not a bin index (0, 1, ...)") from None
 
 
 def _series(by_bin: Mapping[int, float], where: str) -> Values:

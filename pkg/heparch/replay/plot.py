@@ -167,16 +167,25 @@ def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
         return [2 * v for v in nice_ticks(lo / 2, hi / 2, n)]
     if span / n < sys.float_info.min:
         return []
-    raw = span / n
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    return _multiples(lo, hi, _tick_step(span / n), 2 * n)
+
+
+def _multiples(lo: float, hi: float, step: float, most: int) -> list[float]:
+    """The multiples of ``step`` in [lo, hi], none when there would be more than ``most + 1``."""
+    span = hi - lo
     k0, k1 = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
-    if not 0 <= k1 - k0 <= 2 * n:
+    if not 0 <= k1 - k0 <= most:
         return []
     # round away the float noise of k * step (0.30000000000000004) at a precision relative to the step
     digits = max(0, 2 - math.floor(math.log10(step)))
     ticks = (round(k * step, digits) + 0.0 for k in range(k0, k1 + 1))
     return sorted({v for v in ticks if lo - 1e-9 * span <= v <= hi + 1e-9 * span})
+
+
+def _tick_step(raw: float) -> float:
+    """The round step (1, 2, 2.5 or 5 times a power of ten) at or just above ``raw``."""
+    mag = 10.0 ** math.floor(math.log10(raw))
+    return next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
 
 
 def padded(values: Sequence[float]) -> tuple[float, float]:
@@ -325,7 +334,7 @@ def _triangulation(qs: Sequence[Placed]) -> Triangulation | None:
     from matplotlib.tri import Triangulation
 
     uv = [_position(q) for q in qs]
-    if len(uv) < 3 or len({u for u, _ in uv}) < 2 or len({v for _, v in uv}) < 2:
+    if not _may_span_plane(uv):
         return None
     try:
         tri = Triangulation([u for u, _ in uv], [v for _, v in uv])
@@ -333,6 +342,11 @@ def _triangulation(qs: Sequence[Placed]) -> Triangulation | None:
     except (ValueError, RuntimeError):  # qhull: all points on a line (or nearly)
         return None
     return tri if n else None
+
+
+def _may_span_plane(uv: Sequence[tuple[float, float]]) -> bool:
+    """At least three positions, not all on one vertical or horizontal line (qhull decides the rest)."""
+    return len(uv) >= 3 and len({u for u, _ in uv}) >= 2 and len({v for _, v in uv}) >= 2
 
 
 def _with(qs: Sequence[Placed], src: Callable[[PointOutcome], Mapping[str, Any] | None], field: str, index: int | None = None) -> list[Placed]:
@@ -688,6 +702,14 @@ def _difference_cells(fig: Figure, ax: Axes, placed: Sequence[Placed], size: flo
         gid="difference-cells",
         zorder=3,
     )
+    _failed_and_missing_cells(ax, placed, size)
+    bar = fig.colorbar(cells, ax=ax, shrink=0.9)
+    _plain_ticks(bar.ax.yaxis, signed=True)
+    bar.set_label(title, fontsize=8)
+
+
+def _failed_and_missing_cells(ax: Axes, placed: Sequence[Placed], size: float) -> None:
+    """A red square around each failed point's cell and a red cross where a point has no difference."""
     failed = [q for q in placed if not q.outcome.passed]
     ax.scatter(
         [q.u for q in failed],
@@ -702,14 +724,35 @@ def _difference_cells(fig: Figure, ax: Axes, placed: Sequence[Placed], size: flo
     )
     missing = [q for q in placed if difference(q.outcome) is None]
     ax.scatter([q.u for q in missing], [q.v for q in missing], s=size, marker="x", c=RED, linewidths=1.2, gid="difference-missing", zorder=4)
-    bar = fig.colorbar(cells, ax=ax, shrink=0.9)
-    _plain_ticks(bar.ax.yaxis, signed=True)
-    bar.set_label(title, fontsize=8)
 
 
 def _ratio_panel(ax: Axes, report: ReplayReport, level: float) -> None:
     """Without label values: replayed against claimed CLs_obs, log-log, agreement on the diagonal."""
-    lo, hi = _log_range([cls_of(p.claimed) for p in report.points] + [cls_of(p.replayed) for p in report.points])
+    lo, hi = _cls_range(report)
+    _log_log_frame(ax, lo, hi, level)
+    for name, (label, marker, face, edge) in CATEGORIES.items():
+        ps = [p for p in report.points if category(p) == name]
+        xs = [_clip(cls_of(p.claimed), lo, hi) for p in ps]
+        ys = [_clip(cls_of(p.replayed), lo, hi) for p in ps]
+        kw: dict[str, Any] = {"facecolors": face, "edgecolors": edge} if marker != "x" else {"c": face}
+        ax.scatter(xs, ys, s=30, marker=marker, linewidths=1.0, label=label, gid=f"points-{name}", zorder=3, **kw)
+    _failed_rings(ax, report, lo, hi)
+    _plain_ticks(ax.xaxis)
+    _plain_ticks(ax.yaxis)
+    ax.set_xlabel("claimed CLs_obs")
+    ax.set_ylabel("replayed CLs_obs (not computed: on the bottom edge)")
+    ax.set_title(f"Replayed vs claimed CLs_obs (shaded: exclusion at {level:g} differs)", loc="left")
+    ax.legend(handles=_legend_handles(), loc="upper left", fontsize=7.5)
+
+
+def _cls_range(report: ReplayReport) -> tuple[float, float]:
+    """The decades that hold every claimed and replayed CLs_obs."""
+    return _log_range([cls_of(p.claimed) for p in report.points] + [cls_of(p.replayed) for p in report.points])
+
+
+def _log_log_frame(ax: Axes, lo: float, hi: float, level: float) -> None:
+    """Log-log axes over [lo, hi], the quadrants where the exclusion at ``level`` differs shaded,
+    the diagonal of agreement and the level's lines."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
@@ -719,12 +762,10 @@ def _ratio_panel(ax: Axes, report: ReplayReport, level: float) -> None:
     ax.plot([lo, hi], [lo, hi], color="#444444", linewidth=0.8)
     ax.axvline(level, color="#777777", linestyle="--", linewidth=0.8)
     ax.axhline(level, color="#777777", linestyle="--", linewidth=0.8)
-    for name, (label, marker, face, edge) in CATEGORIES.items():
-        ps = [p for p in report.points if category(p) == name]
-        xs = [_clip(cls_of(p.claimed), lo, hi) for p in ps]
-        ys = [_clip(cls_of(p.replayed), lo, hi) for p in ps]
-        kw: dict[str, Any] = {"facecolors": face, "edgecolors": edge} if marker != "x" else {"c": face}
-        ax.scatter(xs, ys, s=30, marker=marker, linewidths=1.0, label=label, gid=f"points-{name}", zorder=3, **kw)
+
+
+def _failed_rings(ax: Axes, report: ReplayReport, lo: float, hi: float) -> None:
+    """A red ring around each point outside its tolerance."""
     failed = [p for p in report.points if not p.passed]
     ax.scatter(
         [_clip(cls_of(p.claimed), lo, hi) for p in failed],
@@ -738,12 +779,6 @@ def _ratio_panel(ax: Axes, report: ReplayReport, level: float) -> None:
         gid="points-failed",
         zorder=4,
     )
-    _plain_ticks(ax.xaxis)
-    _plain_ticks(ax.yaxis)
-    ax.set_xlabel("claimed CLs_obs")
-    ax.set_ylabel("replayed CLs_obs (not computed: on the bottom edge)")
-    ax.set_title(f"Replayed vs claimed CLs_obs (shaded: exclusion at {level:g} differs)", loc="left")
-    ax.legend(handles=_legend_handles(), loc="upper left", fontsize=7.5)
 
 
 def _legend_handles() -> list[Any]:
@@ -774,15 +809,10 @@ def _legend_handles() -> list[Any]:
 
 
 def _difference_scatter(ax: Axes, report: ReplayReport, level: float) -> None:
-    lo, hi = _log_range([cls_of(p.claimed) for p in report.points] + [cls_of(p.replayed) for p in report.points])
+    lo, hi = _cls_range(report)
     diffs = [difference(p) for p in report.points]
-    norm = _diff_norm(diffs)
-    top = float(norm.vmax)
-    ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=top * 1e-5, linscale=0.5)
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(-top * 1.05, top * 1.05)
-    ax.axvline(level, color="#777777", linestyle="--", linewidth=0.8)
+    top = float(_diff_norm(diffs).vmax)
+    _log_symlog_frame(ax, lo, hi, top, level)
     ok = [(p, d) for p, d in zip(report.points, diffs, strict=True) if d is not None]
     ax.scatter([_clip(cls_of(p.claimed), lo, hi) for p, _ in ok], [max(min(d, top), -top) for _, d in ok], s=20, c=NAVY, gid="difference-cells", zorder=3)
     failed = [(p, d) for p, d in ok if not p.passed]
@@ -802,6 +832,15 @@ def _difference_scatter(ax: Axes, report: ReplayReport, level: float) -> None:
     ax.set_xlabel("claimed CLs_obs")
     ax.set_ylabel("replayed \u2212 claimed (symmetric log)")
     ax.set_title("Replayed \u2212 claimed CLs_obs", loc="left")
+
+
+def _log_symlog_frame(ax: Axes, lo: float, hi: float, top: float, level: float) -> None:
+    """Claimed CLs on a log axis over [lo, hi], differences on a symmetric log axis up to +-``top``, the level's line."""
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=top * 1e-5, linscale=0.5)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(-top * 1.05, top * 1.05)
+    ax.axvline(level, color="#777777", linestyle="--", linewidth=0.8)
 
 
 def _plain_ticks(axis: Any, *, signed: bool = False) -> None:
@@ -842,9 +881,7 @@ def upper_limits(p: PointOutcome) -> float | None:
 def upper_limit_figure(report: ReplayReport) -> Figure | None:
     """The map of the observed upper limits over the label plane; None when no point has one."""
     placed, xs, ys = placed_points(report)
-    if len(regions(placed)) > 1:
-        placed = best_expected(placed, "replayed") or placed
-    with_ul = [(q, ul) for q in placed if (ul := upper_limits(q.outcome)) is not None]
+    with_ul = _with_upper_limits(placed)
     if not with_ul or xs is None or ys is None or report.labels is None:
         return None
     with _style():
@@ -870,14 +907,25 @@ def upper_limit_figure(report: ReplayReport) -> Figure | None:
             gid="ul-map",
             zorder=3,
         )
-        bar = fig.colorbar(sc, ax=ax, shrink=0.9)
-        if hi < lo * 100:  # under two decades: 1, 2 and 5 of each decade, else only the decades get a label
-            from matplotlib.ticker import LogLocator
-
-            bar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        _plain_ticks(bar.ax.yaxis)
-        bar.set_label("observed upper limit on \u03bc (1 = the signal as predicted)")
+        _upper_limit_bar(fig.colorbar(sc, ax=ax, shrink=0.9), lo, hi)
         return fig
+
+
+def _with_upper_limits(placed: Sequence[Placed]) -> list[tuple[Placed, float]]:
+    """The points with an upper limit and its value (of several likelihoods, the one with the best expected CLs at each point)."""
+    if len(regions(placed)) > 1:
+        placed = best_expected(placed, "replayed") or placed
+    return [(q, ul) for q in placed if (ul := upper_limits(q.outcome)) is not None]
+
+
+def _upper_limit_bar(bar: Any, lo: float, hi: float) -> None:
+    """The colour bar's ticks and title: under two decades 1, 2 and 5 of each decade get a label, else only the decades."""
+    if hi < lo * 100:
+        from matplotlib.ticker import LogLocator
+
+        bar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    _plain_ticks(bar.ax.yaxis)
+    bar.set_label("observed upper limit on \u03bc (1 = the signal as predicted)")
 
 
 def _log_span(lo: float, hi: float) -> tuple[float, float]:
