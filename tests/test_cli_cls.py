@@ -175,11 +175,11 @@ def test_default_backend_selection() -> None:
 
 def test_requested_backend_must_read_the_input() -> None:
     assert backends.choose("workspace", {}, "pyhf", factory=factory("x")).name == "pyhf"
-    with pytest.raises(InputError, match="--backend simplified: cannot read a HistFactory workspace; use --backend fast or pyhf"):
+    with pytest.raises(InputError, match="backend simplified: cannot read a HistFactory workspace; use backend=fast or pyhf"):
         backends.choose("workspace", {}, "simplified", factory=factory())
-    with pytest.raises(InputError, match="--backend pyhf: cannot read a simplified likelihood"):
+    with pytest.raises(InputError, match="backend pyhf: cannot read a simplified likelihood"):
         backends.choose("simplified", {}, "pyhf", factory=factory())
-    with pytest.raises(InputError, match="--backend fast: cannot handle this model: odd; use --backend pyhf"):
+    with pytest.raises(InputError, match="backend fast: cannot handle this model: odd; use backend=pyhf"):
         backends.choose("workspace", {}, "fast", factory=factory("odd"))
     with pytest.raises(InputError, match="unknown backend"):
         backends.get("jax")

@@ -135,7 +135,7 @@ def test_settings_decide_the_default_choice() -> None:
     neither = {"fast": Refusing("fast"), "pyhf": Refusing("pyhf")}
     with pytest.raises(InputError, match="neither backend can compute these settings: fast: fast refuses q; pyhf: pyhf refuses q"):
         backends.choose("workspace", {}, settings=q, factory=neither.__getitem__)
-    with pytest.raises(InputError, match="--backend pyhf: cannot handle this model: pyhf refuses q; use --backend fast"):
+    with pytest.raises(InputError, match="backend pyhf: cannot handle this model: pyhf refuses q; use backend=fast"):
         backends.choose("workspace", {}, "pyhf", settings=q, factory=neither.__getitem__)
     assert backends.choose("workspace", {}, settings=Settings(measurement="m"), factory=neither.__getitem__).fallback
 

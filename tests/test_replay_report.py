@@ -767,7 +767,7 @@ def test_write_plot_formats_and_determinism(tmp_path: Path) -> None:
         assert first.startswith(magic)
         plot.write_plot(rep, target)
         assert target.read_bytes() == first, suffix  # no date, fixed ids
-    with pytest.raises(InputError, match=r"--plot .*exclusion\.jpg: the format comes from the suffix; use \.pdf, \.png or \.svg"):
+    with pytest.raises(InputError, match=r"plot .*exclusion\.jpg: the format comes from the suffix; use \.pdf, \.png or \.svg"):
         plot.write_plot(rep, tmp_path / "exclusion.jpg")
     assert rr.html(rep) == rr.html(rep)
 

@@ -311,7 +311,7 @@ def _load_config(cfg_file: Path, opened: importer.Source) -> tuple[config.ArchCo
     except InputError as exc:
         if not opened.is_archive:
             raise
-        raise InputError(exc.message.replace(str(cfg_file), opened.where(config.FILENAME)), findings=exc.findings) from None
+        raise InputError(exc.message.replace(str(cfg_file), opened.where(config.FILENAME)), findings=exc.findings, option=exc.option) from None
 
 
 def collect(source: Path, *, output: Path | None = None, opened: importer.Source | None = None) -> tuple[config.ArchConfig, list[Source], list[Finding]]:

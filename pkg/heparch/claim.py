@@ -180,7 +180,7 @@ def claim(
         parent = bundle.identity
         paths = _results_paths(Analysis.of(bundle), contexts, tasks)
     if audit < 0:
-        raise InputError(f"--audit {audit}: must be 0 or more")
+        raise InputError(f"audit {audit}: must be 0 or more", option="audit")
     if on_start is not None:
         on_start("points", len(tasks))
     values, failed = _compute(contexts, tasks, notes, jobs=jobs, scheduler=scheduler, on_result=on_result)
@@ -212,11 +212,11 @@ def _results_paths(analysis: Analysis, contexts: Mapping[str, Context], tasks: l
 def _check_output(src: Path, out: Path) -> None:
     """``out`` must be a new file name in an existing directory, not the input bundle."""
     if out.is_dir():
-        raise InputError(f"-o {out}: is a directory; give the output file name, e.g. -o {out / 'claimed.zst'}")
+        raise InputError(f"out {out}: is a directory; give the output file name, e.g. out={out / 'claimed.zst'}", option="out")
     if not out.parent.is_dir():
-        raise InputError(f"-o {out}: directory {out.parent} does not exist")
+        raise InputError(f"out {out}: directory {out.parent} does not exist", option="out")
     if out.exists() and out.resolve() == src.resolve():
-        raise InputError(f"-o {out}: is the input bundle; write the claimed bundle to a new file")
+        raise InputError(f"out {out}: is the input bundle; write the claimed bundle to a new file", option="out")
 
 
 Values = dict[str, dict[str, dict[str, Any]]]  # context token -> point -> the values to claim

@@ -23,10 +23,13 @@ class HeparchError(Exception):
 
     exit_code = EXIT_INTERNAL
 
-    def __init__(self, message: str, *, findings: list[Finding] | None = None) -> None:
+    def __init__(self, message: str, *, findings: list[Finding] | None = None, option: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.findings = list(findings or [])
+        #: the parameter the message is about (``"backend"``, ``"poi_bounds"``): the message speaks of the
+        #: library (``backend 'x': ...``, ``use backend=pyhf``); the CLI names the flag instead (``--backend``)
+        self.option = option
 
     def diagnostics(self) -> str:
         """One line per problem, the first being the summary."""

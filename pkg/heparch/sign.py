@@ -109,7 +109,7 @@ def sign(
     path = Path(bundle)
     problem = role_problem(role)
     if problem:
-        raise InputError(f"--role: {problem}")
+        raise InputError(f"role: {problem}", option="role")
     time = time or signing_time()
     keyid = signer.public.keyid
     target = _in_place(path)

@@ -230,11 +230,11 @@ def simplify(
 
 def _check_numbers(samples: int, seed: int) -> None:
     if samples < 2:
-        raise InputError(f"--samples {samples}: needs at least 2 samples (a covariance needs 2; the default is {SAMPLES})")
+        raise InputError(f"samples {samples}: needs at least 2 samples (a covariance needs 2; the default is {SAMPLES})", option="samples")
     if samples > strictjson.MAX_SAFE_INTEGER:  # recorded in derived_from, where a reader refuses it (E038)
-        raise InputError(f"--samples {samples}: must be at most 2^53 - 1 = {strictjson.MAX_SAFE_INTEGER}")
+        raise InputError(f"samples {samples}: must be at most 2^53 - 1 = {strictjson.MAX_SAFE_INTEGER}", option="samples")
     if not 0 <= seed <= strictjson.MAX_SAFE_INTEGER:
-        raise InputError(f"--seed {seed}: must be a whole number from 0 to 2^53 - 1 = {strictjson.MAX_SAFE_INTEGER} (recorded in derived_from)")
+        raise InputError(f"seed {seed}: must be a whole number from 0 to 2^53 - 1 = {strictjson.MAX_SAFE_INTEGER} (recorded in derived_from)", option="seed")
 
 
 def _resolve(path: Path, patchset: str | Path | None, likelihood: str | None) -> _Source:
@@ -426,11 +426,11 @@ def _bins(names: Sequence[str], sizes: Sequence[int], chosen: Sequence[str] | No
         chosen = list(names)
     unknown = [c for c in chosen if c not in nbins]
     if unknown:
-        raise InputError(f"--channels: {listing(unknown)} not a channel of the workspace; valid names: {', '.join(names)}")
+        raise InputError(f"channels: {listing(unknown)} not a channel of the workspace; valid names: {', '.join(names)}", option="channels")
     if not chosen:
-        raise InputError(f"--channels: name at least one channel; valid names: {', '.join(names)}")
+        raise InputError(f"channels: name at least one channel; valid names: {', '.join(names)}", option="channels")
     if len(set(chosen)) != len(chosen):
-        raise InputError(f"--channels: a channel is named twice in {','.join(chosen)}")
+        raise InputError(f"channels: a channel is named twice in {','.join(chosen)}", option="channels")
     return [(c, i) for c in chosen for i in range(nbins[c])]
 
 

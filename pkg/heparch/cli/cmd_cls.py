@@ -41,7 +41,7 @@ def _model(
     except InferenceInputError as exc:  # the backends name the field; the file is named here
         if str(input_) in exc.message:
             raise
-        raise InferenceInputError(f"{input_}: {exc.message}") from None
+        raise InferenceInputError(f"{input_}: {exc.message}", option=exc.option) from None
     if choice.reason:
         say(choice.reason)
     for finding in inputs.warnings:  # what pyhf computes but is unusual

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import traceback
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import typer
 import typer.core
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         with signals.handled():  # SIGINT and SIGTERM end every command through its cleanup: exit 130 / 143
             command()(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
     except HeparchError as exc:
-        _fail(f"error: {exc.diagnostics()}", exc.exit_code)
+        _fail(f"error: {flagged(exc)}", exc.exit_code)
     except SystemExit as exc:
         if exc.code == 1 and _reader_gone():
             sys.exit(0)  # `arch ls | head`: the reader has gone, which is not an error; print nothing more
@@ -137,6 +138,27 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc) or "interrupted", 128 + signals.signum_of(exc))
     except Exception as exc:  # the one place internal errors are turned into exit 3
         _internal_error(exc)
+
+
+#: parameters whose command-line flag is not ``--`` and the parameter's name with dashes
+FLAGS: Final = {"out": "-o", "normsys": "--normsys-interp", "histosys": "--histosys-interp"}
+
+
+def flag_of(option: str) -> str:
+    """``poi_bounds`` -> ``--poi-bounds``, ``out`` -> ``-o``: the flag of a library parameter."""
+    return FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def flagged(exc: HeparchError) -> str:
+    """The error's diagnostics as the CLI says them: a message about a parameter (``exc.option``)
+    names its flag where the library names the parameter, at the start (``backend 'x': ...`` ->
+    ``--backend 'x': ...``) and in hints (``use backend=pyhf`` -> ``use --backend pyhf``)."""
+    text = exc.diagnostics()
+    if exc.option is None:
+        return text
+    flag = flag_of(exc.option)
+    text = re.sub(rf"\b{re.escape(exc.option)}=", f"{flag} ", text)
+    return re.sub(rf"^{re.escape(exc.option)}(?=[ :])", flag, text)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -94,7 +94,7 @@ class Deposit:
     def check(self) -> None:
         """Refuse a ``--doi`` that is not a bare DOI (DataCite's and CFF's form: ``10.NNNN/suffix``)."""
         if self.doi is not None and not _BARE_DOI.match(self.doi):
-            raise InputError(f"--doi {self.doi!r}: not a DOI; give it as 10.NNNN/suffix, without https://doi.org/")
+            raise InputError(f"doi {self.doi!r}: not a DOI; give it as 10.NNNN/suffix, without https://doi.org/", option="doi")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,7 +40,7 @@ _KIND_NAMES: Final = {"workspace": "a HistFactory workspace", "simplified": "a s
 def get(name: str) -> Backend:
     """A new instance of the backend ``name``; :class:`MissingBackend` when it cannot be imported."""
     if name not in BACKENDS:
-        raise InputError(f"--backend {name!r}: unknown backend; choose one of {', '.join(BACKENDS)}")
+        raise InputError(f"backend {name!r}: unknown backend; choose one of {', '.join(BACKENDS)}", option="backend")
     module_name, cls_name = BACKENDS[name]
     try:
         module = importlib.import_module(module_name)
@@ -49,10 +49,10 @@ def get(name: str) -> Backend:
         what = (
             "is not part of this heparch installation yet" if missing.startswith("heparch") else f"needs the Python package {missing!r}, which is not installed"
         )
-        raise MissingBackend(f"backend {name!r} {what} ({module_name}); choose another with --backend") from None
+        raise MissingBackend(f"backend {name!r} {what} ({module_name}); choose another backend", option="backend") from None
     cls = getattr(module, cls_name, None)
     if cls is None:
-        raise MissingBackend(f"backend {name!r}: {module_name} has no {cls_name}; choose another with --backend")
+        raise MissingBackend(f"backend {name!r}: {module_name} has no {cls_name}; choose another backend", option="backend")
     backend: Backend = cls()
     return backend
 
@@ -115,16 +115,16 @@ def _requested(kind: str, spec: Mapping[str, Any], requested: str, settings: Set
     """The backend the user named, when it can read ``kind`` and handle this model and settings."""
     allowed = KINDS[kind]
     if requested not in BACKENDS:
-        raise InputError(f"--backend {requested!r}: unknown backend; choose one of {', '.join(BACKENDS)}")
+        raise InputError(f"backend {requested!r}: unknown backend; choose one of {', '.join(BACKENDS)}", option="backend")
     if requested not in allowed:
-        raise InputError(f"--backend {requested}: cannot read {_KIND_NAMES[kind]}; use --backend {' or '.join(allowed)}")
+        raise InputError(f"backend {requested}: cannot read {_KIND_NAMES[kind]}; use backend={' or '.join(allowed)}", option="backend")
     backend = factory(requested)
     if kind == "workspace":
         why = backend.unsupported(spec) if requested == "fast" else None
         why = why or _settings_refused(backend, spec, settings)
         if why is not None:
             other = "pyhf" if requested == "fast" else "fast"
-            raise InputError(f"--backend {requested}: cannot handle this model: {why}; use --backend {other}")
+            raise InputError(f"backend {requested}: cannot handle this model: {why}; use backend={other}", option="backend")
     return Choice(backend)
 
 

@@ -57,18 +57,18 @@ class Settings:
         from heparch.errors import InputError
 
         for option, value, allowed in (
-            ("--test-stat", self.test_stat, TEST_STATS),
-            ("--normsys-interp", self.normsys, NORMSYS_CODES),
-            ("--histosys-interp", self.histosys, HISTOSYS_CODES),
+            ("test_stat", self.test_stat, TEST_STATS),
+            ("normsys", self.normsys, NORMSYS_CODES),
+            ("histosys", self.histosys, HISTOSYS_CODES),
             ("calctype", self.calctype, ("asymptotics",)),
             ("calc_base_dist", self.calc_base_dist, ("normal",)),
         ):
             if value not in allowed:
-                raise InputError(f"{option} {value!r}: heparch computes {' or '.join(allowed)}")
+                raise InputError(f"{option} {value!r}: heparch computes {' or '.join(allowed)}", option=option)
         if self.poi_bounds is not None:
             lo, hi = self.poi_bounds
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-                raise InputError(f"--poi-bounds {lo:g},{hi:g}: need two finite numbers, lower < upper")
+                raise InputError(f"poi_bounds {lo:g},{hi:g}: need two finite numbers, lower < upper", option="poi_bounds")
 
     def to_json(self) -> dict[str, Any]:
         """The results' ``settings`` fields these settings fix."""

@@ -218,7 +218,7 @@ def plan(
     from heparch.infer.backends import choose
 
     if xsec_pb is not None and not xsec_pb > 0:
-        raise InputError(f"--xsec {xsec_pb:g}: give the signal's cross-section in pb, > 0")
+        raise InputError(f"xsec {xsec_pb:g}: give the signal's cross-section in pb, > 0", option="xsec")
     pub = source.published(likelihood or signals.likelihood)
     itf = pub.interface(source.luminosity_ifb)
     warnings = check(itf, signals.points, str(signals.path), poi_bounds=pub.settings.poi_bounds)

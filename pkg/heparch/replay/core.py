@@ -334,7 +334,7 @@ class _Built:
         try:
             choice = choose(lk.kind, claims.spec, backend, settings=used)
         except InputError as exc:
-            raise InputError(f"{analysis.source}:{claims.path}:$.settings: the claims' settings cannot be replayed: {exc.message}") from None
+            raise InputError(f"{analysis.source}:{claims.path}:$.settings: the claims' settings cannot be replayed: {exc.message}", option=exc.option) from None
         if choice.reason:
             self.notes.append(f"{lk.path}: {choice.reason}")
         token = f"{analysis.identity}:{lk.path}:{choice.name}"
@@ -371,7 +371,7 @@ def _select(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points
         tasks = _named(tasks, claims, points, path)
     if sample is not None:
         if sample < 1:
-            raise InputError(f"--sample {sample}: must be at least 1")
+            raise InputError(f"sample {sample}: must be at least 1", option="sample")
         if sample < len(tasks):
             keep = set(random.Random(seed).sample(range(len(tasks)), sample))
             tasks = [t for i, t in enumerate(tasks) if i in keep]
@@ -412,9 +412,9 @@ class State:
         self._dirty = not path.exists()  # written even before a point arrives: an interrupted run names it
         self._last = 0.0
         if path.is_dir():
-            raise InputError(f"--resume {path}: is a directory; give a file name, e.g. {path / 'replay-state.json'}")
+            raise InputError(f"resume {path}: is a directory; give a file name, e.g. {path / 'replay-state.json'}", option="resume")
         if not path.parent.is_dir():
-            raise InputError(f"--resume {path}: directory {path.parent} does not exist")
+            raise InputError(f"resume {path}: directory {path.parent} does not exist", option="resume")
         if path.exists():
             self.done = _read_state(path, identity)
 
@@ -454,11 +454,11 @@ def _read_state(path: Path, identity: str) -> dict[str, dict[str, Any]]:
     try:
         obj = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise InputError(f"--resume {path}: not a replay state file ({exc}); delete it to start afresh") from None
+        raise InputError(f"resume {path}: not a replay state file ({exc}); delete it to start afresh", option="resume") from None
     if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT or not isinstance(obj.get("points"), dict):
-        raise InputError(f"--resume {path}: not a heparch replay state file (format {STATE_FORMAT}); delete it to start afresh")
+        raise InputError(f"resume {path}: not a heparch replay state file (format {STATE_FORMAT}); delete it to start afresh", option="resume")
     if obj.get("identity") != identity:
-        raise InputError(f"--resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file")
+        raise InputError(f"resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file", option="resume")
     return {k: v for k, v in obj["points"].items() if isinstance(v, dict) and isinstance(v.get("values"), dict)}
 
 

@@ -111,13 +111,13 @@ def _dask(contexts: Mapping[str, Context], tasks: Sequence[Task], scheduler: str
     try:
         distributed: Any = importlib.import_module("distributed")  # untyped: Any, not a blanket ignore
     except ModuleNotFoundError:
-        raise MissingBackend("--scheduler needs Dask distributed, which is not installed: pip install 'heparch[dask]'") from None
+        raise MissingBackend("scheduler needs Dask distributed, which is not installed: pip install 'heparch[dask]'", option="scheduler") from None
     if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://", "ucx://")):
-        raise InputError(f"--scheduler {scheduler!r}: give the Dask scheduler's address, e.g. tcp://host:8786")
+        raise InputError(f"scheduler {scheduler!r}: give the Dask scheduler's address, e.g. tcp://host:8786", option="scheduler")
     try:
         client = distributed.Client(scheduler, timeout="20s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
-        raise InputError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({exc}); is it running?") from None
+        raise InputError(f"scheduler {scheduler}: cannot connect to the Dask scheduler ({exc}); is it running?", option="scheduler") from None
     finished = False
     ours: list[Any] = []  # this run's futures: the only ones an interrupt cancels
     try:

@@ -984,7 +984,7 @@ def write_plot(report: ReplayReport, path: Path) -> list[str]:
     """Write the exclusion plot alone to ``path`` (.pdf, .png or .svg); returns its notes (what it skipped)."""
     suffix = path.suffix.lower()
     if suffix not in PLOT_FORMATS:
-        raise InputError(f"--plot {path}: the format comes from the suffix; use .pdf, .png or .svg")
+        raise InputError(f"plot {path}: the format comes from the suffix; use .pdf, .png or .svg", option="plot")
     drawn = exclusion_figure(report)
     meta: dict[str, Any] = {
         ".svg": {"Date": None, "Creator": None},
@@ -1000,5 +1000,5 @@ def write_plot(report: ReplayReport, path: Path) -> list[str]:
         with atomic_output(path) as fh:
             fh.write(buf.getvalue())
     except OSError as exc:
-        raise InputError(f"--plot {path}: cannot write the plot: {exc.strerror or exc}") from exc
+        raise InputError(f"plot {path}: cannot write the plot: {exc.strerror or exc}", option="plot") from exc
     return drawn.notes
