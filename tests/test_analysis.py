@@ -21,11 +21,11 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_select_lists_the_valid_names_and_the_close_ones() -> None:
-    assert select("b", ["a", "b"], where="w", flag="--point", predicate="is not a point") == "b"
-    with pytest.raises(InputError, match=r"^w: --point 'C1N2_200_10' is not a point; valid names: 'C1N2_200_100', 'X'; did you mean 'C1N2_200_100'\?$"):
-        select("C1N2_200_10", ["C1N2_200_100", "X"], where="w", flag="--point", predicate="is not a point")
+    assert select("b", ["a", "b"], where="w", option="point", predicate="is not a point") == "b"
+    with pytest.raises(InputError, match=r"^w: point 'C1N2_200_10' is not a point; valid names: 'C1N2_200_100', 'X'; did you mean 'C1N2_200_100'\?$"):
+        select("C1N2_200_10", ["C1N2_200_100", "X"], where="w", option="point", predicate="is not a point")
     with pytest.raises(InferenceInputError, match=r"valid names: 'a'; see here$"):  # nothing close: no guess
-        select("zzz", ["a"], where="w", flag="--point", predicate="is not a point", hint="; see here", error=InferenceInputError)
+        select("zzz", ["a"], where="w", option="point", predicate="is not a point", hint="; see here", error=InferenceInputError)
 
 
 def test_the_example_bundle_as_the_domain_model(example: Path) -> None:
@@ -66,14 +66,14 @@ def test_a_missed_name_gets_a_guess_in_cls_replay_and_simplify(example: Path) ->
     from heparch.replay import core
     from heparch.simplify import simplify
 
-    with pytest.raises(InferenceInputError, match=r"--point 'C1N2_200_10' is not a signal point .* did you mean 'C1N2_200_100'"):
+    with pytest.raises(InferenceInputError, match=r": point 'C1N2_200_10' is not a signal point .* did you mean 'C1N2_200_100'"):
         resolve(example, point="C1N2_200_10")
-    with pytest.raises(InputError, match=r"--point 'C1N2_200_10' is not a claimed point; .* did you mean 'C1N2_200_100'"):
+    with pytest.raises(InputError, match=r": point 'C1N2_200_10' is not a claimed point; .* did you mean 'C1N2_200_100'"):
         core.plan(example, points=["C1N2_200_10"])
-    with pytest.raises(InputError, match=r"--likelihood 'BkgOnly' has no claimed results; claimed likelihoods: 'BkgOnly\.json'; did you mean 'BkgOnly\.json'"):
+    with pytest.raises(InputError, match=r": likelihood 'BkgOnly' has no claimed results; claimed likelihoods: 'BkgOnly\.json'; did you mean 'BkgOnly\.json'"):
         core.plan(example, likelihood="BkgOnly")
     with pytest.raises(
-        InputError, match=r"--likelihood 'BkgOnly' is not a likelihood \(role 'likelihood'\) of the bundle; it has 'BkgOnly\.json'; did you mean"
+        InputError, match=r": likelihood 'BkgOnly' is not a likelihood \(role 'likelihood'\) of the bundle; it has 'BkgOnly\.json'; did you mean"
     ):
         simplify(example, likelihood="BkgOnly")
 

@@ -128,7 +128,7 @@ def test_bundle_points_from_patchset_and_patch_files(bundle: Path) -> None:
 
 
 def test_bundle_with_several_likelihoods(bundle2: Path) -> None:
-    with pytest.raises(InputError, match=r"holds 2 likelihoods; pick one with --likelihood: 'A.json', 'B.json'"):
+    with pytest.raises(InputError, match=r"holds 2 likelihoods; pick one with likelihood=NAME: 'A.json', 'B.json'"):
         resolve(bundle2, point="pt_300_100")
     r = resolve(bundle2, likelihood="B.json", point="pt_300_100")
     assert r.likelihood == "B.json"

@@ -9,10 +9,10 @@ name given with ``--likelihood`` or ``--point`` (a miss lists the valid names an
 close ones). :func:`resolve` turns what ``arch cls`` / ``arch upper-limit`` were given (a
 workspace or simplified-likelihood JSON, or a bundle) into :class:`~heparch.infer.inputs.Inputs`.
 
->>> select("pt_300_10", ["pt_300_100", "extra"], where="ps.json", flag="--point", predicate="is not a patch of the patchset")
+>>> select("pt_300_10", ["pt_300_100", "extra"], where="ps.json", option="point", predicate="is not a patch of the patchset")
 Traceback (most recent call last):
 ...
-heparch.errors.InputError: ps.json: --point 'pt_300_10' is not a patch of the patchset; valid names: 'pt_300_100', 'extra'; did you mean 'pt_300_100'?
+heparch.errors.InputError: ps.json: point 'pt_300_10' is not a patch of the patchset; valid names: 'pt_300_100', 'extra'; did you mean 'pt_300_100'?
 """
 
 from __future__ import annotations
@@ -54,28 +54,29 @@ def select(
     valid: Sequence[str],
     *,
     where: str,
-    flag: str,
+    option: str,
     predicate: str,
     label: str = "valid names: ",
     hint: str = "",
     error: type[InputError] = InputError,
 ) -> str:
-    """``wanted`` when it is one of ``valid``; else ``error`` naming ``where``, the ``flag``,
-    the valid names and the close ones ("did you mean"). ``hint`` ends the message."""
+    """``wanted`` when it is one of ``valid``; else ``error`` naming ``where``, the parameter
+    ``option`` (the CLI names its flag), the valid names and the close ones ("did you mean").
+    ``hint`` ends the message."""
     if wanted in valid:
         return wanted
     close = difflib.get_close_matches(wanted, list(valid), n=3)
     mean = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise error(f"{where}: {flag} {wanted!r} {predicate}; {label}{listing(valid)}{mean}{hint}")
+    raise error(f"{where}: {option} {wanted!r} {predicate}; {label}{listing(valid)}{mean}{hint}", option=option)
 
 
-def only(valid: Sequence[str], *, where: str, what: str, flag: str) -> str:
+def only(valid: Sequence[str], *, where: str, what: str, option: str) -> str:
     """The one name of ``valid`` when nothing was named; else an error asking to name one."""
     if len(valid) == 1:
         return valid[0]
     if not valid:
         raise InputError(f"{where}: holds no {what}")
-    raise InputError(f"{where}: holds {len(valid)} {what}s; pick one with {flag}: {listing(valid)}")
+    raise InputError(f"{where}: holds {len(valid)} {what}s; pick one with {option}=NAME: {listing(valid)}", option=option)
 
 
 # ---------------------------------------------------------------------------------------
@@ -362,7 +363,7 @@ def resolve(
     if infer_inputs.is_bundle(path):
         return _from_bundle(path, patchset=patchset, point=point, patches=files, likelihood=likelihood, backend=backend, measurement=measurement)
     if likelihood is not None:
-        raise InputError(f"--likelihood {likelihood!r}: only for a bundle; {path} is a JSON file")
+        raise InputError(f"likelihood {likelihood!r}: only for a bundle; {path} is a JSON file", option="likelihood")
     obj = infer_inputs.read_json(path, "workspace, simplified likelihood or bundle")
     if looks_like_simplified(obj):
         return _simplified(obj, str(path), point, patched=patchset is not None or bool(files))
@@ -383,7 +384,7 @@ def _patch_of_file(ps_path: Path, point: str | None) -> tuple[Patch, str]:
     names = [p.name for p in found]
     if point is None:
         raise InputError(f"{ps_path}: name the signal point with --point; patches: {listing(names)}")
-    select(point, names, where=str(ps_path), flag="--point", predicate="is not a patch of the patchset (patches[].metadata.name)", error=InferenceInputError)
+    select(point, names, where=str(ps_path), option="point", predicate="is not a patch of the patchset (patches[].metadata.name)", error=InferenceInputError)
     ops = next(p.patch for p in found if p.name == point)
     if not isinstance(ops, list):
         raise InferenceInputError(f"{ps_path}:$.patches[name={point!r}].patch: not a list of RFC 6902 operations")
@@ -401,7 +402,7 @@ def _simplified(sl: Any, location: str, point: str | None, *, patched: bool, lik
             raise InputError(f"{location}: name the signal with --point; signals: {listing(signals)}")
         point = signals[0]
     predicate = "is not a signal of the simplified likelihood"
-    select(point, signals, where=f"{location}:$.signals", flag="--point", predicate=predicate, error=InferenceInputError)
+    select(point, signals, where=f"{location}:$.signals", option="point", predicate=predicate, error=InferenceInputError)
     return infer_inputs.simplified_inputs(sl, location, point, likelihood=likelihood)
 
 
@@ -411,11 +412,11 @@ def _pick_likelihood(analysis: Analysis, likelihood: str | None, backend: str | 
     where = str(analysis.source)
     if likelihood is not None:
         predicate = "is not a likelihood of the bundle"
-        return analysis.likelihood(select(likelihood, analysis.names(), where=where, flag="--likelihood", predicate=predicate, label="it has "))
+        return analysis.likelihood(select(likelihood, analysis.names(), where=where, option="likelihood", predicate=predicate, label="it has "))
     full, simplified = analysis.names("workspace"), analysis.names("simplified")
     if backend == "simplified":
-        return analysis.likelihood(only(simplified, where=where, what="simplified likelihood", flag="--likelihood"))
-    return analysis.likelihood(only(full or simplified, where=where, what="likelihood", flag="--likelihood"))
+        return analysis.likelihood(only(simplified, where=where, what="simplified likelihood", option="likelihood"))
+    return analysis.likelihood(only(full or simplified, where=where, what="likelihood", option="likelihood"))
 
 
 def _simplified_hint(bundle: Bundle, analysis: Analysis, likelihood: str, point: str) -> str:
@@ -446,14 +447,14 @@ def _patchsets(analysis: Analysis, lk: Likelihood, patchset: str | Path | None) 
     if patchset is None:
         return None
     if str(patchset) not in lk.patchsets:
-        raise InputError(f"{analysis.source}: --patchset {str(patchset)!r} is not a patchset of likelihood {lk.path!r} in the bundle")
+        raise InputError(f"{analysis.source}: patchset {str(patchset)!r} is not a patchset of likelihood {lk.path!r} in the bundle", option="patchset")
     return [str(patchset)]
 
 
 def _bundle_patch(bundle: Bundle, analysis: Analysis, found: Points, point: str, location: str) -> list[tuple[Patch, str]]:
     hint = _simplified_hint(bundle, analysis, found.likelihood.path, point) if point not in found.points else ""
     predicate = "is not a signal point of this likelihood (its patchsets and patch files)"
-    select(point, sorted(found.points), where=location, flag="--point", predicate=predicate, hint=hint, error=InferenceInputError)
+    select(point, sorted(found.points), where=location, option="point", predicate=predicate, hint=hint, error=InferenceInputError)
     p = found.points[point]
     if not isinstance(p.patch, list):
         raise InferenceInputError(f"{analysis.source}:{p.source}: the patch of {point!r} is not an RFC 6902 patch (a JSON array of operations)")

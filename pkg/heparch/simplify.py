@@ -241,7 +241,7 @@ def _resolve(path: Path, patchset: str | Path | None, likelihood: str | None) ->
     if inputs.is_bundle(path):
         return _from_bundle(path, patchset, likelihood)
     if likelihood is not None:
-        raise InputError(f"--likelihood {likelihood!r}: only for a bundle; {path} is a JSON file")
+        raise InputError(f"likelihood {likelihood!r}: only for a bundle; {path} is a JSON file", option="likelihood")
     ws = inputs.read_json(path, "workspace or bundle")
     if looks_like_simplified(ws):
         raise InputError(f"{path}: is a simplified likelihood already; give the full likelihood (a workspace JSON with --patchset, or a bundle)")
@@ -285,9 +285,9 @@ def _likelihood(analysis: Analysis, likelihood: str | None) -> Likelihood:
     full = analysis.names("workspace")
     where = str(analysis.source)
     if likelihood is None:
-        return analysis.likelihood(only(full, where=where, what="likelihood", flag="--likelihood"))
+        return analysis.likelihood(only(full, where=where, what="likelihood", option="likelihood"))
     predicate = "is not a likelihood (role 'likelihood') of the bundle"
-    return analysis.likelihood(select(likelihood, full, where=where, flag="--likelihood", predicate=predicate, label="it has "))
+    return analysis.likelihood(select(likelihood, full, where=where, option="likelihood", predicate=predicate, label="it has "))
 
 
 def _patchsets(lk: Likelihood, patchset: str | Path | None, path: Path, location: str) -> list[str]:
@@ -295,7 +295,7 @@ def _patchsets(lk: Likelihood, patchset: str | Path | None, path: Path, location
     sets = list(lk.patchsets)
     if patchset is not None:
         predicate = f"is not a patchset of likelihood {lk.path!r} in the bundle"
-        sets = [select(str(patchset), sets, where=str(path), flag="--patchset", predicate=predicate, label="its patchsets: ")]
+        sets = [select(str(patchset), sets, where=str(path), option="patchset", predicate=predicate, label="its patchsets: ")]
     if not sets:
         raise InputError(
             f"{location}: has no patchset in the bundle (role 'patchset', likelihood {lk.path!r}); the signals of a simplified likelihood come from its patches"

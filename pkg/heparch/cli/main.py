@@ -151,14 +151,15 @@ def flag_of(option: str) -> str:
 
 def flagged(exc: HeparchError) -> str:
     """The error's diagnostics as the CLI says them: a message about a parameter (``exc.option``)
-    names its flag where the library names the parameter, at the start (``backend 'x': ...`` ->
-    ``--backend 'x': ...``) and in hints (``use backend=pyhf`` -> ``use --backend pyhf``)."""
+    names its flag where the library names the parameter, at the start or after a location
+    (``backend 'x': ...`` -> ``--backend 'x': ...``, ``ps.json: point 'x' is ...`` -> ``ps.json:
+    --point 'x' is ...``) and in hints (``use backend=pyhf`` -> ``use --backend pyhf``)."""
     text = exc.diagnostics()
     if exc.option is None:
         return text
     flag = flag_of(exc.option)
     text = re.sub(rf"\b{re.escape(exc.option)}=", f"{flag} ", text)
-    return re.sub(rf"^{re.escape(exc.option)}(?=[ :])", flag, text)
+    return re.sub(rf"(^|: ){re.escape(exc.option)}(?=[ :])", rf"\g<1>{flag}", text)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -70,11 +70,15 @@ class Source:
         with_patches = [n for n, p in self.likelihoods.items() if p.patches]
         if likelihood is None:
             if len(with_patches) != 1:
-                raise InputError(f"{self.path}: {len(with_patches)} likelihoods have signal patches {with_patches}; name one with --likelihood")
+                raise InputError(
+                    f"{self.path}: {len(with_patches)} likelihoods have signal patches {with_patches}; name one with likelihood=NAME", option="likelihood"
+                )
             likelihood = with_patches[0]
         found = self.likelihoods.get(likelihood)
         if found is None:
-            raise InputError(f"{self.path}: --likelihood {likelihood!r} is not a likelihood of the bundle; it has {sorted(self.likelihoods)}")
+            raise InputError(
+                f"{self.path}: likelihood {likelihood!r} is not a likelihood of the bundle; it has {sorted(self.likelihoods)}", option="likelihood"
+            )
         if not found.patches:
             raise InputError(f"{self.path}: likelihood {likelihood!r} has no published signal patches, so no signal interface can be derived")
         return found

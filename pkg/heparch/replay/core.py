@@ -296,7 +296,7 @@ def _claimed(analysis: Analysis, likelihood: str | None) -> list[Likelihood]:
             likelihood,
             [lk.path for lk in claimed],
             where=str(analysis.source),
-            flag="--likelihood",
+            option="likelihood",
             predicate="has no claimed results",
             label="claimed likelihoods: ",
         )
@@ -389,7 +389,7 @@ def _named(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points:
     chosen: list[Task] = []
     for name in dict.fromkeys(points):
         if name not in by_name:
-            select(name, valid, where=str(path), flag="--point", predicate="is not a claimed point")
+            select(name, valid, where=str(path), option="point", predicate="is not a claimed point")
         chosen += [t for t in by_name[name] if t not in chosen]
     return chosen
 
