@@ -75,7 +75,7 @@ def test_patch_files_apply_in_order_after_the_point(files: dict[str, Path], tmp_
 def test_simplified_signal(files: dict[str, Path]) -> None:
     r = resolve(files["sl"], point="B")
     assert (r.kind, r.signal) == ("simplified", "B")
-    with pytest.raises(InputError, match="name the signal with --point; signals: 'A', 'B'"):
+    with pytest.raises(InputError, match="name the signal with point=NAME; signals: 'A', 'B'"):
         resolve(files["sl"])
     with pytest.raises(InferenceInputError, match=r"'C' is not a signal .* valid names: 'A', 'B'"):
         resolve(files["sl"], point="C")
@@ -123,7 +123,7 @@ def test_bundle_points_from_patchset_and_patch_files(bundle: Path) -> None:
     assert r.patches[0][0]["value"]["data"] == [2.0, 2.0]
     with pytest.raises(InferenceInputError, match=r"'nope' is not a signal point .* valid names: 'extra', 'pt_300_100'"):
         resolve(bundle, point="nope")
-    with pytest.raises(InputError, match="name the signal point with --point"):
+    with pytest.raises(InputError, match="name the signal point with point=NAME"):
         resolve(bundle)
 
 
@@ -335,6 +335,7 @@ def test_other_bad_inputs(files: dict[str, Path], tmp_path: Path, bundle2: Path)
         (("cls", str(files["ws"]), *PYHF), "give the signal with --patch"),
         (("cls", str(bundle2), "--point", "pt_300_100"), "pick one with --likelihood"),
         (("cls", str(files["ws"]), "--likelihood", "x.json"), "only for a bundle"),
+        (("cls", str(files["sl"])), "name the signal with --point NAME; signals: 'A', 'B'"),  # the library's point=NAME
     ]
     for args, want in cases:
         code, _, err = run(*args)

@@ -29,12 +29,12 @@ FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-o )")
 #: What is left: hints naming boolean flags (--force, --allow-failures, --compare-simplified) or other
 #: commands' flags ('arch verify --help', --template, --interface), which the parameter form
 #: (``name=value``) cannot say; hints in the middle of a message not converted yet (analysis.py's
-#: 'name the signal with --point', simplify.py's 'leave that channel out with --channels', inputs.py:
-#: each can say ``point=NAME`` with ``option="point"``); arch.yaml's
+#: 'give the patchset with --patchset PS.json', simplify.py's 'leave that channel out with --channels',
+#: inputs.py: each can say ``channels=NAMES`` with ``option="channels"``); arch.yaml's
 #: commented template (config.py), which documents the CLI on purpose; and the backends' fit hints
 #: (pyhf_backend.py, fast/backend.py, simplified.py), whose errors are re-raised with the file named.
 REMAINING: dict[str, int] = {
-    "analysis.py": 8,
+    "analysis.py": 5,
     "build.py": 2,
     "claim.py": 2,
     "components/workspace.py": 1,

@@ -383,7 +383,7 @@ def _patch_of_file(ps_path: Path, point: str | None) -> tuple[Patch, str]:
     found = patchset_points(obj, "", str(ps_path))
     names = [p.name for p in found]
     if point is None:
-        raise InputError(f"{ps_path}: name the signal point with --point; patches: {listing(names)}")
+        raise InputError(f"{ps_path}: name the signal point with point=NAME; patches: {listing(names)}", option="point")
     select(point, names, where=str(ps_path), option="point", predicate="is not a patch of the patchset (patches[].metadata.name)", error=InferenceInputError)
     ops = next(p.patch for p in found if p.name == point)
     if not isinstance(ops, list):
@@ -399,7 +399,7 @@ def _simplified(sl: Any, location: str, point: str | None, *, patched: bool, lik
     signals = [p.name for p in _signal_points(sl, likelihood or location)]
     if point is None:
         if len(signals) != 1:
-            raise InputError(f"{location}: name the signal with --point; signals: {listing(signals)}")
+            raise InputError(f"{location}: name the signal with point=NAME; signals: {listing(signals)}", option="point")
         point = signals[0]
     predicate = "is not a signal of the simplified likelihood"
     select(point, signals, where=f"{location}:$.signals", option="point", predicate=predicate, error=InferenceInputError)
@@ -439,7 +439,7 @@ def _from_bundle(
         found = points_of(bundle, lk, patchsets=_patchsets(analysis, lk, patchset))
         ops = _bundle_patch(bundle, analysis, found, point, location) if point is not None else []
         if point is None and found.points and not patches:
-            raise InputError(f"{location}: name the signal point with --point; points: {listing(sorted(found.points))}")
+            raise InputError(f"{location}: name the signal point with point=NAME; points: {listing(sorted(found.points))}", option="point")
     return infer_inputs.workspace_inputs(found.spec, location, ops, patches, point=point, likelihood=lk.path, measurement=measurement)
 
 
