@@ -320,7 +320,7 @@ def test_measurement_chosen_by_name() -> None:
 
 
 def test_unknown_measurement_names_the_ones_there() -> None:
-    with pytest.raises(InferenceInputError, match=r"--measurement 'nope': the workspace's measurements are 'loose', 'fixed_norm'"):
+    with pytest.raises(InferenceInputError, match=r"measurement 'nope': the workspace's measurements are 'loose', 'fixed_norm'"):
         PyhfBackend().background(two_measurements(), settings=Settings(measurement="nope")).model()
 
 

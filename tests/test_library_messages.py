@@ -29,8 +29,8 @@ FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-o )")
 #: What is left: hints naming boolean flags (--force, --allow-failures, --compare-simplified) or other
 #: commands' flags ('arch verify --help', --template, --interface), which the parameter form
 #: (``name=value``) cannot say; hints in the middle of a message not converted yet (analysis.py's
-#: 'give the patchset with --patchset PS.json', simplify.py's 'leave that channel out with --channels',
-#: inputs.py: each can say ``channels=NAMES`` with ``option="channels"``); arch.yaml's
+#: 'give the patchset with --patchset PS.json', simplify.py's --patchset hints: each can say
+#: ``patchset=PS.json`` with ``option="patchset"``); arch.yaml's
 #: commented template (config.py), which documents the CLI on purpose; and the backends' fit hints
 #: (pyhf_backend.py, fast/backend.py, simplified.py), whose errors are re-raised with the file named.
 REMAINING: dict[str, int] = {
@@ -42,8 +42,8 @@ REMAINING: dict[str, int] = {
     "export/datacite.py": 4,
     "infer/backends.py": 1,
     "infer/fast/backend.py": 1,
-    "infer/inputs.py": 2,
-    "infer/pyhf_backend.py": 5,
+    "infer/inputs.py": 1,
+    "infer/pyhf_backend.py": 4,
     "infer/simplified.py": 3,
     "init.py": 1,
     "reinterpret/run.py": 1,
@@ -54,7 +54,7 @@ REMAINING: dict[str, int] = {
     "signing/check.py": 1,
     "signing/keys.py": 4,
     "signing/trust.py": 1,
-    "simplify.py": 6,
+    "simplify.py": 3,
 }
 
 

@@ -225,7 +225,7 @@ def simplify(
     except InferenceInputError as exc:  # the engine names the field; the file is named here
         if src.location in exc.message:
             raise
-        raise InferenceInputError(f"{src.location}: {exc.message}", findings=exc.findings) from None
+        raise InferenceInputError(f"{src.location}: {exc.message}", findings=exc.findings, option=exc.option) from None
 
 
 def _check_numbers(samples: int, seed: int) -> None:
@@ -404,7 +404,8 @@ def _mean_background(m1: np.ndarray, bins: Sequence[Bin]) -> list[float]:
     negative = [bins[i] for i, v in enumerate(background) if v < 0]
     if negative:
         raise InferenceInputError(
-            f"the mean background is negative in bin {_bin_name(negative[0])}: the simplified engine refuses negative rates; leave that channel out with --channels"
+            f"the mean background is negative in bin {_bin_name(negative[0])}: the simplified engine refuses negative rates; leave that channel out with channels=NAMES",
+            option="channels",
         )
     return background
 
@@ -518,7 +519,8 @@ def _covariance(m2: np.ndarray, bins: Sequence[Bin]) -> tuple[list[list[float]],
     flat = [i for i in range(len(bins)) if not m2[i, i] > 0]
     if flat:
         raise InferenceInputError(
-            f"bin {_bin_name(bins[flat[0]])} has zero variance: no free parameter changes its background, so the covariance is singular; leave channel {bins[flat[0]][0]!r} out with --channels"
+            f"bin {_bin_name(bins[flat[0]])} has zero variance: no free parameter changes its background, so the covariance is singular; leave channel {bins[flat[0]][0]!r} out with channels=NAMES",
+            option="channels",
         )
     failed = 0
     for ridge in (0.0, *RIDGES):
@@ -530,7 +532,8 @@ def _covariance(m2: np.ndarray, bins: Sequence[Bin]) -> tuple[list[list[float]],
             return rounded, ridge
         failed = found
     raise InferenceInputError(
-        f"the sample covariance is singular at bin {_bin_name(bins[failed])} even with {RIDGES[-1]:g} times its diagonal added: the chosen bins depend on too few free parameters; choose fewer channels with --channels"
+        f"the sample covariance is singular at bin {_bin_name(bins[failed])} even with {RIDGES[-1]:g} times its diagonal added: the chosen bins depend on too few free parameters; choose fewer channels with channels=NAMES",
+        option="channels",
     )
 
 
@@ -598,7 +601,7 @@ def _patched_model(bkg: FastBackground, workspace: Mapping[str, Any], p: Point, 
     try:
         return bkg.model([p.patch])
     except InferenceInputError as exc:
-        raise InferenceInputError(f"{where}: {exc.message}") from None
+        raise InferenceInputError(f"{where}: {exc.message}", option=exc.option) from None
 
 
 def _signal_yields(patched: Any, best: Mapping[str, float], bins: Sequence[Bin], where: str) -> list[float]:

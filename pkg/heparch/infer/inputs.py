@@ -221,7 +221,8 @@ def _require_measurement(ws: Any, measurement: str | None, location: str) -> Non
         raise InferenceInputError(f"{location}:$.measurements: the workspace has no measurement; pyhf needs one naming the parameter of interest")
     if measurement is not None and measurement not in names:
         raise InferenceInputError(
-            f"{location}:$.measurements: --measurement {measurement!r} is not a measurement of the workspace; valid names: {listing(names)}"
+            f"{location}:$.measurements: measurement {measurement!r} is not a measurement of the workspace; valid names: {listing(names)}",
+            option="measurement",
         )
 
 

@@ -617,7 +617,7 @@ def _measurement_name(ws: Any, wanted: str | None) -> str:
             raise InferenceInputError("the workspace has no measurement: pyhf needs one naming the parameter of interest")
         return str(names[0])
     if wanted not in names:
-        raise InferenceInputError(f"--measurement {wanted!r}: the workspace's measurements are {', '.join(map(repr, names))}")
+        raise InferenceInputError(f"measurement {wanted!r}: the workspace's measurements are {', '.join(map(repr, names))}", option="measurement")
     return wanted
 
 
