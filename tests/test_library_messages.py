@@ -29,7 +29,7 @@ FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-o )")
 #: What is left: hints naming boolean flags (--force, --allow-failures, --compare-simplified) or other
 #: commands' flags ('arch verify --help', --template, --interface), which the parameter form
 #: (``name=value``) cannot say; hints in the middle of a message not converted yet (analysis.py's
-#: 'give the patchset with --patchset PS.json', simplify.py's --patchset hints: each can say
+#: 'give the patchset with --patchset PS.json', inputs.py's 'goes with --patchset': each can say
 #: ``patchset=PS.json`` with ``option="patchset"``); arch.yaml's
 #: commented template (config.py), which documents the CLI on purpose; and the backends' fit hints
 #: (pyhf_backend.py, fast/backend.py, simplified.py), whose errors are re-raised with the file named.
@@ -47,14 +47,14 @@ REMAINING: dict[str, int] = {
     "infer/simplified.py": 3,
     "init.py": 1,
     "reinterpret/run.py": 1,
-    "reinterpret/signal.py": 5,
+    "reinterpret/signal.py": 4,
     "reinterpret/simplified.py": 2,
     "replay/core.py": 3,
     "sign.py": 1,
     "signing/check.py": 1,
     "signing/keys.py": 4,
     "signing/trust.py": 1,
-    "simplify.py": 3,
+    "simplify.py": 1,
 }
 
 

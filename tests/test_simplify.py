@@ -564,7 +564,7 @@ def test_bad_inputs_are_one_line_errors(small_files: dict[str, Path], tmp_path: 
 def test_simplified_likelihood_and_mismatched_patchset_inputs_are_refused(small_files: dict[str, Path], tmp_path: Path) -> None:
     sl = write(tmp_path / "already.json", {"observed": [1], "background": [1.0], "covariance": [[1.0]], "signals": {"A": [1.0]}})
     code, _, err = run("simplify", str(sl), "--patchset", str(small_files["ps"]), "-o", str(tmp_path / "o.json"))
-    assert "is a simplified likelihood already" in one_line_error(code, err)
+    assert "is a simplified likelihood already; give the full likelihood (a workspace JSON with --patchset PS.json, or a bundle)" in one_line_error(code, err)
     other = small_workspace(obs=9.0)
     wrong = write(tmp_path / "wrong.json", small_patchset(other))  # its digest names another workspace
     code, _, err = run("simplify", str(small_files["ws"]), "--patchset", str(wrong), "-o", str(tmp_path / "o.json"))

@@ -244,10 +244,12 @@ def _resolve(path: Path, patchset: str | Path | None, likelihood: str | None) ->
         raise InputError(f"likelihood {likelihood!r}: only for a bundle; {path} is a JSON file", option="likelihood")
     ws = inputs.read_json(path, "workspace or bundle")
     if looks_like_simplified(ws):
-        raise InputError(f"{path}: is a simplified likelihood already; give the full likelihood (a workspace JSON with --patchset, or a bundle)")
+        raise InputError(
+            f"{path}: is a simplified likelihood already; give the full likelihood (a workspace JSON with patchset=PS.json, or a bundle)", option="patchset"
+        )
     inputs.check_workspace(ws, str(path))
     if patchset is None:
-        raise InputError(f"{path}: a workspace needs --patchset PS.json: the signals of a simplified likelihood come from its patches")
+        raise InputError(f"{path}: a workspace needs patchset=PS.json: the signals of a simplified likelihood come from its patches", option="patchset")
     ps_path = Path(patchset)
     points, labels = _points_of(inputs.read_json(ps_path, "patchset"), ws, str(ps_path), str(path))
     digest = hashlib.sha256()

@@ -281,7 +281,7 @@ def _parse(text: str, path: Path) -> SignalFile:
 def read(path: Path) -> SignalFile:
     """Read a yields file (format by suffix: see the module docs); an :class:`InputError` naming the place and the fix."""
     if path.suffix.lower() not in SUFFIXES:
-        raise InputError(f"--signal {path}: use a .yaml, .json or .csv file (the format comes from the suffix)")
+        raise InputError(f"signal {path}: use a .yaml, .json or .csv file (the format comes from the suffix)", option="signal")
     try:
         text = read_capped(path, "yields file", MAX_YIELDS_BYTES).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
