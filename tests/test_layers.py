@@ -122,13 +122,26 @@ def test_light_commands_import_no_heavy_dependency(command: tuple[str, ...], tmp
 
 
 #: the modules above the domain model that ask what a bundle holds: they ask heparch.analysis
-DOMAIN_CONSUMERS = ("infer", "replay", "claim", "simplify", "cli/cmd_claim.py", "cli/cmd_cls.py", "cli/cmd_replay.py", "cli/cmd_simplify.py")
+DOMAIN_CONSUMERS = (
+    "infer",
+    "replay",
+    "claim",
+    "simplify",
+    "reinterpret",
+    "export",
+    "cli/cmd_claim.py",
+    "cli/cmd_cls.py",
+    "cli/cmd_replay.py",
+    "cli/cmd_simplify.py",
+)
 #: reads of the manifest's file list or of a results component's points
 DIRECT_READS = re.compile(r"""\.by_role\(|manifest\.files\b|\.files\(\)|\[["']files["']\]|\[["']points["']\]|results\.points\b""")
 #: lines that match but read something else: (file, text in the line, why)
 NOT_THE_MANIFEST = (
     ("replay/audit.py", 'out["points"]', "the audit summary it writes"),
     ("replay/core.py", 'obj["points"]', "the --resume state file"),
+    ("reinterpret/signal.py", 'data["points"]', "the user's signal file of new points"),
+    ("export/ro_crate.py", "src.manifest.files", "the RO-Crate's blob listing: every stored file with its digest and size"),
 )
 
 

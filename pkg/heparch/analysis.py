@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
 import heparch
 from heparch.api import Bundle
 from heparch.components.patchset import looks_like_patchset
+from heparch.components.signal_interface import ROLE as INTERFACE_ROLE
 from heparch.components.simplified import looks_like_simplified
 from heparch.errors import InferenceInputError, InputError
 from heparch.infer import inputs as infer_inputs
 from heparch.infer.base import Settings
 from heparch.infer.inputs import Inputs, Patch, listing
-from heparch.spec.components import ResultPoint, Results, Tolerance
+from heparch.spec.components import ResultPoint, Results, SignalInterface, Tolerance
 from heparch.spec.models import FileEntry
 
 Kind = Literal["workspace", "simplified"]
@@ -96,6 +97,7 @@ class Likelihood:
     simplified: tuple[str, ...] = ()  # simplified likelihoods derived from it
     results: str | None = None  # its results component
     derived_from: str | None = None  # a simplified likelihood's full likelihood, when the manifest names it
+    interfaces: tuple[str, ...] = ()  # its declared signal-interface components
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,18 +109,20 @@ class Analysis:
     likelihoods: tuple[Likelihood, ...]
     paths: frozenset[str]  # every logical path of the bundle
     axes: Mapping[str, str] = dataclasses.field(default_factory=dict)  # analysis.axes: label -> axis title
+    luminosity_ifb: float | None = None  # analysis.luminosity_ifb
 
     @classmethod
     def of(cls, bundle: Bundle) -> Analysis:
         m = bundle.manifest
         axes = dict(m.analysis.axes or {}) if m.analysis is not None else {}
+        luminosity = m.analysis.luminosity_ifb if m.analysis is not None else None
         belongs: dict[str, list[FileEntry]] = {}
         for f in m.files:
             if f.likelihood is not None:
                 belongs.setdefault(f.likelihood, []).append(f)
         found = [_likelihood(f, _KINDS[f.role], belongs.get(f.path, [])) for f in m.files if f.role in _KINDS]
         paths = frozenset(f.path for f in m.files)
-        return cls(bundle.path, bundle.identity, tuple(sorted(found, key=lambda lk: lk.path)), paths, axes)
+        return cls(bundle.path, bundle.identity, tuple(sorted(found, key=lambda lk: lk.path)), paths, axes, luminosity)
 
     def names(self, *kinds: Kind) -> list[str]:
         """Logical paths of the likelihoods of these kinds (all without)."""
@@ -149,7 +153,8 @@ def _likelihood(entry: FileEntry, kind: Kind, mine: Sequence[FileEntry]) -> Like
     patch_files = tuple((f.path, f.annotations.get("patch.name", f.path)) for f in mine if f.role == "patch")
     results = paths("results")
     derived = paths("simplified-likelihood")
-    return Likelihood(entry.path, kind, entry.digest, paths("patchset"), patch_files, derived, results[0] if results else None, entry.likelihood)
+    first_results = results[0] if results else None
+    return Likelihood(entry.path, kind, entry.digest, paths("patchset"), patch_files, derived, first_results, entry.likelihood, paths(INTERFACE_ROLE))
 
 
 def with_results(data: Mapping[str, object], components: Mapping[str, str]) -> dict[str, object]:
@@ -182,7 +187,18 @@ class Point:
     def values(self) -> dict[str, float]:
         """The numeric label values (e.g. ``{"m1": 700.0, "m2": 250.0}``)."""
         pairs = zip(self.labels, self.raw_values or (), strict=False)
-        return {lab: float(v) for lab, v in pairs if isinstance(v, int | float) and not isinstance(v, bool)}
+        return {lab: float(v) for lab, v in pairs if _number(v)}
+
+    @property
+    def numbers(self) -> tuple[float, ...] | None:
+        """The label values as given, when the point gives a number for every label (None otherwise)."""
+        if not self.labels or self.raw_values is None or not all(_number(v) for v in self.raw_values):
+            return None
+        return self.raw_values
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +208,7 @@ class Points:
     likelihood: Likelihood
     spec: Any
     points: Mapping[str, Point]
+    references: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the first patchset's metadata.references
 
     @property
     def labels(self) -> tuple[str, ...] | None:
@@ -237,19 +254,52 @@ def points_of(bundle: Bundle, likelihood: Likelihood, *, patchsets: Sequence[str
     """The likelihood's JSON and points: the patches of its patchsets (``patchsets``: only
     these) and, with all its patchsets, its patch files; a simplified likelihood's signals."""
     spec = bundle.read_json(likelihood.path)
-    found = _signal_points(spec, likelihood.path) if likelihood.kind == "simplified" else list(_workspace_points(bundle, likelihood, patchsets))
+    if likelihood.kind == "simplified":
+        return Points(likelihood, spec, _by_name(_signal_points(spec, likelihood.path)))
+    return _workspace_points(bundle, likelihood, spec, patchsets)
+
+
+def _workspace_points(bundle: Bundle, likelihood: Likelihood, spec: Any, patchsets: Sequence[str] | None) -> Points:
+    """A workspace's points: its patchsets' patches (each patchset read once), then with all its patchsets its patch files."""
+    read = [(path, bundle.read_json(path)) for path in (likelihood.patchsets if patchsets is None else patchsets)]
+    found = [p for path, obj in read for p in patchset_points(obj, likelihood.path, path)]
+    if patchsets is None:
+        found += [Point(likelihood.path, name, path, bundle.read_json(path)) for path, name in likelihood.patch_files]
+    return Points(likelihood, spec, _by_name(found), _references(obj for _, obj in read))
+
+
+def _by_name(found: Iterable[Point]) -> dict[str, Point]:
+    """The points by name, the first definition of a name winning."""
     points: dict[str, Point] = {}
     for p in found:
         points.setdefault(p.name, p)
-    return Points(likelihood, spec, points)
+    return points
 
 
-def _workspace_points(bundle: Bundle, likelihood: Likelihood, patchsets: Sequence[str] | None) -> Iterator[Point]:
-    for path in likelihood.patchsets if patchsets is None else patchsets:
-        yield from patchset_points(bundle.read_json(path), likelihood.path, path)
-    if patchsets is None:
-        for path, name in likelihood.patch_files:
-            yield Point(likelihood.path, name, path, bundle.read_json(path))
+def _references(patchsets: Iterable[Any]) -> dict[str, Any]:
+    """The first non-empty ``metadata.references`` of these parsed patchsets."""
+    for obj in patchsets:
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        refs = meta.get("references") if isinstance(meta, dict) else None
+        if isinstance(refs, dict) and refs:
+            return dict(refs)
+    return {}
+
+
+def declared_interface(bundle: Bundle, likelihood: Likelihood) -> tuple[str, SignalInterface] | None:
+    """The likelihood's declared signal interface (its first, by manifest order), read: (logical path, model)."""
+    if not likelihood.interfaces:
+        return None
+    path = likelihood.interfaces[0]
+    return path, SignalInterface.from_json(bundle.read_json(path))
+
+
+def derived_simplified(bundle: Bundle, likelihood: Likelihood) -> tuple[str, Any] | None:
+    """The first simplified likelihood derived from ``likelihood`` (by manifest order), read: (logical path, JSON)."""
+    if not likelihood.simplified:
+        return None
+    path = likelihood.simplified[0]
+    return path, bundle.read_json(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,6 +373,14 @@ def _claim_settings(recorded: Mapping[str, Any], spec: Any, where: str) -> Claim
     typed = infer_inputs.as_given(Settings.from_json(recorded, f"{where}:$.settings"), spec)
     fit = recorded.get("fit_tolerance")
     return ClaimSettings(typed, float(recorded.get("mu", MU)), float(recorded.get("level", LEVEL)), float(fit) if isinstance(fit, int | float) else None)
+
+
+def recorded_settings(bundle: Bundle, likelihood: Likelihood) -> Settings:
+    """The inference settings ``likelihood``'s results component records, as recorded (the defaults without one)."""
+    if likelihood.results is None:
+        return Settings()
+    results = Results.from_json(bundle.read_json(likelihood.results))
+    return Settings.from_json(results.settings.to_json() if results.settings else {}, f"{bundle.path}:{likelihood.results}:$.settings")
 
 
 def results_path(analysis: Analysis, likelihood: str) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from heparch.api import Bundle
+from heparch.analysis import OpenBundle
 from heparch.errors import InputError
 from heparch.export import citation, datacite, hepdata, ro_crate, zenodo
 from heparch.export.common import Deposit, Source, Written, check_not_input, json_bytes, source, verified, write_directory, write_file, write_zip
@@ -52,7 +52,7 @@ def export(fmt: str, bundle: Path | str, output: Path | str | None = None, *, de
     return Written(fmt, str(path), src.identity, str(target), tuple(names))
 
 
-def _hepdata(src: Source, b: Bundle, fh: BinaryIO, target: Path) -> list[str]:
+def _hepdata(src: Source, b: OpenBundle, fh: BinaryIO, target: Path) -> list[str]:
     files = hepdata.files(src, b, fh)
     if target.suffix == ".zip":
         write_zip(target, files)
@@ -61,23 +61,23 @@ def _hepdata(src: Source, b: Bundle, fh: BinaryIO, target: Path) -> list[str]:
     return [name for name, _ in files]
 
 
-def _datacite(src: Source, b: Bundle, deposit: Deposit, target: Path) -> bytes:
+def _datacite(src: Source, b: OpenBundle, deposit: Deposit, target: Path) -> bytes:
     return datacite.render(datacite.metadata(src, deposit), xml=target.suffix == ".xml")
 
 
-def _zenodo(src: Source, b: Bundle, deposit: Deposit, target: Path) -> bytes:
+def _zenodo(src: Source, b: OpenBundle, deposit: Deposit, target: Path) -> bytes:
     return json_bytes(zenodo.metadata(src, deposit))
 
 
-def _citation(src: Source, b: Bundle, deposit: Deposit, target: Path) -> bytes:
+def _citation(src: Source, b: OpenBundle, deposit: Deposit, target: Path) -> bytes:
     return citation.render(citation.metadata(src, deposit))
 
 
-def _ro_crate(src: Source, b: Bundle, deposit: Deposit, target: Path) -> bytes:
+def _ro_crate(src: Source, b: OpenBundle, deposit: Deposit, target: Path) -> bytes:
     return ro_crate.render(ro_crate.metadata(src, len(b.manifest_bytes)))
 
 
-_WRITERS: Final[dict[str, Callable[[Source, Bundle, Deposit, Path], bytes]]] = {
+_WRITERS: Final[dict[str, Callable[[Source, OpenBundle, Deposit, Path], bytes]]] = {
     "datacite": _datacite,
     "zenodo": _zenodo,
     "citation": _citation,

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from heparch import analysis as domain
 from heparch.api import Bundle
 from heparch.errors import InputError, InvalidBundle
-from heparch.spec.components import Results
+from heparch.spec.components import ResultPoint, Results
 from heparch.spec.models import Analysis, Manifest
 from heparch.spec.models import Deposit as RecordedDeposit
 from heparch.store import tmpfiles
@@ -42,6 +43,7 @@ class Claims:
     results: Results
     labels: tuple[str, ...]  # the patchset's labels (empty when it has none)
     values: dict[str, tuple[float, ...]]  # point -> one number per label, for points that have them all
+    points: tuple[tuple[str, ResultPoint], ...]  # the claimed points and their values, in the component's order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,50 +148,16 @@ def source(bundle: Bundle) -> Source:
 
 
 def claims(bundle: Bundle) -> list[Claims]:
-    """The claims of every results component, in manifest order (each likelihood's patchset is
-    read for its label values: only the exports that show claims call this)."""
-    return [_claims(bundle, entry.path) for entry in bundle.manifest.by_role("results")]
+    """The claims of each claimed likelihood, in logical-path order, read through the domain model
+    (each likelihood's points are read for their label values: only the exports that show claims call this)."""
+    analysis = domain.Analysis.of(bundle)
+    return [_claims(bundle, domain.claims_of(bundle, lk)) for lk in analysis.claimed()]
 
 
-def _claims(bundle: Bundle, path: str) -> Claims:
-    results = Results.from_json(bundle.read_json(path))  # verified in full: the schema holds
-    labels, values = label_values(bundle, results.likelihood)
-    return Claims(path, results, labels, values)
-
-
-def label_values(bundle: Bundle, likelihood: str) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-    """The labels of ``likelihood``'s patchsets (or of the simplified likelihood it names) and
-    each point's values, for points that give a number for every label."""
-    for entry in bundle.manifest.files:
-        if entry.role == "patchset" and entry.likelihood == likelihood:
-            obj = bundle.read_json(entry.path)
-            meta = obj.get("metadata", {})
-            pairs = ((p.get("metadata", {}).get("name"), p.get("metadata", {}).get("values")) for p in obj.get("patches", []))
-            return _complete(meta.get("labels"), pairs)
-        if entry.role == "simplified-likelihood" and entry.path == likelihood:
-            obj = bundle.read_json(entry.path)
-            return _complete(obj.get("labels"), (obj.get("values") or {}).items())
-    return (), {}
-
-
-def _complete(labels: Any, pairs: Iterable[tuple[Any, Any]]) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-    if not isinstance(labels, list) or not labels:
-        return (), {}
-    names = tuple(str(x) for x in labels)
-    values: dict[str, tuple[float, ...]] = {}
-    for name, vals in pairs:
-        if isinstance(name, str) and _numbers(vals, len(names)):
-            values[name] = tuple(vals)
-    return names, values
-
-
-def _numbers(vals: Any, n: int) -> bool:
-    """A point's label values: a list of ``n`` numbers."""
-    return isinstance(vals, list) and len(vals) == n and all(_number(v) for v in vals)
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+def _claims(bundle: Bundle, found: domain.Claims) -> Claims:
+    results = Results.from_json(bundle.read_json(found.path))  # verified in full: the schema holds
+    values = {c.point.name: numbers for c in found.claims if (numbers := c.point.numbers) is not None}
+    return Claims(found.path, results, found.labels or (), values, tuple((c.point.name, c.values) for c in found.claims))
 
 
 # --- links -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
-from heparch.api import Bundle
+from heparch.analysis import Analysis, OpenBundle
 from heparch.errors import InputError
 from heparch.export.common import Chunks, Claims, Source, claims
 from heparch.spec.components import ResultPoint
@@ -28,7 +28,7 @@ _MISSING = "-"  # HEPData's value for a point without a number
 _NAME_MAX = 64  # submission schema: a table name has at most 64 characters
 
 
-def files(src: Source, bundle: Bundle, fh: BinaryIO) -> list[tuple[str, Chunks]]:
+def files(src: Source, bundle: OpenBundle, fh: BinaryIO) -> list[tuple[str, Chunks]]:
     """The submission's files: ``submission.yaml``, the tables, the likelihoods and the bundle."""
     claimed = claims(bundle)
     if not claimed:
@@ -59,18 +59,14 @@ def flat_name(logical: str) -> str:
     return logical.replace("/", "_")
 
 
-def _resource_files(src: Source, bundle: Bundle) -> list[tuple[str, str, Chunks]]:
-    """(file name, description, bytes) of each likelihood and patchset."""
-    out: list[tuple[str, str, Chunks]] = []
-    for entry in src.manifest.files:
-        if entry.role == "likelihood":
-            what = f"HistFactory likelihood {entry.path} (pyhf JSON workspace)"
-        elif entry.role == "patchset":
-            what = f"signal patchset {entry.path} of the likelihood {entry.likelihood} (pyhf PatchSet)"
-        else:
-            continue
-        out.append((flat_name(entry.path), f"{what}, from the heparch bundle {src.identity}", bundle.iter_bytes(entry.path)))
-    return out
+def _resource_files(src: Source, bundle: OpenBundle) -> list[tuple[str, str, Chunks]]:
+    """(file name, description, bytes) of each likelihood and patchset, in logical-path order."""
+    described: list[tuple[str, str]] = []
+    for lk in Analysis.of(bundle).likelihoods:
+        if lk.kind == "workspace":
+            described.append((lk.path, f"HistFactory likelihood {lk.path} (pyhf JSON workspace)"))
+            described += [(ps, f"signal patchset {ps} of the likelihood {lk.path} (pyhf PatchSet)") for ps in lk.patchsets]
+    return [(flat_name(path), f"{what}, from the heparch bundle {src.identity}", bundle.iter_bytes(path)) for path, what in sorted(described)]
 
 
 def _copy(fh: BinaryIO) -> Iterator[bytes]:
@@ -114,7 +110,7 @@ def _record_ids(src: Source) -> list[dict[str, Any]]:
 def _tables(src: Source, claims: Claims, index: int) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(data file, submission document, table) of the CLs table and, where the claims have upper limits, of theirs."""
     lk = claims.results.likelihood
-    points = list(claims.results.points.items())
+    points = list(claims.points)
     out = [_table(src, claims, f"CLs_{index}.yaml", f"CLs {lk}", _cls_variables(points), f"Claimed CLs of each signal point of the likelihood {lk}")]
     limited = [(name, p) for name, p in points if p.mu_up_obs is not None or p.mu_up_exp is not None]
     if limited:

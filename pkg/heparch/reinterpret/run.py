@@ -1,7 +1,7 @@
 """``arch reinterpret``: new signal points through a bundle's signal interface, computed in parallel.
 
-:func:`load` is the one adapter to the bundle (:class:`heparch.api.Bundle`): the likelihoods,
-their published signal patches, labels, claim settings and the analysis's luminosity.
+:func:`load` reads the bundle through the domain model (:mod:`heparch.analysis`): the
+likelihoods, their published signal patches, labels, claim settings and the analysis's luminosity.
 :func:`plan` checks the new points against the interface and generates their patches;
 :func:`run` computes them with replay's executor (:mod:`heparch.replay.executor`, the same
 workers, ``--jobs`` and ``--scheduler``) and returns a replay report without claims (so the
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import heparch
+from heparch.analysis import Analysis, Likelihood, OpenBundle, declared_interface, derived_simplified, points_of, recorded_settings
 from heparch.components.interface import Interface, Ops, derive
-from heparch.components.signal_interface import ROLE as INTERFACE_ROLE
 from heparch.components.signal_interface import follow
 from heparch.components.workspace import pyhf_digest
 from heparch.errors import InputError
@@ -87,84 +87,26 @@ class Source:
         return self.published(likelihood).interface(self.luminosity_ifb)
 
 
-@dataclasses.dataclass
-class _Patchsets:
-    """What a likelihood's patchsets and patch files publish (each file read once: 1Lbb's patchset is 14 MB)."""
-
-    patches: dict[str, Ops] = dataclasses.field(default_factory=dict)
-    labels: tuple[str, ...] = ()
-    values: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
-    references: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def add_patchset(self, obj: Mapping[str, Any]) -> None:
-        self.labels = self.labels or tuple(str(x) for x in obj["metadata"].get("labels", []))
-        self.references = self.references or dict(obj["metadata"].get("references", {}))
-        for p in obj["patches"]:
-            name = p["metadata"]["name"]
-            self.patches.setdefault(name, p["patch"])
-            vals = p["metadata"].get("values", [])
-            self.values[name] = {k: float(v) for k, v in zip(self.labels, vals, strict=False) if isinstance(v, int | float)}
-
-
-def _published(bundle: Any, likelihood: str) -> _Patchsets:
-    """The likelihood's published signal patches by point name: its patchsets' patches, then its
-    patch files' (named by their ``patch.name`` annotation, as :func:`heparch.infer.inputs.bundle_points` names them)."""
-    found = _Patchsets()
-    for entry in bundle.manifest.by_role("patchset"):
-        if entry.likelihood == likelihood:
-            found.add_patchset(bundle.read_json(entry.path))
-    for entry in bundle.manifest.by_role("patch"):
-        if entry.likelihood == likelihood:
-            found.patches.setdefault(entry.annotations.get("patch.name", entry.path), bundle.read_json(entry.path))
-    return found
-
-
-def _settings(bundle: Any, likelihood: str) -> Settings:
-    """The settings the likelihood's claims were made with (the defaults without claims)."""
-    from heparch.spec.components import Results
-
-    for entry in bundle.manifest.by_role("results"):
-        if entry.likelihood == likelihood:
-            results = Results.from_json(bundle.read_json(entry.path))
-            return Settings.from_json(results.settings.to_json() if results.settings else {}, f"{bundle.path}:{entry.path}:$.settings")
-    return Settings()
-
-
-def _declared(bundle: Any, likelihood: str) -> tuple[str, SignalInterface] | None:
-    """The likelihood's declared signal interface (the first, by logical path), if any."""
-    for entry in bundle.manifest.by_role(INTERFACE_ROLE):
-        if entry.likelihood == likelihood:
-            return entry.path, SignalInterface.from_json(bundle.read_json(entry.path))
-    return None
-
-
-def _simplified(bundle: Any, likelihood: str) -> tuple[str, Mapping[str, Any]] | None:
-    """The first simplified likelihood of the bundle derived from ``likelihood`` (by its manifest entry), read."""
-    for entry in bundle.manifest.by_role("simplified-likelihood"):
-        if entry.likelihood == likelihood:
-            return str(entry.path), bundle.read_json(entry.path)
-    return None
+def _published(bundle: OpenBundle, likelihood: Likelihood, *, simplified: bool) -> Published:
+    """One likelihood of the bundle with its published signal patches (its patchsets' patches, then
+    its patch files', named by their ``patch.name`` annotation), labels, claim settings, declared
+    interface and (with ``simplified``) its derived simplified likelihood; each file read once
+    (1Lbb's patchset is 14 MB)."""
+    found = points_of(bundle, likelihood)
+    patches = {name: p.patch for name, p in found.points.items()}
+    values = {name: p.values for name, p in found.points.items() if p.source in likelihood.patchsets}
+    sl = derived_simplified(bundle, likelihood) if simplified else None
+    settings = recorded_settings(bundle, likelihood)
+    return Published(likelihood.path, found.spec, patches, found.labels or (), values, settings, found.references, declared_interface(bundle, likelihood), sl)
 
 
 def load(bundle_path: Path, *, simplified: bool = False) -> Source:
-    """Read ``bundle_path`` (the one place reinterpretation touches :class:`heparch.api.Bundle`);
-    with ``simplified`` also the simplified likelihoods derived from each likelihood."""
+    """Read ``bundle_path`` through the domain model (:mod:`heparch.analysis`); with ``simplified``
+    also the simplified likelihood derived from each likelihood."""
     with heparch.open(bundle_path) as bundle:
-        analysis = bundle.manifest.analysis
-        likelihoods = {}
-        for name in bundle.likelihoods():
-            p = _published(bundle, name)
-            sl = _simplified(bundle, name) if simplified else None
-            likelihoods[name] = Published(
-                name, bundle.read_json(name), p.patches, p.labels, p.values, _settings(bundle, name), p.references, _declared(bundle, name), sl
-            )
-        return Source(
-            bundle_path,
-            bundle.identity,
-            likelihoods,
-            analysis.luminosity_ifb if analysis is not None else None,
-            dict(analysis.axes or {}) if analysis is not None else {},
-        )
+        analysis = Analysis.of(bundle)
+        likelihoods = {lk.path: _published(bundle, lk, simplified=simplified) for lk in analysis.likelihoods if lk.kind == "workspace"}
+        return Source(bundle_path, analysis.identity, likelihoods, analysis.luminosity_ifb, analysis.axes)
 
 
 # ---------------------------------------------------------------------------------------
