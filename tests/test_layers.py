@@ -131,6 +131,8 @@ DOMAIN_CONSUMERS = (
     "export",
     "cli/cmd_claim.py",
     "cli/cmd_cls.py",
+    "cli/cmd_export.py",
+    "cli/cmd_reinterpret.py",
     "cli/cmd_replay.py",
     "cli/cmd_simplify.py",
 )
