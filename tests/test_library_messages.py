@@ -54,7 +54,6 @@ REMAINING: dict[str, int] = {
     "signing/check.py": 1,
     "signing/keys.py": 4,
     "signing/trust.py": 1,
-    "simplify.py": 1,
 }
 
 

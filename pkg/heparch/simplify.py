@@ -252,10 +252,8 @@ def _resolve(path: Path, patchset: str | Path | None, likelihood: str | None) ->
         raise InputError(f"{path}: a workspace needs patchset=PS.json: the signals of a simplified likelihood come from its patches", option="patchset")
     ps_path = Path(patchset)
     points, labels = _points_of(inputs.read_json(ps_path, "patchset"), ws, str(ps_path), str(path))
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
+        digest = hashlib.file_digest(fh, "sha256")
     return _Source(ws, points, labels, path.name, "sha256:" + digest.hexdigest(), str(path))
 
 
@@ -267,19 +265,17 @@ def _from_bundle(path: Path, patchset: str | Path | None, likelihood: str | None
         ws = bundle.read_json(lk.path)
         inputs.check_workspace(ws, location)
         sets = _patchsets(lk, patchset, path, location)
-        points: list[Point] = []
-        labels: list[str] | None = None
-        for k, ps_name in enumerate(sets):
-            found, found_labels = _points_of(bundle.read_json(ps_name), ws, f"{path}:{ps_name}", location)
-            labels = found_labels if k == 0 or labels == found_labels else None  # labelled differently: no labels
-            points += found
+        found = [_points_of(bundle.read_json(ps_name), ws, f"{path}:{ps_name}", location) for ps_name in sets]
+    labels = found[0][1] if all(got == found[0][1] for _, got in found) else None  # labelled differently: no labels
+    return _Source(ws, _first_of_each([p for points, _ in found for p in points], labels), labels, lk.path, lk.digest, location)
+
+
+def _first_of_each(points: Sequence[Point], labels: Sequence[str] | None) -> list[Point]:
+    """The first point of each name; without label values when there are no common ``labels``."""
     unique: dict[str, Point] = {}
-    for p in points:  # the first of a name wins
+    for p in points:
         unique.setdefault(p.name, p)
-    points = list(unique.values())
-    if labels is None:
-        points = [dataclasses.replace(p, values=None) for p in points]
-    return _Source(ws, points, labels, lk.path, lk.digest, location)
+    return [p if labels is not None else dataclasses.replace(p, values=None) for p in unique.values()]
 
 
 def _likelihood(analysis: Analysis, likelihood: str | None) -> Likelihood:
@@ -336,57 +332,80 @@ def derive(
     """The simplified likelihood of a valid background-only ``workspace`` and its signal
     ``points`` (see the module docstring); ``likelihood`` and ``digest`` go into
     ``derived_from``."""
-    import numpy as np
-
     from heparch.infer.fast._blas import single_thread
 
     _check_numbers(samples, seed)
     if not points:
         raise InputError("no signal points: the signals of a simplified likelihood come from the patches of a patchset")
+    progress = on_progress or _silent
     start = time.perf_counter()
     bkg = _fast_background(workspace)
     model = bkg.model()
     st = model.st
     bins = _bins(st.channels, st.channel_bins, channels)
-    index = _bin_index(st.channels, st.channel_bins)
-    rows = np.array([index[b] for b in bins], dtype=np.int64)
+    rows = _rows(_bin_index(st.channels, st.channel_bins), bins)
     fit = model.fit_background()
-    free = ~st.fixed
-    if st.poi >= 0:
-        free[st.poi] = False
-    warnings: list[str] = []
     with single_thread():
-        moments = _sample(model.lik, fit.bestfit, fit.covariance, free, st.lower, st.upper, rows, samples, seed, on_progress)
-    n_used, m1, m2, m3, clipped, dropped = moments
-    if dropped:
-        warnings.append(f"{dropped} of {samples} samples gave non-finite expected rates (a normsys factor <= 0) and were dropped")
-    if n_used < 2:
-        raise InferenceInputError(f"only {n_used} of {samples} samples gave finite expected rates; the model is not defined around its best fit")
-    background = _mean_background(m1, bins)
-    cov, ridge = _covariance(m2, bins)
-    method = METHOD
-    if ridge:
-        method += f"; covariance + {ridge:g} x its diagonal (singular otherwise)"
-        warnings.append(f"the sample covariance is not positive definite (rank-deficient); {ridge:g} times its diagonal was added")
-    third, linear = _third_moments(m3, cov, bins)
-    warnings += [f"bin {_bin_name(b)}: third moment breaks m3^2 <= 8 m2^3; it is set to 0 (the linear form for this bin)" for b in linear]
-    signals, values, signal_warnings = _signals(bkg, workspace, points, fit, st.par_names, bins, on_progress)
+        moments = _sample(model.lik, fit.bestfit, fit.covariance, _free(st), st.lower, st.upper, rows, samples, seed, progress)
+    warnings = _sampling_warnings(moments, samples)
+    fields, linear, ridge = _background_fields(moments, bins, warnings)
+    signals, values, signal_warnings = _signals(bkg, workspace, points, fit, st.par_names, bins, progress)
     warnings += signal_warnings
-    sl: dict[str, Any] = {
-        "observed": [_count(float(st.observed[r])) for r in rows],
-        "background": background,
-        "covariance": cov,
-        "third_moments": third,
-        "signals": signals,
-        "derived_from": {"likelihood": likelihood, "digest": digest, "method": method, "seed": seed, "samples": n_used},
-    }
+    derived_from = {"likelihood": likelihood, "digest": digest, "method": _method(ridge), "seed": seed, "samples": moments.n}
+    sl: dict[str, Any] = {"observed": [_count(float(st.observed[r])) for r in rows], **fields, "signals": signals, "derived_from": derived_from}
     if labels is not None and values:
         sl["labels"] = list(labels)
         sl["values"] = values
     if _check_loads(sl):
         linear = list(bins)
         warnings.append("the quadratic form's correlation matrix (Buckley et al. eq. 2.12) is not positive definite: third moments dropped (the linear form)")
-    return Simplified(sl, tuple(bins), tuple(linear), tuple(warnings), n_used, clipped, dropped, ridge, time.perf_counter() - start)
+    return Simplified(sl, tuple(bins), tuple(linear), tuple(warnings), moments.n, moments.clipped, moments.dropped, ridge, time.perf_counter() - start)
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    """No progress reports."""
+
+
+def _free(st: Any) -> np.ndarray:
+    """The parameters sampled: the free ones but the POI (held at 0)."""
+    free: np.ndarray = ~st.fixed
+    if st.poi >= 0:
+        free[st.poi] = False
+    return free
+
+
+def _rows(index: Mapping[Bin, int], bins: Sequence[Bin]) -> np.ndarray:
+    """The model's rate indices of ``bins``."""
+    import numpy as np
+
+    return np.array([index[b] for b in bins], dtype=np.int64)
+
+
+def _sampling_warnings(moments: _Moments, samples: int) -> list[str]:
+    """A warning for the samples dropped; an error when fewer than 2 are left."""
+    warnings = []
+    if moments.dropped:
+        warnings.append(f"{moments.dropped} of {samples} samples gave non-finite expected rates (a normsys factor <= 0) and were dropped")
+    if moments.n < 2:
+        raise InferenceInputError(f"only {moments.n} of {samples} samples gave finite expected rates; the model is not defined around its best fit")
+    return warnings
+
+
+def _background_fields(moments: _Moments, bins: Sequence[Bin], warnings: list[str]) -> tuple[dict[str, Any], list[Bin], float]:
+    """``background``, ``covariance`` and ``third_moments`` from the sampled moments, the bins given
+    the linear form and the ridge added to the covariance; their warnings appended to ``warnings``."""
+    background = _mean_background(moments.mean, bins)
+    cov, ridge = _covariance(moments.covariance(), bins)
+    if ridge:
+        warnings.append(f"the sample covariance is not positive definite (rank-deficient); {ridge:g} times its diagonal was added")
+    third, linear = _third_moments(moments.third(), cov, bins)
+    warnings += [f"bin {_bin_name(b)}: third moment breaks m3^2 <= 8 m2^3; it is set to 0 (the linear form for this bin)" for b in linear]
+    return {"background": background, "covariance": cov, "third_moments": third}, linear, ridge
+
+
+def _method(ridge: float) -> str:
+    """``derived_from.method``: :data:`METHOD`, and the ridge where one was added."""
+    return METHOD + (f"; covariance + {ridge:g} x its diagonal (singular otherwise)" if ridge else "")
 
 
 def _fast_background(workspace: Mapping[str, Any]) -> FastBackground:
@@ -425,22 +444,92 @@ def _bin_index(names: Sequence[str], sizes: Sequence[int]) -> dict[Bin, int]:
 def _bins(names: Sequence[str], sizes: Sequence[int], chosen: Sequence[str] | None) -> list[Bin]:
     """The bins of the ``chosen`` channels in the order given, else of all channels in the model's (sorted) order."""
     nbins = dict(zip(names, sizes, strict=True))
-    if chosen is None:
-        chosen = list(names)
-    unknown = [c for c in chosen if c not in nbins]
+    chosen = list(names) if chosen is None else chosen
+    _check_channels(chosen, names)
+    return [(c, i) for c in chosen for i in range(nbins[c])]
+
+
+def _check_channels(chosen: Sequence[str], names: Sequence[str]) -> None:
+    """Channels of the workspace, at least one, each once."""
+    unknown = [c for c in chosen if c not in names]
     if unknown:
         raise InputError(f"channels: {listing(unknown)} not a channel of the workspace; valid names: {', '.join(names)}", option="channels")
     if not chosen:
         raise InputError(f"channels: name at least one channel; valid names: {', '.join(names)}", option="channels")
     if len(set(chosen)) != len(chosen):
         raise InputError(f"channels: a channel is named twice in {','.join(chosen)}", option="channels")
-    return [(c, i) for c in chosen for i in range(nbins[c])]
 
 
 def _chunk_size(lik: Any) -> int:
     st = lik.st
     width = max(int(st.n_par.size), int(st.lin_slots.size), int(lik.C), 1)
     return max(1, min(CHUNK, CHUNK_ELEMENTS // width))
+
+
+@dataclasses.dataclass
+class _Moments:
+    """Running moments of the sampled rates, merged chunk by chunk with the pairwise formulas of
+    Chan, Golub and LeVeque (1979); the samples with a clipped parameter, those dropped for
+    non-finite rates."""
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray  # the sum of the outer products of the deviations
+    m3: np.ndarray  # the sum of the cubed deviations, per bin
+    clipped: int = 0
+    dropped: int = 0
+
+    @classmethod
+    def empty(cls, bins: int) -> _Moments:
+        import numpy as np
+
+        return cls(0, np.zeros(bins), np.zeros((bins, bins)), np.zeros(bins))
+
+    def add(self, x: np.ndarray) -> None:
+        """Merge the samples ``x`` (one row of rates each); a row with a non-finite rate is dropped."""
+        import numpy as np
+
+        ok = np.all(np.isfinite(x), axis=1)
+        if not ok.all():
+            self.dropped += int(x.shape[0] - np.count_nonzero(ok))
+            x = x[ok]
+        kb = x.shape[0]
+        if not kb:
+            return
+        mb = x.mean(axis=0)
+        d = x - mb
+        m2b = d.T @ d
+        m3b = np.sum(d**3, axis=0)
+        na, total = self.n, self.n + kb
+        delta = mb - self.mean
+        self.m3 = self.m3 + m3b + delta**3 * na * kb * (na - kb) / total**2 + 3.0 * delta * (na * np.diag(m2b) - kb * np.diag(self.m2)) / total
+        self.m2 = self.m2 + m2b + np.outer(delta, delta) * (na * kb / total)
+        self.mean = self.mean + delta * (kb / total)
+        self.n = total
+
+    def covariance(self) -> np.ndarray:
+        """The sample covariance (divisor N - 1)."""
+        cov: np.ndarray = 0.5 * (self.m2 + self.m2.T) / max(self.n - 1, 1)
+        return cov
+
+    def third(self) -> np.ndarray:
+        """The third central moments (divisor N)."""
+        return self.m3 / max(self.n, 1)
+
+
+def _factor(covariance: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """A square root of the covariance of the parameters ``idx``: its Cholesky factor, else (positive
+    semi-definite up to rounding) its symmetric square root."""
+    import numpy as np
+
+    block = covariance[np.ix_(idx, idx)]
+    block = 0.5 * (block + block.T)
+    try:
+        return np.linalg.cholesky(block)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(block)
+        root: np.ndarray = v * np.sqrt(np.clip(w, 0.0, None))
+        return root
 
 
 def _sample(
@@ -453,77 +542,48 @@ def _sample(
     rows: np.ndarray,
     samples: int,
     seed: int,
-    on_progress: Progress | None = None,
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """(samples used, mean, covariance (divisor N - 1), third central moments (divisor N),
-    samples with a clipped parameter, samples dropped for non-finite rates)."""
+    on_progress: Progress,
+) -> _Moments:
+    """The moments of the expected rates in ``rows`` over ``samples`` parameter points drawn around ``bestfit``."""
     import numpy as np
 
     idx = np.flatnonzero(free)
-    if idx.size:
-        block = covariance[np.ix_(idx, idx)]
-        block = 0.5 * (block + block.T)
-        try:
-            factor = np.linalg.cholesky(block)
-        except np.linalg.LinAlgError:  # positive semi-definite up to rounding: the symmetric square root
-            w, v = np.linalg.eigh(block)
-            factor = v * np.sqrt(np.clip(w, 0.0, None))
+    factor = _factor(covariance, idx) if idx.size else None
     rng = np.random.default_rng(seed)
-    nb = rows.size
-    n = 0
-    mean = np.zeros(nb)
-    m2 = np.zeros((nb, nb))
-    m3 = np.zeros(nb)
-    clipped = dropped = 0
+    moments = _Moments.empty(rows.size)
     size = _chunk_size(lik)
-    done = 0
-    while done < samples:
-        if on_progress is not None:
-            on_progress("sampling", done, samples)
-        k = min(size, samples - done)
-        done += k
-        thetas = np.tile(bestfit, (k, 1))
-        if idx.size:
-            z = rng.standard_normal((k, idx.size))
-            drawn = bestfit[idx] + z @ factor.T
-            held = np.clip(drawn, lower[idx], upper[idx])
-            clipped += int(np.count_nonzero(np.any(held != drawn, axis=1)))
-            thetas[:, idx] = held
-        x = lik.expected_main_many(thetas)[:, rows]
-        ok = np.all(np.isfinite(x), axis=1)
-        if not ok.all():
-            dropped += int(k - np.count_nonzero(ok))
-            x = x[ok]
-        kb = x.shape[0]
-        if not kb:
-            continue
-        mb = x.mean(axis=0)
-        d = x - mb
-        m2b = d.T @ d
-        m3b = np.sum(d**3, axis=0)
-        # pairwise update (Chan, Golub and LeVeque 1979)
-        na, total = n, n + kb
-        delta = mb - mean
-        m3 = m3 + m3b + delta**3 * na * kb * (na - kb) / total**2 + 3.0 * delta * (na * np.diag(m2b) - kb * np.diag(m2)) / total
-        m2 = m2 + m2b + np.outer(delta, delta) * (na * kb / total)
-        mean = mean + delta * (kb / total)
-        n = total
-    if on_progress is not None:
-        on_progress("sampling", samples, samples)
-    m2 = 0.5 * (m2 + m2.T)
-    return n, mean, m2 / max(n - 1, 1), m3 / max(n, 1), clipped, dropped
+    for done in range(0, samples, size):
+        on_progress("sampling", done, samples)
+        thetas, clipped = _draw(rng, min(size, samples - done), bestfit, idx, factor, lower, upper)
+        moments.clipped += clipped
+        moments.add(lik.expected_main_many(thetas)[:, rows])
+    on_progress("sampling", samples, samples)
+    return moments
+
+
+def _draw(
+    rng: np.random.Generator, k: int, bestfit: np.ndarray, idx: np.ndarray, factor: np.ndarray | None, lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """``k`` parameter points ``theta ~ N(bestfit, V)`` over the parameters ``idx`` (``factor``: a square
+    root of their ``V``; None: none is free), clipped to their bounds, the others at ``bestfit``; and
+    how many of them had a parameter clipped."""
+    import numpy as np
+
+    thetas = np.tile(bestfit, (k, 1))
+    if factor is None:
+        return thetas, 0
+    z = rng.standard_normal((k, idx.size))
+    drawn = bestfit[idx] + z @ factor.T
+    held = np.clip(drawn, lower[idx], upper[idx])
+    thetas[:, idx] = held
+    return thetas, int(np.count_nonzero(np.any(held != drawn, axis=1)))
 
 
 def _covariance(m2: np.ndarray, bins: Sequence[Bin]) -> tuple[list[list[float]], float]:
     """The rounded covariance, made positive definite by the smallest ridge of :data:`RIDGES` if needed."""
     from heparch.components.simplified import cholesky_failure
 
-    flat = [i for i in range(len(bins)) if not m2[i, i] > 0]
-    if flat:
-        raise InferenceInputError(
-            f"bin {_bin_name(bins[flat[0]])} has zero variance: no free parameter changes its background, so the covariance is singular; leave channel {bins[flat[0]][0]!r} out with channels=NAMES",
-            option="channels",
-        )
+    _check_variance(m2, bins)
     failed = 0
     for ridge in (0.0, *RIDGES):
         cov = m2.copy()
@@ -537,6 +597,16 @@ def _covariance(m2: np.ndarray, bins: Sequence[Bin]) -> tuple[list[list[float]],
         f"the sample covariance is singular at bin {_bin_name(bins[failed])} even with {RIDGES[-1]:g} times its diagonal added: the chosen bins depend on too few free parameters; choose fewer channels with channels=NAMES",
         option="channels",
     )
+
+
+def _check_variance(m2: np.ndarray, bins: Sequence[Bin]) -> None:
+    """An error naming the first bin without variance."""
+    flat = [i for i in range(len(bins)) if not m2[i, i] > 0]
+    if flat:
+        raise InferenceInputError(
+            f"bin {_bin_name(bins[flat[0]])} has zero variance: no free parameter changes its background, so the covariance is singular; leave channel {bins[flat[0]][0]!r} out with channels=NAMES",
+            option="channels",
+        )
 
 
 def _third_moments(m3: np.ndarray, cov: Sequence[Sequence[float]], bins: Sequence[Bin]) -> tuple[list[float], list[Bin]]:
@@ -559,30 +629,29 @@ def _signals(
     fit: Any,
     names: Sequence[str],
     bins: Sequence[Bin],
-    on_progress: Progress | None = None,
+    on_progress: Progress,
 ) -> tuple[dict[str, list[float]], dict[str, list[Any]], list[str]]:
-    """Signal yields per point (rates at mu = 1 minus at mu = 0, the rest at the background-only fit)."""
+    """Signal yields per point (rates at mu = 1 minus at mu = 0, the rest at the background-only fit),
+    negative ones set to 0; the points' label values; a warning naming the points with negative yields."""
     best = dict(zip(names, fit.bestfit.tolist(), strict=True))
     background_samples = {id(s) for ch in workspace["channels"] for s in ch["samples"]}
     signals: dict[str, list[float]] = {}
-    values: dict[str, list[Any]] = {}
-    negative: list[str] = []
     for done, p in enumerate(points):
-        if on_progress is not None:
-            on_progress("signals", done, len(points))
-        yields = _signal_yields(_patched_model(bkg, workspace, p, background_samples), best, bins, f"point {p.name!r}")
-        if any(v < 0 for v in yields):
-            negative.append(p.name)
-            yields = [max(v, 0.0) for v in yields]
-        signals[p.name] = yields
-        if p.values is not None:
-            values[p.name] = p.values
-    if on_progress is not None:
-        on_progress("signals", len(points), len(points))
-    warnings = []
-    if negative:
-        warnings.append(f"negative signal yields set to 0 (the simplified engine refuses negative rates) for {len(negative)} point(s): {listing(negative)}")
-    return signals, values, warnings
+        on_progress("signals", done, len(points))
+        signals[p.name] = _signal_yields(_patched_model(bkg, workspace, p, background_samples), best, bins, f"point {p.name!r}")
+    on_progress("signals", len(points), len(points))
+    values = {p.name: p.values for p in points if p.values is not None}
+    return signals, values, _clamp_negative(signals)
+
+
+def _clamp_negative(signals: dict[str, list[float]]) -> list[str]:
+    """Set negative signal yields to 0; a warning naming the points that had any."""
+    negative = [name for name, yields in signals.items() if any(v < 0 for v in yields)]
+    for name in negative:
+        signals[name] = [max(v, 0.0) for v in signals[name]]
+    if not negative:
+        return []
+    return [f"negative signal yields set to 0 (the simplified engine refuses negative rates) for {len(negative)} point(s): {listing(negative)}"]
 
 
 def _patched_model(bkg: FastBackground, workspace: Mapping[str, Any], p: Point, background_samples: set[int]) -> Any:
@@ -595,9 +664,7 @@ def _patched_model(bkg: FastBackground, workspace: Mapping[str, Any], p: Point, 
         doc, _ = apply_patch(workspace, p.patch)
     except PatchFailure as exc:
         raise InferenceInputError(f"{where}: operation {exc.index} of its patch does not apply: {exc.reason}") from None
-    # patches share the untouched samples with the workspace (checked already): check the rest
-    added = [s for ch in doc.get("channels", []) for s in ch.get("samples", []) if id(s) not in background_samples]
-    reason = FastBackend().unsupported({"measurements": doc.get("measurements"), "channels": [{"name": "patched", "samples": added}]})
+    reason = FastBackend().unsupported(_added_samples(doc, background_samples))
     if reason is not None:
         raise InferenceInputError(f"{where}: the fast engine cannot compute the patched model: {reason}")
     try:
@@ -606,10 +673,15 @@ def _patched_model(bkg: FastBackground, workspace: Mapping[str, Any], p: Point, 
         raise InferenceInputError(f"{where}: {exc.message}", option=exc.option) from None
 
 
+def _added_samples(doc: Mapping[str, Any], background_samples: set[int]) -> dict[str, Any]:
+    """A workspace of the samples a patch added to ``doc`` (in one channel) with its measurements: patches
+    share the untouched samples with the workspace (checked already), so only these need checking."""
+    added = [s for ch in doc.get("channels", []) for s in ch.get("samples", []) if id(s) not in background_samples]
+    return {"measurements": doc.get("measurements"), "channels": [{"name": "patched", "samples": added}]}
+
+
 def _signal_yields(patched: Any, best: Mapping[str, float], bins: Sequence[Bin], where: str) -> list[float]:
     """Rates in ``bins`` at mu = 1 minus at mu = 0, the other parameters at ``best`` (rounded)."""
-    import numpy as np
-
     st, lk = patched.st, patched.lik
     if st.poi < 0:
         raise InferenceInputError(f"{where}: the patched model has no parameter of interest (the measurement's 'poi' names no modifier of the patch)")
@@ -617,11 +689,8 @@ def _signal_yields(patched: Any, best: Mapping[str, float], bins: Sequence[Bin],
     missing = [b for b in bins if b not in index]
     if missing:
         raise InferenceInputError(f"{where}: the patched model has no bin {_bin_name(missing[0])}: the patch changes the channels")
-    rows = np.array([index[b] for b in bins], dtype=np.int64)
-    x = st.inits.copy()
-    for k, name in enumerate(st.par_names):
-        if name in best:
-            x[k] = best[name]
+    rows = _rows(index, bins)
+    x = _at_best(st, best)
     x[st.poi] = 1.0
     on = lk.expected_main(x)[rows]
     x[st.poi] = 0.0
@@ -663,11 +732,24 @@ def check_output(output: str | Path, *, inputs: Sequence[str | Path] = ()) -> Pa
     """Refuse an output path that is a directory, lies in a missing directory or is one of
     the ``inputs`` (before any work)."""
     out = Path(output)
-    for given in inputs:
-        if Path(given).exists() and out.exists() and out.resolve() == Path(given).resolve():
-            raise InputError(f"{out}: is an input of this command; write the simplified likelihood to another file")
+    if any(_same_file(out, Path(given)) for given in inputs):
+        raise InputError(f"{out}: is an input of this command; write the simplified likelihood to another file")
     if out.is_dir():
-        raise InputError(f"{out}: is a directory; give the output file name, e.g. -o {out / 'simplified.json'}")
+        raise InputError(f"{out}: is a directory; give the output file name, e.g. out={out / 'simplified.json'}", option="out")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: output directory does not exist; create it first")
     return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Both exist and are the same file."""
+    return a.exists() and b.exists() and a.resolve() == b.resolve()
+
+
+def _at_best(st: Any, best: Mapping[str, float]) -> np.ndarray:
+    """The parameters of model ``st`` at ``best`` where it has them, else at their initial values."""
+    x: np.ndarray = st.inits.copy()
+    for k, name in enumerate(st.par_names):
+        if name in best:
+            x[k] = best[name]
+    return x

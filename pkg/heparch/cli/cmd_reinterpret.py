@@ -58,15 +58,30 @@ JSON = typer.Option(
 )
 
 
-def _check_target(path: Path | None, flag: str) -> None:
-    if path is not None and (path.is_dir() or not path.parent.is_dir()):
-        raise InputError(f"{flag} {path}: {'is a directory' if path.is_dir() else 'its directory does not exist'}; give a file in an existing directory")
+def _check_options(interface: bool, template: bool, signal: Path | None, jobs: int | None, scheduler: str | None, compare_simplified: bool) -> None:
+    """One of --interface, --template and --signal; the options that go together."""
+    if sum((interface, template, signal is not None)) != 1:
+        raise InputError("give exactly one of --interface, --template and --signal FILE")
+    if jobs is not None and scheduler is not None:
+        raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
+    if compare_simplified and signal is None:
+        raise InputError("--compare-simplified compares the points of --signal FILE; give --signal")
+
+
+def _check_targets(targets: dict[str, Path | None]) -> None:
+    """Each output given (flag -> path) can be written: a file in an existing directory."""
+    from heparch.reinterpret.run import unwritable
+
+    for flag, path in targets.items():
+        reason = None if path is None else unwritable(path)
+        if reason is not None:
+            raise InputError(f"{flag} {path}: {reason}")
 
 
 def _show_interface(source: Source, likelihood: str | None, json_out: bool) -> None:
     from heparch.components.interface import describe
 
-    names = [likelihood] if likelihood is not None else [n for n, p in source.likelihoods.items() if p.patches]
+    names = [likelihood] if likelihood is not None else source.with_patches
     if not names:
         raise InputError(f"{source.path}: no likelihood has published signal patches, so no signal interface can be derived")
     interfaces = [source.interface(n) for n in names]
@@ -126,11 +141,17 @@ def _summary(plan: Plan, report: ReplayReport, json_out: bool) -> None:
     if dropped:
         say(f"{len(dropped)} modifier(s) of the published signals not given to the new points (see --json 'dropped'; 'arch reinterpret --interface')")
     for o in report.points:
-        v = o.replayed or {}
-        limit = f", mu_up_obs {v['mu_up_obs']:.4g}" if v.get("mu_up_obs") is not None else ""
-        xsec = f", xsec_up_obs {v['xsec_up_obs_pb']:.4g} pb" if v.get("xsec_up_obs_pb") is not None else ""
-        line = f"{o.key}: CLs_obs {v['CLs_obs']:.4g}, CLs_exp {v['CLs_exp'][2]:.4g}{limit}{xsec}{_vs_simplified(o)}" if v else f"{o.key}: ERROR {o.error}"
-        print_result(line, json_out=json_out)
+        print_result(_point_line(o), json_out=json_out)
+
+
+def _point_line(o: PointOutcome) -> str:
+    """A point's result in one line: its CLs and limits (and its simplified CLs), or its error."""
+    v = o.replayed
+    if not v:
+        return f"{o.key}: ERROR {o.error}"
+    limit = f", mu_up_obs {v['mu_up_obs']:.4g}" if v.get("mu_up_obs") is not None else ""
+    xsec = f", xsec_up_obs {v['xsec_up_obs_pb']:.4g} pb" if v.get("xsec_up_obs_pb") is not None else ""
+    return f"{o.key}: CLs_obs {v['CLs_obs']:.4g}, CLs_exp {v['CLs_exp'][2]:.4g}{limit}{xsec}{_vs_simplified(o)}"
 
 
 def _vs_simplified(o: PointOutcome) -> str:
@@ -179,14 +200,8 @@ def reinterpret(
     """
     from heparch.reinterpret import run as reinterpreting
 
-    if sum((interface, template, signal is not None)) != 1:
-        raise InputError("give exactly one of --interface, --template and --signal FILE")
-    if jobs is not None and scheduler is not None:
-        raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
-    if compare_simplified and signal is None:
-        raise InputError("--compare-simplified compares the points of --signal FILE; give --signal")
-    for path, flag in ((output, "-o"), (patchset_out, "--patchset-out"), (html, "--html")):
-        _check_target(path, flag)
+    _check_options(interface, template, signal, jobs, scheduler, compare_simplified)
+    _check_targets({"-o": output, "--patchset-out": patchset_out, "--html": html})
     source = reinterpreting.load(bundle, simplified=compare_simplified)
     if interface:
         return _show_interface(source, likelihood, json_out)

@@ -59,10 +59,15 @@ def _staterror(r: Region, given: RegionInput) -> tuple[list[dict[str, Any]], lis
     return [{"name": r.staterror, "type": "staterror", "data": list(given.mc_unc)}], []
 
 
-def _modifiers(itf: Interface, r: Region, given: RegionInput) -> tuple[list[dict[str, Any]], list[Dropped]]:
-    mods, dropped = _staterror(r, given)
-    mods = [{"name": n, "type": t, "data": None} for n, t in r.fixed if t != "normfactor"] + mods
-    dropped = [d for d in itf.dropped if d.region == r.channel] + dropped
+def _fixed(r: Region, *, normfactors: bool) -> list[dict[str, Any]]:
+    """The region's modifiers without data: its normfactors, or the others."""
+    return [{"name": n, "type": t, "data": None} for n, t in r.fixed if (t == "normfactor") == normfactors]
+
+
+def _systematics(itf: Interface, r: Region, given: RegionInput) -> tuple[list[dict[str, Any]], list[Dropped]]:
+    """The modifiers of the region's systematics the point gives variations for; the others, dropped."""
+    mods: list[dict[str, Any]] = []
+    dropped: list[Dropped] = []
     for key in r.systematics:
         s = itf.systematic(key)
         assert s is not None  # the interface's regions name its own systematics
@@ -70,8 +75,15 @@ def _modifiers(itf: Interface, r: Region, given: RegionInput) -> tuple[list[dict
             mods.append(_systematic_modifier(s, given.yields, given.systematics[key]))
         else:
             dropped.append(Dropped(r.channel, s.name, s.type, f"no {key}_up/{key}_down given"))
-    mods += [{"name": n, "type": t, "data": None} for n, t in r.fixed if t == "normfactor"]
     return mods, dropped
+
+
+def _modifiers(itf: Interface, r: Region, given: RegionInput) -> tuple[list[dict[str, Any]], list[Dropped]]:
+    """The signal's modifiers in region ``r`` (fixed ones, staterror, systematics, normfactors) and those it does not get."""
+    stat, stat_dropped = _staterror(r, given)
+    systematics, systematics_dropped = _systematics(itf, r, given)
+    mods = _fixed(r, normfactors=False) + stat + systematics + _fixed(r, normfactors=True)
+    return mods, [d for d in itf.dropped if d.region == r.channel] + stat_dropped + systematics_dropped
 
 
 def patch_for(itf: Interface, point: SignalPoint) -> Generated:
@@ -138,9 +150,14 @@ def inputs_from_patch(
         index = sample_add(op, workspace)
         r = by_index.get(index) if index is not None else None
         if r is None:
-            where = str(workspace["channels"][index]["name"]) if index is not None else str(op.get("path"))
-            dropped.append(Dropped(where, str(op.get("path")), str(op.get("op")), "not a signal sample of a region of the interface"))
+            dropped.append(_not_a_signal_sample(op, index, workspace))
             continue
         regions[r.channel], lost = _region_inputs(itf, r, op["value"])
         dropped += lost
     return SignalPoint(name, regions, dict(labels or {})), dropped
+
+
+def _not_a_signal_sample(op: Mapping[str, Any], index: int | None, workspace: Mapping[str, Any]) -> Dropped:
+    """An operation of a published patch that adds no signal sample to a region of the interface, where it acts."""
+    where = str(workspace["channels"][index]["name"]) if index is not None else str(op.get("path"))
+    return Dropped(where, str(op.get("path")), str(op.get("op")), "not a signal sample of a region of the interface")

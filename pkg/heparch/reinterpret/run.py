@@ -65,15 +65,23 @@ class Source:
     luminosity_ifb: float | None
     axes: Mapping[str, str]
 
+    @property
+    def with_patches(self) -> list[str]:
+        """The likelihoods with published signal patches."""
+        return [n for n, p in self.likelihoods.items() if p.patches]
+
+    def _only_with_patches(self) -> str:
+        """The one likelihood with signal patches."""
+        with_patches = self.with_patches
+        if len(with_patches) != 1:
+            raise InputError(
+                f"{self.path}: {len(with_patches)} likelihoods have signal patches {with_patches}; name one with likelihood=NAME", option="likelihood"
+            )
+        return with_patches[0]
+
     def published(self, likelihood: str | None) -> Published:
         """The likelihood named (else the only one with signal patches)."""
-        with_patches = [n for n, p in self.likelihoods.items() if p.patches]
-        if likelihood is None:
-            if len(with_patches) != 1:
-                raise InputError(
-                    f"{self.path}: {len(with_patches)} likelihoods have signal patches {with_patches}; name one with likelihood=NAME", option="likelihood"
-                )
-            likelihood = with_patches[0]
+        likelihood = self._only_with_patches() if likelihood is None else likelihood
         found = self.likelihoods.get(likelihood)
         if found is None:
             raise InputError(
@@ -161,27 +169,34 @@ def plan(
     the file names, else the only one with signal patches) and generate the tasks; with
     ``compare_simplified`` each point is computed on the likelihood's simplified likelihood too
     (the source must be loaded with ``simplified=True``)."""
-    from heparch.infer.backends import choose
-
     if xsec_pb is not None and not xsec_pb > 0:
         raise InputError(f"xsec {xsec_pb:g}: give the signal's cross-section in pb, > 0", option="xsec")
     pub = source.published(likelihood or signals.likelihood)
     itf = pub.interface(source.luminosity_ifb)
     warnings = check(itf, signals.points, str(signals.path), poi_bounds=pub.settings.poi_bounds)
-    choice = choose("workspace", pub.workspace, backend, settings=pub.settings)
-    token = f"{source.identity}:{pub.likelihood}:reinterpret:{choice.name}"
-    context = Context(token, pub.likelihood, "workspace", choice.name, pub.workspace, pub.settings, fallback=choice.fallback)
+    context, reason = _context(source, pub, backend)
     generated = {p.name: patch_for(itf, p) for p in signals.points}
     wants_ul = _wants_upper_limits(signals, upper_limits=upper_limits, xsec_pb=xsec_pb)
     sl_context, outside = _simplified_context(source, pub, signals.points) if compare_simplified else (None, {})
-    tasks = [Task(token, p.name, patches=(generated[p.name].ops,), upper_limit=wants_ul, simplified=_token(sl_context)) for p in signals.points]
-    notes = ([f"{pub.likelihood}: {choice.reason}"] if choice.reason else []) + _left_out(outside)
+    tasks = _tasks(context, generated, sl_context, upper_limit=wants_ul)
+    notes = ([f"{pub.likelihood}: {reason}"] if reason else []) + _left_out(outside)
     points = {p.name: p for p in signals.points}
     return Plan(source, itf, points, generated, context, tasks, warnings, xsec_pb, notes, sl_context, outside)
 
 
-def _token(context: Context | None) -> str | None:
-    return None if context is None else context.token
+def _context(source: Source, pub: Published, backend: str | None) -> tuple[Context, str | None]:
+    """The work context of ``pub`` on the backend chosen for it (``backend``, else the default), and why that one."""
+    from heparch.infer.backends import choose
+
+    choice = choose("workspace", pub.workspace, backend, settings=pub.settings)
+    token = f"{source.identity}:{pub.likelihood}:reinterpret:{choice.name}"
+    return Context(token, pub.likelihood, "workspace", choice.name, pub.workspace, pub.settings, fallback=choice.fallback), choice.reason
+
+
+def _tasks(context: Context, generated: Mapping[str, Generated], simplified: Context | None, *, upper_limit: bool) -> list[Task]:
+    """A task per point: its generated patch on ``context`` (and its signal on the ``simplified`` context)."""
+    sl_token = None if simplified is None else simplified.token
+    return [Task(context.token, name, patches=(g.ops,), upper_limit=upper_limit, simplified=sl_token) for name, g in generated.items()]
 
 
 def _left_out(outside: Mapping[str, Sequence[str]]) -> list[str]:
@@ -223,11 +238,7 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
     values = None
     if result.values is not None:
         values = _xsec_limits(dict(result.values), point.labels.get("xsec_pb", p.xsec_pb))
-    simplified = None
-    if result.simplified is not None:
-        simplified = dict(result.simplified)
-        if values is not None and "CLs_obs" in simplified:
-            simplified["difference_CLs_obs"] = simplified["CLs_obs"] - values["CLs_obs"]
+    simplified = None if result.simplified is None else _vs_full(result.simplified, values)
     return PointOutcome(
         key=result.point,
         likelihood=p.interface.likelihood,
@@ -244,6 +255,14 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
     )
 
 
+def _vs_full(simplified: Mapping[str, Any], values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A point's simplified-likelihood values with ``difference_CLs_obs`` (simplified minus full) where both have CLs."""
+    out = dict(simplified)
+    if values is not None and "CLs_obs" in out:
+        out["difference_CLs_obs"] = out["CLs_obs"] - values["CLs_obs"]
+    return out
+
+
 def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, on_outcome: Callable[[PointOutcome, int, int], None] | None = None) -> ReplayReport:
     """Compute every point of ``p`` (in parallel with ``jobs`` or on Dask at ``scheduler``)."""
     from heparch.replay.executor import execute
@@ -256,9 +275,13 @@ def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, on_outcome: Cal
             if on_outcome is not None:
                 on_outcome(got, len(done), len(p.tasks))
     ordered = [done[t.point] for t in p.tasks if t.point in done]
-    labels = _labels(p.points.values())
-    axes = (labels[0], labels[1]) if len(labels) >= 2 else None
-    return ReplayReport(str(p.source.path), p.source.identity, ordered, time.perf_counter() - start, labels=axes, axes=p.source.axes)
+    return ReplayReport(str(p.source.path), p.source.identity, ordered, time.perf_counter() - start, labels=_plane(p.points.values()), axes=p.source.axes)
+
+
+def _plane(points: Any) -> tuple[str, str] | None:
+    """The first two labels every point has: the axes of the report's plot (None: fewer than two)."""
+    labels = _labels(points)
+    return (labels[0], labels[1]) if len(labels) >= 2 else None
 
 
 def _labels(points: Any) -> list[str]:
@@ -284,23 +307,26 @@ def _point_json(p: Plan, o: PointOutcome) -> dict[str, Any]:
 
 def to_json(p: Plan, report: ReplayReport) -> dict[str, Any]:
     """The ``--json`` document: per point the CLs, limits, labels and the modifiers it did not get."""
-    points = {o.point: _point_json(p, o) for o in report.points}
-    computed = [o for o in report.points if o.replayed is not None]
-    summary = {
-        "total": len(report.points),
-        "computed": len(computed),
-        "failed": len(report.points) - len(computed),
-        "excluded": sum(1 for o in computed if o.excluded("replayed")),
-        "seconds": round(report.seconds, 3),
-    }
     return {
         "bundle": report.bundle,
         "identity": report.identity,
         "likelihood": p.interface.likelihood,
         "interface": p.interface.source,
-        "points": points,
-        "summary": summary,
+        "points": {o.point: _point_json(p, o) for o in report.points},
+        "summary": _summary_json(report),
         "warnings": [w.to_json() for w in p.warnings],
+    }
+
+
+def _summary_json(report: ReplayReport) -> dict[str, Any]:
+    """How many points were computed, failed and excluded, and the wall time."""
+    computed = [o for o in report.points if o.replayed is not None]
+    return {
+        "total": len(report.points),
+        "computed": len(computed),
+        "failed": len(report.points) - len(computed),
+        "excluded": sum(1 for o in computed if o.excluded("replayed")),
+        "seconds": round(report.seconds, 3),
     }
 
 
@@ -330,7 +356,17 @@ def write_json(path: Path, doc: Any) -> None:
     """``doc`` as JSON at ``path``, written to a temporary file and renamed into place."""
     from heparch.store.writer import atomic_output
 
-    if path.is_dir() or not path.parent.is_dir():
-        raise InputError(f"{path}: {'is a directory' if path.is_dir() else 'its directory does not exist'}; give a file in an existing directory")
+    reason = unwritable(path)
+    if reason is not None:
+        raise InputError(f"{path}: {reason}")
     with atomic_output(path) as fh:
         fh.write(json.dumps(doc, indent=1, sort_keys=True).encode("utf-8") + b"\n")
+
+
+def unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be an output file, with the fix (None: it can)."""
+    if path.is_dir():
+        return "is a directory; give a file in an existing directory"
+    if not path.parent.is_dir():
+        return "its directory does not exist; give a file in an existing directory"
+    return None

@@ -109,8 +109,19 @@ def _compare_sample(region: str, published: Mapping[str, Any], generated: Mappin
         out.append(Difference(region, "sample name", f"published {published.get('name')!r}, generated {generated.get('name')!r}", False))
     if not _same(published.get("data"), generated.get("data")):
         out.append(Difference(region, "yields", "differ", False))
-    pub = {(str(m["name"]), str(m["type"])): m.get("data") for m in published.get("modifiers", [])}
-    gen = {(str(m["name"]), str(m["type"])): m.get("data") for m in generated.get("modifiers", [])}
+    return out + _modifier_differences(region, _modifier_data(published), _modifier_data(generated), documented)
+
+
+def _modifier_data(sample: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    """A sample's modifiers' data by (name, type)."""
+    return {(str(m["name"]), str(m["type"])): m.get("data") for m in sample.get("modifiers", [])}
+
+
+def _modifier_differences(
+    region: str, pub: Mapping[tuple[str, str], Any], gen: Mapping[tuple[str, str], Any], documented: set[tuple[str, str, str]]
+) -> list[Difference]:
+    """A modifier on one side only, or with other data (by name and type)."""
+    out = []
     for key in sorted(set(pub) | set(gen)):
         what = f"{key[0]} ({key[1]})"
         ok = (region, *key) in documented
@@ -142,10 +153,16 @@ def compare_patches(published: Ops, generated: Generated, dropped: Sequence[Drop
     regions_dropped = {d.region for d in other_ops}
     pub, gen = _by_region(published, workspace), _by_region(generated.ops, workspace)
     out = [d for region in sorted(set(pub) | set(gen)) for d in _compare_region(region, pub, gen, documented, regions_dropped)]
+    return tuple(out + _other_operations(published, workspace, len(other_ops)))
+
+
+def _other_operations(published: Ops, workspace: Mapping[str, Any], noted: int) -> list[Difference]:
+    """The published operations that add no signal sample (none generated), documented when the
+    conversion ``noted`` each of them."""
     n_other = sum(1 for op in published if sample_add(op, workspace) is None)
-    if n_other:
-        out.append(Difference("(patch)", f"{n_other} operation(s) that add no signal sample", "not generated", len(other_ops) == n_other))
-    return tuple(out)
+    if not n_other:
+        return []
+    return [Difference("(patch)", f"{n_other} operation(s) that add no signal sample", "not generated", noted == n_other)]
 
 
 def _cls(workspace: Mapping[str, Any], ops: Ops, backend: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ inside its bounds) are raised together, each naming the point, region and fix (e
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import io
@@ -32,11 +33,14 @@ from heparch.components.interface import Interface, Region
 from heparch.config import read_capped, reject_unsafe_yaml, yaml_error
 from heparch.errors import InferenceInputError, InputError
 from heparch.findings import Finding
+from heparch.infer.inputs import raise_findings
 
 #: a yields file larger than this is refused (100 1Lbb points with every systematic: ~10 MB)
 MAX_YIELDS_BYTES: Final = 256 << 20
 SUFFIXES: Final = (".yaml", ".yml", ".json", ".csv")
 CSV_REQUIRED: Final = ("point", "channel", "bin", "yield")
+#: the suffixes of a systematic's columns
+VARIATIONS: Final = ("_up", "_down")
 
 Values = tuple[float, ...]
 
@@ -48,6 +52,9 @@ class Variation:
     up: Values
     down: Values
 
+    def to_json(self) -> dict[str, Any]:
+        return {"up": list(self.up), "down": list(self.down)}
+
 
 @dataclasses.dataclass(frozen=True)
 class RegionInput:
@@ -56,6 +63,14 @@ class RegionInput:
     yields: Values
     mc_unc: Values | None = None
     systematics: Mapping[str, Variation] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"yield": list(self.yields)}
+        if self.mc_unc is not None:
+            doc["mc_unc"] = list(self.mc_unc)
+        if self.systematics:
+            doc["systematics"] = {k: v.to_json() for k, v in self.systematics.items()}
+        return doc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,15 +82,7 @@ class SignalPoint:
     labels: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        regions: dict[str, Any] = {}
-        for channel, r in self.regions.items():
-            doc: dict[str, Any] = {"yield": list(r.yields)}
-            if r.mc_unc is not None:
-                doc["mc_unc"] = list(r.mc_unc)
-            if r.systematics:
-                doc["systematics"] = {k: {"up": list(v.up), "down": list(v.down)} for k, v in r.systematics.items()}
-            regions[channel] = doc
-        out: dict[str, Any] = {"name": self.name, "regions": regions}
+        out: dict[str, Any] = {"name": self.name, "regions": {channel: r.to_json() for channel, r in self.regions.items()}}
         if self.labels:
             out["labels"] = dict(self.labels)
         return out
@@ -123,22 +130,32 @@ def _region(value: Any, where: str) -> RegionInput:
     unknown = set(value) - {"yield", "mc_unc", "systematics"}
     if unknown:
         raise _bad(where, f"unknown field(s) {sorted(unknown)}; a region has 'yield', 'mc_unc' and 'systematics'")
-    systematics = value.get("systematics") or {}
-    if not isinstance(systematics, Mapping):
-        raise _bad(f"{where}.systematics", "must map a systematic's key to {up, down}")
+    systematics = _mapping(value.get("systematics"), f"{where}.systematics", "must map a systematic's key to {up, down}")
+    mc_unc = value.get("mc_unc")
     return RegionInput(
         _numbers(value["yield"], f"{where}.yield"),
-        _numbers(value["mc_unc"], f"{where}.mc_unc") if value.get("mc_unc") is not None else None,
+        None if mc_unc is None else _numbers(mc_unc, f"{where}.mc_unc"),
         {str(k): _variation(v, f"{where}.systematics.{k}") for k, v in systematics.items()},
     )
 
 
+def _mapping(value: Any, where: str, message: str) -> Mapping[Any, Any]:
+    """An optional mapping (absent or empty: ``{}``); ``message`` says what it must map when it is not one."""
+    got = value or {}
+    if not isinstance(got, Mapping):
+        raise _bad(where, message)
+    return got
+
+
+def _is_point(value: Any) -> bool:
+    """A mapping with a string ``name`` and a mapping ``regions``."""
+    return isinstance(value, Mapping) and isinstance(value.get("name"), str) and isinstance(value.get("regions"), Mapping)
+
+
 def _point(value: Any, where: str) -> SignalPoint:
-    if not isinstance(value, Mapping) or not isinstance(value.get("name"), str) or not isinstance(value.get("regions"), Mapping):
+    if not _is_point(value):
         raise _bad(where, "a point needs 'name' (a string) and 'regions' (channel -> yields); add them")
-    labels = value.get("labels") or {}
-    if not isinstance(labels, Mapping):
-        raise _bad(f"{where}.labels", "must map a label to a number")
+    labels = _mapping(value.get("labels"), f"{where}.labels", "must map a label to a number")
     where = f"{where}({value['name']})"
     if not value["regions"]:
         raise _bad(f"{where}.regions", "no region; give the yields of at least one region (see 'arch reinterpret BUNDLE --interface')")
@@ -180,6 +197,14 @@ class _Rows:
 
     values: dict[str, dict[int, float]] = dataclasses.field(default_factory=dict)
 
+    def add(self, b: int, cells: Mapping[str, float]) -> bool:
+        """Record the cells of bin ``b``; False when the bin was given already."""
+        if b in self.values.get("yield", {}):
+            return False
+        for column, v in cells.items():
+            self.values.setdefault(column, {})[b] = v
+        return True
+
 
 def _cell(text: str, where: str) -> float:
     try:
@@ -188,29 +213,43 @@ def _cell(text: str, where: str) -> float:
         raise _bad(where, f"{text!r} is not a number; give a number") from None
 
 
+def _text(row: Mapping[str, str | None], column: str) -> str:
+    """A cell's text without surrounding blanks ("" where the row has no such cell)."""
+    return (row.get(column) or "").strip()
+
+
+def _filled(row: Mapping[str, str | None], columns: Sequence[str], where: str) -> dict[str, float]:
+    """The numbers in the non-empty cells of ``columns``."""
+    return {c: _cell(_text(row, c), f"{where}:{c}") for c in columns if _text(row, c)}
+
+
+def _is_value_column(column: str) -> bool:
+    """``yield``, ``mc_unc`` or a systematic's ``<key>_up``/``<key>_down``."""
+    return column in ("yield", "mc_unc") or column.endswith(VARIATIONS)
+
+
 def _columns(header: Sequence[str], path: Path) -> tuple[list[str], list[str]]:
     """The value columns (yield, mc_unc, <key>_up/_down) and the label columns."""
     missing = [c for c in CSV_REQUIRED if c not in header]
     if missing:
         raise _bad(f"{path}:1", f"missing column(s) {missing}; the long form needs {', '.join(CSV_REQUIRED)}")
-    values = [c for c in header if c in ("yield", "mc_unc") or c.endswith(("_up", "_down"))]
-    labels = [c for c in header if c not in values and c not in CSV_REQUIRED]
+    values = [c for c in header if _is_value_column(c)]
+    labels = [c for c in header if c not in {*values, *CSV_REQUIRED}]
     return values, labels
 
 
-def _csv_row(row: Mapping[str, str], line: int, path: Path, values: Sequence[str]) -> tuple[str, str, int, dict[str, float]]:
-    where = f"{path}:{line}"
-    point, channel = (row.get("point") or "").strip(), (row.get("channel") or "").strip()
+def _csv_row(row: Mapping[str, str | None], where: str, values: Sequence[str]) -> tuple[str, str, int, dict[str, float]]:
+    point, channel = _text(row, "point"), _text(row, "channel")
     if not point or not channel:
         raise _bad(where, "every row needs 'point' and 'channel'; fill them in")
     b = _bin_index(row, where)
-    cells = {c: _cell(row[c].strip(), f"{where}:{c}") for c in values if (row.get(c) or "").strip()}
+    cells = _filled(row, values, where)
     if "yield" not in cells:
         raise _bad(f"{where}:yield", "empty; give the expected signal events in this bin")
     return point, channel, b, cells
 
 
-def _bin_index(row: Mapping[str, str], where: str) -> int:
+def _bin_index(row: Mapping[str, str | None], where: str) -> int:
     """A row's ``bin`` column as an integer."""
     try:
         return int(row.get("bin") or "")
@@ -225,22 +264,25 @@ def _series(by_bin: Mapping[int, float], where: str) -> Values:
     return tuple(by_bin[b] for b in bins)
 
 
+def _csv_variation(rows: _Rows, key: str, where: str) -> Variation:
+    """The up and down columns of systematic ``key``: both, or an error."""
+    up, down = rows.values.get(f"{key}_up"), rows.values.get(f"{key}_down")
+    if up is None or down is None:
+        raise _bad(f"{where}:{key}", f"'{key}_up' without '{key}_down' (or the reverse); give both relative variations")
+    return Variation(_series(up, f"{where}:{key}_up"), _series(down, f"{where}:{key}_down"))
+
+
 def _csv_region(rows: _Rows, where: str) -> RegionInput:
     yields = _series(rows.values["yield"], f"{where}:yield")
     mc = rows.values.get("mc_unc")
-    keys = sorted({c.rsplit("_", 1)[0] for c in rows.values if c.endswith(("_up", "_down"))})
-    systematics = {}
-    for key in keys:
-        up, down = rows.values.get(f"{key}_up"), rows.values.get(f"{key}_down")
-        if up is None or down is None:
-            raise _bad(f"{where}:{key}", f"'{key}_up' without '{key}_down' (or the reverse); give both relative variations")
-        systematics[key] = Variation(_series(up, f"{where}:{key}_up"), _series(down, f"{where}:{key}_down"))
+    keys = sorted({c.rsplit("_", 1)[0] for c in rows.values if c.endswith(VARIATIONS)})
+    systematics = {key: _csv_variation(rows, key, where) for key in keys}
     return RegionInput(yields, _series(mc, f"{where}:mc_unc") if mc else None, systematics)
 
 
-def _csv_labels(point: str, row: Mapping[str, str], labels: Sequence[str], seen: dict[str, dict[str, float]], where: str) -> None:
+def _csv_labels(point: str, row: Mapping[str, str | None], labels: Sequence[str], seen: dict[str, dict[str, float]], where: str) -> None:
     """Record the label values of ``point`` (one number per point, the same on each of its rows)."""
-    got = {c: _cell(row[c].strip(), f"{where}:{c}") for c in labels if (row.get(c) or "").strip()}
+    got = _filled(row, labels, where)
     before = seen.setdefault(point, got)
     if before != got:
         raise _bad(where, f"point {point!r} has label values {got} here and {before} on an earlier row; give one value per point")
@@ -248,51 +290,66 @@ def _csv_labels(point: str, row: Mapping[str, str], labels: Sequence[str], seen:
 
 def _read_csv(text: str, path: Path) -> SignalFile:
     reader = csv.DictReader(io.StringIO(text))
-    values, labels = _columns([c.strip() for c in reader.fieldnames or []], path)
     reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
+    values, labels = _columns(reader.fieldnames, path)
     cells: dict[str, dict[str, _Rows]] = {}
     label_values: dict[str, dict[str, float]] = {}
     for line, row in enumerate(reader, start=2):
-        point, channel, b, got = _csv_row(row, line, path, values)
-        _csv_labels(point, row, labels, label_values, f"{path}:{line}")
-        rows = cells.setdefault(point, {}).setdefault(channel, _Rows())
-        if b in rows.values.get("yield", {}):
-            raise _bad(f"{path}:{line}", f"point {point!r} region {channel!r} bin {b} is given twice; keep one row")
-        for column, v in got.items():
-            rows.values.setdefault(column, {})[b] = v
-    points = tuple(SignalPoint(p, {c: _csv_region(r, f"{path}:{p}:{c}") for c, r in regions.items()}, label_values.get(p, {})) for p, regions in cells.items())
+        where = f"{path}:{line}"
+        point, channel, b, got = _csv_row(row, where, values)
+        _csv_labels(point, row, labels, label_values, where)
+        if not cells.setdefault(point, {}).setdefault(channel, _Rows()).add(b, got):
+            raise _bad(where, f"point {point!r} region {channel!r} bin {b} is given twice; keep one row")
+    points = tuple(SignalPoint(p, _csv_regions(regions, f"{path}:{p}"), label_values.get(p, {})) for p, regions in cells.items())
     return SignalFile(path, points)
 
 
-def _parse(text: str, path: Path) -> SignalFile:
-    """The file's points, by its suffix's format."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(text, path)
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise InputError(f"{path}: not valid JSON: {exc}") from None
-        return _document(data, path)
+def _csv_regions(regions: Mapping[str, _Rows], where: str) -> dict[str, RegionInput]:
+    """A point's regions from the cells of its rows."""
+    return {c: _csv_region(r, f"{where}:{c}") for c, r in regions.items()}
+
+
+def _read_json(text: str, path: Path) -> SignalFile:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+    return _document(data, path)
+
+
+def _read_yaml(text: str, path: Path) -> SignalFile:
     return _document(_load_yaml(text, path), path)
+
+
+#: how a yields file is read, by suffix (else YAML)
+READERS: Final = {".csv": _read_csv, ".json": _read_json}
+
+
+def _decoded(path: Path) -> str:
+    """The text of yields file ``path``: a known suffix, at most :data:`MAX_YIELDS_BYTES`, UTF-8."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise InputError(f"signal {path}: use a .yaml, .json or .csv file (the format comes from the suffix)", option="signal")
+    try:
+        return read_capped(path, "yields file", MAX_YIELDS_BYTES).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+
+
+def _check_names(got: SignalFile) -> None:
+    """At least one point, each named once."""
+    if not got.points:
+        raise _bad(str(got.path), "holds no signal point; see 'arch reinterpret BUNDLE --template'")
+    names = collections.Counter(p.name for p in got.points)
+    twice = sorted(n for n, k in names.items() if k > 1)
+    if twice:
+        raise _bad(str(got.path), f"point name(s) {twice} given more than once; name each point once")
 
 
 def read(path: Path) -> SignalFile:
     """Read a yields file (format by suffix: see the module docs); an :class:`InputError` naming the place and the fix."""
-    if path.suffix.lower() not in SUFFIXES:
-        raise InputError(f"signal {path}: use a .yaml, .json or .csv file (the format comes from the suffix)", option="signal")
-    try:
-        text = read_capped(path, "yields file", MAX_YIELDS_BYTES).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
-    got = _parse(text, path)
-    if not got.points:
-        raise _bad(str(path), "holds no signal point; see 'arch reinterpret BUNDLE --template'")
-    names = [p.name for p in got.points]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise _bad(str(path), f"point name(s) {twice} given more than once; name each point once")
+    text = _decoded(path)
+    got = READERS.get(path.suffix.lower(), _read_yaml)(text, path)
+    _check_names(got)
     return got
 
 
@@ -317,17 +374,15 @@ def _series_of(region: RegionInput) -> list[tuple[str, Values | None]]:
     return out
 
 
-def _systematic_findings(region: RegionInput, itf: Interface, where: str) -> list[Finding]:
-    """Unknown systematic keys; a normsys with different values per bin."""
-    out = []
-    for key, v in region.systematics.items():
-        syst = itf.systematic(key)
-        if syst is None:
-            known = ", ".join(s.key for s in itf.systematics[:8]) or "none"
-            out.append(Finding("E101", f"{where}.{key}", f"unknown systematic; the interface's keys are: {known} (see 'arch reinterpret BUNDLE --interface')"))
-        elif syst.type == "normsys" and (len(set(v.up)) > 1 or len(set(v.down)) > 1):
-            out.append(Finding("E102", f"{where}.{key}", "a normsys scales the region's total: give the same up and the same down in every bin"))
-    return out
+def _systematic_finding(region: RegionInput, key: str, itf: Interface, where: str) -> Finding | None:
+    """An unknown systematic key, or a normsys with different values per bin."""
+    syst, v = itf.systematic(key), region.systematics[key]
+    if syst is None:
+        known = ", ".join(s.key for s in itf.systematics[:8]) or "none"
+        return Finding("E101", f"{where}.{key}", f"unknown systematic; the interface's keys are: {known} (see 'arch reinterpret BUNDLE --interface')")
+    if syst.type == "normsys" and (len(set(v.up)) > 1 or len(set(v.down)) > 1):
+        return Finding("E102", f"{where}.{key}", "a normsys scales the region's total: give the same up and the same down in every bin")
+    return None
 
 
 def _shape(region: RegionInput, r: Region, itf: Interface, where: str) -> list[Finding]:
@@ -337,43 +392,39 @@ def _shape(region: RegionInput, r: Region, itf: Interface, where: str) -> list[F
         for name, values in _series_of(region)
         if values is not None and len(values) != r.bins
     ]
-    return out + _systematic_findings(region, itf, where)
+    found = (_systematic_finding(region, key, itf, where) for key in region.systematics)
+    return out + [f for f in found if f is not None]
+
+
+def _negative_yield(b: int, s: float, bkg: float, bounds: tuple[float, float], where: str) -> Finding:
+    """E104 where the negative yield ``s`` makes the total rate negative for a POI value inside ``bounds``, else W030."""
+    low, high = bkg + bounds[0] * s, bkg + bounds[1] * s
+    if min(low, high) < 0:
+        mu = bounds[1] if high < low else bounds[0]
+        msg = f"bin {b}: yield {s:g} makes the total rate {min(low, high):g} < 0 at mu = {mu:g} (background {bkg:g}); the rate must stay >= 0 for mu in [{bounds[0]:g}, {bounds[1]:g}]: fix the yield"
+        return Finding("E104", where, msg)
+    return Finding("W030", where, f"bin {b}: negative yield {s:g}; the total rate stays positive for mu in [{bounds[0]:g}, {bounds[1]:g}]")
 
 
 def _rates(region: RegionInput, r: Region, bounds: tuple[float, float], where: str) -> list[Finding]:
-    """E104 where the total rate goes negative for a POI value inside ``bounds``; W030 for a negative yield otherwise."""
-    out = []
-    for b, (s, bkg) in enumerate(zip(region.yields, r.background, strict=False)):
-        if s >= 0:
-            continue
-        worst = min(bkg + bounds[0] * s, bkg + bounds[1] * s)
-        if worst < 0:
-            mu = bounds[1] if bkg + bounds[1] * s < bkg + bounds[0] * s else bounds[0]
-            msg = f"bin {b}: yield {s:g} makes the total rate {worst:g} < 0 at mu = {mu:g} (background {bkg:g}); the rate must stay >= 0 for mu in [{bounds[0]:g}, {bounds[1]:g}]: fix the yield"
-            out.append(Finding("E104", where, msg))
-        else:
-            out.append(Finding("W030", where, f"bin {b}: negative yield {s:g}; the total rate stays positive for mu in [{bounds[0]:g}, {bounds[1]:g}]"))
-    return out
+    """A finding per negative yield (:func:`_negative_yield`)."""
+    return [_negative_yield(b, s, bkg, bounds, where) for b, (s, bkg) in enumerate(zip(region.yields, r.background, strict=False)) if s < 0]
+
+
+def _check_region(itf: Interface, channel: str, region: RegionInput, at: str) -> list[Finding]:
+    """A known region, finite inputs, the right shape; then the rates."""
+    r = itf.region(channel)
+    if r is None:
+        have = ", ".join(x.channel for x in itf.regions)
+        return [Finding("E101", at, f"unknown region; a signal of {itf.likelihood} enters {have}")]
+    bad = _finite(region)
+    if bad is not None:
+        return [Finding("E103", at, f"{bad}; give finite numbers")]
+    return _shape(region, r, itf, at) or _rates(region, r, itf.poi_bounds, at)
 
 
 def _check_point(itf: Interface, point: SignalPoint, where: str) -> list[Finding]:
-    out = []
-    for channel, region in point.regions.items():
-        at = f"{where}: point {point.name!r} region {channel!r}"
-        r = itf.region(channel)
-        if r is None:
-            have = ", ".join(x.channel for x in itf.regions)
-            out.append(Finding("E101", at, f"unknown region; a signal of {itf.likelihood} enters {have}"))
-            continue
-        bad = _finite(region)
-        if bad is not None:
-            out.append(Finding("E103", at, f"{bad}; give finite numbers"))
-            continue
-        shape = _shape(region, r, itf, at)
-        out += shape
-        if not shape:
-            out += _rates(region, r, itf.poi_bounds, at)
-    return out
+    return [f for channel, region in point.regions.items() for f in _check_region(itf, channel, region, f"{where}: point {point.name!r} region {channel!r}")]
 
 
 def check(itf: Interface, points: Sequence[SignalPoint], where: str, *, poi_bounds: tuple[float, float] | None = None) -> list[Finding]:
@@ -382,9 +433,7 @@ def check(itf: Interface, points: Sequence[SignalPoint], where: str, *, poi_boun
     if poi_bounds is not None:
         itf = dataclasses.replace(itf, poi_bounds=poi_bounds)
     findings = [f for p in points for f in _check_point(itf, p, where)]
-    errors = [f for f in findings if f.severity == "error"]
-    if errors:
-        raise InferenceInputError(errors[0].one_line(), findings=errors)
+    raise_findings(findings)
     return findings
 
 
@@ -392,30 +441,49 @@ def check(itf: Interface, points: Sequence[SignalPoint], where: str, *, poi_boun
 # writing (the template)
 
 
+def _bin_cells(r: RegionInput, b: int, keys: Sequence[str]) -> list[str]:
+    """Bin ``b`` of a region in the long form: bin, yield, mc_unc and each systematic's up and down ("" where not given)."""
+    row = [str(b), repr(r.yields[b]), repr(r.mc_unc[b]) if r.mc_unc is not None else ""]
+    for k in keys:
+        v = r.systematics.get(k)
+        row += [repr(v.up[b]), repr(v.down[b])] if v is not None else ["", ""]
+    return row
+
+
 def _csv_rows(p: SignalPoint, keys: Sequence[str], labels: Sequence[str]) -> list[list[str]]:
     """The long-form rows of one point: one per (region, bin)."""
-    rows = []
     tail = [repr(p.labels[k]) if k in p.labels else "" for k in labels]
-    for channel, r in p.regions.items():
-        for b, y in enumerate(r.yields):
-            row = [p.name, channel, str(b), repr(y), repr(r.mc_unc[b]) if r.mc_unc is not None else ""]
-            for k in keys:
-                v = r.systematics.get(k)
-                row += [repr(v.up[b]), repr(v.down[b])] if v is not None else ["", ""]
-            rows.append(row + tail)
-    return rows
+    return [[p.name, channel, *_bin_cells(r, b, keys), *tail] for channel, r in p.regions.items() for b in range(len(r.yields))]
+
+
+def _systematic_keys(points: Sequence[SignalPoint], keys: Sequence[str]) -> list[str]:
+    """``keys``, then the other systematics the points give, each once."""
+    return list(dict.fromkeys([*keys, *(k for p in points for r in p.regions.values() for k in r.systematics)]))
 
 
 def _csv_text(points: Sequence[SignalPoint], keys: Sequence[str]) -> str:
     labels = list(dict.fromkeys(k for p in points for k in p.labels))
-    keys = list(dict.fromkeys([*keys, *(k for p in points for r in p.regions.values() for k in r.systematics)]))
-    header = ["point", "channel", "bin", "yield", "mc_unc"] + [f"{k}_{s}" for k in keys for s in ("up", "down")] + labels
+    keys = _systematic_keys(points, keys)
+    header = [*CSV_REQUIRED, "mc_unc", *(f"{k}{s}" for k in keys for s in VARIATIONS), *labels]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for p in points:
         writer.writerows(_csv_rows(p, keys, labels))
     return out.getvalue()
+
+
+def _yaml_text(doc: Mapping[str, Any], header: str) -> str:
+    """``doc`` as YAML after ``header`` as comment lines."""
+    from ruamel.yaml import YAML
+
+    out = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = None
+    yaml.width = 120
+    yaml.dump(doc, out)
+    comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comments + out.getvalue()
 
 
 def dump(points: Sequence[SignalPoint], fmt: str, *, likelihood: str | None = None, header: str = "", keys: Sequence[str] = ()) -> str:
@@ -428,12 +496,4 @@ def dump(points: Sequence[SignalPoint], fmt: str, *, likelihood: str | None = No
         doc["likelihood"] = likelihood
     if fmt == "json":
         return json.dumps(doc, indent=1) + "\n"
-    from ruamel.yaml import YAML
-
-    out = io.StringIO()
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = None
-    yaml.width = 120
-    yaml.dump(doc, out)
-    comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
-    return comments + out.getvalue()
+    return _yaml_text(doc, header)

@@ -57,9 +57,14 @@ def bins_of(workspace: Mapping[str, Any], sl: Mapping[str, Any], where: str) -> 
     channels = {name: counts for name, counts in sorted(_observations(workspace).items()) if counts}
     found: list[tuple[str, ...]] = []
     _sequences(observed, channels, (), found)
+    return tuple((name, i) for name in _only_sequence(found, len(observed), where) for i in range(len(channels[name])))
+
+
+def _only_sequence(found: Sequence[tuple[str, ...]], n: int, where: str) -> tuple[str, ...]:
+    """The one sequence of channels found; :class:`InputError` for none or several (``n``: the simplified likelihood's bins)."""
     if not found:
         raise InputError(
-            f"{where}: its {len(observed)} observed counts are not those of any sequence of the full likelihood's channels, so the bins "
+            f"{where}: its {n} observed counts are not those of any sequence of the full likelihood's channels, so the bins "
             "a new signal enters cannot be mapped to it; drop --compare-simplified (or re-derive it with 'arch simplify')"
         )
     if len(found) > 1:
@@ -67,7 +72,7 @@ def bins_of(workspace: Mapping[str, Any], sl: Mapping[str, Any], where: str) -> 
             f"{where}: its observed counts are those of more than one sequence of channels ({', '.join(found[0])} and {', '.join(found[1])}), "
             "so the bins a new signal enters are ambiguous; drop --compare-simplified"
         )
-    return tuple((name, i) for name in found[0] for i in range(len(channels[name])))
+    return found[0]
 
 
 def signals_for(bins: Sequence[Bin], points: Sequence[SignalPoint]) -> tuple[dict[str, list[float]], dict[str, list[str]]]:
