@@ -231,6 +231,10 @@ class Change:
     removed: bool
     value: Any = None
 
+    def placed_above(self, path: Path) -> bool:
+        """Whether this change put a value (``add``, ``replace``) at ``path`` or one of its ancestors."""
+        return self.op in ("add", "replace") and path[: len(self.path)] == self.path
+
 
 def _operation(doc: _Document, index: int, operation: Any) -> list[Change]:
     """Apply one operation; the changes it made."""
@@ -432,12 +436,11 @@ def _placed_value(patched: Any, path: Path, changes: Sequence[Change]) -> tuple[
     """The operation whose value (unchanged by later operations) holds ``path``, and the
     path inside that value."""
     for change in reversed(changes):
-        n = len(change.path)
-        if change.op not in ("add", "replace") or path[:n] != change.path:
+        if not change.placed_above(path):
             continue
         exists, found = _resolve(patched, change.path)
         if exists and found is change.value:
-            return change.index, path[n:]
+            return change.index, path[len(change.path) :]
     return None
 
 

@@ -356,7 +356,7 @@ class Consistency:
     # -- the checks ----------------------------------------------------------------------
     def _channel_issues(self, ws: Mapping[str, Any]) -> list[Issue]:
         out: list[Issue] = []
-        observed = _observations(ws, out)
+        observed = _observations(ws)
         seen: set[str] = set()
         for ci, channel in enumerate(ws["channels"]):
             name = channel["name"]
@@ -435,7 +435,7 @@ def _measurement_verdict(found: list[Notice], working: list[str]) -> list[Notice
     return [(W_MEASUREMENT, path, f"{message}{more}: pyhf computes this likelihood only with measurement {use} (--measurement)")]
 
 
-def _observations(ws: Mapping[str, Any], out: list[Issue]) -> dict[str, int]:
+def _observations(ws: Mapping[str, Any]) -> dict[str, int]:
     """Observation name -> number of bins of the last observation of that name (pyhf's
     ``Workspace`` keeps the last; :func:`observation_notices` warns about the others)."""
     return {obs["name"]: len(obs["data"]) for obs in ws["observations"]}
