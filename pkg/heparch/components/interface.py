@@ -186,17 +186,29 @@ class _Seen:
 
 def _poi(workspace: Mapping[str, Any], measurement: str | None, likelihood: str) -> tuple[str, tuple[float, float]]:
     """The POI of the measurement (named, else the first) and its bounds."""
-    found = [m for m in workspace.get("measurements", []) if measurement is None or m.get("name") == measurement]
-    if not found:
-        have = [m.get("name") for m in workspace.get("measurements", [])]
-        raise InputError(f"{likelihood}: measurement {measurement!r} is not in the workspace; it has {have}")
-    config = found[0].get("config", {})
+    config = _measurement_config(workspace, measurement, likelihood)
     poi = str(config.get("poi"))
+    return poi, _poi_bounds(config, poi)
+
+
+def _measurement_config(workspace: Mapping[str, Any], measurement: str | None, likelihood: str) -> Mapping[str, Any]:
+    """The ``config`` of the measurement named ``measurement`` (None: the first); InputError when there is none."""
+    measurements = workspace.get("measurements", [])
+    found = next((m for m in measurements if measurement is None or m.get("name") == measurement), None)
+    if found is None:
+        have = [m.get("name") for m in measurements]
+        raise InputError(f"{likelihood}: measurement {measurement!r} is not in the workspace; it has {have}")
+    config: Mapping[str, Any] = found.get("config", {})
+    return config
+
+
+def _poi_bounds(config: Mapping[str, Any], poi: str) -> tuple[float, float]:
+    """The bounds a measurement's ``config`` gives ``poi``, else pyhf's default."""
     for par in config.get("parameters", []):
         if par.get("name") == poi and par.get("bounds"):
             lo, hi = par["bounds"][0]
-            return poi, (float(lo), float(hi))
-    return poi, DEFAULT_POI_BOUNDS
+            return float(lo), float(hi)
+    return DEFAULT_POI_BOUNDS
 
 
 def _scaled_by(sample: Mapping[str, Any], poi: str) -> bool:
@@ -275,21 +287,25 @@ def _keys(seen: Mapping[int, _Seen]) -> dict[tuple[str, str], str]:
     whose name a histosys also has (HistFitter splits a systematic into shape and norm parts)."""
     pairs = {k for s in seen.values() for k in s.modifiers if k[1] in SYSTEMATIC_TYPES}
     names = collections.Counter(name for name, _ in pairs)
-    return {(n, t): (f"{n}_norm" if names[n] > 1 and t == "normsys" else n) for n, t in pairs}
+    return {(n, t): _key(n, t, names[n]) for n, t in pairs}
+
+
+def _key(name: str, kind: str, uses: int) -> str:
+    """The input key of the systematic ``name`` of ``kind`` (``uses``: how many kinds carry the name)."""
+    return f"{name}_norm" if uses > 1 and kind == "normsys" else name
+
+
+#: how a new signal gets a modifier, by the modifier's type, where the type alone decides
+_ROLE_OF_TYPE: Final[Mapping[str, str]] = {"staterror": "staterror", "lumi": "fixed", **dict.fromkeys(SYSTEMATIC_TYPES, "systematic")}
 
 
 def _classify(key: tuple[str, str], count: int, s: _Seen, poi: str) -> str:
     """``fixed``, ``staterror``, ``systematic`` or ``dropped``."""
     name, kind = key
-    if kind == "staterror":
-        return "staterror"
-    if kind in SYSTEMATIC_TYPES:
-        return "systematic"
-    if kind == "lumi" or (kind == "normfactor" and name == poi):
-        return "fixed"
-    if kind in ("normfactor", "shapefactor") and count == s.points:
-        return "fixed"
-    return "dropped"
+    if kind in _ROLE_OF_TYPE:
+        return _ROLE_OF_TYPE[kind]
+    carried_by_all = kind in ("normfactor", "shapefactor") and count == s.points
+    return "fixed" if carried_by_all or (kind == "normfactor" and name == poi) else "dropped"
 
 
 def _dropped(key: tuple[str, str], count: int, s: _Seen, channel: str) -> Dropped:
@@ -362,12 +378,17 @@ def derive(
         sample_name=_fixed_sample_name(seen, used),
         regions=regions,
         systematics=_systematics(keys, regions),
-        not_entered=tuple(str(c["name"]) for i, c in enumerate(channels) if i not in seen),
+        not_entered=_not_entered(channels, seen),
         dropped=tuple(dropped),
         unexpressed=_unexpressed(other, len(used)),
         points=tuple(used),
         luminosity_ifb=luminosity_ifb,
     )
+
+
+def _not_entered(channels: Sequence[Mapping[str, Any]], seen: Mapping[int, _Seen]) -> tuple[str, ...]:
+    """The names of the channels no published signal enters."""
+    return tuple(str(c["name"]) for i, c in enumerate(channels) if i not in seen)
 
 
 def _region_line(r: Region) -> str:

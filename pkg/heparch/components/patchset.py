@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from heparch.components.workspace import E_MODEL, Consistency, Issue, Notice, Path, observation_notices
+from heparch.components.workspace import E_MODEL, Consistency, Issue, Notice, Path, identities, observation_notices, samples_of
 from heparch.components.workspace import SCHEMA as WORKSPACE_SCHEMA
 from heparch.findings import Finding
 from heparch.spec import limits, schema_check
@@ -54,9 +54,19 @@ def looks_like_patchset(obj: Any) -> bool:
 
 def patch_names(obj: Any) -> set[str]:
     """The names of a patchset's patches, whatever its shape (a malformed one has findings of its own)."""
-    patches = obj.get("patches") if isinstance(obj, dict) else None
-    metas = [p.get("metadata") for p in patches if isinstance(p, dict)] if isinstance(patches, list) else []
-    return {m["name"] for m in metas if isinstance(m, dict) and isinstance(m.get("name"), str)}
+    names = [_metadata_name(p) for p in _array(obj.get("patches") if isinstance(obj, dict) else None)]
+    return {name for name in names if isinstance(name, str)}
+
+
+def _metadata_name(patch: Any) -> Any:
+    """The ``metadata.name`` of a patch of any shape (None where it has none)."""
+    meta = patch.get("metadata") if isinstance(patch, dict) else None
+    return meta.get("name") if isinstance(meta, dict) else None
+
+
+def _array(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else no items (a malformed value has findings of its own)."""
+    return value if isinstance(value, list) else []
 
 
 def looks_like_patch_file(name: str) -> str | None:
@@ -90,7 +100,11 @@ def parse_pointer(pointer: Any) -> list[str]:
         return []
     if not pointer.startswith("/"):
         raise _Invalid(f"JSON pointer {pointer!r} does not start with '/'")
-    tokens = pointer[1:].split("/")
+    return _unescaped(pointer[1:].split("/"), pointer)
+
+
+def _unescaped(tokens: list[str], pointer: str) -> list[str]:
+    """The tokens of ``pointer`` with ``~1`` and ``~0`` unescaped; any other ``~`` is refused."""
     if any(_BAD_ESCAPE.search(t) for t in tokens):
         raise _Invalid(f"JSON pointer {pointer!r} has a '~' not followed by 0 or 1")
     return [t.replace("~1", "/").replace("~0", "~") for t in tokens]
@@ -103,7 +117,7 @@ def _index(token: str, length: int, *, end_ok: bool) -> int:
     if not _INDEX.match(token):
         raise _Invalid(f"{token!r} is not an array index")
     index = int(token)
-    if index > length or (index == length and not end_ok):
+    if index > (length if end_ok else length - 1):
         raise _Invalid(f"index {index} is out of range for an array of {length}")
     return index
 
@@ -217,47 +231,67 @@ class Change:
     removed: bool
     value: Any = None
 
+    def placed_above(self, path: Path) -> bool:
+        """Whether this change put a value (``add``, ``replace``) at ``path`` or one of its ancestors."""
+        return self.op in ("add", "replace") and path[: len(self.path)] == self.path
+
 
 def _operation(doc: _Document, index: int, operation: Any) -> list[Change]:
     """Apply one operation; the changes it made."""
-    op, pointer, tokens = _parsed_operation(operation)
-    if op == "add":
-        return [Change(index, op, pointer, doc.add(tokens, operation["value"]), False, operation["value"])]
-    if op == "replace":
-        return [Change(index, op, pointer, doc.replace(tokens, operation["value"]), False, operation["value"])]
-    if op == "remove":
-        return [Change(index, op, pointer, doc.remove(tokens)[0], True)]
-    if op == "test":
-        _path, found = doc.get(tokens)
-        if not schema_check.json_equal(found, operation["value"]):
-            raise _Invalid(f"test failed: found {schema_check.short(found)}")
-        return []
-    if op in ("move", "copy"):
-        return _move_or_copy(doc, index, op, operation, tokens)
-    raise _Invalid(f"unknown op {op!r}")
+    op, tokens = _parsed_operation(operation)
+    apply = _OPERATIONS.get(op) if isinstance(op, str) else None
+    if apply is None:
+        raise _Invalid(f"unknown op {op!r}")
+    return apply(doc, index, operation, tokens)
 
 
-def _parsed_operation(operation: Any) -> tuple[Any, str, list[str]]:
-    """(op, path, path tokens) of an operation object with the value its op needs."""
+def _parsed_operation(operation: Any) -> tuple[Any, list[str]]:
+    """(op, path tokens) of an operation object with the value its op needs."""
     if not isinstance(operation, dict):
         raise _Invalid("operation is not an object")
-    op, pointer = operation.get("op"), operation.get("path")
-    if not isinstance(pointer, str):
-        raise _Invalid(f"path {pointer!r} is not a string")
-    tokens = parse_pointer(pointer)
+    op = operation.get("op")
+    tokens = parse_pointer(operation.get("path"))
     if op in ("add", "replace", "test") and "value" not in operation:
         raise _Invalid(f"{op} needs a value")
-    return op, pointer, tokens
+    return op, tokens
 
 
-def _move_or_copy(doc: _Document, index: int, op: str, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
+def _add(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
+    value = operation["value"]
+    return [Change(index, "add", operation["path"], doc.add(tokens, value), False, value)]
+
+
+def _replace(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
+    value = operation["value"]
+    return [Change(index, "replace", operation["path"], doc.replace(tokens, value), False, value)]
+
+
+def _remove(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
+    return [Change(index, "remove", operation["path"], doc.remove(tokens)[0], True)]
+
+
+def _test(doc: _Document, _at: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
+    _path, found = doc.get(tokens)
+    if not schema_check.json_equal(found, operation["value"]):
+        raise _Invalid(f"test failed: found {schema_check.short(found)}")
+    return []
+
+
+def _source(operation: Mapping[str, Any]) -> list[str]:
+    """The tokens of a ``move``'s or ``copy``'s ``from``."""
     if "from" not in operation:
-        raise _Invalid(f"{op} needs 'from'")
-    source = parse_pointer(operation["from"])
-    if op == "copy":
-        _path, value = doc.get(source)
-        value = doc.detach(value)
-        return [Change(index, op, operation["path"], doc.add(tokens, value), False, value)]
+        raise _Invalid(f"{operation['op']} needs 'from'")
+    return parse_pointer(operation["from"])
+
+
+def _copy(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
+    _path, value = doc.get(_source(operation))
+    value = doc.detach(value)
+    return [Change(index, "copy", operation["path"], doc.add(tokens, value), False, value)]
+
+
+def _move(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
+    source = _source(operation)
     if len(source) < len(tokens) and tokens[: len(source)] == source:
         raise _Invalid(f"cannot move {operation['from']!r} into its own child")
     if source == tokens:
@@ -265,9 +299,20 @@ def _move_or_copy(doc: _Document, index: int, op: str, operation: Mapping[str, A
     removed_path, value = doc.remove(source)
     added = doc.add(tokens, value)
     return [
-        Change(index, op, operation["from"], removed_path, True),
-        Change(index, op, operation["path"], added, False, value),
+        Change(index, "move", operation["from"], removed_path, True),
+        Change(index, "move", operation["path"], added, False, value),
     ]
+
+
+#: RFC 6902's operations by ``op``
+_OPERATIONS: Final[Mapping[str, Callable[[_Document, int, Mapping[str, Any], list[str]], list[Change]]]] = {
+    "add": _add,
+    "remove": _remove,
+    "replace": _replace,
+    "move": _move,
+    "copy": _copy,
+    "test": _test,
+}
 
 
 def apply_patch(document: Any, operations: Any) -> tuple[Any, list[Change]]:
@@ -329,14 +374,7 @@ class _Unchanged:
 
     @classmethod
     def of(cls, ws: Mapping[str, Any]) -> _Unchanged:
-        channels = ws["channels"]
-        return cls(
-            id(ws),
-            frozenset(id(c) for c in channels),
-            frozenset(id(s) for c in channels for s in c["samples"]),
-            frozenset(id(o) for o in ws["observations"]),
-            frozenset(id(m) for m in ws["measurements"]),
-        )
+        return cls(id(ws), identities(ws["channels"]), identities(samples_of(ws)), identities(ws["observations"]), identities(ws["measurements"]))
 
 
 def _errors(schema: str, fragment: Any, path: Path) -> list[Issue]:
@@ -356,25 +394,24 @@ def schema_issues(patched: Any, unchanged: _Unchanged) -> list[Issue]:
         ("observations", UNIT_SCHEMAS["observation"], unchanged.observations),
         ("measurements", UNIT_SCHEMAS["measurement"], unchanged.measurements),
     ):
-        items = patched.get(key)
-        for index, item in enumerate(items if isinstance(items, list) else []):
-            if id(item) not in known:
-                out.extend(_errors(schema, item, (key, index)))
-    channels = patched.get("channels")
-    for ci, channel in enumerate(channels if isinstance(channels, list) else []):
-        if id(channel) not in unchanged.channels:
-            out.extend(_channel_issues(channel, ci, unchanged))
+        for index, item in _changed(patched.get(key), known):
+            out.extend(_errors(schema, item, (key, index)))
+    for ci, channel in _changed(patched.get("channels"), unchanged.channels):
+        out.extend(_channel_issues(channel, ci, unchanged))
     return out
+
+
+def _changed(items: Any, unchanged: frozenset[int]) -> list[tuple[int, Any]]:
+    """(index, item) of the items of a JSON array that are not ``unchanged`` objects (by identity)."""
+    return [(index, item) for index, item in enumerate(_array(items)) if id(item) not in unchanged]
 
 
 def _channel_issues(channel: Any, ci: int, unchanged: _Unchanged) -> list[Issue]:
     if not isinstance(channel, dict):
         return _errors(UNIT_SCHEMAS["channel"], channel, ("channels", ci))
     out = _errors(UNIT_SCHEMAS["channel"], _shallow(channel, ("samples",)), ("channels", ci))
-    samples = channel.get("samples")
-    for si, sample in enumerate(samples if isinstance(samples, list) else []):
-        if id(sample) not in unchanged.samples:
-            out.extend(_errors(UNIT_SCHEMAS["sample"], sample, ("channels", ci, "samples", si)))
+    for si, sample in _changed(channel.get("samples"), unchanged.samples):
+        out.extend(_errors(UNIT_SCHEMAS["sample"], sample, ("channels", ci, "samples", si)))
     return out
 
 
@@ -382,26 +419,28 @@ def _resolve(root: Any, path: Path) -> tuple[bool, Any]:
     """Whether ``path`` exists in ``root``, and the value there."""
     node = root
     for key in path:
-        if isinstance(node, dict) and isinstance(key, str) and key in node:
-            node = node[key]
-            continue
-        if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
-            node = node[key]
-            continue
-        return False, None
+        if not _has(node, key):
+            return False, None
+        node = node[key]
     return True, node
+
+
+def _has(node: Any, key: str | int) -> bool:
+    """Whether ``node`` (an object or array) has a member or item ``key``."""
+    if isinstance(node, dict):
+        return isinstance(key, str) and key in node
+    return isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
 
 
 def _placed_value(patched: Any, path: Path, changes: Sequence[Change]) -> tuple[int, Path] | None:
     """The operation whose value (unchanged by later operations) holds ``path``, and the
     path inside that value."""
     for change in reversed(changes):
-        n = len(change.path)
-        if change.op not in ("add", "replace") or path[:n] != change.path:
+        if not change.placed_above(path):
             continue
         exists, found = _resolve(patched, change.path)
         if exists and found is change.value:
-            return change.index, path[n:]
+            return change.index, path[len(change.path) :]
     return None
 
 
@@ -413,6 +452,13 @@ class _Problem:
     index: int
     reason: str
     value_path: Path | None = None
+
+    def where(self, operations: str) -> str:
+        """The JSON path of the problem, in the array of ``operations`` at that JSON path."""
+        if self.index < 0:
+            return operations
+        where = f"{operations}[{self.index}]"
+        return where if self.value_path is None else schema_check.json_path(self.value_path, where + ".value")
 
 
 class PatchChecker:
@@ -436,11 +482,15 @@ class PatchChecker:
         #: prefixes of failing patches applied to locate their problem (a cost counter)
         self.prefixes_checked = 0
         if self.usable:
-            self._consistent = not self.consistency.set_baseline(workspace)
-            if self._consistent:
-                base = observation_notices(workspace) + self.consistency.likelihood_notices(workspace)
-                self._base_notices = frozenset((code, message) for code, _path, message in base)
-            self.used = self.consistency.used_names(workspace)
+            self._take_baseline()
+
+    def _take_baseline(self) -> None:
+        """Check the (schema-valid) workspace once: its consistency, warnings and modifier names."""
+        self._consistent = not self.consistency.set_baseline(self.workspace)
+        if self._consistent:
+            base = observation_notices(self.workspace) + self.consistency.likelihood_notices(self.workspace)
+            self._base_notices = frozenset((code, message) for code, _path, message in base)
+        self.used = self.consistency.used_names(self.workspace)
 
     def notices(self, patched: Any) -> tuple[list[Issue], list[Notice]]:
         """Of a consistent patched workspace: the errors of a model pyhf cannot compute (E080,
@@ -449,8 +499,7 @@ class PatchChecker:
         channel). Records the modifier names it uses in :attr:`used`."""
         found = observation_notices(patched) + self.consistency.likelihood_notices(patched)
         self.used |= self.consistency.used_names(patched)
-        new = [n for n in found if (n[0], n[2]) not in self._base_notices]
-        return [(path, f"{message} ({code})") for code, path, message in new if code in E_MODEL], [n for n in new if n[0] not in E_MODEL]
+        return _errors_and_warnings([n for n in found if (n[0], n[2]) not in self._base_notices])
 
     def issues(self, patched: Any) -> tuple[str, list[Issue]]:
         """``("schema", issues)`` of the changed parts, else ``("consistency", issues)``."""
@@ -535,6 +584,11 @@ class PatchChecker:
         return issue in found
 
 
+def _errors_and_warnings(notices: list[Notice]) -> tuple[list[Issue], list[Notice]]:
+    """The notices of a model pyhf cannot compute (as issues, the code in the message), and the warnings."""
+    return [(path, f"{message} ({code})") for code, path, message in notices if code in E_MODEL], [n for n in notices if n[0] not in E_MODEL]
+
+
 def _describe(operations: Any, index: int) -> str:
     """``op 3 (add /channels/0/samples/-)`` for the message of a failing patch."""
     if index < 0 or not isinstance(operations, list) or index >= len(operations):
@@ -559,11 +613,8 @@ def _digests(workspace: Any, algorithms: Sequence[str]) -> dict[str, str]:
 
 
 def _digest_findings(obj: Mapping[str, Any], workspace: Any, *, location: str, likelihood_location: str) -> list[Finding]:
-    metadata = obj.get("metadata")
-    recorded = metadata.get("digests") if isinstance(metadata, dict) else None
-    if not isinstance(recorded, dict):
-        return []
-    computed = _digests(workspace, [a for a, v in recorded.items() if isinstance(v, str)])
+    recorded = _recorded_digests(obj)
+    computed = _digests(workspace, list(recorded))
     return [
         Finding(
             "E063",
@@ -576,6 +627,13 @@ def _digest_findings(obj: Mapping[str, Any], workspace: Any, *, location: str, l
         for algorithm, digest in sorted(computed.items())
         if digest != recorded[algorithm]
     ]
+
+
+def _recorded_digests(obj: Mapping[str, Any]) -> dict[str, str]:
+    """The patchset's ``metadata.digests`` given as strings, by algorithm."""
+    metadata = obj.get("metadata")
+    recorded = metadata.get("digests") if isinstance(metadata, dict) else None
+    return {a: v for a, v in recorded.items() if isinstance(v, str)} if isinstance(recorded, dict) else {}
 
 
 def _metadata_findings(obj: Mapping[str, Any], *, location: str) -> list[Finding]:
@@ -646,11 +704,19 @@ def _operation_findings(patch: Any, index: int, location: str) -> list[Finding]:
     """E018 beyond the cap on operations, else E062 for the patch's operations (RFC 6902 schema)."""
     ops = patch.get("patch") if isinstance(patch, dict) else None
     where = f"$.patches[{index}].patch"
-    if isinstance(ops, list) and len(ops) > limits.OPERATIONS:
-        return [Finding("E018", f"{location}:{where}", f"{len(ops)} operations, more than the cap of {limits.OPERATIONS}")]
+    over = _over_cap(ops, f"{location}:{where}")
+    if over:
+        return over
     if not isinstance(patch, dict) or "patch" not in patch:
         return []  # the patchset's schema reports it (on the reduced patch)
     return schema_check.check(PATCH_SCHEMA, ops, code="E062", location=location, prefix=where)
+
+
+def _over_cap(ops: Any, location: str) -> list[Finding]:
+    """E018 for a JSON Patch of more operations than the cap."""
+    if isinstance(ops, list) and len(ops) > limits.OPERATIONS:
+        return [Finding("E018", location, f"{len(ops)} operations, more than the cap of {limits.OPERATIONS}")]
+    return []
 
 
 def _capped(findings: list[Finding], location: str) -> list[Finding]:
@@ -718,9 +784,15 @@ def _read_patches(
         reduced.append(_reduced(patch))
         found = _operation_findings(patch, index, location)
         operations.extend(found)
-        if checker is not None and not found and isinstance(patch, dict) and schema_check.is_valid(PATCH_ITEM, reduced[-1]):
+        if checker is not None and _appliable(patch, reduced[-1], found):
             applied.extend(_patch_findings(checker, patch, index, location=location, likelihood_location=likelihood_location, warned=warned))
     return reduced, operations, applied, warned
+
+
+def _appliable(patch: Any, reduced: Any, found: list[Finding]) -> bool:
+    """Whether a patch (``reduced``: without its operations) can be applied: its operations
+    have no findings (``found``) and it passes the patchset's schema of a patch."""
+    return not found and isinstance(patch, dict) and schema_check.is_valid(PATCH_ITEM, reduced)
 
 
 @dataclasses.dataclass
@@ -737,9 +809,8 @@ class _Warned:
             if code in seen:
                 continue
             seen.add(code)
-            where = f"{location} (the patched workspace at {schema_check.json_path(path)})"
             if code not in self.first:
-                self.first[code] = (where, f"patch {name!r}: {message}")
+                self.first[code] = (_in_patched(location, path), f"patch {name!r}: {message}")
             self.count[code] = self.count.get(code, 0) + 1
 
     def findings(self) -> list[Finding]:
@@ -753,19 +824,19 @@ class _Warned:
 def _patch_findings(checker: PatchChecker, patch: Mapping[str, Any], index: int, *, location: str, likelihood_location: str, warned: _Warned) -> list[Finding]:
     operations = patch.get("patch")
     problem, notices = checker.check(operations)
-    meta = patch.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
-    if problem is None:
-        warned.add(notices, f"{location}:$.patches[{index}].patch", name)
-        return []
+    name = _metadata_name(patch)
     where = f"$.patches[{index}].patch"
-    if problem.index >= 0:
-        where += f"[{problem.index}]"
-        if problem.value_path is not None:
-            where = schema_check.json_path(problem.value_path, where + ".value")
+    if problem is None:
+        warned.add(notices, f"{location}:{where}", name)
+        return []
     what = f"patch {name!r} {_describe(operations, problem.index)}"
     message = f"{what} does not apply to {likelihood_location}: {problem.reason}"
-    return [Finding("E064", f"{location}:{where}", message)]
+    return [Finding("E064", f"{location}:{problem.where(where)}", message)]
+
+
+def _in_patched(location: str, path: Path) -> str:
+    """The location of a warning at ``path`` of a workspace patched by the patch at ``location``."""
+    return f"{location} (the patched workspace at {schema_check.json_path(path)})"
 
 
 def check_patch_file(
@@ -782,16 +853,16 @@ def check_patch_file(
     Pass the same ``checker`` (a :class:`PatchChecker` of ``workspace``) for every patch
     file of one workspace: without it each call validates the workspace again.
     """
-    if isinstance(ops, list) and len(ops) > limits.OPERATIONS:
-        return [Finding("E018", f"{location}:$", f"{len(ops)} operations, more than the cap of {limits.OPERATIONS}")]
-    findings = schema_check.check(PATCH_SCHEMA, ops, code="E065", location=location)
+    findings = _over_cap(ops, f"{location}:$") or schema_check.check(PATCH_SCHEMA, ops, code="E065", location=location)
     if findings or workspace is None:
         return findings
-    problem, notices = _checker_for(workspace, checker).check(ops)
+    return _applied_patch_file(_checker_for(workspace, checker), ops, location=location, likelihood_location=likelihood_location)
+
+
+def _applied_patch_file(checker: PatchChecker, ops: list[Any], *, location: str, likelihood_location: str) -> list[Finding]:
+    """E064 where a (valid) patch file does not apply, else the warnings of the patched workspace."""
+    problem, notices = checker.check(ops)
     if problem is None:
-        return [Finding(code, f"{location}:$ (the patched workspace at {schema_check.json_path(path)})", message) for code, path, message in notices]
-    where = f"$[{problem.index}]" if problem.index >= 0 else "$"
-    if problem.value_path is not None:
-        where = schema_check.json_path(problem.value_path, where + ".value")
+        return [Finding(code, _in_patched(f"{location}:$", path), message) for code, path, message in notices]
     message = f"{_describe(ops, problem.index)} does not apply to {likelihood_location}: {problem.reason}"
-    return [Finding("E064", f"{location}:{where}", message)]
+    return [Finding("E064", f"{location}:{problem.where('$')}", message)]

@@ -21,7 +21,7 @@ fine, and ``arch reinterpret`` then follows it (:func:`follow`: what it leaves o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from heparch.components.interface import Dropped, Interface, Ops, Region, Systematic, derive
@@ -55,14 +55,16 @@ def check_declared(obj: Any, *, location: str, workspace: Mapping[str, Any], pat
     )
     if any(f.severity == "error" for f in findings):
         return findings
-    declared = SignalInterface.from_json(obj)
+    return findings + _contradiction_findings(SignalInterface.from_json(obj), location, workspace, patches)
+
+
+def _contradiction_findings(declared: SignalInterface, location: str, workspace: Mapping[str, Any], patches: Mapping[str, Ops]) -> list[Finding]:
+    """E083 for what ``declared`` says that the published ``patches`` contradict (or why they cannot be compared)."""
     try:
         derived = derive(workspace, patches, likelihood=declared.likelihood, measurement=_measurement(workspace, declared.poi))
     except InputError as exc:
-        return [*findings, Finding("E083", location, f"cannot be checked: {exc}")]
-    return findings + [
-        Finding("E083", f"{location}:{where}", message, expected, found) for where, message, expected, found in contradictions(declared, derived)
-    ]
+        return [Finding("E083", location, f"cannot be checked: {exc}")]
+    return [Finding("E083", f"{location}:{where}", message, expected, found) for where, message, expected, found in contradictions(declared, derived)]
 
 
 def _measurement(workspace: Mapping[str, Any], poi: str | None) -> str | None:
@@ -88,13 +90,20 @@ def contradictions(declared: SignalInterface, derived: Interface) -> list[Contra
 
 def _names(declared: SignalInterface, derived: Interface) -> list[Contradiction]:
     """The POI and the sample name, where declared."""
-    out: list[Contradiction] = []
-    if declared.poi is not None and declared.poi != derived.poi:
-        out.append(("$.poi", f"no measurement of {derived.likelihood} has the POI {declared.poi!r}", derived.poi, declared.poi))
-    if declared.sample_name is not None and declared.sample_name != derived.sample_name:
-        shown = repr(derived.sample_name) if derived.sample_name else "a sample named after each point"
-        out.append(("$.sample_name", f"the published patches add {shown}", derived.sample_name, declared.sample_name))
-    return out
+    return _poi_contradiction(declared, derived) + _sample_name_contradiction(declared, derived)
+
+
+def _poi_contradiction(declared: SignalInterface, derived: Interface) -> list[Contradiction]:
+    if declared.poi is None or declared.poi == derived.poi:
+        return []
+    return [("$.poi", f"no measurement of {derived.likelihood} has the POI {declared.poi!r}", derived.poi, declared.poi)]
+
+
+def _sample_name_contradiction(declared: SignalInterface, derived: Interface) -> list[Contradiction]:
+    if declared.sample_name is None or declared.sample_name == derived.sample_name:
+        return []
+    shown = repr(derived.sample_name) if derived.sample_name else "a sample named after each point"
+    return [("$.sample_name", f"the published patches add {shown}", derived.sample_name, declared.sample_name)]
 
 
 def _systematic(i: int, s: InterfaceSystematic, derived: Interface) -> list[Contradiction]:
@@ -108,25 +117,36 @@ def _systematic(i: int, s: InterfaceSystematic, derived: Interface) -> list[Cont
     return []
 
 
-def _region(i: int, declared: InterfaceRegion, derived: Interface) -> Iterator[Contradiction]:
+def _region(i: int, declared: InterfaceRegion, derived: Interface) -> list[Contradiction]:
+    """A declared region: its channel, bins, staterror and systematics."""
     where = f"$.regions[{i}]"
     r = derived.region(declared.channel)
     if r is None:
         what = "no published signal enters" if declared.channel in derived.not_entered else "the likelihood has no channel"
-        yield (f"{where}.channel", f"{what} {declared.channel!r}", None, declared.channel)
-        return
-    if declared.bins != r.bins:
-        yield (f"{where}.bins", f"the published signals enter {r.channel!r} with {r.bins} bins, not {declared.bins}", r.bins, declared.bins)
-    if declared.staterror is not None and declared.staterror != r.staterror:
-        yield (
-            f"{where}.staterror",
-            f"the published signals in {r.channel!r} share {'no staterror' if r.staterror is None else repr(r.staterror)}",
-            r.staterror,
-            declared.staterror,
-        )
-    for j, key in enumerate(declared.systematics or ()):
-        if key not in r.systematics:
-            yield (f"{where}.systematics[{j}]", f"no published signal in {r.channel!r} carries the systematic {key!r}", None, key)
+        return [(f"{where}.channel", f"{what} {declared.channel!r}", None, declared.channel)]
+    return _bins(where, declared, r) + _staterror(where, declared, r) + _region_systematics(where, declared, r)
+
+
+def _bins(where: str, declared: InterfaceRegion, r: Region) -> list[Contradiction]:
+    if declared.bins == r.bins:
+        return []
+    return [(f"{where}.bins", f"the published signals enter {r.channel!r} with {r.bins} bins, not {declared.bins}", r.bins, declared.bins)]
+
+
+def _staterror(where: str, declared: InterfaceRegion, r: Region) -> list[Contradiction]:
+    if declared.staterror is None or declared.staterror == r.staterror:
+        return []
+    shared = "no staterror" if r.staterror is None else repr(r.staterror)
+    return [(f"{where}.staterror", f"the published signals in {r.channel!r} share {shared}", r.staterror, declared.staterror)]
+
+
+def _region_systematics(where: str, declared: InterfaceRegion, r: Region) -> list[Contradiction]:
+    """The declared systematics no published signal in the region carries."""
+    return [
+        (f"{where}.systematics[{j}]", f"no published signal in {r.channel!r} carries the systematic {key!r}", None, key)
+        for j, key in enumerate(declared.systematics or ())
+        if key not in r.systematics
+    ]
 
 
 def declaration(derived: Interface) -> dict[str, Any]:
@@ -162,18 +182,22 @@ def follow(derived: Interface, declared: SignalInterface, path: str) -> Interfac
     keys = _declared_keys(declared)
     dropped = list(derived.dropped)
     regions = tuple(_followed(derived, d, keys, path, dropped) for d in declared.regions if derived.region(d.channel) is not None)
-    dropped += _left_out(derived, {r.channel for r in regions}, path)
+    dropped += _left_out(derived, regions, path)
     systematics = tuple(_in(s, regions) for s in derived.systematics if s.key in keys)
-    lumi = declared.luminosity_ifb
     return dataclasses.replace(
         derived,
         sample_name=declared.sample_name or derived.sample_name,
         regions=regions,
         systematics=systematics,
         dropped=tuple(dropped),
-        luminosity_ifb=derived.luminosity_ifb if lumi is None else float(lumi),
+        luminosity_ifb=_luminosity(derived, declared),
         declared=path,
     )
+
+
+def _luminosity(derived: Interface, declared: SignalInterface) -> float | None:
+    """The declared luminosity (in fb^-1), else the derived one."""
+    return derived.luminosity_ifb if declared.luminosity_ifb is None else float(declared.luminosity_ifb)
 
 
 def _declared_keys(declared: SignalInterface) -> set[str]:
@@ -189,8 +213,9 @@ def _in(s: Systematic, regions: tuple[Region, ...]) -> Systematic:
     return Systematic(s.key, s.name, s.type, tuple(r.channel for r in regions if s.key in r.systematics))
 
 
-def _left_out(derived: Interface, kept: set[str], path: str) -> list[Dropped]:
-    """The regions published signals enter that the declaration leaves out."""
+def _left_out(derived: Interface, followed: tuple[Region, ...], path: str) -> list[Dropped]:
+    """The regions published signals enter that the declaration leaves out (not ``followed``)."""
+    kept = {r.channel for r in followed}
     why = f"entered by published signals but not in {path}: a new signal does not enter it"
     return [Dropped(r.channel, r.channel, "region", why) for r in derived.regions if r.channel not in kept]
 
@@ -200,11 +225,18 @@ def _followed(derived: Interface, declared: InterfaceRegion, keys: set[str], pat
     r = derived.region(declared.channel)
     assert r is not None  # follow() keeps declared regions the patches show
     wanted = keys if declared.systematics is None else keys & set(declared.systematics)
-    staterror = r.staterror if declared.staterror is not None else None
     dropped += [_not_declared(derived, r.channel, key, path) for key in r.systematics if key not in wanted]
-    if r.staterror is not None and staterror is None:
-        dropped.append(Dropped(r.channel, r.staterror, "staterror", f"not in {path}"))
+    staterror = _followed_staterror(r, declared, path, dropped)
     return dataclasses.replace(r, staterror=staterror, systematics=tuple(k for k in r.systematics if k in wanted))
+
+
+def _followed_staterror(r: Region, declared: InterfaceRegion, path: str, dropped: list[Dropped]) -> str | None:
+    """The region's staterror where the declaration keeps one; else None (a dropped staterror appended to ``dropped``)."""
+    if declared.staterror is not None:
+        return r.staterror
+    if r.staterror is not None:
+        dropped.append(Dropped(r.channel, r.staterror, "staterror", f"not in {path}"))
+    return None
 
 
 def _not_declared(derived: Interface, channel: str, key: str, path: str) -> Dropped:

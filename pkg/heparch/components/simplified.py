@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 from heparch.findings import Finding
 from heparch.spec import schema_check
@@ -24,6 +24,7 @@ SYMMETRY_RTOL: Final = 1e-6
 MOMENT_RTOL: Final = 1e-9
 #: at most this many bins are named in one message
 MAX_NAMED: Final = 10
+_T = TypeVar("_T")
 
 
 def looks_like_simplified(obj: Any) -> bool:
@@ -85,24 +86,27 @@ def _label_findings(obj: Mapping[str, Any], location: str) -> list[Finding]:
     if values is None:
         return []
     labels = obj.get("labels")
-    out: list[Finding] = []
-    if labels is None:
-        out.append(Finding("E066", f"{location}:$.values", "values are given but labels are not"))
+    out = [] if labels is not None else [Finding("E066", f"{location}:$.values", "values are given but labels are not")]
     for name, row in values.items():
-        path = f"{location}:{schema_check.json_path(['values', name])}"
-        if name not in obj["signals"]:
-            out.append(Finding("E066", path, f"{name!r} is not a signal"))
-        if labels is not None and len(row) != len(labels):
-            out.append(Finding("E066", path, f"has {len(row)} values for {len(labels)} labels", len(labels), len(row)))
+        out.extend(_value_row_findings(name, row, obj["signals"], labels, f"{location}:{schema_check.json_path(['values', name])}"))
+    return out
+
+
+def _value_row_findings(name: str, row: Sequence[Any], signals: Mapping[str, Any], labels: Sequence[str] | None, where: str) -> list[Finding]:
+    """The label values of signal ``name``: it must be a signal, with one value per label."""
+    out: list[Finding] = []
+    if name not in signals:
+        out.append(Finding("E066", where, f"{name!r} is not a signal"))
+    if labels is not None and len(row) != len(labels):
+        out.append(Finding("E066", where, f"has {len(row)} values for {len(labels)} labels", len(labels), len(row)))
     return out
 
 
 def _covariance_findings(cov: Sequence[Sequence[float]], location: str) -> list[Finding]:
     asymmetric = _asymmetric(cov)
     if asymmetric:
-        pairs = ", ".join(f"({i}, {j})" for i, j in asymmetric[:MAX_NAMED])
-        more = f" and {len(asymmetric) - MAX_NAMED} more" if len(asymmetric) > MAX_NAMED else ""
-        return [Finding("E066", f"{location}:$.covariance", f"covariance is not symmetric at {pairs}{more}")]
+        pairs = _listed(asymmetric, lambda pair: f"({pair[0]}, {pair[1]})")
+        return [Finding("E066", f"{location}:$.covariance", f"covariance is not symmetric at {pairs}")]
     failed = cholesky_failure(cov)
     if failed is not None:
         return [
@@ -115,19 +119,26 @@ def _covariance_findings(cov: Sequence[Sequence[float]], location: str) -> list[
     return []
 
 
+def _listed(items: Sequence[_T], show: Callable[[_T], str]) -> str:
+    """The first :data:`MAX_NAMED` of ``items`` shown, then how many more (``a, b and 3 more``)."""
+    more = f" and {len(items) - MAX_NAMED} more" if len(items) > MAX_NAMED else ""
+    return ", ".join(map(show, items[:MAX_NAMED])) + more
+
+
 def _asymmetric(cov: Sequence[Sequence[float]]) -> list[tuple[int, int]]:
     """The pairs (j, i), j < i, where the covariance is not symmetric, by i then j."""
-    if len(cov) >= LAPACK_FROM:
-        found = _numpy_asymmetric(cov)
-        if found is not None:
-            return found
-    out: list[tuple[int, int]] = []
-    for i, row in enumerate(cov):
-        for j in range(i):
-            a, b = row[j], cov[j][i]
-            if a != b and abs(a - b) > SYMMETRY_RTOL * max(abs(a), abs(b)):
-                out.append((j, i))
-    return out
+    found = _numpy_asymmetric(cov) if len(cov) >= LAPACK_FROM else None
+    return found if found is not None else _python_asymmetric(cov)
+
+
+def _python_asymmetric(cov: Sequence[Sequence[float]]) -> list[tuple[int, int]]:
+    """:func:`_asymmetric` in pure Python (as fast as numpy below :data:`LAPACK_FROM` bins)."""
+    return [(j, i) for i, row in enumerate(cov) for j in range(i) if _differ(row[j], cov[j][i])]
+
+
+def _differ(a: float, b: float) -> bool:
+    """Whether two covariance entries differ beyond :data:`SYMMETRY_RTOL`."""
+    return a != b and abs(a - b) > SYMMETRY_RTOL * max(abs(a), abs(b))
 
 
 def _numpy_asymmetric(cov: Sequence[Sequence[float]]) -> list[tuple[int, int]] | None:
@@ -221,18 +232,17 @@ def breaks_moment_condition(m3: float, m2: float) -> bool:
 
 def _moment_findings(m3: Sequence[float], cov: Sequence[Sequence[float]], location: str) -> list[Finding]:
     # products, not powers: float ** raises OverflowError where * gives inf (only shown in the message)
-    bad = [(i, m3[i] * m3[i], 8 * cov[i][i] * cov[i][i] * cov[i][i]) for i in range(len(m3)) if breaks_moment_condition(m3[i], cov[i][i])]
+    bad = [i for i in range(len(m3)) if breaks_moment_condition(m3[i], cov[i][i])]
     if not bad:
         return []
-    named = ", ".join(f"{i} (m3^2 = {a:.6g} > 8 m2^3 = {b:.6g})" for i, a, b in bad[:MAX_NAMED])
-    more = f" and {len(bad) - MAX_NAMED} more" if len(bad) > MAX_NAMED else ""
+    named = _listed(bad, lambda i: f"{i} (m3^2 = {m3[i] * m3[i]:.6g} > 8 m2^3 = {8 * cov[i][i] * cov[i][i] * cov[i][i]:.6g})")
     word = "bin" if len(bad) == 1 else "bins"
     return [
         Finding(
             "E067",
             f"{location}:$.third_moments",
-            f"third moments break m3_i^2 <= 8 m2_ii^3 in {word} {named}{more}",
+            f"third moments break m3_i^2 <= 8 m2_ii^3 in {word} {named}",
             expected="m3_i^2 <= 8 m2_ii^3",
-            found=[i for i, _a, _b in bad],
+            found=bad,
         )
     ]

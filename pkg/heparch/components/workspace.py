@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from heparch.findings import Finding
@@ -137,6 +137,16 @@ def measurement_index(ws: Mapping[str, Any], name: str | None) -> int:
 
 def measurement_names(ws: Mapping[str, Any]) -> list[str]:
     return [str(m["name"]) for m in ws["measurements"]]
+
+
+def samples_of(ws: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every sample of every channel of a schema-valid workspace, in order."""
+    return [sample for channel in ws["channels"] for sample in channel["samples"]]
+
+
+def identities(objects: Iterable[Any]) -> frozenset[int]:
+    """The identities (``id``) of ``objects``: what a patched workspace shares with its original is the same object."""
+    return frozenset(map(id, objects))
 
 
 # ---------------------------------------------------------------------------------------
@@ -272,14 +282,7 @@ class Consistency:
         working = [name for name, found in by_measurement.items() if not found]
         out = self.rate_notices(ws)
         for found in by_measurement.values():
-            if not working:
-                out.extend(found)
-                continue
-            if found:
-                _code, path, message = found[0]
-                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-                use = ", ".join(repr(n) for n in working)
-                out.append((W_MEASUREMENT, path, f"{message}{more}: pyhf computes this likelihood only with measurement {use} (--measurement)"))
+            out.extend(_measurement_verdict(found, working))
         return out
 
     def measurement_notices(self, ws: Mapping[str, Any]) -> dict[str, list[Notice]]:
@@ -308,8 +311,7 @@ class Consistency:
     def modifier_kinds(self, ws: Mapping[str, Any]) -> dict[str, str]:
         """Modifier name -> parameter kind over ``ws`` (the last kind where a name has two).
         A patched workspace that keeps every baseline sample costs only its new samples."""
-        samples = [sample for channel in ws["channels"] for sample in channel["samples"]]
-        out, samples = self._from_baseline(samples)
+        out, samples = self._from_baseline(samples_of(ws))
         for sample in samples:
             out.update(self.summary(sample).kinds)
         return out
@@ -318,18 +320,17 @@ class Consistency:
         """(the baseline's modifier kinds, the samples not in the baseline) when ``samples`` hold
         every baseline sample; else (nothing, all of them)."""
         base = self._baseline
-        if base is not None and base.names and {id(s) for s in samples} >= base.sample_ids:
+        if base is not None and base.names and identities(samples) >= base.sample_ids:
             return dict(base.names), [s for s in samples if id(s) not in base.sample_ids]
         return {}, samples
 
     def set_baseline(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
         """Check the unpatched ``ws``, remember it, and return its issues."""
         issues = self.issues(ws, require_poi=require_poi)
-        ids = frozenset(id(s) for c in ws["channels"] for s in c["samples"])
         kinds: dict[str, tuple[str, Path]] = {}
         self._kind_issues(ws, kinds, only_new=False)
         names = {name: kind for name, (kind, _path) in kinds.items()}
-        self._baseline = _Baseline(ids, kinds, frozenset(issues), frozenset(id(c) for c in ws["channels"]), names)
+        self._baseline = _Baseline(identities(samples_of(ws)), kinds, frozenset(issues), identities(ws["channels"]), names)
         return issues
 
     def issues(self, ws: Mapping[str, Any], *, require_poi: bool = False) -> list[Issue]:
@@ -346,20 +347,16 @@ class Consistency:
         if base is None:
             return self.issues(ws, require_poi=require_poi)
         out = self._channel_issues(ws)
-        present = {id(s) for c in ws["channels"] for s in c["samples"] if id(s) in base.sample_ids}
-        if present == base.sample_ids:  # only additions: check new samples against the baseline
-            kinds = dict(base.kinds)
-            out.extend(self._kind_issues(ws, kinds, only_new=True))
-        else:
-            kinds = {}
-            out.extend(self._kind_issues(ws, kinds, only_new=False))
+        only_new = identities(samples_of(ws)) >= base.sample_ids  # only additions: check new samples against the baseline
+        kinds = dict(base.kinds) if only_new else {}
+        out.extend(self._kind_issues(ws, kinds, only_new=only_new))
         out.extend(_poi_issues(ws, kinds, require_poi=require_poi))
         return [issue for issue in out if issue not in base.issues]
 
     # -- the checks ----------------------------------------------------------------------
     def _channel_issues(self, ws: Mapping[str, Any]) -> list[Issue]:
         out: list[Issue] = []
-        observed = _observations(ws, out)
+        observed = _observations(ws)
         seen: set[str] = set()
         for ci, channel in enumerate(ws["channels"]):
             name = channel["name"]
@@ -386,15 +383,8 @@ class Consistency:
             names.add(summary.name)
             if n_bins is None:  # no observation: the first sample sets the bin count
                 n_bins = len(sample["data"])
-            for length, paths in summary.lengths.items():
-                if length == n_bins:
-                    continue
-                what = "the length of its observation" if n_obs is not None else "the length of its first sample"
-                for path in paths:
-                    yield (
-                        ("channels", ci, "samples", si, *path),
-                        f"has {length} bins, but channel {name!r} has {n_bins} ({what})",
-                    )
+            what = "the length of its observation" if n_obs is not None else "the length of its first sample"
+            yield from _length_issues(summary, ("channels", ci, "samples", si), f"channel {name!r} has {n_bins} ({what})", n_bins)
 
     def _kind_issues(self, ws: Mapping[str, Any], kinds: dict[str, tuple[str, Path]], *, only_new: bool) -> list[Issue]:
         """Modifier names used for two kinds of parameters; fills ``kinds``."""
@@ -404,28 +394,48 @@ class Consistency:
             for si, sample in enumerate(channel["samples"]):
                 if id(sample) in skip:
                     continue
-                summary = self.summary(sample)
-                for mi, modifier_name, kind, first_kind in summary.clashes:
-                    out.append(
-                        (
-                            ("channels", ci, "samples", si, "modifiers", mi),
-                            f"modifier {modifier_name!r} is a {kind} parameter here but a {first_kind} parameter earlier in this sample",
-                        )
-                    )
-                for modifier_name, kind in summary.kinds.items():
-                    first = kinds.setdefault(modifier_name, (kind, ("channels", ci, "samples", si)))
-                    if first[0] != kind:
-                        where = schema_check.json_path(first[1])
-                        out.append(
-                            (
-                                ("channels", ci, "samples", si, "modifiers"),
-                                f"modifier {modifier_name!r} is a {kind} parameter here but a {first[0]} parameter at {where}",
-                            )
-                        )
+                out.extend(_sample_kind_issues(self.summary(sample), ("channels", ci, "samples", si), kinds))
         return out
 
 
-def _observations(ws: Mapping[str, Any], out: list[Issue]) -> dict[str, int]:
+def _length_issues(summary: SampleSummary, where: Path, expected: str, n_bins: int) -> Iterator[Issue]:
+    """The data arrays of the sample at ``where`` whose length is not the channel's ``n_bins`` (``expected`` says why)."""
+    for length, paths in summary.lengths.items():
+        if length != n_bins:
+            yield from (((*where, *path), f"has {length} bins, but {expected}") for path in paths)
+
+
+def _sample_kind_issues(summary: SampleSummary, where: Path, kinds: dict[str, tuple[str, Path]]) -> list[Issue]:
+    """Modifier names of the sample at ``where`` used for two kinds of parameters, in it or
+    with the kind ``kinds`` recorded first (which it fills)."""
+    out: list[Issue] = [
+        ((*where, "modifiers", mi), f"modifier {modifier_name!r} is a {kind} parameter here but a {first_kind} parameter earlier in this sample")
+        for mi, modifier_name, kind, first_kind in summary.clashes
+    ]
+    for modifier_name, kind in summary.kinds.items():
+        first = kinds.setdefault(modifier_name, (kind, where))
+        if first[0] != kind:
+            out.append(
+                (
+                    (*where, "modifiers"),
+                    f"modifier {modifier_name!r} is a {kind} parameter here but a {first[0]} parameter at {schema_check.json_path(first[1])}",
+                )
+            )
+    return out
+
+
+def _measurement_verdict(found: list[Notice], working: list[str]) -> list[Notice]:
+    """A measurement's E081 notices (``found``) where no measurement works; else one W012 naming
+    the ``working`` ones (nothing for a measurement that works)."""
+    if not found or not working:
+        return found
+    _code, path, message = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    use = ", ".join(repr(n) for n in working)
+    return [(W_MEASUREMENT, path, f"{message}{more}: pyhf computes this likelihood only with measurement {use} (--measurement)")]
+
+
+def _observations(ws: Mapping[str, Any]) -> dict[str, int]:
     """Observation name -> number of bins of the last observation of that name (pyhf's
     ``Workspace`` keeps the last; :func:`observation_notices` warns about the others)."""
     return {obs["name"]: len(obs["data"]) for obs in ws["observations"]}
@@ -435,8 +445,8 @@ def observation_notices(ws: Mapping[str, Any]) -> list[Notice]:
     """W009 for observations pyhf ignores: of channels the workspace does not have (patches of
     published archives remove validation regions but leave their observations) and all but
     the last of one channel's observations."""
-    channels = {channel["name"] for channel in ws["channels"]}
-    last = {obs["name"]: oi for oi, obs in enumerate(ws["observations"])}
+    channels = _channel_names(ws)
+    last = _last_observations(ws)
     out: list[Notice] = []
     for oi, obs in enumerate(ws["observations"]):
         name = obs["name"]
@@ -471,12 +481,18 @@ def _lumi_notices(types: Mapping[str, str], configured: Mapping[str, tuple[int, 
     """E081 for each lumi parameter the measurement at ``index`` does not configure fully: pyhf has no defaults for it."""
     out: list[Notice] = []
     for name in sorted(n for n, kind in types.items() if kind == "lumi"):
-        pi, parameter = configured.get(name, (None, {}))
-        missing = [k for k in LUMI_KEYS if k not in parameter]
-        if missing:
-            path = ("measurements", index, "config", "parameters", pi) if pi is not None else ("measurements", index, "config")
-            out.append((E_PARAMETER, path, f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {label!r}; pyhf has no defaults for them"))
+        out.extend(_lumi_notice(name, configured.get(name), index, label))
     return out
+
+
+def _lumi_notice(name: str, configured: tuple[int, Mapping[str, Any]] | None, index: int, label: str) -> list[Notice]:
+    """E081 when the lumi parameter ``name`` lacks a setting in the measurement at ``index`` (``configured``: its place and configuration there)."""
+    pi, parameter = configured or (None, {})
+    missing = [k for k in LUMI_KEYS if k not in parameter]
+    if not missing:
+        return []
+    path = ("measurements", index, "config", "parameters", pi) if pi is not None else ("measurements", index, "config")
+    return [(E_PARAMETER, path, f"lumi parameter {name!r} needs {', '.join(missing)} in measurement {label!r}; pyhf has no defaults for them")]
 
 
 def _configured_problems(name: str, parameter: Mapping[str, Any], kind: str | None) -> list[str]:
@@ -497,8 +513,11 @@ def _start_problems(name: str, parameter: Mapping[str, Any], default: tuple[floa
     init_list = _numeric_inits(parameter.get("inits")) or [default[0]]
     bound_list = _numeric_bounds(parameter.get("bounds")) or [default[1]]
     out = [f"parameter {name!r}: lower bound {lo!r} is above upper bound {hi!r}" for lo, hi in bound_list if lo > hi]
-    if out:
-        return out
+    return out or _outside_bounds(name, init_list, bound_list)
+
+
+def _outside_bounds(name: str, init_list: Sequence[float], bound_list: Sequence[tuple[float, float]]) -> list[str]:
+    """The first initial value outside its bounds (element by element, the shorter list's last entry repeated)."""
     for k in range(max(len(init_list), len(bound_list))):
         init, (lo, hi) = init_list[min(k, len(init_list) - 1)], bound_list[min(k, len(bound_list) - 1)]
         if not lo <= init <= hi:
@@ -524,16 +543,29 @@ def _number(x: Any) -> bool:
 
 def _negative_counts(ws: Mapping[str, Any]) -> list[Notice]:
     """E080 for negative counts in the observation pyhf uses for each channel."""
-    channels = {channel["name"] for channel in ws["channels"]}
-    last = {obs["name"]: oi for oi, obs in enumerate(ws["observations"])}
+    channels = _channel_names(ws)
     out: list[Notice] = []
-    for name, oi in last.items():
-        data = ws["observations"][oi]["data"]
-        negative = [b for b, n in enumerate(data) if n < 0] if name in channels else []
-        if negative:
-            b = negative[0]
-            out.append((E_RATE, ("observations", oi, "data", b), f"channel {name!r} bin {b}: observed count {data[b]!r} is negative; a Poisson count is >= 0"))
+    for name, oi in _last_observations(ws).items():
+        if name in channels:
+            out.extend(_negative_count(name, oi, ws["observations"][oi]["data"]))
     return out
+
+
+def _negative_count(name: str, oi: int, data: Sequence[float]) -> list[Notice]:
+    """E080 for the first negative count of channel ``name``'s observation at index ``oi``."""
+    b = next((b for b, n in enumerate(data) if n < 0), None)
+    if b is None:
+        return []
+    return [(E_RATE, ("observations", oi, "data", b), f"channel {name!r} bin {b}: observed count {data[b]!r} is negative; a Poisson count is >= 0")]
+
+
+def _channel_names(ws: Mapping[str, Any]) -> set[str]:
+    return {channel["name"] for channel in ws["channels"]}
+
+
+def _last_observations(ws: Mapping[str, Any]) -> dict[str, int]:
+    """Observation name -> index of its last observation (the one pyhf uses)."""
+    return {obs["name"]: oi for oi, obs in enumerate(ws["observations"])}
 
 
 def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], signal: Sequence[bool]) -> list[Notice]:
@@ -551,25 +583,29 @@ def channel_rates(channel: Mapping[str, Any], observed: Sequence[float], signal:
     if out:
         return out
     for si, sample in enumerate(channel["samples"]):
-        negative = [b for b, y in enumerate(sample["data"]) if y < 0]
-        if negative:
-            out.append(
-                (
-                    W_NEGATIVE,
-                    ("samples", si, "data", negative[0]),
-                    f"sample {sample['name']!r} of channel {name!r} has negative yields in {len(negative)} bin(s); accepted because the background rate stays > 0 (or 0 where nothing is observed)",
-                )
-            )
+        out.extend(_negative_yields(si, sample, name))
     return out
+
+
+def _negative_yields(si: int, sample: Mapping[str, Any], channel: str) -> list[Notice]:
+    """W010 for a sample (at index ``si`` of ``channel``) with negative yields."""
+    negative = [b for b, y in enumerate(sample["data"]) if y < 0]
+    if not negative:
+        return []
+    return [
+        (
+            W_NEGATIVE,
+            ("samples", si, "data", negative[0]),
+            f"sample {sample['name']!r} of channel {channel!r} has negative yields in {len(negative)} bin(s); accepted because the background rate stays > 0 (or 0 where nothing is observed)",
+        )
+    ]
 
 
 def _background_rate_errors(channel: Mapping[str, Any], observed: Sequence[float], signal: Sequence[bool]) -> list[Notice]:
     """E080 for each bin whose background rate is < 0, or 0 with events observed."""
     name = channel["name"]
     out: list[Notice] = []
-    columns = zip(*(s["data"] for s, is_signal in zip(channel["samples"], signal, strict=True) if not is_signal), strict=True)
-    background = [math.fsum(column) for column in columns] or [0.0] * len(observed)
-    for b, (rate, n) in enumerate(zip(background, observed, strict=True)):
+    for b, (rate, n) in enumerate(zip(_background_rates(channel, observed, signal), observed, strict=True)):
         if rate < 0 or (rate == 0 and n > 0):
             out.append(
                 (
@@ -580,6 +616,12 @@ def _background_rate_errors(channel: Mapping[str, Any], observed: Sequence[float
                 )
             )
     return out
+
+
+def _background_rates(channel: Mapping[str, Any], observed: Sequence[float], signal: Sequence[bool]) -> list[float]:
+    """The background rate per bin: the sum of the samples not scaled by a parameter of interest (``signal``), at nominal parameters."""
+    columns = zip(*(s["data"] for s, is_signal in zip(channel["samples"], signal, strict=True) if not is_signal), strict=True)
+    return [math.fsum(column) for column in columns] or [0.0] * len(observed)
 
 
 def _poi_issues(ws: Mapping[str, Any], kinds: Mapping[str, tuple[str, Path]], *, require_poi: bool) -> list[Issue]:
