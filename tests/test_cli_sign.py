@@ -272,7 +272,7 @@ def test_encrypted_key_needs_its_passphrase(bundle: Path, tmp_path: Path, monkey
     assert run("keygen", "-o", str(tmp_path / "enc"), "--passphrase-file", str(tmp_path / "pw"))[0] == 0
     code, _, err = run("sign", str(bundle), "--key", str(tmp_path / "enc"), "--role", "analysis-team")
     assert code == 2
-    assert "encrypted" in err
+    assert "the key is encrypted; give its passphrase with --passphrase-file FILE or $HEPARCH_PASSPHRASE" in err  # the library names passphrase_file
     code, _, err = run("sign", str(bundle), "--key", str(tmp_path / "enc"), "--role", "analysis-team", "--passphrase-file", str(tmp_path / "pw"))
     assert code == 0, err
     monkeypatch.setenv("HEPARCH_PASSPHRASE", "pw")

@@ -7,6 +7,7 @@ and patches), so memory follows the largest likelihood, not the bundle.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -76,6 +77,14 @@ class _Cache:
     def put(self, key: tuple[str, ...], paths: Sequence[str], findings: list[Finding], value: Any) -> None:
         self._done[key] = (tuple(paths), findings, value)
 
+    def checked(self, key: tuple[str, ...], paths: Sequence[str], check: Callable[[], tuple[list[Finding], Any]]) -> tuple[list[Finding], Any]:
+        """The findings and value of ``check()`` for ``key``, run only the first time ``key`` is asked for."""
+        hit = self.get(key, paths)
+        if hit is None:
+            hit = check()
+            self.put(key, paths, *hit)
+        return hit
+
 
 def check_components(
     manifest: Manifest,
@@ -115,17 +124,18 @@ def _check_likelihoods(
     broken: dict[str, Mapping[str | None, str]] = {}
     for lk in manifest.by_role("likelihood"):
         entries = [e for e in manifest.files if e.likelihood == lk.path and e.role in ("patchset", "patch")]
-        key, paths = (lk.hex, "likelihood", *(f"{e.role}:{e.hex}" for e in entries)), [lk.path, *(e.path for e in entries)]
-        hit = cache.get(key, paths)
-        if hit is None:
-            hit = _check_likelihood(lk, entries, load)
-            cache.put(key, paths, *hit)
-        findings += hit[0]
-        if hit[1] is None:
+        found, value = cache.checked(*_likelihood_key(lk, entries), functools.partial(_check_likelihood, lk, entries, load))
+        findings += found
+        if value is None:
             continue  # the workspace does not parse: not a likelihood results may name
-        names, unparsed, broken[lk.path] = hit[1]
+        names, unparsed, broken[lk.path] = value
         points[lk.path] = set(names) | _patch_file_points(entries, unparsed)
     return findings, points, broken
+
+
+def _likelihood_key(lk: FileEntry, entries: Sequence[FileEntry]) -> tuple[tuple[str, ...], list[str]]:
+    """The cache key of a likelihood with its patchsets and patches (their blobs and roles), and their paths."""
+    return (lk.hex, "likelihood", *(f"{e.role}:{e.hex}" for e in entries)), [lk.path, *(e.path for e in entries)]
 
 
 def _patch_file_points(entries: Sequence[FileEntry], unparsed: frozenset[int]) -> set[str]:
@@ -137,13 +147,10 @@ def _check_simplifieds(manifest: Manifest, load: Callable[[FileEntry], Any], cac
     """The findings of each simplified likelihood; the signal points of each that parses go into ``points``."""
     findings: list[Finding] = []
     for sl in manifest.by_role("simplified-likelihood"):
-        hit = cache.get((sl.hex, sl.role), [sl.path])
-        if hit is None:
-            hit = _check_simplified(sl, load)
-            cache.put((sl.hex, sl.role), [sl.path], *hit)
-        findings += hit[0]
-        if hit[1] is not None:
-            points[sl.path] = set(hit[1])
+        found, signals = cache.checked((sl.hex, sl.role), [sl.path], functools.partial(_check_simplified, sl, load))
+        findings += found
+        if signals is not None:
+            points[sl.path] = set(signals)
     return findings
 
 
@@ -200,22 +207,38 @@ def _check_patch_entries(
     unparsed: set[int] = set()
     patch_warnings: list[Finding] = []
     done: dict[tuple[str, str], tuple[str, list[Finding], set[str] | None]] = {}
+    check = functools.partial(_check_patch_entry, load=load, usable=usable, likelihood_location=likelihood_location, checker=checker)
     for index, entry in enumerate(entries):
-        if (entry.hex, entry.role) in done:
-            old, found, entry_names = done[entry.hex, entry.role]
-            found = relocated(found, old, entry.path)
-        else:
-            found, entry_names = _check_patch_entry(entry, load, usable, likelihood_location, checker)
-            done[entry.hex, entry.role] = (entry.path, found, entry_names)
+        found, entry_names = _once(entry, done, check)
         if entry_names is None:
             unparsed.add(index)
         if entry.role == "patchset":
             findings += found
             names.update(entry_names or ())
         else:
-            findings += [f for f in found if f.severity == "error"]
-            patch_warnings += [f for f in found if f.severity == "warning"]
+            errors, warnings = _errors_and_warnings(found)
+            findings += errors
+            patch_warnings += warnings
     return findings + _first_of_each_code(patch_warnings), names, unparsed
+
+
+def _errors_and_warnings(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """A patch file's errors (each reported) and warnings (summarised per code)."""
+    return [f for f in findings if f.severity == "error"], [f for f in findings if f.severity == "warning"]
+
+
+def _once(
+    entry: FileEntry,
+    done: dict[tuple[str, str], tuple[str, list[Finding], set[str] | None]],
+    check: Callable[[FileEntry], tuple[list[Finding], set[str] | None]],
+) -> tuple[list[Finding], set[str] | None]:
+    """``check(entry)``, run once per blob and role (``done``): a blob listed again gets the
+    findings of its first check, said of its own path."""
+    key = (entry.hex, entry.role)
+    if key not in done:
+        done[key] = (entry.path, *check(entry))
+    old, found, names = done[key]
+    return relocated(found, old, entry.path), names
 
 
 def _broken_measurements(consistency: workspace.Consistency, ws: Any) -> dict[str | None, str]:
@@ -295,14 +318,18 @@ def _measurement_used(obj: Mapping[str, Any], location: str, broken: Mapping[str
 def _first_of_each_code(warnings: list[Finding]) -> list[Finding]:
     """One finding per code: the first, saying how many more there are and in how many files
     (a published archive's hundreds of patch files each leave the same observations)."""
-    out: list[Finding] = []
-    for code in dict.fromkeys(f.code for f in warnings):
-        same = [f for f in warnings if f.code == code]
-        files = {f.location.split(":", 1)[0] for f in same}
-        first = same[0]
-        more = f" (and {len(same) - 1} more in {len(files)} patch file(s) of this likelihood)" if len(same) > 1 else ""
-        out.append(Finding(code, first.location, first.message + more, first.expected, first.found))
-    return out
+    by_code: dict[str, list[Finding]] = {}
+    for f in warnings:
+        by_code.setdefault(f.code, []).append(f)
+    return [_first_saying_how_many(same) for same in by_code.values()]
+
+
+def _first_saying_how_many(same: list[Finding]) -> Finding:
+    """The first of findings of one code, saying how many more there are and in how many files."""
+    files = {f.location.split(":", 1)[0] for f in same}
+    first = same[0]
+    more = f" (and {len(same) - 1} more in {len(files)} patch file(s) of this likelihood)" if len(same) > 1 else ""
+    return Finding(first.code, first.location, first.message + more, first.expected, first.found)
 
 
 def _check_results(
@@ -348,16 +375,20 @@ def _check_interfaces(manifest: Manifest, load: Callable[[FileEntry], Any]) -> l
     for entry in manifest.by_role(signal_interface.ROLE):
         obj = _json(entry, load, findings)
         lk = next((f for f in manifest.by_role("likelihood") if f.path == entry.likelihood), None)
-        if obj is None or lk is None:
-            continue  # not strict JSON (E060), or no likelihood named (E037)
-        if isinstance(obj, dict) and obj.get("likelihood") != entry.likelihood:
-            findings.append(
-                Finding("E082", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=obj.get("likelihood"))
-            )
-            continue
-        patches = _published_patches(manifest, lk, load, findings)
-        findings += signal_interface.check_declared(obj, location=entry.path, workspace=_json(lk, load, findings), patches=patches)
+        if obj is not None and lk is not None:  # else not strict JSON (E060), or no likelihood named (E037)
+            findings += _check_interface(manifest, entry, obj, lk, load)
     return findings
+
+
+def _check_interface(manifest: Manifest, entry: FileEntry, obj: Any, lk: FileEntry, load: Callable[[FileEntry], Any]) -> list[Finding]:
+    """E082 where a declared interface names another likelihood than its annotation; else its
+    findings against the likelihood ``lk`` and its published patches."""
+    if isinstance(obj, dict) and obj.get("likelihood") != entry.likelihood:
+        return [Finding("E082", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=obj.get("likelihood"))]
+    findings: list[Finding] = []
+    patches = _published_patches(manifest, lk, load, findings)
+    ws = _json(lk, load, findings)
+    return findings + signal_interface.check_declared(obj, location=entry.path, workspace=ws, patches=patches)
 
 
 def _published_patches(manifest: Manifest, lk: FileEntry, load: Callable[[FileEntry], Any], findings: list[Finding]) -> dict[str, Any]:

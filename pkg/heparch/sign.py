@@ -120,15 +120,20 @@ def sign(
         if ssh:
             files[signature_name(role, keyid, "sshsig")] = make_sshsig(signer, manifest_bytes)
         if detached:
-            written = []
-            for fname, data in files.items():
-                beside = path.with_name(f"{path.name}.{fname}")
-                with writer.atomic_output(beside) as out:
-                    out.write(data)
-                written.append(str(beside))
-            return Signed(identity, keyid, role, tuple(written))
+            return Signed(identity, keyid, role, _write_beside(path, files))
         _rewrite(target, fh, identity, lambda sigs: sigs.update({layout.SIGNATURE_DIR + n: d for n, d in files.items()}))
         return Signed(identity, keyid, role, tuple(layout.SIGNATURE_DIR + n for n in files))
+
+
+def _write_beside(path: Path, files: dict[str, bytes]) -> tuple[str, ...]:
+    """Each signature file written beside the bundle ``path`` as ``<bundle>.<file name>``; their paths."""
+    written = []
+    for fname, data in files.items():
+        beside = path.with_name(f"{path.name}.{fname}")
+        with writer.atomic_output(beside) as out:
+            out.write(data)
+        written.append(str(beside))
+    return tuple(written)
 
 
 _DETACHED_SSHSIG_RE = re.compile(r"\.(?P<role>[a-z0-9][a-z0-9-]{0,23})\.(?P<keyid>[0-9a-f]{64})\.sshsig$")

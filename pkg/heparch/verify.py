@@ -12,7 +12,7 @@ import collections
 import contextlib
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
@@ -87,8 +87,7 @@ def verify(
     is hashed: malformed or spliced ones are errors; valid ones count towards the ``trust``
     policy's thresholds (an unmet threshold is E078) or, without a policy, are warnings (W007).
     """
-    if level not in LEVELS:
-        raise InputError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    _check_level(level)
     path = Path(path)
     extra: dict[str, bytes] = {}
     if detached:
@@ -117,8 +116,7 @@ def verify_open(
     path opened twice may name another file the second time. ``detached`` holds envelopes by
     name, as :func:`heparch.signing.check.read_detached` returns them.
     """
-    if level not in LEVELS:
-        raise InputError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    _check_level(level)
     extra = dict(detached or {})
     result = Verification(level, Report(), trust=trust)
     with contextlib.ExitStack() as stack:
@@ -128,11 +126,22 @@ def verify_open(
         except StreamError as exc:
             result.report.extend(exc.findings)
             return result
-        if spool is not None and result.manifest is not None and result.report.valid:
-            from heparch.semantic import check_components
-
-            result.report.extend(check_components(result.manifest, spool.read))
+        _check_spooled(result, spool)
     return result
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise InputError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+
+
+def _check_spooled(result: Verification, spool: Spool | None) -> None:
+    """``full``'s semantic checks of the spooled components, once the pass found the bundle valid."""
+    if spool is None or result.manifest is None or not result.report.valid:
+        return
+    from heparch.semantic import check_components
+
+    result.report.extend(check_components(result.manifest, spool.read))
 
 
 def check_head(fh: BinaryIO) -> tuple[Verification, TarStream]:
@@ -196,10 +205,20 @@ def declared_cap_findings(manifest: Manifest) -> list[Finding]:
     payload = sum(size for size, _ in layout.blobs(manifest).values())
     if payload > limits.PAYLOAD:
         out.append(Finding("E018", layout.MANIFEST, f"declares {payload} bytes of payload, more than the cap of {limits.PAYLOAD} (256 GiB)"))
-    hex_, count = collections.Counter(f.hex for f in manifest.files).most_common(1)[0] if manifest.files else ("", 0)
+    hex_, count = _most_referenced(manifest)
     if count > limits.REFERENCES:
         out.append(Finding("E018", layout.MANIFEST, f"names blob sha256:{hex_} {count} times, more than the cap of {limits.REFERENCES} references"))
     return out
+
+
+def _most_referenced(manifest: Manifest) -> tuple[str, int]:
+    """The blob the most files name (sha256 hex), and how many do (("", 0) without files)."""
+    return collections.Counter(f.hex for f in manifest.files).most_common(1)[0] if manifest.files else ("", 0)
+
+
+def _is_signature_file(name: str) -> bool:
+    """Whether ``name`` is directly under signatures/."""
+    return name.startswith(layout.SIGNATURE_DIR) and "/" not in name[len(layout.SIGNATURE_DIR) :]
 
 
 def _foreign_code(name: str) -> str:
@@ -406,7 +425,7 @@ class _Pass:
     @staticmethod
     def _check_signature_entry(name: str, size: int, signatures: dict[str, bytes]) -> None:
         """A signature file in its place: directly under signatures/, after the previous one, within the caps."""
-        if not name.startswith(layout.SIGNATURE_DIR) or "/" in name[len(layout.SIGNATURE_DIR) :]:
+        if not _is_signature_file(name):
             raise StreamError(_foreign_code(name), name, f"unexpected entry before {layout.TAGMANIFEST}")
         previous = next(reversed(signatures), "")
         if name <= previous:
@@ -451,25 +470,30 @@ class _Pass:
         before is a duplicate (E014), a signature file is out of place (E015), anything else is not allowed (E019)."""
         if name in (*layout.HEAD, layout.FRAMES, layout.TAGMANIFEST) or name in self.result.signatures:
             return "E014"
-        signature = name.startswith(layout.SIGNATURE_DIR) and "/" not in name[len(layout.SIGNATURE_DIR) :]
-        return "E015" if signature else "E019"
+        return "E015" if _is_signature_file(name) else "E019"
 
     def _blob(self, name: str, hex_: str, size: int, sha512: str, *, spool: bool) -> None:
         chunks = self.ts.iter_data(name, size, _PIECE)
         if self.level == "structure":
             collections.deque(chunks, maxlen=0)  # read and drop, holding no frame while decompressing the next
             return
-        h256, h512 = hashlib.sha256(), hashlib.sha512()
         out = self.spool.begin(hex_) if spool and self.spool is not None else None
-        for chunk in chunks:
-            h256.update(chunk)
-            h512.update(chunk)
-            if out is not None:
-                out.write(chunk)
-            # Let go of the frame before the next one is decompressed, so that at most one
-            # frame's content is alive (measured: -14 MiB peak RSS, docs/performance.md).
-            del chunk
-        if h256.hexdigest() != hex_:
-            self.report.add("E053", name, "sha256 of the content differs from its name", expected=hex_, found=h256.hexdigest())
-        elif h512.hexdigest() != sha512:
-            self.report.add("E054", name, "sha512 of the content differs from the manifest", expected=sha512, found=h512.hexdigest())
+        h256, h512 = _digests(chunks, out)
+        if h256 != hex_:
+            self.report.add("E053", name, "sha256 of the content differs from its name", expected=hex_, found=h256)
+        elif h512 != sha512:
+            self.report.add("E054", name, "sha512 of the content differs from the manifest", expected=sha512, found=h512)
+
+
+def _digests(chunks: Iterator[memoryview], out: BinaryIO | None) -> tuple[str, str]:
+    """The sha256 and sha512 hex of a blob's ``chunks``, each written to ``out`` too (if not None)."""
+    h256, h512 = hashlib.sha256(), hashlib.sha512()
+    for chunk in chunks:
+        h256.update(chunk)
+        h512.update(chunk)
+        if out is not None:
+            out.write(chunk)
+        # Let go of the frame before the next one is decompressed, so that at most one
+        # frame's content is alive (measured: -14 MiB peak RSS, docs/performance.md).
+        del chunk
+    return h256.hexdigest(), h512.hexdigest()

@@ -268,11 +268,16 @@ def results_digests(manifest_bytes: bytes) -> Mapping[str, str]:
 def _armored_body(text: str) -> str:
     """The base64 body of an armored SSH signature, its whitespace removed; E076 unless armored
     exactly as ssh-keygen reads it (nothing but whitespace may follow the END line)."""
-    start = next((len(ARMOR_BEGIN) + len(eol) for eol in ("\n", "\r\n") if text.startswith(ARMOR_BEGIN + eol)), None)
+    start = _armor_start(text)
     end = text.find("\n" + ARMOR_END, start or 0)
     if start is None or end < 0 or text[end + 1 + len(ARMOR_END) :].strip(_C_SPACE):
         raise _Bad("E076", f"not an armored SSH signature ({ARMOR_BEGIN} ... {ARMOR_END}, each on its own line)")
     return "".join(ch for ch in text[start:end] if ch not in _C_SPACE)
+
+
+def _armor_start(text: str) -> int | None:
+    """Where the body of an armored SSH signature starts: after its BEGIN line ended by LF or CRLF (None: no such line)."""
+    return next((len(ARMOR_BEGIN) + len(eol) for eol in ("\n", "\r\n") if text.startswith(ARMOR_BEGIN + eol)), None)
 
 
 def _check_sshsig(data: bytes, location: str, message: bytes, digests: dict[bytes, bytes] | None = None) -> Signature:
@@ -424,8 +429,13 @@ def _judge(result: SignatureCheck, policy: TrustPolicy | None, policy_location: 
     """Add the policy's verdict to ``result``: W007/W008 for valid signatures that do not count, E078 for unmet roles."""
     result.findings += [f for s in result.valid if (f := _trust_finding(s, policy)) is not None]
     if policy is not None:
-        result.trust = policy.evaluate((s.role, s.keyid) for s in result.valid if s.kind == "dsse" and s.role is not None)
+        result.trust = policy.evaluate(_roles_signed(result.valid))
         result.findings += [_unmet(r, policy_location) for r in result.trust.roles if not r.met]
+
+
+def _roles_signed(valid: list[Signature]) -> list[tuple[str, str]]:
+    """(role, key id) of each valid DSSE envelope (what a trust policy counts)."""
+    return [(s.role, s.keyid) for s in valid if s.kind == "dsse" and s.role is not None]
 
 
 def _run_checks(checks: list[tuple[str, Callable[[], Signature]]]) -> SignatureCheck:

@@ -163,10 +163,16 @@ def _replayed_point(obj: Any, i: int) -> ReplayedPoint:
     p = _members(obj, f"replay.points[{i}]", ("likelihood", "point", "backend", "worst_ratio"))
     if not all(isinstance(p[k], str) and p[k] for k in ("likelihood", "point", "backend")):
         raise ValueError(f"replay.points[{i}]: likelihood, point and backend must be non-empty strings")
-    ratio = p["worst_ratio"]
-    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, int | float) or not math.isfinite(ratio) or not 0 <= ratio <= 1):
+    return ReplayedPoint(p["likelihood"], p["point"], p["backend"], _worst_ratio(p["worst_ratio"], i))
+
+
+def _worst_ratio(ratio: Any, i: int) -> float | None:
+    """A replayed point's ``worst_ratio``: null, or a number from 0 to 1."""
+    if ratio is None:
+        return None
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not math.isfinite(ratio) or not 0 <= ratio <= 1:
         raise ValueError(f"replay.points[{i}].worst_ratio must be null or a number from 0 to 1 (a point that agreed with its claim)")
-    return ReplayedPoint(p["likelihood"], p["point"], p["backend"], None if ratio is None else float(ratio))
+    return float(ratio)
 
 
 def statement(*, identity: str, name: str, role: str, public: PublicKey, time: str, replay: ReplayRecord | None = None) -> dict[str, Any]:

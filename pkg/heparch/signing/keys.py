@@ -244,7 +244,9 @@ def _private_key(data: bytes, path: Path | str, passphrase: bytes | None) -> Any
         return serialization.load_pem_private_key(data, password=passphrase)
     except TypeError:
         if passphrase is None:
-            raise InputError(f"{path}: the key is encrypted; give its passphrase with --passphrase-file or ${PASSPHRASE_ENV}") from None
+            raise InputError(
+                f"{path}: the key is encrypted; give its passphrase with passphrase_file=FILE or ${PASSPHRASE_ENV}", option="passphrase_file"
+            ) from None
         raise InputError(f"{path}: the key is not encrypted; drop --passphrase-file and unset ${PASSPHRASE_ENV}") from None
     except (ValueError, UnsupportedAlgorithm) as exc:
         hint = "wrong passphrase, or " if passphrase is not None else ""

@@ -101,16 +101,21 @@ class TrustPolicy:
 
         A key counts once per role however many signatures it made (in the bundle or detached).
         """
+        by_role = self._trusted_signers(signed)
+        return TrustOutcome(tuple(RoleOutcome(role, needed, self._names(by_role.get(role, set()))) for role, needed in sorted(self.require.items())))
+
+    def _trusted_signers(self, signed: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+        """Role -> the key ids among ``signed`` that the policy lets sign for it."""
         by_role: dict[str, set[str]] = {}
         for role, keyid in signed:
             key = self.key(keyid)
             if key is not None and role in key.roles:
                 by_role.setdefault(role, set()).add(key.keyid)
-        outcomes = []
-        for role, needed in sorted(self.require.items()):
-            names = sorted({k.name for k in self.keys if k.keyid in by_role.get(role, set())})
-            outcomes.append(RoleOutcome(role, needed, tuple(names)))
-        return TrustOutcome(tuple(outcomes))
+        return by_role
+
+    def _names(self, keyids: set[str]) -> tuple[str, ...]:
+        """The sorted names of the keys ``keyids``."""
+        return tuple(sorted({k.name for k in self.keys if k.keyid in keyids}))
 
 
 _KEY_FIELDS = {"name", "public_key", "roles"}
@@ -177,9 +182,13 @@ def _check_roles(roles: Any, where: str, path: Path) -> None:
     if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
         raise _fail(path, where, "must be a non-empty list of role names, e.g. [analysis-team]")
     for r in roles:
-        problem = role_problem(r)
-        if problem:
-            raise _fail(path, where, problem)
+        _check_role_name(r, where, path)
+
+
+def _check_role_name(role: str, where: str, path: Path) -> None:
+    problem = role_problem(role)
+    if problem:
+        raise _fail(path, where, problem)
 
 
 def _parse_require(require: Any, keys: list[TrustedKey], path: Path) -> dict[str, int]:
@@ -194,15 +203,18 @@ def _required_role(role: Any, count: Any, keys: list[TrustedKey], path: Path) ->
     where = f"require.{role}"
     if not isinstance(role, str):  # YAML reads `123: 1` as the integer 123, which no key's roles can hold
         raise _fail(path, where, "must be a role name (a string; quote a role made of digits)")
-    problem = role_problem(role)
-    if problem:
-        raise _fail(path, where, problem)
+    _check_role_name(role, where, path)
+    _check_count(count, role, keys, where, path)
+    return role
+
+
+def _check_count(count: Any, role: str, keys: list[TrustedKey], where: str, path: Path) -> None:
+    """The number of keys ``require`` asks of ``role``: a whole number >= 1 the listed ``keys`` can reach."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise _fail(path, where, f"must be a whole number >= 1, not {count!r}")
     eligible = sum(role in k.roles for k in keys)
     if eligible < count:
         raise _fail(path, where, f"needs {count} distinct keys but only {eligible} key(s) in 'keys' may sign for {role}; add keys or lower the number")
-    return role
 
 
 def load_policy(path: Path | str) -> TrustPolicy:

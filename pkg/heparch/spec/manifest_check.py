@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 from heparch.findings import Finding
 from heparch.identifiers import normalise_analysis
 from heparch.spec import strictjson, versions
-from heparch.spec.models import ROLES, Manifest
+from heparch.spec.models import ROLES, FileEntry, Manifest
 from heparch.spec.paths import path_problem, set_problems
 
 M = "data/manifest.json"
+#: the analysis fields a bundle should give, each with the warning for its absence
+_ANALYSIS_WARNINGS: Final = (("license", "W002"), ("sqrt_s_TeV", "W003"), ("luminosity_ifb", "W004"))
 # roles whose components name the likelihood they belong to, and the roles that name may have
 _NAMES_LIKELIHOOD = {
     "patchset": ("likelihood",),
@@ -72,16 +74,24 @@ def _parse_manifest_uncached(data: bytes) -> tuple[Manifest | None, list[Finding
         obj = strictjson.loads(data)
     except strictjson.StrictJSONError as exc:
         return None, [Finding(exc.code or "E030", M, str(exc))]
-    findings: list[Finding] = []
-    if strictjson.canonical(obj) != data:
-        findings.append(Finding("E031", M, "not in RFC 8785 canonical form (key order, spacing or number format)"))
-    findings += _format_findings(obj)
+    findings = _canonical_findings(obj, data) + _format_findings(obj)
     if any(f.code == "E033" for f in findings):  # not a manifest this reader may read further
         return None, findings
     problems = schema_findings(obj, "manifest.json", "E032", M)
     if problems:
         return None, findings + problems
-    manifest = Manifest.from_json(obj)
+    return _model_findings(Manifest.from_json(obj), findings)
+
+
+def _canonical_findings(obj: Any, data: bytes) -> list[Finding]:
+    """E031 when ``data`` is not the canonical form of the manifest ``obj`` it parses to."""
+    if strictjson.canonical(obj) == data:
+        return []
+    return [Finding("E031", M, "not in RFC 8785 canonical form (key order, spacing or number format)")]
+
+
+def _model_findings(manifest: Manifest, findings: list[Finding]) -> tuple[Manifest, list[Finding]]:
+    """The manifest that validates, with ``findings`` and those of its unknown fields and file list."""
     findings += [Finding("W001", f"{M}:{p}", "field not defined by format 1.0; kept and ignored") for p in manifest.unknown_fields("$")]
     findings += check_files(manifest)
     return manifest, findings
@@ -128,19 +138,22 @@ def check_files(manifest: Manifest) -> list[Finding]:
 
 
 def _paths_and_roles(manifest: Manifest) -> list[Finding]:
-    findings = []
+    findings = [finding for i, f in enumerate(manifest.files) for finding in _path_and_role(f, f"{M}:$.files[{i}]")]
     paths = [f.path for f in manifest.files]
-    for i, f in enumerate(manifest.files):
-        where = f"{M}:$.files[{i}]"
-        problem = path_problem(f.path)
-        if problem:
-            findings.append(Finding("E034", f"{where}.path", f"{f.path!r}: {problem}"))
-        if f.role not in ROLES:
-            findings.append(Finding("W001", f"{where}.role", f"role {f.role!r} is not defined by format 1.0; treated as an attachment"))
-    for p, why in set_problems(paths):
-        findings.append(Finding("E034", f"{M}:$.files", f"{p!r} {why}"))
+    findings += [Finding("E034", f"{M}:$.files", f"{p!r} {why}") for p, why in set_problems(paths)]
     if paths != sorted(paths) or len(set(paths)) != len(paths):
         findings.append(Finding("E035", f"{M}:$.files", "files are not sorted by path, or a path appears twice"))
+    return findings
+
+
+def _path_and_role(f: FileEntry, where: str) -> list[Finding]:
+    """E034 for a file entry's path that is not a logical path, W001 for a role format 1.0 does not define."""
+    findings = []
+    problem = path_problem(f.path)
+    if problem:
+        findings.append(Finding("E034", f"{where}.path", f"{f.path!r}: {problem}"))
+    if f.role not in ROLES:
+        findings.append(Finding("W001", f"{where}.role", f"role {f.role!r} is not defined by format 1.0; treated as an attachment"))
     return findings
 
 
@@ -156,20 +169,20 @@ def _fixity_agrees(manifest: Manifest) -> list[Finding]:
 
 def _likelihood_references(manifest: Manifest) -> list[Finding]:
     """Every patchset, patch and results component names a likelihood of the bundle."""
-    findings = []
     roles = {f.path: f.role for f in manifest.files}
-    for i, f in enumerate(manifest.files):
-        wanted = _NAMES_LIKELIHOOD.get(f.role)
-        target = f.annotations.get("likelihood")
-        if wanted and target is None and f.role != "simplified-likelihood":
-            findings.append(Finding("E037", f"{M}:$.files[{i}].annotations", f"a {f.role} must name its likelihood (annotation 'likelihood')"))
-        elif wanted and target is not None and roles.get(target) not in wanted:
-            findings.append(
-                Finding(
-                    "E037", f"{M}:$.files[{i}].annotations.likelihood", f"{target!r} is not a {' or '.join(wanted)} of this bundle", found=roles.get(target)
-                )
-            )
-    return findings
+    return [finding for i, f in enumerate(manifest.files) if f.role in _NAMES_LIKELIHOOD for finding in _likelihood_reference(f, i, roles)]
+
+
+def _likelihood_reference(f: FileEntry, i: int, roles: dict[str, str]) -> list[Finding]:
+    """E037 where the component ``f`` (of a role that names its likelihood) names none, or a file of another role."""
+    wanted = _NAMES_LIKELIHOOD[f.role]
+    target = f.annotations.get("likelihood")
+    if target is None:
+        optional = f.role == "simplified-likelihood"
+        return [] if optional else [Finding("E037", f"{M}:$.files[{i}].annotations", f"a {f.role} must name its likelihood (annotation 'likelihood')")]
+    if roles.get(target) in wanted:
+        return []
+    return [Finding("E037", f"{M}:$.files[{i}].annotations.likelihood", f"{target!r} is not a {' or '.join(wanted)} of this bundle", found=roles.get(target))]
 
 
 def _containers_and_metadata(manifest: Manifest) -> list[Finding]:
@@ -179,9 +192,11 @@ def _containers_and_metadata(manifest: Manifest) -> list[Finding]:
     for i, c in enumerate(manifest.containers or ()):
         findings += check_container_reference(c.reference, location=f"{M}:$.containers[{i}].reference")
     analysis = manifest.analysis
-    for field, code in (("license", "W002"), ("sqrt_s_TeV", "W003"), ("luminosity_ifb", "W004")):
-        if analysis is None or getattr(analysis, field) is None:
-            findings.append(Finding(code, f"{M}:$.analysis.{field}", f"no {field} given (add it to arch.yaml under analysis:)"))
+    findings += [
+        Finding(code, f"{M}:$.analysis.{field}", f"no {field} given (add it to arch.yaml under analysis:)")
+        for field, code in _ANALYSIS_WARNINGS
+        if getattr(analysis, field, None) is None
+    ]
     if analysis is not None:  # older bundles' free text and ids newer than the pinned SPDX list: warnings
         findings += normalise_analysis(analysis.model_dump(mode="json", exclude_none=True), f"{M}:$.analysis")[1]
     return findings

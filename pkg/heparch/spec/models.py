@@ -54,13 +54,16 @@ class _Model(BaseModel):
         """JSON paths of fields this version of the format does not define."""
         found = [f"{prefix}.{k}" for k in (self.model_extra or {})]
         for name in type(self).model_fields:
-            value = getattr(self, name)
-            items = value if isinstance(value, (list, tuple)) else [value]
-            for i, item in enumerate(items):
-                if isinstance(item, _Model):
-                    where = f"{prefix}.{name}[{i}]" if isinstance(value, (list, tuple)) else f"{prefix}.{name}"
-                    found += item.unknown_fields(where)
+            for where, item in _models_in(getattr(self, name), f"{prefix}.{name}"):
+                found += item.unknown_fields(where)
         return found
+
+
+def _models_in(value: Any, where: str) -> list[tuple[str, _Model]]:
+    """The models a field holds, with their JSON paths: its value, or each item of a list or tuple."""
+    if isinstance(value, (list, tuple)):
+        return [(f"{where}[{i}]", item) for i, item in enumerate(value) if isinstance(item, _Model)]
+    return [(where, value)] if isinstance(value, _Model) else []
 
 
 class BundleFormat(_Model):

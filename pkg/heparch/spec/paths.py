@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Final
 
 RESERVED = ("arch.yaml", "signatures")
 MAX_PATH_BYTES = 1024
@@ -26,19 +28,20 @@ def path_problem(path: str) -> str | None:
     return next((p for seg in path.split("/") if (p := segment_problem(seg)) is not None), None)
 
 
+#: what makes a path unacceptable as text, each with its reason, in the order they are tested
+_TEXT_PROBLEMS: Final[tuple[tuple[Callable[[str], bool], str], ...]] = (
+    (lambda path: not path, "empty path"),
+    # a file name's non-UTF-8 byte, or a lone surrogate
+    (lambda path: any("\ud800" <= c <= "\udfff" for c in path), "not valid UTF-8 (a lone surrogate, or a file name byte that is not UTF-8)"),
+    (lambda path: len(path.encode("utf-8")) > MAX_PATH_BYTES, f"longer than {MAX_PATH_BYTES} bytes"),
+    (lambda path: unicodedata.normalize("NFC", path) != path, "not in Unicode NFC form"),
+    (lambda path: any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in path), "control, format or unassigned character"),
+)
+
+
 def _text_problem(path: str) -> str | None:
     """Why ``path`` is not acceptable as text: empty, not UTF-8, too long, not NFC, control characters."""
-    if not path:
-        return "empty path"
-    if any("\ud800" <= c <= "\udfff" for c in path):  # a file name's non-UTF-8 byte, or a lone surrogate
-        return "not valid UTF-8 (a lone surrogate, or a file name byte that is not UTF-8)"
-    if len(path.encode("utf-8")) > MAX_PATH_BYTES:
-        return f"longer than {MAX_PATH_BYTES} bytes"
-    if unicodedata.normalize("NFC", path) != path:
-        return "not in Unicode NFC form"
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in path):
-        return "control, format or unassigned character"
-    return None
+    return next((why for test, why in _TEXT_PROBLEMS if test(path)), None)
 
 
 def _shape_problem(path: str) -> str | None:
@@ -70,6 +73,11 @@ def segment_problem(seg: str) -> str | None:
 
 def set_problems(paths: list[str]) -> list[tuple[str, str]]:
     """Clashes within a set of paths: case-fold twins, and a file that is also a directory."""
+    return _case_twins(paths) + _files_that_are_directories(paths)
+
+
+def _case_twins(paths: list[str]) -> list[tuple[str, str]]:
+    """Each path that differs only in case (after NFC) from one before it."""
     problems = []
     folded: dict[str, str] = {}
     for p in paths:
@@ -77,12 +85,14 @@ def set_problems(paths: list[str]) -> list[tuple[str, str]]:
         if key in folded and folded[key] != p:
             problems.append((p, f"differs only in case from {folded[key]!r}"))
         folded.setdefault(key, p)
+    return problems
+
+
+def _files_that_are_directories(paths: list[str]) -> list[tuple[str, str]]:
+    """Each path that is also (case-folded) the directory of another path."""
     dirs: dict[str, str] = {}
     for p in paths:
         parts = p.split("/")
         for i in range(1, len(parts)):
             dirs.setdefault("/".join(parts[:i]).casefold(), p)
-    for p in paths:
-        if p.casefold() in dirs:
-            problems.append((p, f"is a file and also the directory of {dirs[p.casefold()]!r}"))
-    return problems
+    return [(p, f"is a file and also the directory of {dirs[p.casefold()]!r}") for p in paths if p.casefold() in dirs]

@@ -221,6 +221,24 @@ def _has_any(node: dict[str, Any], keywords: tuple[str, ...]) -> bool:
     return any(k in node for k in keywords)
 
 
+def _constrains_objects(node: dict[str, Any], kind: Any) -> bool:
+    """Whether ``node`` says what an object must hold (its type, properties or object keywords)."""
+    return kind == "object" or isinstance(node.get("properties"), dict) or _has_any(node, _OBJECT_KEYWORDS)
+
+
+def _constrains_arrays(node: dict[str, Any], kind: Any) -> bool:
+    """Whether ``node`` says what an array must hold (its type or array keywords)."""
+    return kind == "array" or _has_any(node, _ARRAY_KEYWORDS)
+
+
+def _tag(nodes: list[Any]) -> tuple[str, list[str]] | None:
+    """The discriminator of ``anyOf`` branches that are all object schemas: the first property
+    with a tag in every branch (:func:`_tag_consts`), and the branches' tags; None when there is none."""
+    if not nodes or not all(isinstance(n, dict) and n.get("type") == "object" for n in nodes):
+        return None
+    return next(((key, consts) for key in nodes[0].get("properties", {}) if (consts := _tag_consts(nodes, key)) is not None), None)
+
+
 def _tag_consts(nodes: list[dict[str, Any]], key: str) -> list[str] | None:
     """The string ``const`` of ``key`` in each of ``nodes`` when every node requires ``key`` and
     the consts are distinct (a discriminator, as pyhf's modifier ``type``); None otherwise."""
@@ -233,20 +251,34 @@ def _tag_consts(nodes: list[dict[str, Any]], key: str) -> list[str] | None:
 def json_equal(a: Any, b: Any) -> bool:
     """JSON equality: ``1 == 1.0`` but ``True != 1``; key order does not matter."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+        return _objects_equal(a, b)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+        return _arrays_equal(a, b)
     return _scalar_equal(a, b)
 
 
+def _objects_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+
+
+def _arrays_equal(a: list[Any], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+#: the JSON types of scalars, boolean before number (``True`` is an int in Python, not in JSON)
+_SCALAR_TYPES: Final = ("boolean", "string", "number", "null")
+
+
+def _scalar_type(value: Any) -> str | None:
+    """The JSON type of a scalar ``value`` (None for an object, an array or a non-JSON value)."""
+    return next((name for name in _SCALAR_TYPES if _TYPES[name](value)), None)
+
+
 def _scalar_equal(a: Any, b: Any) -> bool:
-    """:func:`json_equal` where ``a`` and ``b`` are not both objects or both arrays."""
-    for kind in (bool, str):  # a boolean equals only a boolean (not 1), a string only a string
-        if isinstance(a, kind) or isinstance(b, kind):
-            return isinstance(a, kind) and isinstance(b, kind) and a == b
-    if _is_number(a) and _is_number(b):
-        return bool(a == b)
-    return a is None and b is None
+    """:func:`json_equal` where ``a`` and ``b`` are not both objects or both arrays: a boolean
+    equals only a boolean (not 1), a string only a string, a number any equal number."""
+    kind = _scalar_type(a)
+    return kind is not None and kind == _scalar_type(b) and bool(a == b)
 
 
 _PLAIN_NUMBERS: Final = frozenset((float, int))
@@ -342,25 +374,18 @@ class _Compiler:
         kind = node.get("type")
         if "type" in node and kind not in ("object", "array"):  # the object/array closure checks the type itself
             parts.append(self._type(node["type"]))
-        parts.extend(self._value_checks(node))
-        parts.extend(self._combinators(node, base))
+        parts.extend(self._keyword_checks(node, base))
         parts.extend(self._structure_checks(node, base, kind))
         return parts
 
     def _structure_checks(self, node: dict[str, Any], base: str, kind: Any) -> list[Check]:
-        """The object, array, number and string keywords of ``node``."""
+        """The object, array, property count, number and string keywords of ``node``."""
         parts: list[Check] = []
-        if kind == "object" or isinstance(node.get("properties"), dict) or _has_any(node, _OBJECT_KEYWORDS):
+        if _constrains_objects(node, kind):
             parts.append(self._object(node, base, typed=kind == "object"))
-        if _has_any(node, _COUNT_KEYWORDS):
-            parts.append(self._property_count(node))
-        if kind == "array" or _has_any(node, _ARRAY_KEYWORDS):
+        if _constrains_arrays(node, kind):
             parts.append(self._array(node, base, typed=kind == "array"))
-        if _has_any(node, _BOUND_KEYWORDS):
-            parts.append(self._bounds(node))
-        if _has_any(node, _STRING_KEYWORDS):
-            parts.append(self._string(node))
-        return parts
+        return parts + [build(node) for keywords, build in _NODE_CHECKS if _has_any(node, keywords)]
 
     @staticmethod
     def _type(spec: str | list[str]) -> Check:
@@ -370,33 +395,29 @@ class _Compiler:
             return tests[0]
         return lambda value: any(t(value) for t in tests)
 
-    @staticmethod
-    def _value_checks(node: dict[str, Any]) -> list[Check]:
-        parts: list[Check] = []
-        if "const" in node:
-            const = node["const"]
-            if isinstance(const, str):
-                parts.append(lambda value: isinstance(value, str) and value == const)
-            else:
-                parts.append(lambda value: json_equal(value, const))
-        if "enum" in node:
-            options = list(node["enum"])
-            parts.append(lambda value: any(json_equal(value, o) for o in options))
-        return parts
+    def _keyword_checks(self, node: dict[str, Any], base: str) -> list[Check]:
+        """The checks of the value and combinator keywords of ``node`` (``const`` ... ``not``), in that order."""
+        return [build(self, node[keyword], base) for keyword, build in _KEYWORD_CHECKS.items() if keyword in node]
 
-    def _combinators(self, node: dict[str, Any], base: str) -> list[Check]:
-        parts: list[Check] = []
-        if "allOf" in node:
-            parts.append(_all_of([self.compile(s, base) for s in node["allOf"]]))
-        if "anyOf" in node:
-            parts.append(self._any_of(node["anyOf"], base))
-        if "oneOf" in node:
-            branches = [self.compile(s, base) for s in node["oneOf"]]
-            parts.append(lambda value: sum(1 for b in branches if b(value)) == 1)
-        if "not" in node:
-            negated = self.compile(node["not"], base)
-            parts.append(lambda value: not negated(value))
-        return parts
+    def _const(self, const: Any, _base: str) -> Check:
+        if isinstance(const, str):
+            return lambda value: isinstance(value, str) and value == const
+        return lambda value: json_equal(value, const)
+
+    def _enum(self, enum: Any, _base: str) -> Check:
+        options = list(enum)
+        return lambda value: any(json_equal(value, o) for o in options)
+
+    def _all_of_schemas(self, schemas: list[Any], base: str) -> Check:
+        return _all_of([self.compile(s, base) for s in schemas])
+
+    def _one_of(self, schemas: list[Any], base: str) -> Check:
+        branches = [self.compile(s, base) for s in schemas]
+        return lambda value: sum(1 for b in branches if b(value)) == 1
+
+    def _not(self, schema: Any, base: str) -> Check:
+        negated = self.compile(schema, base)
+        return lambda value: not negated(value)
 
     def _resolved(self, node: Any, base: str) -> tuple[Any, str]:
         """Follow draft-06 ``$ref`` chains (siblings are ignored there)."""
@@ -409,14 +430,11 @@ class _Compiler:
     def _discriminator(self, schemas: list[Any], base: str) -> tuple[str, dict[str, Check]] | None:
         """A property every branch requires with a distinct string ``const`` (pyhf modifiers)."""
         resolved = [self._resolved(s, base) for s in schemas]
-        nodes = [n for n, _ in resolved]
-        if not nodes or not all(isinstance(n, dict) and n.get("type") == "object" for n in nodes):
+        tag = _tag([n for n, _ in resolved])
+        if tag is None:
             return None
-        for key in nodes[0].get("properties", {}):
-            consts = _tag_consts(nodes, key)
-            if consts is not None:
-                return key, {c: self.compile(n, b) for c, (n, b) in zip(consts, resolved, strict=True)}
-        return None
+        key, consts = tag
+        return key, {c: self.compile(n, b) for c, (n, b) in zip(consts, resolved, strict=True)}
 
     def _any_of(self, schemas: list[Any], base: str) -> Check:
         found = self._discriminator(schemas, base)
@@ -517,6 +535,23 @@ class _Compiler:
         return check
 
 
+#: the keywords whose check needs only their node, each group with the builder of its check
+_NODE_CHECKS: Final[tuple[tuple[tuple[str, ...], Callable[[dict[str, Any]], Check]], ...]] = (
+    (_COUNT_KEYWORDS, _Compiler._property_count),
+    (_BOUND_KEYWORDS, _Compiler._bounds),
+    (_STRING_KEYWORDS, _Compiler._string),
+)
+#: the value and combinator keywords, each with the builder of its check from the keyword's value
+_KEYWORD_CHECKS: Final[dict[str, Callable[[_Compiler, Any, str], Check]]] = {
+    "const": _Compiler._const,
+    "enum": _Compiler._enum,
+    "allOf": _Compiler._all_of_schemas,
+    "anyOf": _Compiler._any_of,
+    "oneOf": _Compiler._one_of,
+    "not": _Compiler._not,
+}
+
+
 @functools.cache
 def _compiler() -> _Compiler:
     return _Compiler(documents())
@@ -547,15 +582,28 @@ def _leaf_errors(error: ValidationError) -> Iterator[Error]:
     if error.validator not in ("anyOf", "oneOf") or not error.context:
         yield _as_tuple(error)
         return
-    by_branch: dict[int, list[ValidationError]] = {}
-    for sub in error.context:
-        by_branch.setdefault(int(sub.schema_path[0]), []).append(sub)
-    meant = [errs for errs in by_branch.values() if not any(_discriminates(e) for e in errs)]
-    if len(meant) == 1:
-        for sub in meant[0]:
-            yield from _leaf_errors(sub)
+    by_branch = _by_branch(error.context)
+    meant = _meant(by_branch)
+    if meant is None:
+        yield _tag_error(error, _common_tag(by_branch))
         return
-    yield _tag_error(error, _common_tag(by_branch))
+    for sub in meant:
+        yield from _leaf_errors(sub)
+
+
+def _by_branch(context: Iterable[ValidationError]) -> dict[int, list[ValidationError]]:
+    """A combinator's errors by the index of the branch they come from."""
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in context:
+        by_branch.setdefault(int(sub.schema_path[0]), []).append(sub)
+    return by_branch
+
+
+def _meant(by_branch: dict[int, list[ValidationError]]) -> list[ValidationError] | None:
+    """The errors of the one branch none of whose errors is about a discriminator; None when
+    there is not exactly one such branch."""
+    meant = [errs for errs in by_branch.values() if not any(_discriminates(e) for e in errs)]
+    return meant[0] if len(meant) == 1 else None
 
 
 def _tag_error(error: ValidationError, tag: tuple[str, list[Any]] | None) -> Error:
@@ -576,10 +624,15 @@ def _common_tag(by_branch: dict[int, list[ValidationError]]) -> tuple[str, list[
     if not common:
         return None
     key = sorted(common)[-1] if "type" not in common else "type"
-    allowed: list[Any] = []
-    for tags in per_branch:
-        allowed.extend(v for v in tags[key] if v not in allowed)
-    return key, allowed
+    return key, _union(tags[key] for tags in per_branch)
+
+
+def _union(lists: Iterable[list[Any]]) -> list[Any]:
+    """The values of ``lists``, each once (by JSON-ish ``==``), in the order first seen."""
+    out: list[Any] = []
+    for values in lists:
+        out.extend(v for v in values if v not in out)
+    return out
 
 
 def _branch_tags(errs: list[ValidationError]) -> dict[str, list[Any]]:
@@ -618,6 +671,7 @@ def _small(value: Any) -> Any:
 
 _PLAIN_OBJECT: Final = frozenset({"type", "properties", "required", "additionalProperties", "description", "title", "$schema", "$id"})
 _PLAIN_ARRAY: Final = frozenset({"type", "items", "minItems", "maxItems", "description", "title", "$schema", "$id"})
+_BARE_REF: Final = frozenset({"$ref", "$schema", "$id", "description"})
 
 
 def _pointer(uri: str, *tokens: str) -> str:
@@ -632,13 +686,23 @@ def _plain(uri: str) -> tuple[str, dict[str, Any]]:
     compiler = _compiler()
     node, base = compiler.node(uri)
     for _ in range(32):
-        if not (isinstance(node, dict) and set(node) <= {"$ref", "$schema", "$id", "description"} and "$ref" in node):
+        if not _is_bare_ref(node):
             break
         uri = urljoin(base, node["$ref"])
         node, base = compiler.node(uri)
     if "#" not in uri:
         uri += "#"
     return uri, node if isinstance(node, dict) else {}
+
+
+def _is_bare_ref(node: Any) -> bool:
+    """Whether ``node`` is a ``$ref`` and nothing that validates (a description, ``$schema`` or ``$id`` at most)."""
+    return isinstance(node, dict) and "$ref" in node and set(node) <= _BARE_REF
+
+
+def _is_plain(node: dict[str, Any], kind: str, keywords: frozenset[str]) -> bool:
+    """Whether ``node`` is a schema of type ``kind`` using only ``keywords`` (checked level by level)."""
+    return node.get("type") == kind and set(node) <= keywords
 
 
 def _leaf(uri: str, instance: Any, path: list[str | int], out: list[Error]) -> None:
@@ -659,9 +723,9 @@ def _localize(uri: str, instance: Any, path: list[str | int], out: list[Error], 
     if len(out) >= limit:
         return
     uri, node = _plain(uri)
-    if node.get("type") == "object" and set(node) <= _PLAIN_OBJECT and isinstance(instance, dict):
+    if _is_plain(node, "object", _PLAIN_OBJECT) and isinstance(instance, dict):
         _localize_object(uri, node, instance, path, out, limit)
-    elif node.get("type") == "array" and set(node) <= _PLAIN_ARRAY and isinstance(instance, list):
+    elif _is_plain(node, "array", _PLAIN_ARRAY) and isinstance(instance, list):
         _localize_array(uri, node, instance, path, out, limit)
     else:
         _leaf(uri, instance, path, out)
@@ -670,14 +734,25 @@ def _localize(uri: str, instance: Any, path: list[str | int], out: list[Error], 
 def _localize_object(uri: str, node: dict[str, Any], instance: dict[str, Any], path: list[str | int], out: list[Error], limit: int) -> None:
     properties = node.get("properties", {})
     extra = node.get("additionalProperties", True)
-    out += [(path, f"{key!r} is a required property", None, None) for key in node.get("required", ()) if key not in instance]
-    unexpected = [k for k in instance if k not in properties]
-    if extra is False and unexpected:
-        out.append((path, f"Additional properties are not allowed ({', '.join(map(repr, unexpected))} unexpected)", None, None))
+    out += _missing_members(node, instance, path)
+    out += _unexpected_members(properties, extra, instance, path)
     for key, value in instance.items():
         sub = _member_pointer(uri, key, properties, extra)
         if sub is not None and not _fast_uri(sub)(value):
             _localize(sub, value, [*path, key], out, limit)
+
+
+def _missing_members(node: dict[str, Any], instance: dict[str, Any], path: list[str | int]) -> list[Error]:
+    """An error for each member ``node`` requires and ``instance`` lacks."""
+    return [(path, f"{key!r} is a required property", None, None) for key in node.get("required", ()) if key not in instance]
+
+
+def _unexpected_members(properties: dict[str, Any], extra: Any, instance: dict[str, Any], path: list[str | int]) -> list[Error]:
+    """One error naming the members ``instance`` has but may not (with ``additionalProperties: false``)."""
+    unexpected = [k for k in instance if k not in properties]
+    if extra is not False or not unexpected:
+        return []
+    return [(path, f"Additional properties are not allowed ({', '.join(map(repr, unexpected))} unexpected)", None, None)]
 
 
 def _member_pointer(uri: str, key: str, properties: dict[str, Any], extra: Any) -> str | None:
@@ -688,11 +763,7 @@ def _member_pointer(uri: str, key: str, properties: dict[str, Any], extra: Any) 
 
 
 def _localize_array(uri: str, node: dict[str, Any], instance: list[Any], path: list[str | int], out: list[Error], limit: int) -> None:
-    low, high = node.get("minItems", 0), node.get("maxItems")
-    if len(instance) < low:
-        out.append((path, f"has {len(instance)} items, fewer than the minimum {low}", low, len(instance)))
-    if high is not None and len(instance) > high:
-        out.append((path, f"has {len(instance)} items, more than the maximum {high}", high, len(instance)))
+    out += _count_errors(instance, path, node.get("minItems", 0), node.get("maxItems"))
     if "items" not in node:
         return
     sub = _pointer(uri, "items")
@@ -702,6 +773,16 @@ def _localize_array(uri: str, node: dict[str, Any], instance: list[Any], path: l
             _localize(sub, value, [*path, index], out, limit)
             if len(out) >= limit:
                 return
+
+
+def _count_errors(instance: list[Any], path: list[str | int], low: int, high: int | None) -> list[Error]:
+    """An error when ``instance`` has fewer than ``low`` or more than ``high`` items."""
+    errors: list[Error] = []
+    if len(instance) < low:
+        errors.append((path, f"has {len(instance)} items, fewer than the minimum {low}", low, len(instance)))
+    if high is not None and len(instance) > high:
+        errors.append((path, f"has {len(instance)} items, more than the maximum {high}", high, len(instance)))
+    return errors
 
 
 @functools.cache
@@ -743,10 +824,15 @@ def check(
     if not errors:  # the fast check and jsonschema disagree: never stay silent
         return [Finding(code, f"{location}:{prefix}", f"does not validate against {resolve_uri(name)}")]
     findings = [Finding(code, f"{location}:{json_path(path, prefix)}", message, expected, found) for path, message, expected, found in errors[:limit]]
-    if len(errors) > limit:
-        more = f"{len(errors) - limit}" if len(errors) < 10 * MAX_ERRORS else f"at least {len(errors) - limit}"
-        findings.append(Finding(code, f"{location}:{prefix}", f"{more} more schema errors not shown"))
-    return findings
+    return findings + _not_shown(len(errors), limit, code, f"{location}:{prefix}")
+
+
+def _not_shown(count: int, limit: int, code: str, location: str) -> list[Finding]:
+    """The summary finding of the ``count - limit`` errors beyond ``limit`` (none when there are not more)."""
+    if count <= limit:
+        return []
+    more = f"{count - limit}" if count < 10 * MAX_ERRORS else f"at least {count - limit}"
+    return [Finding(code, location, f"{more} more schema errors not shown")]
 
 
 def unknown_fields(name: str, instance: Any, prefix: str = "$") -> list[str]:
@@ -777,10 +863,18 @@ def _walk_unknown(compiler: _Compiler, node: Any, base: str, value: Any, path: s
         _walk_unknown(compiler, target, target_base, value, path, out)
     if isinstance(value, dict):
         _walk_members(compiler, node, base, value, path, out)
-    elif isinstance(value, list) and isinstance(node.get("items"), dict) and _may_have_members(node["items"]):
-        for index, item in enumerate(value):
-            if isinstance(item, (dict, list)):  # a scalar has no members: a covariance's 10^6 numbers cost one test each
-                _walk_unknown(compiler, node["items"], base, item, f"{path}[{index}]", out)
+    elif isinstance(value, list):
+        _walk_items(compiler, node, base, value, path, out)
+
+
+def _walk_items(compiler: _Compiler, node: dict[str, Any], base: str, value: list[Any], path: str, out: list[str]) -> None:
+    """The items of an array, each walked with the ``items`` schema where its values may have members."""
+    items = node.get("items")
+    if not isinstance(items, dict) or not _may_have_members(items):
+        return
+    for index, item in enumerate(value):
+        if isinstance(item, (dict, list)):  # a scalar has no members: a covariance's 10^6 numbers cost one test each
+            _walk_unknown(compiler, items, base, item, f"{path}[{index}]", out)
 
 
 def _walk_members(compiler: _Compiler, node: dict[str, Any], base: str, value: dict[str, Any], path: str, out: list[str]) -> None:

@@ -179,12 +179,7 @@ def loads(data: bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     default, for components as for the manifest); ``max_depth=None`` leaves it to the parser's
     own recursion limit.
     """
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise StrictJSONError("UTF-8 byte-order mark is not allowed")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StrictJSONError(f"not UTF-8 at byte {exc.start}") from None
+    text = _utf8_text(data)
     if max_depth is not None and (depth := nesting(data)) > max_depth:
         raise StrictJSONError(f"nesting {depth} deep, deeper than {max_depth}")
     try:
@@ -193,11 +188,26 @@ def loads(data: bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     except RecursionError:
         raise StrictJSONError("nesting deeper than the parser's recursion limit") from None
     if _SURROGATE_ESCAPE.search(text):  # integers were checked while parsing; strings only when escaped
-        try:
-            check_ijson(obj, "", strings=True)
-        except StrictJSONError as exc:
-            raise StrictJSONError(str(exc).lstrip(":"), code=exc.code) from None
+        _check_strings(obj)
     return obj
+
+
+def _utf8_text(data: bytes) -> str:
+    """``data`` as text: UTF-8 without a byte-order mark."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise StrictJSONError("UTF-8 byte-order mark is not allowed")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StrictJSONError(f"not UTF-8 at byte {exc.start}") from None
+
+
+def _check_strings(obj: Any) -> None:
+    """:class:`StrictJSONError` (E039) for a parsed string or key holding a lone surrogate, located by its JSON path."""
+    try:
+        check_ijson(obj, "", strings=True)
+    except StrictJSONError as exc:
+        raise StrictJSONError(str(exc).lstrip(":"), code=exc.code) from None
 
 
 def canonical(obj: Any, *, where: str = "JSON") -> bytes:

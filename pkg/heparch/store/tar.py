@@ -75,17 +75,34 @@ def parse_header(block: bytes) -> tuple[str, int]:
     """Parse one header block strictly; return (name, size) or raise :class:`TarHeaderError`."""
     if len(block) != BLOCK:
         raise TarHeaderError("E017", "archive ends inside a header (truncated)")
-    typeflag = block[156:157]
+    _check_type(block[156:157])
+    _check_ustar(block)
+    name = _name(block)
+    size = _size(block, name)
+    if block != header(name, size):
+        raise TarHeaderError("E010", f"{name}: header fields are not canonical (mode, owner, mtime or padding)")
+    return name, size
+
+
+def _check_type(typeflag: bytes) -> None:
+    """A regular file's type flag: not a PAX or GNU extension (E013), nor another kind of entry (E011)."""
     if typeflag in (b"x", b"g", b"L", b"K", b"X"):
         raise TarHeaderError("E013", f"PAX or GNU extension header (type {typeflag.decode('latin-1')!r})")
     if typeflag not in (b"0", b"\0"):
         raise TarHeaderError("E011", f"not a regular file (type {typeflag.decode('latin-1')!r})")
-    stored = block[148:156]
+
+
+def _check_ustar(block: bytes) -> None:
+    """The header's checksum and the POSIX ustar magic and version (E010)."""
     computed = sum(block[:148]) + 8 * 32 + sum(block[156:])
-    if stored != b"%06o\0 " % computed:
+    if block[148:156] != b"%06o\0 " % computed:
         raise TarHeaderError("E010", "header checksum does not match")
     if block[257:265] != b"ustar\x0000":
         raise TarHeaderError("E010", "not a POSIX ustar header (magic/version)")
+
+
+def _name(block: bytes) -> str:
+    """The entry's name (prefix and base), ASCII and safe (E012)."""
     try:
         base = block[0:100].rstrip(b"\0").decode("ascii")
         prefix = block[345:500].rstrip(b"\0").decode("ascii")
@@ -93,12 +110,14 @@ def parse_header(block: bytes) -> tuple[str, int]:
         raise TarHeaderError("E012", "entry name is not ASCII") from None
     name = f"{prefix}/{base}" if prefix else base
     _check_name(name)
+    return name
+
+
+def _size(block: bytes, name: str) -> int:
+    """The entry's size: 11 octal digits and a NUL (E010)."""
     if not _SIZE_FIELD.match(block[124:136]):  # int(x, 8) would take signs, spaces and underscores
         raise TarHeaderError("E010", f"{name}: size field {bytes(block[124:136])!r} is not 11 octal digits and a NUL")
-    size = int(block[124:135], 8)
-    if block != header(name, size):
-        raise TarHeaderError("E010", f"{name}: header fields are not canonical (mode, owner, mtime or padding)")
-    return name, size
+    return int(block[124:135], 8)
 
 
 def _check_name(name: str) -> None:

@@ -57,25 +57,40 @@ def _remove_if_stale(path: Path) -> bool:
         st = path.lstat()
     except FileNotFoundError:
         return False
-    if stat.S_ISLNK(st.st_mode):
-        return False  # never ours: heparch makes no symbolic links here
-    if path.name.split(".")[-1].startswith("new-") and time.time() - st.st_ctime < NEW_GRACE_SECONDS:
-        return False
-    flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if stat.S_ISDIR(st.st_mode) else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
+    fd = _open_unfollowed(path, st) if _may_be_stale(path, st) else None
+    if fd is None:
         return False
     try:
         if not _lock(fd, wait=False) or os.fstat(fd).st_ino != st.st_ino:
             return False  # alive (its process holds the lock), or replaced meanwhile
-        if stat.S_ISDIR(st.st_mode):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        _remove(path, st)
         return True
     finally:
         os.close(fd)
+
+
+def _may_be_stale(path: Path, st: os.stat_result) -> bool:
+    """Whether the temporary ``path`` may be a dead run's: not a symbolic link (never ours:
+    heparch makes no symbolic links here), nor a ``.new-`` directory within its grace period."""
+    if stat.S_ISLNK(st.st_mode):
+        return False
+    return not (path.name.split(".")[-1].startswith("new-") and time.time() - st.st_ctime < NEW_GRACE_SECONDS)
+
+
+def _open_unfollowed(path: Path, st: os.stat_result) -> int | None:
+    """A read-only descriptor of the file or directory ``path`` (not following a link), None if it cannot be opened."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if stat.S_ISDIR(st.st_mode) else 0)
+    try:
+        return os.open(path, flags)
+    except OSError:
+        return None
+
+
+def _remove(path: Path, st: os.stat_result) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def sweep(target: Path) -> list[Path]:
