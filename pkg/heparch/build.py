@@ -26,6 +26,7 @@ from heparch.components import simplified, workspace
 from heparch.errors import BuildRefused, InputError
 from heparch.findings import Finding
 from heparch.identifiers import normalise_analysis
+from heparch.metadata import Found, discover_files
 from heparch.spec import strictjson, versions
 from heparch.spec.manifest_check import check_files, schema_findings
 from heparch.spec.models import ROLES, Manifest
@@ -245,24 +246,34 @@ def _infer_metadata(cfg: config.ArchConfig, sources: list[Source], findings: lis
     a patchset's HEPData reference, a HEPData submission.yaml, an SModelS globalInfo.txt).
     arch.yaml wins; a file that disagrees with it or with an earlier file is W021, a guessed
     value W022 (both appended to ``findings``)."""
-    from heparch.metadata import discover_files
-
     analysis = {k: v for k, v in cfg.analysis.items() if v not in (None, "")}
     found, conflicts = discover_files((s.path, s.file, s.obj if s.role == "patchset" else None) for s in sorted(sources, key=lambda s: s.path))
-    notes: list[Finding] = []
+    findings += _differing(analysis, found, conflicts)
+    findings += _fill_in(analysis, found)
+    return analysis
+
+
+def _differing(declared: dict[str, Any], found: dict[str, Found], conflicts: list[Found]) -> list[Finding]:
+    """W021 for each value found in the files that differs from the one kept (arch.yaml's, else the first found)."""
+    notes = []
     for f in [*found.values(), *conflicts]:
-        kept = analysis.get(f.field, found[f.field].value)
+        kept = declared.get(f.field, found[f.field].value)
         if kept != f.value:
             notes.append(
                 Finding("W021", f.source, f"analysis.{f.field} {f.value!r} differs from the value kept, {kept!r} (arch.yaml wins, else the first file)")
             )
+    return notes
+
+
+def _fill_in(analysis: dict[str, Any], found: dict[str, Found]) -> list[Finding]:
+    """Give ``analysis`` the found value of each field it lacks; W022 for each guessed one."""
+    notes = []
     for field, f in found.items():
         if field not in analysis:
             analysis[field] = f.value
             if f.guessed:
                 notes.append(Finding("W022", f.source, f"analysis.{field} {f.value!r} is guessed; confirm it (or correct it) in arch.yaml"))
-    findings.extend(notes)
-    return analysis
+    return notes
 
 
 _UNSAFE_IN_NAME = re.compile(r"[^\w.+-]+")  # separators, '~', spaces, control and other characters
@@ -411,8 +422,7 @@ def _typed_analysis(cfg: config.ArchConfig, analysis: dict[str, Any]) -> dict[st
     value arch.yaml gives refuses the build; one found in the files (a patchset's reference) is
     kept as it is, and verification warns about it (W013)."""
     declared, problems = normalise_analysis({k: v for k, v in analysis.items() if k in cfg.analysis}, f"{config.FILENAME}:analysis")
-    if problems:
-        raise BuildRefused(problems[0].one_line(), findings=problems)
+    _refuse_on(problems)
     found, _ = normalise_analysis({k: v for k, v in analysis.items() if k not in cfg.analysis}, "")
     return {**found, **declared}
 
@@ -462,18 +472,8 @@ def _build(
     obj = _manifest_obj(cfg, sources, findings)
     manifest, manifest_bytes, findings = _checked_manifest(obj, sources, findings)
     head = layout.head_files(manifest, manifest_bytes, AGENT)
-    signatures = read_signatures(signatures_dir if signatures_dir else source / "signatures" if source.is_dir() else None)
-    if signatures:
-        _check_kept_signatures(signatures, manifest_bytes, source)
-    files_by_hex = {s.sha256: s.file for s in sources}
-    sizes = {s.sha256: s.size for s in sources}
-
-    def open_blob(hex_: str) -> Iterator[bytes]:
-        with files_by_hex[hex_].open("rb") as fh:
-            while chunk := fh.read(writer.CHUNK):
-                yield chunk
-
-    writer.write_bundle(out, head, signatures, sizes, open_blob)
+    signatures = _kept_signatures(signatures_dir or (source / "signatures" if source.is_dir() else None), manifest_bytes, source)
+    writer.write_bundle(out, head, signatures, {s.sha256: s.size for s in sources}, _blob_reader(sources))
     return BuildResult(out, layout.identity(manifest_bytes), manifest, [f for f in findings if f.severity == "warning"])
 
 
@@ -488,25 +488,55 @@ def _check_output(out: Path) -> Path:
 def _checked_manifest(obj: dict[str, Any], sources: list[Source], findings: list[Finding]) -> tuple[Manifest, bytes, list[Finding]]:
     """The manifest, its canonical bytes and all findings; :class:`BuildRefused` on any error
     (of the schema, the files' rules, the components' semantics or strict JSON)."""
-    problems = schema_findings(obj, "manifest.json", "E032", config.FILENAME)
-    if problems:
-        raise BuildRefused(problems[0].one_line(), findings=problems)
+    _refuse_on(schema_findings(obj, "manifest.json", "E032", config.FILENAME))
     manifest = Manifest.from_json(obj)
-    findings = [*findings, *check_files(manifest)]
+    findings = [*findings, *check_files(manifest), *_component_findings(manifest, sources)]
+    _refuse_on([f for f in findings if f.severity == "error"])
+    return manifest, _canonical(obj), findings
+
+
+def _refuse_on(errors: list[Finding]) -> None:
+    """:class:`BuildRefused` naming the first of ``errors`` and listing them all; nothing when there are none."""
+    if errors:
+        raise BuildRefused(errors[0].one_line(), findings=errors)
+
+
+def _component_findings(manifest: Manifest, sources: list[Source]) -> list[Finding]:
+    """The components' schema and semantic findings (:func:`heparch.semantic.check_components`)."""
     from heparch.semantic import check_components
 
     by_path = {s.path: s for s in sources}
     parsed = {s.path: s.obj for s in sources if s.obj is not None}  # parsed once, at discovery
-    findings += check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
-    errors = [f for f in findings if f.severity == "error"]
-    if errors:
-        raise BuildRefused(errors[0].one_line(), findings=errors)
+    return check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    """The manifest's canonical bytes; refused when a value of arch.yaml is one no reader may accept."""
     try:
-        manifest_bytes = strictjson.canonical(obj, where="manifest")
-    except strictjson.StrictJSONError as exc:  # a value of arch.yaml that no reader may accept
+        return strictjson.canonical(obj, where="manifest")
+    except strictjson.StrictJSONError as exc:
         problem = Finding(exc.code or "E030", config.FILENAME, f"{exc}; change the value")
         raise BuildRefused(problem.one_line(), findings=[problem]) from None
-    return manifest, manifest_bytes, findings
+
+
+def _blob_reader(sources: list[Source]) -> Callable[[str], Iterator[bytes]]:
+    """The chunks of a blob by its hex digest, read from the source file that holds it."""
+    files_by_hex = {s.sha256: s.file for s in sources}
+
+    def open_blob(hex_: str) -> Iterator[bytes]:
+        with files_by_hex[hex_].open("rb") as fh:
+            while chunk := fh.read(writer.CHUNK):
+                yield chunk
+
+    return open_blob
+
+
+def _kept_signatures(folder: Path | None, manifest_bytes: bytes, source: Path) -> dict[str, bytes]:
+    """The signatures kept beside the source (:func:`read_signatures`), checked to sign this bundle."""
+    signatures = read_signatures(folder)
+    if signatures:
+        _check_kept_signatures(signatures, manifest_bytes, source)
+    return signatures
 
 
 def _check_kept_signatures(signatures: dict[str, bytes], manifest_bytes: bytes, source: Path) -> None:
@@ -530,8 +560,5 @@ def read_signatures(folder: Path | None) -> dict[str, bytes]:
     """Signature files kept beside an extracted bundle, by their entry name."""
     if folder is None or not folder.is_dir():
         return {}
-    out = {}
-    for file in sorted(folder.iterdir()):
-        if file.is_file() and not file.is_symlink() and (file.name.endswith(".dsse.json") or file.name.endswith(".sshsig")):
-            out[layout.SIGNATURE_DIR + file.name] = file.read_bytes()
-    return out
+    files = [f for f in sorted(folder.iterdir()) if f.name.endswith((".dsse.json", ".sshsig")) and f.is_file() and not f.is_symlink()]
+    return {layout.SIGNATURE_DIR + f.name: f.read_bytes() for f in files}
