@@ -309,8 +309,14 @@ def test_a_partial_deposit_still_needs_the_rest(tmp_path: Path) -> None:
     bundle = _with_deposit(tmp_path, {"doi": "10.5281/zenodo.7654321"})
     code, _, err = run("export", "datacite", str(bundle), "-o", str(tmp_path / "dc.json"))
     assert code == 2
-    assert err.strip() == "error: cannot export datacite: the publisher is missing; give --publisher (e.g. Zenodo) or deposit.publisher in arch.yaml"
+    assert err.strip() == "error: cannot export datacite: the publisher is missing; give --publisher NAME (e.g. Zenodo) or deposit.publisher in arch.yaml"
     assert not (tmp_path / "dc.json").exists()
+    with pytest.raises(InputError) as refused:  # the library names the parameter; the CLI (above) the flag
+        export("datacite", bundle, tmp_path / "dc.json")
+    assert (refused.value.option, refused.value.message) == (
+        "publisher",
+        "cannot export datacite: the publisher is missing; give publisher=NAME (e.g. Zenodo) or deposit.publisher in arch.yaml",
+    )
 
 
 @pytest.mark.parametrize(

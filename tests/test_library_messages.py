@@ -39,7 +39,6 @@ REMAINING: dict[str, int] = {
     "claim.py": 2,
     "components/workspace.py": 1,
     "config.py": 4,
-    "export/datacite.py": 4,
     "infer/backends.py": 1,
     "infer/fast/backend.py": 1,
     "infer/inputs.py": 1,
