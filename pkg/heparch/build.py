@@ -220,13 +220,18 @@ def _derived_from(s: Source) -> Any:
 def _likelihood_by_digest_or_folder(s: Source, likelihoods: list[str], by_digest: dict[str, str]) -> str | None:
     """A patchset's likelihood by the pyhf digest in its metadata; else (and for a patch) the
     only likelihood in its folder, or the only one of the bundle."""
-    digests = s.obj.get("metadata", {}).get("digests", {}) if isinstance(s.obj, dict) and s.role == "patchset" else {}
-    target = by_digest.get(digests.get("sha256", "")) if isinstance(digests, dict) else None
+    target = by_digest.get(_pyhf_digest_named(s))
     if target is not None:
         return target
     folder = Path(s.path).parent
     candidates = [x for x in likelihoods if Path(x).parent == folder] or likelihoods
     return candidates[0] if len(candidates) == 1 else None
+
+
+def _pyhf_digest_named(s: Source) -> str:
+    """The pyhf digest of the workspace a patchset names in ``metadata.digests.sha256`` ('' for none, and for a patch)."""
+    digests = s.obj.get("metadata", {}).get("digests", {}) if isinstance(s.obj, dict) and s.role == "patchset" else {}
+    return str(digests.get("sha256", "")) if isinstance(digests, dict) else ""
 
 
 def _created(cfg: config.ArchConfig) -> str | None:
@@ -333,14 +338,20 @@ def collect(source: Path, *, output: Path | None = None, opened: importer.Source
     opened = opened or importer.Source(source, str(source))
     findings: list[Finding] = list(opened.warnings)
     cfg, pairs = _config_and_files(source, opened, {output.resolve()} if output else set(), findings)
-    declared = {f.path: f for f in cfg.files}
-    sources = [_declared_as(_discovered(logical, file, opened, findings), declared.pop(logical, None), opened, findings) for logical, file in pairs]
-    for missing in declared:
-        raise InputError(f"{opened.where(config.FILENAME)}: files: {missing}: no such file in the source; fix the path or remove the entry")
+    sources = _sources(pairs, cfg, opened, findings)
     if opened.root.is_file() and sources[0].role != "likelihood":
         raise InputError(f"{source}: not a pyhf workspace (needs 'channels' and 'observations'/'measurements')")
     _attach(sources, findings)
     return cfg, sources, findings
+
+
+def _sources(pairs: list[tuple[str, Path]], cfg: config.ArchConfig, opened: importer.Source, findings: list[Finding]) -> list[Source]:
+    """Each file as discovered and as arch.yaml's ``files`` declare it; refused when an entry names no file of the source."""
+    declared = {f.path: f for f in cfg.files}
+    sources = [_declared_as(_discovered(logical, file, opened, findings), declared.pop(logical, None), opened, findings) for logical, file in pairs]
+    for missing in declared:
+        raise InputError(f"{opened.where(config.FILENAME)}: files: {missing}: no such file in the source; fix the path or remove the entry")
+    return sources
 
 
 def _config_and_files(source: Path, opened: importer.Source, skip: set[Path], findings: list[Finding]) -> tuple[config.ArchConfig, list[tuple[str, Path]]]:
@@ -392,11 +403,17 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source], findings: list[
     }
     created = _created(cfg)  # before the metadata: a bad SOURCE_DATE_EPOCH is the first error
     analysis = _typed_analysis(cfg, _infer_metadata(cfg, sources, findings))
-    supersedes = {"identity": cfg.supersedes, **({"note": cfg.version_note} if cfg.version_note else {})} if cfg.supersedes else None
     deposit = cfg.deposit.model_dump(exclude_none=True) if cfg.deposit is not None else None
-    optional = {"name": cfg.name, "created": created, "analysis": analysis, "containers": cfg.containers, "supersedes": supersedes, "deposit": deposit}
+    optional = {"name": cfg.name, "created": created, "analysis": analysis, "containers": cfg.containers, "supersedes": _supersedes(cfg), "deposit": deposit}
     obj.update((key, value) for key, value in optional.items() if value)
     return obj
+
+
+def _supersedes(cfg: config.ArchConfig) -> dict[str, str] | None:
+    """The manifest's ``supersedes``: the identity of the bundle this one is a new version of, and the change note if there is one."""
+    if not cfg.supersedes:
+        return None
+    return {"identity": cfg.supersedes} | ({"note": cfg.version_note} if cfg.version_note else {})
 
 
 def _file_entry(s: Source) -> dict[str, Any]:
