@@ -93,6 +93,15 @@ class BadValue(ValueError):
     """A metadata value that is not of its field's form; the message says what is expected."""
 
 
+def is_number(value: Any) -> bool:
+    """A number as YAML or JSON gives one (an int or a float; ``true`` is not one).
+
+    >>> is_number(13), is_number(13.6), is_number(True), is_number("13")
+    (True, True, False, False)
+    """
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BadValue(f"{value!r} is not {what}")
@@ -103,7 +112,7 @@ def parse_arxiv(value: Any) -> str:
     """An arXiv id, new (``1909.09226``, ``2101.01234v2``) or old (``hep-ex/0601001``) form;
     an ``arXiv:`` prefix or an abs URL is dropped."""
     what = "an arXiv id (new form 1909.09226 or 2101.01234v2, old form hep-ex/0601001)"
-    if isinstance(value, int | float) and not isinstance(value, bool):  # YAML reads 1909.09226 unquoted as a number
+    if is_number(value):  # YAML reads 1909.09226 unquoted as a number
         raise BadValue(f'{value!r} is a number, not {what} (YAML reads an unquoted 1909.09226 as one: quote it, "1909.09226")')
     text = re.sub(r"^(?:arxiv:|https?://arxiv\.org/abs/)", "", _text(value, what), flags=re.IGNORECASE)
     if _new_arxiv_id(text) or _old_arxiv_id(text):
@@ -239,7 +248,7 @@ def _positive(value: int | float, what: str) -> int | float:
 
 def _quantity(value: Any, units: Mapping[str, int], what: str, unit_of: Callable[[str], str | None]) -> int | float:
     """A positive finite number, or text ``<number> <unit>`` converted by ``units``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if is_number(value):
         return _positive(value, what)
     found = _NUMBER_UNIT.fullmatch(_text(value, what))
     unit = unit_of(found["unit"].strip().lower()) if found else None

@@ -8,12 +8,17 @@ One reader for what publications already ship beside their likelihoods, used by 
   ``comment`` (description), the tables' ``cmenergies`` keyword (GeV -> ``sqrt_s_TeV``), the
   HEPData DOI where the downloaded files carry one (the record's ``hepdata_doi``, else the
   record part of a table's ``table_doi`` or a resource's ``doi``), the luminosity only where a
-  table's data file states it (a ``LUMINOSITY`` qualifier in fb^-1, pb^-1 or ab^-1), and the
+  table's data file states it (a ``LUMINOSITY`` qualifier with its unit: fb^-1, pb^-1, ...), and the
   ``additional_resources`` (:func:`archive_resources`: the likelihood archive that
   ``arch build`` unpacks);
 * an SModelS ``globalInfo.txt``: ``sqrts`` (``13*TeV``), ``lumi`` (``139.0/fb``), ``arxiv``
   (an abs URL), ``publicationDOI`` and the analysis ``id`` (whose first word names the
   collaboration: marked as guessed).
+
+Every value is read by the parser of its field in :mod:`heparch.identifiers` (the one check that
+``arch build`` and verification apply): an arXiv id without its version, a HEPData DOI cut to
+its record's, quantities converted to TeV and fb^-1. A value not of its field's form, or a
+quantity without its unit, is passed over.
 
 Nothing is invented: a field no file gives is not returned. Where two files disagree, the first
 found (in path order) wins and the others are reported as conflicts.
@@ -29,7 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from heparch.config import read_capped, reject_unsafe_yaml
-from heparch.identifiers import BadValue, find_doi, parse_arxiv_paper, parse_hepdata_record, parse_inspire, parse_luminosity, parse_sqrt_s, tev_of_gev
+from heparch.identifiers import (
+    BadValue,
+    find_doi,
+    is_number,
+    parse_arxiv_paper,
+    parse_hepdata_record,
+    parse_inspire,
+    parse_luminosity,
+    parse_sqrt_s,
+    tev_of_gev,
+)
 
 SUBMISSION = "submission.yaml"
 GLOBAL_INFO = "globalInfo.txt"
@@ -172,13 +187,18 @@ _LUMI_NAMES = frozenset({"luminosity", "lumi", "integrated luminosity", "int. lu
 def _luminosity(docs: list[dict[str, Any]], folder: Path, where: str) -> Iterator[Found]:
     """The luminosity where the tables' data files state one (one value across them)."""
     stated: dict[float, str] = {}
-    for data_file in (d.get("data_file") for d in docs[1:]):
-        if isinstance(data_file, str) and data_file.endswith((".yaml", ".yml")) and "/" not in data_file:
-            for value in _table_luminosities(folder / data_file):
-                stated.setdefault(value, data_file)
+    for data_file in filter(None, map(_data_file, docs[1:])):
+        for value in _table_luminosities(folder / data_file):
+            stated.setdefault(value, data_file)
     if len(stated) == 1:
         ((value, data_file),) = stated.items()
         yield Found("luminosity_ifb", value, f"{where}: {data_file} qualifier LUMINOSITY")
+
+
+def _data_file(doc: dict[str, Any]) -> str | None:
+    """A table's ``data_file`` where it is a YAML file beside submission.yaml."""
+    data_file = doc.get("data_file")
+    return data_file if isinstance(data_file, str) and data_file.endswith((".yaml", ".yml")) and "/" not in data_file else None
 
 
 def _table_luminosities(file: Path) -> Iterator[int | float]:
@@ -238,7 +258,7 @@ _RECORD_ID_KINDS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
 def _cmenergies(doc: dict[str, Any]) -> Iterator[float]:
     for kw in _dicts(doc.get("keywords")):
         if kw.get("name") == "cmenergies":
-            yield from (float(v) for v in kw.get("values") or () if isinstance(v, int | float) and not isinstance(v, bool) and v > 0)
+            yield from (float(v) for v in kw.get("values") or () if is_number(v) and v > 0)
 
 
 def from_global_info(path: Path, where: str) -> Iterator[Found]:
