@@ -455,7 +455,7 @@ def _with_lineage(cfg: config.ArchConfig, supersedes: Path | None, note: str | N
     if note is not None:
         cfg = cfg.model_copy(update={"version_note": note.strip() or None})
     if cfg.version_note and not cfg.supersedes:
-        raise InputError("a change note (--note or version_note in arch.yaml) needs the bundle it changes: add --supersedes OLD.zst")
+        raise InputError("a change note needs the bundle it changes: add supersedes=OLD.zst (or supersedes: IDENTITY in arch.yaml)", option="supersedes")
     return cfg
 
 
@@ -496,7 +496,7 @@ def _build(
 
 def _check_output(out: Path) -> Path:
     if out.is_dir():
-        raise InputError(f"{out}: is a directory; give the output file name, e.g. -o {out / 'bundle.zst'}")
+        raise InputError(f"output {out}: is a directory; give the output file name, e.g. output={out / 'bundle.zst'}", option="output")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: output directory does not exist")
     return out
