@@ -577,5 +577,9 @@ def read_signatures(folder: Path | None) -> dict[str, bytes]:
     """Signature files kept beside an extracted bundle, by their entry name."""
     if folder is None or not folder.is_dir():
         return {}
-    files = [f for f in sorted(folder.iterdir()) if f.name.endswith((".dsse.json", ".sshsig")) and f.is_file() and not f.is_symlink()]
-    return {layout.SIGNATURE_DIR + f.name: f.read_bytes() for f in files}
+    return {layout.SIGNATURE_DIR + f.name: f.read_bytes() for f in sorted(folder.iterdir()) if _is_signature_file(f)}
+
+
+def _is_signature_file(file: Path) -> bool:
+    """A regular file (not a link) named like a DSSE envelope or an sshsig signature."""
+    return file.name.endswith((".dsse.json", ".sshsig")) and file.is_file() and not file.is_symlink()

@@ -205,10 +205,12 @@ def _table_luminosities(file: Path) -> Iterator[int | float]:
     """The luminosities (fb^-1) a table's ``LUMINOSITY`` qualifiers state (``139`` ``fb$^{-1}$``)."""
     for table in _yaml_docs(file, "HEPData table")[:1]:
         qualifiers = (q for dep in _dicts(table.get("dependent_variables")) for q in _dicts(dep.get("qualifiers")))
-        for q in qualifiers:
-            value = _parsed(_luminosity_stated, f"{q.get('value', '')} {q.get('units', '')}")
-            if value is not None and str(q.get("name", "")).strip().lower() in _LUMI_NAMES:
-                yield value
+        stated = (_parsed(_luminosity_stated, f"{q.get('value', '')} {q.get('units', '')}") for q in qualifiers if _is_luminosity(q))
+        yield from (value for value in stated if value is not None)
+
+
+def _is_luminosity(qualifier: dict[str, Any]) -> bool:
+    return str(qualifier.get("name", "")).strip().lower() in _LUMI_NAMES
 
 
 def _luminosity_stated(text: str) -> int | float:
