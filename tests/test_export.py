@@ -417,6 +417,22 @@ def test_citation_refuses_without_authors(tmp_path: Path) -> None:
         export("citation", bundle, tmp_path / "CITATION.cff")
 
 
+def test_one_creators_rule_each_format_in_its_own_form(tmp_path: Path) -> None:
+    """Without a collaboration the named contacts are the creators (a contact without a name is
+    left out); without either every format refuses, naming what it needs."""
+    people = [{"name": "A. Physicist", "email": "a@example.org", "affiliation": "CERN"}, {"email": "anonymous@example.org"}]
+    bundle = _variant(tmp_path, "people", {"contacts": people}, drop=("collaboration",))
+    for fmt in ("datacite", "zenodo", "citation"):
+        export(fmt, bundle, tmp_path / f"{fmt}.out", deposit=DEPOSIT)
+    assert json.loads((tmp_path / "datacite.out").read_text("utf-8"))["creators"] == [{"name": "A. Physicist"}]
+    assert json.loads((tmp_path / "zenodo.out").read_text("utf-8"))["creators"] == [{"name": "A. Physicist", "affiliation": "CERN"}]
+    assert yaml.safe_load((tmp_path / "citation.out").read_text("utf-8"))["authors"] == [{"name": "A. Physicist", "email": "a@example.org"}]
+    anon = _variant(tmp_path, "nobody", {"contacts": people[1:]}, drop=("collaboration",))
+    for fmt, what in (("datacite", "the creators"), ("zenodo", "the creators"), ("citation", "the authors")):
+        with pytest.raises(InputError, match=rf"^cannot export {fmt}: {what} are missing; add analysis\.collaboration or analysis\.contacts \(with a name\)"):
+            export(fmt, anon, tmp_path / f"{fmt}.anon", deposit=DEPOSIT)
+
+
 # --- ro-crate --------------------------------------------------------------------------------
 
 
