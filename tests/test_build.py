@@ -108,6 +108,17 @@ def test_default_output_is_in_cwd(analysis: Path, tmp_path: Path, monkeypatch: p
     assert (work / "ana.zst").is_file()
 
 
+def test_an_output_directory_is_refused_naming_the_parameter_or_the_flag(analysis: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError) as refused:
+        build(analysis, output=tmp_path)
+    assert (refused.value.option, refused.value.message) == (
+        "output",
+        f"output {tmp_path}: is a directory; give the output file name, e.g. output={tmp_path / 'bundle.zst'}",
+    )
+    code, _, err = run("build", str(analysis), "-o", str(tmp_path))
+    assert (code, err.strip()) == (2, f"error: --output {tmp_path}: is a directory; give the output file name, e.g. --output {tmp_path / 'bundle.zst'}")
+
+
 def test_symlink_in_source_is_refused(analysis: Path, tmp_path: Path) -> None:
     (analysis / "link.json").symlink_to("/etc/hostname")
     code, _, err = run("build", str(analysis), "-o", str(tmp_path / "x.zst"))

@@ -115,8 +115,11 @@ def test_extract_and_rebuild_keeps_the_lineage(versions: tuple[Path, Path], tmp_
 
 def test_a_note_without_a_predecessor_and_a_bad_predecessor_are_refused(tmp_path: Path) -> None:
     src = shutil.copytree(EXAMPLE, tmp_path / "src")
-    with pytest.raises(InputError, match=r"needs the bundle it changes: add --supersedes OLD\.zst"):
+    with pytest.raises(InputError, match=r"needs the bundle it changes: add supersedes=OLD\.zst") as refused:
         build(src, output=tmp_path / "b.zst", note="fixed")
+    assert refused.value.option == "supersedes"  # the library names the parameter, arch the flag:
+    code, _, err = run("build", str(src), "-o", str(tmp_path / "b.zst"), "--note", "fixed")
+    assert (code, err.strip()) == (2, "error: a change note needs the bundle it changes: add --supersedes OLD.zst (or supersedes: IDENTITY in arch.yaml)")
     code, _, err = run("build", str(src), "-o", str(tmp_path / "b.zst"), "--supersedes", str(tmp_path / "missing.zst"))
     assert code == 2
     assert "missing.zst" in err

@@ -309,8 +309,14 @@ def test_a_partial_deposit_still_needs_the_rest(tmp_path: Path) -> None:
     bundle = _with_deposit(tmp_path, {"doi": "10.5281/zenodo.7654321"})
     code, _, err = run("export", "datacite", str(bundle), "-o", str(tmp_path / "dc.json"))
     assert code == 2
-    assert err.strip() == "error: cannot export datacite: the publisher is missing; give --publisher (e.g. Zenodo) or deposit.publisher in arch.yaml"
+    assert err.strip() == "error: cannot export datacite: the publisher is missing; give --publisher NAME (e.g. Zenodo) or deposit.publisher in arch.yaml"
     assert not (tmp_path / "dc.json").exists()
+    with pytest.raises(InputError) as refused:  # the library names the parameter; the CLI (above) the flag
+        export("datacite", bundle, tmp_path / "dc.json")
+    assert (refused.value.option, refused.value.message) == (
+        "publisher",
+        "cannot export datacite: the publisher is missing; give publisher=NAME (e.g. Zenodo) or deposit.publisher in arch.yaml",
+    )
 
 
 @pytest.mark.parametrize(
@@ -409,6 +415,22 @@ def test_citation_refuses_without_authors(tmp_path: Path) -> None:
     bundle = _variant(tmp_path, "anon", {}, drop=("collaboration", "contacts"))
     with pytest.raises(InputError, match=r"the authors are missing; add analysis\.collaboration or analysis\.contacts"):
         export("citation", bundle, tmp_path / "CITATION.cff")
+
+
+def test_one_creators_rule_each_format_in_its_own_form(tmp_path: Path) -> None:
+    """Without a collaboration the named contacts are the creators (a contact without a name is
+    left out); without either every format refuses, naming what it needs."""
+    people = [{"name": "A. Physicist", "email": "a@example.org", "affiliation": "CERN"}, {"email": "anonymous@example.org"}]
+    bundle = _variant(tmp_path, "people", {"contacts": people}, drop=("collaboration",))
+    for fmt in ("datacite", "zenodo", "citation"):
+        export(fmt, bundle, tmp_path / f"{fmt}.out", deposit=DEPOSIT)
+    assert json.loads((tmp_path / "datacite.out").read_text("utf-8"))["creators"] == [{"name": "A. Physicist"}]
+    assert json.loads((tmp_path / "zenodo.out").read_text("utf-8"))["creators"] == [{"name": "A. Physicist", "affiliation": "CERN"}]
+    assert yaml.safe_load((tmp_path / "citation.out").read_text("utf-8"))["authors"] == [{"name": "A. Physicist", "email": "a@example.org"}]
+    anon = _variant(tmp_path, "nobody", {"contacts": people[1:]}, drop=("collaboration",))
+    for fmt, what in (("datacite", "the creators"), ("zenodo", "the creators"), ("citation", "the authors")):
+        with pytest.raises(InputError, match=rf"^cannot export {fmt}: {what} are missing; add analysis\.collaboration or analysis\.contacts \(with a name\)"):
+            export(fmt, anon, tmp_path / f"{fmt}.anon", deposit=DEPOSIT)
 
 
 # --- ro-crate --------------------------------------------------------------------------------

@@ -76,6 +76,13 @@ def test_malformed_arxiv_ids(value: Any) -> None:
         (ids.parse_luminosity, "3 ab^-1", 3000),
         (ids.parse_luminosity, "4.7 fb^{-1}", 4.7),
         (ids.parse_luminosity, "500 pb-1", 0.5),
+        (ids.parse_sqrt_s, "2760 GeV", 2.76),  # divided by 1000: 2760 * 1e-3 is 2.7600000000000002
+        (ids.parse_sqrt_s, "5020 GeV", 5.02),
+        (ids.parse_luminosity, "20300 pb^-1", 20.3),
+        (ids.parse_arxiv_paper, "arXiv:2101.01234v2", "2101.01234"),
+        (ids.parse_arxiv_paper, "https://arxiv.org/abs/hep-ex/0601001v3", "hep-ex/0601001"),
+        (ids.parse_hepdata_record, "10.17182/hepdata.89408.v3/r2", "10.17182/hepdata.89408.v3"),
+        (ids.parse_hepdata_record, "https://doi.org/10.17182/HEPData.90607/t1", "10.17182/hepdata.90607"),
         (ids.parse_license, "CC-BY-4.0", "CC-BY-4.0"),
         (ids.parse_license, "cc0-1.0", "CC0-1.0"),
         (ids.parse_license, "MIT OR (Apache-2.0 AND bsd-3-clause)", "MIT OR (Apache-2.0 AND BSD-3-Clause)"),
@@ -97,6 +104,8 @@ def test_values_in_their_normal_form(parse: Any, value: Any, normal: Any) -> Non
         (ids.parse_doi, "10.1103/has space", "not a DOI"),
         (ids.parse_hepdata, "10.1103/PhysRevD.101.032009", "not a HEPData record"),
         (ids.parse_hepdata, "HEPData record 90607", "not a HEPData record"),
+        (ids.parse_hepdata_record, "ins1755298", "not a HEPData DOI"),
+        (ids.parse_arxiv_paper, "1913.12345", "not an arXiv id"),
         (ids.parse_orcid, "0000-0002-1825-0098", "check digit does not match \\(expected 7\\)"),
         (ids.parse_orcid, "0000-0002-1825", "not an ORCID iD"),
         (ids.parse_sqrt_s, "13 furlongs", "not a centre-of-mass energy"),
@@ -265,3 +274,8 @@ def test_license_expressions_take_the_lists_case_and_keep_their_shape(pair: tupl
     written, normal = pair
     assert ids.parse_license(written) == normal
     assert ids.parse_license(normal) == normal
+
+
+def test_find_doi_takes_the_doi_out_of_any_link() -> None:
+    assert ids.find_doi("https://link.aps.org/doi/10.1103/PhysRevLett.127.051802") == "10.1103/PhysRevLett.127.051802"
+    assert ids.find_doi("see the paper") is None

@@ -27,7 +27,7 @@ import pytest
 from heparch import importer
 from heparch.build import build
 from heparch.errors import BuildRefused, InputError
-from heparch.metadata import archive_resources, from_submission
+from heparch.metadata import archive_resources, from_global_info, from_submission
 from heparch.spec import limits
 from heparch.spec.codes import CODES
 
@@ -211,6 +211,36 @@ def test_submission_metadata_reader(tmp_path: Path) -> None:
     assert found["sqrt_s_TeV"].value == 8
     assert "luminosity_ifb" not in found  # t.yaml is missing: nothing stated, nothing guessed
     assert archive_resources(tmp_path / "submission.yaml") == ["a/b.tgz"]
+
+
+def test_submission_metadata_is_read_with_the_identifiers_parsers(tmp_path: Path) -> None:
+    """The record ids, energies and luminosities of a submission go through heparch.identifiers;
+    what is not of a field's form (or not a list where one belongs) is passed over."""
+    (tmp_path / "submission.yaml").write_text(
+        "record_ids:\n  - {type: INSPIRE, id: ins1748602}\n  - {type: arXiv, id: 'arXiv:1908.03122v3'}\n  - {type: arxiv, id: 1913.12345}\n"
+        "---\nkeywords: 5\ndata_file: t.yaml\n---\nkeywords: [{name: cmenergies, values: [2760, true, -1]}]\ndata_file: u.yaml\n"
+    )
+    (tmp_path / "t.yaml").write_text("dependent_variables:\n  - qualifiers: [{name: Luminosity, value: 20300, units: 'pb$^{-1}$'}]\n")
+    (tmp_path / "u.yaml").write_text("dependent_variables:\n  - qualifiers: [{name: LUMINOSITY, value: '20.3 fb^{-1}'}, {name: lumi, value: 139}]\n")
+    found = {f.field: f.value for f in from_submission(tmp_path / "submission.yaml", "submission.yaml")}
+    assert found == {"inspire": "ins1748602", "arxiv": "1908.03122", "sqrt_s_TeV": 2.76, "luminosity_ifb": 20.3}
+
+
+def test_global_info_values_in_publishers_links(tmp_path: Path) -> None:
+    (tmp_path / "globalInfo.txt").write_text(
+        "id: CMS-EXO-20-004\nsqrts: 13*TeV\nlumi: 20300/pb\narxiv: https://arxiv.org/abs/2107.13021v2\npublicationDOI: http:/doi.org/10.1007/JHEP11(2021)153\n"
+    )
+    found = {f.field: f.value for f in from_global_info(tmp_path / "globalInfo.txt", "globalInfo.txt")}
+    assert found == {
+        "sqrt_s_TeV": 13,
+        "luminosity_ifb": 20.3,
+        "arxiv": "2107.13021",
+        "doi": "10.1007/JHEP11(2021)153",
+        "title": "CMS-EXO-20-004",
+        "collaboration": "CMS",
+    }
+    (tmp_path / "globalInfo.txt").write_text("sqrts: 13\nlumi: .5.5/fb\n")  # a bare number is not taken to be TeV
+    assert list(from_global_info(tmp_path / "globalInfo.txt", "globalInfo.txt")) == []
 
 
 def test_arch_yaml_wins_over_the_archive_with_a_warning(tmp_path: Path) -> None:

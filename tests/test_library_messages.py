@@ -35,11 +35,9 @@ FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-o )")
 #: (pyhf_backend.py, fast/backend.py, simplified.py), whose errors are re-raised with the file named.
 REMAINING: dict[str, int] = {
     "analysis.py": 5,
-    "build.py": 2,
     "claim.py": 2,
     "components/workspace.py": 1,
     "config.py": 4,
-    "export/datacite.py": 4,
     "infer/backends.py": 1,
     "infer/fast/backend.py": 1,
     "infer/inputs.py": 1,

@@ -26,6 +26,7 @@ from heparch.components import simplified, workspace
 from heparch.errors import BuildRefused, InputError
 from heparch.findings import Finding
 from heparch.identifiers import normalise_analysis
+from heparch.metadata import Found, discover_files
 from heparch.spec import strictjson, versions
 from heparch.spec.manifest_check import check_files, schema_findings
 from heparch.spec.models import ROLES, Manifest
@@ -219,13 +220,18 @@ def _derived_from(s: Source) -> Any:
 def _likelihood_by_digest_or_folder(s: Source, likelihoods: list[str], by_digest: dict[str, str]) -> str | None:
     """A patchset's likelihood by the pyhf digest in its metadata; else (and for a patch) the
     only likelihood in its folder, or the only one of the bundle."""
-    digests = s.obj.get("metadata", {}).get("digests", {}) if isinstance(s.obj, dict) and s.role == "patchset" else {}
-    target = by_digest.get(digests.get("sha256", "")) if isinstance(digests, dict) else None
+    target = by_digest.get(_pyhf_digest_named(s))
     if target is not None:
         return target
     folder = Path(s.path).parent
     candidates = [x for x in likelihoods if Path(x).parent == folder] or likelihoods
     return candidates[0] if len(candidates) == 1 else None
+
+
+def _pyhf_digest_named(s: Source) -> str:
+    """The pyhf digest of the workspace a patchset names in ``metadata.digests.sha256`` ('' for none, and for a patch)."""
+    digests = s.obj.get("metadata", {}).get("digests", {}) if isinstance(s.obj, dict) and s.role == "patchset" else {}
+    return str(digests.get("sha256", "")) if isinstance(digests, dict) else ""
 
 
 def _created(cfg: config.ArchConfig) -> str | None:
@@ -245,24 +251,34 @@ def _infer_metadata(cfg: config.ArchConfig, sources: list[Source], findings: lis
     a patchset's HEPData reference, a HEPData submission.yaml, an SModelS globalInfo.txt).
     arch.yaml wins; a file that disagrees with it or with an earlier file is W021, a guessed
     value W022 (both appended to ``findings``)."""
-    from heparch.metadata import discover_files
-
     analysis = {k: v for k, v in cfg.analysis.items() if v not in (None, "")}
     found, conflicts = discover_files((s.path, s.file, s.obj if s.role == "patchset" else None) for s in sorted(sources, key=lambda s: s.path))
-    notes: list[Finding] = []
+    findings += _differing(analysis, found, conflicts)
+    findings += _fill_in(analysis, found)
+    return analysis
+
+
+def _differing(declared: dict[str, Any], found: dict[str, Found], conflicts: list[Found]) -> list[Finding]:
+    """W021 for each value found in the files that differs from the one kept (arch.yaml's, else the first found)."""
+    notes = []
     for f in [*found.values(), *conflicts]:
-        kept = analysis.get(f.field, found[f.field].value)
+        kept = declared.get(f.field, found[f.field].value)
         if kept != f.value:
             notes.append(
                 Finding("W021", f.source, f"analysis.{f.field} {f.value!r} differs from the value kept, {kept!r} (arch.yaml wins, else the first file)")
             )
+    return notes
+
+
+def _fill_in(analysis: dict[str, Any], found: dict[str, Found]) -> list[Finding]:
+    """Give ``analysis`` the found value of each field it lacks; W022 for each guessed one."""
+    notes = []
     for field, f in found.items():
         if field not in analysis:
             analysis[field] = f.value
             if f.guessed:
                 notes.append(Finding("W022", f.source, f"analysis.{field} {f.value!r} is guessed; confirm it (or correct it) in arch.yaml"))
-    findings.extend(notes)
-    return analysis
+    return notes
 
 
 _UNSAFE_IN_NAME = re.compile(r"[^\w.+-]+")  # separators, '~', spaces, control and other characters
@@ -322,14 +338,20 @@ def collect(source: Path, *, output: Path | None = None, opened: importer.Source
     opened = opened or importer.Source(source, str(source))
     findings: list[Finding] = list(opened.warnings)
     cfg, pairs = _config_and_files(source, opened, {output.resolve()} if output else set(), findings)
-    declared = {f.path: f for f in cfg.files}
-    sources = [_declared_as(_discovered(logical, file, opened, findings), declared.pop(logical, None), opened, findings) for logical, file in pairs]
-    for missing in declared:
-        raise InputError(f"{opened.where(config.FILENAME)}: files: {missing}: no such file in the source; fix the path or remove the entry")
+    sources = _sources(pairs, cfg, opened, findings)
     if opened.root.is_file() and sources[0].role != "likelihood":
         raise InputError(f"{source}: not a pyhf workspace (needs 'channels' and 'observations'/'measurements')")
     _attach(sources, findings)
     return cfg, sources, findings
+
+
+def _sources(pairs: list[tuple[str, Path]], cfg: config.ArchConfig, opened: importer.Source, findings: list[Finding]) -> list[Source]:
+    """Each file as discovered and as arch.yaml's ``files`` declare it; refused when an entry names no file of the source."""
+    declared = {f.path: f for f in cfg.files}
+    sources = [_declared_as(_discovered(logical, file, opened, findings), declared.pop(logical, None), opened, findings) for logical, file in pairs]
+    for missing in declared:
+        raise InputError(f"{opened.where(config.FILENAME)}: files: {missing}: no such file in the source; fix the path or remove the entry")
+    return sources
 
 
 def _config_and_files(source: Path, opened: importer.Source, skip: set[Path], findings: list[Finding]) -> tuple[config.ArchConfig, list[tuple[str, Path]]]:
@@ -381,11 +403,17 @@ def _manifest_obj(cfg: config.ArchConfig, sources: list[Source], findings: list[
     }
     created = _created(cfg)  # before the metadata: a bad SOURCE_DATE_EPOCH is the first error
     analysis = _typed_analysis(cfg, _infer_metadata(cfg, sources, findings))
-    supersedes = {"identity": cfg.supersedes, **({"note": cfg.version_note} if cfg.version_note else {})} if cfg.supersedes else None
     deposit = cfg.deposit.model_dump(exclude_none=True) if cfg.deposit is not None else None
-    optional = {"name": cfg.name, "created": created, "analysis": analysis, "containers": cfg.containers, "supersedes": supersedes, "deposit": deposit}
+    optional = {"name": cfg.name, "created": created, "analysis": analysis, "containers": cfg.containers, "supersedes": _supersedes(cfg), "deposit": deposit}
     obj.update((key, value) for key, value in optional.items() if value)
     return obj
+
+
+def _supersedes(cfg: config.ArchConfig) -> dict[str, str] | None:
+    """The manifest's ``supersedes``: the identity of the bundle this one is a new version of, and the change note if there is one."""
+    if not cfg.supersedes:
+        return None
+    return {"identity": cfg.supersedes} | ({"note": cfg.version_note} if cfg.version_note else {})
 
 
 def _file_entry(s: Source) -> dict[str, Any]:
@@ -411,8 +439,7 @@ def _typed_analysis(cfg: config.ArchConfig, analysis: dict[str, Any]) -> dict[st
     value arch.yaml gives refuses the build; one found in the files (a patchset's reference) is
     kept as it is, and verification warns about it (W013)."""
     declared, problems = normalise_analysis({k: v for k, v in analysis.items() if k in cfg.analysis}, f"{config.FILENAME}:analysis")
-    if problems:
-        raise BuildRefused(problems[0].one_line(), findings=problems)
+    _refuse_on(problems)
     found, _ = normalise_analysis({k: v for k, v in analysis.items() if k not in cfg.analysis}, "")
     return {**found, **declared}
 
@@ -428,7 +455,7 @@ def _with_lineage(cfg: config.ArchConfig, supersedes: Path | None, note: str | N
     if note is not None:
         cfg = cfg.model_copy(update={"version_note": note.strip() or None})
     if cfg.version_note and not cfg.supersedes:
-        raise InputError("a change note (--note or version_note in arch.yaml) needs the bundle it changes: add --supersedes OLD.zst")
+        raise InputError("a change note needs the bundle it changes: add supersedes=OLD.zst (or supersedes: IDENTITY in arch.yaml)", option="supersedes")
     return cfg
 
 
@@ -462,24 +489,14 @@ def _build(
     obj = _manifest_obj(cfg, sources, findings)
     manifest, manifest_bytes, findings = _checked_manifest(obj, sources, findings)
     head = layout.head_files(manifest, manifest_bytes, AGENT)
-    signatures = read_signatures(signatures_dir if signatures_dir else source / "signatures" if source.is_dir() else None)
-    if signatures:
-        _check_kept_signatures(signatures, manifest_bytes, source)
-    files_by_hex = {s.sha256: s.file for s in sources}
-    sizes = {s.sha256: s.size for s in sources}
-
-    def open_blob(hex_: str) -> Iterator[bytes]:
-        with files_by_hex[hex_].open("rb") as fh:
-            while chunk := fh.read(writer.CHUNK):
-                yield chunk
-
-    writer.write_bundle(out, head, signatures, sizes, open_blob)
+    signatures = _kept_signatures(signatures_dir or (source / "signatures" if source.is_dir() else None), manifest_bytes, source)
+    writer.write_bundle(out, head, signatures, {s.sha256: s.size for s in sources}, _blob_reader(sources))
     return BuildResult(out, layout.identity(manifest_bytes), manifest, [f for f in findings if f.severity == "warning"])
 
 
 def _check_output(out: Path) -> Path:
     if out.is_dir():
-        raise InputError(f"{out}: is a directory; give the output file name, e.g. -o {out / 'bundle.zst'}")
+        raise InputError(f"output {out}: is a directory; give the output file name, e.g. output={out / 'bundle.zst'}", option="output")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: output directory does not exist")
     return out
@@ -488,25 +505,55 @@ def _check_output(out: Path) -> Path:
 def _checked_manifest(obj: dict[str, Any], sources: list[Source], findings: list[Finding]) -> tuple[Manifest, bytes, list[Finding]]:
     """The manifest, its canonical bytes and all findings; :class:`BuildRefused` on any error
     (of the schema, the files' rules, the components' semantics or strict JSON)."""
-    problems = schema_findings(obj, "manifest.json", "E032", config.FILENAME)
-    if problems:
-        raise BuildRefused(problems[0].one_line(), findings=problems)
+    _refuse_on(schema_findings(obj, "manifest.json", "E032", config.FILENAME))
     manifest = Manifest.from_json(obj)
-    findings = [*findings, *check_files(manifest)]
+    findings = [*findings, *check_files(manifest), *_component_findings(manifest, sources)]
+    _refuse_on([f for f in findings if f.severity == "error"])
+    return manifest, _canonical(obj), findings
+
+
+def _refuse_on(errors: list[Finding]) -> None:
+    """:class:`BuildRefused` naming the first of ``errors`` and listing them all; nothing when there are none."""
+    if errors:
+        raise BuildRefused(errors[0].one_line(), findings=errors)
+
+
+def _component_findings(manifest: Manifest, sources: list[Source]) -> list[Finding]:
+    """The components' schema and semantic findings (:func:`heparch.semantic.check_components`)."""
     from heparch.semantic import check_components
 
     by_path = {s.path: s for s in sources}
     parsed = {s.path: s.obj for s in sources if s.obj is not None}  # parsed once, at discovery
-    findings += check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
-    errors = [f for f in findings if f.severity == "error"]
-    if errors:
-        raise BuildRefused(errors[0].one_line(), findings=errors)
+    return check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    """The manifest's canonical bytes; refused when a value of arch.yaml is one no reader may accept."""
     try:
-        manifest_bytes = strictjson.canonical(obj, where="manifest")
-    except strictjson.StrictJSONError as exc:  # a value of arch.yaml that no reader may accept
+        return strictjson.canonical(obj, where="manifest")
+    except strictjson.StrictJSONError as exc:
         problem = Finding(exc.code or "E030", config.FILENAME, f"{exc}; change the value")
         raise BuildRefused(problem.one_line(), findings=[problem]) from None
-    return manifest, manifest_bytes, findings
+
+
+def _blob_reader(sources: list[Source]) -> Callable[[str], Iterator[bytes]]:
+    """The chunks of a blob by its hex digest, read from the source file that holds it."""
+    files_by_hex = {s.sha256: s.file for s in sources}
+
+    def open_blob(hex_: str) -> Iterator[bytes]:
+        with files_by_hex[hex_].open("rb") as fh:
+            while chunk := fh.read(writer.CHUNK):
+                yield chunk
+
+    return open_blob
+
+
+def _kept_signatures(folder: Path | None, manifest_bytes: bytes, source: Path) -> dict[str, bytes]:
+    """The signatures kept beside the source (:func:`read_signatures`), checked to sign this bundle."""
+    signatures = read_signatures(folder)
+    if signatures:
+        _check_kept_signatures(signatures, manifest_bytes, source)
+    return signatures
 
 
 def _check_kept_signatures(signatures: dict[str, bytes], manifest_bytes: bytes, source: Path) -> None:
@@ -530,8 +577,9 @@ def read_signatures(folder: Path | None) -> dict[str, bytes]:
     """Signature files kept beside an extracted bundle, by their entry name."""
     if folder is None or not folder.is_dir():
         return {}
-    out = {}
-    for file in sorted(folder.iterdir()):
-        if file.is_file() and not file.is_symlink() and (file.name.endswith(".dsse.json") or file.name.endswith(".sshsig")):
-            out[layout.SIGNATURE_DIR + file.name] = file.read_bytes()
-    return out
+    return {layout.SIGNATURE_DIR + f.name: f.read_bytes() for f in sorted(folder.iterdir()) if _is_signature_file(f)}
+
+
+def _is_signature_file(file: Path) -> bool:
+    """A regular file (not a link) named like a DSSE envelope or an sshsig signature."""
+    return file.name.endswith((".dsse.json", ".sshsig")) and file.is_file() and not file.is_symlink()

@@ -164,16 +164,20 @@ def _unknown_fields(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], l
     """``data`` without the unknown top-level fields, and a warning for each unknown field."""
     from heparch.spec.models import Analysis
 
-    warnings = []
-    for key in sorted(set(data) - set(ArchConfig.model_fields)):
-        _refuse_near_miss(key, key, ArchConfig.model_fields, path)
-        warnings.append(Finding("W001", f"{FILENAME}:{key}", "field not known to this version of heparch; ignored"))
+    warnings = _unknown_in(data, ArchConfig.model_fields, "", path, "field not known to this version of heparch; ignored")
     analysis = data.get("analysis")
     if isinstance(analysis, dict):
-        for key in sorted(set(analysis) - set(Analysis.model_fields)):
-            _refuse_near_miss(key, f"analysis.{key}", Analysis.model_fields, path)
-            warnings.append(Finding("W001", f"{FILENAME}:analysis.{key}", "field not defined by format 1.0; kept in the manifest and ignored"))
+        warnings += _unknown_in(analysis, Analysis.model_fields, "analysis.", path, "field not defined by format 1.0; kept in the manifest and ignored")
     return {k: v for k, v in data.items() if k in ArchConfig.model_fields}, warnings
+
+
+def _unknown_in(fields: dict[str, Any], known: dict[str, Any], prefix: str, path: Path, note: str) -> list[Finding]:
+    """A W001 warning (saying ``note``) for each of ``fields`` not ``known``, at ``<prefix><field>``; a near miss is refused."""
+    warnings = []
+    for key in sorted(set(fields) - set(known)):
+        _refuse_near_miss(key, prefix + key, known, path)
+        warnings.append(Finding("W001", f"{FILENAME}:{prefix}{key}", note))
+    return warnings
 
 
 def _refuse_near_miss(key: str, where: str, known: Any, path: Path) -> None:
@@ -208,6 +212,9 @@ _TOP_COMMENTS = {
 }
 
 
+_EMPTY: dict[str, Any] = {"analysis": {}, "containers": [], "files": [], "exclude": []}  # written when not given
+
+
 def render(data: dict[str, Any]) -> str:
     """An arch.yaml with a comment above every field (kept by ruamel.yaml round-trips)."""
     from ruamel.yaml import YAML
@@ -215,9 +222,9 @@ def render(data: dict[str, Any]) -> str:
 
     doc = CommentedMap()
     for key in _TOP_COMMENTS:
-        doc[key] = data.get(key, [] if key in ("containers", "files", "exclude") else {} if key == "analysis" else None)
-        if doc[key] is None:
-            del doc[key]
+        value = data.get(key, _EMPTY.get(key))
+        if value is not None:
+            doc[key] = value
     for key in list(doc):
         doc.yaml_set_comment_before_after_key(key, before=_TOP_COMMENTS[key], indent=0)
     doc.yaml_set_start_comment("heparch analysis description (arch.yaml). Every field is optional; see 'arch init --help'.")

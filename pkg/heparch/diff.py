@@ -120,16 +120,19 @@ def diff(a: Path | str, b: Path | str) -> Diff:
 
 def component_changes(a: Bundle, b: Bundle) -> tuple[Names, dict[str, str]]:
     """The components added, removed and changed, and the role of each of them (B's, else A's)."""
-    files_a = {f.path: f for f in a.manifest.files}
-    files_b = {f.path: f for f in b.manifest.files}
-    names = Names.of({p: _component_key(f) for p, f in files_a.items()}, {p: _component_key(f) for p, f in files_b.items()})
-    roles = {**{p: f.role for p, f in files_a.items()}, **{p: f.role for p, f in files_b.items()}}
-    listed = set(names.added + names.removed + names.changed)
-    return names, {p: r for p, r in sorted(roles.items()) if p in listed}
+    files_a, files_b = _files(a), _files(b)
+    names = Names.of(_component_keys(files_a), _component_keys(files_b))
+    files = files_a | files_b  # B's entry where both have the path
+    return names, {p: files[p].role for p in sorted({*names.added, *names.removed, *names.changed})}
 
 
-def _component_key(f: FileEntry) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
-    return f.digest, f.role, f.mediaType, tuple(sorted(f.annotations.items()))
+def _files(bundle: Bundle) -> dict[str, FileEntry]:
+    return {f.path: f for f in bundle.manifest.files}
+
+
+def _component_keys(files: Mapping[str, FileEntry]) -> dict[str, tuple[str, str, str, tuple[tuple[str, str], ...]]]:
+    """What makes a component changed, by path: its content, role, media type and annotations."""
+    return {p: (f.digest, f.role, f.mediaType, tuple(sorted(f.annotations.items()))) for p, f in files.items()}
 
 
 def _nonempty(changes: dict[str, Any]) -> dict[str, Any]:
@@ -181,12 +184,18 @@ def _patches(bundle: Bundle, entries: list[FileEntry]) -> dict[str, str]:
     for entry in entries:
         if entry.role == "patch":
             out[entry.annotations.get("patch.name", entry.path)] = entry.digest
-            continue
-        obj = bundle.read_json(entry.path)
-        for patch in obj.get("patches", []) if isinstance(obj, dict) else []:
-            name = patch.get("metadata", {}).get("name") if isinstance(patch, dict) else None
-            if isinstance(name, str):
-                out[name] = hashlib.sha256(strictjson.canonical(patch)).hexdigest()
+        else:
+            out.update(_patchset_patches(bundle.read_json(entry.path)))
+    return out
+
+
+def _patchset_patches(obj: Any) -> dict[str, str]:
+    """A patchset's patches by name: the sha256 of each one's canonical JSON."""
+    out: dict[str, str] = {}
+    for patch in obj.get("patches", []) if isinstance(obj, dict) else []:
+        name = patch.get("metadata", {}).get("name") if isinstance(patch, dict) else None
+        if isinstance(name, str):
+            out[name] = hashlib.sha256(strictjson.canonical(patch)).hexdigest()
     return out
 
 

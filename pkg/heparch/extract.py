@@ -15,7 +15,7 @@ from typing import BinaryIO
 from heparch import config
 from heparch.api import Bundle
 from heparch.errors import InputError, InvalidBundle
-from heparch.spec.models import Manifest
+from heparch.spec.models import FileEntry, Manifest
 from heparch.spec.paths import path_problem
 from heparch.store import tmpfiles
 from heparch.verify import Verification, verify_open
@@ -26,23 +26,34 @@ _DERIVED = {"pyhf.digest", "likelihood"}
 def arch_yaml_data(manifest: Manifest) -> dict[str, object]:
     """Everything of the manifest that arch.yaml must carry for a rebuild to give the same identity."""
     obj = manifest.to_json()
-    files = []
-    for f in manifest.files:
-        spec: dict[str, object] = {"path": f.path, "role": f.role}
-        if f.likelihood:
-            spec["likelihood"] = f.likelihood
-        spec["mediaType"] = f.mediaType
-        extra = {k: v for k, v in f.annotations.items() if k not in _DERIVED}
-        if extra:
-            spec["annotations"] = extra
-        files.append(spec)
     data: dict[str, object] = {k: obj[k] for k in ("name", "created", "deposit", "analysis", "containers") if k in obj}
     if manifest.supersedes is not None:  # the lineage, as arch.yaml says it
         data["supersedes"] = manifest.supersedes.identity
-        if manifest.supersedes.note is not None:
-            data["version_note"] = manifest.supersedes.note
-    data["files"] = files
+        data.update(_given(version_note=manifest.supersedes.note))
+    data["files"] = [_file_spec(f) for f in manifest.files]
     return data
+
+
+def _file_spec(f: FileEntry) -> dict[str, object]:
+    """A file's arch.yaml entry: its role, likelihood and media type, and the annotations a build does not derive."""
+    extra = {k: v for k, v in f.annotations.items() if k not in _DERIVED}
+    return {"path": f.path, "role": f.role, **_given(likelihood=f.likelihood), "mediaType": f.mediaType, **_given(annotations=extra)}
+
+
+def _given(**fields: object) -> dict[str, object]:
+    """The ``fields`` that have a value (not None, not empty)."""
+    return {key: value for key, value in fields.items() if value}
+
+
+def _write_contents(staging: Path, b: Bundle) -> None:
+    """The bundle's files by logical path, its signatures and the arch.yaml that rebuilds it."""
+    for f in b.files():
+        if path_problem(f.path):
+            raise InvalidBundle(f"E034 {f.path}: unsafe logical path")
+        _write_new(staging, f.path, b.iter_bytes(f.path))
+    for name, data in sorted(b.signatures.items()):
+        _write_new(staging, name, [data])
+    _write_new(staging, config.FILENAME, [config.render(arch_yaml_data(b.manifest)).encode("utf-8")])
 
 
 def _write_new(root: Path, logical: str, chunks: object) -> None:
@@ -58,13 +69,7 @@ def _write_new(root: Path, logical: str, chunks: object) -> None:
 
 def extract(bundle: Path | str, out_dir: Path | str) -> Path:
     """Verify ``bundle`` fully, then write its files, arch.yaml and signatures/ into ``out_dir``."""
-    bundle, out = Path(bundle), Path(out_dir)
-    if out.is_symlink():
-        raise InputError(f"{out}: is a symbolic link; extract into a real directory")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{out}: exists and is not an empty directory; choose a new directory")
-    if not out.parent.is_dir():
-        raise InputError(f"{out.parent}: parent directory does not exist")
+    bundle, out = Path(bundle), _check_target(Path(out_dir))
     try:
         fh = bundle.open("rb")
     except OSError as exc:
@@ -72,6 +77,17 @@ def extract(bundle: Path | str, out_dir: Path | str) -> Path:
     with fh:  # one open file for verifying and extracting: renaming another file onto the path changes nothing
         verified = _verified(bundle, fh)
         _stage_and_commit(bundle, fh, verified, out)
+    return out
+
+
+def _check_target(out: Path) -> Path:
+    """``out``, refused unless it is a new or empty real directory in an existing one."""
+    if out.is_symlink():
+        raise InputError(f"{out}: is a symbolic link; extract into a real directory")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out}: exists and is not an empty directory; choose a new directory")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent}: parent directory does not exist")
     return out
 
 
@@ -93,13 +109,7 @@ def _stage_and_commit(bundle: Path, fh: BinaryIO, verified: Verification, out: P
         with Bundle(bundle, fileobj=fh) as b:
             if b.identity != verified.identity or b.signatures != verified.signatures:
                 raise InvalidBundle(f"{bundle}: changed while it was being extracted; nothing extracted (verify it and extract again)")
-            for f in b.files():
-                if path_problem(f.path):
-                    raise InvalidBundle(f"E034 {f.path}: unsafe logical path")
-                _write_new(staging, f.path, b.iter_bytes(f.path))
-            for name, data in sorted(b.signatures.items()):
-                _write_new(staging, name, [data])
-            _write_new(staging, config.FILENAME, [config.render(arch_yaml_data(b.manifest)).encode("utf-8")])
+            _write_contents(staging, b)
         if out.exists():
             out.rmdir()
         os.rename(staging, out)

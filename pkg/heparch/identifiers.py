@@ -76,20 +76,30 @@ _ARXIV_ARCHIVES: Final = frozenset(
     ]
 )
 _DOI: Final = re.compile(r"10\.\d{4,9}/\S+")
-_HEPDATA_DOI: Final = re.compile(r"10\.17182/hepdata\.\d+(?:\.v[1-9]\d*)?(?:/[tr][1-9]\d*)?")
+_HEPDATA_DOI: Final = re.compile(r"(?P<record>10\.17182/hepdata\.\d+(?:\.v[1-9]\d*)?)(?:/[tr][1-9]\d*)?")
 _HEPDATA_URL: Final = re.compile(r"https?://(?:www\.)?hepdata\.net/record/(?P<n>ins\d+|\d+)/?")
 _INSPIRE: Final = re.compile(r"(?:ins)?(?P<n>\d{1,10})")
 _ORCID: Final = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dX])")
 _URL_PREFIXES: Final = ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:")
 _NUMBER_UNIT: Final = re.compile(r"(?P<x>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*(?P<unit>.*)")
-_ENERGY_UNITS: Final = {"": 1.0, "tev": 1.0, "gev": 1e-3}
-_LUMINOSITY_UNITS: Final = {"": 1.0, "fb": 1.0, "pb": 1e-3, "ab": 1e3, "nb": 1e-6}
+# a unit -> the power of ten that converts it to the field's unit (TeV; fb^-1)
+_ENERGY_UNITS: Final = {"": 0, "tev": 0, "gev": -3}
+_LUMINOSITY_UNITS: Final = {"": 0, "fb": 0, "pb": -3, "ab": 3, "nb": -6}
 _INVERSE: Final = re.compile(r"^(?:/\s*(?P<a>[a-z]b)|(?P<b>[a-z]b)\s*(?:\^?\s*-\s*1|\^\s*\{\s*-\s*1\s*\}|⁻¹)|i(?P<c>[a-z]b))$")
 _LICENSE_TOKEN: Final = re.compile(r"\s*(\(|\)|[A-Za-z0-9.:-]+\+?)")
 
 
 class BadValue(ValueError):
     """A metadata value that is not of its field's form; the message says what is expected."""
+
+
+def is_number(value: Any) -> bool:
+    """A number as YAML or JSON gives one (an int or a float; ``true`` is not one).
+
+    >>> is_number(13), is_number(13.6), is_number(True), is_number("13")
+    (True, True, False, False)
+    """
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _text(value: Any, what: str) -> str:
@@ -102,12 +112,21 @@ def parse_arxiv(value: Any) -> str:
     """An arXiv id, new (``1909.09226``, ``2101.01234v2``) or old (``hep-ex/0601001``) form;
     an ``arXiv:`` prefix or an abs URL is dropped."""
     what = "an arXiv id (new form 1909.09226 or 2101.01234v2, old form hep-ex/0601001)"
-    if isinstance(value, int | float) and not isinstance(value, bool):  # YAML reads 1909.09226 unquoted as a number
+    if is_number(value):  # YAML reads 1909.09226 unquoted as a number
         raise BadValue(f'{value!r} is a number, not {what} (YAML reads an unquoted 1909.09226 as one: quote it, "1909.09226")')
     text = re.sub(r"^(?:arxiv:|https?://arxiv\.org/abs/)", "", _text(value, what), flags=re.IGNORECASE)
     if _new_arxiv_id(text) or _old_arxiv_id(text):
         return text
     raise BadValue(f"{value!r} is not {what}")
+
+
+def parse_arxiv_paper(value: Any) -> str:
+    """:func:`parse_arxiv` without the version: the paper, not one of its versions.
+
+    >>> parse_arxiv_paper("https://arxiv.org/abs/2101.01234v2"), parse_arxiv_paper("hep-ex/0601001v1")
+    ('2101.01234', 'hep-ex/0601001')
+    """
+    return re.sub(r"v[1-9]\d*$", "", parse_arxiv(value))
 
 
 def _new_arxiv_id(text: str) -> bool:
@@ -154,6 +173,16 @@ def parse_doi(value: Any) -> str:
     return text
 
 
+def find_doi(text: str) -> str | None:
+    """The first DOI in ``text``, which may be any link to it (``https://link.aps.org/doi/10.1103/...``).
+
+    >>> find_doi("http:/doi.org/10.1007/JHEP11(2021)153")
+    '10.1007/JHEP11(2021)153'
+    """
+    found = _DOI.search(text)
+    return found[0] if found else None
+
+
 def parse_hepdata(value: Any) -> str:
     """A HEPData record: its DOI (``10.17182/hepdata.90607``, with ``.vN`` and a table or
     resource ``/tN``, ``/rN``) or the INSPIRE id it is filed under (``ins1755298``); a record's
@@ -169,6 +198,19 @@ def parse_hepdata(value: Any) -> str:
         return parse_inspire(record["n"] if record else text)
     except BadValue:
         raise BadValue(f"{value!r} is not {what}") from None
+
+
+def parse_hepdata_record(value: Any) -> str:
+    """The record's DOI of a HEPData DOI: a table's or resource's (``/tN``, ``/rN``) is cut to its record's.
+
+    >>> parse_hepdata_record("10.17182/hepdata.89408.v3/r2")
+    '10.17182/hepdata.89408.v3'
+    """
+    what = "a HEPData DOI (10.17182/hepdata.90607[.v3][/t1])"
+    found = _HEPDATA_DOI.fullmatch(_strip_doi(_text(value, what)).lower())
+    if found is None:
+        raise BadValue(f"{value!r} is not {what}")
+    return found["record"]
 
 
 def parse_orcid(value: Any) -> str:
@@ -204,20 +246,35 @@ def _positive(value: int | float, what: str) -> int | float:
     raise BadValue(f"{value!r} is not {what}")
 
 
-def _quantity(value: Any, units: Mapping[str, float], what: str, unit_of: Callable[[str], str | None]) -> int | float:
+def _quantity(value: Any, units: Mapping[str, int], what: str, unit_of: Callable[[str], str | None]) -> int | float:
     """A positive finite number, or text ``<number> <unit>`` converted by ``units``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if is_number(value):
         return _positive(value, what)
     found = _NUMBER_UNIT.fullmatch(_text(value, what))
     unit = unit_of(found["unit"].strip().lower()) if found else None
     if found is None or unit is None or unit not in units or float(found["x"]) <= 0:
         raise BadValue(f"{value!r} is not {what}")
-    return _whole_if_close(float(found["x"]) * units[unit])
+    return _whole_if_close(_scaled(float(found["x"]), units[unit]))
+
+
+def _scaled(x: float, power: int) -> float:
+    """``x`` times ``10**power``, dividing by the exact power for a negative one: 2760 GeV is
+    2.76 TeV (``2760 * 1e-3`` would be 2.7600000000000002)."""
+    return x * 10.0**power if power >= 0 else x / 10.0**-power
 
 
 def _whole_if_close(number: float) -> int | float:
     """``number``, as an integer where unit conversion left it within 1e-9 (relative) of one."""
     return round(number) if abs(number - round(number)) < 1e-9 * max(1.0, number) else number
+
+
+def tev_of_gev(gev: float) -> int | float:
+    """An energy in GeV (a HEPData ``cmenergies`` keyword) in TeV, as :func:`parse_sqrt_s` converts it.
+
+    >>> tev_of_gev(13000), tev_of_gev(2760)
+    (13, 2.76)
+    """
+    return _whole_if_close(_scaled(gev, _ENERGY_UNITS["gev"]))
 
 
 def parse_sqrt_s(value: Any) -> int | float:

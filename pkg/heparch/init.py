@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from heparch import config
-from heparch.build import collect
+from heparch.build import Source, collect
 from heparch.errors import InputError
 from heparch.metadata import Found, discover
 from heparch.store.writer import atomic_output
@@ -46,20 +46,20 @@ def init(directory: Path | str, *, force: bool = False) -> Path:
     if target.exists() and not force:
         raise InputError(f"{target}: already exists; edit it, or pass --force to overwrite")
     _, sources, _ = collect(directory)
-    files = []
-    for s in sources:
-        entry: dict[str, object] = {"path": s.path, "role": s.role}
-        if "likelihood" in s.annotations:
-            entry["likelihood"] = s.annotations["likelihood"]
-        files.append(entry)
     found, conflicts = discover(directory, [(s.path, s.obj) for s in sources])
-    data = {"name": directory.resolve().name, "analysis": {}, "containers": [], "files": files, "exclude": []}
+    data = {"name": directory.resolve().name, "analysis": {}, "containers": [], "files": [_file_entry(s) for s in sources], "exclude": []}
     text = config.render(data)
     assert text.count(_PLACEHOLDER) == 1, "config.render writes an empty analysis as 'analysis: {}'"
     text = text.replace(_PLACEHOLDER, analysis_block(found, conflicts))
     with atomic_output(target) as fh:
         fh.write(text.encode("utf-8"))
     return target
+
+
+def _file_entry(s: Source) -> dict[str, object]:
+    """A discovered file's entry: its path and role, and its likelihood where it belongs to one."""
+    likelihood = {"likelihood": s.annotations["likelihood"]} if "likelihood" in s.annotations else {}
+    return {"path": s.path, "role": s.role, **likelihood}
 
 
 def analysis_block(found: dict[str, Found], conflicts: list[Found]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 from heparch.api import Bundle
@@ -39,14 +40,22 @@ def lineage(bundle: Bundle) -> dict[str, Any]:
     m = bundle.manifest
     parents: dict[str, list[str]] = {}
     for entry in m.by_role("results"):
-        obj = bundle.read_json(entry.path) if entry.size <= MAX_COUNTED else None
-        parent = obj.get("parent") if isinstance(obj, dict) else None
-        if isinstance(parent, dict) and isinstance(parent.get("identity"), str):
-            parents.setdefault(parent["identity"], []).append(entry.path)
+        parent = _parent_identity(bundle, entry)
+        if parent is not None:
+            parents.setdefault(parent, []).append(entry.path)
     return {
         "supersedes": m.supersedes.model_dump(mode="json", exclude_none=True) if m.supersedes else None,
         "claimed_from": [{"identity": k, "results": v} for k, v in sorted(parents.items())],
     }
+
+
+def _parent_identity(bundle: Bundle, entry: FileEntry) -> str | None:
+    """The identity of the bundle a results component's claims were computed from (its ``parent``),
+    if it says (one larger than :data:`MAX_COUNTED` is not read)."""
+    obj = bundle.read_json(entry.path) if entry.size <= MAX_COUNTED else None
+    parent = obj.get("parent") if isinstance(obj, dict) else None
+    identity = parent.get("identity") if isinstance(parent, dict) else None
+    return identity if isinstance(identity, str) else None
 
 
 def summary(bundle: Bundle) -> dict[str, Any]:
@@ -54,7 +63,6 @@ def summary(bundle: Bundle) -> dict[str, Any]:
     m = bundle.manifest
     files = [_file_item(f) for f in m.files]
     patches = _patch_counts(bundle, files)
-    unique = {f.digest: f.size for f in m.files}
     return {
         "identity": bundle.identity,
         "bundleFormat": m.bundleFormat.version,
@@ -67,8 +75,14 @@ def summary(bundle: Bundle) -> dict[str, Any]:
         "likelihoods": {lk: {"points": patches.get(lk, 0)} for lk in bundle.likelihoods()},
         "signatures": sorted(bundle.signatures),
         "reproductions": reproductions(bundle),
-        "size": {"files": len(m.files), "payload_bytes": sum(unique.values()), "bundle_bytes": bundle.path.stat().st_size},
+        "size": _sizes(bundle),
     }
+
+
+def _sizes(bundle: Bundle) -> dict[str, int]:
+    """The number of files, the bytes of their distinct contents and the size of the bundle file."""
+    unique = {f.digest: f.size for f in bundle.manifest.files}
+    return {"files": len(bundle.manifest.files), "payload_bytes": sum(unique.values()), "bundle_bytes": bundle.path.stat().st_size}
 
 
 def reproductions(bundle: Bundle) -> list[dict[str, Any]]:
@@ -94,14 +108,19 @@ def _file_item(f: FileEntry) -> dict[str, Any]:
 def _patch_counts(bundle: Bundle, files: list[dict[str, Any]]) -> dict[str, int]:
     """The patches of each likelihood (patch files, and the patches of its patchsets); each
     patchset's ``item`` gets its own count (null when too large to count)."""
-    patches: dict[str, int] = {}
+    _count_patchsets(bundle, files)
+    patches: collections.Counter[str] = collections.Counter()
+    for f, item in zip(bundle.manifest.files, files, strict=True):
+        if f.role in ("patchset", "patch"):
+            patches[f.likelihood or ""] += (item["patches"] or 0) if f.role == "patchset" else 1
+    return dict(patches)
+
+
+def _count_patchsets(bundle: Bundle, files: list[dict[str, Any]]) -> None:
+    """Give each patchset's ``item`` its patch count (:func:`count_patches`)."""
     counted: dict[str, int | None] = {}  # by digest: a blob listed n times is read once
     for f, item in zip(bundle.manifest.files, files, strict=True):
         if f.role == "patchset":
             if f.digest not in counted:
                 counted[f.digest] = count_patches(bundle, f)
             item["patches"] = counted[f.digest]
-        if f.role in ("patchset", "patch"):
-            key = f.likelihood or ""
-            patches[key] = patches.get(key, 0) + ((item["patches"] or 0) if f.role == "patchset" else 1)
-    return patches

@@ -8,12 +8,17 @@ One reader for what publications already ship beside their likelihoods, used by 
   ``comment`` (description), the tables' ``cmenergies`` keyword (GeV -> ``sqrt_s_TeV``), the
   HEPData DOI where the downloaded files carry one (the record's ``hepdata_doi``, else the
   record part of a table's ``table_doi`` or a resource's ``doi``), the luminosity only where a
-  table's data file states it (a ``LUMINOSITY`` qualifier in fb^-1, pb^-1 or ab^-1), and the
+  table's data file states it (a ``LUMINOSITY`` qualifier with its unit: fb^-1, pb^-1, ...), and the
   ``additional_resources`` (:func:`archive_resources`: the likelihood archive that
   ``arch build`` unpacks);
 * an SModelS ``globalInfo.txt``: ``sqrts`` (``13*TeV``), ``lumi`` (``139.0/fb``), ``arxiv``
   (an abs URL), ``publicationDOI`` and the analysis ``id`` (whose first word names the
   collaboration: marked as guessed).
+
+Every value is read by the parser of its field in :mod:`heparch.identifiers` (the one check that
+``arch build`` and verification apply): an arXiv id without its version, a HEPData DOI cut to
+its record's, quantities converted to TeV and fb^-1. A value not of its field's form, or a
+quantity without its unit, is passed over.
 
 Nothing is invented: a field no file gives is not returned. Where two files disagree, the first
 found (in path order) wins and the others are reported as conflicts.
@@ -29,10 +34,20 @@ from pathlib import Path
 from typing import Any
 
 from heparch.config import read_capped, reject_unsafe_yaml
+from heparch.identifiers import (
+    BadValue,
+    find_doi,
+    is_number,
+    parse_arxiv_paper,
+    parse_hepdata_record,
+    parse_inspire,
+    parse_luminosity,
+    parse_sqrt_s,
+    tev_of_gev,
+)
 
 SUBMISSION = "submission.yaml"
 GLOBAL_INFO = "globalInfo.txt"
-_ARXIV = re.compile(r"(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,47 +120,56 @@ def from_submission(path: Path, where: str) -> Iterator[Found]:
     docs = _yaml_docs(path, "HEPData submission")
     if not docs:
         return
-    record = docs[0]
-    yield from _record_ids(record.get("record_ids"), where)
-    comment = record.get("comment")
-    if isinstance(comment, str) and comment.strip():
-        yield Found("description", " ".join(comment.split()), f"{where}: comment")
-    energies = sorted({e for d in docs for e in _cmenergies(d)})
-    if len(energies) == 1:
-        yield Found("sqrt_s_TeV", _number(energies[0] / 1000.0), f"{where}: keywords cmenergies ({energies[0]:g} GeV)")
+    yield from _record_ids(docs[0].get("record_ids"), where)
+    yield from _comment(docs[0].get("comment"), where)
+    yield from _sqrt_s(docs, where)
     yield from _hepdata_doi(docs, where)
     yield from _luminosity(docs, path.parent, where)
 
 
-_HEPDATA_DOI = re.compile(r"(10\.17182/hepdata\.\d+(?:\.v\d+)?)(?:/[tr]\d+)?")
+def _comment(comment: Any, where: str) -> Iterator[Found]:
+    """The record's ``comment`` as the description, its white space made single spaces."""
+    if isinstance(comment, str) and comment.strip():
+        yield Found("description", " ".join(comment.split()), f"{where}: comment")
+
+
+def _sqrt_s(docs: list[dict[str, Any]], where: str) -> Iterator[Found]:
+    """The tables' ``cmenergies`` keyword, where they state one energy."""
+    energies = sorted({e for d in docs for e in _cmenergies(d)})
+    if len(energies) == 1:
+        yield Found("sqrt_s_TeV", tev_of_gev(energies[0]), f"{where}: keywords cmenergies ({energies[0]:g} GeV)")
 
 
 def _hepdata_doi(docs: list[dict[str, Any]], where: str) -> Iterator[Found]:
     """The record's HEPData DOI: ``hepdata_doi``, else the record part of the first table or resource DOI."""
     candidates = [("hepdata_doi", docs[0].get("hepdata_doi"))]
     candidates += [("table_doi", d.get("table_doi")) for d in docs[1:]]
-    candidates += [("additional_resources doi", r.get("doi")) for d in docs for r in _resources(d)]
+    candidates += [("additional_resources doi", r.get("doi")) for d in docs for r in _dicts(d.get("additional_resources"))]
     for key, value in candidates:
-        if isinstance(value, str) and (m := _HEPDATA_DOI.fullmatch(value.strip())):
-            yield Found("hepdata", m.group(1), f"{where}: {key}")
+        doi = _parsed(parse_hepdata_record, value)
+        if doi is not None:
+            yield Found("hepdata", doi, f"{where}: {key}")
             return
 
 
-def _resources(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    res = doc.get("additional_resources")
-    return [r for r in res if isinstance(r, dict)] if isinstance(res, list) else []
+def _dicts(items: Any) -> list[dict[str, Any]]:
+    """The mappings of a YAML list (nothing when ``items`` is not a list)."""
+    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
+
+
+def _parsed(parse: Callable[[Any], Any], value: Any) -> Any:
+    """``parse(value)`` (a :mod:`heparch.identifiers` parser), or None for a value not of its form."""
+    try:
+        return parse(value)
+    except BadValue:
+        return None
 
 
 def archive_resources(path: Path) -> list[str]:
     """The relative ``location`` of every ``additional_resources`` entry of a ``submission.yaml``
     (the record's and the tables'), in order, without URLs, absolute paths or '..'."""
-    out: list[str] = []
-    for doc in _yaml_docs(path, "HEPData submission"):
-        for r in _resources(doc):
-            loc = _relative_location(r.get("location"))
-            if loc is not None and loc not in out:
-                out.append(loc)
-    return out
+    locations = (_relative_location(r.get("location")) for doc in _yaml_docs(path, "HEPData submission") for r in _dicts(doc.get("additional_resources")))
+    return list(dict.fromkeys(loc for loc in locations if loc is not None))
 
 
 def _relative_location(loc: Any) -> str | None:
@@ -158,75 +182,85 @@ def _relative_location(loc: Any) -> str | None:
 
 
 _LUMI_NAMES = frozenset({"luminosity", "lumi", "integrated luminosity", "int. luminosity"})
-_LUMI = re.compile(r"([0-9]+(?:\.[0-9]*)?)\s*(?:\$?\s*)?(fb|pb|ab)\s*\$?\s*(?:\^\{?-1\}?|-1|\^-1)", re.IGNORECASE)
 
 
 def _luminosity(docs: list[dict[str, Any]], folder: Path, where: str) -> Iterator[Found]:
     """The luminosity where the tables' data files state one (one value across them)."""
     stated: dict[float, str] = {}
-    for doc in docs[1:]:
-        data_file = doc.get("data_file")
-        if not (isinstance(data_file, str) and data_file.endswith((".yaml", ".yml")) and "/" not in data_file):
-            continue
-        for table in _yaml_docs(folder / data_file, "HEPData table")[:1]:
-            for value in _lumi_qualifiers(table):
-                stated.setdefault(value, data_file)
+    for data_file in filter(None, map(_data_file, docs[1:])):
+        for value in _table_luminosities(folder / data_file):
+            stated.setdefault(value, data_file)
     if len(stated) == 1:
         ((value, data_file),) = stated.items()
-        yield Found("luminosity_ifb", _number(value), f"{where}: {data_file} qualifier LUMINOSITY")
+        yield Found("luminosity_ifb", value, f"{where}: {data_file} qualifier LUMINOSITY")
 
 
-def _lumi_qualifiers(table: dict[str, Any]) -> Iterator[float]:
-    for dep in table.get("dependent_variables") or ():
-        for q in (dep.get("qualifiers") or ()) if isinstance(dep, dict) else ():
-            if isinstance(q, dict) and str(q.get("name", "")).strip().lower() in _LUMI_NAMES:
-                m = _LUMI.search(f"{q.get('value', '')} {q.get('units', '')}".replace(" ", "").replace("{", "").replace("}", ""))
-                if m:
-                    yield float(m.group(1)) * {"fb": 1.0, "ab": 1000.0, "pb": 0.001}[m.group(2).lower()]
+def _data_file(doc: dict[str, Any]) -> str | None:
+    """A table's ``data_file`` where it is a YAML file beside submission.yaml."""
+    data_file = doc.get("data_file")
+    return data_file if isinstance(data_file, str) and data_file.endswith((".yaml", ".yml")) and "/" not in data_file else None
+
+
+def _table_luminosities(file: Path) -> Iterator[int | float]:
+    """The luminosities (fb^-1) a table's ``LUMINOSITY`` qualifiers state (``139`` ``fb$^{-1}$``)."""
+    for table in _yaml_docs(file, "HEPData table")[:1]:
+        qualifiers = (q for dep in _dicts(table.get("dependent_variables")) for q in _dicts(dep.get("qualifiers")))
+        stated = (_parsed(_luminosity_stated, f"{q.get('value', '')} {q.get('units', '')}") for q in qualifiers if _is_luminosity(q))
+        yield from (value for value in stated if value is not None)
+
+
+def _is_luminosity(qualifier: dict[str, Any]) -> bool:
+    return str(qualifier.get("name", "")).strip().lower() in _LUMI_NAMES
+
+
+def _luminosity_stated(text: str) -> int | float:
+    """A luminosity with its unit in fb^-1 (``139/fb``; a table's ``139 fb$^{-1}$``: white space, '$' and braces dropped)."""
+    return _with_unit(parse_luminosity, re.sub(r"[\s${}]", "", text))
+
+
+def _energy_stated(text: str) -> int | float:
+    """An energy with its unit in TeV (SModelS's ``13*TeV``)."""
+    return _with_unit(parse_sqrt_s, text.replace("*", " "))
+
+
+def _with_unit(parse: Callable[[str], int | float], text: str) -> int | float:
+    """``parse(text)`` (:mod:`heparch.identifiers`) for a quantity that states its unit: a bare
+    number found in a file is not taken to be in the field's unit."""
+    if not re.search(r"[a-zA-Z]", text):
+        raise BadValue(f"{text!r} states no unit")
+    return parse(text)
 
 
 def _record_ids(ids: Any, where: str) -> Iterator[Found]:
-    for item in ids if isinstance(ids, list) else ():
-        kind = _RECORD_ID_KINDS.get(str(item.get("type", "")).lower()) if isinstance(item, dict) else None
+    for item in _dicts(ids):
+        kind = _RECORD_ID_KINDS.get(str(item.get("type", "")).lower())
         if kind is None:
             continue
         field, label, parse = kind
-        value = parse(item.get("id"))
+        value = _parsed(parse, item.get("id"))
         if value is not None:
             yield Found(field, value, f"{where}: record_ids ({label})")
 
 
-def _inspire_id(value: Any) -> str | None:
-    return f"ins{value}" if isinstance(value, int | str) and str(value).isdigit() else None
-
-
-def _arxiv_id(value: Any) -> str | None:
-    m = _ARXIV.search(value) if isinstance(value, str) else None
-    return m.group(1) if m else None
-
-
-def _hepdata_id(value: Any) -> str | None:
+def _hepdata_id(value: Any) -> str:
     """A HEPData record id or DOI (a resource DOI ``.../r2`` is kept to its record's DOI)."""
     if not isinstance(value, int | str) or not str(value).strip():
-        return None
-    doi = _HEPDATA_DOI.fullmatch(str(value).strip())
-    return doi.group(1) if doi else str(value).strip()
+        raise BadValue(f"{value!r} is not a HEPData record id or DOI")
+    return _parsed(parse_hepdata_record, value) or str(value).strip()
 
 
 # a record_ids entry's type -> (metadata field, its name in the finding's source, the id's parser)
-_RECORD_ID_KINDS: dict[str, tuple[str, str, Callable[[Any], str | None]]] = {
-    "inspire": ("inspire", "inspire", _inspire_id),
-    "arxiv": ("arxiv", "arXiv", _arxiv_id),
+_RECORD_ID_KINDS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
+    "inspire": ("inspire", "inspire", parse_inspire),
+    "arxiv": ("arxiv", "arXiv", parse_arxiv_paper),
     "hepdata": ("hepdata", "hepdata", _hepdata_id),
 }
 
 
 def _cmenergies(doc: dict[str, Any]) -> Iterator[float]:
-    for kw in doc.get("keywords") or ():
-        if isinstance(kw, dict) and kw.get("name") == "cmenergies":
-            for v in kw.get("values") or ():
-                if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
-                    yield float(v)
+    for kw in _dicts(doc.get("keywords")):
+        if kw.get("name") == "cmenergies":
+            yield from (float(v) for v in kw.get("values") or () if is_number(v) and v > 0)
 
 
 def from_global_info(path: Path, where: str) -> Iterator[Found]:
@@ -236,20 +270,24 @@ def from_global_info(path: Path, where: str) -> Iterator[Found]:
     except Exception:
         return
     info = dict(_key_values(text))
-    sqrts = re.fullmatch(r"([0-9.]+)\s*\*\s*TeV", info.get("sqrts", ""))
-    if sqrts:
-        yield Found("sqrt_s_TeV", _number(float(sqrts.group(1))), f"{where}: sqrts")
-    lumi = re.fullmatch(r"([0-9.]+)\s*/\s*(fb|ab|pb)", info.get("lumi", ""))
-    if lumi:
-        scale = {"fb": 1.0, "ab": 1000.0, "pb": 0.001}[lumi.group(2)]
-        yield Found("luminosity_ifb", _number(float(lumi.group(1)) * scale), f"{where}: lumi")
-    arxiv = _ARXIV.search(info.get("arxiv", ""))
-    if arxiv:
-        yield Found("arxiv", arxiv.group(1), f"{where}: arxiv")
-    doi = re.search(r"(10\.\d{4,9}/\S+)", info.get("publicationDOI", ""))
-    if doi:
-        yield Found("doi", doi.group(1), f"{where}: publicationDOI")
-    ident = info.get("id", "")
+    for key, (field, parse) in _GLOBAL_INFO_FIELDS.items():
+        value = _parsed(parse, info[key]) if key in info else None
+        if value is not None:
+            yield Found(field, value, f"{where}: {key}")
+    yield from _title_and_collaboration(info.get("id", ""), where)
+
+
+# a globalInfo.txt key -> (metadata field, the value's parser), in the order they are reported
+_GLOBAL_INFO_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "sqrts": ("sqrt_s_TeV", _energy_stated),
+    "lumi": ("luminosity_ifb", _luminosity_stated),
+    "arxiv": ("arxiv", parse_arxiv_paper),
+    "publicationDOI": ("doi", find_doi),
+}
+
+
+def _title_and_collaboration(ident: str, where: str) -> Iterator[Found]:
+    """The analysis id (``ATLAS-SUSY-2018-31``) as the title; its first word, a collaboration's name, as a guess."""
     if ident:
         yield Found("title", ident, f"{where}: id")
         experiment = ident.split("-")[0]
@@ -262,8 +300,3 @@ def _key_values(text: str) -> Iterator[tuple[str, str]]:
         key, sep, value = line.partition(":")
         if sep and key and not key[0].isspace() and re.fullmatch(r"[A-Za-z_]\w*", key):
             yield key, value.strip()
-
-
-def _number(x: float) -> int | float:
-    """13.0 -> 13, 139.0 -> 139; other values as they are."""
-    return int(x) if float(x).is_integer() else x

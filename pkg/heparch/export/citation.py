@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from heparch.errors import InputError
 from heparch.export.common import Deposit, Source, date_of, links, require
+from heparch.export.creators import creators
 
 SCHEMA: Final = "cff-1.2.0.schema.json"
 MESSAGE: Final = "If you use this likelihood bundle, please cite it using the metadata from this file."
@@ -48,15 +49,7 @@ def _entity(name: str, email: str | None) -> dict[str, str]:
 def _authors(src: Source) -> list[dict[str, str]]:
     """The collaboration, else the contacts, each as an entity (a name as recorded, not split into
     given and family names); refused without either."""
-    a = src.analysis
-    if a.collaboration:
-        return [{"name": a.collaboration}]
-    people = [_entity(c.name, c.email) for c in a.contacts or () if c.name]
-    if not people:
-        raise InputError(
-            "cannot export citation: the authors are missing; add analysis.collaboration or analysis.contacts (with a name) to arch.yaml and rebuild"
-        )
-    return people
+    return creators(src, "citation", organisation=lambda name: {"name": name}, person=lambda c: _entity(c.name, c.email), what="the authors")
 
 
 def _identifiers(src: Source) -> list[dict[str, str]]:

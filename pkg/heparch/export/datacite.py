@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from heparch.errors import InputError, MissingBackend
+from heparch.export import creators as people
 from heparch.export.common import Deposit, Source, date_of, json_bytes, links, require
 
 SCHEMA_VERSION = "http://datacite.org/schema/kernel-4"
@@ -23,9 +24,9 @@ IDENTITY_TYPE = "heparch bundle identity (sha256 of data/manifest.json)"
 
 def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
     """The DataCite 4.5 record of the bundle (JSON form); refused where a required value is missing."""
-    doi = require(deposit.doi, "datacite", "the DOI", "give --doi (the DOI the repository reserved, e.g. 10.5281/zenodo.123) or deposit.doi in arch.yaml")
-    publisher = require(deposit.publisher, "datacite", "the publisher", "give --publisher (e.g. Zenodo) or deposit.publisher in arch.yaml")
-    year = require(None if deposit.year is None else str(deposit.year), "datacite", "the publication year", "give --year or deposit.year in arch.yaml")
+    doi = _deposit_value(deposit.doi, "the DOI", "doi", "DOI (the DOI the repository reserved, e.g. 10.5281/zenodo.123)")
+    publisher = _deposit_value(deposit.publisher, "the publisher", "publisher", "NAME (e.g. Zenodo)")
+    year = _deposit_value(deposit.year, "the publication year", "year", "YYYY")
     title = require(src.title, "datacite", "analysis.title (or name)", "add analysis.title to arch.yaml and rebuild")
     record: dict[str, Any] = {
         "doi": doi,
@@ -42,17 +43,17 @@ def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
     return record
 
 
-def creators(src: Source) -> list[dict[str, Any]]:
+def _deposit_value(value: str | int | None, what: str, option: str, form: str) -> str:
+    """A value the repository assigns at deposit (the parameter ``option``, else arch.yaml's
+    ``deposit.<option>``), refused naming both when it is missing."""
+    if value is None or not str(value).strip():
+        raise InputError(f"cannot export datacite: {what} is missing; give {option}={form} or deposit.{option} in arch.yaml", option=option)
+    return str(value)
+
+
+def creators(src: Source) -> list[dict[str, str]]:
     """The collaboration (an organisation), else the contacts; refused without either."""
-    a = src.analysis
-    if a.collaboration:
-        return [{"name": a.collaboration, "nameType": "Organizational"}]
-    people = [{"name": c.name} for c in a.contacts or () if c.name]
-    if not people:
-        raise InputError(
-            "cannot export datacite: the creators are missing; add analysis.collaboration or analysis.contacts (with a name) to arch.yaml and rebuild"
-        )
-    return people
+    return people.creators(src, "datacite", organisation=lambda name: {"name": name, "nameType": "Organizational"}, person=lambda c: {"name": c.name})
 
 
 def _optional(src: Source) -> dict[str, Any]:
@@ -89,5 +90,5 @@ def render(record: dict[str, Any], *, xml: bool) -> bytes:
     try:
         from datacite import schema45  # optional, for XML only: the JSON needs nothing
     except ImportError:
-        raise MissingBackend("DataCite XML needs the datacite package: pip install datacite (or write JSON: -o NAME.json)") from None
+        raise MissingBackend("DataCite XML needs the datacite package: pip install datacite (or write JSON: out=NAME.json)", option="out") from None
     return str(schema45.tostring(record)).encode("utf-8")

@@ -37,13 +37,15 @@ def files(src: Source, bundle: OpenBundle, fh: BinaryIO) -> list[tuple[str, Chun
         )
     resources = _resource_files(src, bundle)
     tables = [table for i, c in enumerate(claimed, 1) for table in _tables(src, c, i)]
-    docs: list[Any] = [_first_document(src, resources), *(doc for _, doc, _ in tables)]
-    out: list[tuple[str, Chunks]] = [(SUBMISSION, [dump(docs)])]
-    out += [(name, [dump([data])]) for name, _, data in tables]
-    out += [(name, chunks) for name, _, chunks in resources]
-    out.append((src.path.name, _copy(fh)))
+    out = [*_yaml_files(_first_document(src, resources), tables), *((name, chunks) for name, _, chunks in resources), (src.path.name, _copy(fh))]
     _unique([name for name, _ in out], src)
     return out
+
+
+def _yaml_files(first: dict[str, Any], tables: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[tuple[str, Chunks]]:
+    """``submission.yaml`` (the ``first`` document, then each table's) and each table's data file."""
+    docs: list[Any] = [first, *(doc for _, doc, _ in tables)]
+    return [(SUBMISSION, [dump(docs)]), *((name, [dump([data])]) for name, _, data in tables)]
 
 
 def _unique(names: list[str], src: Source) -> None:
@@ -136,15 +138,17 @@ def _table(
 
 
 def _cls_variables(points: list[tuple[str, ResultPoint]]) -> tuple[list[str], list[tuple[str, list[Any]]]]:
-    columns = [("CLs observed", [p.CLs_obs for _, p in points])]
-    columns += [(f"CLs expected {s}", [p.CLs_exp[i] for _, p in points]) for i, s in enumerate(_SIGMAS)]
-    return [n for n, _ in points], columns
+    return [n for n, _ in points], _band("CLs", [p.CLs_obs for _, p in points], [p.CLs_exp for _, p in points])
 
 
 def _limit_variables(points: list[tuple[str, ResultPoint]]) -> tuple[list[str], list[tuple[str, list[Any]]]]:
-    columns = [("mu_up observed", [_MISSING if p.mu_up_obs is None else p.mu_up_obs for _, p in points])]
-    columns += [(f"mu_up expected {s}", [_MISSING if p.mu_up_exp is None else p.mu_up_exp[i] for _, p in points]) for i, s in enumerate(_SIGMAS)]
-    return [n for n, _ in points], columns
+    observed = [_MISSING if p.mu_up_obs is None else p.mu_up_obs for _, p in points]
+    return [n for n, _ in points], _band("mu_up", observed, [p.mu_up_exp or [_MISSING] * len(_SIGMAS) for _, p in points])
+
+
+def _band(what: str, observed: list[Any], expected: list[Sequence[Any]]) -> list[tuple[str, list[Any]]]:
+    """The columns of ``what``: observed, then the expected value at each of :data:`_SIGMAS`."""
+    return [(f"{what} observed", observed), *((f"{what} expected {s}", [e[i] for e in expected]) for i, s in enumerate(_SIGMAS))]
 
 
 def _independent(src: Source, claims: Claims, points: list[str]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from heparch.errors import InputError
 from heparch.export.common import Deposit, Source, date_of, links, require
+from heparch.export.creators import creators
 
 UPLOAD_TYPES: Final = frozenset({"publication", "poster", "presentation", "dataset", "image", "video", "software", "lesson", "physicalobject", "other"})
 ACCESS_RIGHTS: Final = frozenset({"open", "embargoed", "restricted", "closed"})
@@ -44,31 +45,24 @@ def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
         "access_right": "open",
         "notes": f"heparch bundle identity {src.identity} (sha256 of data/manifest.json; check it with 'arch verify')",
     }
-    if published := date_of(src.manifest.created):
-        meta["publication_date"] = published
-    if deposit.doi:
-        meta["doi"] = deposit.doi
-    if a.license:
-        meta["license"] = a.license.lower()  # Zenodo's license ids are the SPDX ids in lower case
-    if a.keywords:
-        meta["keywords"] = list(a.keywords)
-    related = [{"identifier": link.value, "relation": _RELATION[link.kind], "scheme": _SCHEME[link.scheme]} for link in links(a)]
-    if related:
-        meta["related_identifiers"] = related
+    optional = {
+        "publication_date": date_of(src.manifest.created),
+        "doi": deposit.doi,
+        "license": (a.license or "").lower(),  # Zenodo's license ids are the SPDX ids in lower case
+        "keywords": list(a.keywords or ()),
+        "related_identifiers": [{"identifier": link.value, "relation": _RELATION[link.kind], "scheme": _SCHEME[link.scheme]} for link in links(a)],
+    }
+    meta.update((key, value) for key, value in optional.items() if value)  # the ones the bundle has
     check(meta)
     return meta
 
 
 def _creators(src: Source) -> list[dict[str, str]]:
-    a = src.analysis
-    if a.collaboration:
-        return [{"name": a.collaboration}]
-    people = [{"name": c.name} | ({"affiliation": c.affiliation} if c.affiliation else {}) for c in a.contacts or () if c.name]
-    if not people:
-        raise InputError(
-            "cannot export zenodo: the creators are missing; add analysis.collaboration or analysis.contacts (with a name) to arch.yaml and rebuild"
-        )
-    return people
+    return creators(src, "zenodo", organisation=lambda name: {"name": name}, person=_person)
+
+
+def _person(contact: Any) -> dict[str, str]:
+    return {"name": contact.name} | ({"affiliation": contact.affiliation} if contact.affiliation else {})
 
 
 def problems(meta: Any) -> list[str]:
