@@ -19,11 +19,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from heparch import analysis as domain
-from heparch.api import Bundle
 from heparch.errors import InputError, InvalidBundle
 from heparch.spec.components import ResultPoint, Results
-from heparch.spec.models import Analysis, Manifest
-from heparch.spec.models import Deposit as RecordedDeposit
 from heparch.store import tmpfiles
 from heparch.verify import verify_open
 
@@ -48,20 +45,21 @@ class Claims:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A verified bundle's identity and manifest."""
+    """A verified bundle's identity, and what its manifest says about it (:class:`heparch.analysis.Description`)."""
 
     path: Path
     identity: str
-    manifest: Manifest
+    about: domain.Description
 
     @property
-    def analysis(self) -> Analysis:
-        return self.manifest.analysis or Analysis()
+    def analysis(self) -> domain.Metadata:
+        """The manifest's analysis metadata (empty without one)."""
+        return self.about.metadata
 
     @property
     def title(self) -> str | None:
         """The analysis title, else the bundle name."""
-        return self.analysis.title or self.manifest.name
+        return self.analysis.title or self.about.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +81,7 @@ class Deposit:
     publisher: str | None = None
     year: int | None = None
 
-    def or_recorded(self, recorded: RecordedDeposit | None) -> Deposit:
+    def or_recorded(self, recorded: domain.RecordedDeposit | None) -> Deposit:
         """These values, each one not given taken from the bundle's manifest ``deposit`` (the options win)."""
         if recorded is None:
             return self
@@ -124,7 +122,7 @@ def require(value: str | None, fmt: str, field: str, how: str) -> str:
 
 
 @contextlib.contextmanager
-def verified(path: Path | str) -> Iterator[tuple[Bundle, BinaryIO]]:
+def verified(path: Path | str) -> Iterator[tuple[domain.OpenBundle, BinaryIO]]:
     """The bundle at ``path``, opened after it verified in full (exit 1 with the findings
     otherwise), and the open file it was verified from (for an export that copies the bundle)."""
     path = Path(path)
@@ -136,34 +134,34 @@ def verified(path: Path | str) -> Iterator[tuple[Bundle, BinaryIO]]:
         result = verify_open(fh, level="full")
         if not result.valid:
             raise InvalidBundle(f"{path}: does not verify; nothing exported (run 'arch verify {path}')", findings=result.report.errors)
-        with Bundle(path, fileobj=fh) as bundle:
+        with domain.OpenBundle(path, fileobj=fh) as bundle:
             if bundle.identity != result.identity:
                 raise InvalidBundle(f"{path}: changed while it was being exported; nothing exported (verify it and export again)")
             yield bundle, fh
 
 
-def source(bundle: Bundle) -> Source:
+def source(bundle: domain.OpenBundle) -> Source:
     """The :class:`Source` of an open, verified bundle."""
-    return Source(bundle.path, bundle.identity, bundle.manifest)
+    analysis = domain.Analysis.of(bundle)
+    return Source(analysis.source, analysis.identity, analysis.about)
 
 
-def claims(bundle: Bundle) -> list[Claims]:
+def claims(bundle: domain.OpenBundle) -> list[Claims]:
     """The claims of each claimed likelihood, in logical-path order, read through the domain model
     (each likelihood's points are read for their label values: only the exports that show claims call this)."""
     analysis = domain.Analysis.of(bundle)
-    return [_claims(bundle, domain.claims_of(bundle, lk)) for lk in analysis.claimed()]
+    return [_claims(domain.claims_of(bundle, lk)) for lk in analysis.claimed()]
 
 
-def _claims(bundle: Bundle, found: domain.Claims) -> Claims:
-    results = Results.from_json(bundle.read_json(found.path))  # verified in full: the schema holds
+def _claims(found: domain.Claims) -> Claims:
     values = {c.point.name: numbers for c in found.claims if (numbers := c.point.numbers) is not None}
-    return Claims(found.path, results, found.labels or (), values, tuple((c.point.name, c.values) for c in found.claims))
+    return Claims(found.path, found.results, found.labels or (), values, tuple((c.point.name, c.values) for c in found.claims))
 
 
 # --- links -----------------------------------------------------------------------------------
 
 
-def links(analysis: Analysis) -> list[Link]:
+def links(analysis: domain.Metadata) -> list[Link]:
     """The related identifiers of the analysis metadata (INSPIRE, arXiv, publication DOI, HEPData),
     each value as recorded; a value of a form not recognised is left out."""
     out: list[Link] = []

@@ -44,7 +44,7 @@ def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
         "access_right": "open",
         "notes": f"heparch bundle identity {src.identity} (sha256 of data/manifest.json; check it with 'arch verify')",
     }
-    if published := date_of(src.manifest.created):
+    if published := date_of(src.about.created):
         meta["publication_date"] = published
     if deposit.doi:
         meta["doi"] = deposit.doi
