@@ -164,27 +164,43 @@ def _claims(found: domain.Claims) -> Claims:
 def links(analysis: domain.Metadata) -> list[Link]:
     """The related identifiers of the analysis metadata (INSPIRE, arXiv, publication DOI, HEPData),
     each value as recorded; a value of a form not recognised is left out."""
-    out: list[Link] = []
-    if analysis.inspire and (m := _INSPIRE.match(str(analysis.inspire).strip())):
-        url = f"https://inspirehep.net/literature/{m.group(1)}"
-        out.append(Link("inspire", url, "URL", url))
-    if analysis.arxiv:
-        arxiv = str(analysis.arxiv).strip().removeprefix("arXiv:")
-        out.append(Link("arxiv", f"arXiv:{arxiv}", "arXiv", f"https://arxiv.org/abs/{arxiv}"))
-    if analysis.doi and (m := _DOI.match(str(analysis.doi).strip())):
-        out.append(Link("doi", m.group(1), "DOI", f"https://doi.org/{m.group(1)}"))
-    if analysis.hepdata:
-        out.extend(_hepdata_link(str(analysis.hepdata).strip()))
-    return out
+    found = (_inspire_link(analysis.inspire), _arxiv_link(analysis.arxiv), _doi_link(analysis.doi), _hepdata_link(analysis.hepdata))
+    return [link for link in found if link is not None]
 
 
-def _hepdata_link(value: str) -> list[Link]:
-    if m := _DOI.match(value):
-        return [Link("hepdata", m.group(1), "DOI", f"https://doi.org/{m.group(1)}")]
-    if m := _INSPIRE.match(value):
+def _match(pattern: re.Pattern[str], value: str | None) -> re.Match[str] | None:
+    """``value`` (stripped) matched by ``pattern``; None without a value."""
+    return pattern.match(value.strip()) if value else None
+
+
+def _inspire_link(value: str | None) -> Link | None:
+    if not (m := _match(_INSPIRE, value)):
+        return None
+    url = f"https://inspirehep.net/literature/{m.group(1)}"
+    return Link("inspire", url, "URL", url)
+
+
+def _arxiv_link(value: str | None) -> Link | None:
+    if not value:
+        return None
+    arxiv = value.strip().removeprefix("arXiv:")
+    return Link("arxiv", f"arXiv:{arxiv}", "arXiv", f"https://arxiv.org/abs/{arxiv}")
+
+
+def _doi_link(value: str | None) -> Link | None:
+    if not (m := _match(_DOI, value)):
+        return None
+    return Link("doi", m.group(1), "DOI", f"https://doi.org/{m.group(1)}")
+
+
+def _hepdata_link(value: str | None) -> Link | None:
+    """HEPData's record: a DOI, or the INSPIRE id HEPData files it under."""
+    if m := _match(_DOI, value):
+        return Link("hepdata", m.group(1), "DOI", f"https://doi.org/{m.group(1)}")
+    if m := _match(_INSPIRE, value):
         url = f"https://www.hepdata.net/record/ins{m.group(1)}"
-        return [Link("hepdata", url, "URL", url)]
-    return []
+        return Link("hepdata", url, "URL", url)
+    return None
 
 
 def date_of(created: str | None) -> str | None:
@@ -230,19 +246,27 @@ def write_directory(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
     """Write ``files`` (flat names) into the new or empty directory ``target``: staged beside it and
     renamed into place at the end, so a failure leaves nothing behind."""
     _check_target(target)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InputError(f"{target}: exists and is not an empty directory; choose a new directory (or a .zip)")
+    _check_new_or_empty(target)
     with tmpfiles.staging_dir(target) as staging:
         for name, chunks in files:
-            fd = os.open(staging / _flat(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in chunks:
-                    fh.write(chunk)
+            _write_new(staging / _flat(name), chunks)
         os.chmod(staging, 0o755)  # a staging directory is private (0700) until it is the output
         if target.exists():
             target.rmdir()
         os.rename(staging, target)
     return target
+
+
+def _check_new_or_empty(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target}: exists and is not an empty directory; choose a new directory (or a .zip)")
+
+
+def _write_new(path: Path, chunks: Chunks) -> None:
+    """A new file (never an existing one or through a link) of these bytes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.writelines(chunks)
 
 
 def write_zip(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
@@ -257,8 +281,7 @@ def write_zip(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 with archive.open(info, "w", force_zip64=True) as member:  # sizes are not known ahead: a bundle may pass 2 GiB
-                    for chunk in chunks:
-                        member.write(chunk)
+                    member.writelines(chunks)
         out.commit(0o644)
     return target
 
