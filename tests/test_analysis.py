@@ -10,6 +10,7 @@ import pytest
 import heparch
 from heparch.analysis import DEFAULT_TOLERANCE, Analysis, claims_of, points_of, resolve, results_path, select, with_results
 from heparch.build import build
+from heparch.cli.main import flagged
 from heparch.errors import InferenceInputError, InputError
 
 from conftest import EXAMPLE
@@ -87,3 +88,34 @@ def test_with_results_adds_or_replaces_the_component() -> None:
         {"path": "r.json", "role": "results", "likelihood": "a.json", "mediaType": "application/json"},
     ]
     assert data["files"][1]["role"] == "attachment"  # the input is left as it was
+
+
+def test_what_the_manifest_says_besides_the_likelihoods(example: Path) -> None:
+    with heparch.open(example) as bundle:
+        analysis = Analysis.of(bundle)
+    about = analysis.about
+    assert (about.name, about.created, about.deposit) == ("toy-3x30", "2026-01-01T00:00:00Z", None)
+    assert about.format.startswith("https://")
+    assert about.metadata.title == "Toy search in three categories of 30 bins (heparch example)"
+    assert (analysis.luminosity_ifb, about.metadata.sqrt_s_TeV, about.metadata.keywords) == (
+        139,
+        13,
+        ("toy", "simplified-likelihood", "pyhf", "electroweakino"),
+    )
+    stored = [f.path for f in about.stored]
+    assert stored == sorted(stored)
+    assert {"BkgOnly.json", "patchset.json", "simplified.json", "results.json", "code/fit.py"} <= set(stored)
+    assert analysis.paths == frozenset(stored)
+
+
+def test_a_file_given_as_input_gets_the_parameter_and_arch_the_flag(tmp_path: Path) -> None:
+    not_a_patchset = tmp_path / "ps.json"
+    not_a_patchset.write_text(json.dumps({"patch": []}))
+    with pytest.raises(InferenceInputError) as patchset:
+        resolve(EXAMPLE / "BkgOnly.json", patchset=not_a_patchset, point="C1N2_200_100")
+    assert str(patchset.value) == f"{not_a_patchset}: not a pyhf patchset (needs 'patches' and 'metadata'); give RFC 6902 patch files with patches=FILE"
+    assert flagged(patchset.value).endswith("give RFC 6902 patch files with --patch FILE")
+    with pytest.raises(InputError) as patched:
+        resolve(EXAMPLE / "simplified.json", patches=[not_a_patchset])
+    assert str(patched.value).endswith("is a simplified likelihood: a patchset and patch files apply to workspaces; name its signal with point=NAME")
+    assert flagged(patched.value).endswith("name its signal with --point NAME")

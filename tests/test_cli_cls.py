@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from heparch.analysis import resolve
+from heparch.cli.main import flagged
 from heparch.errors import InferenceInputError, InputError, MissingBackend
 from heparch.infer import backends
 from heparch.infer.base import CLsResult
@@ -84,8 +85,9 @@ def test_simplified_signal(files: dict[str, Path]) -> None:
 
 
 def test_point_without_patchset_on_a_workspace_file(files: dict[str, Path]) -> None:
-    with pytest.raises(InputError, match="give the patchset with --patchset"):
+    with pytest.raises(InputError, match=r"give the patchset that holds it with patchset=PS\.json") as exc:
         resolve(files["ws"], point="pt_300_100")
+    assert "give the patchset that holds it with --patchset PS.json" in flagged(exc.value)  # arch names the flag
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 The one place that answers "which likelihoods and signal points does this bundle hold, with
 which claims and settings": it alone reads the manifest's file list and a results
-component's points (tests/test_layers.py holds it). :class:`Analysis` is built once from a
-bundle's manifest; :func:`points_of` and :func:`claims_of` read a likelihood's components
+component's points (tests/test_layers.py holds it). It reads a bundle through the packager's
+reader (:class:`heparch.bundle.OpenBundle`), below the Python API, whose ``Bundle.likelihoods()``
+and ``Bundle.patchset()`` ask it. :class:`Analysis` is built once from a bundle's manifest, with
+what the manifest says about the bundle besides (:class:`Description`, for the exports);
+:func:`points_of` and :func:`claims_of` read a likelihood's components
 into frozen :class:`Point` and :class:`Claim` values; :func:`select` is the one rule for a
 name given with ``--likelihood`` or ``--point`` (a miss lists the valid names and the
 close ones). :func:`resolve` turns what ``arch cls`` / ``arch upper-limit`` were given (a
@@ -19,12 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
-import heparch
-from heparch.api import Bundle
+from heparch.bundle import OpenBundle as OpenBundle  # the open bundle the modules above receive (they never import the reader or the API)
 from heparch.components.patchset import looks_like_patchset
 from heparch.components.signal_interface import ROLE as INTERFACE_ROLE
 from heparch.components.simplified import looks_like_simplified
@@ -32,12 +35,15 @@ from heparch.errors import InferenceInputError, InputError
 from heparch.infer import inputs as infer_inputs
 from heparch.infer.base import Settings
 from heparch.infer.inputs import Inputs, Patch, listing
+from heparch.spec import models
 from heparch.spec.components import ResultPoint, Results, SignalInterface, Tolerance
-from heparch.spec.models import FileEntry
+from heparch.spec.models import FileEntry, Manifest
 
 Kind = Literal["workspace", "simplified"]
-#: an open bundle, as the modules above this one receive it (they never import the API itself)
-OpenBundle: TypeAlias = Bundle
+#: the manifest's metadata of the analysis (title, collaboration, identifiers, axes, ...), as the format types it
+Metadata: TypeAlias = models.Analysis
+#: what a repository assigned at deposit (DOI, publisher, year), as arch.yaml recorded it
+RecordedDeposit: TypeAlias = models.Deposit
 
 #: the tolerance of claims that record none, and the one ``arch claim`` records (DESIGN.md 5b)
 DEFAULT_TOLERANCE: Final = Tolerance.from_json({"CLs": {"abs": 1e-4, "rel": 1e-3}, "mu_up": {"abs": 0.0, "rel": 1e-3}})
@@ -101,69 +107,118 @@ class Likelihood:
 
 
 @dataclasses.dataclass(frozen=True)
+class Description:
+    """What a bundle's manifest says about it besides its likelihoods: what the exports show."""
+
+    name: str | None = None
+    created: str | None = None  # RFC 3339, as recorded
+    format: str = ""  # the bundleFormat URI
+    metadata: Metadata = dataclasses.field(default_factory=Metadata)  # the manifest's analysis (empty without one)
+    deposit: RecordedDeposit | None = None
+    stored: tuple[FileEntry, ...] = ()  # every stored file (logical path, role, digest, size, media type), in logical-path order
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> Description:
+        metadata = manifest.analysis or Metadata()
+        return cls(manifest.name, manifest.created, manifest.bundleFormat.uri, metadata, manifest.deposit, manifest.files)
+
+
+@dataclasses.dataclass(frozen=True)
 class Analysis:
-    """What a bundle holds, from its manifest: the likelihoods in logical-path order."""
+    """What a bundle holds, from its manifest: the likelihoods in logical-path order, and what the
+    manifest says about the bundle besides."""
 
     source: Path
     identity: str
     likelihoods: tuple[Likelihood, ...]
-    paths: frozenset[str]  # every logical path of the bundle
-    axes: Mapping[str, str] = dataclasses.field(default_factory=dict)  # analysis.axes: label -> axis title
-    luminosity_ifb: float | None = None  # analysis.luminosity_ifb
+    about: Description = dataclasses.field(default_factory=Description)
 
     @classmethod
-    def of(cls, bundle: Bundle) -> Analysis:
-        m = bundle.manifest
-        axes = dict(m.analysis.axes or {}) if m.analysis is not None else {}
-        luminosity = m.analysis.luminosity_ifb if m.analysis is not None else None
-        belongs: dict[str, list[FileEntry]] = {}
-        for f in m.files:
-            if f.likelihood is not None:
-                belongs.setdefault(f.likelihood, []).append(f)
-        found = [_likelihood(f, _KINDS[f.role], belongs.get(f.path, [])) for f in m.files if f.role in _KINDS]
-        paths = frozenset(f.path for f in m.files)
-        return cls(bundle.path, bundle.identity, tuple(sorted(found, key=lambda lk: lk.path)), paths, axes, luminosity)
+    def of(cls, bundle: OpenBundle) -> Analysis:
+        files = bundle.manifest.files
+        mine = _components_by_likelihood(files)
+        found = [_likelihood(f, _KINDS[f.role], mine.get(f.path, [])) for f in files if f.role in _KINDS]
+        return cls(bundle.path, bundle.identity, tuple(sorted(found, key=operator.attrgetter("path"))), Description.of(bundle.manifest))
+
+    @property
+    def paths(self) -> frozenset[str]:
+        """Every logical path of the bundle."""
+        return frozenset(f.path for f in self.about.stored)
+
+    @property
+    def axes(self) -> Mapping[str, str]:
+        """``analysis.axes`` of the manifest: label -> axis title."""
+        return dict(self.about.metadata.axes or {})
+
+    @property
+    def luminosity_ifb(self) -> float | None:
+        """``analysis.luminosity_ifb`` of the manifest."""
+        return self.about.metadata.luminosity_ifb
 
     def names(self, *kinds: Kind) -> list[str]:
         """Logical paths of the likelihoods of these kinds (all without)."""
-        return [lk.path for lk in self.likelihoods if not kinds or lk.kind in kinds]
+        wanted = kinds or tuple(_KINDS.values())
+        return [lk.path for lk in self.likelihoods if lk.kind in wanted]
 
     def likelihood(self, path: str) -> Likelihood:
         """The likelihood of logical path ``path`` (a ``KeyError`` if there is none: :func:`select` the name first)."""
-        for lk in self.likelihoods:
-            if lk.path == path:
-                return lk
-        raise KeyError(path)
+        return {lk.path: lk for lk in self.likelihoods}[path]
 
     def claimed(self) -> list[Likelihood]:
         """The likelihoods with a results component."""
         return [lk for lk in self.likelihoods if lk.results is not None]
 
 
-#: the roles of likelihoods, and their kinds
-_KINDS: Final[Mapping[str, Kind]] = {"likelihood": "workspace", "simplified-likelihood": "simplified"}
+def _components_by_likelihood(files: Sequence[FileEntry]) -> dict[str, list[FileEntry]]:
+    """The files that name a likelihood (their ``likelihood`` annotation), by that likelihood."""
+    belongs: dict[str, list[FileEntry]] = {}
+    for f in files:
+        if f.likelihood is not None:
+            belongs.setdefault(f.likelihood, []).append(f)
+    return belongs
 
 
 def _likelihood(entry: FileEntry, kind: Kind, mine: Sequence[FileEntry]) -> Likelihood:
     """The likelihood of manifest entry ``entry``, with the files that name it (``mine``)."""
+    return Likelihood(
+        entry.path,
+        kind,
+        entry.digest,
+        patchsets=_paths(mine, "patchset"),
+        patch_files=tuple((f.path, f.annotations.get("patch.name", f.path)) for f in _of_role(mine, "patch")),
+        simplified=_paths(mine, "simplified-likelihood"),
+        results=next(iter(_paths(mine, "results")), None),
+        derived_from=entry.likelihood,
+        interfaces=_paths(mine, INTERFACE_ROLE),
+    )
 
-    def paths(role: str) -> tuple[str, ...]:
-        return tuple(f.path for f in mine if f.role == role)
 
-    patch_files = tuple((f.path, f.annotations.get("patch.name", f.path)) for f in mine if f.role == "patch")
-    results = paths("results")
-    derived = paths("simplified-likelihood")
-    first_results = results[0] if results else None
-    return Likelihood(entry.path, kind, entry.digest, paths("patchset"), patch_files, derived, first_results, entry.likelihood, paths(INTERFACE_ROLE))
+def _of_role(files: Sequence[FileEntry], role: str) -> list[FileEntry]:
+    return [f for f in files if f.role == role]
+
+
+def _paths(files: Sequence[FileEntry], role: str) -> tuple[str, ...]:
+    """The logical paths of the files of this role."""
+    return tuple(f.path for f in _of_role(files, role))
+
+
+#: the roles of likelihoods, and their kinds
+_KINDS: Final[Mapping[str, Kind]] = {"likelihood": "workspace", "simplified-likelihood": "simplified"}
 
 
 def with_results(data: Mapping[str, object], components: Mapping[str, str]) -> dict[str, object]:
     """arch.yaml's ``data`` (:func:`heparch.extract.arch_yaml_data`) with each results component
     (logical path -> its likelihood) added to its ``files``, replacing any file of that path."""
-    files = data.get("files")
-    kept = [dict(f) for f in files if isinstance(f, Mapping) and f.get("path") not in components] if isinstance(files, list) else []
+    kept = _files_besides(data.get("files"), components)
     kept += [{"path": path, "role": "results", "likelihood": lk, "mediaType": "application/json"} for path, lk in components.items()]
     return {**data, "files": sorted(kept, key=lambda f: str(f["path"]))}
+
+
+def _files_besides(files: object, paths: Mapping[str, str]) -> list[dict[str, Any]]:
+    """arch.yaml's ``files`` (a list of mappings) without those of these logical ``paths``."""
+    if not isinstance(files, list):
+        return []
+    return [dict(f) for f in files if isinstance(f, Mapping) and f.get("path") not in paths]
 
 
 # ---------------------------------------------------------------------------------------
@@ -218,31 +273,42 @@ class Points:
 
 def patchset_points(patchset: Any, likelihood: str, source: str) -> list[Point]:
     """The points of a parsed pyhf patchset (its ``patches[].metadata.name``), in order."""
-    if not isinstance(patchset, dict):
-        return []
-    meta = patchset.get("metadata")
-    raw = meta.get("labels") if isinstance(meta, dict) else None
-    labels = tuple(str(x) for x in raw) if isinstance(raw, list) else ()
-    found = (_patch_point(p, labels, likelihood, source) for p in patchset.get("patches") or [])
+    labels = _labels(_field(patchset, "metadata", "labels"))
+    found = (_patch_point(p, labels, likelihood, source) for p in _list(_field(patchset, "patches")))
     return [p for p in found if p is not None]
 
 
 def _patch_point(patch: Any, labels: tuple[str, ...], likelihood: str, source: str) -> Point | None:
     """The point of one patch of a patchset (None without a name)."""
-    meta = patch.get("metadata") if isinstance(patch, dict) else None
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+    name = _field(patch, "metadata", "name")
+    if not isinstance(name, str):
         return None
-    return Point(likelihood, meta["name"], source, patch.get("patch"), labels, _aligned(meta.get("values"), labels))
+    return Point(likelihood, name, source, _field(patch, "patch"), labels, _aligned(_field(patch, "metadata", "values"), labels))
 
 
 def _signal_points(spec: Any, likelihood: str) -> list[Point]:
-    if not isinstance(spec, dict) or not isinstance(spec.get("signals"), dict):
+    """The points of a simplified likelihood: its ``signals``, with the label values its ``values`` give."""
+    signals = _field(spec, "signals")
+    if not isinstance(signals, dict):
         return []
-    raw = spec.get("labels")
-    labels = tuple(str(x) for x in raw) if isinstance(raw, list) else ()
-    values = spec.get("values")
-    values = values if isinstance(values, dict) else {}
-    return [Point(likelihood, str(sig), likelihood, None, labels, _aligned(values.get(sig), labels)) for sig in spec["signals"]]
+    labels = _labels(_field(spec, "labels"))
+    return [Point(likelihood, str(sig), likelihood, None, labels, _aligned(_field(spec, "values", sig), labels)) for sig in signals]
+
+
+def _field(obj: Any, *keys: str) -> Any:
+    """``obj[key][...]`` down through JSON objects; None where one of them is not an object."""
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _labels(raw: Any) -> tuple[str, ...]:
+    """The label names of a ``labels`` list (none without one)."""
+    return tuple(str(x) for x in _list(raw))
 
 
 def _aligned(values: Any, labels: tuple[str, ...]) -> tuple[Any, ...] | None:
@@ -250,7 +316,7 @@ def _aligned(values: Any, labels: tuple[str, ...]) -> tuple[Any, ...] | None:
     return tuple(values) if isinstance(values, list) and len(values) == len(labels) else None
 
 
-def points_of(bundle: Bundle, likelihood: Likelihood, *, patchsets: Sequence[str] | None = None) -> Points:
+def points_of(bundle: OpenBundle, likelihood: Likelihood, *, patchsets: Sequence[str] | None = None) -> Points:
     """The likelihood's JSON and points: the patches of its patchsets (``patchsets``: only
     these) and, with all its patchsets, its patch files; a simplified likelihood's signals."""
     spec = bundle.read_json(likelihood.path)
@@ -259,16 +325,20 @@ def points_of(bundle: Bundle, likelihood: Likelihood, *, patchsets: Sequence[str
     return _workspace_points(bundle, likelihood, spec, patchsets)
 
 
-def _workspace_points(bundle: Bundle, likelihood: Likelihood, spec: Any, patchsets: Sequence[str] | None) -> Points:
+def _workspace_points(bundle: OpenBundle, likelihood: Likelihood, spec: Any, patchsets: Sequence[str] | None) -> Points:
     """A workspace's points: its patchsets' patches (each patchset read once), then with all its patchsets its patch files."""
-    read = [(path, bundle.read_json(path)) for path in (likelihood.patchsets if patchsets is None else patchsets)]
-    found = [p for path, obj in read for p in patchset_points(obj, likelihood.path, path)]
-    if patchsets is None:
-        found += [Point(likelihood.path, name, path, bundle.read_json(path)) for path, name in likelihood.patch_files]
-    return Points(likelihood, spec, _by_name(found), _references(obj for _, obj in read))
+    read = {path: bundle.read_json(path) for path in (likelihood.patchsets if patchsets is None else patchsets)}
+    found = [p for path, obj in read.items() for p in patchset_points(obj, likelihood.path, path)]
+    files = _patch_file_points(bundle, likelihood) if patchsets is None else []
+    return Points(likelihood, spec, _by_name(found + files), _references(read.values()))
 
 
-def _by_name(found: Iterable[Point]) -> dict[str, Point]:
+def _patch_file_points(bundle: OpenBundle, likelihood: Likelihood) -> list[Point]:
+    """The points of the likelihood's RFC 6902 patch files, named by their ``patch.name``."""
+    return [Point(likelihood.path, name, path, bundle.read_json(path)) for path, name in likelihood.patch_files]
+
+
+def _by_name(found: Sequence[Point]) -> dict[str, Point]:
     """The points by name, the first definition of a name winning."""
     points: dict[str, Point] = {}
     for p in found:
@@ -278,15 +348,11 @@ def _by_name(found: Iterable[Point]) -> dict[str, Point]:
 
 def _references(patchsets: Iterable[Any]) -> dict[str, Any]:
     """The first non-empty ``metadata.references`` of these parsed patchsets."""
-    for obj in patchsets:
-        meta = obj.get("metadata") if isinstance(obj, dict) else None
-        refs = meta.get("references") if isinstance(meta, dict) else None
-        if isinstance(refs, dict) and refs:
-            return dict(refs)
-    return {}
+    found = (_field(obj, "metadata", "references") for obj in patchsets)
+    return dict(next((refs for refs in found if isinstance(refs, dict) and refs), {}))
 
 
-def declared_interface(bundle: Bundle, likelihood: Likelihood) -> tuple[str, SignalInterface] | None:
+def declared_interface(bundle: OpenBundle, likelihood: Likelihood) -> tuple[str, SignalInterface] | None:
     """The likelihood's declared signal interface (its first, by manifest order), read: (logical path, model)."""
     if not likelihood.interfaces:
         return None
@@ -294,7 +360,7 @@ def declared_interface(bundle: Bundle, likelihood: Likelihood) -> tuple[str, Sig
     return path, SignalInterface.from_json(bundle.read_json(path))
 
 
-def derived_simplified(bundle: Bundle, likelihood: Likelihood) -> tuple[str, Any] | None:
+def derived_simplified(bundle: OpenBundle, likelihood: Likelihood) -> tuple[str, Any] | None:
     """The first simplified likelihood derived from ``likelihood`` (by manifest order), read: (logical path, JSON)."""
     if not likelihood.simplified:
         return None
@@ -340,32 +406,45 @@ class Claims:
     settings: ClaimSettings
     claims: tuple[Claim, ...]
     software: Mapping[str, str]
+    results: Results  # the component as recorded
     labels: tuple[str, ...] | None = None  # the label names of the likelihood's points
 
 
-def claims_of(bundle: Bundle, likelihood: Likelihood) -> Claims:
+def claims_of(bundle: OpenBundle, likelihood: Likelihood) -> Claims:
     """The claims on ``likelihood`` (which has a results component); every claimed point must be
     one of the likelihood's points. Raises :class:`InputError` naming the field otherwise."""
     assert likelihood.results is not None
     where = f"{bundle.path}:{likelihood.results}"
-    results = Results.from_json(bundle.read_json(likelihood.results))
-    if results.likelihood != likelihood.path:
-        raise InputError(
-            f"{where}:$.likelihood: {results.likelihood!r} is not the likelihood the manifest names for it ({likelihood.path!r}); fix the results component"
-        )
+    results = _results(bundle, likelihood.results, likelihood.path)
     found = points_of(bundle, likelihood)
-    recorded = results.settings.to_json() if results.settings else {}
-    settings = _claim_settings(recorded, found.spec, where)
+    settings = _claim_settings(_recorded(results), found.spec, where)
     if likelihood.kind == "workspace":  # E081: the measurement the claims were made with must let pyhf start a fit
         infer_inputs.require_measurement(found.spec, settings.settings.measurement, f"{bundle.path}:{likelihood.path}")
-    tolerance = results.tolerance or DEFAULT_TOLERANCE
-    software = dict(results.software or {})
-    claims = []
-    for name, values in results.points.items():
-        if name not in found.points:
-            raise InputError(f"{where}:$.points.{name}: not a signal point of {likelihood.path}; fix the results component")
-        claims.append(Claim(found.points[name], values, settings, tolerance, software))
-    return Claims(likelihood, likelihood.results, found.spec, settings, tuple(claims), software, found.labels)
+    tolerance, software = results.tolerance or DEFAULT_TOLERANCE, dict(results.software or {})
+    claims = tuple(Claim(_claimed(found, name, where), values, settings, tolerance, software) for name, values in results.points.items())
+    return Claims(likelihood, likelihood.results, found.spec, settings, claims, software, results, found.labels)
+
+
+def _results(bundle: OpenBundle, path: str, likelihood: str) -> Results:
+    """The results component ``path`` of ``likelihood``, read; it must name that likelihood."""
+    results = Results.from_json(bundle.read_json(path))
+    if results.likelihood != likelihood:
+        raise InputError(
+            f"{bundle.path}:{path}:$.likelihood: {results.likelihood!r} is not the likelihood the manifest names for it ({likelihood!r}); fix the results component"
+        )
+    return results
+
+
+def _recorded(results: Results) -> dict[str, Any]:
+    """A results component's ``settings`` as recorded (none: empty)."""
+    return results.settings.to_json() if results.settings else {}
+
+
+def _claimed(found: Points, name: str, where: str) -> Point:
+    """The point a results component claims under ``name``: one of the likelihood's points."""
+    if name not in found.points:
+        raise InputError(f"{where}:$.points.{name}: not a signal point of {found.likelihood.path}; fix the results component")
+    return found.points[name]
 
 
 def _claim_settings(recorded: Mapping[str, Any], spec: Any, where: str) -> ClaimSettings:
@@ -375,22 +454,24 @@ def _claim_settings(recorded: Mapping[str, Any], spec: Any, where: str) -> Claim
     return ClaimSettings(typed, float(recorded.get("mu", MU)), float(recorded.get("level", LEVEL)), float(fit) if isinstance(fit, int | float) else None)
 
 
-def recorded_settings(bundle: Bundle, likelihood: Likelihood) -> Settings:
+def recorded_settings(bundle: OpenBundle, likelihood: Likelihood) -> Settings:
     """The inference settings ``likelihood``'s results component records, as recorded (the defaults without one)."""
     if likelihood.results is None:
         return Settings()
     results = Results.from_json(bundle.read_json(likelihood.results))
-    return Settings.from_json(results.settings.to_json() if results.settings else {}, f"{bundle.path}:{likelihood.results}:$.settings")
+    return Settings.from_json(_recorded(results), f"{bundle.path}:{likelihood.results}:$.settings")
 
 
 def results_path(analysis: Analysis, likelihood: str) -> str:
     """The results component of ``likelihood``: its existing one, else a free ``results/<likelihood>``."""
     existing = analysis.likelihood(likelihood).results
-    if existing is not None:
-        return existing
-    stem = "results/" + (likelihood[:-5] if likelihood.endswith(".json") else likelihood)
+    return existing if existing is not None else _free("results/" + likelihood.removesuffix(".json"), analysis.paths)
+
+
+def _free(stem: str, taken: frozenset[str]) -> str:
+    """``<stem>.json``, else the first ``<stem>-<k>.json`` (k = 2, 3, ...) not ``taken``."""
     path, k = stem + ".json", 1
-    while path in analysis.paths:
+    while path in taken:
         k += 1
         path = f"{stem}-{k}.json"
     return path
@@ -424,44 +505,69 @@ def resolve(
         raise InputError(f"likelihood {likelihood!r}: only for a bundle; {path} is a JSON file", option="likelihood")
     obj = infer_inputs.read_json(path, "workspace, simplified likelihood or bundle")
     if looks_like_simplified(obj):
-        return _simplified(obj, str(path), point, patched=patchset is not None or bool(files))
-    ops: list[tuple[Patch, str]] = []
-    if patchset is not None:
-        ops.append(_patch_of_file(Path(patchset), point))
-    elif point is not None:
-        raise InputError(f"--point {point!r}: a workspace file has no signal points; give the patchset with --patchset PS.json (or use --patch FILE)")
-    return infer_inputs.workspace_inputs(obj, str(path), ops, files, point=point if patchset is not None else None, measurement=measurement)
+        return _simplified(obj, str(path), point, patched=_patched(patchset, files))
+    return _from_workspace(obj, path, patchset, point, files, measurement)
+
+
+def _patched(patchset: str | Path | None, patches: Sequence[Path]) -> bool:
+    """Whether a patchset or patch files were given (they apply to workspaces)."""
+    return patchset is not None or bool(patches)
+
+
+def _from_workspace(ws: Any, path: Path, patchset: str | Path | None, point: str | None, patches: Sequence[Path], measurement: str | None) -> Inputs:
+    """The workspace file ``ws`` with the point ``point`` of the patchset file ``patchset`` (none
+    without one), then the ``patches``."""
+    if patchset is None and point is not None:
+        raise InputError(
+            f"point {point!r}: a workspace file has no signal points; give the patchset that holds it with patchset=PS.json (or apply RFC 6902 patch files and name no point)",
+            option="patchset",
+        )
+    ops = [_patch_of_file(Path(patchset), point)] if patchset is not None else []
+    return infer_inputs.workspace_inputs(ws, str(path), ops, patches, point=point, measurement=measurement)
 
 
 def _patch_of_file(ps_path: Path, point: str | None) -> tuple[Patch, str]:
     """The patch named ``point`` of the patchset file ``ps_path``, with its location."""
-    obj = infer_inputs.read_json(ps_path, "patchset")
-    if not looks_like_patchset(obj):
-        raise InferenceInputError(f"{ps_path}: not a pyhf patchset (needs 'patches' and 'metadata'); give RFC 6902 patch files with --patch")
-    found = patchset_points(obj, "", str(ps_path))
+    found = patchset_points(_read_patchset(ps_path), "", str(ps_path))
     names = [p.name for p in found]
     if point is None:
         raise InputError(f"{ps_path}: name the signal point with point=NAME; patches: {listing(names)}", option="point")
     select(point, names, where=str(ps_path), option="point", predicate="is not a patch of the patchset (patches[].metadata.name)", error=InferenceInputError)
-    ops = next(p.patch for p in found if p.name == point)
+    ops = _by_name(found)[point].patch
     if not isinstance(ops, list):
         raise InferenceInputError(f"{ps_path}:$.patches[name={point!r}].patch: not a list of RFC 6902 operations")
     return ops, f"{ps_path}:{point}"
 
 
+def _read_patchset(ps_path: Path) -> Any:
+    """The patchset file ``ps_path``, parsed: it must look like a pyhf patchset."""
+    obj = infer_inputs.read_json(ps_path, "patchset")
+    if not looks_like_patchset(obj):
+        raise InferenceInputError(
+            f"{ps_path}: not a pyhf patchset (needs 'patches' and 'metadata'); give RFC 6902 patch files with patches=FILE", option="patches"
+        )
+    return obj
+
+
 def _simplified(sl: Any, location: str, point: str | None, *, patched: bool, likelihood: str | None = None) -> Inputs:
     """The signal ``point`` of the simplified likelihood ``sl`` (None: its only signal)."""
     if patched:
-        raise InputError(f"{location}: is a simplified likelihood: --patchset and --patch apply to workspaces; name its signal with --point")
+        raise InputError(
+            f"{location}: is a simplified likelihood: a patchset and patch files apply to workspaces; name its signal with point=NAME", option="point"
+        )
     infer_inputs.check_simplified(sl, location)
     signals = [p.name for p in _signal_points(sl, likelihood or location)]
-    if point is None:
-        if len(signals) != 1:
-            raise InputError(f"{location}: name the signal with point=NAME; signals: {listing(signals)}", option="point")
-        point = signals[0]
-    predicate = "is not a signal of the simplified likelihood"
-    select(point, signals, where=f"{location}:$.signals", option="point", predicate=predicate, error=InferenceInputError)
-    return infer_inputs.simplified_inputs(sl, location, point, likelihood=likelihood)
+    return infer_inputs.simplified_inputs(sl, location, _signal(point, signals, location), likelihood=likelihood)
+
+
+def _signal(point: str | None, signals: Sequence[str], location: str) -> str:
+    """The signal named ``point`` of a simplified likelihood with these ``signals`` (None: the only one)."""
+    if point is not None:
+        predicate = "is not a signal of the simplified likelihood"
+        return select(point, signals, where=f"{location}:$.signals", option="point", predicate=predicate, error=InferenceInputError)
+    if len(signals) != 1:
+        raise InputError(f"{location}: name the signal with point=NAME; signals: {listing(signals)}", option="point")
+    return signals[0]
 
 
 def _pick_likelihood(analysis: Analysis, likelihood: str | None, backend: str | None) -> Likelihood:
@@ -477,27 +583,30 @@ def _pick_likelihood(analysis: Analysis, likelihood: str | None, backend: str | 
     return analysis.likelihood(only(full or simplified, where=where, what="likelihood", option="likelihood"))
 
 
-def _simplified_hint(bundle: Bundle, analysis: Analysis, likelihood: str, point: str) -> str:
+def _simplified_hint(bundle: OpenBundle, analysis: Analysis, likelihood: str, point: str) -> str:
     """A hint when ``point`` is a signal of a simplified likelihood derived from ``likelihood`` (or from none)."""
-    for lk in analysis.likelihoods:
-        if lk.kind == "simplified" and lk.derived_from in (likelihood, None) and point in points_of(bundle, lk).points:
-            return f"; it is a signal of the simplified likelihood {lk.path!r}: add --backend simplified (or --likelihood {lk.path})"
-    return ""
+    holder = next((lk for lk in _derived(analysis, likelihood) if point in points_of(bundle, lk).points), None)
+    if holder is None:
+        return ""
+    return f"; it is a signal of the simplified likelihood {holder.path!r}: add --backend simplified (or --likelihood {holder.path})"
+
+
+def _derived(analysis: Analysis, likelihood: str) -> list[Likelihood]:
+    """The simplified likelihoods derived from ``likelihood``, or naming none they are derived from."""
+    return [lk for lk in analysis.likelihoods if lk.kind == "simplified" and lk.derived_from in (likelihood, None)]
 
 
 def _from_bundle(
     path: Path, *, patchset: str | Path | None, point: str | None, patches: Sequence[Path], likelihood: str | None, backend: str | None, measurement: str | None
 ) -> Inputs:
-    with heparch.open(path) as bundle:
+    with OpenBundle(path) as bundle:
         analysis = Analysis.of(bundle)
         lk = _pick_likelihood(analysis, likelihood, backend)
         location = f"{path}:{lk.path}"
         if lk.kind == "simplified":
-            return _simplified(bundle.read_json(lk.path), location, point, patched=patchset is not None or bool(patches), likelihood=lk.path)
+            return _simplified(bundle.read_json(lk.path), location, point, patched=_patched(patchset, patches), likelihood=lk.path)
         found = points_of(bundle, lk, patchsets=_patchsets(analysis, lk, patchset))
-        ops = _bundle_patch(bundle, analysis, found, point, location) if point is not None else []
-        if point is None and found.points and not patches:
-            raise InputError(f"{location}: name the signal point with point=NAME; points: {listing(sorted(found.points))}", option="point")
+        ops = _point_patch(bundle, analysis, found, point, location, patches)
     return infer_inputs.workspace_inputs(found.spec, location, ops, patches, point=point, likelihood=lk.path, measurement=measurement)
 
 
@@ -509,7 +618,17 @@ def _patchsets(analysis: Analysis, lk: Likelihood, patchset: str | Path | None) 
     return [str(patchset)]
 
 
-def _bundle_patch(bundle: Bundle, analysis: Analysis, found: Points, point: str, location: str) -> list[tuple[Patch, str]]:
+def _point_patch(bundle: OpenBundle, analysis: Analysis, found: Points, point: str | None, location: str, patches: Sequence[Path]) -> list[tuple[Patch, str]]:
+    """The patch of the point named ``point`` (none named: no patch, when the likelihood has no
+    points or ``patches`` are given)."""
+    if point is not None:
+        return _bundle_patch(bundle, analysis, found, point, location)
+    if found.points and not patches:
+        raise InputError(f"{location}: name the signal point with point=NAME; points: {listing(sorted(found.points))}", option="point")
+    return []
+
+
+def _bundle_patch(bundle: OpenBundle, analysis: Analysis, found: Points, point: str, location: str) -> list[tuple[Patch, str]]:
     hint = _simplified_hint(bundle, analysis, found.likelihood.path, point) if point not in found.points else ""
     predicate = "is not a signal point of this likelihood (its patchsets and patch files)"
     select(point, sorted(found.points), where=location, option="point", predicate=predicate, hint=hint, error=InferenceInputError)

@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import heparch
 from heparch import __version__, config
@@ -64,18 +64,26 @@ def _versions(backends: set[str]) -> dict[str, str]:
 
 
 def _settings(kind: str, settings: Settings | None, backends: set[str]) -> dict[str, Any]:
-    """The results' ``settings``: mu, level, the :class:`Settings` (a simplified likelihood
-    has no interpolation, bounds or measurement to record) and the pyhf fit tolerance where
-    pyhf computed a point."""
-    recorded = (settings or Settings()).to_json()
-    if kind != "workspace":
-        recorded = {k: v for k, v in Settings().to_json().items() if k != "interpolation"}
-    out: dict[str, Any] = {"mu": MU, "level": LEVEL, **recorded}
-    if "pyhf" in backends:
-        from heparch.infer.pyhf_backend import TOLERANCE as FIT_TOLERANCE
+    """The results' ``settings``: mu, level, the :class:`Settings` and the pyhf fit tolerance
+    where pyhf computed a point."""
+    return {"mu": MU, "level": LEVEL, **_recorded_settings(kind, settings), **_fit_tolerance(backends)}
 
-        out["fit_tolerance"] = FIT_TOLERANCE
-    return out
+
+def _recorded_settings(kind: str, settings: Settings | None) -> dict[str, Any]:
+    """The :class:`Settings` as recorded: a simplified likelihood has no interpolation, bounds or
+    measurement to record (the defaults of the rest)."""
+    if kind == "workspace":
+        return (settings or Settings()).to_json()
+    return {k: v for k, v in Settings().to_json().items() if k != "interpolation"}
+
+
+def _fit_tolerance(backends: set[str]) -> dict[str, float]:
+    """pyhf's fit tolerance, where pyhf computed a point."""
+    if "pyhf" not in backends:
+        return {}
+    from heparch.infer.pyhf_backend import TOLERANCE as FIT_TOLERANCE  # pyhf_backend imports pyhf: only when pyhf ran
+
+    return {"fit_tolerance": FIT_TOLERANCE}
 
 
 def plan(bundle: OpenBundle, *, backend: str | None, upper_limits: bool, settings: Settings | None = None) -> tuple[dict[str, Context], list[Task], list[str]]:
@@ -97,20 +105,32 @@ def plan(bundle: OpenBundle, *, backend: str | None, upper_limits: bool, setting
 def _context(bundle: OpenBundle, lk: Likelihood, spec: Any, backend: str | None, settings: Settings | None, notes: list[str]) -> Context:
     """The context that computes ``lk``'s claims (the backend chosen, why in ``notes``)."""
     if lk.kind == "simplified":
-        if backend in ("fast", "pyhf"):
-            notes.append(f"{lk.path}: a simplified likelihood; computed with the simplified backend, not --backend {backend}")
-            backend = None
-        if settings is not None and settings != Settings():
-            notes.append(f"{lk.path}: a simplified likelihood; computed with qtilde as spey does, the settings options apply to workspaces")
-        used = None
-    else:  # E081: the measurement the claims use must let pyhf start a fit
-        infer_inputs.require_measurement(spec, settings.measurement if settings is not None else None, f"{bundle.path}:{lk.path}")
-        used = infer_inputs.as_given(settings, spec) if settings is not None else None
+        backend, used = _simplified_backend(lk, backend, settings, notes), None
+    else:
+        used = _workspace_settings(bundle, lk, spec, settings)
     choice = choose(lk.kind, spec, backend, settings=used)
     if choice.reason:
         notes.append(f"{lk.path}: {choice.reason}")
     token = f"{bundle.identity}:{lk.path}:{choice.name}"
     return Context(token, lk.path, lk.kind, choice.name, spec, used, fallback=choice.fallback)
+
+
+def _simplified_backend(lk: Likelihood, backend: str | None, settings: Settings | None, notes: list[str]) -> str | None:
+    """The backend asked for a simplified likelihood: the simplified one (None: chosen by kind) in
+    place of a HistFactory backend; the settings do not apply (both said in ``notes``)."""
+    if backend in ("fast", "pyhf"):
+        notes.append(f"{lk.path}: a simplified likelihood; computed with the simplified backend, not the {backend} backend asked for")
+        backend = None
+    if settings is not None and settings != Settings():
+        notes.append(f"{lk.path}: a simplified likelihood; computed with qtilde as spey does, the settings options apply to workspaces")
+    return backend
+
+
+def _workspace_settings(bundle: OpenBundle, lk: Likelihood, spec: Any, settings: Settings | None) -> Settings | None:
+    """The settings a workspace's claims use, as the workspace gives them (E081: the measurement
+    must let pyhf start a fit)."""
+    infer_inputs.require_measurement(spec, settings.measurement if settings is not None else None, f"{bundle.path}:{lk.path}")
+    return infer_inputs.as_given(settings, spec) if settings is not None else None
 
 
 def _task(ctx: Context, point: Point, upper_limits: bool) -> Task:
@@ -119,18 +139,12 @@ def _task(ctx: Context, point: Point, upper_limits: bool) -> Task:
     return Task(ctx.token, point.name, signal=point.name, mu=MU, level=LEVEL, upper_limit=upper_limits)
 
 
-def _component(
-    ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str] | None = None, audit: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str], audit: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The results component of ``ctx``'s likelihood. A point whose limits reach above the cap
     has no finite limit to claim: its CLs values are claimed, its limits left out (and named
     in ``notes``)."""
     points = {point: _claimable(values[point]) for point in sorted(values)}
-    above = [point for point in points if "mu_up_obs" in values[point] and "mu_up_obs" not in points[point]]
-    if above and notes is not None:
-        notes.append(
-            f"{ctx.likelihood}: upper limits above the cap are not claimed for {len(above)} point(s): {', '.join(above[:8])}{' ...' if len(above) > 8 else ''}"
-        )
+    _note_above_cap(ctx.likelihood, [point for point in points if _above_cap(values[point])], notes)
     used = {str(v.get("backend", ctx.backend)) for v in points.values()} | {ctx.backend}
     out = {
         "likelihood": ctx.likelihood,
@@ -141,16 +155,28 @@ def _component(
         "parent": {"identity": parent},
         "points": points,
     }
-    if audit is not None:
-        out["audit"] = dict(audit)
-    return out
+    return out | ({"audit": dict(audit)} if audit is not None else {})
+
+
+def _note_above_cap(likelihood: str, above: list[str], notes: list[str]) -> None:
+    """Name the points whose limits are not claimed (the first 8)."""
+    if above:
+        more = " ..." if len(above) > 8 else ""
+        notes.append(f"{likelihood}: upper limits above the cap are not claimed for {len(above)} point(s): {', '.join(above[:8])}{more}")
+
+
+#: a point's upper limits, as computed
+_LIMITS: Final = ("mu_up_obs", "mu_up_exp")
+
+
+def _above_cap(values: Mapping[str, Any]) -> bool:
+    """Whether a point's upper limits were computed and reach above the cap (a limit is None)."""
+    return "mu_up_obs" in values and (values["mu_up_obs"] is None or None in (values.get("mu_up_exp") or [None]))
 
 
 def _claimable(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A point's values as claimed: without its limits when they reach above the cap (None)."""
-    if "mu_up_obs" in values and (values.get("mu_up_obs") is None or None in (values.get("mu_up_exp") or [None])):
-        return {k: v for k, v in values.items() if k not in ("mu_up_obs", "mu_up_exp")}
-    return dict(values)
+    """A point's values as claimed: without its limits when they reach above the cap."""
+    return {k: v for k, v in values.items() if k not in _LIMITS} if _above_cap(values) else dict(values)
 
 
 def claim(
@@ -179,27 +205,57 @@ def claim(
         contexts, tasks, notes = plan(bundle, backend=backend, upper_limits=upper_limits, settings=settings)
         parent = bundle.identity
         paths = _results_paths(Analysis.of(bundle), contexts, tasks)
+    _check_audit(audit)
+    stage = on_start or _no_stage
+    stage("points", len(tasks))
+    values, failed = _compute(contexts, tasks, notes, jobs=jobs, scheduler=scheduler, on_result=on_result)
+    _require_all(failed, len(tasks), allow_failures)
+    computed = _by_own_backend(contexts, tasks, values)
+    if audit:
+        stage("audit", min(audit, len(computed)))
+    audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler)
+    _require_audit_passed(audits[""])
+    components = _components(contexts, values, paths, parent, notes, audits)
+    identity = _write(src, out, components)
+    claimed = {likelihood: path for path, (likelihood, _) in components.items()}
+    return ClaimResult(out, identity, parent, claimed, _count(values), failed, tuple(notes), audits[""])
+
+
+def _no_stage(stage: str, n: int) -> None:
+    """``on_start`` when none is given."""
+
+
+def _check_audit(audit: int) -> None:
     if audit < 0:
         raise InputError(f"audit {audit}: must be 0 or more", option="audit")
-    if on_start is not None:
-        on_start("points", len(tasks))
-    values, failed = _compute(contexts, tasks, notes, jobs=jobs, scheduler=scheduler, on_result=on_result)
+
+
+def _require_all(failed: Mapping[str, str], total: int, allow_failures: bool) -> None:
+    """Refuse to write claims when points failed, unless ``allow_failures``."""
     if failed and not allow_failures:
-        first = next(iter(failed.items()))
-        raise FitError(
-            f"{len(failed)} of {len(tasks)} points failed, so no claims were written (first: {first[0]}: {first[1]}); --allow-failures writes the others"
-        )
-    computed = _by_own_backend(contexts, tasks, values)
-    if on_start is not None and audit:
-        on_start("audit", min(audit, len(computed)))
-    audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler)
-    components = {ctx.likelihood: _component(ctx, values[token], parent, notes, audits[token]) for token, ctx in contexts.items() if values[token]}
-    overall = audits.get("", {})
+        key, error = next(iter(failed.items()))
+        raise FitError(f"{len(failed)} of {total} points failed, so no claims were written (first: {key}: {error}); --allow-failures writes the others")
+
+
+def _require_audit_passed(overall: Mapping[str, Any]) -> None:
     if overall.get("status") == "failed":
         raise AuditFailed(f"the audit against the reference backend failed, so no claims were written: {audit_line(overall)}")
-    identity = _write(src, out, {paths[name]: (name, comp) for name, comp in components.items()})
-    n_points = sum(len(v) for v in values.values())
-    return ClaimResult(out, identity, parent, {name: paths[name] for name in components}, n_points, failed, tuple(notes), overall)
+
+
+def _components(
+    contexts: Mapping[str, Context], values: Values, paths: Mapping[str, str], parent: str, notes: list[str], audits: Mapping[str, Mapping[str, Any]]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The results components to write, by logical path: (likelihood, component) for each likelihood with claimed points."""
+    return {
+        paths[ctx.likelihood]: (ctx.likelihood, _component(ctx, values[token], parent, notes, audits[token]))
+        for token, ctx in contexts.items()
+        if values[token]
+    }
+
+
+def _count(values: Values) -> int:
+    """The number of points computed."""
+    return sum(len(v) for v in values.values())
 
 
 def _results_paths(analysis: Analysis, contexts: Mapping[str, Context], tasks: list[Task]) -> dict[str, str]:
@@ -237,16 +293,25 @@ def _compute(
     failed: dict[str, str] = {}
     with contextlib.closing(execute(contexts, tasks, jobs=jobs, scheduler=scheduler)) as results:  # closed: the workers stop on any exit
         for n, result in enumerate(results, 1):
-            key = f"{contexts[result.token].likelihood}:{result.point}"
-            if result.values is None:
-                failed[key] = result.error or "failed"
-            else:
-                values[result.token][result.point] = {**result.values, "backend": result.backend}
-            if result.note is not None:
-                notes.append(f"{key}: {result.note}")
+            _record(result, f"{contexts[result.token].likelihood}:{result.point}", values, failed, notes)
             if on_result is not None:
                 on_result(result, n, len(tasks))
     return values, failed
+
+
+def _record(result: TaskResult, key: str, values: Values, failed: dict[str, str], notes: list[str]) -> None:
+    """One point's result (``key``: ``<likelihood>:<point>``): its values with the backend that
+    computed them, or its error; its note (a fallback)."""
+    if result.values is None:
+        failed[key] = _error(result)
+    else:
+        values[result.token][result.point] = {**result.values, "backend": result.backend}
+    if result.note is not None:
+        notes.append(f"{key}: {result.note}")
+
+
+def _error(result: TaskResult) -> str:
+    return result.error or "failed"
 
 
 def _by_own_backend(contexts: Mapping[str, Context], tasks: list[Task], values: Values) -> dict[tuple[str, str], Task]:
@@ -256,14 +321,25 @@ def _by_own_backend(contexts: Mapping[str, Context], tasks: list[Task], values: 
 
 def audit_line(summary: Mapping[str, Any]) -> str:
     """The audit in one line."""
-    if summary.get("status") in ("off", "skipped"):
-        return f"audit {summary.get('status')}" + (f": {summary['reason']}" if summary.get("reason") else "")
+    status = summary.get("status")
+    if status in ("off", "skipped"):
+        return f"audit {status}" + _reason(summary, ": ")
     points = summary.get("points") or {}
-    worst = max(points.items(), key=lambda kv: kv[1]["ratio"], default=None)
-    text = f"audit {summary.get('status')}: {len(points)} point(s) against {summary.get('reference')}, max difference {summary.get('max_ratio', 0):.3g} of the tolerance"
-    if worst is not None:
-        text += f" ({worst[0]}, {worst[1]['field']}; -ln L difference {worst[1]['nll_difference']:.3g})"
-    return text + (f"; {summary['reason']}" if summary.get("reason") else "")
+    text = f"audit {status}: {len(points)} point(s) against {summary.get('reference')}, max difference {summary.get('max_ratio', 0):.3g} of the tolerance"
+    return text + _worst(points) + _reason(summary, "; ")
+
+
+def _reason(summary: Mapping[str, Any], sep: str) -> str:
+    """The audit's reason after ``sep`` (none: empty)."""
+    return f"{sep}{summary['reason']}" if summary.get("reason") else ""
+
+
+def _worst(points: Mapping[str, Mapping[str, Any]]) -> str:
+    """The audited point farthest from the reference, in the audit's line (none audited: empty)."""
+    if not points:
+        return ""
+    name, worst = max(points.items(), key=lambda kv: kv[1]["ratio"])
+    return f" ({name}, {worst['field']}; -ln L difference {worst['nll_difference']:.3g})"
 
 
 def _audit(
@@ -280,16 +356,26 @@ def _audit(
     seed = auditing.seed_of(parent)
     todo, why = auditing.tasks_for(contexts, computed, n, seed) if n else ([], [])
     found, errors = _audited(contexts, todo, values, jobs=jobs, scheduler=scheduler)
-    out = {}
-    for token, ctx in contexts.items():
-        notes = [w for w in why if w.startswith(f"{ctx.likelihood}:")] or (
-            [] if found[token] else [f"none of {ctx.likelihood}'s points was among the {n} chosen"]
-        )
-        out[token] = auditing.summary(n, seed, found[token], errors[token], notes)
-    everything = {f"{contexts[t].likelihood}:{p}": v for t, pts in found.items() for p, v in pts.items()}
-    all_errors = {f"{contexts[t].likelihood}:{p}": e for t, errs in errors.items() for p, e in errs.items()}
-    out[""] = auditing.summary(n, seed, everything, all_errors, why)
+    out = {
+        token: auditing.summary(n, seed, found[token], errors[token], _audit_notes(ctx.likelihood, why, bool(found[token]), n))
+        for token, ctx in contexts.items()
+    }
+    out[""] = auditing.summary(n, seed, _by_point(contexts, found), _by_point(contexts, errors), why)
     return out
+
+
+def _audit_notes(likelihood: str, why: list[str], audited: bool, n: int) -> list[str]:
+    """The audit's notes on one likelihood: the choice's notes on it, else why none of its points was audited."""
+    mine = [w for w in why if w.startswith(f"{likelihood}:")]
+    return mine if mine or audited else [f"none of {likelihood}'s points was among the {n} chosen"]
+
+
+_T = TypeVar("_T")
+
+
+def _by_point(contexts: Mapping[str, Context], by_token: Mapping[str, Mapping[str, _T]]) -> dict[str, _T]:
+    """``<likelihood>:<point>`` -> value, from context token -> point -> value."""
+    return {f"{contexts[t].likelihood}:{p}": v for t, points in by_token.items() for p, v in points.items()}
 
 
 def _audited(
@@ -302,12 +388,16 @@ def _audited(
     with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
         for result in results:
             if result.values is None:
-                errors[result.token][result.point] = result.error or "failed"
-                continue
-            claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
-            reference = result.values["reference"]
-            found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+                errors[result.token][result.point] = _error(result)
+            else:
+                found[result.token][result.point] = _compared(values[result.token][result.point], result.values)
     return found, errors
+
+
+def _compared(claimed: Mapping[str, Any], audited: Mapping[str, Any]) -> dict[str, Any]:
+    """A point's claimed values against the reference backend's (``audited``: the audit task's values)."""
+    reference = audited["reference"]
+    return {**auditing.compared({**claimed, "nll": audited["nll"]}, reference, TOLERANCE), "reference": reference["reference"]}
 
 
 def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, Any]]]) -> str:

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 #: parameters whose command-line flag is not ``--`` and the parameter's name with dashes
-FLAGS: Final = {"out": "-o", "normsys": "--normsys-interp", "histosys": "--histosys-interp"}
+FLAGS: Final = {"out": "-o", "normsys": "--normsys-interp", "histosys": "--histosys-interp", "patches": "--patch"}
 
 
 def flag_of(option: str) -> str:

@@ -41,7 +41,7 @@ def export(fmt: str, bundle: Path | str, output: Path | str | None = None, *, de
     deposit.check()
     with verified(path) as (b, fh):
         src = source(b)
-        deposit = deposit.or_recorded(src.manifest.deposit)  # arch.yaml's deposit: where an option is not given
+        deposit = deposit.or_recorded(src.about.deposit)  # arch.yaml's deposit: where an option is not given
         target = Path(output) if output is not None else Path(DEFAULT_NAMES.get(fmt) or f"{path.name.removesuffix('.zst')}-hepdata")
         check_not_input(target, path)
         if fmt == "hepdata":

@@ -34,7 +34,7 @@ def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
         "abstract": a.description,
         "keywords": list(a.keywords or ()),
         "license": a.license,
-        "date-released": date_of(src.manifest.created),
+        "date-released": date_of(src.about.created),
         "doi": deposit.doi,
     }
     cff.update((key, value) for key, value in optional.items() if value)  # in this order, the ones the bundle has

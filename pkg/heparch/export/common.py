@@ -19,11 +19,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from heparch import analysis as domain
-from heparch.api import Bundle
 from heparch.errors import InputError, InvalidBundle
 from heparch.spec.components import ResultPoint, Results
-from heparch.spec.models import Analysis, Manifest
-from heparch.spec.models import Deposit as RecordedDeposit
 from heparch.store import tmpfiles
 from heparch.verify import verify_open
 
@@ -48,20 +45,21 @@ class Claims:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A verified bundle's identity and manifest."""
+    """A verified bundle's identity, and what its manifest says about it (:class:`heparch.analysis.Description`)."""
 
     path: Path
     identity: str
-    manifest: Manifest
+    about: domain.Description
 
     @property
-    def analysis(self) -> Analysis:
-        return self.manifest.analysis or Analysis()
+    def analysis(self) -> domain.Metadata:
+        """The manifest's analysis metadata (empty without one)."""
+        return self.about.metadata
 
     @property
     def title(self) -> str | None:
         """The analysis title, else the bundle name."""
-        return self.analysis.title or self.manifest.name
+        return self.analysis.title or self.about.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +81,7 @@ class Deposit:
     publisher: str | None = None
     year: int | None = None
 
-    def or_recorded(self, recorded: RecordedDeposit | None) -> Deposit:
+    def or_recorded(self, recorded: domain.RecordedDeposit | None) -> Deposit:
         """These values, each one not given taken from the bundle's manifest ``deposit`` (the options win)."""
         if recorded is None:
             return self
@@ -124,7 +122,7 @@ def require(value: str | None, fmt: str, field: str, how: str) -> str:
 
 
 @contextlib.contextmanager
-def verified(path: Path | str) -> Iterator[tuple[Bundle, BinaryIO]]:
+def verified(path: Path | str) -> Iterator[tuple[domain.OpenBundle, BinaryIO]]:
     """The bundle at ``path``, opened after it verified in full (exit 1 with the findings
     otherwise), and the open file it was verified from (for an export that copies the bundle)."""
     path = Path(path)
@@ -136,57 +134,73 @@ def verified(path: Path | str) -> Iterator[tuple[Bundle, BinaryIO]]:
         result = verify_open(fh, level="full")
         if not result.valid:
             raise InvalidBundle(f"{path}: does not verify; nothing exported (run 'arch verify {path}')", findings=result.report.errors)
-        with Bundle(path, fileobj=fh) as bundle:
+        with domain.OpenBundle(path, fileobj=fh) as bundle:
             if bundle.identity != result.identity:
                 raise InvalidBundle(f"{path}: changed while it was being exported; nothing exported (verify it and export again)")
             yield bundle, fh
 
 
-def source(bundle: Bundle) -> Source:
+def source(bundle: domain.OpenBundle) -> Source:
     """The :class:`Source` of an open, verified bundle."""
-    return Source(bundle.path, bundle.identity, bundle.manifest)
+    analysis = domain.Analysis.of(bundle)
+    return Source(analysis.source, analysis.identity, analysis.about)
 
 
-def claims(bundle: Bundle) -> list[Claims]:
+def claims(bundle: domain.OpenBundle) -> list[Claims]:
     """The claims of each claimed likelihood, in logical-path order, read through the domain model
     (each likelihood's points are read for their label values: only the exports that show claims call this)."""
     analysis = domain.Analysis.of(bundle)
-    return [_claims(bundle, domain.claims_of(bundle, lk)) for lk in analysis.claimed()]
+    return [_claims(domain.claims_of(bundle, lk)) for lk in analysis.claimed()]
 
 
-def _claims(bundle: Bundle, found: domain.Claims) -> Claims:
-    results = Results.from_json(bundle.read_json(found.path))  # verified in full: the schema holds
+def _claims(found: domain.Claims) -> Claims:
     values = {c.point.name: numbers for c in found.claims if (numbers := c.point.numbers) is not None}
-    return Claims(found.path, results, found.labels or (), values, tuple((c.point.name, c.values) for c in found.claims))
+    return Claims(found.path, found.results, found.labels or (), values, tuple((c.point.name, c.values) for c in found.claims))
 
 
 # --- links -----------------------------------------------------------------------------------
 
 
-def links(analysis: Analysis) -> list[Link]:
+def links(analysis: domain.Metadata) -> list[Link]:
     """The related identifiers of the analysis metadata (INSPIRE, arXiv, publication DOI, HEPData),
     each value as recorded; a value of a form not recognised is left out."""
-    out: list[Link] = []
-    if analysis.inspire and (m := _INSPIRE.match(str(analysis.inspire).strip())):
-        url = f"https://inspirehep.net/literature/{m.group(1)}"
-        out.append(Link("inspire", url, "URL", url))
-    if analysis.arxiv:
-        arxiv = str(analysis.arxiv).strip().removeprefix("arXiv:")
-        out.append(Link("arxiv", f"arXiv:{arxiv}", "arXiv", f"https://arxiv.org/abs/{arxiv}"))
-    if analysis.doi and (m := _DOI.match(str(analysis.doi).strip())):
-        out.append(Link("doi", m.group(1), "DOI", f"https://doi.org/{m.group(1)}"))
-    if analysis.hepdata:
-        out.extend(_hepdata_link(str(analysis.hepdata).strip()))
-    return out
+    found = (_inspire_link(analysis.inspire), _arxiv_link(analysis.arxiv), _doi_link(analysis.doi), _hepdata_link(analysis.hepdata))
+    return [link for link in found if link is not None]
 
 
-def _hepdata_link(value: str) -> list[Link]:
-    if m := _DOI.match(value):
-        return [Link("hepdata", m.group(1), "DOI", f"https://doi.org/{m.group(1)}")]
-    if m := _INSPIRE.match(value):
+def _match(pattern: re.Pattern[str], value: str | None) -> re.Match[str] | None:
+    """``value`` (stripped) matched by ``pattern``; None without a value."""
+    return pattern.match(value.strip()) if value else None
+
+
+def _inspire_link(value: str | None) -> Link | None:
+    if not (m := _match(_INSPIRE, value)):
+        return None
+    url = f"https://inspirehep.net/literature/{m.group(1)}"
+    return Link("inspire", url, "URL", url)
+
+
+def _arxiv_link(value: str | None) -> Link | None:
+    if not value:
+        return None
+    arxiv = value.strip().removeprefix("arXiv:")
+    return Link("arxiv", f"arXiv:{arxiv}", "arXiv", f"https://arxiv.org/abs/{arxiv}")
+
+
+def _doi_link(value: str | None) -> Link | None:
+    if not (m := _match(_DOI, value)):
+        return None
+    return Link("doi", m.group(1), "DOI", f"https://doi.org/{m.group(1)}")
+
+
+def _hepdata_link(value: str | None) -> Link | None:
+    """HEPData's record: a DOI, or the INSPIRE id HEPData files it under."""
+    if m := _match(_DOI, value):
+        return Link("hepdata", m.group(1), "DOI", f"https://doi.org/{m.group(1)}")
+    if m := _match(_INSPIRE, value):
         url = f"https://www.hepdata.net/record/ins{m.group(1)}"
-        return [Link("hepdata", url, "URL", url)]
-    return []
+        return Link("hepdata", url, "URL", url)
+    return None
 
 
 def date_of(created: str | None) -> str | None:
@@ -232,19 +246,27 @@ def write_directory(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
     """Write ``files`` (flat names) into the new or empty directory ``target``: staged beside it and
     renamed into place at the end, so a failure leaves nothing behind."""
     _check_target(target)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InputError(f"{target}: exists and is not an empty directory; choose a new directory (or a .zip)")
+    _check_new_or_empty(target)
     with tmpfiles.staging_dir(target) as staging:
         for name, chunks in files:
-            fd = os.open(staging / _flat(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in chunks:
-                    fh.write(chunk)
+            _write_new(staging / _flat(name), chunks)
         os.chmod(staging, 0o755)  # a staging directory is private (0700) until it is the output
         if target.exists():
             target.rmdir()
         os.rename(staging, target)
     return target
+
+
+def _check_new_or_empty(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target}: exists and is not an empty directory; choose a new directory (or a .zip)")
+
+
+def _write_new(path: Path, chunks: Chunks) -> None:
+    """A new file (never an existing one or through a link) of these bytes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.writelines(chunks)
 
 
 def write_zip(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
@@ -259,8 +281,7 @@ def write_zip(target: Path, files: Sequence[tuple[str, Chunks]]) -> Path:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 with archive.open(info, "w", force_zip64=True) as member:  # sizes are not known ahead: a bundle may pass 2 GiB
-                    for chunk in chunks:
-                        member.write(chunk)
+                    member.writelines(chunks)
         out.commit(0o644)
     return target
 

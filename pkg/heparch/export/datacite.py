@@ -69,7 +69,7 @@ def _optional(src: Source) -> dict[str, Any]:
             a.license, lambda x: {"rights": x, "rightsIdentifier": x, "rightsIdentifierScheme": "SPDX", "schemeUri": "https://spdx.org/licenses/"}
         ),
         "contributors": _contacts(src) if a.collaboration else [],
-        "dates": _one(date_of(src.manifest.created), lambda d: {"date": d, "dateType": "Created"}),
+        "dates": _one(date_of(src.about.created), lambda d: {"date": d, "dateType": "Created"}),
     }
     return {key: value for key, value in fields.items() if value}
 

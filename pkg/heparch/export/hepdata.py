@@ -87,7 +87,7 @@ def _first_document(src: Source, resources: Sequence[tuple[str, str, Chunks]]) -
     items = [
         {
             "location": src.path.name,
-            "description": f"heparch bundle {src.manifest.name or src.path.name}, identity {src.identity} (check it with 'arch verify')",
+            "description": f"heparch bundle {src.about.name or src.path.name}, identity {src.identity} (check it with 'arch verify')",
             "type": "heparch",
         }
     ]

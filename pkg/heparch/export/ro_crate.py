@@ -25,7 +25,7 @@ METADATA: Final = "ro-crate-metadata.json"
 
 def metadata(src: Source, manifest_size: int) -> dict[str, Any]:
     """The crate of the bundle (``manifest_size``: the byte size of ``data/manifest.json``)."""
-    term = f"{src.manifest.bundleFormat.uri}#sha256"
+    term = f"{src.about.format}#sha256"
     parts = [_manifest_entity(src, manifest_size), *_blob_entities(src)]
     root, extra = _root(src, [p["@id"] for p in parts])
     graph = [
@@ -53,7 +53,7 @@ def _manifest_entity(src: Source, size: int) -> dict[str, Any]:
 def _blob_entities(src: Source) -> list[dict[str, Any]]:
     """One File per blob (identical files are stored once), named by the logical paths it holds."""
     by_hex: dict[str, list[Any]] = {}
-    for entry in src.manifest.files:
+    for entry in src.about.stored:
         by_hex.setdefault(entry.hex, []).append(entry)
     out = []
     for hex_, entries in sorted(by_hex.items()):
@@ -77,7 +77,7 @@ def _root(src: Source, parts: list[str]) -> tuple[dict[str, Any], list[dict[str,
     """The root dataset and the contextual entities it refers to."""
     a = src.analysis
     root: dict[str, Any] = {"@id": "./", "@type": "Dataset", "identifier": src.identity, "hasPart": [{"@id": p} for p in parts]}
-    given = {"name": src.title, "description": a.description, "datePublished": date_of(src.manifest.created), "keywords": list(a.keywords or ())}
+    given = {"name": src.title, "description": a.description, "datePublished": date_of(src.about.created), "keywords": list(a.keywords or ())}
     root.update((key, value) for key, value in given.items() if value)
     license_, author, cited = _license(a.license), _author(a.collaboration), _citations(links(a))
     refs = {"license": license_, "author": author, "citation": cited}

@@ -46,7 +46,7 @@ def metadata(src: Source, deposit: Deposit) -> dict[str, Any]:
         "notes": f"heparch bundle identity {src.identity} (sha256 of data/manifest.json; check it with 'arch verify')",
     }
     optional = {
-        "publication_date": date_of(src.manifest.created),
+        "publication_date": date_of(src.about.created),
         "doi": deposit.doi,
         "license": (a.license or "").lower(),  # Zenodo's license ids are the SPDX ids in lower case
         "keywords": list(a.keywords or ()),
