@@ -29,10 +29,15 @@ FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-o )")
 #: What is left: hints naming boolean flags (--force, --allow-failures, --compare-simplified) or other
 #: commands' flags ('arch verify --help', --template, --interface), which the parameter form
 #: (``name=value``) cannot say; hints in the middle of a message not converted yet (analysis.py's
-#: 'give the patchset with --patchset PS.json', inputs.py's 'goes with --patchset': each can say
-#: ``patchset=PS.json`` with ``option="patchset"``); arch.yaml's
+#: 'give the patchset with --patchset PS.json': it can say ``patchset=PS.json`` with
+#: ``option="patchset"``); arch.yaml's
 #: commented template (config.py), which documents the CLI on purpose; and the backends' fit hints
-#: (pyhf_backend.py, fast/backend.py, simplified.py), whose errors are re-raised with the file named.
+#: (fast/backend.py), whose errors are re-raised with the file named. The parameter form works after
+#: the file's name too (``flagged`` rewrites ``name=`` anywhere), but one error maps one parameter:
+#: hints naming several flags stay (backends.py's list of the HistFactory settings a simplified
+#: likelihood refuses; pyhf_backend.py's 'did you forget --patch or --point?' and 'give the signal with
+#: --patch or --patchset and --point'), as does pyhf_backend.py's q~mu note, a recorded result's note
+#: (in claims and replay reports), not an error the CLI rewrites.
 REMAINING: dict[str, int] = {
     "analysis.py": 5,
     "build.py": 2,
@@ -42,9 +47,7 @@ REMAINING: dict[str, int] = {
     "export/datacite.py": 4,
     "infer/backends.py": 1,
     "infer/fast/backend.py": 1,
-    "infer/inputs.py": 1,
-    "infer/pyhf_backend.py": 4,
-    "infer/simplified.py": 3,
+    "infer/pyhf_backend.py": 3,
     "init.py": 1,
     "reinterpret/run.py": 1,
     "reinterpret/signal.py": 4,

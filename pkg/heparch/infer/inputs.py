@@ -232,7 +232,10 @@ def patch_files(files: Sequence[Path]) -> list[tuple[Patch, str]]:
     for f in files:
         ops = read_json(Path(f), "RFC 6902 patch")
         if not isinstance(ops, list):
-            raise InferenceInputError(f"{f}: not an RFC 6902 patch (a JSON array of operations); a patchset goes with --patchset and --point")
+            raise InferenceInputError(
+                f"{f}: not an RFC 6902 patch (a JSON array of operations); a patchset goes with patchset=PS.json (and the point to take from it)",
+                option="patchset",
+            )
         out.append((ops, str(f)))
     return out
 

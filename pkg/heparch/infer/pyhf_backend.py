@@ -390,7 +390,9 @@ class PyhfModel:
         bounds = [(float(lo), float(hi)) for lo, hi in self.pdf.config.suggested_bounds()]
         lo, hi = self.poi_bounds
         if mu is not None and mu < lo:
-            raise InferenceInputError(f"mu={mu:g} is below the POI's lower bound {lo:g}: choose mu inside the bounds or set --poi-bounds")
+            raise InferenceInputError(
+                f"mu={mu:g} is below the POI's lower bound {lo:g}: choose mu inside the bounds or set poi_bounds=LOWER,UPPER", option="poi_bounds"
+            )
         bounds[self._poi] = (lo, hi if mu is None else max(hi, float(mu)))
         return bounds
 

@@ -129,11 +129,12 @@ class SimplifiedBackend:
 def _check_settings(settings: Settings) -> None:
     if settings.test_stat != "qtilde":
         raise InferenceInputError(
-            f"--test-stat {settings.test_stat}: the simplified backend computes qtilde (spey 0.2.7's conventions); use --test-stat qtilde"
+            f"test_stat {settings.test_stat}: the simplified backend computes qtilde (spey 0.2.7's conventions); use test_stat=qtilde", option="test_stat"
         )
     if settings.poi_bounds is not None and settings.poi_bounds[0] != 0.0:
         raise InferenceInputError(
-            f"--poi-bounds {settings.poi_bounds[0]:g},{settings.poi_bounds[1]:g}: the simplified backend bounds mu below by 0 (spey 0.2.7's q~mu); give a lower bound of 0"
+            f"poi_bounds {settings.poi_bounds[0]:g},{settings.poi_bounds[1]:g}: the simplified backend bounds mu below by 0 (spey 0.2.7's q~mu); give a lower bound of 0",
+            option="poi_bounds",
         )
 
 
