@@ -150,15 +150,20 @@ def checked_cls(mu: float, values: Sequence[float], qmu_a: float, *, backend: st
     Raises :class:`DegenerateResult` when q_mu,A is 0 or not finite (pyhf divides by its
     square root) or when a CLs value is not finite.
     """
+    _require_asimov_statistic(mu, qmu_a, backend)
+    bad = [f"{name} = {v!r}" for name, v in zip(CLS_NAMES, values, strict=True) if not math.isfinite(v)]
+    if bad:
+        raise DegenerateResult(f"{backend}: CLs at mu={mu:g} is not a number ({', '.join(bad)}; q_mu,A = {qmu_a:g})")
+    return tuple(name for name, v in zip(CLS_NAMES, values, strict=True) if v == 0.0)
+
+
+def _require_asimov_statistic(mu: float, qmu_a: float, backend: str) -> None:
+    """q_mu,A must be finite and > 0: pyhf divides by its square root."""
     if not (math.isfinite(qmu_a) and qmu_a > 0.0):
         raise DegenerateResult(
             f"{backend}: the Asimov test statistic q_mu,A = {qmu_a:g} at mu={mu:g}: the expected data do not depend on mu "
             "(mu = 0, a signal of zero yield, or fits stopped at a POI bound), so CLs is not defined there"
         )
-    bad = [f"{name} = {v!r}" for name, v in zip(CLS_NAMES, values, strict=True) if not math.isfinite(v)]
-    if bad:
-        raise DegenerateResult(f"{backend}: CLs at mu={mu:g} is not a number ({', '.join(bad)}; q_mu,A = {qmu_a:g})")
-    return tuple(name for name, v in zip(CLS_NAMES, values, strict=True) if v == 0.0)
 
 
 def underflow_note(names: Sequence[str], qmu_a: float) -> str:
@@ -264,16 +269,22 @@ class Hypotest:
         the mirror start."""
         found: dict[str, Minimum | Exception] = {"nominal": nominal if nominal is not None else self._try(data, self.init, poi)}
         tried: list[list[float]] = [self._start(self.init, poi)]
-        others = {"warm": self._start(warm, poi)} if self.second_starts else {}
-        first = found["nominal"]
-        if isinstance(first, Minimum) and (mirror or self.mirror) and self.second_starts:
-            others["mirror"] = self._start(self._mirrored(first.pars), poi)
-        for label, x0 in others.items():
+        for label, x0 in self._other_starts(found["nominal"], poi, warm, mirror=mirror).items():
             if x0 not in tried:
                 tried.append(x0)
                 with _quiet_pyhf():  # a start that fails is recorded, not logged by pyhf as an error
                     found[label] = self._try(data, x0, poi)
         return self._keep(what, found)
+
+    def _other_starts(self, first: Minimum | Exception, poi: float | None, warm: Any, *, mirror: bool) -> dict[str, list[float]]:
+        """The starts after the nominal one, by label: ``warm``; the mirror of the nominal minimum
+        ``first`` with ``mirror`` or on a small model; none without second starts."""
+        if not self.second_starts:
+            return {}
+        others = {"warm": self._start(warm, poi)}
+        if isinstance(first, Minimum) and (mirror or self.mirror):
+            others["mirror"] = self._start(self._mirrored(first.pars), poi)
+        return others
 
     def _mirrored(self, pars: Any) -> list[float]:
         """The nominal minimum reflected through the initial values (where a fit from the
