@@ -544,10 +544,23 @@ class PyhfModel:
         return float(-2.0 * self.pdf.logpdf(x, self.data)[0])
 
     def _covariance(self, x: Any, free: Sequence[int]) -> tuple[Any, str]:
+        """The post-fit covariance at ``x`` (zero rows and columns for fixed parameters) and how it was found."""
         import numpy as np
 
-        n = len(x)
-        h = np.array([HESSIAN_STEP * max(1.0, abs(x[i])) for i in range(n)])
+        hess = self._hessian(x, free)
+        cov = np.zeros((len(x), len(x)))
+        if not np.all(np.isfinite(hess)):
+            return cov * np.nan, "covariance unavailable: -ln L is not finite near the best fit"
+        inv, message = _inverse_half(hess)
+        cov[np.ix_(free, free)] = (inv + inv.T) / 2
+        return cov, message
+
+    def _hessian(self, x: Any, free: Sequence[int]) -> Any:
+        """The central finite-difference Hessian of -2 ln L at ``x`` in the ``free`` parameters
+        (steps :data:`HESSIAN_STEP` relative, at least absolute)."""
+        import numpy as np
+
+        h = np.array([HESSIAN_STEP * max(1.0, abs(x[i])) for i in range(len(x))])
         f0 = self._twice_nll(x)
 
         def f(shifts: Mapping[int, float]) -> float:
@@ -563,19 +576,19 @@ class PyhfModel:
             for b in range(a):
                 j = free[b]
                 hess[a, b] = hess[b, a] = (f({i: 1, j: 1}) - f({i: 1, j: -1}) - f({i: -1, j: 1}) + f({i: -1, j: -1})) / (4 * h[i] * h[j])
-        cov = np.zeros((n, n))
-        message = "covariance: inverse of the finite-difference Hessian of -ln L"
-        if not np.all(np.isfinite(hess)):
-            return cov * np.nan, "covariance unavailable: -ln L is not finite near the best fit"
-        try:
-            np.linalg.cholesky(hess)
-        except np.linalg.LinAlgError:
-            message = "covariance: the Hessian of -ln L is not positive definite at the best fit (a parameter at its bound?); pseudo-inverse used"
-            inv = np.linalg.pinv(hess / 2)
-        else:
-            inv = np.linalg.inv(hess / 2)
-        cov[np.ix_(free, free)] = (inv + inv.T) / 2
-        return cov, message
+        return hess
+
+
+def _inverse_half(hess: Any) -> tuple[Any, str]:
+    """The inverse of half the Hessian of -2 ln L (the pseudo-inverse where it is not positive definite), and which."""
+    import numpy as np
+
+    try:
+        np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        message = "covariance: the Hessian of -ln L is not positive definite at the best fit (a parameter at its bound?); pseudo-inverse used"
+        return np.linalg.pinv(hess / 2), message
+    return np.linalg.inv(hess / 2), "covariance: inverse of the finite-difference Hessian of -ln L"
 
 
 class PyhfBackground:
