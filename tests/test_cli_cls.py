@@ -331,7 +331,7 @@ def test_other_bad_inputs(files: dict[str, Path], tmp_path: Path, bundle2: Path)
         (("cls", str(write(tmp_path / "x.json", {"a": 1}))), "not a pyhf workspace nor a simplified likelihood"),
         (("cls", str(files["sl"]), "--point", "A", *PYHF), "--backend pyhf: cannot read a simplified likelihood"),
         (("cls", str(files["ws"]), "--patch", str(files["patch"]), "--backend", "simplified"), "cannot read a HistFactory workspace"),
-        (("cls", str(files["ws"]), "--patch", str(files["ps"])), "not an RFC 6902 patch"),
+        (("cls", str(files["ws"]), "--patch", str(files["ps"])), "not an RFC 6902 patch (a JSON array of operations); a patchset goes with --patchset PS.json"),
         (("cls", str(files["ws"]), "--patch", str(files["patch"]), "--mu", "-1"), "--mu -1.0: must be a finite number >= 0"),
         (("upper-limit", str(files["ws"]), "--patch", str(files["patch"]), "--level", "1.5"), "--level 1.5"),
         (("cls", str(files["ws"]), *PYHF), "give the signal with --patch"),

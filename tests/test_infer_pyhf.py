@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from heparch.cli.main import flagged
 from heparch.errors import DegenerateResult, FitError, InferenceInputError
 from heparch.infer.base import Settings, UpperLimit
 from heparch.infer.limits import NAMES
@@ -293,8 +294,9 @@ def test_qtilde_with_a_lower_bound_other_than_zero_says_it_is_not_cowans() -> No
 
 def test_mu_below_the_poi_lower_bound_is_an_input_error() -> None:
     model = PyhfBackend().background(shapes(), settings=Settings(poi_bounds=(0.5, 10.0))).model()
-    with pytest.raises(InferenceInputError, match=r"mu=0.2 is below the POI's lower bound 0.5"):
+    with pytest.raises(InferenceInputError, match=r"mu=0.2 is below the POI's lower bound 0.5: .* or set poi_bounds=LOWER,UPPER$") as info:
         model.cls(0.2)
+    assert flagged(info.value).endswith("or set --poi-bounds LOWER,UPPER")  # arch names the flag
 
 
 def two_measurements() -> dict[str, Any]:

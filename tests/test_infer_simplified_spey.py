@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from heparch.cli.main import flagged
 from heparch.errors import InferenceInputError
 from heparch.infer.base import Settings
 from heparch.infer.simplified import SimplifiedBackend
@@ -219,11 +220,14 @@ def test_22_bin_correlated_third_moments_match_spey(seed: int) -> None:
 def test_settings_the_engine_cannot_honour_are_refused():
     backend = SimplifiedBackend()
     assert backend.background(LOCAL_MINIMUM, settings=Settings(normsys="code1", poi_bounds=(0.0, 20.0))).form == "quadratic"
-    with pytest.raises(InferenceInputError, match=r"^--test-stat q: the simplified backend computes qtilde") as info:
+    with pytest.raises(InferenceInputError, match=r"^test_stat q: the simplified backend computes qtilde .*; use test_stat=qtilde$") as info:
         backend.background(LOCAL_MINIMUM, settings=Settings(test_stat="q"))
     assert info.value.exit_code == 2
-    with pytest.raises(InferenceInputError, match=r"^--poi-bounds -10,10: the simplified backend bounds mu below by 0"):
+    assert flagged(info.value).startswith("--test-stat q: the simplified backend computes qtilde")  # arch names the flag
+    assert flagged(info.value).endswith("; use --test-stat qtilde")
+    with pytest.raises(InferenceInputError, match=r"^poi_bounds -10,10: the simplified backend bounds mu below by 0") as bounds:
         backend.background(LOCAL_MINIMUM, settings=Settings(poi_bounds=(-10.0, 10.0)))
+    assert flagged(bounds.value).startswith("--poi-bounds -10,10: the simplified backend bounds mu below by 0")
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,6 +11,23 @@ from heparch.errors import InferenceInputError
 
 def finite_vector(values: Any, where: str, *, nonnegative: bool = False) -> np.ndarray:
     """``values`` as a 1-d float array; InferenceInputError naming ``where`` (a JSON path) otherwise."""
+    arr = _flat_numbers(values, where)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise InferenceInputError(f"{where}[{bad[0]}]: {float(arr[bad[0]])!r} is not a finite number")
+    if nonnegative:
+        _refuse_negative(arr, where)
+    return arr
+
+
+def _refuse_negative(arr: np.ndarray, where: str) -> None:
+    neg = np.flatnonzero(arr < 0)
+    if neg.size:
+        raise InferenceInputError(f"{where}[{neg[0]}]: negative rate {float(arr[neg[0]])!r}")
+
+
+def _flat_numbers(values: Any, where: str) -> np.ndarray:
+    """``values`` (a non-empty JSON list) as a flat float array."""
     if not isinstance(values, (list, tuple)) or not values:
         raise InferenceInputError(f"{where}: expected a non-empty list of numbers")
     try:
@@ -19,11 +36,4 @@ def finite_vector(values: Any, where: str, *, nonnegative: bool = False) -> np.n
         raise InferenceInputError(f"{where}: expected a list of numbers") from None
     if arr.ndim != 1:
         raise InferenceInputError(f"{where}: expected a flat list of numbers")
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise InferenceInputError(f"{where}[{bad[0]}]: {float(arr[bad[0]])!r} is not a finite number")
-    if nonnegative:
-        neg = np.flatnonzero(arr < 0)
-        if neg.size:
-            raise InferenceInputError(f"{where}[{neg[0]}]: negative rate {float(arr[neg[0]])!r}")
     return arr

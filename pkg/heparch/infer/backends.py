@@ -37,10 +37,14 @@ KINDS: Final[Mapping[str, tuple[str, ...]]] = {
 _KIND_NAMES: Final = {"workspace": "a HistFactory workspace", "simplified": "a simplified likelihood"}
 
 
-def get(name: str) -> Backend:
-    """A new instance of the backend ``name``; :class:`MissingBackend` when it cannot be imported."""
+def _require_known(name: str) -> None:
     if name not in BACKENDS:
         raise InputError(f"backend {name!r}: unknown backend; choose one of {', '.join(BACKENDS)}", option="backend")
+
+
+def get(name: str) -> Backend:
+    """A new instance of the backend ``name``; :class:`MissingBackend` when it cannot be imported."""
+    _require_known(name)
     module_name, cls_name = BACKENDS[name]
     try:
         module = importlib.import_module(module_name)
@@ -114,8 +118,7 @@ def choose(
 def _requested(kind: str, spec: Mapping[str, Any], requested: str, settings: Settings | None, factory: Callable[[str], Backend]) -> Choice:
     """The backend the user named, when it can read ``kind`` and handle this model and settings."""
     allowed = KINDS[kind]
-    if requested not in BACKENDS:
-        raise InputError(f"backend {requested!r}: unknown backend; choose one of {', '.join(BACKENDS)}", option="backend")
+    _require_known(requested)
     if requested not in allowed:
         raise InputError(f"backend {requested}: cannot read {_KIND_NAMES[kind]}; use backend={' or '.join(allowed)}", option="backend")
     backend = factory(requested)
@@ -164,16 +167,25 @@ def background_args(kind: str, settings: Settings | None) -> dict[str, Any]:
 def prepare(inputs: Inputs, requested: str | None = None, *, settings: Settings | None = None, factory: Callable[[str], Backend] = get) -> tuple[Choice, Model]:
     """The backend for ``inputs`` (see :func:`choose`) and the model of its signal point."""
     if inputs.kind == "workspace":
-        spec = inputs.patched() if requested is None or requested == "fast" else inputs.spec
-        settings = as_given(settings, inputs.spec) if settings is not None else None
-        choice = choose("workspace", spec, requested, settings=settings, factory=factory)
-        model = choice.backend.background(inputs.spec, **background_args("workspace", settings)).model(inputs.patches)
-    else:
-        if settings is not None and settings != Settings():
-            raise InputError(
-                "--test-stat, --normsys-interp, --histosys-interp, --poi-bounds and --measurement apply to HistFactory workspaces; "
-                "a simplified likelihood is computed as spey does (qtilde); drop them"
-            )
-        choice = choose("simplified", inputs.spec, requested, factory=factory)
-        model = choice.backend.background(inputs.spec).model(signal=inputs.signal)
-    return choice, model
+        return _prepare_workspace(inputs, requested, settings, factory)
+    return _prepare_simplified(inputs, requested, settings, factory)
+
+
+def _prepare_workspace(inputs: Inputs, requested: str | None, settings: Settings | None, factory: Callable[[str], Backend]) -> tuple[Choice, Model]:
+    """A workspace's backend (chosen on the patched workspace where ``fast`` may be chosen) and
+    the model of its patches, with the settings as the workspace gives them."""
+    spec = inputs.patched() if requested is None or requested == "fast" else inputs.spec
+    settings = as_given(settings, inputs.spec) if settings is not None else None
+    choice = choose("workspace", spec, requested, settings=settings, factory=factory)
+    return choice, choice.backend.background(inputs.spec, **background_args("workspace", settings)).model(inputs.patches)
+
+
+def _prepare_simplified(inputs: Inputs, requested: str | None, settings: Settings | None, factory: Callable[[str], Backend]) -> tuple[Choice, Model]:
+    """A simplified likelihood's backend and the model of its signal; HistFactory settings refused."""
+    if settings is not None and settings != Settings():
+        raise InputError(
+            "--test-stat, --normsys-interp, --histosys-interp, --poi-bounds and --measurement apply to HistFactory workspaces; "
+            "a simplified likelihood is computed as spey does (qtilde); drop them"
+        )
+    choice = choose("simplified", inputs.spec, requested, factory=factory)
+    return choice, choice.backend.background(inputs.spec).model(signal=inputs.signal)

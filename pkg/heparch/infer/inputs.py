@@ -104,14 +104,7 @@ class _Constants:
 
 def read_json(path: Path, what: str) -> Any:
     """The JSON file ``path`` (a ``what``), NaN and infinities refused."""
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file (the {what})") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a {what} file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    text = _read_bytes(path, what)
     constants = _Constants()
     try:
         obj = json.loads(text, parse_constant=constants)
@@ -124,19 +117,36 @@ def read_json(path: Path, what: str) -> Any:
     return obj
 
 
+def _read_bytes(path: Path, what: str) -> bytes:
+    """The file's bytes; an InputError naming the file and the ``what`` when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file (the {what})") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a {what} file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+
+
 def _nonfinite(obj: Any, path: str = "$") -> str | None:
-    """JSON path of the first NaN or infinite number in ``obj``."""
+    """JSON path of the first NaN or infinite number in ``obj`` (depth first, in document order)."""
     stack: list[tuple[Any, str]] = [(obj, path)]
     while stack:
         node, where = stack.pop()
-        if isinstance(node, float):
-            if not math.isfinite(node):
-                return where
-        elif isinstance(node, dict):
-            stack.extend((v, f"{where}.{k}") for k, v in reversed(list(node.items())))
-        elif isinstance(node, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(node))))
+        if isinstance(node, float) and not math.isfinite(node):
+            return where
+        stack.extend(_children(node, where))
     return None
+
+
+def _children(node: Any, where: str) -> list[tuple[Any, str]]:
+    """The members of a JSON object or array with their paths, last first (for a stack)."""
+    if isinstance(node, dict):
+        return [(v, f"{where}.{k}") for k, v in reversed(list(node.items()))]
+    if isinstance(node, list):
+        return [(v, f"{where}[{i}]") for i, v in reversed(list(enumerate(node)))]
+    return []
 
 
 def require_finite(obj: Any, location: str, what: str) -> None:
@@ -232,7 +242,10 @@ def patch_files(files: Sequence[Path]) -> list[tuple[Patch, str]]:
     for f in files:
         ops = read_json(Path(f), "RFC 6902 patch")
         if not isinstance(ops, list):
-            raise InferenceInputError(f"{f}: not an RFC 6902 patch (a JSON array of operations); a patchset goes with --patchset and --point")
+            raise InferenceInputError(
+                f"{f}: not an RFC 6902 patch (a JSON array of operations); a patchset goes with patchset=PS.json (and the point to take from it)",
+                option="patchset",
+            )
         out.append((ops, str(f)))
     return out
 

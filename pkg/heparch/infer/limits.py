@@ -39,6 +39,15 @@ def _limit(values: Callable[[float], tuple[float, ...]], i: int, lo: float, hi: 
     return float(brentq(lambda mu: values(mu)[i] - level, a, hi, rtol=rtol, xtol=1e-12 * hi))
 
 
+def _bracket(values: Callable[[float], tuple[float, ...]], hi: float, cap: float, level: float) -> tuple[float, float]:
+    """The POI interval to search: the upper bound ``hi`` doubled until every curve is below
+    ``level`` there (or it reaches ``cap``), the lower end the last bound tried (at first hi * 1e-6)."""
+    lo = hi * 1e-6
+    while max(values(hi)) > level and hi < cap:
+        lo, hi = hi, min(2 * hi, cap)
+    return lo, hi
+
+
 def upper_limit(
     cls_at: Callable[[float], CLsResult],
     *,
@@ -57,10 +66,7 @@ def upper_limit(
             cache[mu] = _values(cls_at(mu))
         return cache[mu]
 
-    hi = float(upper_bound)
-    lo = hi * 1e-6
-    while max(values(hi)) > level and hi < cap:  # widen until every curve is below level (or the cap)
-        lo, hi = hi, min(2 * hi, cap)
+    lo, hi = _bracket(values, float(upper_bound), cap, level)
     limits = [_limit(values, i, lo, hi, level=level, rtol=rtol) for i in range(len(NAMES))]
     above = [name for name, limit in zip(NAMES, limits, strict=True) if limit == math.inf]
     return UpperLimit(

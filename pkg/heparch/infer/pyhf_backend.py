@@ -150,15 +150,20 @@ def checked_cls(mu: float, values: Sequence[float], qmu_a: float, *, backend: st
     Raises :class:`DegenerateResult` when q_mu,A is 0 or not finite (pyhf divides by its
     square root) or when a CLs value is not finite.
     """
+    _require_asimov_statistic(mu, qmu_a, backend)
+    bad = [f"{name} = {v!r}" for name, v in zip(CLS_NAMES, values, strict=True) if not math.isfinite(v)]
+    if bad:
+        raise DegenerateResult(f"{backend}: CLs at mu={mu:g} is not a number ({', '.join(bad)}; q_mu,A = {qmu_a:g})")
+    return tuple(name for name, v in zip(CLS_NAMES, values, strict=True) if v == 0.0)
+
+
+def _require_asimov_statistic(mu: float, qmu_a: float, backend: str) -> None:
+    """q_mu,A must be finite and > 0: pyhf divides by its square root."""
     if not (math.isfinite(qmu_a) and qmu_a > 0.0):
         raise DegenerateResult(
             f"{backend}: the Asimov test statistic q_mu,A = {qmu_a:g} at mu={mu:g}: the expected data do not depend on mu "
             "(mu = 0, a signal of zero yield, or fits stopped at a POI bound), so CLs is not defined there"
         )
-    bad = [f"{name} = {v!r}" for name, v in zip(CLS_NAMES, values, strict=True) if not math.isfinite(v)]
-    if bad:
-        raise DegenerateResult(f"{backend}: CLs at mu={mu:g} is not a number ({', '.join(bad)}; q_mu,A = {qmu_a:g})")
-    return tuple(name for name, v in zip(CLS_NAMES, values, strict=True) if v == 0.0)
 
 
 def underflow_note(names: Sequence[str], qmu_a: float) -> str:
@@ -264,16 +269,22 @@ class Hypotest:
         the mirror start."""
         found: dict[str, Minimum | Exception] = {"nominal": nominal if nominal is not None else self._try(data, self.init, poi)}
         tried: list[list[float]] = [self._start(self.init, poi)]
-        others = {"warm": self._start(warm, poi)} if self.second_starts else {}
-        first = found["nominal"]
-        if isinstance(first, Minimum) and (mirror or self.mirror) and self.second_starts:
-            others["mirror"] = self._start(self._mirrored(first.pars), poi)
-        for label, x0 in others.items():
+        for label, x0 in self._other_starts(found["nominal"], poi, warm, mirror=mirror).items():
             if x0 not in tried:
                 tried.append(x0)
                 with _quiet_pyhf():  # a start that fails is recorded, not logged by pyhf as an error
                     found[label] = self._try(data, x0, poi)
         return self._keep(what, found)
+
+    def _other_starts(self, first: Minimum | Exception, poi: float | None, warm: Any, *, mirror: bool) -> dict[str, list[float]]:
+        """The starts after the nominal one, by label: ``warm``; the mirror of the nominal minimum
+        ``first`` with ``mirror`` or on a small model; none without second starts."""
+        if not self.second_starts:
+            return {}
+        others = {"warm": self._start(warm, poi)}
+        if isinstance(first, Minimum) and (mirror or self.mirror):
+            others["mirror"] = self._start(self._mirrored(first.pars), poi)
+        return others
 
     def _mirrored(self, pars: Any) -> list[float]:
         """The nominal minimum reflected through the initial values (where a fit from the
@@ -390,7 +401,9 @@ class PyhfModel:
         bounds = [(float(lo), float(hi)) for lo, hi in self.pdf.config.suggested_bounds()]
         lo, hi = self.poi_bounds
         if mu is not None and mu < lo:
-            raise InferenceInputError(f"mu={mu:g} is below the POI's lower bound {lo:g}: choose mu inside the bounds or set --poi-bounds")
+            raise InferenceInputError(
+                f"mu={mu:g} is below the POI's lower bound {lo:g}: choose mu inside the bounds or set poi_bounds=LOWER,UPPER", option="poi_bounds"
+            )
         bounds[self._poi] = (lo, hi if mu is None else max(hi, float(mu)))
         return bounds
 
@@ -531,10 +544,23 @@ class PyhfModel:
         return float(-2.0 * self.pdf.logpdf(x, self.data)[0])
 
     def _covariance(self, x: Any, free: Sequence[int]) -> tuple[Any, str]:
+        """The post-fit covariance at ``x`` (zero rows and columns for fixed parameters) and how it was found."""
         import numpy as np
 
-        n = len(x)
-        h = np.array([HESSIAN_STEP * max(1.0, abs(x[i])) for i in range(n)])
+        hess = self._hessian(x, free)
+        cov = np.zeros((len(x), len(x)))
+        if not np.all(np.isfinite(hess)):
+            return cov * np.nan, "covariance unavailable: -ln L is not finite near the best fit"
+        inv, message = _inverse_half(hess)
+        cov[np.ix_(free, free)] = (inv + inv.T) / 2
+        return cov, message
+
+    def _hessian(self, x: Any, free: Sequence[int]) -> Any:
+        """The central finite-difference Hessian of -2 ln L at ``x`` in the ``free`` parameters
+        (steps :data:`HESSIAN_STEP` relative, at least absolute)."""
+        import numpy as np
+
+        h = np.array([HESSIAN_STEP * max(1.0, abs(x[i])) for i in range(len(x))])
         f0 = self._twice_nll(x)
 
         def f(shifts: Mapping[int, float]) -> float:
@@ -550,19 +576,19 @@ class PyhfModel:
             for b in range(a):
                 j = free[b]
                 hess[a, b] = hess[b, a] = (f({i: 1, j: 1}) - f({i: 1, j: -1}) - f({i: -1, j: 1}) + f({i: -1, j: -1})) / (4 * h[i] * h[j])
-        cov = np.zeros((n, n))
-        message = "covariance: inverse of the finite-difference Hessian of -ln L"
-        if not np.all(np.isfinite(hess)):
-            return cov * np.nan, "covariance unavailable: -ln L is not finite near the best fit"
-        try:
-            np.linalg.cholesky(hess)
-        except np.linalg.LinAlgError:
-            message = "covariance: the Hessian of -ln L is not positive definite at the best fit (a parameter at its bound?); pseudo-inverse used"
-            inv = np.linalg.pinv(hess / 2)
-        else:
-            inv = np.linalg.inv(hess / 2)
-        cov[np.ix_(free, free)] = (inv + inv.T) / 2
-        return cov, message
+        return hess
+
+
+def _inverse_half(hess: Any) -> tuple[Any, str]:
+    """The inverse of half the Hessian of -2 ln L (the pseudo-inverse where it is not positive definite), and which."""
+    import numpy as np
+
+    try:
+        np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        message = "covariance: the Hessian of -ln L is not positive definite at the best fit (a parameter at its bound?); pseudo-inverse used"
+        return np.linalg.pinv(hess / 2), message
+    return np.linalg.inv(hess / 2), "covariance: inverse of the finite-difference Hessian of -ln L"
 
 
 class PyhfBackground:

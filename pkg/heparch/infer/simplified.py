@@ -129,11 +129,12 @@ class SimplifiedBackend:
 def _check_settings(settings: Settings) -> None:
     if settings.test_stat != "qtilde":
         raise InferenceInputError(
-            f"--test-stat {settings.test_stat}: the simplified backend computes qtilde (spey 0.2.7's conventions); use --test-stat qtilde"
+            f"test_stat {settings.test_stat}: the simplified backend computes qtilde (spey 0.2.7's conventions); use test_stat=qtilde", option="test_stat"
         )
     if settings.poi_bounds is not None and settings.poi_bounds[0] != 0.0:
         raise InferenceInputError(
-            f"--poi-bounds {settings.poi_bounds[0]:g},{settings.poi_bounds[1]:g}: the simplified backend bounds mu below by 0 (spey 0.2.7's q~mu); give a lower bound of 0"
+            f"poi_bounds {settings.poi_bounds[0]:g},{settings.poi_bounds[1]:g}: the simplified backend bounds mu below by 0 (spey 0.2.7's q~mu); give a lower bound of 0",
+            option="poi_bounds",
         )
 
 
@@ -233,20 +234,24 @@ def _theta_bounds(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarr
     hi = np.full_like(a, np.inf)
     disc = b**2 - 4.0 * a * c
     for i in range(a.size):
-        if c[i] == 0.0:
-            lo[i] = -a[i] / b[i]
-            continue
-        if disc[i] < 0.0:
-            if c[i] < 0.0:
-                raise InferenceInputError(f"$.third_moments[{i}]: the quadratic background rate of bin {i} is negative for every theta")
-            continue
-        q = -0.5 * (b[i] + math.sqrt(disc[i]))  # roots q/c and a/q (b >= 0)
-        if q == 0.0:
-            continue
-        lo[i] = a[i] / q
-        if c[i] < 0.0:
-            lo[i], hi[i] = min(a[i] / q, q / c[i]), max(a[i] / q, q / c[i])
+        lo[i], hi[i] = _bin_interval(a[i], b[i], c[i], disc[i], i)
     return lo, hi
+
+
+def _bin_interval(a: Any, b: Any, c: Any, disc: Any, i: int) -> tuple[Any, Any]:
+    """The interval of :func:`_theta_bounds` for bin ``i`` (numpy scalars, as the arrays hold them)."""
+    if c == 0.0:
+        return -a / b, np.inf
+    if disc < 0.0:
+        if c < 0.0:
+            raise InferenceInputError(f"$.third_moments[{i}]: the quadratic background rate of bin {i} is negative for every theta")
+        return -np.inf, np.inf
+    q = -0.5 * (b + math.sqrt(disc))  # roots q/c and a/q (b >= 0)
+    if q == 0.0:
+        return -np.inf, np.inf
+    if c < 0.0:
+        return min(a / q, q / c), max(a / q, q / c)
+    return a / q, np.inf
 
 
 def _rate_coefficients(m1: np.ndarray, m2: np.ndarray, m3: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -267,6 +272,30 @@ def _rate_coefficients(m1: np.ndarray, m2: np.ndarray, m3: np.ndarray | None) ->
     return a, b, c, rho
 
 
+def _quadratic_warnings(m2: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> list[str]:
+    """What the quadratic form computes but is unusual: a negative discriminant in eq. (2.12)
+    (its absolute value is used), a negative background rate at theta = 0."""
+    warnings = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        negative_discriminant = bool(np.any(np.outer(c, c) * m2 * 8.0 + np.outer(b, b) ** 2 < 0))
+    if negative_discriminant:
+        warnings.append("$.third_moments: eq. (2.12) has a negative discriminant for some bin pairs; its absolute value is used, as spey 0.2.7 does")
+    if np.any(a < 0):
+        i = int(np.flatnonzero(a < 0)[0])
+        warnings.append(f"$.third_moments[{i}]: A_i = m1_i - C_i < 0: the background rate at theta_i = 0 is negative")
+    return warnings
+
+
+def _inverse_and_logdet(rho: np.ndarray) -> tuple[np.ndarray, float]:
+    """rho^-1 (symmetrised) and ln det rho, by Cholesky; refused when rho is not positive definite."""
+    try:
+        factor = scipy.linalg.cho_factor(rho, lower=True)
+    except np.linalg.LinAlgError:
+        raise InferenceInputError("$.third_moments: the correlation matrix rho of the quadratic form (eq. 2.12) is not positive definite") from None
+    inv = np.asarray(scipy.linalg.cho_solve(factor, np.eye(rho.shape[0])))
+    return 0.5 * (inv + inv.T), 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+
+
 class SimplifiedBackground:
     """A simplified likelihood prepared once: coefficients, constraint, bounds.
 
@@ -280,26 +309,13 @@ class SimplifiedBackground:
         self.observed: np.ndarray = parsed["observed"]
         self.signals: dict[str, np.ndarray] = parsed["signals"]
         m1, m2, m3 = parsed["background"], parsed["covariance"], parsed["third_moments"]
-        n = m1.size
         self.form = "linear" if m3 is None else "quadratic"
-        self.a, self.b, self.c, rho = _rate_coefficients(m1, m2, m3)
-        with np.errstate(over="ignore", invalid="ignore"):
-            negative_discriminant = m3 is not None and bool(np.any(np.outer(self.c, self.c) * m2 * 8.0 + np.outer(self.b, self.b) ** 2 < 0))
-        if negative_discriminant:
-            self.warnings.append("$.third_moments: eq. (2.12) has a negative discriminant for some bin pairs; its absolute value is used, as spey 0.2.7 does")
-        try:
-            factor = scipy.linalg.cho_factor(rho, lower=True)
-        except np.linalg.LinAlgError:
-            raise InferenceInputError("$.third_moments: the correlation matrix rho of the quadratic form (eq. 2.12) is not positive definite") from None
-        self.rho = rho
-        self.rho_inv: np.ndarray = np.asarray(scipy.linalg.cho_solve(factor, np.eye(n)))
-        self.rho_inv = 0.5 * (self.rho_inv + self.rho_inv.T)
-        self.logdet_rho = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+        self.a, self.b, self.c, self.rho = _rate_coefficients(m1, m2, m3)
+        if m3 is not None:
+            self.warnings += _quadratic_warnings(m2, self.a, self.b, self.c)
+        self.rho_inv, self.logdet_rho = _inverse_and_logdet(self.rho)
         self.lo, self.hi = _theta_bounds(self.a, self.b, self.c)
-        if m3 is not None and np.any(self.a < 0):
-            i = int(np.flatnonzero(self.a < 0)[0])
-            self.warnings.append(f"$.third_moments[{i}]: A_i = m1_i - C_i < 0: the background rate at theta_i = 0 is negative")
-        self.n_bins = n
+        self.n_bins = m1.size
         self.settings = {**SETTINGS, "form": self.form}
 
     def model(self, patches: Sequence[Sequence[Mapping[str, Any]]] = (), *, signal: str | None = None) -> SimplifiedModel:
@@ -596,11 +612,7 @@ class SimplifiedModel:
         nll = {name: 0.5 * f.twice_nll + self._constant(data.n) for _, name, f in converged}
         if max(nll.values()) - min(nll.values()) > MULTIMODAL_TOL:
             self._modes[key] = {"fit": _describe(key), "-lnL": nll}
-        distinct: dict[str, _Fit] = {}
-        for _, name, f in converged:
-            if not any(_same_minimum(f, g) for g in distinct.values()):
-                distinct[name] = f
-        return converged[0][2], distinct
+        return converged[0][2], _distinct([(name, f) for _, name, f in converged])
 
     def _from_starts(self, data: _Data, starts: list[tuple[str, float, np.ndarray]], *, free_mu: bool) -> dict[str, _Fit]:
         """A fit from each start that can be fitted, by start name; the first start's error when none can."""
@@ -662,11 +674,9 @@ class SimplifiedModel:
         """The fit at fixed ``mu`` to the observed data (mu's covariance row is zero)."""
         return self._result(self._conditional("obs", self._obs, float(mu)), fixed_mu=True)
 
-    def _result(self, fit: _Fit, *, fixed_mu: bool) -> FitResult:
-        n = self.bkg.n_bins
-        names = ("mu", *(f"theta_{i}" for i in range(n)))
-        cov = np.zeros((n + 1, n + 1))
-        if fit.hessian is None:  # conditional fits do not keep theirs
+    def _hessian_at(self, fit: _Fit) -> np.ndarray:
+        """The Hessian at the end of ``fit`` (computed here for a conditional fit, which does not keep its own)."""
+        if fit.hessian is None:
             data = self._obs
             pt = self._point(fit.mu, fit.theta, data)
             if pt is not None:
@@ -674,23 +684,45 @@ class SimplifiedModel:
                 fit.hessian = self._hessian(pt, False)
         if fit.hessian is None:
             raise FitError(f"simplified likelihood, signal {self.signal_name!r}: the fit ended outside the domain")
-        h: np.ndarray = fit.hessian[-n:, -n:] if fixed_mu else fit.hessian
-        try:
-            inv = np.linalg.inv(h)
-        except np.linalg.LinAlgError:
-            inv = np.full(h.shape, np.nan)
-        if fixed_mu:
-            cov[1:, 1:] = inv
-        else:
-            cov = inv
+        hessian: np.ndarray = fit.hessian
+        return hessian
+
+    def _result(self, fit: _Fit, *, fixed_mu: bool) -> FitResult:
+        n = self.bkg.n_bins
+        names = ("mu", *(f"theta_{i}" for i in range(n)))
+        hessian = self._hessian_at(fit)
         return FitResult(
             parameters=names,
             bestfit=np.concatenate(([fit.mu], fit.theta)),
-            covariance=cov,
+            covariance=_covariance_of(hessian, n, fixed_mu=fixed_mu),
             twice_nll=fit.twice_nll + 2.0 * self._constant(self.bkg.observed),
             converged=fit.converged,
             message=f"projected Newton, {fit.iterations} iterations",
         )
+
+
+def _covariance_of(hessian: np.ndarray, n: int, *, fixed_mu: bool) -> np.ndarray:
+    """The post-fit covariance (mu, theta): the inverse Hessian, mu's row and column zero when it
+    was fixed; NaN where the Hessian is singular."""
+    h: np.ndarray = hessian[-n:, -n:] if fixed_mu else hessian
+    try:
+        inv = np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        inv = np.full(h.shape, np.nan)
+    if not fixed_mu:
+        return inv
+    cov = np.zeros((n + 1, n + 1))
+    cov[1:, 1:] = inv
+    return cov
+
+
+def _distinct(fits: Sequence[tuple[str, _Fit]]) -> dict[str, _Fit]:
+    """``fits`` (lowest first) by start, without those that reached the minimum of one before them."""
+    distinct: dict[str, _Fit] = {}
+    for name, f in fits:
+        if not any(_same_minimum(f, g) for g in distinct.values()):
+            distinct[name] = f
+    return distinct
 
 
 def _same_minimum(f: _Fit, g: _Fit) -> bool:

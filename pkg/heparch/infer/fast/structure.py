@@ -24,8 +24,8 @@ with a zero nominal or uncertainty fixed, tau 1), and the measurement's ``inits`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 import numpy as np
 
@@ -105,12 +105,17 @@ def _modifiers(sample: Mapping[str, Any], where: str) -> dict[tuple[str, str], t
     if not isinstance(raw, list):
         raise InferenceInputError(f"{where}.modifiers: expected a list")
     for k, m in enumerate(raw):
-        if not isinstance(m, Mapping) or not isinstance(m.get("name"), str) or not isinstance(m.get("type"), str):
-            raise InferenceInputError(f"{where}.modifiers[{k}]: a modifier needs a string 'name' and 'type'")
-        if m["type"] not in MODIFIER_TYPES:
-            raise InferenceInputError(f"{where}.modifiers[{k}].type: unknown modifier type {m['type']!r} (expected one of {', '.join(MODIFIER_TYPES)})")
+        _check_modifier(m, f"{where}.modifiers[{k}]")
         mods[(m["type"], m["name"])] = (k, m)
     return mods
+
+
+def _check_modifier(m: Any, where: str) -> None:
+    """A modifier is an object with a string ``name`` and a known ``type``."""
+    if not isinstance(m, Mapping) or not isinstance(m.get("name"), str) or not isinstance(m.get("type"), str):
+        raise InferenceInputError(f"{where}: a modifier needs a string 'name' and 'type'")
+    if m["type"] not in MODIFIER_TYPES:
+        raise InferenceInputError(f"{where}.type: unknown modifier type {m['type']!r} (expected one of {', '.join(MODIFIER_TYPES)})")
 
 
 @dataclasses.dataclass
@@ -136,27 +141,37 @@ class _SampleModifiers:
         nid = self.names.setdefault(name, len(self.names))
         where = f"{self.where}.modifiers[{k}].data"
         if mtype == "histosys":
-            if not isinstance(data, Mapping) or "hi_data" not in data or "lo_data" not in data:
-                raise InferenceInputError(f"{where}: histosys needs {{'hi_data': [...], 'lo_data': [...]}}")
-            self.h_k.append(k)
-            self.h_n.append(nid)
-            self.h_hi.append(data["hi_data"])
-            self.h_lo.append(data["lo_data"])
+            self._histosys(nid, k, data, where)
         elif mtype == "normsys":
-            if not isinstance(data, Mapping) or "hi" not in data or "lo" not in data:
-                raise InferenceInputError(f"{where}: normsys needs {{'hi': x, 'lo': y}}")
-            self.n_k.append(k)
-            self.n_n.append(nid)
-            self.n_hl.append((data["hi"], data["lo"]))
+            self._normsys(nid, k, data, where)
         else:
-            if mtype in ("staterror", "shapesys"):
-                # any sign, as pyhf: staterror squares it, shapesys fixes bins where it is <= 0
-                u = _floats(data, where)
-                if u.size != self.nbins:
-                    raise InferenceInputError(f"{where}: {u.size} bins, the sample has {self.nbins}")
-                self.unc.append((mtype, name, u))
-            self.l_n.append(nid)
-            self.l_kind.append(_LIN_KIND[mtype])
+            self._linear(mtype, name, nid, data, where)
+
+    def _histosys(self, nid: int, k: int, data: Any, where: str) -> None:
+        if not isinstance(data, Mapping) or "hi_data" not in data or "lo_data" not in data:
+            raise InferenceInputError(f"{where}: histosys needs {{'hi_data': [...], 'lo_data': [...]}}")
+        self.h_k.append(k)
+        self.h_n.append(nid)
+        self.h_hi.append(data["hi_data"])
+        self.h_lo.append(data["lo_data"])
+
+    def _normsys(self, nid: int, k: int, data: Any, where: str) -> None:
+        if not isinstance(data, Mapping) or "hi" not in data or "lo" not in data:
+            raise InferenceInputError(f"{where}: normsys needs {{'hi': x, 'lo': y}}")
+        self.n_k.append(k)
+        self.n_n.append(nid)
+        self.n_hl.append((data["hi"], data["lo"]))
+
+    def _linear(self, mtype: str, name: str, nid: int, data: Any, where: str) -> None:
+        """A linear factor; staterror and shapesys also keep their uncertainties."""
+        if mtype in ("staterror", "shapesys"):
+            # any sign, as pyhf: staterror squares it, shapesys fixes bins where it is <= 0
+            u = _floats(data, where)
+            if u.size != self.nbins:
+                raise InferenceInputError(f"{where}: {u.size} bins, the sample has {self.nbins}")
+            self.unc.append((mtype, name, u))
+        self.l_n.append(nid)
+        self.l_kind.append(_LIN_KIND[mtype])
 
     def histosys(self, nom: Arr) -> tuple[Arr, Arr]:
         """(hi - nominal, nominal - lo) of every histosys, flattened (modifier, bin)."""
@@ -302,27 +317,23 @@ class Group:
             _block_columns(cols, b, r, c0, gmap)
             c0 += b.nominal.size
             req.add_block(b)
-
-        def cat(parts: list[Arr], dtype: Any = np.int64) -> Arr:
-            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
         return cls(
             blocks=tuple(blocks),
             names=tuple(names),
             row_channel=tuple(b.channel for b in blocks),
-            **{k: cat(v) for k, v in cols.items()},
-            nominal=cat([b.nominal for b in blocks], float),
-            h_up=cat([b.h_up for b in blocks], float),
-            h_dn=cat([b.h_dn for b in blocks], float),
-            n_hi=cat([b.n_hi for b in blocks], float),
-            n_lo=cat([b.n_lo for b in blocks], float),
-            l_kind=cat([b.l_kind for b in blocks]),
+            **{k: _cat(v) for k, v in cols.items()},
+            **{k: _cat([getattr(b, k) for b in blocks], float) for k in _FLOAT_COLUMNS},
+            l_kind=_cat([b.l_kind for b in blocks]),
             families=req.families,
             shapefactor_n=req.shapefactor_n,
             shapesys=req.shapesys,
             stat_channels=req.stat_channels,
             stat_unc=req.stat_unc,
         )
+
+
+#: the float columns of a block, concatenated as they are into a group's
+_FLOAT_COLUMNS: tuple[str, ...] = ("nominal", "h_up", "h_dn", "n_hi", "n_lo")
 
 
 def _block_columns(cols: dict[str, list[Arr]], b: SampleBlock, r: int, c0: int, gmap: Arr) -> None:
@@ -402,9 +413,10 @@ class _ParSet:
     inits: list[float]
     bounds: list[tuple[float, float]]
     fixed: list[bool]
-    aux: list[float] | None = None
-    sigmas: list[float] | None = None
-    tau: list[float] | None = None
+    #: the constraint: auxiliary data, Gaussian widths, Poisson scales (empty where unused)
+    aux: list[float] = dataclasses.field(default_factory=list)
+    sigmas: list[float] = dataclasses.field(default_factory=list)
+    tau: list[float] = dataclasses.field(default_factory=list)
     where: str = ""
 
 
@@ -421,47 +433,67 @@ def _user_config(measurement: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]
 
 
 def _apply_user(ps: _ParSet, name: str, user: Mapping[str, Any] | None) -> None:
-    if not user:
-        return
-    where = f"measurement parameter {name!r}"
+    """The measurement's configuration of the parameter ``name`` over pyhf's defaults, key by key."""
+    for key, apply in _USER_KEYS.items():
+        if user and key in user:
+            apply(ps, user[key], f"measurement parameter {name!r}")
 
-    def vec(key: str, n: int) -> list[Any] | None:
-        if key not in user:
-            return None
-        v = user[key]
-        if not isinstance(v, list) or len(v) != n:
-            raise InferenceInputError(f"{where}: {key} needs {n} values, got {v!r}")
-        return v
 
-    inits = vec("inits", ps.n)
-    if inits is not None:
-        ps.inits = [float(x) for x in inits]
-    bounds = vec("bounds", ps.n)
-    if bounds is not None:
-        try:
-            ps.bounds = [(float(b[0]), float(b[1])) for b in bounds]
-        except (TypeError, ValueError, IndexError):
-            raise InferenceInputError(f"{where}: bounds must be [[lo, hi], ...]") from None
-    if "fixed" in user:
-        f = user["fixed"]
-        if isinstance(f, bool):
-            ps.fixed = [f] * ps.n
-        elif isinstance(f, list) and len(f) == ps.n and all(isinstance(x, bool) for x in f):
-            ps.fixed = list(f)
-        else:
-            raise InferenceInputError(f"{where}: fixed must be a boolean or {ps.n} booleans")
-    for key in ("auxdata", "sigmas"):
-        v = vec(key, ps.n)
-        if v is None:
-            continue
-        if ps.family in ("normfactor", "shapefactor"):
-            raise InferenceInputError(f"{where} does not use the {key} attribute")
-        if key == "auxdata":
-            ps.aux = [float(x) for x in v]
-        elif ps.family == "shapesys":
-            raise InferenceInputError(f"{where} does not use the sigmas attribute (shapesys is Poisson-constrained)")
-        else:
-            ps.sigmas = [float(x) for x in v]
+def _user_vector(ps: _ParSet, key: str, v: Any, where: str) -> list[Any]:
+    if not isinstance(v, list) or len(v) != ps.n:
+        raise InferenceInputError(f"{where}: {key} needs {ps.n} values, got {v!r}")
+    return v
+
+
+def _user_inits(ps: _ParSet, v: Any, where: str) -> None:
+    ps.inits = [float(x) for x in _user_vector(ps, "inits", v, where)]
+
+
+def _user_bounds(ps: _ParSet, v: Any, where: str) -> None:
+    bounds = _user_vector(ps, "bounds", v, where)
+    try:
+        ps.bounds = [(float(b[0]), float(b[1])) for b in bounds]
+    except (TypeError, ValueError, IndexError):
+        raise InferenceInputError(f"{where}: bounds must be [[lo, hi], ...]") from None
+
+
+def _user_fixed(ps: _ParSet, f: Any, where: str) -> None:
+    if isinstance(f, bool):
+        ps.fixed = [f] * ps.n
+    elif isinstance(f, list) and len(f) == ps.n and all(isinstance(x, bool) for x in f):
+        ps.fixed = list(f)
+    else:
+        raise InferenceInputError(f"{where}: fixed must be a boolean or {ps.n} booleans")
+
+
+def _constrained(ps: _ParSet, key: str, where: str) -> None:
+    """Only constrained parameters take auxiliary data or widths."""
+    if ps.family in ("normfactor", "shapefactor"):
+        raise InferenceInputError(f"{where} does not use the {key} attribute")
+
+
+def _user_auxdata(ps: _ParSet, v: Any, where: str) -> None:
+    v = _user_vector(ps, "auxdata", v, where)
+    _constrained(ps, "auxdata", where)
+    ps.aux = [float(x) for x in v]
+
+
+def _user_sigmas(ps: _ParSet, v: Any, where: str) -> None:
+    v = _user_vector(ps, "sigmas", v, where)
+    _constrained(ps, "sigmas", where)
+    if ps.family == "shapesys":
+        raise InferenceInputError(f"{where} does not use the sigmas attribute (shapesys is Poisson-constrained)")
+    ps.sigmas = [float(x) for x in v]
+
+
+#: the keys of a parameter's configuration, in the order they are checked and applied
+_USER_KEYS: Final[dict[str, Callable[[_ParSet, Any, str], None]]] = {
+    "inits": _user_inits,
+    "bounds": _user_bounds,
+    "fixed": _user_fixed,
+    "auxdata": _user_auxdata,
+    "sigmas": _user_sigmas,
+}
 
 
 def _layout(channels: Sequence[tuple[str, int]]) -> tuple[list[tuple[str, int]], dict[str, int], int]:
@@ -475,29 +507,45 @@ def _layout(channels: Sequence[tuple[str, int]]) -> tuple[list[tuple[str, int]],
     return order, offsets, nb
 
 
-def _default_set(name: str, fam: str, req: _Requirements, user: Mapping[str, Mapping[str, Any]]) -> _ParSet | None:
-    """The parameter set of modifier family ``fam`` with pyhf's defaults (staterror: None, see
-    :func:`_staterror_sets`)."""
-    if fam == "alpha":
-        return _ParSet(fam, 1, [0.0], [(-5.0, 5.0)], [False], aux=[0.0], sigmas=[1.0])
-    if fam == "normfactor":
-        return _ParSet(fam, 1, [1.0], [(0.0, 10.0)], [False])
-    if fam == "shapefactor":
-        n = req.shapefactor_n[name]
-        return _ParSet(fam, n, [1.0] * n, [(0.0, 10.0)] * n, [False] * n)
-    if fam == "lumi":
-        u = user.get(name, {})
-        missing = [k for k in ("inits", "bounds", "auxdata", "sigmas") if k not in u]
-        if missing:
-            raise InferenceInputError(f"lumi modifier {name!r} needs {', '.join(missing)} in the measurement's parameter configuration")
-        return _ParSet(fam, 1, [0.0], [(0.0, 0.0)], [False], aux=[0.0], sigmas=[1.0])
-    if fam == "shapesys":
-        _, nom, u = req.shapesys[name]
-        valid = (nom > 0) & (u > 0)
-        tau = np.where(valid, nom**2 / np.where(valid, u, 1.0) ** 2, 1.0)
-        n = nom.size
-        return _ParSet(fam, n, [1.0] * n, [(1e-10, 10.0)] * n, [bool(not v) for v in valid], aux=list(tau), tau=list(tau))
-    return None
+def _alpha_set(name: str, req: _Requirements, user: Mapping[str, Mapping[str, Any]]) -> _ParSet:
+    return _ParSet("alpha", 1, [0.0], [(-5.0, 5.0)], [False], aux=[0.0], sigmas=[1.0])
+
+
+def _normfactor_set(name: str, req: _Requirements, user: Mapping[str, Mapping[str, Any]]) -> _ParSet:
+    return _ParSet("normfactor", 1, [1.0], [(0.0, 10.0)], [False])
+
+
+def _shapefactor_set(name: str, req: _Requirements, user: Mapping[str, Mapping[str, Any]]) -> _ParSet:
+    n = req.shapefactor_n[name]
+    return _ParSet("shapefactor", n, [1.0] * n, [(0.0, 10.0)] * n, [False] * n)
+
+
+def _lumi_set(name: str, req: _Requirements, user: Mapping[str, Mapping[str, Any]]) -> _ParSet:
+    """pyhf has no default for lumi: the measurement must configure it all."""
+    u = user.get(name, {})
+    missing = [k for k in ("inits", "bounds", "auxdata", "sigmas") if k not in u]
+    if missing:
+        raise InferenceInputError(f"lumi modifier {name!r} needs {', '.join(missing)} in the measurement's parameter configuration")
+    return _ParSet("lumi", 1, [0.0], [(0.0, 0.0)], [False], aux=[0.0], sigmas=[1.0])
+
+
+def _shapesys_set(name: str, req: _Requirements, user: Mapping[str, Mapping[str, Any]]) -> _ParSet:
+    """tau = (nominal/uncertainty)^2 per bin; bins with a zero nominal or uncertainty fixed, tau 1."""
+    _, nom, u = req.shapesys[name]
+    valid = (nom > 0) & (u > 0)
+    tau = np.where(valid, nom**2 / np.where(valid, u, 1.0) ** 2, 1.0)
+    n = nom.size
+    return _ParSet("shapesys", n, [1.0] * n, [(1e-10, 10.0)] * n, [bool(not v) for v in valid], aux=list(tau), tau=list(tau))
+
+
+#: the parameter set of each modifier family with pyhf's defaults (staterror: see :func:`_staterror_sets`)
+_DEFAULT_SETS: Final[dict[str, Callable[[str, _Requirements, Mapping[str, Mapping[str, Any]]], _ParSet]]] = {
+    "alpha": _alpha_set,
+    "normfactor": _normfactor_set,
+    "shapefactor": _shapefactor_set,
+    "lumi": _lumi_set,
+    "shapesys": _shapesys_set,
+}
 
 
 def _staterror_sets(
@@ -507,34 +555,57 @@ def _staterror_sets(
     over every sample that carries the modifier. Returns each staterror's first element per
     channel."""
     stat_chan_offset: dict[str, dict[str, int]] = {}
-    nom_full: dict[str, Arr] = {}  # sample name -> its nominal over all bins (0 where absent)
-    if req.stat_channels:
-        for g in groups:
-            for b in g.blocks:
-                full = nom_full.setdefault(b.sample, np.zeros(nb))
-                full[offsets[b.channel] : offsets[b.channel] + b.nominal.size] += b.nominal
+    nom_full = _nominals_by_sample(groups, offsets, nb) if req.stat_channels else {}
     unc_by_name: dict[str, list[tuple[str, Arr]]] = {}
     for sname, ch, _smp, v in req.stat_unc:
         unc_by_name.setdefault(sname, []).append((ch, v))
     for name, per_sample in req.stat_channels.items():
-        masks = list(per_sample.values())
-        if any(m != masks[0] for m in masks):
-            raise InferenceInputError(f"staterror {name!r}: the samples that carry it do not cover the same channels (pyhf requires one consistent mask)")
-        chans = sorted(masks[0])
+        chans = _staterror_channels(name, per_sample)
         nomsall = np.sum([nom_full[smp] for smp in per_sample], axis=0)
-        rel2 = np.zeros(nb)
-        for ch, v in unc_by_name.get(name, []):
-            seg = slice(offsets[ch], offsets[ch] + v.size)
-            tot = nomsall[seg]
-            rel2[seg] += np.where(tot > 0, (v / np.where(tot > 0, tot, 1.0)) ** 2, 0.0)
+        rel2 = _relative_variance(unc_by_name.get(name, []), nomsall, offsets)
         bins = np.concatenate([np.arange(offsets[ch], offsets[ch] + nbins_of[ch]) for ch in chans])
-        sig = np.sqrt(rel2[bins])
-        fixed = [bool(x == 0) for x in sig]
-        sig = np.where(sig == 0, 1.0, sig)
-        n = int(bins.size)
-        sets[name] = _ParSet("staterror", n, [1.0] * n, [(1e-10, 10.0)] * n, fixed, aux=[1.0] * n, sigmas=list(sig))
+        sets[name] = _staterror_set(np.sqrt(rel2[bins]))
         stat_chan_offset[name] = dict(zip(chans, np.cumsum([0] + [nbins_of[ch] for ch in chans[:-1]]).tolist(), strict=True))
     return stat_chan_offset
+
+
+def _nominals_by_sample(groups: Sequence[Group], offsets: Mapping[str, int], nb: int) -> dict[str, Arr]:
+    """Each sample's nominal over all bins of the model (0 where it is absent)."""
+    nom_full: dict[str, Arr] = {}
+    for g in groups:
+        for b in g.blocks:
+            full = nom_full.setdefault(b.sample, np.zeros(nb))
+            full[offsets[b.channel] : offsets[b.channel] + b.nominal.size] += b.nominal
+    return nom_full
+
+
+def _staterror_channels(name: str, per_sample: Mapping[str, set[str]]) -> list[str]:
+    """The channels of staterror ``name``, sorted: the same for every sample that carries it."""
+    masks = list(per_sample.values())
+    if any(m != masks[0] for m in masks):
+        raise InferenceInputError(f"staterror {name!r}: the samples that carry it do not cover the same channels (pyhf requires one consistent mask)")
+    return sorted(masks[0])
+
+
+def _relative_variance(uncertainties: Sequence[tuple[str, Arr]], nomsall: Arr, offsets: Mapping[str, int]) -> Arr:
+    """Per bin of the model, the sum over samples of (uncertainty / total nominal)^2 (0 where the total is not > 0)."""
+    rel2 = np.zeros(nomsall.size)
+    for ch, v in uncertainties:
+        seg = slice(offsets[ch], offsets[ch] + v.size)
+        tot = nomsall[seg]
+        rel2[seg] += np.where(tot > 0, (v / np.where(tot > 0, tot, 1.0)) ** 2, 0.0)
+    return rel2
+
+
+def _staterror_set(sig: Arr) -> _ParSet:
+    """A staterror's parameters with widths ``sig``; a bin of width 0 is fixed at 1 with width 1."""
+    n = int(sig.size)
+    fixed = [bool(x == 0) for x in sig]
+    return _ParSet("staterror", n, [1.0] * n, [(1e-10, 10.0)] * n, fixed, aux=[1.0] * n, sigmas=list(np.where(sig == 0, 1.0, sig)))
+
+
+#: families whose parameter is one number, named without an index
+_SCALAR_FAMILIES: Final = ("alpha", "normfactor", "lumi")
 
 
 @dataclasses.dataclass
@@ -564,22 +635,22 @@ class _Numbering:
 
     def add(self, name: str, ps: _ParSet) -> None:
         start = len(self.inits)
-        idx = list(range(start, start + ps.n))
         self.par_sets[name] = slice(start, start + ps.n)
-        self.par_names += [name] if ps.family in ("alpha", "normfactor", "lumi") else [f"{name}[{i}]" for i in range(ps.n)]
+        self.par_names += [name] if ps.family in _SCALAR_FAMILIES else [f"{name}[{i}]" for i in range(ps.n)]
         self.inits += ps.inits
         self.lower += [bd[0] for bd in ps.bounds]
         self.upper += [bd[1] for bd in ps.bounds]
         self.fixed += ps.fixed
+        self._constrain(ps, list(range(start, start + ps.n)))
+
+    def _constrain(self, ps: _ParSet, idx: list[int]) -> None:
+        """The constraint of the parameters ``idx``: Poisson for shapesys, none for the free
+        factors, Gaussian for the others."""
         if ps.family == "shapesys":
-            assert ps.aux is not None
-            assert ps.tau is not None
             self.p_idx += idx
             self.p_aux += ps.aux
             self.p_tau += ps.tau
         elif ps.family not in ("normfactor", "shapefactor"):
-            assert ps.aux is not None
-            assert ps.sigmas is not None
             self.g_idx += idx
             self.g_aux += ps.aux
             self.g_sig += ps.sigmas
@@ -607,39 +678,48 @@ def _linear_elements(g: Group, stat_chan_offset: Mapping[str, Mapping[str, int]]
     return elem
 
 
+#: the columns of a model's cells and modifier entries (see :class:`Structure`)
+_ENTRY_KEYS: Final = ("cell_bin", "cell_row", "nominal", "h_cell", "h_par", "h_up", "h_dn", "n_row", "n_par", "n_hi", "n_lo", "l_cell", "l_par")
+
+
 def _entries(
     groups: Sequence[Group], index: Mapping[str, int], offsets: Mapping[str, int], stat_chan_offset: Mapping[str, Mapping[str, int]]
 ) -> dict[str, Any]:
     """The groups' cells and modifier entries joined, with global bin and parameter indices."""
-    keys = ("cell_bin", "cell_row", "nominal", "h_cell", "h_par", "h_up", "h_dn", "n_row", "n_par", "n_hi", "n_lo", "l_cell", "l_par")
-    cols: dict[str, list[Arr]] = {k: [] for k in keys}
+    cols: dict[str, list[Arr]] = {k: [] for k in _ENTRY_KEYS}
     c0 = r0 = 0
     for g in groups:
-        gidx = np.fromiter((index[n] for n in g.names), dtype=np.int64, count=len(g.names))
-        row_off = np.fromiter((offsets[ch] for ch in g.row_channel), dtype=np.int64, count=len(g.row_channel))
-        values = (
-            row_off[g.cell_row] + g.cell_local,
-            g.cell_row + r0,
-            g.nominal,
-            g.h_cell + c0,
-            gidx[g.h_gid],
-            g.h_up,
-            g.h_dn,
-            g.n_row + r0,
-            gidx[g.n_gid],
-            g.n_hi,
-            g.n_lo,
-            g.l_cell + c0,
-            gidx[g.l_gid] + _linear_elements(g, stat_chan_offset),
-        )
-        for k, v in zip(keys, values, strict=True):
+        for k, v in _group_entries(g, index, offsets, stat_chan_offset, c0, r0).items():
             cols[k].append(v)
         c0 += g.nominal.size
         r0 += len(g.row_channel)
-    floats = {"nominal", "h_up", "h_dn", "n_hi", "n_lo"}
-    out: dict[str, Any] = {k: _cat(v, float if k in floats else np.int64) for k, v in cols.items()}
+    out: dict[str, Any] = {k: _cat(v, float if k in _FLOAT_COLUMNS else np.int64) for k, v in cols.items()}
     out["nrows"] = r0
     return out
+
+
+def _group_entries(
+    g: Group, index: Mapping[str, int], offsets: Mapping[str, int], stat_chan_offset: Mapping[str, Mapping[str, int]], c0: int, r0: int
+) -> dict[str, Arr]:
+    """The cells and entries of group ``g`` (first cell ``c0``, first row ``r0``) with global bin and parameter indices."""
+    gidx = np.fromiter((index[n] for n in g.names), dtype=np.int64, count=len(g.names))
+    row_off = np.fromiter((offsets[ch] for ch in g.row_channel), dtype=np.int64, count=len(g.row_channel))
+    values = (
+        row_off[g.cell_row] + g.cell_local,
+        g.cell_row + r0,
+        g.nominal,
+        g.h_cell + c0,
+        gidx[g.h_gid],
+        g.h_up,
+        g.h_dn,
+        g.n_row + r0,
+        gidx[g.n_gid],
+        g.n_hi,
+        g.n_lo,
+        g.l_cell + c0,
+        gidx[g.l_gid] + _linear_elements(g, stat_chan_offset),
+    )
+    return dict(zip(_ENTRY_KEYS, values, strict=True))
 
 
 def _linear_slots(lc: Arr, lp: Arr, ncell: int, npar: int) -> Arr:
@@ -673,24 +753,25 @@ def _check_structure(st: Structure) -> None:
         raise InferenceInputError(f"parameter {st.par_names[st.g_idx[bad[0]]]}: constraint width (sigma) {st.g_sigma[bad[0]]} must be > 0")
 
 
+def _check_channels(groups: Sequence[Group], offsets: Mapping[str, int]) -> None:
+    """Every sample's channel is a channel of the workspace."""
+    for g in groups:
+        for ch in g.row_channel:
+            if ch not in offsets:
+                raise InferenceInputError(f"a sample refers to channel {ch!r}, which the workspace does not have")
+
+
 def _parameter_sets(
     groups: Sequence[Group], offsets: dict[str, int], nbins_of: dict[str, int], nb: int, measurement: Mapping[str, Any]
 ) -> tuple[dict[str, _ParSet], dict[str, dict[str, int]]]:
     """Every parameter set the groups' modifiers require, with pyhf's defaults and the
     measurement's configuration applied; and the staterrors' offsets per channel."""
     user = _user_config(measurement)
-    for g in groups:
-        for ch in g.row_channel:
-            if ch not in offsets:
-                raise InferenceInputError(f"a sample refers to channel {ch!r}, which the workspace does not have")
+    _check_channels(groups, offsets)
     req = _Requirements()
     for g in groups:
         req.add_group(g)
-    sets: dict[str, _ParSet] = {}
-    for name, fam in req.families.items():
-        ps = _default_set(name, fam, req, user)
-        if ps is not None:
-            sets[name] = ps
+    sets = {name: _DEFAULT_SETS[fam](name, req, user) for name, fam in req.families.items() if fam in _DEFAULT_SETS}
     stat_chan_offset = _staterror_sets(sets, req, groups, offsets, nbins_of, nb)
     for name, ps in sets.items():
         _apply_user(ps, name, user.get(name))
