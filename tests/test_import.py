@@ -27,6 +27,7 @@ import pytest
 from heparch import importer
 from heparch.build import build
 from heparch.errors import BuildRefused, InputError
+from heparch.identifiers import parse_hepdata
 from heparch.metadata import archive_resources, from_global_info, from_submission
 from heparch.spec import limits
 from heparch.spec.codes import CODES
@@ -211,6 +212,14 @@ def test_submission_metadata_reader(tmp_path: Path) -> None:
     assert found["sqrt_s_TeV"].value == 8
     assert "luminosity_ifb" not in found  # t.yaml is missing: nothing stated, nothing guessed
     assert archive_resources(tmp_path / "submission.yaml") == ["a/b.tgz"]
+
+
+def test_submission_hepdata_record_number_is_the_records_doi(tmp_path: Path) -> None:
+    """A bare number under ``type: hepdata`` is the HEPData record's number, not an INSPIRE id."""
+    (tmp_path / "submission.yaml").write_text("record_ids:\n  - {type: hepdata, id: 89408}\n---\nname: t\n")
+    found = {f.field: f for f in from_submission(tmp_path / "submission.yaml", "submission.yaml")}
+    assert found["hepdata"].value == "10.17182/hepdata.89408"
+    assert parse_hepdata(found["hepdata"].value) == "10.17182/hepdata.89408"  # what arch build records
 
 
 def test_submission_metadata_is_read_with_the_identifiers_parsers(tmp_path: Path) -> None:

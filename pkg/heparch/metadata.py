@@ -243,10 +243,15 @@ def _record_ids(ids: Any, where: str) -> Iterator[Found]:
 
 
 def _hepdata_id(value: Any) -> str:
-    """A HEPData record id or DOI (a resource DOI ``.../r2`` is kept to its record's DOI)."""
-    if not isinstance(value, int | str) or not str(value).strip():
+    """A HEPData record id or DOI as the record's DOI: a record number ``89408`` is record 89408's DOI
+    ``10.17182/hepdata.89408`` (not an INSPIRE id, which a bare number means elsewhere), a resource DOI
+    ``.../r2`` is cut to its record's."""
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    if not text:
         raise BadValue(f"{value!r} is not a HEPData record id or DOI")
-    return _parsed(parse_hepdata_record, value) or str(value).strip()
+    if text.isdigit():
+        return f"10.17182/hepdata.{int(text)}"
+    return _parsed(parse_hepdata_record, value) or text
 
 
 # a record_ids entry's type -> (metadata field, its name in the finding's source, the id's parser)
