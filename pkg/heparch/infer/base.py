@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from heparch.errors import InputError
+
 #: the q~mu asymptotic settings of pyhf 0.7.6's AsymptoticCalculator that results record
 HISTFACTORY_SETTINGS: dict[str, Any] = {
     "test_stat": "qtilde",
@@ -54,8 +56,6 @@ class Settings:
     calc_base_dist: str = "normal"
 
     def __post_init__(self) -> None:
-        from heparch.errors import InputError
-
         for option, value, allowed in (
             ("test_stat", self.test_stat, TEST_STATS),
             ("normsys", self.normsys, NORMSYS_CODES),
@@ -91,38 +91,56 @@ class Settings:
         Claims made with toys or with the q0 discovery statistic cannot be replayed: an
         :class:`InputError` naming the field and the reason.
         """
-        from heparch.errors import InputError
-
-        def text(name: str, default: str) -> str:
-            value = doc.get(name, default)
-            if not isinstance(value, str):
-                raise InputError(f"{where}.{name}: {value!r} is not a string")
-            return value
-
-        test_stat, calctype = text("test_stat", "qtilde"), text("calctype", "asymptotics")
-        if test_stat == "q0":
-            raise InputError(f"{where}.test_stat: 'q0' (discovery) claims cannot be replayed: heparch computes CLs with qtilde or q")
-        if calctype != "asymptotics":
-            raise InputError(f"{where}.calctype: {calctype!r} claims cannot be replayed: heparch computes the asymptotic formulae only (toys are random)")
-        interp = doc.get("interpolation", {})
-        if not isinstance(interp, Mapping):
-            raise InputError(f"{where}.interpolation: {interp!r} is not an object")
-        bounds = doc.get("poi_bounds")
-        if bounds is not None and not (isinstance(bounds, list | tuple) and len(bounds) == 2 and all(isinstance(b, int | float) for b in bounds)):
-            raise InputError(f"{where}.poi_bounds: {bounds!r} is not [lower, upper]")
+        test_stat, calctype = _text(doc, "test_stat", "qtilde", where), _text(doc, "calctype", "asymptotics", where)
+        _require_replayable(test_stat, calctype, where)
+        interp, bounds = _interpolation(doc, where), _poi_bounds(doc, where)
         measurement = doc.get("measurement")
         try:
             return cls(
                 test_stat=test_stat,
                 normsys=str(interp.get("normsys", "code4")),
                 histosys=str(interp.get("histosys", "code4p")),
-                poi_bounds=(float(bounds[0]), float(bounds[1])) if bounds is not None else None,
+                poi_bounds=bounds,
                 measurement=measurement if isinstance(measurement, str) else None,
                 calctype=calctype,
-                calc_base_dist=text("calc_base_dist", "normal"),
+                calc_base_dist=_text(doc, "calc_base_dist", "normal", where),
             )
         except InputError as exc:
             raise InputError(f"{where}: {exc.message}") from None
+
+
+def _text(doc: Mapping[str, Any], name: str, default: str, where: str) -> str:
+    """A settings field that must be a string (``default`` when absent)."""
+    value = doc.get(name, default)
+    if not isinstance(value, str):
+        raise InputError(f"{where}.{name}: {value!r} is not a string")
+    return value
+
+
+def _require_replayable(test_stat: str, calctype: str, where: str) -> None:
+    """Refuse what heparch cannot recompute: discovery (q0) claims and toy-based claims."""
+    if test_stat == "q0":
+        raise InputError(f"{where}.test_stat: 'q0' (discovery) claims cannot be replayed: heparch computes CLs with qtilde or q")
+    if calctype != "asymptotics":
+        raise InputError(f"{where}.calctype: {calctype!r} claims cannot be replayed: heparch computes the asymptotic formulae only (toys are random)")
+
+
+def _interpolation(doc: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """The ``interpolation`` object (empty when absent)."""
+    interp = doc.get("interpolation", {})
+    if not isinstance(interp, Mapping):
+        raise InputError(f"{where}.interpolation: {interp!r} is not an object")
+    return interp
+
+
+def _poi_bounds(doc: Mapping[str, Any], where: str) -> tuple[float, float] | None:
+    """``poi_bounds`` as a pair of floats, or None when absent."""
+    bounds = doc.get("poi_bounds")
+    if bounds is None:
+        return None
+    if not (isinstance(bounds, list | tuple) and len(bounds) == 2 and all(isinstance(b, int | float) for b in bounds)):
+        raise InputError(f"{where}.poi_bounds: {bounds!r} is not [lower, upper]")
+    return float(bounds[0]), float(bounds[1])
 
 
 Band = tuple[float, float, float, float, float]
