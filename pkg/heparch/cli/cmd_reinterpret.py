@@ -126,7 +126,7 @@ def _summary(plan: Plan, report: ReplayReport, json_out: bool) -> None:
     if dropped:
         say(f"{len(dropped)} modifier(s) of the published signals not given to the new points (see --json 'dropped'; 'arch reinterpret --interface')")
     for o in report.points:
-        v = o.replayed or {}
+        v = o.replayed.to_json() if o.replayed is not None else {}
         limit = f", mu_up_obs {v['mu_up_obs']:.4g}" if v.get("mu_up_obs") is not None else ""
         xsec = f", xsec_up_obs {v['xsec_up_obs_pb']:.4g} pb" if v.get("xsec_up_obs_pb") is not None else ""
         line = f"{o.key}: CLs_obs {v['CLs_obs']:.4g}, CLs_exp {v['CLs_exp'][2]:.4g}{limit}{xsec}{_vs_simplified(o)}" if v else f"{o.key}: ERROR {o.error}"
@@ -135,9 +135,9 @@ def _summary(plan: Plan, report: ReplayReport, json_out: bool) -> None:
 
 def _vs_simplified(o: PointOutcome) -> str:
     """``; simplified CLs_obs ..., CLs_exp ...`` (or its error) for --compare-simplified, else nothing."""
-    sl = o.simplified
-    if sl is None:
+    if o.simplified is None:
         return ""
+    sl = o.simplified.to_json()
     if "CLs_obs" not in sl:
         return f"; simplified: ERROR {sl.get('error')}"
     return f"; simplified CLs_obs {sl['CLs_obs']:.4g} (difference {sl.get('difference_CLs_obs', float('nan')):+.3g}), CLs_exp {sl['CLs_exp'][2]:.4g}"

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from heparch.replay.core import ToleranceLike, candidates, ratio
+from heparch.replay.outcome import Values
 from heparch.replay.work import Context, Task
 
 #: the largest difference in -ln L of the free fit between the audited and the reference
@@ -106,8 +107,7 @@ def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance
         "reference_value": float(reference["nll"]),
         "tolerance": NLL_TOLERANCE,
     }
-    cls_only = {k: audited[k] for k in ("CLs_obs", "CLs_exp", "underflow") if k in audited}
-    for m in candidates(cls_only, reference, tolerance):
+    for m in candidates(Values.from_json(audited).cls_only(), Values.from_json(reference), tolerance):
         r = ratio(m)
         if r > worst["ratio"]:
             worst = {"ratio": r, "field": m.field, "audited_value": m.claimed, "reference_value": m.replayed, "tolerance": m.tolerance}

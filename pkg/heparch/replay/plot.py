@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heparch.errors import InputError
-from heparch.replay.outcome import PointOutcome, ReplayReport
+from heparch.replay.outcome import PointOutcome, ReplayReport, Values
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -130,14 +130,13 @@ def finite(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def cls_of(src: Mapping[str, Any] | None, field: str = "CLs_obs", index: int | None = None) -> float | None:
-    """A CLs value (``CLs_exp[index]`` when ``index`` is given) of a claimed or replayed mapping, if finite."""
-    if not src:
+def cls_of(src: Values | None, index: int | None = None) -> float | None:
+    """The observed CLs (``CLs_exp[index]`` when ``index`` is given) of claimed or replayed values, if finite."""
+    if src is None:
         return None
-    value = src.get(field)
-    if index is not None:
-        value = value[index] if isinstance(value, list | tuple) and len(value) > index else None
-    return finite(value)
+    if index is None:
+        return finite(src.cls_obs)
+    return finite(src.cls_exp[index]) if len(src.cls_exp) > index else None
 
 
 def fmt_tick(v: float) -> str:
@@ -272,7 +271,7 @@ def best_expected(placed: Sequence[Placed], which: str) -> list[Placed]:
     best: dict[tuple[float, float], tuple[float, Placed]] = {}
     for q in placed:
         src = q.outcome.claimed if which == "claimed" else q.outcome.replayed
-        e = cls_of(src, "CLs_exp", 2)
+        e = cls_of(src, 2)
         if e is None:
             continue
         key = (q.x, q.y)
@@ -349,9 +348,13 @@ def _may_span_plane(uv: Sequence[tuple[float, float]]) -> bool:
     return len(uv) >= 3 and len({u for u, _ in uv}) >= 2 and len({v for _, v in uv}) >= 2
 
 
-def _with(qs: Sequence[Placed], src: Callable[[PointOutcome], Mapping[str, Any] | None], field: str, index: int | None = None) -> list[Placed]:
+#: the claimed or the replayed values of a point
+Source = Callable[[PointOutcome], Values | None]
+
+
+def _with(qs: Sequence[Placed], src: Source, index: int | None = None) -> list[Placed]:
     """The points whose value is finite (a point whose computation failed drops out of the replayed contours)."""
-    return [q for q in qs if cls_of(src(q.outcome), field, index) is not None]
+    return [q for q in qs if cls_of(src(q.outcome), index) is not None]
 
 
 def _log(x: float) -> float:
@@ -383,12 +386,9 @@ def _contour_set(ax: Axes, out: Contours, qs: Sequence[Placed], which: str, suff
     src: Source = (lambda p: p.claimed) if which == "claimed" else (lambda p: p.replayed)
     style = "--" if which == "claimed" else "-"
     target = math.log10(level)
-    drawn_obs = _observed_contour(ax, out, _unique(_with(qs, src, "CLs_obs")), src, f"{which}-{suffix}", (colour, style), target)
-    drawn_exp = _expected_contours(ax, out, _unique(_with(qs, src, "CLs_exp", 4)), src, (which, suffix), (colour, style), target)
+    drawn_obs = _observed_contour(ax, out, _unique(_with(qs, src)), src, f"{which}-{suffix}", (colour, style), target)
+    drawn_exp = _expected_contours(ax, out, _unique(_with(qs, src, 4)), src, (which, suffix), (colour, style), target)
     return drawn_obs or drawn_exp
-
-
-Source = Callable[[PointOutcome], Mapping[str, Any] | None]
 
 
 def _observed_contour(ax: Axes, out: Contours, obs: Sequence[Placed], src: Source, tag: str, look: tuple[str, str], target: float) -> bool:
@@ -409,7 +409,7 @@ def _expected_contours(ax: Axes, out: Contours, exp: Sequence[Placed], src: Sour
         return False
     which, suffix = tag
     colour, style = look
-    e = [[_log(cls_of(src(q.outcome), "CLs_exp", i) or 0.0) for q in exp] for i in (1, 2, 3)]
+    e = [[_log(cls_of(src(q.outcome), i) or 0.0) for q in exp] for i in (1, 2, 3)]
     cs = ax.tricontour(tri, e[1], levels=[target], colors=[colour], linestyles=[style], linewidths=[1.2], zorder=5)
     out.artists[_gid(cs, f"exp-contour-{which}-{suffix}")] = cs
     f = [max(lo - target, target - hi) for lo, hi in zip(e[0], e[2], strict=True)]
@@ -872,7 +872,7 @@ def _frac(v: float, lo: float, hi: float) -> float:
 def upper_limits(p: PointOutcome) -> float | None:
     """The point's observed upper limit on the signal strength: replayed, else claimed (positive, finite)."""
     for src in (p.replayed, p.claimed):
-        v = finite((src or {}).get("mu_up_obs"))
+        v = None if src is None else finite(src.mu_up_obs)
         if v is not None and v > 0:
             return v
     return None
