@@ -21,7 +21,7 @@ from heparch.infer.fast.backend import FastModel
 from heparch.infer.pyhf_backend import PyhfModel
 from heparch.replay import audit, work
 from heparch.replay.core import DEFAULT_TOLERANCE, compare, local_minimum, worst_ratio
-from heparch.replay.outcome import Values
+from heparch.replay.outcome import Audited, Values
 
 from clihelp import run
 from conftest import SHARED, small_patchset, small_workspace
@@ -123,9 +123,9 @@ def test_audit_points_are_chosen_by_the_identity() -> None:
 
 
 def test_audit_summary_statuses() -> None:
-    point = {"nll_difference": 1e-6, "ratio": 0.2, "field": "CLs_obs", "reference": "pyhf"}
+    point = Audited(1e-6, 0.2, "CLs_obs", 0.3, 0.30002, 1e-4, "pyhf")
     assert audit.summary(1, 7, {"a": point}, {}, [])["status"] == "passed"
-    assert audit.summary(1, 7, {"a": {**point, "ratio": 1.5}}, {}, [])["status"] == "failed"
+    assert audit.summary(1, 7, {"a": dataclasses.replace(point, ratio=1.5)}, {}, [])["status"] == "failed"
     skipped = audit.summary(1, 7, {}, {}, ["sl.json: spey is not installed"])
     assert (skipped["status"], skipped["reason"]) == ("skipped", "sl.json: spey is not installed")
     assert audit.summary(1, 7, {}, {"a": "FitError: x"}, [])["status"] == "failed"
@@ -159,7 +159,8 @@ def test_simplified_audit_against_spey(tmp_path: Path) -> None:
     assert got.values is not None
     mine = work.compute(ctx, task)
     found = audit.compared({**mine, "nll": got.values["nll"]}, got.values["reference"], DEFAULT_TOLERANCE)
-    assert found["ratio"] <= 1, found
+    assert found.ratio <= 1, found
+    assert found.reference == "spey"
 
 
 # --- fallback and the per-point backend -------------------------------------------------------

@@ -16,6 +16,7 @@ from heparch.extract import extract
 from heparch.replay import core, work
 from heparch.replay.core import DEFAULT_TOLERANCE, compare
 from heparch.replay.outcome import Values
+from heparch.spec.components import Tolerance
 
 from clihelp import run
 from conftest import EXAMPLE
@@ -57,14 +58,14 @@ def test_compare_uses_max_of_abs_and_rel() -> None:
     assert fields == ["CLs_obs", "CLs_exp[4]"]
     tiny = Values(1e-9, (0.0,) * 5)
     assert compare(tiny, Values(9e-5, (0.0,) * 5), DEFAULT_TOLERANCE) == []  # the abs floor
-    assert [m.field for m in compare(tiny, Values(2e-4, (0.0,) * 5), {"CLs": {"abs": 1e-4, "rel": 1e-3}})] == ["CLs_obs"]
+    assert [m.field for m in compare(tiny, Values(2e-4, (0.0,) * 5), Tolerance.from_json({"CLs": {"abs": 1e-4, "rel": 1e-3}}))] == ["CLs_obs"]
 
 
 def test_compare_limits_only_where_claimed_and_cap_never_agrees() -> None:
     claimed = Values.from_json({"CLs_obs": 0.5, "CLs_exp": [0.5] * 5, "mu_up_obs": 2.0, "mu_up_exp": [1.0, 1.5, 2.0, 2.5, 3.0]})
     replayed = Values.from_json({"CLs_obs": 0.5, "CLs_exp": [0.5] * 5, "mu_up_obs": None, "mu_up_exp": [1.0, 1.5, 2.0, 2.5, 3.004]})
     assert replayed.to_json()["mu_up_obs"] is None  # above the cap: infinite, written as null
-    mism = compare(claimed, replayed, {"mu_up": {"rel": 1e-3}})
+    mism = compare(claimed, replayed, Tolerance.from_json({"mu_up": {"rel": 1e-3}}))
     assert [m.field for m in mism] == ["mu_up_obs", "mu_up_exp[4]"]
     assert math.isinf(mism[0].replayed)
     assert compare(Values(0.5, (0.5,) * 5), replayed, DEFAULT_TOLERANCE) == []

@@ -33,6 +33,7 @@ from heparch.infer.backends import choose
 from heparch.infer.base import Settings
 from heparch.replay import audit as auditing
 from heparch.replay.executor import execute
+from heparch.replay.outcome import Audited
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.store import tmpfiles
 
@@ -294,10 +295,10 @@ def _audit(
 
 def _audited(
     contexts: Mapping[str, Context], todo: list[Task], values: Mapping[str, Mapping[str, Mapping[str, Any]]], *, jobs: int, scheduler: str | None
-) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, str]]]:
+) -> tuple[dict[str, dict[str, Audited]], dict[str, dict[str, str]]]:
     """Run the audit tasks: each audited point's comparison with the reference backend, and the
     errors, by context token and point."""
-    found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
+    found: dict[str, dict[str, Audited]] = {t: {} for t in contexts}
     errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
     with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
         for result in results:
@@ -306,7 +307,7 @@ def _audited(
                 continue
             claimed = {**values[result.token][result.point], "nll": result.values["nll"]}
             reference = result.values["reference"]
-            found[result.token][result.point] = {**auditing.compared(claimed, reference, TOLERANCE), "reference": reference["reference"]}
+            found[result.token][result.point] = auditing.compared(claimed, reference, TOLERANCE)
     return found, errors
 
 

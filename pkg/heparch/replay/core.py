@@ -38,12 +38,10 @@ from heparch.infer.backends import choose
 from heparch.infer.pyhf_backend import NOMINAL_START
 from heparch.replay import work
 from heparch.replay.executor import execute
-from heparch.replay.outcome import LocalMinimum, Mismatch, PointOutcome, ReplayReport, SimplifiedCLs, Values
+from heparch.replay.outcome import Audited, LocalMinimum, Mismatch, PointOutcome, ReplayReport, SimplifiedCLs, Values
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.spec.components import Tolerance, ToleranceSpec
 
-#: a tolerance: the results component's, or as JSON (DESIGN.md 5b)
-ToleranceLike = Tolerance | Mapping[str, Mapping[str, Any]]
 STATE_FORMAT: Final = "heparch-replay-state/1"
 
 
@@ -64,10 +62,9 @@ def allowed(claimed: float, spec: ToleranceSpec) -> float:
     return max(float(spec.abs or 0.0), float(spec.rel or 0.0) * abs(claimed))
 
 
-def _spec(tolerance: ToleranceLike, group: str) -> ToleranceSpec:
+def _spec(tolerance: Tolerance, group: str) -> ToleranceSpec:
     """The tolerance of a group (``CLs`` or ``mu_up``); the default's where none is given."""
-    typed = tolerance if isinstance(tolerance, Tolerance) else Tolerance.from_json(dict(tolerance))
-    spec: ToleranceSpec | None = getattr(typed, group)
+    spec: ToleranceSpec | None = getattr(tolerance, group)
     if spec is None or (spec.abs is None and spec.rel is None):
         spec = getattr(DEFAULT_TOLERANCE, group)
     assert spec is not None
@@ -83,7 +80,7 @@ def _group(field: str) -> str:
     return "CLs" if field.startswith("CLs") else "mu_up"
 
 
-def candidates(claimed: Values, replayed: Values, tolerance: ToleranceLike) -> Iterator[Mismatch]:
+def candidates(claimed: Values, replayed: Values, tolerance: Tolerance) -> Iterator[Mismatch]:
     """Every claimed value as a :class:`Mismatch` candidate (field, claimed, replayed, tolerance);
     a limit above the cap (or not computed) is replayed as infinity. A value both sides mark as underflowing
     double precision agrees without a comparison, and so does one marked on one side whose other
@@ -111,7 +108,7 @@ def _underflow_note(field: str, claimed: float, replayed: float | None, under_c:
     return f"{sides[0]} marks it as underflowing double precision, {sides[1]} does not"
 
 
-def compare(claimed: Values, replayed: Values, tolerance: ToleranceLike) -> list[Mismatch]:
+def compare(claimed: Values, replayed: Values, tolerance: Tolerance) -> list[Mismatch]:
     """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
     the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees,
     nor a value marked as underflowing on one side only."""
@@ -127,12 +124,12 @@ def ratio(m: Mismatch) -> float:
     return d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf)
 
 
-def worst_ratio(claimed: Values, replayed: Values, tolerance: ToleranceLike) -> float:
+def worst_ratio(claimed: Values, replayed: Values, tolerance: Tolerance) -> float:
     """The largest ``|replayed - claimed| / tolerance`` over the claimed values (<= 1: it agrees)."""
     return max((ratio(m) for m in candidates(claimed, replayed, tolerance)), default=0.0)
 
 
-def local_minimum(claimed: Values, replayed: Values, tolerance: ToleranceLike) -> LocalMinimum | None:
+def local_minimum(claimed: Values, replayed: Values, tolerance: Tolerance) -> LocalMinimum | None:
     """Where the claimed CLs values disagree with the replay's (taken at the lowest minimum) but
     agree with the values from another start of its fits: that start and both values (the claim
     was made at a local minimum). ``replayed.starts`` holds, by start name, an object with
@@ -150,7 +147,7 @@ def local_minimum(claimed: Values, replayed: Values, tolerance: ToleranceLike) -
     return None
 
 
-def _explains(claimed: Values, start: Any, underflow: tuple[str, ...], tolerance: ToleranceLike) -> bool:
+def _explains(claimed: Values, start: Any, underflow: tuple[str, ...], tolerance: Tolerance) -> bool:
     """Whether the values of one start (an object with ``CLs_obs``, perhaps ``CLs_exp``) agree with the claimed CLs values it has."""
     if not isinstance(start, Mapping) or "CLs_obs" not in start:
         return False
@@ -666,7 +663,7 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
         k: t for t in plan.tasks if (k := (t.token, t.point)) in done and done[k].replayed is not None and done[k].backend == plan.contexts[t.token].backend
     }
     todo, why = auditing.tasks_for(plan.contexts, computed, n, seed)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Audited] = {}
     errors: dict[str, str] = {}
     with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
         for result in results:
@@ -674,7 +671,7 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
     return auditing.summary(n, seed, found, errors, why)
 
 
-def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: TaskResult, found: dict[str, dict[str, Any]], errors: dict[str, str]) -> None:
+def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: TaskResult, found: dict[str, Audited], errors: dict[str, str]) -> None:
     """Record one audit result in ``found`` (or ``errors``) and on its outcome in ``done``."""
     from heparch.replay import audit as auditing
 
@@ -684,13 +681,11 @@ def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: Task
         errors[p.key] = result.error or "failed"
         return
     assert p.replayed is not None
-    got = auditing.compared({**p.replayed.to_json(), "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
-    found[p.key] = {**got, "reference": result.values["reference"]["reference"]}
+    found[p.key] = got = auditing.compared({**p.replayed.to_json(), "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
     extra: tuple[Mismatch, ...] = ()
-    if got["ratio"] > 1:
-        note = f"the audit: {p.backend} vs {found[p.key]['reference']}"
-        extra = (Mismatch(f"audit:{got['field']}", got["audited_value"], got["reference_value"], got["tolerance"], note),)
-    done[key] = dataclasses.replace(p, audit=found[p.key], mismatches=p.mismatches + extra, passed=p.passed and not extra)
+    if got.ratio > 1:
+        extra = (Mismatch(f"audit:{got.field}", got.audited_value, got.reference_value, got.tolerance, f"the audit: {p.backend} vs {got.reference}"),)
+    done[key] = dataclasses.replace(p, audit=got, mismatches=p.mismatches + extra, passed=p.passed and not extra)
 
 
 def replay(bundle: str | Path, *, points: Iterable[str] = (), likelihood: str | None = None, sample: int | None = None, seed: int = 0,

@@ -163,6 +163,24 @@ class SimplifiedCLs:
 
 
 @dataclasses.dataclass(frozen=True)
+class Audited:
+    """One point's audit: the difference in -ln L of the free fit, and the largest difference as a
+    fraction of its tolerance (``ratio``; <= 1 passes): its field (``nll`` or a CLs value), the
+    audited and the reference backend's values there, the tolerance, and the reference backend."""
+
+    nll_difference: float
+    ratio: float
+    field: str
+    audited_value: float
+    reference_value: float
+    tolerance: float
+    reference: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class PointOutcome:
     """The replay of one signal point.
 
@@ -191,7 +209,7 @@ class PointOutcome:
     ratio: float | None = None  # the largest |replayed - claimed| / tolerance over the compared values (<= 1 agrees)
     local_minimum: LocalMinimum | None = None
     note: str | None = None
-    audit: Mapping[str, Any] | None = None  # the audit of this point against the reference backend (--audit)
+    audit: Audited | None = None  # the audit of this point against the reference backend (--audit)
 
     @property
     def status(self) -> str:
@@ -229,7 +247,7 @@ class PointOutcome:
             "simplified": _json_or_none(self.simplified),
             "local_minimum": _json_or_none(self.local_minimum),
             "note": self.note,
-            "audit": None if self.audit is None else dict(self.audit),
+            "audit": _json_or_none(self.audit),
         }
         out = {k: v for k, v in optional.items() if v is not None}
         if self.ratio is not None:  # an infinite ratio is written as null
@@ -237,7 +255,7 @@ class PointOutcome:
         return out
 
 
-def _json_or_none(value: LocalMinimum | SimplifiedCLs | None) -> dict[str, Any] | None:
+def _json_or_none(value: LocalMinimum | SimplifiedCLs | Audited | None) -> dict[str, Any] | None:
     return None if value is None else value.to_json()
 
 
