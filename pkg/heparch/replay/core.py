@@ -90,7 +90,7 @@ def candidates(claimed: Values, replayed: Values, tolerance: Tolerance) -> Itera
     got = replayed.fields()
     for field, w in claimed.fields().items():
         g = got.get(field)
-        note = _underflow_note(field, w, g, set(claimed.underflow), set(replayed.underflow))
+        note = _underflow_note(field, w, g, set(claimed.underflow or ()), set(replayed.underflow or ()))
         if note is not None:
             yield Mismatch(field, float(w), math.inf if g is None else float(g), allowed(w, specs[_group(field)]), note)
 
@@ -147,12 +147,12 @@ def local_minimum(claimed: Values, replayed: Values, tolerance: Tolerance) -> Lo
     return None
 
 
-def _explains(claimed: Values, start: Any, underflow: tuple[str, ...], tolerance: Tolerance) -> bool:
+def _explains(claimed: Values, start: Any, underflow: tuple[str, ...] | None, tolerance: Tolerance) -> bool:
     """Whether the values of one start (an object with ``CLs_obs``, perhaps ``CLs_exp``) agree with the claimed CLs values it has."""
     if not isinstance(start, Mapping) or "CLs_obs" not in start:
         return False
     # only the claimed values the start has (its CLs_exp, its underflow marks: the replay's are used)
-    wanted = dataclasses.replace(claimed, cls_exp=claimed.cls_exp if "CLs_exp" in start else (), underflow=claimed.underflow if "underflow" in start else ())
+    wanted = dataclasses.replace(claimed, cls_exp=claimed.cls_exp if "CLs_exp" in start else (), underflow=claimed.underflow if "underflow" in start else None)
     return not compare(wanted, Values(start["CLs_obs"], tuple(start.get("CLs_exp") or ()), underflow=underflow), tolerance)
 
 

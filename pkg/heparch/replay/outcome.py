@@ -50,6 +50,11 @@ def _json_limit(v: float) -> float | None:
     return None if math.isinf(v) else v
 
 
+def _marked(fields: Any) -> tuple[str, ...] | None:
+    """The fields an ``underflow`` mark names (None without the mark)."""
+    return tuple(str(f) for f in fields) if isinstance(fields, list | tuple) else None
+
+
 def _limits(obj: Mapping[str, Any]) -> tuple[float | None, tuple[float, ...] | None]:
     """The observed and expected limits of a values object (None where it has none; null is infinity)."""
     obs = _limit(obj["mu_up_obs"]) if "mu_up_obs" in obj else None
@@ -77,7 +82,7 @@ class Values:
     cls_exp: tuple[float, ...]
     mu_up_obs: float | None = None
     mu_up_exp: tuple[float, ...] | None = None
-    underflow: tuple[str, ...] = ()
+    underflow: tuple[str, ...] | None = None
     multimodal: bool | None = None
     starts: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -90,7 +95,7 @@ class Values:
             obj["CLs_obs"],
             tuple(obj["CLs_exp"]),
             *_limits(obj),
-            underflow=tuple(str(f) for f in obj.get("underflow") or ()),
+            underflow=_marked(obj.get("underflow")),
             multimodal=obj.get("multimodal"),
             starts=dict(starts) if isinstance(starts, Mapping) else None,
             extra={k: v for k, v in obj.items() if k not in _NAMED},
@@ -109,7 +114,11 @@ class Values:
         return out
 
     def _marks_json(self) -> dict[str, Any]:
-        marks = {"underflow": list(self.underflow) or None, "multimodal": self.multimodal, "starts": None if self.starts is None else dict(self.starts)}
+        marks = {
+            "underflow": None if self.underflow is None else list(self.underflow),
+            "multimodal": self.multimodal,
+            "starts": None if self.starts is None else dict(self.starts),
+        }
         return {k: v for k, v in marks.items() if v is not None}
 
     def fields(self) -> dict[str, float]:
