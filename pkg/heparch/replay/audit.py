@@ -134,9 +134,8 @@ def summary(requested: int, seed: int, points: Mapping[str, Audited], errors: Ma
     out: dict[str, Any] = {"requested": requested, "seed": seed}
     if requested == 0:
         return {**out, "status": "off"}
-    refs = sorted({p.reference for p in points.values()})
-    if refs:
-        out["reference"] = ", ".join(refs)
+    if points:
+        out["reference"] = ", ".join(sorted({p.reference for p in points.values()}))
     out["points"] = {k: {"nll_difference": v.nll_difference, "ratio": min(float(v.ratio), RATIO_CAP), "field": v.field} for k, v in points.items()}
     if points:
         out["max_ratio"] = max(float(p["ratio"]) for p in out["points"].values())
