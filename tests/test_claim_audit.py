@@ -21,6 +21,7 @@ from heparch.infer.fast.backend import FastModel
 from heparch.infer.pyhf_backend import PyhfModel
 from heparch.replay import audit, work
 from heparch.replay.core import DEFAULT_TOLERANCE, compare, local_minimum, worst_ratio
+from heparch.replay.outcome import Audited, Values
 
 from clihelp import run
 from conftest import SHARED, small_patchset, small_workspace
@@ -122,9 +123,9 @@ def test_audit_points_are_chosen_by_the_identity() -> None:
 
 
 def test_audit_summary_statuses() -> None:
-    point = {"nll_difference": 1e-6, "ratio": 0.2, "field": "CLs_obs", "reference": "pyhf"}
+    point = Audited(1e-6, 0.2, "CLs_obs", 0.3, 0.30002, 1e-4, "pyhf")
     assert audit.summary(1, 7, {"a": point}, {}, [])["status"] == "passed"
-    assert audit.summary(1, 7, {"a": {**point, "ratio": 1.5}}, {}, [])["status"] == "failed"
+    assert audit.summary(1, 7, {"a": dataclasses.replace(point, ratio=1.5)}, {}, [])["status"] == "failed"
     skipped = audit.summary(1, 7, {}, {}, ["sl.json: spey is not installed"])
     assert (skipped["status"], skipped["reason"]) == ("skipped", "sl.json: spey is not installed")
     assert audit.summary(1, 7, {}, {"a": "FitError: x"}, [])["status"] == "failed"
@@ -158,7 +159,8 @@ def test_simplified_audit_against_spey(tmp_path: Path) -> None:
     assert got.values is not None
     mine = work.compute(ctx, task)
     found = audit.compared({**mine, "nll": got.values["nll"]}, got.values["reference"], DEFAULT_TOLERANCE)
-    assert found["ratio"] <= 1, found
+    assert found.ratio <= 1, found
+    assert found.reference == "spey"
 
 
 # --- fallback and the per-point backend -------------------------------------------------------
@@ -254,13 +256,13 @@ def test_claim_records_the_marks_and_replay_compares_underflow_as_such(small: Pa
 
 
 def test_underflow_comparison() -> None:
-    claimed = {"CLs_obs": 0.2, "CLs_exp": [0.0, 0.01, 0.1, 0.3, 0.5], "underflow": ["CLs_exp[0]"]}
-    assert compare(claimed, {**claimed, "CLs_exp": [0.0, 0.01, 0.1, 0.3, 0.5]}, DEFAULT_TOLERANCE) == []
+    claimed = Values(0.2, (0.0, 0.01, 0.1, 0.3, 0.5), underflow=("CLs_exp[0]",))
+    assert compare(claimed, claimed, DEFAULT_TOLERANCE) == []
     # an unmarked value that also underflows (an exact 0 from an older tool) is the same value
-    zero = {k: v for k, v in claimed.items() if k != "underflow"}
+    zero = dataclasses.replace(claimed, underflow=())
     assert compare(zero, claimed, DEFAULT_TOLERANCE) == []
     # an unmarked computed value is not, even inside the absolute tolerance
-    unmarked = {**zero, "CLs_exp": [1e-5, 0.01, 0.1, 0.3, 0.5]}
+    unmarked = dataclasses.replace(zero, cls_exp=(1e-5, 0.01, 0.1, 0.3, 0.5))
     (m,) = compare(unmarked, claimed, DEFAULT_TOLERANCE)
     assert (m.field, m.note) == ("CLs_exp[0]", "the replay marks it as underflowing double precision, the claim does not")
     assert "the replay marks it as underflowing" in m.one_line()
@@ -268,12 +270,13 @@ def test_underflow_comparison() -> None:
 
 
 def test_local_minimum_is_recognised() -> None:
-    replayed = {"CLs_obs": 0.114, "CLs_exp": [0.1] * 5, "starts": {"nominal": {"CLs_obs": 0.2778}, "warm": {"CLs_obs": 0.114}}}
-    found = local_minimum({"CLs_obs": 0.2778, "CLs_exp": [0.1] * 5}, replayed, DEFAULT_TOLERANCE)
-    assert found == {"start": "nominal", "claimed": 0.2778, "replayed": 0.114, "start_CLs_obs": 0.2778}
-    assert local_minimum({"CLs_obs": 0.5, "CLs_exp": [0.1] * 5}, replayed, DEFAULT_TOLERANCE) is None  # no start explains it
-    assert local_minimum({"CLs_obs": 0.114, "CLs_exp": [0.1] * 5}, replayed, DEFAULT_TOLERANCE) is None  # it agrees
-    assert local_minimum({"CLs_obs": 0.2778}, {"CLs_obs": 0.114}, DEFAULT_TOLERANCE) is None  # no starts
+    replayed = Values(0.114, (0.1,) * 5, starts={"nominal": {"CLs_obs": 0.2778}, "warm": {"CLs_obs": 0.114}})
+    found = local_minimum(Values(0.2778, (0.1,) * 5), replayed, DEFAULT_TOLERANCE)
+    assert found is not None
+    assert found.to_json() == {"start": "nominal", "claimed": 0.2778, "replayed": 0.114, "start_CLs_obs": 0.2778}
+    assert local_minimum(Values(0.5, (0.1,) * 5), replayed, DEFAULT_TOLERANCE) is None  # no start explains it
+    assert local_minimum(Values(0.114, (0.1,) * 5), replayed, DEFAULT_TOLERANCE) is None  # it agrees
+    assert local_minimum(Values(0.2778, ()), Values(0.114, ()), DEFAULT_TOLERANCE) is None  # no starts
 
 
 def test_a_claim_at_a_local_minimum_is_its_own_outcome(small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,8 @@ from heparch.build import build
 from heparch.extract import extract
 from heparch.replay import core, work
 from heparch.replay.core import DEFAULT_TOLERANCE, compare
+from heparch.replay.outcome import Values
+from heparch.spec.components import Tolerance
 
 from clihelp import run
 from conftest import EXAMPLE
@@ -48,24 +50,25 @@ def _raise_claim(tree: Path, path: str, point: str, factor: float) -> None:
 
 # --- comparison ----------------------------------------------------------------------------
 def test_compare_uses_max_of_abs_and_rel() -> None:
-    claimed = {"CLs_obs": 0.5, "CLs_exp": [0.1, 0.2, 0.3, 0.4, 0.5]}
-    ok = {"CLs_obs": 0.5 + 0.00049, "CLs_exp": [0.1 + 9e-5, 0.2, 0.3, 0.4, 0.5]}
+    claimed = Values(0.5, (0.1, 0.2, 0.3, 0.4, 0.5))
+    ok = Values(0.5 + 0.00049, (0.1 + 9e-5, 0.2, 0.3, 0.4, 0.5))
     assert compare(claimed, ok, DEFAULT_TOLERANCE) == []
-    bad = {"CLs_obs": 0.5 + 0.00051, "CLs_exp": [0.1, 0.2, 0.3, 0.4, 0.5 - 0.0006]}
+    bad = Values(0.5 + 0.00051, (0.1, 0.2, 0.3, 0.4, 0.5 - 0.0006))
     fields = [m.field for m in compare(claimed, bad, DEFAULT_TOLERANCE)]
     assert fields == ["CLs_obs", "CLs_exp[4]"]
-    tiny = {"CLs_obs": 1e-9, "CLs_exp": [0.0] * 5}
-    assert compare(tiny, {"CLs_obs": 9e-5, "CLs_exp": [0.0] * 5}, DEFAULT_TOLERANCE) == []  # the abs floor
-    assert [m.field for m in compare(tiny, {"CLs_obs": 2e-4, "CLs_exp": [0.0] * 5}, {"CLs": {"abs": 1e-4, "rel": 1e-3}})] == ["CLs_obs"]
+    tiny = Values(1e-9, (0.0,) * 5)
+    assert compare(tiny, Values(9e-5, (0.0,) * 5), DEFAULT_TOLERANCE) == []  # the abs floor
+    assert [m.field for m in compare(tiny, Values(2e-4, (0.0,) * 5), Tolerance.from_json({"CLs": {"abs": 1e-4, "rel": 1e-3}}))] == ["CLs_obs"]
 
 
 def test_compare_limits_only_where_claimed_and_cap_never_agrees() -> None:
-    claimed = {"CLs_obs": 0.5, "CLs_exp": [0.5] * 5, "mu_up_obs": 2.0, "mu_up_exp": [1.0, 1.5, 2.0, 2.5, 3.0]}
-    replayed = {"CLs_obs": 0.5, "CLs_exp": [0.5] * 5, "mu_up_obs": None, "mu_up_exp": [1.0, 1.5, 2.0, 2.5, 3.004]}
-    mism = compare(claimed, replayed, {"mu_up": {"rel": 1e-3}})
+    claimed = Values.from_json({"CLs_obs": 0.5, "CLs_exp": [0.5] * 5, "mu_up_obs": 2.0, "mu_up_exp": [1.0, 1.5, 2.0, 2.5, 3.0]})
+    replayed = Values.from_json({"CLs_obs": 0.5, "CLs_exp": [0.5] * 5, "mu_up_obs": None, "mu_up_exp": [1.0, 1.5, 2.0, 2.5, 3.004]})
+    assert replayed.to_json()["mu_up_obs"] is None  # above the cap: infinite, written as null
+    mism = compare(claimed, replayed, Tolerance.from_json({"mu_up": {"rel": 1e-3}}))
     assert [m.field for m in mism] == ["mu_up_obs", "mu_up_exp[4]"]
     assert math.isinf(mism[0].replayed)
-    assert compare({"CLs_obs": 0.5, "CLs_exp": [0.5] * 5}, replayed, DEFAULT_TOLERANCE) == []
+    assert compare(Values(0.5, (0.5,) * 5), replayed, DEFAULT_TOLERANCE) == []
 
 
 # --- replay of the example's pyhf claims -----------------------------------------------------
@@ -79,8 +82,11 @@ def test_example_claims_replay_and_simplified_is_compared(toy: Path) -> None:
     assert p.values == {"m1": 500.0, "m2": 200.0}
     # the example's simplified likelihood is derived from BkgOnly.json: its CLs is reported beside
     assert p.simplified is not None
-    assert 0 < p.simplified["CLs_obs"] < 1
-    assert p.simplified["difference_CLs_obs"] == pytest.approx(p.simplified["CLs_obs"] - p.replayed["CLs_obs"])  # type: ignore[index]
+    assert p.simplified.values is not None
+    assert p.replayed is not None
+    assert 0 < p.simplified.values.cls_obs < 1
+    assert p.simplified.difference == pytest.approx(p.simplified.values.cls_obs - p.replayed.cls_obs)
+    assert p.to_json()["simplified"]["difference_CLs_obs"] == p.simplified.difference
 
 
 def test_selection_point_sample_and_errors(toy: Path) -> None:
@@ -210,7 +216,7 @@ def test_local_processes_agree_with_in_process(toy: Path) -> None:
         assert a.point == b.point
         assert a.replayed is not None
         assert b.replayed is not None
-        assert [a.replayed["CLs_obs"], *a.replayed["CLs_exp"]] == pytest.approx([b.replayed["CLs_obs"], *b.replayed["CLs_exp"]], rel=1e-8, abs=1e-300)
+        assert [a.replayed.cls_obs, *a.replayed.cls_exp] == pytest.approx([b.replayed.cls_obs, *b.replayed.cls_exp], rel=1e-8, abs=1e-300)
 
 
 def test_dask_agrees_with_local_processes(toy: Path) -> None:
@@ -223,8 +229,9 @@ def test_dask_agrees_with_local_processes(toy: Path) -> None:
     doc = json.loads(out)["points"]
     for p in local.points:
         remote = doc[p.key]["replayed"]
-        assert remote["CLs_obs"] == pytest.approx(p.replayed["CLs_obs"], rel=1e-9)  # type: ignore[index]
-        assert remote["CLs_exp"] == pytest.approx(p.replayed["CLs_exp"], rel=1e-9)  # type: ignore[index]
+        assert p.replayed is not None
+        assert remote["CLs_obs"] == pytest.approx(p.replayed.cls_obs, rel=1e-9)
+        assert remote["CLs_exp"] == pytest.approx(p.replayed.cls_exp, rel=1e-9)
 
 
 def test_bad_scheduler_address_is_a_usage_error(toy: Path) -> None:
@@ -271,7 +278,7 @@ def test_claim_records_results_components(claimed: tuple[Path, str, str], toy: P
         assert len(sl["points"]) == 35
     # the fast engine's claims agree with the example's pyhf claims (replaying those checks them)
     pyhf_claims = json.loads((EXAMPLE / "results.json").read_text())["points"]
-    assert compare(pyhf_claims[POINT], full["points"][POINT], DEFAULT_TOLERANCE) == []
+    assert compare(Values.from_json(pyhf_claims[POINT]), Values.from_json(full["points"][POINT]), DEFAULT_TOLERANCE) == []
 
 
 def test_claimed_bundle_verifies_and_replays(claimed: tuple[Path, str, str]) -> None:
@@ -312,7 +319,8 @@ def test_claim_upper_limits_and_usage_errors(toy: Path, tmp_path: Path) -> None:
     assert point["mu_up_exp"] == sorted(point["mu_up_exp"])
     report = core.replay(out, jobs=1)
     assert not report.failed
-    assert "mu_up_obs" in report.points[0].replayed
+    assert report.points[0].replayed is not None
+    assert report.points[0].replayed.mu_up_obs is not None
     assert run("claim", str(one), "-o", str(tmp_path / "missing" / "x.zst"))[0] == 2
     assert run("claim", str(one), "-o", str(tmp_path))[0] == 2
     code, _, err = run("claim", str(one), "-o", str(one))

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from heparch.errors import InputError
 from heparch.replay import plot
 from heparch.replay import report as rr
-from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
+from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport, Values
 
 from clihelp import run
 from conftest import ONE_LBB, small_patchset, small_workspace
@@ -44,8 +44,8 @@ def point(key: str, claimed: float | None, replayed: float | None, *, values: di
         "key": key,
         "likelihood": LIKELIHOOD,
         "point": key,
-        "claimed": {} if claimed is None else {"CLs_obs": claimed, "CLs_exp": [claimed] * 5},
-        "replayed": None if replayed is None else {"CLs_obs": replayed},
+        "claimed": None if claimed is None else Values(claimed, (claimed,) * 5),
+        "replayed": None if replayed is None else Values(replayed, ()),
         "passed": True,
         "backend": "fast",
         "seconds": 0.25,
@@ -58,7 +58,7 @@ def point(key: str, claimed: float | None, replayed: float | None, *, values: di
 def full_point(key: str, claimed: dict[str, object], replayed: dict[str, object], values: dict[str, float], **kw: object) -> PointOutcome:
     """A passing point with the given claimed and replayed values (all fields)."""
     args: dict[str, object] = {"likelihood": LIKELIHOOD, "passed": True, "backend": "fast", "seconds": 0.25, **kw}
-    return PointOutcome(key=key, point=key, claimed=claimed, replayed=replayed, values=values, **args)  # type: ignore[arg-type]
+    return PointOutcome(key=key, point=key, claimed=Values.from_json(claimed), replayed=Values.from_json(replayed), values=values, **args)  # type: ignore[arg-type]
 
 
 FAILING = "pt_500_100"
@@ -657,7 +657,7 @@ def test_1lbb_observed_contour_passes_between_excluded_and_allowed_neighbours(wh
         hits = crossing(lines, a, b)
         assert hits, f"no {which} contour between {p.key} and {q.key}"
         src = [p.claimed if which == "claimed" else p.replayed, q.claimed if which == "claimed" else q.replayed]
-        za, zb = (math.log10(s["CLs_obs"]) for s in src)  # type: ignore[index]
+        za, zb = (math.log10(s.cls_obs) for s in src)  # type: ignore[union-attr]
         t = (math.log10(0.05) - za) / (zb - za)  # log10(CLs) interpolated linearly along the edge
         assert any(abs(got - t) < 1e-6 for got in hits), (p.key, q.key, hits, t)
 

@@ -33,6 +33,7 @@ from heparch.infer.backends import choose
 from heparch.infer.base import Settings
 from heparch.replay import audit as auditing
 from heparch.replay.executor import execute
+from heparch.replay.outcome import Audited
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.store import tmpfiles
 
@@ -380,10 +381,10 @@ def _by_point(contexts: Mapping[str, Context], by_token: Mapping[str, Mapping[st
 
 def _audited(
     contexts: Mapping[str, Context], todo: list[Task], values: Mapping[str, Mapping[str, Mapping[str, Any]]], *, jobs: int, scheduler: str | None
-) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, str]]]:
+) -> tuple[dict[str, dict[str, Audited]], dict[str, dict[str, str]]]:
     """Run the audit tasks: each audited point's comparison with the reference backend, and the
     errors, by context token and point."""
-    found: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in contexts}
+    found: dict[str, dict[str, Audited]] = {t: {} for t in contexts}
     errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
     with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
         for result in results:
@@ -394,10 +395,9 @@ def _audited(
     return found, errors
 
 
-def _compared(claimed: Mapping[str, Any], audited: Mapping[str, Any]) -> dict[str, Any]:
+def _compared(claimed: Mapping[str, Any], audited: Mapping[str, Any]) -> Audited:
     """A point's claimed values against the reference backend's (``audited``: the audit task's values)."""
-    reference = audited["reference"]
-    return {**auditing.compared({**claimed, "nll": audited["nll"]}, reference, TOLERANCE), "reference": reference["reference"]}
+    return auditing.compared({**claimed, "nll": audited["nll"]}, audited["reference"], TOLERANCE)
 
 
 def _write(src: Path, out: Path, components: Mapping[str, tuple[str, dict[str, Any]]]) -> str:

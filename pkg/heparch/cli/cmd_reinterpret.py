@@ -146,7 +146,7 @@ def _summary(plan: Plan, report: ReplayReport, json_out: bool) -> None:
 
 def _point_line(o: PointOutcome) -> str:
     """A point's result in one line: its CLs and limits (and its simplified CLs), or its error."""
-    v = o.replayed
+    v = o.replayed.to_json() if o.replayed is not None else {}
     if not v:
         return f"{o.key}: ERROR {o.error}"
     limit = f", mu_up_obs {v['mu_up_obs']:.4g}" if v.get("mu_up_obs") is not None else ""
@@ -156,9 +156,9 @@ def _point_line(o: PointOutcome) -> str:
 
 def _vs_simplified(o: PointOutcome) -> str:
     """``; simplified CLs_obs ..., CLs_exp ...`` (or its error) for --compare-simplified, else nothing."""
-    sl = o.simplified
-    if sl is None:
+    if o.simplified is None:
         return ""
+    sl = o.simplified.to_json()
     if "CLs_obs" not in sl:
         return f"; simplified: ERROR {sl.get('error')}"
     return f"; simplified CLs_obs {sl['CLs_obs']:.4g} (difference {sl.get('difference_CLs_obs', float('nan')):+.3g}), CLs_exp {sl['CLs_exp'][2]:.4g}"

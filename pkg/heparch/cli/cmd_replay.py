@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from heparch import signals
 from heparch.cli._common import emit_json, print_result, say
 from heparch.cli._progress import QUIET, Progress, status
 from heparch.errors import EXIT_FAILED, EXIT_OK, InputError
@@ -18,6 +19,7 @@ from heparch.errors import EXIT_FAILED, EXIT_OK, InputError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from heparch.replay.core import Plan
     from heparch.replay.outcome import PointOutcome, ReplayReport
     from heparch.signing.keys import Signer
 
@@ -104,22 +106,45 @@ def run_replay(
         for note in plan.notes:
             progress.message(note)
         n_jobs = jobs or core.default_jobs()
-        where = f"on Dask at {scheduler}" if scheduler else f"{n_jobs} local process{'es' if n_jobs > 1 else ''}"
-        progress.message(
-            f"{bundle}: replaying {len(plan.tasks)} point(s) of {len({plan.contexts[t.token].likelihood for t in plan.tasks})} likelihood(s), {where}"
-        )
+        progress.message(_starting_line(bundle, plan, n_jobs, scheduler))
         progress.start(len(plan.tasks), "replay")
         report = core.run(plan, jobs=n_jobs, scheduler=scheduler, resume=resume, audit=audit, on_outcome=_reporter(progress))
+    except core.ReplayInterrupted as exc:
+        raise signals.Interrupted(exc.signum, interrupted_line(exc.done, exc.total, exc.resume)) from None
     finally:
         progress.close()
     print_result(summary_table(report), json_out=json_out)
     write_reports(report, junit=junit, html_path=html)
-    if plot is not None:
-        from heparch.replay.plot import write_plot
-
-        for note in write_plot(report, plot):
-            say(f"{plot}: {note}")
+    _write_plot(report, plot)
     return report
+
+
+def _starting_line(bundle: Path, plan: Plan, n_jobs: int, scheduler: str | None) -> str:
+    """``BUNDLE: replaying N point(s) of M likelihood(s), WHERE``."""
+    where = f"on Dask at {scheduler}" if scheduler else f"{n_jobs} local process{'es' if n_jobs > 1 else ''}"
+    n_likelihoods = len({plan.contexts[t.token].likelihood for t in plan.tasks})
+    return f"{bundle}: replaying {len(plan.tasks)} point(s) of {n_likelihoods} likelihood(s), {where}"
+
+
+def interrupted_line(done: int, total: int, resume: Path | None) -> str:
+    """The one line an interrupted replay prints.
+
+    >>> interrupted_line(12, 125, Path("s.json"))
+    'interrupted: 12 of 125 points done; state in s.json; rerun with --resume s.json'
+    """
+    if resume is None:
+        return f"interrupted: {done} of {total} points done; none kept (run with --resume FILE to keep computed points across runs)"
+    return f"interrupted: {done} of {total} points done; state in {resume}; rerun with --resume {resume}"
+
+
+def _write_plot(report: ReplayReport, plot: Path | None) -> None:
+    """--plot: the exclusion plot alone, and its notes on stderr."""
+    if plot is None:
+        return
+    from heparch.replay.plot import write_plot
+
+    for note in write_plot(report, plot):
+        say(f"{plot}: {note}")
 
 
 def _check_options(junit: Path | None, html: Path | None, plot: Path | None, jobs: int | None, scheduler: str | None) -> None:
@@ -127,12 +152,16 @@ def _check_options(junit: Path | None, html: Path | None, plot: Path | None, job
     if plot is not None and plot.suffix.lower() not in (".pdf", ".png", ".svg"):
         raise InputError(f"--plot {plot}: the format comes from the suffix; use .pdf, .png or .svg")
     for target, flag in ((junit, "--junit"), (html, "--html"), (plot, "--plot")):
-        if target is not None and (target.is_dir() or not target.parent.is_dir()):
-            raise InputError(
-                f"{flag} {target}: {'is a directory' if target.is_dir() else 'its directory does not exist'}; give a file in an existing directory"
-            )
+        if target is not None:
+            _check_target(target, flag)
     if jobs is not None and scheduler is not None:
         raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
+
+
+def _check_target(target: Path, flag: str) -> None:
+    """An output file of ``flag``: not a directory, in a directory that exists."""
+    if target.is_dir() or not target.parent.is_dir():
+        raise InputError(f"{flag} {target}: {'is a directory' if target.is_dir() else 'its directory does not exist'}; give a file in an existing directory")
 
 
 def _reporter(progress: Progress) -> Callable[[PointOutcome, int, int], None]:
@@ -206,9 +235,9 @@ def replay(
         json_out=json_out,
         quiet=quiet,
     )
-    attested = _attest(bundle, *attester, report, quiet=quiet) if attester is not None and not report.failed else None
+    attested = _attest(bundle, *attester, report, quiet=quiet) if attester is not None and not report.failed else {}
     if json_out:
-        emit_json({**report.to_json(), **({"attested": attested} if attested is not None else {})})
+        emit_json({**report.to_json(), **attested})
     raise typer.Exit(EXIT_FAILED if report.failed else EXIT_OK)
 
 
@@ -216,9 +245,6 @@ def _attester(
     key: str | None, role: str | None, *, point: list[str], likelihood: str | None, sample: int | None, resume: Path | None
 ) -> tuple[Signer, str] | None:
     """(key, role) of --attest, checked with the selection options before any work; None without --attest."""
-    from heparch.signing.keys import load_signer, read_passphrase, signer_from_text
-    from heparch.signing.trust import role_problem
-
     if key is None:
         if role is not None:
             raise InputError("--role is the role of --attest's record; give --attest KEY too (or use 'arch sign' to sign without replaying)")
@@ -226,15 +252,29 @@ def _attester(
     selected = [flag for flag, value in (("--point", point), ("--likelihood", likelihood), ("--sample", sample), ("--resume", resume)) if value]
     if selected:
         raise InputError(f"--attest records a replay of every claimed point in one run: drop {selected[0]}")
+    return _signer(key), _attest_role(role)
+
+
+def _attest_role(role: str | None) -> str:
+    """--role of --attest: given, and a valid role name."""
+    from heparch.signing.trust import role_problem
+
     if role is None:
         raise InputError("--attest needs --role ROLE, the role its record is signed for (e.g. replay-ci)")
     problem = role_problem(role)
     if problem:
         raise InputError(f"--role: {problem}")
+    return role
+
+
+def _signer(key: str) -> Signer:
+    """--attest's key: a key file, or ``env:NAME`` for the key's text in that variable."""
+    from heparch.signing.keys import load_signer, read_passphrase, signer_from_text
+
     if key.startswith(_ENV_PREFIX):
         variable = key.removeprefix(_ENV_PREFIX)
-        return signer_from_text(_key_text(variable), where=f"${variable}", passphrase=read_passphrase(None)), role
-    return load_signer(Path(key), passphrase=read_passphrase(None)), role
+        return signer_from_text(_key_text(variable), where=f"${variable}", passphrase=read_passphrase(None))
+    return load_signer(Path(key), passphrase=read_passphrase(None))
 
 
 _ENV_PREFIX = "env:"
@@ -248,7 +288,7 @@ def _key_text(variable: str) -> bytes:
 
 
 def _attest(bundle: Path, signer: Signer, role: str, report: ReplayReport, *, quiet: bool) -> dict[str, object]:
-    """Sign BUNDLE with the record of ``report`` (which passed every point); what was written."""
+    """Sign BUNDLE with the record of ``report`` (which passed every point); what was written, as --json's ``attested``."""
     from heparch.sign import attest
     from heparch.signing.envelope import ReplayedPoint
 
@@ -257,7 +297,7 @@ def _attest(bundle: Path, signer: Signer, role: str, report: ReplayReport, *, qu
         done = attest(bundle, signer, role=role, identity=report.identity, points=points)
     if not quiet:
         say(f"attested: signed the record of this replay ({len(points)} points) for role {done.role} with key {done.keyid}; wrote {', '.join(done.written)}")
-    return {"identity": done.identity, "keyid": done.keyid, "role": done.role, "written": list(done.written)}
+    return {"attested": {"identity": done.identity, "keyid": done.keyid, "role": done.role, "written": list(done.written)}}
 
 
 def register(app: typer.Typer) -> None:

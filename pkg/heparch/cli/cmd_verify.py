@@ -13,6 +13,8 @@ from heparch.cli._progress import QUIET, status
 from heparch.errors import EXIT_FAILED, InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from heparch.verify import Verification
 
 
@@ -64,7 +66,7 @@ def verify(
     """
     replay_options = {"--point": point, "--likelihood": likelihood, "--sample": sample, "--backend": backend, "--jobs": jobs, "--scheduler": scheduler,
                       "--resume": resume, "--junit": junit, "--html": html, "--audit": audit or None, "--plot": plot}  # fmt: skip
-    _check_options(level, trust, replay, [name for name, value in replay_options.items() if value not in (None, [])])
+    _check_options(level, trust, replay, _given(replay_options))
     with status(f"verifying {bundle} at level {level}", quiet=quiet):
         result = _verified(bundle, level, trust, signature)
     _show(bundle, level, result, json_out=json_out)
@@ -78,6 +80,11 @@ def verify(
         emit_json({**replayed.to_json(), "verification": result.to_json()})
     if replayed.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _given(options: Mapping[str, object]) -> list[str]:
+    """The flags of the options given (not None, not an empty list)."""
+    return [name for name, value in options.items() if value not in (None, [])]
 
 
 def _end_unreplayed(bundle: Path, result: Verification, *, replay: bool, json_out: bool) -> None:
@@ -122,9 +129,14 @@ def _show(bundle: Path, level: str, result: Verification, *, json_out: bool) -> 
     print_result(
         f"{bundle}: {verdict} at level {level} ({len(report.errors)} errors, {len(report.warnings)} warnings); identity {result.identity}", json_out=json_out
     )
-    for sig in result.signature_check.to_json(result.trust) if result.signature_check is not None else []:
-        if "replay" in sig:
-            print_result(f"  {reproduction_line(sig['replay'])} (role {sig['role']}, key {sig['keyid'][:16]}..., {sig['status']})", json_out=json_out)
+    for line in _reproduction_lines(result):
+        print_result(line, json_out=json_out)
+
+
+def _reproduction_lines(result: Verification) -> list[str]:
+    """One line per signed record of a replay among the signatures (``arch replay --attest``)."""
+    signatures = result.signature_check.to_json(result.trust) if result.signature_check is not None else []
+    return [f"  {reproduction_line(sig['replay'])} (role {sig['role']}, key {sig['keyid'][:16]}..., {sig['status']})" for sig in signatures if "replay" in sig]
 
 
 def register(app: typer.Typer) -> None:

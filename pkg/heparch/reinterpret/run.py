@@ -30,7 +30,7 @@ from heparch.infer.base import Settings
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
 from heparch.reinterpret.signal import SignalFile, SignalPoint, check
 from heparch.reinterpret.simplified import bins_of, signals_for, with_signals
-from heparch.replay.outcome import PointOutcome, ReplayReport
+from heparch.replay.outcome import PointOutcome, ReplayReport, SimplifiedCLs, Values
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.spec.components import SignalInterface
 
@@ -237,13 +237,13 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
     point = p.points[result.point]
     values = None
     if result.values is not None:
-        values = _xsec_limits(dict(result.values), point.labels.get("xsec_pb", p.xsec_pb))
-    simplified = None if result.simplified is None else _vs_full(result.simplified, values)
+        values = Values.from_json(_xsec_limits(dict(result.values), point.labels.get("xsec_pb", p.xsec_pb)))
+    simplified = None if result.simplified is None else SimplifiedCLs.of(result.simplified, values)
     return PointOutcome(
         key=result.point,
         likelihood=p.interface.likelihood,
         point=result.point,
-        claimed={},
+        claimed=None,
         replayed=values,
         passed=values is not None,
         backend=result.backend,
@@ -253,14 +253,6 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
         note=result.note,
         simplified=simplified,
     )
-
-
-def _vs_full(simplified: Mapping[str, Any], values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A point's simplified-likelihood values with ``difference_CLs_obs`` (simplified minus full) where both have CLs."""
-    out = dict(simplified)
-    if values is not None and "CLs_obs" in out:
-        out["difference_CLs_obs"] = out["CLs_obs"] - values["CLs_obs"]
-    return out
 
 
 def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, on_outcome: Callable[[PointOutcome, int, int], None] | None = None) -> ReplayReport:
@@ -296,12 +288,12 @@ def _labels(points: Any) -> list[str]:
 def _point_json(p: Plan, o: PointOutcome) -> dict[str, Any]:
     """One point of the ``--json`` document."""
     doc: dict[str, Any] = {"likelihood": o.likelihood, "backend": o.backend, "seconds": round(o.seconds, 6), "labels": dict(o.values)}
-    doc.update(dict(o.replayed) if o.replayed is not None else {"error": o.error})
+    doc.update(o.replayed.to_json() if o.replayed is not None else {"error": o.error})
     if o.note:
         doc["note"] = o.note
     doc["dropped"] = [str(d) for d in p.generated[o.point].dropped]
     if o.simplified is not None:
-        doc["simplified"] = {**o.simplified, "regions_left_out": list(p.outside_simplified.get(o.point, []))}
+        doc["simplified"] = {**o.simplified.to_json(), "regions_left_out": list(p.outside_simplified.get(o.point, []))}
     return doc
 
 

@@ -25,8 +25,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from heparch.replay.core import ToleranceLike, candidates, ratio
+from heparch.replay.core import candidates, ratio
+from heparch.replay.outcome import Audited, Values
 from heparch.replay.work import Context, Task
+from heparch.spec.components import Tolerance
 
 #: the largest difference in -ln L of the free fit between the audited and the reference
 #: backend (2e-3 in q shifts CLs by less than 1e-4 where CLs is near 0.05)
@@ -95,23 +97,18 @@ def spey_values(spec: Mapping[str, Any], signal: str, mu: float) -> dict[str, An
     return {"CLs_obs": 1.0 - float(obs[0]), "CLs_exp": [1.0 - float(v) for v in exp], "nll": float(nll)}
 
 
-def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance: ToleranceLike) -> dict[str, Any]:
-    """One point's audit: -ln L difference, then the CLs values; the largest ratio, its field,
-    both values there (``audited_value``, ``reference_value``) and the tolerance."""
+def compared(audited: Mapping[str, Any], reference: Mapping[str, Any], tolerance: Tolerance) -> Audited:
+    """One point's audit from a worker's values: ``audited`` (the audited backend's CLs values and
+    ``nll``) and ``reference`` (the reference's, with ``nll`` and the backend's name as ``reference``):
+    -ln L first, then the CLs values."""
     nll_diff = float(audited["nll"]) - float(reference["nll"])
-    worst: dict[str, Any] = {
-        "ratio": abs(nll_diff) / NLL_TOLERANCE,
-        "field": "nll",
-        "audited_value": float(audited["nll"]),
-        "reference_value": float(reference["nll"]),
-        "tolerance": NLL_TOLERANCE,
-    }
-    cls_only = {k: audited[k] for k in ("CLs_obs", "CLs_exp", "underflow") if k in audited}
-    for m in candidates(cls_only, reference, tolerance):
+    name = str(reference.get("reference"))
+    worst = Audited(nll_diff, abs(nll_diff) / NLL_TOLERANCE, "nll", float(audited["nll"]), float(reference["nll"]), NLL_TOLERANCE, name)
+    for m in candidates(Values.from_json(audited).cls_only(), Values.from_json(reference), tolerance):
         r = ratio(m)
-        if r > worst["ratio"]:
-            worst = {"ratio": r, "field": m.field, "audited_value": m.claimed, "reference_value": m.replayed, "tolerance": m.tolerance}
-    return {"nll_difference": nll_diff, **worst}
+        if r > worst.ratio:
+            worst = Audited(nll_diff, r, m.field, m.claimed, m.replayed, m.tolerance, name)
+    return worst
 
 
 def tasks_for(contexts: Mapping[str, Context], computed: Mapping[tuple[str, str], Task], n: int, seed: int) -> tuple[list[Task], list[str]]:
@@ -131,15 +128,15 @@ def tasks_for(contexts: Mapping[str, Context], computed: Mapping[tuple[str, str]
     return [eligible[k] for k in chosen], sorted(set(notes.values()))
 
 
-def summary(requested: int, seed: int, points: Mapping[str, Mapping[str, Any]], errors: Mapping[str, str], notes: Sequence[str]) -> dict[str, Any]:
-    """The ``audit`` record: status, reference, seed, the largest ratio and each point's differences."""
+def summary(requested: int, seed: int, points: Mapping[str, Audited], errors: Mapping[str, str], notes: Sequence[str]) -> dict[str, Any]:
+    """The ``audit`` record (JSON, as a results component records it): status, reference, seed, the
+    largest ratio and each point's differences."""
     out: dict[str, Any] = {"requested": requested, "seed": seed}
     if requested == 0:
         return {**out, "status": "off"}
-    refs = sorted({str(p.get("reference")) for p in points.values()})
-    if refs:
-        out["reference"] = ", ".join(refs)
-    out["points"] = {k: {"nll_difference": v["nll_difference"], "ratio": min(float(v["ratio"]), RATIO_CAP), "field": v["field"]} for k, v in points.items()}
+    if points:
+        out["reference"] = ", ".join(sorted({p.reference for p in points.values()}))
+    out["points"] = {k: {"nll_difference": v.nll_difference, "ratio": min(float(v.ratio), RATIO_CAP), "field": v.field} for k, v in points.items()}
     if points:
         out["max_ratio"] = max(float(p["ratio"]) for p in out["points"].values())
     return {**out, **_status(out.get("max_ratio"), errors, notes)}

@@ -11,7 +11,7 @@ ones (``mu``, ``level``, interpolation codes, fit tolerance). A value agrees whe
 ``|replayed - claimed| <= max(abs, rel * |claimed|)`` with the component's tolerance,
 or :data:`DEFAULT_TOLERANCE` where it records none.
 
->>> compare({"CLs_obs": 0.063, "CLs_exp": [0.1] * 5}, {"CLs_obs": 0.06615, "CLs_exp": [0.1] * 5}, DEFAULT_TOLERANCE)[0].field
+>>> compare(Values(0.063, (0.1,) * 5), Values(0.06615, (0.1,) * 5), DEFAULT_TOLERANCE)[0].field
 'CLs_obs'
 """
 
@@ -38,12 +38,10 @@ from heparch.infer.backends import choose
 from heparch.infer.pyhf_backend import NOMINAL_START
 from heparch.replay import work
 from heparch.replay.executor import execute
-from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
+from heparch.replay.outcome import Audited, LocalMinimum, Mismatch, PointOutcome, ReplayReport, SimplifiedCLs, Values
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.spec.components import Tolerance, ToleranceSpec
 
-#: a tolerance: the results component's, or as JSON (DESIGN.md 5b)
-ToleranceLike = Tolerance | Mapping[str, Mapping[str, Any]]
 STATE_FORMAT: Final = "heparch-replay-state/1"
 
 
@@ -64,10 +62,9 @@ def allowed(claimed: float, spec: ToleranceSpec) -> float:
     return max(float(spec.abs or 0.0), float(spec.rel or 0.0) * abs(claimed))
 
 
-def _spec(tolerance: ToleranceLike, group: str) -> ToleranceSpec:
+def _spec(tolerance: Tolerance, group: str) -> ToleranceSpec:
     """The tolerance of a group (``CLs`` or ``mu_up``); the default's where none is given."""
-    typed = tolerance if isinstance(tolerance, Tolerance) else Tolerance.from_json(dict(tolerance))
-    spec: ToleranceSpec | None = getattr(typed, group)
+    spec: ToleranceSpec | None = getattr(tolerance, group)
     if spec is None or (spec.abs is None and spec.rel is None):
         spec = getattr(DEFAULT_TOLERANCE, group)
     assert spec is not None
@@ -78,39 +75,27 @@ def _spec(tolerance: ToleranceLike, group: str) -> ToleranceSpec:
 UNDERFLOW: Final = 1e-300
 
 
-def _underflow(values: Mapping[str, Any]) -> set[str]:
-    found = values.get("underflow")
-    return {str(f) for f in found} if isinstance(found, list | tuple) else set()
+def _group(field: str) -> str:
+    """The tolerance group of a compared field: ``CLs`` or ``mu_up``."""
+    return "CLs" if field.startswith("CLs") else "mu_up"
 
 
-def candidates(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> Iterator[Mismatch]:
+def candidates(claimed: Values, replayed: Values, tolerance: Tolerance) -> Iterator[Mismatch]:
     """Every claimed value as a :class:`Mismatch` candidate (field, claimed, replayed, tolerance);
-    a limit above the cap (None) is replayed as infinity. A value both sides mark as underflowing
+    a limit above the cap (or not computed) is replayed as infinity. A value both sides mark as underflowing
     double precision agrees without a comparison, and so does one marked on one side whose other
     side is also at most :data:`UNDERFLOW` (an unmarked 0 from an older tool); otherwise a value
     marked on one side only is a mismatch whatever the numbers (its ``note`` says which side)."""
-    under = (_underflow(claimed), _underflow(replayed))
-    for group, fields in (("CLs", ("CLs_obs", "CLs_exp")), ("mu_up", ("mu_up_obs", "mu_up_exp"))):
-        spec = _spec(tolerance, group)
-        for field, w, g in _pairs(claimed, replayed, fields):
-            note = _underflow_note(field, w, g, *under)
-            if note is not None:
-                yield Mismatch(field, float(w), math.inf if g is None else float(g), allowed(w, spec), note)
+    specs = {group: _spec(tolerance, group) for group in ("CLs", "mu_up")}
+    got = replayed.fields()
+    for field, w in claimed.fields().items():
+        g = got.get(field)
+        note = _underflow_note(field, w, g, set(claimed.underflow or ()), set(replayed.underflow or ()))
+        if note is not None:
+            yield Mismatch(field, float(w), math.inf if g is None else float(g), allowed(w, specs[_group(field)]), note)
 
 
-def _pairs(claimed: Mapping[str, Any], replayed: Mapping[str, Any], fields: Sequence[str]) -> Iterator[tuple[str, Any, Any]]:
-    """(field, claimed, replayed) of every claimed value of ``fields``, a band value by value (``CLs_exp[2]``)."""
-    for name in fields:
-        want, got = claimed.get(name), replayed.get(name)
-        if want is None:
-            continue
-        if isinstance(want, list):
-            yield from ((f"{name}[{i}]", w, (got or [None] * 5)[i]) for i, w in enumerate(want))
-        else:
-            yield name, want, got
-
-
-def _underflow_note(field: str, claimed: Any, replayed: Any, under_c: set[str], under_r: set[str]) -> str | None:
+def _underflow_note(field: str, claimed: float, replayed: float | None, under_c: set[str], under_r: set[str]) -> str | None:
     """None where the value agrees without a comparison (underflowing on both sides, marked or
     not); else the mismatch note ("" for the plain comparison of numbers)."""
     marked_c, marked_r = field in under_c, field in under_r
@@ -123,7 +108,7 @@ def _underflow_note(field: str, claimed: Any, replayed: Any, under_c: set[str], 
     return f"{sides[0]} marks it as underflowing double precision, {sides[1]} does not"
 
 
-def compare(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> list[Mismatch]:
+def compare(claimed: Values, replayed: Values, tolerance: Tolerance) -> list[Mismatch]:
     """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
     the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees,
     nor a value marked as underflowing on one side only."""
@@ -139,36 +124,36 @@ def ratio(m: Mismatch) -> float:
     return d / m.tolerance if m.tolerance > 0 else (0.0 if d == 0 else math.inf)
 
 
-def worst_ratio(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> float:
+def worst_ratio(claimed: Values, replayed: Values, tolerance: Tolerance) -> float:
     """The largest ``|replayed - claimed| / tolerance`` over the claimed values (<= 1: it agrees)."""
     return max((ratio(m) for m in candidates(claimed, replayed, tolerance)), default=0.0)
 
 
-def local_minimum(claimed: Mapping[str, Any], replayed: Mapping[str, Any], tolerance: ToleranceLike) -> dict[str, Any] | None:
+def local_minimum(claimed: Values, replayed: Values, tolerance: Tolerance) -> LocalMinimum | None:
     """Where the claimed CLs values disagree with the replay's (taken at the lowest minimum) but
     agree with the values from another start of its fits: that start and both values (the claim
-    was made at a local minimum). ``replayed["starts"]`` holds, by start name, an object with
+    was made at a local minimum). ``replayed.starts`` holds, by start name, an object with
     that start's ``CLs_obs`` (and ``CLs_exp``); None when no start explains the claim.
 
-    >>> local_minimum({"CLs_obs": 0.2778}, {"CLs_obs": 0.114, "starts": {"nominal": {"CLs_obs": 0.2778}}}, DEFAULT_TOLERANCE)
-    {'start': 'nominal', 'claimed': 0.2778, 'replayed': 0.114, 'start_CLs_obs': 0.2778}
+    >>> local_minimum(Values(0.2778, ()), Values(0.114, (), starts={"nominal": {"CLs_obs": 0.2778}}), DEFAULT_TOLERANCE)
+    LocalMinimum(start='nominal', claimed=0.2778, replayed=0.114, start_cls_obs=0.2778)
     """
-    cls_only = {k: claimed[k] for k in ("CLs_obs", "CLs_exp", "underflow") if k in claimed}
-    starts = replayed.get("starts")
-    if not isinstance(starts, Mapping) or not compare(cls_only, replayed, tolerance):
+    cls_only = claimed.cls_only()
+    if replayed.starts is None or not compare(cls_only, replayed, tolerance):
         return None
-    for name, values in starts.items():
-        if _explains(cls_only, values, replayed.get("underflow", []), tolerance):
-            return {"start": str(name), "claimed": claimed.get("CLs_obs"), "replayed": replayed.get("CLs_obs"), "start_CLs_obs": values["CLs_obs"]}
+    for name, values in replayed.starts.items():
+        if _explains(cls_only, values, replayed.underflow, tolerance):
+            return LocalMinimum(str(name), claimed.cls_obs, replayed.cls_obs, values["CLs_obs"])
     return None
 
 
-def _explains(claimed: Mapping[str, Any], start: Any, underflow: Any, tolerance: ToleranceLike) -> bool:
-    """Whether the values of one start (an object with ``CLs_obs``) agree with the claimed CLs values it has."""
+def _explains(claimed: Values, start: Any, underflow: tuple[str, ...] | None, tolerance: Tolerance) -> bool:
+    """Whether the values of one start (an object with ``CLs_obs``, perhaps ``CLs_exp``) agree with the claimed CLs values it has."""
     if not isinstance(start, Mapping) or "CLs_obs" not in start:
         return False
-    wanted = {k: v for k, v in claimed.items() if k in start or k == "CLs_obs"}
-    return not compare(wanted, {**start, "underflow": underflow}, tolerance)
+    # only the claimed values the start has (its CLs_exp, its underflow marks: the replay's are used)
+    wanted = dataclasses.replace(claimed, cls_exp=claimed.cls_exp if "CLs_exp" in start else (), underflow=claimed.underflow if "underflow" in start else None)
+    return not compare(wanted, Values(start["CLs_obs"], tuple(start.get("CLs_exp") or ()), underflow=underflow), tolerance)
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,6 +167,11 @@ class Claimed:
 
     key: str
     claim: Claim
+    claimed: Values  # the claim's values, as the replay compares them
+
+    @classmethod
+    def of(cls, claim: Claim) -> Claimed:
+        return cls(claim.point.name, claim, Values.from_json(claim.values.to_json()))
 
     @property
     def likelihood(self) -> str:
@@ -190,11 +180,6 @@ class Claimed:
     @property
     def point(self) -> str:
         return self.claim.point.name
-
-    @property
-    def claimed(self) -> dict[str, Any]:
-        """The claimed values, DESIGN.md 5b's names (the JSON the report writes)."""
-        return self.claim.values.to_json()
 
     @property
     def tolerance(self) -> Tolerance:
@@ -264,7 +249,6 @@ def plan(
         built.add(claims, analysis, backend, derived.get(claims.likelihood.path))
     if len(read) > 1:
         built.claims = {k: dataclasses.replace(c, key=f"{c.likelihood}:{c.point}") for k, c in built.claims.items()}
-    labels = next((c.labels for c in read if c.labels), None)
     return Plan(
         bundle=str(path),
         identity=analysis.identity,
@@ -272,10 +256,16 @@ def plan(
         tasks=_select(built.tasks, built.claims, points, sample, seed, path),
         claims=built.claims,
         software=software_differences(built.software),
-        labels=(labels[0], labels[1]) if labels and len(labels) >= 2 else None,
+        labels=_plane(read),
         notes=built.notes,
         axes=analysis.axes,
     )
+
+
+def _plane(read: Sequence[Claims]) -> tuple[str, str] | None:
+    """The first two label names of the first likelihood whose points have labels (the plots' axes)."""
+    labels = next((c.labels for c in read if c.labels), None)
+    return (labels[0], labels[1]) if labels and len(labels) >= 2 else None
 
 
 def _read(path: Path, likelihood: str | None, compare_simplified: bool) -> tuple[Analysis, list[Claims], dict[str, Any]]:
@@ -325,7 +315,7 @@ class _Built:
         sl = self._derived(claims.likelihood, analysis, derived)
         for claim in claims.claims:
             self.tasks.append(_task(ctx, claim, sl))
-            self.claims[(ctx.token, claim.point.name)] = Claimed(claim.point.name, claim)
+            self.claims[(ctx.token, claim.point.name)] = Claimed.of(claim)
         self.software.update(claims.software)
 
     def _context(self, claims: Claims, analysis: Analysis, backend: str | None) -> Context:
@@ -362,29 +352,34 @@ def _task(ctx: Context, claim: Claim, sl: Context | None) -> Task:
         mu=claim.settings.mu,
         level=claim.settings.level,
         upper_limit=values.mu_up_obs is not None or values.mu_up_exp is not None,
-        simplified=sl.token if sl is not None and point.name in (sl.spec.get("signals") or {}) else None,
+        simplified=_simplified_token(sl, point.name),
     )
+
+
+def _simplified_token(sl: Context | None, point: str) -> str | None:
+    """The token of the simplified likelihood ``sl`` when it has a signal named ``point``."""
+    return sl.token if sl is not None and point in (sl.spec.get("signals") or {}) else None
 
 
 def _select(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points: Sequence[str], sample: int | None, seed: int, path: Path) -> list[Task]:
     if points:
         tasks = _named(tasks, claims, points, path)
-    if sample is not None:
-        if sample < 1:
-            raise InputError(f"sample {sample}: must be at least 1", option="sample")
-        if sample < len(tasks):
-            keep = set(random.Random(seed).sample(range(len(tasks)), sample))
-            tasks = [t for i, t in enumerate(tasks) if i in keep]
-    return tasks
+    return tasks if sample is None else _sampled(tasks, sample, seed)
+
+
+def _sampled(tasks: list[Task], sample: int, seed: int) -> list[Task]:
+    """``sample`` of ``tasks`` chosen at random with ``seed`` (all when there are no more), in their order."""
+    if sample < 1:
+        raise InputError(f"sample {sample}: must be at least 1", option="sample")
+    if sample >= len(tasks):
+        return tasks
+    keep = set(random.Random(seed).sample(range(len(tasks)), sample))
+    return [t for i, t in enumerate(tasks) if i in keep]
 
 
 def _named(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points: Sequence[str], path: Path) -> list[Task]:
     """The tasks of the points named (a point's name or ``<likelihood>:<point>``), in the order named."""
-    by_name: dict[str, list[Task]] = {}
-    for t in tasks:
-        c = claims[(t.token, t.point)]
-        by_name.setdefault(c.point, []).append(t)
-        by_name.setdefault(f"{c.likelihood}:{c.point}", []).append(t)
+    by_name = _by_name(tasks, claims)
     valid = sorted({claims[(t.token, t.point)].key for t in tasks})
     chosen: list[Task] = []
     for name in dict.fromkeys(points):
@@ -392,6 +387,16 @@ def _named(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed], points:
             select(name, valid, where=str(path), option="point", predicate="is not a claimed point")
         chosen += [t for t in by_name[name] if t not in chosen]
     return chosen
+
+
+def _by_name(tasks: list[Task], claims: Mapping[tuple[str, str], Claimed]) -> dict[str, list[Task]]:
+    """The tasks by the names a point may be given with: its name and ``<likelihood>:<point>``."""
+    by_name: dict[str, list[Task]] = {}
+    for t in tasks:
+        c = claims[(t.token, t.point)]
+        by_name.setdefault(c.point, []).append(t)
+        by_name.setdefault(f"{c.likelihood}:{c.point}", []).append(t)
+    return by_name
 
 
 # ---------------------------------------------------------------------------------------
@@ -449,14 +454,20 @@ class State:
         self._last = time.monotonic()
 
 
-def _read_state(path: Path, identity: str) -> dict[str, dict[str, Any]]:
-    """The computed points of the state file ``path``, which must have been made for ``identity``."""
+def _state_file(path: Path) -> dict[str, Any]:
+    """The parsed state file ``path``: a JSON object of :data:`STATE_FORMAT` with ``points``."""
     try:
         obj = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise InputError(f"resume {path}: not a replay state file ({exc}); delete it to start afresh", option="resume") from None
     if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT or not isinstance(obj.get("points"), dict):
         raise InputError(f"resume {path}: not a heparch replay state file (format {STATE_FORMAT}); delete it to start afresh", option="resume")
+    return obj
+
+
+def _read_state(path: Path, identity: str) -> dict[str, dict[str, Any]]:
+    """The computed points of the state file ``path``, which must have been made for ``identity``."""
+    obj = _state_file(path)
     if obj.get("identity") != identity:
         raise InputError(f"resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file", option="resume")
     return {k: v for k, v in obj["points"].items() if isinstance(v, dict) and isinstance(v.get("values"), dict)}
@@ -470,69 +481,84 @@ def _read_state(path: Path, identity: str) -> dict[str, dict[str, Any]]:
 PYHF_NOMINAL: Final = NOMINAL_START
 
 
-def _with_pyhf_nominal(plan: Plan, result: TaskResult) -> dict[str, Any]:
+def _with_pyhf_nominal(plan: Plan, result: TaskResult, values: Values) -> Values:
     """A point whose replay found several minima and disagrees with its claim: the claim may have
-    been made by pyhf from its nominal start, at a local minimum. Its values with what pyhf gives
+    been made by pyhf from its nominal start, at a local minimum. Its ``values`` with what pyhf gives
     from there added to ``starts`` (so :func:`local_minimum` can tell), when pyhf computes it."""
-    values = dict(result.values or {})
     pyhf_values = _pyhf_nominal(plan, result)
     if pyhf_values is None:
         return values
-    starts = dict(values.get("starts") or {})
-    starts[PYHF_NOMINAL] = {"CLs_obs": pyhf_values["CLs_obs"], "CLs_exp": pyhf_values["CLs_exp"]}
-    values["starts"] = starts
-    return values
+    nominal = {"CLs_obs": pyhf_values["CLs_obs"], "CLs_exp": pyhf_values["CLs_exp"]}
+    return dataclasses.replace(values, starts={**(values.starts or {}), PYHF_NOMINAL: nominal})
 
 
 def _pyhf_nominal(plan: Plan, result: TaskResult) -> Mapping[str, Any] | None:
     """What pyhf gives for a workspace point from its nominal start; None where pyhf computed the
     replay already or cannot compute the point."""
-    ctx = plan.contexts.get(result.token)
-    task = next((t for t in plan.tasks if t.token == result.token and t.point == result.point), None)
-    if ctx is None or task is None or ctx.kind != "workspace" or result.backend == "pyhf":
+    rerun = _pyhf_rerun(plan, result)
+    if rerun is None:
         return None
     try:
-        pyhf_values = work.compute(ctx, dataclasses.replace(task, upper_limit=False), backend="pyhf")
+        pyhf_values = work.compute(rerun[0], dataclasses.replace(rerun[1], upper_limit=False), backend="pyhf")
     except Exception:  # pyhf cannot compute it either: nothing explains the claim
         return None
     nominal = (pyhf_values.get("starts") or {}).get(PYHF_NOMINAL)  # the pyhf backend takes the lowest minimum too
     return nominal if isinstance(nominal, dict) else pyhf_values
 
 
+def _pyhf_rerun(plan: Plan, result: TaskResult) -> tuple[Context, Task] | None:
+    """The context and task of a workspace point another backend than pyhf replayed (None otherwise)."""
+    ctx = plan.contexts.get(result.token)
+    if ctx is None or ctx.kind != "workspace" or result.backend == "pyhf":
+        return None
+    return next(((ctx, t) for t in plan.tasks if (t.token, t.point) == (result.token, result.point)), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Compared:
+    """A computed point against its claim: the replayed values (with pyhf's nominal start where
+    it was asked), the mismatches, the worst ratio and the local minimum that explains them."""
+
+    replayed: Values | None
+    mismatches: tuple[Mismatch, ...] = ()
+    ratio: float | None = None
+    local_minimum: LocalMinimum | None = None
+
+
+#: a point whose computation failed: nothing compared
+_NOT_COMPUTED: Final = _Compared(None)
+
+
+def _compared(plan: Plan, result: TaskResult, c: Claimed, replayed: Values) -> _Compared:
+    """Compare a computed point with its claim; a multimodal point that disagrees is checked for a claim at a local minimum."""
+    mismatches = tuple(compare(c.claimed, replayed, c.tolerance))
+    worst = worst_ratio(c.claimed, replayed, c.tolerance)
+    if not (mismatches and replayed.multimodal):
+        return _Compared(replayed, mismatches, worst)
+    replayed = _with_pyhf_nominal(plan, result, replayed)
+    return _Compared(replayed, mismatches, worst, local_minimum(c.claimed, replayed, c.tolerance))
+
+
 def outcome(plan: Plan, result: TaskResult) -> PointOutcome:
     """Compare one result with its claim."""
     c = plan.claim_of(result)
-    mismatches: tuple[Mismatch, ...] = ()
-    ratio = None
-    at_local = None
-    if result.values is not None:
-        mismatches = tuple(compare(c.claimed, result.values, c.tolerance))
-        ratio = worst_ratio(c.claimed, result.values, c.tolerance)
-        if mismatches and result.values.get("multimodal"):
-            values = _with_pyhf_nominal(plan, result)
-            at_local = local_minimum(c.claimed, values, c.tolerance)
-            result = dataclasses.replace(result, values=values)
-    simplified = None
-    if result.simplified is not None:
-        simplified = dict(result.simplified)
-        if result.values is not None and "CLs_obs" in simplified:
-            simplified["difference_CLs_obs"] = simplified["CLs_obs"] - result.values["CLs_obs"]
+    got = _NOT_COMPUTED if result.values is None else _compared(plan, result, c, Values.from_json(result.values))
     return PointOutcome(
         key=c.key,
         likelihood=c.likelihood,
         point=c.point,
         claimed=c.claimed,
-        replayed=result.values,
-        passed=result.values is not None and not mismatches,
+        replayed=got.replayed,
+        passed=got.replayed is not None and not got.mismatches,
         backend=result.backend,
         seconds=result.seconds,
-        mismatches=mismatches,
+        mismatches=got.mismatches,
         error=result.error,
         values=c.values,
         level=c.level,
-        simplified=simplified,
-        ratio=ratio,
-        local_minimum=at_local,
+        simplified=None if result.simplified is None else SimplifiedCLs.of(result.simplified, got.replayed),
+        ratio=got.ratio,
+        local_minimum=got.local_minimum,
         note=result.note,
     )
 
@@ -549,36 +575,32 @@ def run(
     """Run ``plan``; ``on_outcome(outcome, done, total)`` is called as each point arrives; then
     ``audit`` points computed by the fast engine are recomputed with the reference backend
     (:func:`audit_points`). Interrupted (Ctrl-C, SIGTERM), it stops its workers, writes the
-    ``resume`` state and raises :class:`heparch.signals.Interrupted` with the line to print."""
+    ``resume`` state and raises :class:`ReplayInterrupted` (a :class:`heparch.signals.Interrupted`)."""
     start = time.perf_counter()
-    state = State(resume, plan.identity) if resume is not None else None
-    arrived = _Arrived(plan, on_outcome)
-    todo = _resumed(plan, state, arrived)
+    arrived = _Arrived(plan, on_outcome, State(resume, plan.identity) if resume is not None else None)
+    todo = _resumed(plan, arrived)
     try:
         with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:  # closed: workers stop on any exit
             for result in results:
-                if state is not None:
-                    state.record(result)
-                arrived.add(result)
+                arrived.computed(result)
         summary = audit_points(plan, arrived.done, audit, jobs=jobs, scheduler=scheduler) if audit else None
     except signals.INTERRUPTS as exc:  # Ctrl-C or SIGTERM (heparch.signals): keep what was computed, say how to go on
         with signals.shielded():
-            if state is not None:
-                state.flush()
-        raise signals.Interrupted(signals.signum_of(exc), interrupted_line(len(arrived.done), len(plan.tasks), resume)) from None
+            arrived.flush()
+        raise ReplayInterrupted(signals.signum_of(exc), len(arrived.done), len(plan.tasks), resume) from None
     finally:
-        if state is not None:
-            state.flush()
-    ordered = [arrived.done[(t.token, t.point)] for t in plan.tasks if (t.token, t.point) in arrived.done]
-    return ReplayReport(plan.bundle, plan.identity, ordered, time.perf_counter() - start, plan.software, plan.labels, summary, axes=plan.axes)
+        arrived.flush()
+    return ReplayReport(plan.bundle, plan.identity, arrived.ordered(), time.perf_counter() - start, plan.software, plan.labels, summary, axes=plan.axes)
 
 
 class _Arrived:
-    """The outcomes so far, by (token, point); each one is passed on to ``on_outcome`` as it arrives."""
+    """The outcomes so far, by (token, point); each one is passed on to ``on_outcome`` as it arrives,
+    and each computed result is recorded in the resume ``state`` (when there is one)."""
 
-    def __init__(self, plan: Plan, on_outcome: Callable[[PointOutcome, int, int], None] | None) -> None:
+    def __init__(self, plan: Plan, on_outcome: Callable[[PointOutcome, int, int], None] | None, state: State | None) -> None:
         self.plan = plan
         self.on_outcome = on_outcome
+        self.state = state
         self.done: dict[tuple[str, str], PointOutcome] = {}
 
     def add(self, result: TaskResult) -> None:
@@ -586,12 +608,26 @@ class _Arrived:
         if self.on_outcome is not None:
             self.on_outcome(got, len(self.done), len(self.plan.tasks))
 
+    def computed(self, result: TaskResult) -> None:
+        """A result just computed: recorded in the state, then added."""
+        if self.state is not None:
+            self.state.record(result)
+        self.add(result)
 
-def _resumed(plan: Plan, state: State | None, arrived: _Arrived) -> list[Task]:
-    """The tasks still to run; those the resume ``state`` holds arrive at once."""
+    def flush(self) -> None:
+        if self.state is not None:
+            self.state.flush()
+
+    def ordered(self) -> list[PointOutcome]:
+        """The outcomes in the plan's order."""
+        return [self.done[(t.token, t.point)] for t in self.plan.tasks if (t.token, t.point) in self.done]
+
+
+def _resumed(plan: Plan, arrived: _Arrived) -> list[Task]:
+    """The tasks still to run; those the resume state holds arrive at once."""
     todo: list[Task] = []
     for task in plan.tasks:
-        previous = state.get(task) if state is not None else None
+        previous = arrived.state.get(task) if arrived.state is not None else None
         if previous is None:
             todo.append(task)
         else:
@@ -599,15 +635,20 @@ def _resumed(plan: Plan, state: State | None, arrived: _Arrived) -> list[Task]:
     return todo
 
 
-def interrupted_line(done: int, total: int, resume: Path | None) -> str:
-    """The one line an interrupted replay prints.
+class ReplayInterrupted(signals.Interrupted):
+    """A replay stopped by SIGINT or SIGTERM: ``done`` of ``total`` points computed, kept in the
+    ``resume`` state (None: none kept); its line names the parameter (the CLI says ``--resume``).
 
-    >>> interrupted_line(12, 125, Path("s.json"))
-    'interrupted: 12 of 125 points done; state in s.json; rerun with --resume s.json'
+    >>> str(ReplayInterrupted(2, 12, 125, Path("s.json")))
+    'interrupted: 12 of 125 points done; state in s.json; rerun with resume=s.json'
     """
-    if resume is None:
-        return f"interrupted: {done} of {total} points done; none kept (run with --resume FILE to keep computed points across runs)"
-    return f"interrupted: {done} of {total} points done; state in {resume}; rerun with --resume {resume}"
+
+    def __init__(self, signum: int, done: int, total: int, resume: Path | None) -> None:
+        kept = (
+            f"state in {resume}; rerun with resume={resume}" if resume is not None else "none kept (run with resume=FILE to keep computed points across runs)"
+        )
+        super().__init__(signum, f"interrupted: {done} of {total} points done; {kept}")
+        self.done, self.total, self.resume = done, total, resume
 
 
 def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, *, jobs: int = 1, scheduler: str | None = None) -> dict[str, Any]:
@@ -622,7 +663,7 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
         k: t for t in plan.tasks if (k := (t.token, t.point)) in done and done[k].replayed is not None and done[k].backend == plan.contexts[t.token].backend
     }
     todo, why = auditing.tasks_for(plan.contexts, computed, n, seed)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Audited] = {}
     errors: dict[str, str] = {}
     with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
         for result in results:
@@ -630,7 +671,7 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
     return auditing.summary(n, seed, found, errors, why)
 
 
-def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: TaskResult, found: dict[str, dict[str, Any]], errors: dict[str, str]) -> None:
+def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: TaskResult, found: dict[str, Audited], errors: dict[str, str]) -> None:
     """Record one audit result in ``found`` (or ``errors``) and on its outcome in ``done``."""
     from heparch.replay import audit as auditing
 
@@ -640,13 +681,11 @@ def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: Task
         errors[p.key] = result.error or "failed"
         return
     assert p.replayed is not None
-    got = auditing.compared({**p.replayed, "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
-    found[p.key] = {**got, "reference": result.values["reference"]["reference"]}
+    found[p.key] = got = auditing.compared({**p.replayed.to_json(), "nll": result.values["nll"]}, result.values["reference"], plan.claim_of(result).tolerance)
     extra: tuple[Mismatch, ...] = ()
-    if got["ratio"] > 1:
-        note = f"the audit: {p.backend} vs {found[p.key]['reference']}"
-        extra = (Mismatch(f"audit:{got['field']}", got["audited_value"], got["reference_value"], got["tolerance"], note),)
-    done[key] = dataclasses.replace(p, audit=found[p.key], mismatches=p.mismatches + extra, passed=p.passed and not extra)
+    if got.ratio > 1:
+        extra = (Mismatch(f"audit:{got.field}", got.audited_value, got.reference_value, got.tolerance, f"the audit: {p.backend} vs {got.reference}"),)
+    done[key] = dataclasses.replace(p, audit=got, mismatches=p.mismatches + extra, passed=p.passed and not extra)
 
 
 def replay(bundle: str | Path, *, points: Iterable[str] = (), likelihood: str | None = None, sample: int | None = None, seed: int = 0,

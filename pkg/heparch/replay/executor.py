@@ -107,7 +107,9 @@ def stop_pool(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True)  # the workers are gone: returns at once, and joins its threads
 
 
-def _dask(contexts: Mapping[str, Context], tasks: Sequence[Task], scheduler: str) -> Iterator[TaskResult]:
+def _dask_client(scheduler: str) -> tuple[Any, Any]:
+    """Dask distributed (the module) and a client of ``scheduler``; refused when Dask is not
+    installed, ``scheduler`` is not an address or the scheduler cannot be reached."""
     try:
         distributed: Any = importlib.import_module("distributed")  # untyped: Any, not a blanket ignore
     except ModuleNotFoundError:
@@ -115,9 +117,13 @@ def _dask(contexts: Mapping[str, Context], tasks: Sequence[Task], scheduler: str
     if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://", "ucx://")):
         raise InputError(f"scheduler {scheduler!r}: give the Dask scheduler's address, e.g. tcp://host:8786", option="scheduler")
     try:
-        client = distributed.Client(scheduler, timeout="20s", set_as_default=False)
+        return distributed, distributed.Client(scheduler, timeout="20s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise InputError(f"scheduler {scheduler}: cannot connect to the Dask scheduler ({exc}); is it running?", option="scheduler") from None
+
+
+def _dask(contexts: Mapping[str, Context], tasks: Sequence[Task], scheduler: str) -> Iterator[TaskResult]:
+    distributed, client = _dask_client(scheduler)
     finished = False
     ours: list[Any] = []  # this run's futures: the only ones an interrupt cancels
     try:

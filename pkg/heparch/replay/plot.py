@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heparch.errors import InputError
-from heparch.replay.outcome import PointOutcome, ReplayReport
+from heparch.replay.outcome import PointOutcome, ReplayReport, Values
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -130,14 +130,13 @@ def finite(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def cls_of(src: Mapping[str, Any] | None, field: str = "CLs_obs", index: int | None = None) -> float | None:
-    """A CLs value (``CLs_exp[index]`` when ``index`` is given) of a claimed or replayed mapping, if finite."""
-    if not src:
+def cls_of(src: Values | None, index: int | None = None) -> float | None:
+    """The observed CLs (``CLs_exp[index]`` when ``index`` is given) of claimed or replayed values, if finite."""
+    if src is None:
         return None
-    value = src.get(field)
-    if index is not None:
-        value = value[index] if isinstance(value, list | tuple) and len(value) > index else None
-    return finite(value)
+    if index is None:
+        return finite(src.cls_obs)
+    return finite(src.cls_exp[index]) if len(src.cls_exp) > index else None
 
 
 def fmt_tick(v: float) -> str:
@@ -238,13 +237,18 @@ def placed_points(report: ReplayReport) -> tuple[list[Placed], AxisMap | None, A
     """The points with finite values of both labels, and the two axes (None without such points)."""
     if report.labels is None:
         return [], None, None
-    a, b = report.labels
-    raw = [(p, finite(p.values.get(a)), finite(p.values.get(b))) for p in report.points]
-    xy = [(p, x, y) for p, x, y in raw if x is not None and y is not None]
+    xy = _with_label_values(report.points, report.labels)
     if not xy:
         return [], None, None
     xs, ys = AxisMap.of([x for _, x, _ in xy]), AxisMap.of([y for _, _, y in xy])
     return [Placed(p, x, y, xs.unit(x), ys.unit(y)) for p, x, y in xy], xs, ys
+
+
+def _with_label_values(points: Sequence[PointOutcome], labels: tuple[str, str]) -> list[tuple[PointOutcome, float, float]]:
+    """The points with finite values of both labels, and those values."""
+    a, b = labels
+    raw = [(p, finite(p.values.get(a)), finite(p.values.get(b))) for p in points]
+    return [(p, x, y) for p, x, y in raw if x is not None and y is not None]
 
 
 def level_of(report: ReplayReport) -> float:
@@ -272,7 +276,7 @@ def best_expected(placed: Sequence[Placed], which: str) -> list[Placed]:
     best: dict[tuple[float, float], tuple[float, Placed]] = {}
     for q in placed:
         src = q.outcome.claimed if which == "claimed" else q.outcome.replayed
-        e = cls_of(src, "CLs_exp", 2)
+        e = cls_of(src, 2)
         if e is None:
             continue
         key = (q.x, q.y)
@@ -349,9 +353,13 @@ def _may_span_plane(uv: Sequence[tuple[float, float]]) -> bool:
     return len(uv) >= 3 and len({u for u, _ in uv}) >= 2 and len({v for _, v in uv}) >= 2
 
 
-def _with(qs: Sequence[Placed], src: Callable[[PointOutcome], Mapping[str, Any] | None], field: str, index: int | None = None) -> list[Placed]:
+#: the claimed or the replayed values of a point
+Source = Callable[[PointOutcome], Values | None]
+
+
+def _with(qs: Sequence[Placed], src: Source, index: int | None = None) -> list[Placed]:
     """The points whose value is finite (a point whose computation failed drops out of the replayed contours)."""
-    return [q for q in qs if cls_of(src(q.outcome), field, index) is not None]
+    return [q for q in qs if cls_of(src(q.outcome), index) is not None]
 
 
 def _log(x: float) -> float:
@@ -383,12 +391,9 @@ def _contour_set(ax: Axes, out: Contours, qs: Sequence[Placed], which: str, suff
     src: Source = (lambda p: p.claimed) if which == "claimed" else (lambda p: p.replayed)
     style = "--" if which == "claimed" else "-"
     target = math.log10(level)
-    drawn_obs = _observed_contour(ax, out, _unique(_with(qs, src, "CLs_obs")), src, f"{which}-{suffix}", (colour, style), target)
-    drawn_exp = _expected_contours(ax, out, _unique(_with(qs, src, "CLs_exp", 4)), src, (which, suffix), (colour, style), target)
+    drawn_obs = _observed_contour(ax, out, _unique(_with(qs, src)), src, f"{which}-{suffix}", (colour, style), target)
+    drawn_exp = _expected_contours(ax, out, _unique(_with(qs, src, 4)), src, (which, suffix), (colour, style), target)
     return drawn_obs or drawn_exp
-
-
-Source = Callable[[PointOutcome], Mapping[str, Any] | None]
 
 
 def _observed_contour(ax: Axes, out: Contours, obs: Sequence[Placed], src: Source, tag: str, look: tuple[str, str], target: float) -> bool:
@@ -409,18 +414,27 @@ def _expected_contours(ax: Axes, out: Contours, exp: Sequence[Placed], src: Sour
         return False
     which, suffix = tag
     colour, style = look
-    e = [[_log(cls_of(src(q.outcome), "CLs_exp", i) or 0.0) for q in exp] for i in (1, 2, 3)]
+    e = [[_log(cls_of(src(q.outcome), i) or 0.0) for q in exp] for i in (1, 2, 3)]
     cs = ax.tricontour(tri, e[1], levels=[target], colors=[colour], linestyles=[style], linewidths=[1.2], zorder=5)
     out.artists[_gid(cs, f"exp-contour-{which}-{suffix}")] = cs
-    f = [max(lo - target, target - hi) for lo, hi in zip(e[0], e[2], strict=True)]
-    if min(f) < 0:
-        fill = {"colors": [colour], "alpha": 0.18} if which == "replayed" else {"colors": ["none"], "hatches": ["////"]}
-        band = ax.tricontourf(tri, f, levels=[min(f) - 1.0, 0.0], zorder=2, **fill)
-        if which == "claimed":
-            band.set_edgecolor(colour)
-            band.set_linewidth(0.0)
-        out.artists[_gid(band, f"exp-band-{which}-{suffix}")] = band
+    _expected_band(ax, out, tri, (e[0], e[2]), tag, colour, target)
     return True
+
+
+def _expected_band(
+    ax: Axes, out: Contours, tri: Triangulation, sigmas: tuple[list[float], list[float]], tag: tuple[str, str], colour: str, target: float
+) -> None:
+    """The +-1 sigma band (log10 CLs at -1 and +1 sigma): filled where the replay's is, hatched where the claim's is."""
+    which, suffix = tag
+    f = [max(lo - target, target - hi) for lo, hi in zip(*sigmas, strict=True)]
+    if min(f) >= 0:
+        return
+    fill = {"colors": [colour], "alpha": 0.18} if which == "replayed" else {"colors": ["none"], "hatches": ["////"]}
+    band = ax.tricontourf(tri, f, levels=[min(f) - 1.0, 0.0], zorder=2, **fill)
+    if which == "claimed":
+        band.set_edgecolor(colour)
+        band.set_linewidth(0.0)
+    out.artists[_gid(band, f"exp-band-{which}-{suffix}")] = band
 
 
 def _gid(artist: Any, gid: str) -> str:
@@ -433,10 +447,10 @@ def _scatter_points(ax: Axes, qs: Sequence[Placed]) -> None:
     excluded = [q for q in qs if q.outcome.excluded("replayed")]
     allowed = [q for q in qs if not q.outcome.excluded("replayed")]
     size = _marker_size(qs, 0.12, 3.0)
-    ax.scatter([q.u for q in excluded], [q.v for q in excluded], s=size, c=GREY, marker="o", linewidths=0, gid="points-excluded-replayed", zorder=1)
-    ax.scatter(
-        [q.u for q in allowed],
-        [q.v for q in allowed],
+    _scatter_at(ax, excluded, s=size, c=GREY, marker="o", linewidths=0, gid="points-excluded-replayed", zorder=1)
+    _scatter_at(
+        ax,
+        allowed,
         s=size,
         facecolors="none",
         edgecolors=GREY,
@@ -445,6 +459,11 @@ def _scatter_points(ax: Axes, qs: Sequence[Placed]) -> None:
         gid="points-allowed-replayed",
         zorder=1,
     )
+
+
+def _scatter_at(ax: Axes, qs: Sequence[Placed], **kw: Any) -> Any:
+    """A scatter of markers at the points' positions (axis units); ``kw`` as for ``Axes.scatter``."""
+    return ax.scatter([q.u for q in qs], [q.v for q in qs], **kw)
 
 
 def _marker_size(qs: Sequence[Placed], frac: float, cap: float) -> float:
@@ -467,8 +486,6 @@ def exclusion_figure(report: ReplayReport) -> Contours:
 
 
 def _exclusion(report: ReplayReport) -> Contours:
-    from matplotlib.lines import Line2D
-
     placed, xs, ys = placed_points(report)
     level = level_of(report)
     fig = _figure(8.8, 5.4, left=0.08, right=0.62, bottom=0.1, top=0.93)
@@ -485,6 +502,16 @@ def _exclusion(report: ReplayReport) -> Contours:
         out.notes.append(f"no contour: the claims' CLs level {level:g} is not between 0 and 1")
         return out
     _scatter_points(ax, placed)
+    _contours(ax, out, placed, level)
+    if len(placed) < len(report.points):
+        out.notes.append(f"{len(report.points) - len(placed)} point(s) without {la}/{lb} values are not drawn (see the table)")
+    return out
+
+
+def _contours(ax: Axes, out: Contours, placed: Sequence[Placed], level: float) -> None:
+    """The contours of each likelihood (and, with several, of their combination) and the legend."""
+    from matplotlib.lines import Line2D
+
     groups = regions(placed)
     handles = _region_contours(ax, out, groups, level)
     if len(groups) > 1:
@@ -492,9 +519,6 @@ def _exclusion(report: ReplayReport) -> Contours:
         handles.append(Line2D([], [], color="black", label="combined (best expected per point)"))
     handles += _style_handles(REGION_COLOURS[0] if len(groups) == 1 else "black", level)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7.5)
-    if len(placed) < len(report.points):
-        out.notes.append(f"{len(report.points) - len(placed)} point(s) without {la}/{lb} values are not drawn (see the table)")
-    return out
 
 
 def _region_contours(ax: Axes, out: Contours, groups: Sequence[tuple[str, Sequence[Placed]]], level: float) -> list[Any]:
@@ -601,7 +625,7 @@ def _point_markers(ax: Axes, placed: Sequence[Placed], size: float, labels: tupl
         qs = [q for q in placed if category(q.outcome) == name]
         kw: dict[str, Any] = {"facecolors": face, "edgecolors": edge} if marker != "x" else {"c": face}
         scale = 1.3 if marker in "v^" else 1.0
-        ax.scatter([q.u for q in qs], [q.v for q in qs], s=size * scale, marker=marker, linewidths=1.0, label=label, gid=f"points-{name}", zorder=3, **kw)
+        _scatter_at(ax, qs, s=size * scale, marker=marker, linewidths=1.0, label=label, gid=f"points-{name}", zorder=3, **kw)
         titles[f"points-{name}"] = [tooltip(q.outcome, labels) for q in qs]
     _rings(ax, placed, size)
     return titles
@@ -614,9 +638,9 @@ def _rings(ax: Axes, placed: Sequence[Placed], size: float) -> None:
         ("flipped", "s", AMBER, [q for q in placed if q.outcome.passed and flipped(q.outcome)]),
     )
     for name, marker, colour, qs in rings:
-        ax.scatter(
-            [q.u for q in qs],
-            [q.v for q in qs],
+        _scatter_at(
+            ax,
+            qs,
             s=size * 2.6,
             marker=marker,
             facecolors="none",
@@ -689,9 +713,9 @@ def _cell_values(placed: Sequence[Placed]) -> tuple[list[tuple[Placed, float]], 
 
 def _difference_cells(fig: Figure, ax: Axes, placed: Sequence[Placed], size: float) -> None:
     with_d, norm, title = _cell_values(placed)
-    cells = ax.scatter(
-        [q.u for q, _ in with_d],
-        [q.v for q, _ in with_d],
+    cells = _scatter_at(
+        ax,
+        [q for q, _ in with_d],
         c=[d for _, d in with_d],
         cmap="PRGn",
         norm=norm,
@@ -711,9 +735,9 @@ def _difference_cells(fig: Figure, ax: Axes, placed: Sequence[Placed], size: flo
 def _failed_and_missing_cells(ax: Axes, placed: Sequence[Placed], size: float) -> None:
     """A red square around each failed point's cell and a red cross where a point has no difference."""
     failed = [q for q in placed if not q.outcome.passed]
-    ax.scatter(
-        [q.u for q in failed],
-        [q.v for q in failed],
+    _scatter_at(
+        ax,
+        failed,
         s=size * 3.2,
         marker="s",
         facecolors="none",
@@ -723,7 +747,7 @@ def _failed_and_missing_cells(ax: Axes, placed: Sequence[Placed], size: float) -
         zorder=4,
     )
     missing = [q for q in placed if difference(q.outcome) is None]
-    ax.scatter([q.u for q in missing], [q.v for q in missing], s=size, marker="x", c=RED, linewidths=1.2, gid="difference-missing", zorder=4)
+    _scatter_at(ax, missing, s=size, marker="x", c=RED, linewidths=1.2, gid="difference-missing", zorder=4)
 
 
 def _ratio_panel(ax: Axes, report: ReplayReport, level: float) -> None:
@@ -814,11 +838,9 @@ def _difference_scatter(ax: Axes, report: ReplayReport, level: float) -> None:
     top = float(_diff_norm(diffs).vmax)
     _log_symlog_frame(ax, lo, hi, top, level)
     ok = [(p, d) for p, d in zip(report.points, diffs, strict=True) if d is not None]
-    ax.scatter([_clip(cls_of(p.claimed), lo, hi) for p, _ in ok], [max(min(d, top), -top) for _, d in ok], s=20, c=NAVY, gid="difference-cells", zorder=3)
-    failed = [(p, d) for p, d in ok if not p.passed]
+    ax.scatter(*_on_frame(ok, lo, hi, top), s=20, c=NAVY, gid="difference-cells", zorder=3)
     ax.scatter(
-        [_clip(cls_of(p.claimed), lo, hi) for p, _ in failed],
-        [max(min(d, top), -top) for _, d in failed],
+        *_on_frame([(p, d) for p, d in ok if not p.passed], lo, hi, top),
         s=80,
         marker="o",
         facecolors="none",
@@ -832,6 +854,11 @@ def _difference_scatter(ax: Axes, report: ReplayReport, level: float) -> None:
     ax.set_xlabel("claimed CLs_obs")
     ax.set_ylabel("replayed \u2212 claimed (symmetric log)")
     ax.set_title("Replayed \u2212 claimed CLs_obs", loc="left")
+
+
+def _on_frame(diffs: Sequence[tuple[PointOutcome, float]], lo: float, hi: float, top: float) -> tuple[list[float], list[float]]:
+    """Where each point's difference is drawn: its claimed CLs_obs within [lo, hi], the difference within +-``top``."""
+    return [_clip(cls_of(p.claimed), lo, hi) for p, _ in diffs], [max(min(d, top), -top) for _, d in diffs]
 
 
 def _log_symlog_frame(ax: Axes, lo: float, hi: float, top: float, level: float) -> None:
@@ -872,7 +899,7 @@ def _frac(v: float, lo: float, hi: float) -> float:
 def upper_limits(p: PointOutcome) -> float | None:
     """The point's observed upper limit on the signal strength: replayed, else claimed (positive, finite)."""
     for src in (p.replayed, p.claimed):
-        v = finite((src or {}).get("mu_up_obs"))
+        v = None if src is None else finite(src.mu_up_obs)
         if v is not None and v > 0:
             return v
     return None
@@ -895,9 +922,9 @@ def upper_limit_figure(report: ReplayReport) -> Figure | None:
         lo, hi = _log_span(min(uls), max(uls))
         norm = LogNorm(vmin=lo, vmax=hi, clip=True)
         size = _marker_size([q for q, _ in with_ul], 0.45, 10.0)
-        sc = ax.scatter(
-            [q.u for q, _ in with_ul],
-            [q.v for q, _ in with_ul],
+        sc = _scatter_at(
+            ax,
+            [q for q, _ in with_ul],
             c=uls,
             norm=norm,
             cmap="viridis",
@@ -968,16 +995,18 @@ def _with_titles(text: str, titles: Mapping[str, Sequence[str]]) -> str:
     ET.register_namespace("", _SVG_NS)
     ET.register_namespace("xlink", _XLINK_NS)
     root = ET.fromstring(text)
-    marker_tags = (f"{{{_SVG_NS}}}use", f"{{{_SVG_NS}}}path")
     for group in root.iter(f"{{{_SVG_NS}}}g"):
         names = titles.get(group.get("id", ""))
-        if not names:
-            continue
-        in_defs = {id(el) for d in group.iter(f"{{{_SVG_NS}}}defs") for el in d.iter()}
-        markers = [el for el in group.iter() if el.tag in marker_tags and id(el) not in in_defs]
-        for el, title in zip(markers, names, strict=False):
+        for el, title in zip(_markers(group), names or (), strict=False):
             ET.SubElement(el, f"{{{_SVG_NS}}}title").text = title
     return ET.tostring(root, encoding="unicode")
+
+
+def _markers(group: Any) -> list[Any]:
+    """The markers (``use`` and ``path`` elements) of an SVG group, outside its ``defs``."""
+    marker_tags = (f"{{{_SVG_NS}}}use", f"{{{_SVG_NS}}}path")
+    in_defs = {id(el) for d in group.iter(f"{{{_SVG_NS}}}defs") for el in d.iter()}
+    return [el for el in group.iter() if el.tag in marker_tags and id(el) not in in_defs]
 
 
 def write_plot(report: ReplayReport, path: Path) -> list[str]:

@@ -5,11 +5,11 @@ test-report consumers (standard library only), :func:`html` for a self-contained
 figures of :mod:`heparch.replay.plot` inline as SVG (matplotlib, imported when a page is
 rendered), and :func:`write_reports` to write the files atomically.
 
->>> from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport
->>> ok = PointOutcome(key="pt_300_100", likelihood="BkgOnly.json", point="pt_300_100", claimed={"CLs_obs": 0.44},
-...                   replayed={"CLs_obs": 0.4401}, passed=True, backend="fast", seconds=0.2, values={"m1": 300, "m2": 100})
->>> bad = PointOutcome(key="pt_500_200", likelihood="BkgOnly.json", point="pt_500_200", claimed={"CLs_obs": 0.03},
-...                    replayed={"CLs_obs": 0.06}, passed=False, backend="fast", seconds=0.3, values={"m1": 500, "m2": 200},
+>>> from heparch.replay.outcome import Mismatch, PointOutcome, ReplayReport, Values
+>>> ok = PointOutcome(key="pt_300_100", likelihood="BkgOnly.json", point="pt_300_100", claimed=Values(0.44, (0.4,) * 5),
+...                   replayed=Values(0.4401, (0.4,) * 5), passed=True, backend="fast", seconds=0.2, values={"m1": 300, "m2": 100})
+>>> bad = PointOutcome(key="pt_500_200", likelihood="BkgOnly.json", point="pt_500_200", claimed=Values(0.03, (0.04,) * 5),
+...                    replayed=Values(0.06, (0.04,) * 5), passed=False, backend="fast", seconds=0.3, values={"m1": 500, "m2": 200},
 ...                    mismatches=(Mismatch("CLs_obs", 0.03, 0.06, 0.0001),))
 >>> rep = ReplayReport(bundle="ana.zst", identity="sha256:0123", points=[ok, bad], seconds=0.5,
 ...                    software={"pyhf": ("0.7.6", "0.7.7")}, labels=("m1", "m2"))
@@ -29,9 +29,10 @@ from __future__ import annotations
 import collections
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
+from typing import Final
 
 from heparch.errors import InputError
 from heparch.replay import plot
@@ -60,10 +61,12 @@ def _worst_ratio(p: PointOutcome) -> float | None:
 
 
 def _local_line(p: PointOutcome) -> str:
-    lm = p.local_minimum or {}
+    lm = p.local_minimum
+    if lm is None:
+        return ""
     return (
-        f"claim-at-local-minimum: the claimed CLs_obs {_g(finite(lm.get('claimed')))} is the replay's value from start "
-        f"{lm.get('start')!r} ({_g(finite(lm.get('start_CLs_obs')))}); at the lowest minimum it is {_g(finite(lm.get('replayed')))}"
+        f"claim-at-local-minimum: the claimed CLs_obs {_g(finite(lm.claimed))} is the replay's value from start "
+        f"{lm.start!r} ({_g(finite(lm.start_cls_obs))}); at the lowest minimum it is {_g(finite(lm.replayed))}"
     )
 
 
@@ -128,17 +131,29 @@ def _table_rows(p: PointOutcome) -> list[str]:
 
 def _failed_rows(p: PointOutcome, width: int) -> list[str]:
     """A failed point's rows: one per mismatch, then its local-minimum line or its error (``width``: their text's)."""
-    rows = []
-    word = "LOCAL" if p.local_minimum is not None else "FAIL"
-    for i, m in enumerate(p.mismatches):
-        nums = [_g(m.claimed), _g(m.replayed), _g(m.difference, "+.3g"), _g(m.tolerance, ".3g")]
-        rows.append(_row(word if i == 0 else "", p.key if i == 0 else "", _cut(m.field, 11), nums))
+    rows = _mismatch_rows(p)
     if p.local_minimum is not None:
         rows.append(f"{'':<5} {'':<{_KEY_W}} " + _cut(_local_line(p), width))
     if p.error or not rows:
-        text = _cut(p.error or "failed (no mismatch recorded)", width)
-        rows.append(f"{'FAIL' if not rows else '':<5} {_cut(p.key, _KEY_W) if not rows else '':<{_KEY_W}} {text}")
+        rows.append(_error_row(p, width, first=not rows))
     return rows
+
+
+def _mismatch_rows(p: PointOutcome) -> list[str]:
+    """One row per mismatch: field, claimed, replayed, difference, tolerance (the first row names the point)."""
+    word = "LOCAL" if p.local_minimum is not None else "FAIL"
+    rows = []
+    for i, m in enumerate(p.mismatches):
+        nums = [_g(m.claimed), _g(m.replayed), _g(m.difference, "+.3g"), _g(m.tolerance, ".3g")]
+        rows.append(_row(word if i == 0 else "", p.key if i == 0 else "", _cut(m.field, 11), nums))
+    return rows
+
+
+def _error_row(p: PointOutcome, width: int, *, first: bool) -> str:
+    """A failed point's error (or why it failed) in a row; ``first``: the point's only row, which names it."""
+    text = _cut(p.error or "failed (no mismatch recorded)", width)
+    word, key = ("FAIL", _cut(p.key, _KEY_W)) if first else ("", "")
+    return f"{word:<5} {key:<{_KEY_W}} {text}"
 
 
 def summary_table(report: ReplayReport, *, max_rows: int = 20) -> str:
@@ -156,26 +171,27 @@ def summary_table(report: ReplayReport, *, max_rows: int = 20) -> str:
     lines = [head]
     for p in shown:
         lines += _table_rows(p)
-    more_failed = len(failed) - sum(1 for p in shown if not p.passed)
-    more = len(report.points) - len(shown)
-    if more:
-        lines.append(f"... {more} more ({more_failed} failed, {more - more_failed} passed)")
+    lines += _more_line(report, shown, len(failed))
     lines.append(_totals_line(report))
     lines += _audit_lines(report)
     lines += _software_lines(report)
     return "\n".join(lines)
 
 
+def _more_line(report: ReplayReport, shown: Sequence[PointOutcome], n_failed: int) -> list[str]:
+    """``... N more (M failed, K passed)`` for the points the table leaves out (none when it shows all)."""
+    more = len(report.points) - len(shown)
+    more_failed = n_failed - sum(1 for p in shown if not p.passed)
+    return [f"... {more} more ({more_failed} failed, {more - more_failed} passed)"] if more else []
+
+
 def _totals_line(report: ReplayReport) -> str:
     """``passed N, failed M (why), total T in S s``."""
     n_pass, n_fail, n_err = _counts(report)
-    totals = f"passed {n_pass}, failed {n_fail + n_err}"
     n_local = sum(1 for p in report.points if p.local_minimum is not None)
-    if n_err or n_local:
-        totals += (
-            " (" + ", ".join(t for t in (f"{n_err} with a computation error" * bool(n_err), f"{n_local} claimed at a local minimum" * bool(n_local)) if t) + ")"
-        )
-    return f"{totals}, total {len(report.points)} in {report.seconds:.3g} s"
+    why = [f"{n_err} with a computation error" * bool(n_err), f"{n_local} claimed at a local minimum" * bool(n_local)]
+    because = f" ({', '.join(t for t in why if t)})" if n_err or n_local else ""
+    return f"passed {n_pass}, failed {n_fail + n_err}{because}, total {len(report.points)} in {report.seconds:.3g} s"
 
 
 # --- JUnit XML ----------------------------------------------------------------------------
@@ -200,31 +216,47 @@ def junit_xml(report: ReplayReport) -> bytes:
     time = f"{report.seconds:.3f}"
     root = ET.Element("testsuites", {"name": "heparch replay", **counts, "time": time})
     suite = ET.SubElement(root, "testsuite", {"name": "heparch replay", **counts, "skipped": "0", "time": time})
-    props = ET.SubElement(suite, "properties")
+    _junit_properties(ET.SubElement(suite, "properties"), report)
+    for p in report.points:
+        case = ET.SubElement(suite, "testcase", {"classname": clean(p.likelihood), "name": clean(p.point), "time": f"{p.seconds:.3f}"})
+        add = _JUNIT_OUTCOME.get(_status(p))  # a passing point: its test case alone
+        if add is not None:
+            add(case, p)
+    if report.software:
+        ET.SubElement(suite, "system-out").text = clean("software differing from the claims:\n" + "\n".join(_software_lines(report)))
+    ET.indent(root)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"
+
+
+def _junit_properties(props: ET.Element, report: ReplayReport) -> None:
+    """The suite's properties: the bundle, its identity, each differing software version, the audit."""
     ET.SubElement(props, "property", {"name": "bundle", "value": clean(report.bundle)})
     ET.SubElement(props, "property", {"name": "identity", "value": clean(report.identity)})
     for name, (rec, cur) in sorted(report.software.items()):
         ET.SubElement(props, "property", {"name": f"software.{clean(name)}", "value": clean(f"recorded {rec}, running {cur}")})
     for line in _audit_lines(report):
         ET.SubElement(props, "property", {"name": "audit", "value": clean(line)})
-    for p in report.points:
-        case = ET.SubElement(suite, "testcase", {"classname": clean(p.likelihood), "name": clean(p.point), "time": f"{p.seconds:.3f}"})
-        status = _status(p)
-        if status == "fail":
-            lines = _failure_lines(p)
-            kind = "claim-at-local-minimum" if p.local_minimum is not None else "mismatch"
-            el = ET.SubElement(case, "failure", {"message": clean("; ".join(lines)), "type": kind})
-            el.text = clean("\n".join(lines))
-        elif status == "error":
-            text = p.error or "no replayed values"
-            first = next((line for line in text.splitlines() if line.strip()), text)
-            el = ET.SubElement(case, "error", {"message": clean(first), "type": "computation"})
-            el.text = clean(text)
-    if report.software:
-        ET.SubElement(suite, "system-out").text = clean("software differing from the claims:\n" + "\n".join(_software_lines(report)))
-    ET.indent(root)
-    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return data + b"\n"
+
+
+def _junit_failure(case: ET.Element, p: PointOutcome) -> None:
+    """A point outside its tolerance: ``<failure>`` with every mismatch (or its local minimum)."""
+    lines = _failure_lines(p)
+    kind = "claim-at-local-minimum" if p.local_minimum is not None else "mismatch"
+    el = ET.SubElement(case, "failure", {"message": clean("; ".join(lines)), "type": kind})
+    el.text = clean("\n".join(lines))
+
+
+def _junit_error(case: ET.Element, p: PointOutcome) -> None:
+    """A point whose computation failed: ``<error>`` with the error's first line as its message."""
+    text = p.error or "no replayed values"
+    first = next((line for line in text.splitlines() if line.strip()), text)
+    el = ET.SubElement(case, "error", {"message": clean(first), "type": "computation"})
+    el.text = clean(text)
+
+
+#: what a point's test case holds, by its status
+_JUNIT_OUTCOME: Final[Mapping[str, Callable[[ET.Element, PointOutcome], None]]] = {"fail": _junit_failure, "error": _junit_error}
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -281,17 +313,23 @@ def _e(s: object) -> str:
 def _simplified(p: PointOutcome) -> str:
     if p.simplified is None:
         return ""
-    return "error" if "error" in p.simplified else _g(cls_of(p.simplified))
+    return "error" if p.simplified.values is None else _g(cls_of(p.simplified.values))
+
+
+def _ratio_cell(p: PointOutcome, status: str) -> str:
+    """The |difference| / tolerance cell: the worst ratio where known (a passing point's only when the replay
+    recorded it), else ``<= 1`` for a passing point."""
+    ratio = _worst_ratio(p)
+    if ratio is not None and (status != "pass" or p.ratio is not None):
+        return _g(ratio, ".3g")
+    return "\u2264 1" if status == "pass" else ""
 
 
 def _cells(p: PointOutcome, labels: tuple[str, str] | None, simplified: bool) -> str:
     status = _status(p)
-    ratio = _worst_ratio(p)
-    tol = _g(ratio, ".3g") if ratio is not None and (status != "pass" or p.ratio is not None) else ("\u2264 1" if status == "pass" else "")
-    vals = [_g(finite(p.values.get(label)), "g") for label in labels] if labels else []
-    nums = [*vals, _g(cls_of(p.claimed)), _g(cls_of(p.replayed)), _g(difference(p), "+.3g"), tol]
-    if simplified:
-        nums.append(_simplified(p))
+    vals = [_g(finite(p.values.get(label)), "g") for label in labels or ()]
+    nums = [*vals, _g(cls_of(p.claimed)), _g(cls_of(p.replayed)), _g(difference(p), "+.3g"), _ratio_cell(p, status)]
+    nums += [_simplified(p)] if simplified else []
     word = {"pass": "pass", "fail": "FAIL", "error": "ERROR"}[status] if p.local_minimum is None else "claim at a local minimum"
     cells = [f"<td>{_e(p.key)}</td>"] + [f'<td class="num">{_e(v)}</td>' for v in nums]
     cells += [f"<td>{word}</td>", f"<td>{_e(p.backend)}</td>", f'<td class="num">{p.seconds:.3f}</td>']
@@ -348,16 +386,28 @@ def _html_head(report: ReplayReport) -> list[str]:
         + (f" ({n_err} with a computation error)" if n_err else "")
         + f"; {report.seconds:.3g} s</p>",
     ]
-    changed = [p for p in report.points if flipped(p)]
-    if changed:
-        names = ", ".join(_e(p.key) for p in changed[:10]) + (", \u2026" if len(changed) > 10 else "")
-        out.append(f'<p class="meta">The exclusion (CLs_obs &lt; level) differs between claimed and replayed at {len(changed)} point(s): {names}</p>')
+    out += _flipped_note(report)
     out += [f'<p class="meta audit">{_e(line)}</p>' for line in _audit_lines(report)]
-    if report.software:
-        versions = "; ".join(_e(line) for line in _software_lines(report))
-        out.append(f'<p class="warn">Software differs from the versions the claims recorded: {versions}</p>')
+    out += _software_warning(report)
     out.append(f'<p class="meta disclaimer">{plot.DISCLAIMER}: the figures and numbers below are recomputed from the bundle.</p>')
     return out
+
+
+def _flipped_note(report: ReplayReport) -> list[str]:
+    """The points whose exclusion differs between claimed and replayed (the first ten named; none: no line)."""
+    changed = [p for p in report.points if flipped(p)]
+    if not changed:
+        return []
+    names = ", ".join(_e(p.key) for p in changed[:10]) + (", \u2026" if len(changed) > 10 else "")
+    return [f'<p class="meta">The exclusion (CLs_obs &lt; level) differs between claimed and replayed at {len(changed)} point(s): {names}</p>']
+
+
+def _software_warning(report: ReplayReport) -> list[str]:
+    """The software versions that differ from the claims' (none: no line)."""
+    if not report.software:
+        return []
+    versions = "; ".join(_e(line) for line in _software_lines(report))
+    return [f'<p class="warn">Software differs from the versions the claims recorded: {versions}</p>']
 
 
 def _html_failed(report: ReplayReport) -> list[str]:

@@ -92,16 +92,21 @@ def _background(ctx: Context, backend_name: str | None = None) -> Any:
     key = ctx.token if name == ctx.backend else f"{ctx.token}:{name}"
     found = _BACKGROUNDS.get(key)
     if found is None:
-        from heparch.infer.backends import background_args, get
+        from heparch.infer.backends import background_args
 
-        if name == "pyhf" and ctx.fit_tolerance is not None:
-            from heparch.infer.pyhf_backend import PyhfBackend
-
-            backend: Any = PyhfBackend(tolerance=ctx.fit_tolerance)
-        else:
-            backend = get(name)
-        found = _BACKGROUNDS[key] = backend.background(ctx.spec, **background_args(ctx.kind, ctx.settings))
+        found = _BACKGROUNDS[key] = _backend(name, ctx).background(ctx.spec, **background_args(ctx.kind, ctx.settings))
     return found
+
+
+def _backend(name: str, ctx: Context) -> Any:
+    """The backend ``name``; pyhf with the claims' fit tolerance where ``ctx`` records one."""
+    from heparch.infer.backends import get  # the backends' modules import numpy and scipy: a worker needs them, the planner does not
+
+    if name == "pyhf" and ctx.fit_tolerance is not None:
+        from heparch.infer.pyhf_backend import PyhfBackend
+
+        return PyhfBackend(tolerance=ctx.fit_tolerance)
+    return get(name)
 
 
 def _finite(x: float) -> float | None:
