@@ -32,7 +32,7 @@ FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-o )")
 #: 'give the patchset with --patchset PS.json', inputs.py's 'goes with --patchset': each can say
 #: ``patchset=PS.json`` with ``option="patchset"``); arch.yaml's
 #: commented template (config.py), which documents the CLI on purpose; and the backends' fit hints
-#: (pyhf_backend.py, fast/backend.py, simplified.py), whose errors are re-raised with the file named.
+#: (pyhf_backend.py, simplified.py), whose errors are re-raised with the file named.
 REMAINING: dict[str, int] = {
     "analysis.py": 5,
     "build.py": 2,
@@ -41,7 +41,6 @@ REMAINING: dict[str, int] = {
     "config.py": 4,
     "export/datacite.py": 4,
     "infer/backends.py": 1,
-    "infer/fast/backend.py": 1,
     "infer/inputs.py": 1,
     "infer/pyhf_backend.py": 4,
     "infer/simplified.py": 3,

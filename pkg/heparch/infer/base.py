@@ -13,6 +13,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from heparch.components.patchset import PatchFailure, apply_patch
+from heparch.errors import InferenceInputError
+
 #: the q~mu asymptotic settings of pyhf 0.7.6's AsymptoticCalculator that results record
 HISTFACTORY_SETTINGS: dict[str, Any] = {
     "test_stat": "qtilde",
@@ -123,6 +126,18 @@ class Settings:
             )
         except InputError as exc:
             raise InputError(f"{where}: {exc.message}") from None
+
+
+def apply_patches(spec: Mapping[str, Any], patches: Sequence[Sequence[Mapping[str, Any]]]) -> Any:
+    """``spec`` with the RFC 6902 ``patches`` applied in order (a signal point of the HistFactory
+    backends); a patch that does not apply is an :class:`InferenceInputError` naming it."""
+    doc: Any = spec
+    for k, ops in enumerate(patches):
+        try:
+            doc, _ = apply_patch(doc, list(ops))
+        except PatchFailure as exc:
+            raise InferenceInputError(f"patch {k + 1}: operation {exc.index} does not apply to the workspace: {exc.reason}") from None
+    return doc
 
 
 Band = tuple[float, float, float, float, float]
