@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from heparch.cli.main import flagged
 from heparch.errors import DegenerateResult, InferenceInputError
 from heparch.infer.base import Settings
 from heparch.infer.fast import FastBackend
@@ -141,8 +142,10 @@ def test_positive_poi_lower_bound_is_unsupported_with_the_reason() -> None:
     reason = FastBackend().unsupported(model_spec(), settings=Settings(poi_bounds=(0.5, 10.0)))
     assert reason is not None
     assert "lower bound 0.5 > 0" in reason
-    with pytest.raises(InferenceInputError, match=r"do not contain 0"):
+    with pytest.raises(InferenceInputError, match=r"do not contain 0") as outside:
         FastBackend().background(model_spec(), settings=Settings(poi_bounds=(0.5, 10.0))).model().cls(1.0)
+    assert outside.value.message.endswith("(set poi_bounds=LO,HI with LO <= 0 <= HI)")  # the library names the parameter
+    assert flagged(outside.value).endswith("(set --poi-bounds LO,HI with LO <= 0 <= HI)")  # arch names the flag
 
 
 # --------------------------------------------------------------------------- pyhf's validation cases

@@ -35,14 +35,13 @@ FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-o )")
 #: --patchset and --point'); texts that are recorded results, not errors the CLI rewrites (pyhf_backend.py's
 #: q~mu note in claims and replay reports; verify's findings W007 'give --trust POLICY' and W012's
 #: '(--measurement)', part of the conformance vectors' expected output); arch.yaml's commented template
-#: (config.py), which documents the CLI on purpose; and fast/backend.py's fit hint.
+#: (config.py), which documents the CLI on purpose.
 REMAINING: dict[str, int] = {
     "analysis.py": 1,
     "claim.py": 1,
     "components/workspace.py": 1,
     "config.py": 4,
     "infer/backends.py": 1,
-    "infer/fast/backend.py": 1,
     "infer/pyhf_backend.py": 3,
     "init.py": 1,
     "reinterpret/run.py": 1,

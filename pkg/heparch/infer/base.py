@@ -13,7 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from heparch.errors import InputError
+from heparch.components.patchset import PatchFailure, apply_patch
+from heparch.errors import InferenceInputError, InputError
 
 #: the q~mu asymptotic settings of pyhf 0.7.6's AsymptoticCalculator that results record
 HISTFACTORY_SETTINGS: dict[str, Any] = {
@@ -141,6 +142,18 @@ def _poi_bounds(doc: Mapping[str, Any], where: str) -> tuple[float, float] | Non
     if not (isinstance(bounds, list | tuple) and len(bounds) == 2 and all(isinstance(b, int | float) for b in bounds)):
         raise InputError(f"{where}.poi_bounds: {bounds!r} is not [lower, upper]")
     return float(bounds[0]), float(bounds[1])
+
+
+def apply_patches(spec: Mapping[str, Any], patches: Sequence[Sequence[Mapping[str, Any]]]) -> Any:
+    """``spec`` with the RFC 6902 ``patches`` applied in order (a signal point of the HistFactory
+    backends); a patch that does not apply is an :class:`InferenceInputError` naming it."""
+    doc: Any = spec
+    for k, ops in enumerate(patches):
+        try:
+            doc, _ = apply_patch(doc, list(ops))
+        except PatchFailure as exc:
+            raise InferenceInputError(f"patch {k + 1}: operation {exc.index} does not apply to the workspace: {exc.reason}") from None
+    return doc
 
 
 Band = tuple[float, float, float, float, float]

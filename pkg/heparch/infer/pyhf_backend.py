@@ -54,7 +54,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from heparch.errors import DegenerateResult, FitError, InferenceInputError
-from heparch.infer.base import CLsResult, FitResult, Settings, UpperLimit
+from heparch.infer.base import CLsResult, FitResult, Settings, UpperLimit, apply_patches
 from heparch.infer.inputs import require_measurement
 
 #: SLSQP tolerance of every pyhf fit (pyhf's default stops too early on real likelihoods)
@@ -608,7 +608,7 @@ class PyhfBackground:
 
         if signal is not None:
             raise InferenceInputError(f"the pyhf backend takes RFC 6902 patches, not a named signal ({signal!r}): use a simplified-likelihood backend")
-        doc = _patched(self.spec, patches)
+        doc = apply_patches(self.spec, patches)
         errors = _pyhf_errors()
         with _numpy_backend(self.tolerance):
             try:
@@ -621,18 +621,6 @@ class PyhfBackground:
                 hint = " (a background-only workspace? give the signal with --patch or --patchset and --point)" if "parameter of interest" in str(exc) else ""
                 raise InferenceInputError(f"pyhf refuses the workspace: {_one_line(exc)}{hint}") from None
         return PyhfModel(model, data, tolerance=self.tolerance, settings=self.settings, measurement=name)
-
-
-def _patched(spec: Mapping[str, Any], patches: Sequence[Sequence[Mapping[str, Any]]]) -> Any:
-    from heparch.components.patchset import PatchFailure, apply_patch
-
-    doc: Any = spec
-    for k, ops in enumerate(patches):
-        try:
-            doc, _ = apply_patch(doc, list(ops))
-        except PatchFailure as exc:
-            raise InferenceInputError(f"patch {k + 1}: operation {exc.index} does not apply to the workspace: {exc.reason}") from None
-    return doc
 
 
 def _measurement_name(ws: Any, wanted: str | None) -> str:

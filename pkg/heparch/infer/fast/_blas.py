@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,39 +22,43 @@ _NAMES = (
     ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
     ("openblas_set_num_threads", "openblas_get_num_threads"),
 )
-_controls: list[tuple[Any, Any]] | None = None
 
 
+@functools.cache
 def _find() -> list[tuple[Any, Any]]:
-    global _controls
-    if _controls is not None:
-        return _controls
+    """The (set, get) thread-count functions of every OpenBLAS this process has loaded (found once)."""
     import numpy  # noqa: F401  (loads numpy's BLAS)
 
-    found: list[tuple[Any, Any]] = []
-    paths: set[str] = set()
+    controls = (_thread_controls(path) for path in _loaded_openblas())
+    return [c for c in controls if c is not None]
+
+
+def _loaded_openblas() -> list[str]:
+    """The OpenBLAS libraries mapped into this process, from /proc/self/maps (none where it cannot be read)."""
+    return sorted({path for path in _mapped_files() if "openblas" in path.lower() and ".so" in path})
+
+
+def _mapped_files() -> set[str]:
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                part = line.split()
-                if part and "openblas" in part[-1].lower() and ".so" in part[-1]:
-                    paths.add(part[-1])
+            return {part[-1] for part in map(str.split, fh) if part}
     except OSError:
-        paths = set()
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for set_name, get_name in _NAMES:
-            setter = getattr(lib, set_name, None)
-            getter = getattr(lib, get_name, None)
-            if setter is not None and getter is not None:
-                getter.restype = ctypes.c_int
-                found.append((setter, getter))
-                break
-    _controls = found
-    return found
+        return set()
+
+
+def _thread_controls(path: str) -> tuple[Any, Any] | None:
+    """The first pair of :data:`_NAMES` the library at ``path`` exports (None: none, or it does not load)."""
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return None
+    for set_name, get_name in _NAMES:
+        setter = getattr(lib, set_name, None)
+        getter = getattr(lib, get_name, None)
+        if setter is not None and getter is not None:
+            getter.restype = ctypes.c_int
+            return setter, getter
+    return None
 
 
 @contextlib.contextmanager

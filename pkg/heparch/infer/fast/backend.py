@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from scipy.special import log_ndtr
 
 from heparch.errors import DegenerateResult, FitError, InferenceInputError
-from heparch.infer.base import HISTFACTORY_SETTINGS, CLsResult, FitResult, Settings, UpperLimit
+from heparch.infer.base import HISTFACTORY_SETTINGS, CLsResult, FitResult, Settings, UpperLimit, apply_patches
 from heparch.infer.fast import optimize, structure
 from heparch.infer.fast._blas import single_thread
 from heparch.infer.fast.likelihood import Likelihood
@@ -54,16 +54,26 @@ FREE_ASIMOV = "free fit to the Asimov data"
 
 
 def _measurement(spec: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
+    """The measurement named ``name`` (None: the first), checked to have a ``config``."""
+    ms = _measurements(spec)
+    return _with_config(ms[0] if name is None else _named_measurement(ms, name))
+
+
+def _measurements(spec: Mapping[str, Any]) -> list[Any]:
     ms = spec.get("measurements")
     if not isinstance(ms, list) or not ms:
         raise InferenceInputError("the workspace has no measurements")
-    if name is None:
-        m = ms[0]
-    else:
-        found = [m for m in ms if isinstance(m, Mapping) and m.get("name") == name]
-        if not found:
-            raise InferenceInputError(f"measurement {name!r} not found (the workspace has {', '.join(repr(m.get('name')) for m in ms)})")
-        m = found[0]
+    return ms
+
+
+def _named_measurement(ms: list[Any], name: str) -> Any:
+    found = [m for m in ms if isinstance(m, Mapping) and m.get("name") == name]
+    if not found:
+        raise InferenceInputError(f"measurement {name!r} not found (the workspace has {', '.join(repr(m.get('name')) for m in ms)})")
+    return found[0]
+
+
+def _with_config(m: Any) -> Mapping[str, Any]:
     if not isinstance(m, Mapping) or not isinstance(m.get("config"), Mapping):
         raise InferenceInputError(f"measurement {m.get('name') if isinstance(m, Mapping) else m!r}: needs a 'config'")
     return m
@@ -89,13 +99,19 @@ def _poi_bounds(m: Mapping[str, Any], settings: Settings | None) -> tuple[Any, A
 
 def _modifier_types(spec: Mapping[str, Any], name: str) -> set[str]:
     """The types of the modifiers named ``name`` anywhere in the workspace (malformed parts skipped)."""
-    kinds: set[str] = set()
-    for ch in spec.get("channels", []) or []:
-        for s in ch.get("samples", []) if isinstance(ch, Mapping) else []:
-            for mod in s.get("modifiers", []) if isinstance(s, Mapping) else []:
-                if isinstance(mod, Mapping) and str(mod.get("name")) == name:
-                    kinds.add(str(mod.get("type")))
-    return kinds
+    return {str(mod.get("type")) for mod in _modifiers(spec) if str(mod.get("name")) == name}
+
+
+def _modifiers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every modifier of every sample of every channel (malformed parts skipped)."""
+    mods = (mod for ch in _listed(spec, "channels") for s in _listed(ch, "samples") for mod in _listed(s, "modifiers"))
+    return (mod for mod in mods if isinstance(mod, Mapping))
+
+
+def _listed(obj: Any, key: str) -> list[Any]:
+    """``obj[key]`` where ``obj`` is a mapping with a list there, else []."""
+    items = obj.get(key) if isinstance(obj, Mapping) else None
+    return items if isinstance(items, list) else []
 
 
 def _observations(spec: Mapping[str, Any]) -> dict[str, Arr]:
@@ -116,20 +132,44 @@ def _asymptotic_cls(q: float, qA: float, mu: float, test_stat: str) -> tuple[flo
     q uses sqrt(q) - sqrt(q_A), q~mu switches to (q - q_A) / (2 sqrt(q_A)) above sqrt(q_A). The
     ratios are taken of log-CDFs, so a tiny CLs is not 0/0. q_mu,A = 0 (the Asimov data do not
     tell mu from 0) and anything not finite raise :class:`DegenerateResult`."""
+    _check_test_statistics(q, qA, mu)
+    sq, sqA = float(np.sqrt(q)), float(np.sqrt(qA))
+    t = sq - sqA if test_stat == "q" or sq <= sqA else (q - qA) / (2.0 * sqA)
+    obs = _cls_at(t, sqA)
+    exp = [_cls_at(n, sqA) for n in (2.0, 1.0, 0.0, -1.0, -2.0)]
+    values = [obs, *exp]
+    if not all(np.isfinite(v) for v in values):
+        raise DegenerateResult(f"fast backend at mu = {mu:g}: CLs is not finite ({values}; q_mu = {q:.6g}, q_mu,A = {qA:.6g})")
+    return obs, exp
+
+
+def _check_test_statistics(q: float, qA: float, mu: float) -> None:
+    """Refuse a q_mu or q_mu,A that is not finite, and q_mu,A = 0 (no CLs can be computed)."""
     if not (np.isfinite(q) and np.isfinite(qA)):
         raise DegenerateResult(f"fast backend at mu = {mu:g}: the test statistic is not finite (q_mu = {q}, q_mu,A = {qA})")
     if qA <= 0.0:
         raise DegenerateResult(
             f"fast backend at mu = {mu:g}: q_mu,A = 0, the Asimov data do not distinguish mu = {mu:g} from 0 (pyhf divides by sqrt(q_mu,A) here); no CLs"
         )
-    sq, sqA = float(np.sqrt(q)), float(np.sqrt(qA))
-    t = sq - sqA if test_stat == "q" or sq <= sqA else (q - qA) / (2.0 * sqA)
-    obs = float(np.exp(log_ndtr(-(t + sqA)) - log_ndtr(-t)))
-    exp = [float(np.exp(log_ndtr(-(n + sqA)) - log_ndtr(-n))) for n in (2.0, 1.0, 0.0, -1.0, -2.0)]
-    values = [obs, *exp]
-    if not all(np.isfinite(v) for v in values):
-        raise DegenerateResult(f"fast backend at mu = {mu:g}: CLs is not finite ({values}; q_mu = {q:.6g}, q_mu,A = {qA:.6g})")
-    return obs, exp
+
+
+def _cls_at(t: float, sqA: float) -> float:
+    """CLs = CLs+b / CLb at the asymptotic distributions' variable ``t``, sqrt(q_mu,A) = ``sqA``."""
+    return float(np.exp(log_ndtr(-(t + sqA)) - log_ndtr(-t)))
+
+
+def _poi_above_zero(poi: str, bounds: tuple[Any, Any] | None) -> str | None:
+    """Why POI ``bounds`` above 0 are unsupported (None: they are not)."""
+    if bounds is not None and isinstance(bounds[0], int | float) and bounds[0] > 0:
+        return f"the POI {poi!r} has lower bound {bounds[0]} > 0; the Asimov data need the fit at mu = 0 inside the bounds"
+    return None
+
+
+def _poi_not_normfactor(poi: str, kinds: set[str]) -> str | None:
+    """Why a POI of modifier types ``kinds`` is unsupported (None: it is a normfactor or no modifier)."""
+    if kinds and kinds != {"normfactor"}:
+        return f"the POI {poi!r} is a {'/'.join(sorted(kinds))} parameter; the fast engine supports a normfactor POI"
+    return None
 
 
 class FastBackend:
@@ -161,13 +201,7 @@ class FastBackend:
         poi = m["config"].get("poi")
         if not isinstance(poi, str) or not poi:
             return "the measurement names no parameter of interest"
-        bounds = _poi_bounds(m, settings)
-        if bounds is not None and isinstance(bounds[0], int | float) and bounds[0] > 0:
-            return f"the POI {poi!r} has lower bound {bounds[0]} > 0; the Asimov data need the fit at mu = 0 inside the bounds"
-        kinds = _modifier_types(spec, poi)
-        if kinds and kinds != {"normfactor"}:
-            return f"the POI {poi!r} is a {'/'.join(sorted(kinds))} parameter; the fast engine supports a normfactor POI"
-        return None
+        return _poi_above_zero(poi, _poi_bounds(m, settings)) or _poi_not_normfactor(poi, _modifier_types(spec, poi))
 
     def background(self, spec: Mapping[str, Any], *, measurement: str | None = None, settings: Settings | None = None) -> FastBackground:
         """The background-only model; ``settings`` (None: the constructor's interpolation codes and
@@ -191,8 +225,8 @@ class FastBackground:
         self.measurement_name = self.settings_.measurement
         self.normsys = self.settings_.normsys
         self.histosys = self.settings_.histosys
-        # id(sample dict) -> (sample dict, channel, nbins, block); the dicts are kept alive
-        self._cache: dict[int, tuple[Any, str, int, structure.SampleBlock]] = {}
+        # (id(sample dict), channel, nbins) -> (sample dict, block); holding the dict keeps its id its own
+        self._cache: dict[tuple[int, str, int], tuple[Any, structure.SampleBlock]] = {}
         layout, _, blocks, _ = self._parse(spec, fill_cache=True)
         self._layout = layout
         self._group = structure.Group.build(blocks)
@@ -204,68 +238,148 @@ class FastBackground:
     def _parse(
         self, spec: Mapping[str, Any], *, fill_cache: bool
     ) -> tuple[list[tuple[str, int]], dict[str, Arr], list[structure.SampleBlock], Mapping[str, Any]]:
+        """The channels' names and bin counts, their observations, the compiled samples and the measurement."""
         channels = spec.get("channels")
         if not isinstance(channels, list) or not channels:
             raise InferenceInputError("the workspace has no channels")
         observations = _observations(spec)
         layout: list[tuple[str, int]] = []
         blocks: list[structure.SampleBlock] = []
-        seen: set[str] = set()
         for i, ch in enumerate(channels):
-            if not isinstance(ch, Mapping) or not isinstance(ch.get("name"), str):
-                raise InferenceInputError(f"channels[{i}]: needs a 'name'")
-            cname = ch["name"]
-            if cname in seen:
-                raise InferenceInputError(f"channels[{i}]: duplicate channel name {cname!r}")
-            seen.add(cname)
-            if cname not in observations:
-                raise InferenceInputError(f"channels[{i}] ({cname!r}): no observation with this name")
+            cname = _channel_name(i, ch, layout, observations)
             layout.append((cname, int(observations[cname].size)))
             blocks += self._channel_blocks(i, ch, layout[-1][1], fill_cache)
         return layout, {n: observations[n] for n, _ in layout}, blocks, _measurement(spec, self.measurement_name)
 
     def _channel_blocks(self, i: int, ch: Mapping[str, Any], nbins: int, fill_cache: bool) -> list[structure.SampleBlock]:
-        """The compiled samples of channel ``i``, from the cache where the sample's JSON object is
-        one already compiled (``fill_cache``: add the others to it)."""
-        cname = ch["name"]
+        """The compiled samples of channel ``i``."""
         samples = ch.get("samples")
         if not isinstance(samples, list) or not samples:
-            raise InferenceInputError(f"channels[{i}] ({cname!r}): no samples")
+            raise InferenceInputError(f"channels[{i}] ({ch['name']!r}): no samples")
         blocks: list[structure.SampleBlock] = []
         for j, s in enumerate(samples):
             if not isinstance(s, Mapping):
                 raise InferenceInputError(f"channels[{i}].samples[{j}]: not an object")
-            hit = self._cache.get(id(s))
-            if hit is not None and hit[0] is s and hit[1] == cname and hit[2] == nbins:
-                blocks.append(hit[3])
-                continue
-            block = structure.compile_sample(cname, s, nbins, f"channels[{i}].samples[{j}]")
-            if fill_cache:
-                self._cache[id(s)] = (s, cname, nbins, block)
-            blocks.append(block)
+            blocks.append(self._sample_block(s, ch["name"], nbins, (i, j), fill_cache))
         return blocks
+
+    def _sample_block(self, s: Mapping[str, Any], cname: str, nbins: int, at: tuple[int, int], fill_cache: bool) -> structure.SampleBlock:
+        """Sample ``s`` (channels[i].samples[j] for ``at`` = (i, j)) compiled, from the cache where
+        this JSON object was compiled for this channel (``fill_cache``: add it to the cache)."""
+        key = (id(s), cname, nbins)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit[1]
+        block = structure.compile_sample(cname, s, nbins, "channels[{}].samples[{}]".format(*at))
+        if fill_cache:
+            self._cache[key] = (s, block)
+        return block
 
     def model(self, patches: Sequence[Sequence[Mapping[str, Any]]] = (), *, signal: str | None = None) -> FastModel:
         """The model with the RFC 6902 ``patches`` applied in order."""
         if signal is not None:
             raise InferenceInputError(f"the fast backend takes RFC 6902 patches, not a named signal ({signal!r}): use a simplified-likelihood backend")
-        doc: Any = self.spec
-        if patches:
-            from heparch.components.patchset import PatchFailure, apply_patch
-
-            for k, ops in enumerate(patches):
-                try:
-                    doc, _ = apply_patch(doc, list(ops))
-                except PatchFailure as exc:
-                    raise InferenceInputError(f"patch {k + 1}: operation {exc.index} does not apply to the workspace: {exc.reason}") from None
-        layout, obs, blocks, meas = self._parse(doc, fill_cache=False)
-        new = [b for b in blocks if id(b) not in self._group_ids]
-        if layout == self._layout and len(blocks) - len(new) == len(self._group.blocks):
-            groups = [self._group, structure.Group.build(new)] if new else [self._group]
-        else:  # the patch removed or replaced background samples or changed channels: rebuild
-            groups = [structure.Group.build(blocks)]
-        st = structure.assemble(layout, obs, groups, meas)
+        layout, obs, blocks, meas = self._parse(apply_patches(self.spec, patches), fill_cache=False)
+        st = structure.assemble(layout, obs, self._groups(layout, blocks), meas)
         return FastModel(st, settings=self.settings_, poi_name=meas["config"].get("poi"), warm=self._warm)
+
+    def _groups(self, layout: list[tuple[str, int]], blocks: list[structure.SampleBlock]) -> list[structure.Group]:
+        """The background's compiled group and a group of the samples a patch added; one group
+        rebuilt where the patch removed or replaced background samples or changed channels."""
+        new = [b for b in blocks if id(b) not in self._group_ids]
+        if layout != self._layout or len(blocks) - len(new) != len(self._group.blocks):
+            return [structure.Group.build(blocks)]
+        return [self._group, structure.Group.build(new)] if new else [self._group]
+
+
+def _channel_name(i: int, ch: Any, layout: list[tuple[str, int]], observations: Mapping[str, Arr]) -> str:
+    """The name of channel ``i``, checked: given, not one of the channels before it (``layout``), observed."""
+    if not isinstance(ch, Mapping) or not isinstance(ch.get("name"), str):
+        raise InferenceInputError(f"channels[{i}]: needs a 'name'")
+    cname: str = ch["name"]
+    if any(cname == seen for seen, _ in layout):
+        raise InferenceInputError(f"channels[{i}]: duplicate channel name {cname!r}")
+    if cname not in observations:
+        raise InferenceInputError(f"channels[{i}] ({cname!r}): no observation with this name")
+    return cname
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Box:
+    """Where a fit runs: the parameters' bounds, and which of them are free."""
+
+    lower: Arr
+    upper: Arr
+    free: Arr
+
+    def holding(self, idx: Any, value: float) -> _Box:
+        """This box with the parameters ``idx`` held at ``value``."""
+        lower, upper, free = self.lower.copy(), self.upper.copy(), self.free.copy()
+        lower[idx] = upper[idx] = value
+        free[idx] = False
+        return _Box(lower, upper, free)
+
+    def at_bounds(self, x: Arr) -> tuple[Arr, Arr]:
+        """The free parameters at their lower and at their upper bound in ``x`` (within 1e-9 of
+        their range, or of 1 for a wider range)."""
+        span = np.minimum(self.upper - self.lower, 1.0)
+        return self.free & (x - self.lower <= 1e-9 * span), self.free & (self.upper - x <= 1e-9 * span)
+
+    def released(self, x: Arr, at_lo: Arr, at_hi: Arr) -> Arr:
+        """``x`` with the parameters ``at_lo`` and ``at_hi`` moved off their bounds into the box
+        (by 5% of their range, or 0.05 for a wider range)."""
+        span = np.minimum(self.upper - self.lower, 1.0)
+        x = x.copy()
+        x[at_lo] += 0.05 * span[at_lo]
+        x[at_hi] -= 0.05 * span[at_hi]
+        return x
+
+
+def _kinked_parameters(st: structure.Structure, normsys: str, histosys: str) -> Arr:
+    """The parameters whose interpolation has a kink at 0 (code1 normsys, code0 histosys)."""
+    kinked = [st.n_par] if normsys == "code1" else []
+    kinked += [st.h_par] if histosys == "code0" else []
+    return np.unique(np.concatenate(kinked)) if kinked else np.zeros(0, dtype=np.int64)
+
+
+def _settings_record(settings: Settings) -> dict[str, Any]:
+    """The settings a result records: the hypothesis test's, the engine and its minimiser's."""
+    return {
+        **HISTFACTORY_SETTINGS,
+        **settings.to_json(),
+        "engine": ENGINE,
+        **optimize.SETTINGS,
+        "convergence": "projected gradient: Newton step < xtol sigma and predicted decrease < ftol on every free parameter",
+        "asimov": "main and auxiliary data at the fit with the POI fixed at 0 (pyhf generate_asimov_data)",
+        "free_fit_to_asimov": "the saturated point (exact minimum) rather than a numerical fit",
+    }
+
+
+def _zero_in_subdifferential(lik: Likelihood, held: optimize.Minimum, j: int) -> bool:
+    """Whether 0 lies between the one-sided derivatives of -ln L in parameter ``j`` at the fit
+    ``held`` (which holds it at 0): then 0 is in that parameter's subdifferential."""
+    eps = 1e-7
+    xp, xm = held.x.copy(), held.x.copy()
+    xp[j], xm[j] = eps, -eps
+    right = (lik.nll(xp) - held.fun) / eps  # one-sided derivatives
+    left = (held.fun - lik.nll(xm)) / eps
+    tol = 1e-6 * max(1.0, abs(right), abs(left))
+    return right >= -tol and left <= tol
+
+
+def _converged_fits(done: list[tuple[Arr, optimize.Minimum | FitError]]) -> list[optimize.Minimum]:
+    """The fits from the starts ``done`` that converged; the first start's FitError when none did."""
+    found = [r for _, r in done if isinstance(r, optimize.Minimum)]
+    if not found:
+        err = done[0][1]
+        assert isinstance(err, FitError)
+        raise err
+    return found
+
+
+def _labelled(obs_name: str, exp_name: str, observed: float, expected: Sequence[float]) -> dict[str, float]:
+    """A result's values by their JSON names: ``{obs_name: observed, "exp_name[0]": expected[0], ...}``."""
+    return {obs_name: observed, **{f"{exp_name}[{i}]": e for i, e in enumerate(expected)}}
 
 
 class FastModel:
@@ -294,27 +408,15 @@ class FastModel:
         warm: dict[str, float] | None = None,
     ) -> None:
         settings = settings or Settings()
-        normsys, histosys = settings.normsys, settings.histosys
         self.test_stat = settings.test_stat
         self.st = st
         if st.poi >= 0 and settings.poi_bounds is not None:  # the Structure is this model's own
             st.lower[st.poi], st.upper[st.poi] = settings.poi_bounds
         self._warm = warm if warm is not None else {}
-        self.lik = Likelihood(st, normsys=normsys, histosys=histosys)
-        # parameters whose interpolation has a kink at 0 (code1 normsys, code0 histosys)
-        kinked = [st.n_par] if normsys == "code1" else []
-        kinked += [st.h_par] if histosys == "code0" else []
-        self._kinked = np.unique(np.concatenate(kinked)) if kinked else np.zeros(0, dtype=np.int64)
+        self.lik = Likelihood(st, normsys=settings.normsys, histosys=settings.histosys)
+        self._kinked = _kinked_parameters(st, settings.normsys, settings.histosys)
         self.poi_name = poi_name
-        self.settings: dict[str, Any] = {
-            **HISTFACTORY_SETTINGS,
-            **settings.to_json(),
-            "engine": ENGINE,
-            **{k: v for k, v in optimize.SETTINGS.items()},
-            "convergence": "projected gradient: Newton step < xtol sigma and predicted decrease < ftol on every free parameter",
-            "asimov": "main and auxiliary data at the fit with the POI fixed at 0 (pyhf generate_asimov_data)",
-            "free_fit_to_asimov": "the saturated point (exact minimum) rather than a numerical fit",
-        }
+        self.settings: dict[str, Any] = _settings_record(settings)
         self._cache: dict[str, Any] = {}
         self._fits: list[optimize.Minimum] = []
         # -ln L from each start by fit, the fits whose starts found different minima, notes
@@ -322,15 +424,19 @@ class FastModel:
         self._multimodal: set[str] = set()
         self._notes: set[str] = set()
         if st.poi >= 0:
-            lo, hi = float(st.lower[st.poi]), float(st.upper[st.poi])
-            self.settings["poi_bounds"] = [lo, hi]
-            self.settings["poi_lower_bound"] = lo
-            if lo != 0 and self.test_stat == "qtilde":
-                self._notes.add(
-                    f"q~mu with the POI lower bound {lo:g} (not 0): computed as pyhf 0.7.6 does (fits within the given bounds, "
-                    "so mu-hat may be negative, then the q~mu asymptotic formula); this is not Cowan et al.'s q~mu"
-                )
+            self._record_poi_bounds()
         self._fixed_notes = frozenset(self._notes)
+
+    def _record_poi_bounds(self) -> None:
+        """The POI bounds in the settings, and a note where q~mu meets a lower bound other than 0."""
+        lo, hi = float(self.st.lower[self.st.poi]), float(self.st.upper[self.st.poi])
+        self.settings["poi_bounds"] = [lo, hi]
+        self.settings["poi_lower_bound"] = lo
+        if lo != 0 and self.test_stat == "qtilde":
+            self._notes.add(
+                f"q~mu with the POI lower bound {lo:g} (not 0): computed as pyhf 0.7.6 does (fits within the given bounds, "
+                "so mu-hat may be negative, then the q~mu asymptotic formula); this is not Cowan et al.'s q~mu"
+            )
 
     # ------------------------------------------------------------------ fits
     def _require_poi(self) -> int:
@@ -340,99 +446,103 @@ class FastModel:
             )
         lo, hi = self.st.lower[self.st.poi], self.st.upper[self.st.poi]
         if not lo <= 0 <= hi:
-            raise InferenceInputError(f"the POI bounds [{lo:g}, {hi:g}] do not contain 0: the Asimov data need the fit at mu = 0 (set --poi-bounds)")
+            raise InferenceInputError(
+                f"the POI bounds [{lo:g}, {hi:g}] do not contain 0: the Asimov data need the fit at mu = 0 (set poi_bounds=LO,HI with LO <= 0 <= HI)",
+                option="poi_bounds",
+            )
         return self.st.poi
 
     def _fit(self, lik: Likelihood, x0: Arr, fix_poi: float | None, what: str) -> optimize.Minimum:
-        """One fit from ``x0``."""
+        """One fit from ``x0`` (the POI held at ``fix_poi`` unless None), checked for convergence
+        and, where free parameters end at a bound, for a lower minimum or a saddle there."""
         scoring = self.fisher_scoring and lik.sparse
-        st = self.st
-        free = ~st.fixed
-        x = np.asarray(x0, dtype=float).copy()
-        x[st.fixed] = st.inits[st.fixed]
-        lower, upper = st.lower.copy(), st.upper.copy()
-        if fix_poi is not None:
-            free = free.copy()
-            free[st.poi] = False
-            x[st.poi] = fix_poi
-            lower[st.poi] = upper[st.poi] = fix_poi
-        res = self._minimize(lik, x, lower, upper, free, scoring)
-        if not res.converged and self._kinked.size:
-            res = self._fit_at_kinks(lik, res, lower, upper, free, scoring)
-        if not res.converged:
-            raise FitError(f"fast backend: the {what} did not converge ({res.message}); use the pyhf backend for this point")
-        # A point where free parameters sit at a bound satisfies the first-order (KKT)
-        # conditions but can be a saddle: e.g. a normfactor at 0 multiplying shapefactors
-        # leaves them flat, while raising it and lowering one of them lowers -ln L. Then fit
-        # again from the model's initial values (where pyhf starts) and from the point with
-        # those parameters released into the box; keep the lowest minimum.
-        span = np.minimum(upper - lower, 1.0)
-        at_lo = free & (res.x - lower <= 1e-9 * span)
-        at_hi = free & (upper - res.x <= 1e-9 * span)
-        if fix_poi is None:
-            at_lo[st.poi] = at_hi[st.poi] = False  # the POI at 0 is the usual case, not a saddle
+        x, box = self._problem(x0, fix_poi)
+        res = self._converged_fit(lik, x, box, scoring, what)
+        at_lo, at_hi = self._at_bounds_but_free_poi(res.x, box, fix_poi)
         if at_lo.any() or at_hi.any():
-            released = res.x.copy()
-            released[at_lo] += 0.05 * span[at_lo]
-            released[at_hi] -= 0.05 * span[at_hi]
-            starts = st.inits.copy()
-            if fix_poi is not None:
-                starts[st.poi] = fix_poi
-            for x1 in (starts, released):
-                again = self._minimize(lik, x1, lower, upper, free, scoring)
-                if again.converged and again.fun < res.fun - 1e-9 * max(1.0, abs(res.fun)):
-                    again.message += " (restarted: the first minimum had parameters at a bound)"
-                    res = again
-            # still at a bound, with free parameters the likelihood does not depend on there
-            # (zero curvature): a flat valley that may lead to a lower minimum; say so
-            assert res.hess is not None
-            span_ok = free & ~((res.x - lower <= 1e-9 * span) | (upper - res.x <= 1e-9 * span))
-            diag = np.abs(optimize.diagonal(res.hess))
-            flat = span_ok & (diag <= 1e-12 * max(float(diag.max()), 1e-300))
-            held = free & ~span_ok
-            if fix_poi is None:
-                held[st.poi] = False
-            if flat.any() and held.any():
-                names = ", ".join(st.par_names[k] for k in np.flatnonzero(held)[:3])
-                flats = ", ".join(st.par_names[k] for k in np.flatnonzero(flat)[:3])
-                raise FitError(
-                    f"fast backend: the {what} ends with {names} at a bound and {flats} undetermined (no curvature): "
-                    "the minimum may be a saddle of a degenerate model; use the pyhf backend for this point"
-                )
+            res = self._restarted(lik, res, box, box.released(res.x, at_lo, at_hi), fix_poi, scoring)
+            self._check_no_flat_valley(res, box, fix_poi, what)
         self._fits.append(res)
         return res
 
-    def _minimize(self, lik: Likelihood, x0: Arr, lower: Arr, upper: Arr, free: Arr, scoring: bool) -> optimize.Minimum:
-        fisher = lik.fisher if scoring else None
-        return optimize.minimize_with_fallback(lik.evaluate, lik.nll, x0, lower, upper, free, fisher)
+    def _problem(self, x0: Arr, fix_poi: float | None) -> tuple[Arr, _Box]:
+        """The start (fixed parameters at their initial values) and the box of a fit from ``x0``."""
+        st = self.st
+        x = np.asarray(x0, dtype=float).copy()
+        x[st.fixed] = st.inits[st.fixed]
+        box = _Box(st.lower.copy(), st.upper.copy(), ~st.fixed)
+        if fix_poi is None:
+            return x, box
+        x[st.poi] = fix_poi
+        return x, box.holding(st.poi, fix_poi)
 
-    def _fit_at_kinks(self, lik: Likelihood, res: optimize.Minimum, lower: Arr, upper: Arr, free: Arr, scoring: bool) -> optimize.Minimum:
+    def _converged_fit(self, lik: Likelihood, x: Arr, box: _Box, scoring: bool, what: str) -> optimize.Minimum:
+        """The fit from ``x`` (retried at the interpolation kinks where it stalled); FitError if it did not converge."""
+        res = self._minimize(lik, x, box, scoring)
+        if not res.converged and self._kinked.size:
+            res = self._fit_at_kinks(lik, res, box, scoring)
+        if not res.converged:
+            raise FitError(f"fast backend: the {what} did not converge ({res.message}); use the pyhf backend for this point")
+        return res
+
+    def _at_bounds_but_free_poi(self, x: Arr, box: _Box, fix_poi: float | None) -> tuple[Arr, Arr]:
+        """The free parameters at their lower and upper bounds, a free POI left out (the POI at 0 is
+        the usual case, not a saddle)."""
+        at_lo, at_hi = box.at_bounds(x)
+        if fix_poi is None:
+            at_lo[self.st.poi] = at_hi[self.st.poi] = False
+        return at_lo, at_hi
+
+    def _restarted(self, lik: Likelihood, res: optimize.Minimum, box: _Box, released: Arr, fix_poi: float | None, scoring: bool) -> optimize.Minimum:
+        """The lowest of ``res`` and the fits from the model's initial values (where pyhf starts)
+        and from ``released`` (``res`` with its parameters at a bound released into the box).
+
+        A point where free parameters sit at a bound satisfies the first-order (KKT) conditions
+        but can be a saddle: e.g. a normfactor at 0 multiplying shapefactors leaves them flat,
+        while raising it and lowering one of them lowers -ln L."""
+        for x1 in (self._nominal(fix_poi), released):
+            again = self._minimize(lik, x1, box, scoring)
+            if again.converged and again.fun < res.fun - 1e-9 * max(1.0, abs(res.fun)):
+                again.message += " (restarted: the first minimum had parameters at a bound)"
+                res = again
+        return res
+
+    def _check_no_flat_valley(self, res: optimize.Minimum, box: _Box, fix_poi: float | None, what: str) -> None:
+        """FitError where ``res`` still has parameters at a bound and free parameters the likelihood
+        does not depend on there (zero curvature): a flat valley that may lead to a lower minimum."""
+        assert res.hess is not None
+        at_lo, at_hi = box.at_bounds(res.x)
+        held = at_lo | at_hi
+        diag = np.abs(optimize.diagonal(res.hess))
+        flat = box.free & ~held & (diag <= 1e-12 * max(float(diag.max()), 1e-300))
+        if fix_poi is None:
+            held[self.st.poi] = False
+        if flat.any() and held.any():
+            raise FitError(
+                f"fast backend: the {what} ends with {self._first_names(held)} at a bound and {self._first_names(flat)} undetermined (no curvature): "
+                "the minimum may be a saddle of a degenerate model; use the pyhf backend for this point"
+            )
+
+    def _first_names(self, mask: Arr) -> str:
+        """The names of the first three parameters in ``mask``."""
+        return ", ".join(self.st.par_names[k] for k in np.flatnonzero(mask)[:3])
+
+    def _minimize(self, lik: Likelihood, x0: Arr, box: _Box, scoring: bool) -> optimize.Minimum:
+        fisher = lik.fisher if scoring else None
+        return optimize.minimize_with_fallback(lik.evaluate, lik.nll, x0, box.lower, box.upper, box.free, fisher)
+
+    def _fit_at_kinks(self, lik: Likelihood, res: optimize.Minimum, box: _Box, scoring: bool) -> optimize.Minimum:
         """A fit that stalled where code0/code1 interpolation has a kink (alpha = 0, where the
         derivative jumps): hold the parameters near 0 at exactly 0, minimise the others, and
         accept when 0 is in each held parameter's subdifferential (the one-sided derivatives
         have opposite signs), which makes the point a minimum of the non-smooth -ln L."""
-        k = self._kinked[free[self._kinked] & (np.abs(res.x[self._kinked]) < 1e-3)]
+        k = self._kinked[box.free[self._kinked] & (np.abs(res.x[self._kinked]) < 1e-3)]
         if not k.size:
             return res
         x = res.x.copy()
         x[k] = 0.0
-        lo, hi = lower.copy(), upper.copy()
-        lo[k] = hi[k] = 0.0
-        inner = free.copy()
-        inner[k] = False
-        held = self._minimize(lik, x, lo, hi, inner, scoring)
-        if not held.converged:
-            return res
-        eps = 1e-7
-        ok = True
-        for j in k:
-            xp, xm = held.x.copy(), held.x.copy()
-            xp[j], xm[j] = eps, -eps
-            right = (lik.nll(xp) - held.fun) / eps  # one-sided derivatives
-            left = (held.fun - lik.nll(xm)) / eps
-            tol = 1e-6 * max(1.0, abs(right), abs(left))
-            ok = ok and right >= -tol and left <= tol
-        if not ok:
+        held = self._minimize(lik, x, box.holding(k, 0.0), scoring)
+        if not held.converged or not all(_zero_in_subdifferential(lik, held, j) for j in k):
             return res
         held.message += f" (held {k.size} parameter(s) at the interpolation kink alpha = 0: a non-smooth minimum)"
         return held
@@ -449,24 +559,9 @@ class FastModel:
         done: list[tuple[Arr, optimize.Minimum | FitError]] = []
         record: dict[str, Any] = {}
         for label, start in starts.items():
-            if isinstance(start, optimize.Minimum):
-                done.append((start.x, start))
-                record[label] = start.fun
-                continue
-            x0 = np.asarray(start, dtype=float)
-            same = next((r for x, r in done if np.array_equal(x, x0)), None)
-            if same is None:
-                try:
-                    same = self._fit(lik, x0, fix_poi, what)
-                except FitError as exc:
-                    same = exc
-                done.append((x0, same))
-            record[label] = same.fun if isinstance(same, optimize.Minimum) else "did not converge"
-        found = [r for _, r in done if isinstance(r, optimize.Minimum)]
-        if not found:
-            err = done[0][1]
-            assert isinstance(err, FitError)
-            raise err
+            outcome = self._from_start(lik, start, done, fix_poi, what)
+            record[label] = outcome.fun if isinstance(outcome, optimize.Minimum) else "did not converge"
+        found = _converged_fits(done)
         best = min(found, key=lambda r: r.fun)
         self._starts[what] = record
         if max(r.fun for r in found) - best.fun > MULTIMODAL_NLL:
@@ -474,6 +569,27 @@ class FastModel:
         if len(found) < len(done):
             self._notes.add(f"the {what} from one start did not converge; the lowest minimum of the other starts was taken")
         return best
+
+    def _from_start(
+        self, lik: Likelihood, start: Arr | optimize.Minimum, done: list[tuple[Arr, optimize.Minimum | FitError]], fix_poi: float | None, what: str
+    ) -> optimize.Minimum | FitError:
+        """The fit (or its FitError) from ``start``, added to ``done``; a converged fit is taken as
+        it is, and a start already in ``done`` is not run again."""
+        if isinstance(start, optimize.Minimum):
+            done.append((start.x, start))
+            return start
+        x0 = np.asarray(start, dtype=float)
+        same = next((r for x, r in done if np.array_equal(x, x0)), None)
+        if same is None:
+            same = self._attempt(lik, x0, fix_poi, what)
+            done.append((x0, same))
+        return same
+
+    def _attempt(self, lik: Likelihood, x0: Arr, fix_poi: float | None, what: str) -> optimize.Minimum | FitError:
+        try:
+            return self._fit(lik, x0, fix_poi, what)
+        except FitError as exc:
+            return exc
 
     def _nominal(self, poi_value: float | None) -> Arr:
         """pyhf's starting point (the parameters' initial values), the POI at ``poi_value``."""
@@ -483,32 +599,52 @@ class FastModel:
         return x
 
     def _data_fits(self) -> tuple[optimize.Minimum, optimize.Minimum, Likelihood]:
-        """The fits that do not depend on mu, each from pyhf's nominal start and a warm start:
-        the free fit and the fit with the POI fixed at 0 (which makes the Asimov data)."""
+        """The fits that do not depend on mu (the free fit, the fit with the POI fixed at 0) and
+        the likelihood of the Asimov data, computed once."""
         if "asimov" not in self._cache:
-            poi = self._require_poi()
-            st = self.st
-            free_nominal = None
-            if self.second_starts:
-                free_nominal = self._cache.get("free_nominal") or self._fit(self.lik, st.inits, None, FREE_OBS)
-            warm = free_nominal.x.copy() if free_nominal is not None else st.inits.copy()  # no earlier point: the free fit's values
-            if self._warm:  # start from the previous signal point's background fit
-                for k, name in enumerate(st.par_names):
-                    if not st.fixed[k] and name in self._warm:
-                        warm[k] = self._warm[name]
-            warm[poi] = 0.0
-            bkg = self._lowest(self.lik, {"nominal": self._nominal(0.0), "warm": warm}, 0.0, BKG_OBS)
-            self._warm.clear()
-            self._warm.update(zip(st.par_names, bkg.x.tolist(), strict=True))
-            # the free fit from the nominal start is done (it made the first warm start)
-            free = self._lowest(self.lik, {"nominal": free_nominal if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
-            asimov = copy.copy(self.lik)
-            g_aux, p_aux = self.lik.expected_aux(bkg.x)
-            asimov.set_data(self.lik.expected_main(bkg.x), g_aux, p_aux)
-            self._cache["free"] = free
-            self._cache["bkg"] = bkg
-            self._cache["asimov"] = asimov
+            self._fit_data()
         return self._cache["free"], self._cache["bkg"], self._cache["asimov"]
+
+    def _fit_data(self) -> None:
+        """The free fit and the fit with the POI fixed at 0 (which makes the Asimov data), each
+        from pyhf's nominal start and a warm start, into the cache."""
+        poi = self._require_poi()
+        st = self.st
+        free_nominal = self._free_fit_from_nominal()
+        warm = self._warm_start(free_nominal)
+        warm[poi] = 0.0
+        bkg = self._lowest(self.lik, {"nominal": self._nominal(0.0), "warm": warm}, 0.0, BKG_OBS)
+        self._warm.clear()
+        self._warm.update(zip(st.par_names, bkg.x.tolist(), strict=True))
+        # the free fit from the nominal start is done (it made the first warm start)
+        free = self._lowest(self.lik, {"nominal": free_nominal if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
+        self._cache["free"] = free
+        self._cache["bkg"] = bkg
+        self._cache["asimov"] = self._asimov(bkg.x)
+
+    def _free_fit_from_nominal(self) -> optimize.Minimum | None:
+        """The free fit to the observed data from pyhf's nominal start (None without second starts)."""
+        if not self.second_starts:
+            return None
+        found: optimize.Minimum | None = self._cache.get("free_nominal")
+        return found or self._fit(self.lik, self.st.inits, None, FREE_OBS)
+
+    def _warm_start(self, free_nominal: optimize.Minimum | None) -> Arr:
+        """The previous signal point's background fit where there is one, else the free fit's
+        values (the initial values without second starts); fixed parameters stay as they are."""
+        st = self.st
+        warm = free_nominal.x.copy() if free_nominal is not None else st.inits.copy()
+        for k, name in enumerate(st.par_names):
+            if not st.fixed[k] and name in self._warm:
+                warm[k] = self._warm[name]
+        return warm
+
+    def _asimov(self, x: Arr) -> Likelihood:
+        """The likelihood of the Asimov data at ``x``: the expected main and auxiliary data."""
+        asimov = copy.copy(self.lik)
+        g_aux, p_aux = self.lik.expected_aux(x)
+        asimov.set_data(self.lik.expected_main(x), g_aux, p_aux)
+        return asimov
 
     def _qmu(self, mu: float) -> tuple[float, float]:
         poi = self._require_poi()
@@ -538,12 +674,7 @@ class FastModel:
             q, qA = self._qmu(mu)
             self._starts_of_cached_fits()
         obs, exp = _asymptotic_cls(q, qA, mu, self.test_stat)
-        underflow = tuple(name for name, v in (("CLs_obs", obs), *((f"CLs_exp[{i}]", e) for i, e in enumerate(exp))) if v < 1e-300)
-        if underflow:
-            self._notes.add(
-                f"{', '.join(underflow)} below double precision (reported as {', '.join(f'{v:.3g}' for v in (obs, *exp) if v < 1e-300)}): "
-                f"q_mu = {q:.6g}, q_mu,A = {qA:.6g} (sqrt {np.sqrt(qA):.4g}): the Asimov data exclude mu = {mu:g} by that many sigma"
-            )
+        underflow = self._note_underflow(obs, exp, q, qA, mu)
         settings = {**self.settings, "fits_converged": True, "qmu": float(q), "qmu_A": float(qA)}
         return CLsResult(
             observed=obs,
@@ -557,27 +688,37 @@ class FastModel:
             notes=tuple(sorted(self._notes)),
         )
 
+    def _note_underflow(self, obs: float, exp: list[float], q: float, qA: float, mu: float) -> tuple[str, ...]:
+        """The CLs values below double precision (by name), said in a note."""
+        values = _labelled("CLs_obs", "CLs_exp", obs, exp)
+        underflow = tuple(name for name, v in values.items() if v < 1e-300)
+        if underflow:
+            self._notes.add(
+                f"{', '.join(underflow)} below double precision (reported as {', '.join(f'{values[name]:.3g}' for name in underflow)}): "
+                f"q_mu = {q:.6g}, q_mu,A = {qA:.6g} (sqrt {np.sqrt(qA):.4g}): the Asimov data exclude mu = {mu:g} by that many sigma"
+            )
+        return underflow
+
     def _starts_of_cached_fits(self) -> None:
         """Carry the starts of the cached (mu-independent) fits into every result."""
         if "starts" not in self._cache:
-            self._cache["starts"] = {k: v for k, v in self._starts.items() if k in (FREE_OBS, BKG_OBS)}
-            self._cache["multimodal"] = self._multimodal & {FREE_OBS, BKG_OBS}
-            self._cache["notes"] = {n for n in self._notes if FREE_OBS in n or BKG_OBS in n}
+            self._cache_record_of_data_fits()
         self._starts.update(self._cache["starts"])
         self._multimodal |= self._cache["multimodal"]
         self._notes |= self._cache["notes"]
+
+    def _cache_record_of_data_fits(self) -> None:
+        """The starts, multimodal marks and notes of the mu-independent fits, as recorded so far."""
+        self._cache["starts"] = {k: v for k, v in self._starts.items() if k in (FREE_OBS, BKG_OBS)}
+        self._cache["multimodal"] = self._multimodal & {FREE_OBS, BKG_OBS}
+        self._cache["notes"] = {n for n in self._notes if FREE_OBS in n or BKG_OBS in n}
 
     def upper_limit(self, *, level: float = 0.05, cap: float = DEFAULT_CAP) -> UpperLimit:
         """Observed and expected upper limits by root finding on CLs(mu) = ``level``."""
         poi = self._require_poi()
         with single_thread():
             ul = _upper_limit(self.cls, level=level, upper_bound=float(self.st.upper[poi]), cap=cap, backend="fast", settings=self.settings)
-        bad = [name for name, v in (("mu_up_obs", ul.observed), *((f"mu_up_exp[{i}]", e) for i, e in enumerate(ul.expected))) if np.isnan(v)]
-        bad += [
-            name
-            for name, v in (("mu_up_obs", ul.observed), *((f"mu_up_exp[{i}]", e) for i, e in enumerate(ul.expected)))
-            if np.isinf(v) and name not in ul.above_cap
-        ]
+        bad = _not_numbers(ul)
         if bad:
             raise DegenerateResult(f"fast backend: the upper limit {', '.join(bad)} is not a number (CLs(mu) never crossed {level:g} in a computable way)")
         return ul
@@ -589,14 +730,13 @@ class FastModel:
         zero rows and columns for the POI and fixed parameters)."""
         st = self.st
         with single_thread():
-            x0 = st.inits.copy()
+            if st.poi < 0:
+                res = self._fit(self.lik, st.inits, None, "background-only fit to the observed data")
+                return self._fit_result(res, st.fixed, "background-only best fit")
+            self._require_poi()
             fixed = st.fixed.copy()
-            if st.poi >= 0:
-                self._require_poi()
-                x0[st.poi] = 0.0
-                fixed[st.poi] = True
-            what = "fit with the POI fixed at 0 to the observed data" if st.poi >= 0 else "background-only fit to the observed data"
-            res = self._fit(self.lik, x0, 0.0 if st.poi >= 0 else None, what)
+            fixed[st.poi] = True
+            res = self._fit(self.lik, self._nominal(0.0), 0.0, BKG_OBS)
             return self._fit_result(res, fixed, "background-only best fit")
 
     def fit(self) -> FitResult:
@@ -620,3 +760,10 @@ class FastModel:
         except np.linalg.LinAlgError:
             raise FitError(f"fast backend: the Hessian at the {what} is singular; no covariance") from None
         return FitResult(parameters=st.par_names, bestfit=res.x.copy(), covariance=cov, twice_nll=2.0 * res.fun, converged=res.converged, message=res.message)
+
+
+def _not_numbers(ul: UpperLimit) -> list[str]:
+    """The limits (by JSON name) that are NaN, then those infinite without being above the cap."""
+    values = _labelled("mu_up_obs", "mu_up_exp", ul.observed, ul.expected)
+    bad = [name for name, v in values.items() if np.isnan(v)]
+    return bad + [name for name, v in values.items() if np.isinf(v) and name not in ul.above_cap]

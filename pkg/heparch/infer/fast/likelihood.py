@@ -102,38 +102,12 @@ class Likelihood:
         self._Pl = np.unique(lin[lin < self.P])
         lookup = np.full(self.P + 1, self._Pl.size, dtype=np.int64)
         lookup[self._Pl] = np.arange(self._Pl.size)
-        m = lin.shape[1]
-        self._m = m
-        P = self.P
-
-        def flat(a: Arr, b: Arr) -> tuple[Arr, Arr]:
-            return (a[:, None] * P + b[None, :]).ravel(), (a[:, None] + b[None, :] * P).ravel()
-
-        self._flat_nn = flat(self._Pn, self._Pn)[0]
-        self._flat_hn = flat(self._Ph, self._Pn)
-        self._flat_hl = flat(self._Ph, self._Pl)
-        self._flat_nl = flat(self._Pn, self._Pl)
+        self._m = lin.shape[1]
         self._l_flat = (np.arange(self.C)[:, None] * (self._Pl.size + 1) + lookup[lin]).ravel()
-        self._pairs = list(itertools.combinations(range(m), 2))
+        self._pairs = list(itertools.combinations(range(self._m), 2))
         if self._pairs:
-            ii = np.array([p[0] for p in self._pairs])
-            jj = np.array([p[1] for p in self._pairs])
-            self._pair_i = st.lin_slots[:, ii]  # (C, npairs)
-            self._pair_j = st.lin_slots[:, jj]
-            mask = np.ones((len(self._pairs), m), dtype=bool)
-            for k, (i, j) in enumerate(self._pairs):
-                mask[k, i] = mask[k, j] = False
-            self._pair_keep = mask
-            valid = (self._pair_i < self.P) & (self._pair_j < self.P)
-            self._pair_valid = valid
-            self._pair_flat_ij = (self._pair_i * self.P + self._pair_j)[valid]
-            self._pair_flat_ji = (self._pair_j * self.P + self._pair_i)[valid]
-        # dense models: the Jacobian's columns by family (histosys, normsys, linear factors) and
-        # the Hessian's terms besides J^T W J (diagonal, normsys pairs, cross-family products, pairs
-        # of linear factors), each gathered by one bincount over these flat indices
-        self._j_idx = np.concatenate([flat(np.arange(self.B), fam)[0] for fam in (self._Ph, self._Pn, self._Pl)])
-        sym = [np.arange(P) * (P + 1), self._flat_nn, *self._flat_hn, *self._flat_hl, *self._flat_nl]
-        self._sym_idx = np.concatenate(sym + ([self._pair_flat_ij, self._pair_flat_ji] if self._pairs else []))
+            self._index_pairs()
+        self._index_dense_terms()
         # bin summation matrix (B, C)
         self._binmat = np.zeros((self.B, self.C))
         self._binmat[st.cell_bin, np.arange(self.C)] = 1.0
@@ -142,6 +116,38 @@ class Likelihood:
         if self.P >= SPARSE_FROM and self._hessian_density() < 0.1:
             self.use_sparse()
         self.set_data(st.observed, st.g_aux, st.p_aux)
+
+    def _flat(self, a: Arr, b: Arr) -> tuple[Arr, Arr]:
+        """The flat indices of the (P, P) entries (a_i, b_j) and of their transposes (b_j, a_i)."""
+        P = self.P
+        return (a[:, None] * P + b[None, :]).ravel(), (a[:, None] + b[None, :] * P).ravel()
+
+    def _index_pairs(self) -> None:
+        """For every pair of a cell's linear-factor slots: the parameters (or P for none) in the
+        pair, the slots the product of the others keeps, and the pair's flat Hessian indices."""
+        m, st = self._m, self.st
+        ii = np.array([p[0] for p in self._pairs])
+        jj = np.array([p[1] for p in self._pairs])
+        self._pair_i = st.lin_slots[:, ii]  # (C, npairs)
+        self._pair_j = st.lin_slots[:, jj]
+        mask = np.ones((len(self._pairs), m), dtype=bool)
+        for k, (i, j) in enumerate(self._pairs):
+            mask[k, i] = mask[k, j] = False
+        self._pair_keep = mask
+        valid = (self._pair_i < self.P) & (self._pair_j < self.P)
+        self._pair_valid = valid
+        self._pair_flat_ij = (self._pair_i * self.P + self._pair_j)[valid]
+        self._pair_flat_ji = (self._pair_j * self.P + self._pair_i)[valid]
+
+    def _index_dense_terms(self) -> None:
+        """Dense models: the Jacobian's columns by family (histosys, normsys, linear factors) and the
+        Hessian's terms besides J^T W J (diagonal, normsys pairs, cross-family products, pairs of
+        linear factors), each gathered by one bincount over these flat indices."""
+        P, flat = self.P, self._flat
+        self._j_idx = np.concatenate([flat(np.arange(self.B), fam)[0] for fam in (self._Ph, self._Pn, self._Pl)])
+        cross = (*flat(self._Ph, self._Pn), *flat(self._Ph, self._Pl), *flat(self._Pn, self._Pl))
+        sym = [np.arange(P) * (P + 1), flat(self._Pn, self._Pn)[0], *cross]
+        self._sym_idx = np.concatenate(sym + ([self._pair_flat_ij, self._pair_flat_ji] if self._pairs else []))
 
     def use_sparse(self) -> None:
         """Hold the Hessian as a sparse matrix (chosen by the constructor for models with many

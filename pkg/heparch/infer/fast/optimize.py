@@ -142,8 +142,8 @@ def minimize(
     f, g, H = evaluate(x)
     if not np.isfinite(f):
         return Minimum(x, f, g, H, False, 0, "-ln L is not finite at the starting point")
+    # the engine's hot path: each iteration makes a few Python calls and leaves the work to numpy
     for it in range(1, maxiter + 1):
-        assert H is not None
         gf = g[fidx]
         xf = x[fidx]
         lo, hi = lower[fidx], upper[fidx]
@@ -161,42 +161,63 @@ def minimize(
             fb = (lambda x=x, ii=ii: submatrix(fisher(x), ii)) if fisher is not None else None
             di, dec = _newton_direction(Hii, g[ii], fb)
             d[ii] = di
-            sig = 1.0 / np.sqrt(np.maximum(np.abs(diagonal(Hii)), 1e-300))
+            sig = 1.0 / np.sqrt(np.maximum(np.abs(Hii.diagonal()), 1e-300))
             step_scaled = float(np.max(np.abs(di) / sig))
         else:
             step_scaled = 0.0
         if dec < ftol and step_scaled < xtol:
-            # take the last Newton step too when it does not raise -ln L: it squares the remaining
-            # error, so fits from different starts into one minimum end at the same point (~1e-10 sigma)
-            xn = x.copy()
-            xn[fidx] = np.clip(x[fidx] + d[fidx], lo, hi)
-            fn = value(xn)
-            if np.isfinite(fn) and fn <= f:
-                x, f = xn, fn
-            return Minimum(x, f, g, H, True, it - 1, f"converged after {it - 1} Newton iterations")
-        # line search along the projection arc on -ln L alone; the derivatives are evaluated at
-        # the accepted point only (``evaluate`` of a likelihood reuses the rates ``value`` computed)
-        t = 1.0
-        improved = False
-        for _ in range(60):
-            xn = x.copy()
-            xn[fidx] = np.clip(x[fidx] + t * d[fidx], lo, hi)
-            fn = value(xn)
-            pred = float(g @ (xn - x))
-            if np.isfinite(fn) and fn <= f + 1e-4 * min(pred, 0.0):
-                improved = True
-                break
-            t *= 0.5
-        if not improved:
-            if dec < 1e3 * ftol or step_scaled < 1e3 * xtol:
-                return Minimum(x, f, g, H, True, it - 1, f"converged after {it - 1} Newton iterations (at machine precision)")
-            return Minimum(x, f, g, H, False, it, "line search failed")
-        stalled = fn >= f - 4e-16 * abs(f)
-        if stalled and dec < 1e3 * ftol:
-            return Minimum(x, f, g, H, True, it - 1, f"converged after {it - 1} Newton iterations (at machine precision)")
+            return _converged(value, x, f, g, H, d, fidx, lo, hi, it - 1)
+        found = _line_search(value, x, f, g, d, fidx, lo, hi)
+        if found is None:
+            return _no_descent(x, f, g, H, it, dec < 1e3 * ftol, step_scaled < 1e3 * xtol)
+        xn, fn = found
+        if fn >= f - 4e-16 * abs(f) and dec < 1e3 * ftol:  # stalled
+            return _at_machine_precision(x, f, g, H, it - 1)
         x = xn
         f, g, H = evaluate(x)
     return Minimum(x, f, g, H, False, maxiter, f"no convergence after {maxiter} Newton iterations")
+
+
+def _converged(value: Value, x: Arr, f: float, g: Arr, H: Arr, d: Arr, fidx: Arr, lo: Arr, hi: Arr, iterations: int) -> Minimum:
+    """Converged at ``x``; the last Newton step ``d`` is taken too when it does not raise -ln L: it
+    squares the remaining error, so fits from different starts into one minimum end at the same
+    point (~1e-10 sigma)."""
+    xn = x.copy()
+    xn[fidx] = np.clip(x[fidx] + d[fidx], lo, hi)
+    fn = value(xn)
+    if np.isfinite(fn) and fn <= f:
+        x, f = xn, fn
+    return Minimum(x, f, g, H, True, iterations, f"converged after {iterations} Newton iterations")
+
+
+def _line_search(value: Value, x: Arr, f: float, g: Arr, d: Arr, fidx: Arr, lo: Arr, hi: Arr) -> tuple[Arr, float] | None:
+    """The first point of the projection arc x + t d (t = 1, 1/2, ...: 60 halvings) where -ln L
+    falls by 1e-4 of the predicted decrease (Armijo); None where none does. Only -ln L is
+    evaluated: the derivatives are wanted at the accepted point only (``evaluate`` of a
+    likelihood reuses the rates ``value`` computed there)."""
+    t = 1.0
+    for _ in range(60):
+        xn = x.copy()
+        xn[fidx] = np.clip(x[fidx] + t * d[fidx], lo, hi)
+        fn = value(xn)
+        pred = float(g @ (xn - x))
+        if np.isfinite(fn) and fn <= f + 1e-4 * min(pred, 0.0):
+            return xn, fn
+        t *= 0.5
+    return None
+
+
+def _no_descent(x: Arr, f: float, g: Arr, H: Arr, it: int, small_decrease: bool, small_step: bool) -> Minimum:
+    """The end of a fit whose line search found no lower point: converged at machine precision
+    where the Newton step was nearly converged (its predicted decrease or its size within 1e3
+    times the tolerance), else failed."""
+    if small_decrease or small_step:
+        return _at_machine_precision(x, f, g, H, it - 1)
+    return Minimum(x, f, g, H, False, it, "line search failed")
+
+
+def _at_machine_precision(x: Arr, f: float, g: Arr, H: Arr, iterations: int) -> Minimum:
+    return Minimum(x, f, g, H, True, iterations, f"converged after {iterations} Newton iterations (at machine precision)")
 
 
 def minimize_with_fallback(evaluate: Evaluate, value: Value, x0: Arr, lower: Arr, upper: Arr, free: Arr, fisher: Callable[[Arr], Arr] | None = None) -> Minimum:
