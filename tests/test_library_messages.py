@@ -115,6 +115,8 @@ def test_the_cli_leaves_other_words_alone() -> None:
     exc = InputError("out: a layout=flat checkout", option="out")
     assert flagged(exc) == "-o: a layout=flat checkout"  # only the word itself, not 'layout=' or 'checkout'
     assert flagged(InputError("backends: none", option="backend")) == "backends: none"  # 'backends' is not 'backend'
+    # a path or value that is the parameter's own word stays as written: only the parameter's place is the flag
+    assert flagged(InputError("out: out exists and is a directory", option="out")) == "-o: out exists and is a directory"
 
 
 def test_library_errors_name_the_parameter_not_the_flag() -> None:

@@ -159,7 +159,8 @@ def flagged(exc: HeparchError) -> str:
         return text
     flag = flag_of(exc.option)
     text = re.sub(rf"\b{re.escape(exc.option)}=", f"{flag} ", text)
-    return re.sub(rf"(^|: ){re.escape(exc.option)}(?=[ :])", rf"\g<1>{flag}", text)
+    # the parameter's own place only (its first): a value or path that is the same word stays as written
+    return re.sub(rf"(^|: ){re.escape(exc.option)}(?=[ :])", rf"\g<1>{flag}", text, count=1)
 
 
 def _fail(message: str, code: int) -> NoReturn:
