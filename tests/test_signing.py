@@ -517,7 +517,8 @@ def test_sshsig_that_ssh_keygen_cannot_read_is_e076(bundle: Path, tmp_path: Path
     for what, data in bad.items():
         with_signatures(bundle, {name: data})
         assert codes(bundle) == {"E076"}, what
-    # one long base64 line, and CRLF line ends, are fine for ssh-keygen and for heparch
+    # one long base64 line, and CRLF line ends, are fine for heparch and for ssh-keygen >= 9.3 (spec 6.3;
+    # ssh-keygen 9.2 refuses CRLF after the BEGIN line, so the ssh-keygen check below covers the refusals only)
     for data in (_armored(base64.b64encode(blob).decode()), good.replace(b"\n", b"\r\n")):
         with_signatures(bundle, {name: data})
         assert codes(bundle) == {"W007"}
