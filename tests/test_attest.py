@@ -14,7 +14,7 @@ from heparch.build import build
 from heparch.errors import InvalidBundle
 from heparch.signing.check import check_signatures, results_digests
 from heparch.signing.envelope import ReplayedPoint, ReplayRecord, make_envelope, signature_name
-from heparch.signing.keys import Signer
+from heparch.signing.keys import Signer, parse_public_key
 from heparch.verify import verify
 
 from clihelp import run
@@ -151,6 +151,43 @@ def test_the_key_from_the_environment(toy: Path, tmp_path: Path, monkeypatch: py
     assert code == 2
     assert "is a public key" in err
     assert bundle.read_bytes() == toy.read_bytes()
+
+
+def test_an_encrypted_key_with_its_passphrase_file(toy: Path, tmp_path: Path) -> None:
+    """--passphrase-file as for arch sign: the hint names it, the key is read with it before any
+    work, and it belongs to --attest."""
+    bundle = Path(shutil.copy(toy, tmp_path / "toy.zst"))
+    pw = _text(tmp_path / "pw", "s3cret\n")
+    key = tmp_path / "ci"
+    assert run("keygen", "-o", str(key), "--passphrase-file", str(pw))[0] == 0
+    attest = ("replay", str(bundle), "--attest", str(key), "--role", "replay-ci", "--jobs", "1", "--no-simplified")
+    code, _, err = run(*attest)
+    assert code == 2
+    assert f"{key}: the key is encrypted; give its passphrase with --passphrase-file FILE or $HEPARCH_PASSPHRASE" in err
+    assert "replaying" not in err  # refused before any work
+    code, _, err = run(*attest, "--passphrase-file", str(_text(tmp_path / "wrong", "guess\n")))
+    assert code == 2
+    assert "wrong passphrase" in err
+    code, _, err = run("replay", str(bundle), "--passphrase-file", str(pw))
+    assert code == 2
+    assert "--passphrase-file is the passphrase of --attest's key; give --attest KEY too" in err
+    assert bundle.read_bytes() == toy.read_bytes()
+    code, out, err = run(*attest, "--passphrase-file", str(pw), "--json")
+    assert code == 0, err
+    pub = key.with_name("ci.pub").read_text()
+    assert json.loads(out)["attested"]["keyid"] == parse_public_key(pub).keyid
+    check = verify(bundle).signature_check
+    assert check is not None
+    (sig,) = check.valid
+    assert sig.replay is not None
+
+
+def test_a_passphrase_file_for_a_key_without_one_is_refused(toy: Path, tmp_path: Path) -> None:
+    key = tmp_path / "ci"
+    assert run("keygen", "-o", str(key))[0] == 0
+    code, _, err = run("replay", str(toy), "--attest", str(key), "--role", "replay-ci", "--passphrase-file", str(_text(tmp_path / "pw", "x\n")))
+    assert code == 2
+    assert "the key is not encrypted; drop --passphrase-file" in err
 
 
 def _text(path: Path, text: str) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -61,7 +63,8 @@ def test_terminal_shows_the_bar_from_the_start_then_the_count() -> None:
     assert "0/2" in out.getvalue()[len(text) :]
 
 
-def test_quiet_prints_messages_only() -> None:
+def test_quiet_prints_messages_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("heparch.cli._progress.LOG_DELAY", 0.0)  # a status would print at once in a log
     for stream in (io.StringIO(), _Tty()):
         bar = Progress(5, "replay", stream=stream, quiet=True)
         for done in range(1, 6):
@@ -73,11 +76,11 @@ def test_quiet_prints_messages_only() -> None:
         assert stream.getvalue() == "FAIL p1: why\n"
 
 
-def test_status_on_a_terminal_only() -> None:
+def test_status_on_a_terminal_is_a_spinner_and_a_quick_one_leaves_a_log_alone() -> None:
     log = io.StringIO()
     with status("CLs at mu=1 (pyhf)", stream=log):
         pass
-    assert log.getvalue() == ""  # a log gets the result line, no spinner
+    assert log.getvalue() == ""  # ended within LOG_DELAY: the log gets the result line alone
     tty = _Tty()
     with status("CLs at mu=1 (pyhf)", stream=tty):
         pass
@@ -85,12 +88,71 @@ def test_status_on_a_terminal_only() -> None:
     assert "0:00:0" in tty.getvalue()  # the elapsed time
 
 
+_DONE = re.compile(r"^CLs at mu=1 \(pyhf\): done in \d+\.\d s$")
+
+
+def test_status_in_a_log_says_when_it_starts_and_how_long_it_took(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("heparch.cli._progress.LOG_DELAY", 0.0)
+    log = io.StringIO()
+    with status("CLs at mu=1 (pyhf)", stream=log):
+        log.write("a warning meanwhile\n")
+    start, warning, end = log.getvalue().splitlines()
+    assert start == "CLs at mu=1 (pyhf) ..."
+    assert warning == "a warning meanwhile"
+    assert _DONE.match(end), end
+
+
+def test_status_in_a_log_that_raises_says_it_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("heparch.cli._progress.LOG_DELAY", 0.0)
+    log = io.StringIO()
+    with pytest.raises(KeyboardInterrupt), status("building src", stream=log):
+        raise KeyboardInterrupt
+    start, end = log.getvalue().splitlines()
+    assert start == "building src ..."
+    assert re.match(r"^building src: stopped after \d+\.\d s$", end), end
+
+
+class _Watched(io.StringIO):
+    """A log whose lines a test can wait for (the status's thread writes them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wrote = threading.Condition()
+
+    def write(self, text: str) -> int:
+        with self.wrote:
+            n = super().write(text)
+            self.wrote.notify_all()
+        return n
+
+    def wait_for(self, part: str) -> None:
+        with self.wrote:
+            assert self.wrote.wait_for(lambda: part in self.getvalue(), timeout=60), self.getvalue()
+
+
+def test_status_in_a_log_starts_its_lines_after_the_delay_and_says_it_still_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread's lines: the start line once the step has run LOG_DELAY, then one every
+    HEARTBEAT (tiny here; the step waits for the lines, nothing is timed), none after the end."""
+    monkeypatch.setattr("heparch.cli._progress.LOG_DELAY", 0.001)
+    monkeypatch.setattr("heparch.cli._progress.HEARTBEAT", 0.001)
+    log = _Watched()
+    with status("CLs at mu=1 (pyhf)", stream=log):
+        log.wait_for("CLs at mu=1 (pyhf) ...\n")
+        log.wait_for("still running")
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "CLs at mu=1 (pyhf) ..."
+    assert all(re.match(r"^CLs at mu=1 \(pyhf\): still running \(\d+ s\)$", line) for line in lines[1:-1]), lines
+    assert len(lines) >= 3
+    assert _DONE.match(lines[-1]), lines[-1]
+    assert not [t for t in threading.enumerate() if t.name.startswith("status: ")]  # joined: nothing can follow the end line
+
+
 def test_stages_give_one_bar_each(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     with stages("simplify", stream=out) as on_progress:
         on_progress("sampling", 0, 1000)
-    assert out.getvalue() == ""  # done within STAGE_DELAY: no lines in a log
-    monkeypatch.setattr("heparch.cli._progress.STAGE_DELAY", 0.0)
+    assert out.getvalue() == ""  # done within LOG_DELAY: no lines in a log
+    monkeypatch.setattr("heparch.cli._progress.LOG_DELAY", 0.0)
     with stages("simplify", stream=out) as on_progress:
         for done in range(0, 1001, 100):
             on_progress("sampling", done, 1000)
@@ -163,6 +225,31 @@ def test_replay_quiet(tmp_path: Path) -> None:
     assert code == 0, err
     assert "replay: " not in err
     assert "passed 1, failed 0, total 1" in out
+
+
+def test_a_long_step_in_a_log_says_what_it_does_and_how_long_it_took(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """arch cls --backend pyhf in CI: a start line and an end line with the elapsed time around
+    the computation (every step counts as long here), the result alone on stdout; --quiet: none."""
+    from clihelp import run
+    from conftest import small_workspace
+
+    monkeypatch.setattr("heparch.cli._progress.LOG_DELAY", 0.0)
+    spec = small_workspace()
+    spec["channels"][0]["samples"].append({"name": "sig", "data": [3.0, 3.0], "modifiers": [{"name": "mu_SIG", "type": "normfactor", "data": None}]})
+    ws = tmp_path / "ws.json"
+    ws.write_text(json.dumps(spec))
+    code, out, err = run("cls", str(ws), "--backend", "pyhf")
+    assert code == 0, err
+    lines = err.splitlines()
+    start = lines.index("CLs at mu=1 of ws.json ...")
+    end = [i for i, line in enumerate(lines) if re.match(r"^CLs at mu=1 of ws\.json: done in \d+\.\d s$", line)]
+    assert end, err
+    assert start < end[0]
+    assert out.startswith(f"{ws}: CLs at mu=1 (pyhf backend): observed")
+    code, out, err = run("cls", str(ws), "--backend", "pyhf", "--quiet")
+    assert code == 0, err
+    assert "CLs at mu=1 of ws.json" not in err
+    assert out.startswith(f"{ws}: CLs at mu=1 (pyhf backend): observed")
 
 
 def _on_a_terminal(*args: str) -> tuple[int, str, str]:

@@ -11,8 +11,12 @@ Two shapes:
 
 On a terminal both are redrawn in place and leave the screen as they found it, apart from the
 bar's last state. Elsewhere (CI logs, a file) a bar prints one plain line at every tenth of the
-work and at the end, and a status prints nothing, so logs stay short. ``--quiet`` silences both;
-messages (a failure as it arrives) are printed either way. The library reports progress through
+work and at the end; a status that runs for :data:`LOG_DELAY` seconds prints ``WHAT ...`` then,
+``WHAT: still running (N s)`` every :data:`HEARTBEAT` seconds after that, and ``WHAT: done in
+N s`` (or ``stopped after N s`` when it raised) at its end, so a log says what a silent minute is
+spent on, a quick step leaves no lines, and a CI runner that kills a job after ten minutes without
+output does not kill a long pyhf fit. ``--quiet`` silences both; messages (a failure as it
+arrives) are printed either way. The library reports progress through
 callbacks (``on_result``, ``on_progress``, ...) and never imports rich.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, TextIO
 
@@ -30,8 +35,12 @@ from rich.console import Console
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-#: in a log, a stage's lines start after this many seconds (a quick simplify leaves none)
-STAGE_DELAY = 2.0
+#: in a log, a stage's or a status's lines start after this many seconds (a quick simplify or
+#: verification leaves none)
+LOG_DELAY = 2.0
+#: in a log, a status still running says so this often (seconds): within the ten minutes without
+#: output after which some CI runners (CircleCI, Travis) kill a job, a dozen lines an hour
+HEARTBEAT = 300.0
 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress display on stderr (results, warnings and errors are still printed).")
 
@@ -119,11 +128,16 @@ class Progress:
 
 @contextlib.contextmanager
 def status(what: str, *, quiet: bool = False, stream: TextIO | None = None) -> Iterator[None]:
-    """A spinner with ``what`` and the elapsed time while the block runs, on a terminal only
-    (removed when the block ends: the command's result line follows)."""
+    """A spinner with ``what`` and the elapsed time while the block runs on a terminal (removed
+    when the block ends: the command's result line follows); in a log, the lines of
+    :class:`_LoggedStatus`."""
     out = stream or sys.stderr
-    if quiet or not is_terminal(out):
+    if quiet:
         yield
+        return
+    if not is_terminal(out):
+        with _LoggedStatus(what, out, delay=LOG_DELAY, every=HEARTBEAT):
+            yield
         return
     line = rich.progress.Progress(
         rich.progress.SpinnerColumn(),
@@ -138,11 +152,61 @@ def status(what: str, *, quiet: bool = False, stream: TextIO | None = None) -> I
         yield
 
 
+class _LoggedStatus:
+    """:func:`status` in a log: ``WHAT ...`` once the step has run ``delay`` seconds (at once when
+    ``delay`` is 0), ``WHAT: still running (N s)`` every ``every`` seconds after that, and, when a
+    start line was printed, ``WHAT: done in N s`` (``stopped after N s`` when the block raised).
+    A daemon thread waits and prints; the block's end stops it before the last line."""
+
+    def __init__(self, what: str, stream: TextIO, *, delay: float, every: float) -> None:
+        self.what = what
+        self.stream = stream
+        self.delay = delay
+        self.every = every
+        self.started = time.monotonic()
+        self._ended = threading.Event()
+        self._lock = threading.Lock()  # one line at a time; none after the end
+        self._said = False
+        self._watcher = threading.Thread(target=self._watch, name=f"status: {what}", daemon=True)
+
+    def __enter__(self) -> None:
+        if self.delay <= 0:
+            self._say(f"{self.what} ...")
+        self._watcher.start()
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        with self._lock:
+            self._ended.set()
+        self._watcher.join()
+        if self._said:
+            verb = "done in" if kind is None else "stopped after"
+            self._write(f"{self.what}: {verb} {self._elapsed():.1f} s")
+
+    def _watch(self) -> None:
+        if self.delay > 0 and not self._ended.wait(self.delay):
+            self._say(f"{self.what} ...")
+        while not self._ended.wait(self.every):
+            self._say(f"{self.what}: still running ({self._elapsed():.0f} s)")
+
+    def _say(self, line: str) -> None:
+        with self._lock:
+            if not self._ended.is_set():
+                self._said = True
+                self._write(line)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
 @contextlib.contextmanager
 def stages(what: str, *, quiet: bool = False, stream: TextIO | None = None) -> Iterator[Stages]:
     """One bar per named stage of a library operation that reports ``on_progress(stage, done,
     total)`` (simplify: sampling, then signals); the bar of a stage closes when the next begins.
-    In a log a stage prints its lines only once it has run for :data:`STAGE_DELAY` seconds."""
+    In a log a stage prints its lines only once it has run for :data:`LOG_DELAY` seconds."""
     tracker = Stages(what, quiet=quiet, stream=stream)
     try:
         yield tracker
@@ -159,13 +223,13 @@ class Stages:
         self.quiet = quiet
         self.stream = stream
         self.stage: str | None = None
-        self.bar = Progress(None, what, stream=stream, quiet=quiet, delay=STAGE_DELAY)
+        self.bar = Progress(None, what, stream=stream, quiet=quiet, delay=LOG_DELAY)
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage != self.stage:
             if self.stage is not None:
                 self.bar.close()
-                self.bar = Progress(total, f"{self.what}: {stage}", stream=self.stream, quiet=self.quiet, delay=STAGE_DELAY)
+                self.bar = Progress(total, f"{self.what}: {stage}", stream=self.stream, quiet=self.quiet, delay=LOG_DELAY)
             else:
                 self.bar.start(total, f"{self.what}: {stage}")
             self.stage = stage

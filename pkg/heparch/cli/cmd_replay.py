@@ -64,7 +64,13 @@ ATTEST = typer.Option(
     metavar="KEY",
     help="When every claimed point was replayed and agreed, sign BUNDLE in place (like 'arch sign') with a record of this replay "
     "(heparch version, backends, each point's worst difference / tolerance, date, platform). KEY: an Ed25519 private key file, "
-    "or env:HEPARCH_KEY to read the key text from that variable (in CI); its passphrase from $HEPARCH_PASSPHRASE. Needs --role.",
+    "or env:HEPARCH_KEY to read the key text from that variable (in CI); its passphrase from --passphrase-file or $HEPARCH_PASSPHRASE. Needs --role.",
+)
+PASSPHRASE_FILE = typer.Option(
+    None,
+    "--passphrase-file",
+    metavar="FILE",
+    help="With --attest: a file whose first line is the key's passphrase (else $HEPARCH_PASSPHRASE; neither: no passphrase), as for 'arch sign'.",
 )
 ROLE = typer.Option(None, "--role", help="With --attest: the role the record is signed for, e.g. replay-ci (1-24 of a-z, 0-9, '-').")
 SIMPLIFIED = typer.Option(
@@ -200,6 +206,7 @@ def replay(
     plot: Path | None = PLOT,
     attest: str | None = ATTEST,
     role: str | None = ROLE,
+    passphrase_file: Path | None = PASSPHRASE_FILE,
     quiet: bool = QUIET,
 ) -> None:
     """Recompute the claimed CLs values (and upper limits, where claimed) of BUNDLE with the
@@ -216,7 +223,7 @@ def replay(
 
     Example: HEPARCH_KEY="$CI_KEY" arch replay claimed.zst --attest env:HEPARCH_KEY --role replay-ci
     """
-    attester = _attester(attest, role, point=point, likelihood=likelihood, sample=sample, resume=resume)
+    attester = _attester(attest, role, passphrase_file, point=point, likelihood=likelihood, sample=sample, resume=resume)
     report = run_replay(
         bundle,
         point=point,
@@ -242,17 +249,31 @@ def replay(
 
 
 def _attester(
-    key: str | None, role: str | None, *, point: list[str], likelihood: str | None, sample: int | None, resume: Path | None
+    key: str | None,
+    role: str | None,
+    passphrase_file: Path | None,
+    *,
+    point: list[str],
+    likelihood: str | None,
+    sample: int | None,
+    resume: Path | None,
 ) -> tuple[Signer, str] | None:
     """(key, role) of --attest, checked with the selection options before any work; None without --attest."""
     if key is None:
-        if role is not None:
-            raise InputError("--role is the role of --attest's record; give --attest KEY too (or use 'arch sign' to sign without replaying)")
+        _without_attest(role, passphrase_file)
         return None
     selected = [flag for flag, value in (("--point", point), ("--likelihood", likelihood), ("--sample", sample), ("--resume", resume)) if value]
     if selected:
         raise InputError(f"--attest records a replay of every claimed point in one run: drop {selected[0]}")
-    return _signer(key), _attest_role(role)
+    return _signer(key, passphrase_file), _attest_role(role)
+
+
+def _without_attest(role: str | None, passphrase_file: Path | None) -> None:
+    """--role and --passphrase-file belong to --attest: refused without it."""
+    if role is not None:
+        raise InputError("--role is the role of --attest's record; give --attest KEY too (or use 'arch sign' to sign without replaying)")
+    if passphrase_file is not None:
+        raise InputError("--passphrase-file is the passphrase of --attest's key; give --attest KEY too (or drop --passphrase-file)")
 
 
 def _attest_role(role: str | None) -> str:
@@ -267,14 +288,16 @@ def _attest_role(role: str | None) -> str:
     return role
 
 
-def _signer(key: str) -> Signer:
-    """--attest's key: a key file, or ``env:NAME`` for the key's text in that variable."""
+def _signer(key: str, passphrase_file: Path | None) -> Signer:
+    """--attest's key: a key file, or ``env:NAME`` for the key's text in that variable; its
+    passphrase from --passphrase-file, else $HEPARCH_PASSPHRASE (as ``arch sign``)."""
     from heparch.signing.keys import load_signer, read_passphrase, signer_from_text
 
+    passphrase = read_passphrase(passphrase_file)
     if key.startswith(_ENV_PREFIX):
         variable = key.removeprefix(_ENV_PREFIX)
-        return signer_from_text(_key_text(variable), where=f"${variable}", passphrase=read_passphrase(None))
-    return load_signer(Path(key), passphrase=read_passphrase(None))
+        return signer_from_text(_key_text(variable), where=f"${variable}", passphrase=passphrase)
+    return load_signer(Path(key), passphrase=passphrase)
 
 
 _ENV_PREFIX = "env:"

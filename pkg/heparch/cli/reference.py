@@ -20,9 +20,10 @@ The command is `arch`, also installed as `heparch`. Exit codes: [spec/exit-codes
 Output, for every command: the result goes to stdout (so `arch verify b.zst > log` keeps the
 verdict); with `--json` stdout holds one JSON document (keys sorted) and nothing else, and the
 result in words goes to stderr. Progress, notes, warnings and errors go to stderr: on a terminal a
-progress bar or an elapsed-time line for long operations, in a log one line per tenth of the work,
-nothing with `--quiet`. `arch cat` writes the file's own bytes. Shell completion:
-`arch --install-completion`.
+progress bar or an elapsed-time line for long operations; in a log a bar's line per tenth of the
+work, and around a single step that runs 2 s or more (a pyhf fit, a build, a verification)
+`WHAT ...`, `WHAT: still running (N s)` every 5 minutes and `WHAT: done in N s`; nothing with
+`--quiet`. `arch cat` writes the file's own bytes. Shell completion: `arch --install-completion`.
 """
 
 
