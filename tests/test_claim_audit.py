@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import heparch
 from heparch import config
 from heparch.build import build
+from heparch.claim import claim as claim_bundle
 from heparch.errors import DegenerateResult, FitError
 from heparch.infer.base import CLsResult
 from heparch.infer.fast.backend import FastModel
@@ -124,12 +126,68 @@ def test_audit_points_are_chosen_by_the_identity() -> None:
 
 def test_audit_summary_statuses() -> None:
     point = Audited(1e-6, 0.2, "CLs_obs", 0.3, 0.30002, 1e-4, "pyhf")
-    assert audit.summary(1, 7, {"a": point}, {}, [])["status"] == "passed"
-    assert audit.summary(1, 7, {"a": dataclasses.replace(point, ratio=1.5)}, {}, [])["status"] == "failed"
+    passed = audit.summary(1, 7, {"a": point}, {}, [])
+    assert (passed.status, passed.reason, passed.points, passed.max_ratio) == ("passed", None, {"a": point}, 0.2)
+    assert audit.summary(1, 7, {"a": dataclasses.replace(point, ratio=1.5)}, {}, []).status == "failed"
+    assert audit.summary(1, 7, {"a": dataclasses.replace(point, ratio=math.inf)}, {}, []).status == "failed"
+    noted = audit.summary(1, 7, {"a": point}, {}, ["b.json: computed with pyhf", "c.json: spey"])
+    assert (noted.status, noted.reason) == ("passed", "b.json: computed with pyhf; c.json: spey")
     skipped = audit.summary(1, 7, {}, {}, ["sl.json: spey is not installed"])
-    assert (skipped["status"], skipped["reason"]) == ("skipped", "sl.json: spey is not installed")
-    assert audit.summary(1, 7, {}, {"a": "FitError: x"}, [])["status"] == "failed"
-    assert audit.summary(0, 7, {}, {}, [])["status"] == "off"
+    assert (skipped.status, skipped.reason, skipped.points) == ("skipped", "sl.json: spey is not installed", {})
+    assert audit.summary(1, 7, {}, {}, []).reason == "no point to audit"
+    failed = audit.summary(1, 7, {"a": point}, {"c": "FitError: y", "b": "FitError: x"}, [])
+    assert (failed.status, failed.reason) == ("failed", "2 point(s) could not be recomputed (first: b: FitError: x)")
+    off = audit.summary(0, 7, {}, {}, [])
+    assert (off.status, off.points, off.to_json()) == ("off", None, {"requested": 0, "seed": 7, "status": "off"})
+
+
+def test_claim_reports_the_audit_as_its_own_stage(small: Path, tmp_path: Path) -> None:
+    """claim's progress: the points, then the audit's points counted from 0 as each arrives (the
+    audit is a pass of its own, minutes a point with pyhf on a real likelihood)."""
+    events: list[tuple[str, int, int]] = []
+    result = claim_bundle(
+        small,
+        tmp_path / "c.zst",
+        audit=2,
+        on_start=lambda stage, n: events.append((stage, 0, n)),
+        on_result=lambda result, done, total: events.append(("done", done, total)),
+    )
+    assert events == [("points", 0, 3), ("done", 1, 3), ("done", 2, 3), ("done", 3, 3), ("audit", 0, 2), ("done", 1, 2), ("done", 2, 2)]
+    assert (result.audit.status, len(result.audit.points or {})) == ("passed", 2)
+    # no audit (or nothing to audit): no audit stage
+    events.clear()
+    claim_bundle(small, tmp_path / "d.zst", audit=0, on_start=lambda stage, n: events.append((stage, 0, n)))
+    assert events == [("points", 0, 3)]
+    events.clear()
+    claim_bundle(small, tmp_path / "e.zst", audit=2, backend="pyhf", on_start=lambda stage, n: events.append((stage, 0, n)))
+    assert events == [("points", 0, 3)]
+
+
+def test_arch_claim_shows_the_audit_progress(small: Path, tmp_path: Path) -> None:
+    """In a log: the claim's lines, the audit's start, then its own lines."""
+    code, _, err = claim(small, tmp_path / "c.zst", "--audit", "2")
+    assert code == 0, err
+    lines = err.splitlines()
+    start = lines.index(f"{small}: auditing 2 point(s) with the reference backend")
+    assert [line.partition(" (")[0] for line in lines[start + 1 :] if line.startswith("claim: ")] == ["claim: audit: 1/2", "claim: audit: 2/2"]
+    last = next(i for i, line in enumerate(lines) if line.startswith("claim: 3/3 ("))
+    assert lines.index(f"{small}: claiming 3 point(s)") < last < start
+
+
+def test_an_audited_point_that_fails_is_shown_as_it_arrives(small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: PyhfModel, mu: float = 1.0) -> CLsResult:
+        raise FitError("the reference's fit did not converge")
+
+    monkeypatch.setattr(PyhfModel, "cls", broken)
+    code, _, err = claim(small, tmp_path / "c.zst", "--audit", "1")
+    assert code == 1, err
+    (failure,) = [line for line in err.splitlines() if line.startswith("FAIL ")]
+    assert failure.startswith("FAIL audit ")
+    assert "the reference's fit did not converge" in failure
+    point = failure.removeprefix("FAIL audit ").partition(":")[0]
+    assert f"audit failed: 1 point(s) could not be recomputed (first: BkgOnly.json:{point}: " in err
+    assert "claim: audit: 1/1, 1 failed (" in err
+    assert not (tmp_path / "c.zst").exists()
 
 
 def test_simplified_audit_is_skipped_without_spey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

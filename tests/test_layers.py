@@ -141,7 +141,7 @@ DOMAIN_CONSUMERS = (
 DIRECT_READS = re.compile(r"""\.by_role\(|manifest\.files\b|\.files\(\)|\[["']files["']\]|\[["']points["']\]|results\.points\b""")
 #: lines that match but read something else: (file, text in the line, why)
 NOT_THE_MANIFEST = (
-    ("replay/audit.py", 'out["points"]', "the audit summary it writes"),
+    ("replay/outcome.py", 'out["points"]', "the audit summary it writes"),
     ("replay/core.py", 'obj["points"]', "the --resume state file"),
     ("reinterpret/signal.py", 'data["points"]', "the user's signal file of new points"),
 )

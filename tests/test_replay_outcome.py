@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heparch.replay.outcome import PointOutcome, SimplifiedCLs, Values
+from heparch.replay.outcome import RATIO_CAP, Audited, AuditSummary, PointOutcome, SimplifiedCLs, Values
+from heparch.spec.components import Audit
 
 NUMBER = st.one_of(st.integers(0, 10), st.floats(0.0, 1.0, allow_nan=False))
 LIMIT = st.one_of(st.none(), st.floats(0.01, 100.0, allow_nan=False))
@@ -54,3 +55,50 @@ def test_a_point_writes_its_typed_parts_as_json() -> None:
     assert doc["simplified"] == {"CLs_obs": 0.25, "CLs_exp": [0.1] * 5, "difference_CLs_obs": 0.25 - 0.2}
     assert failed.to_json() == {"error": "FitError: x"}
     assert (p.excluded("claimed"), p.excluded("replayed")) == (None, False)
+
+
+AUDITED = st.builds(
+    Audited,
+    nll_difference=st.floats(-1e-2, 1e-2, allow_nan=False),
+    ratio=st.one_of(st.floats(0.0, 1e12, allow_nan=False), st.just(math.inf)),
+    field=st.sampled_from(["nll", "CLs_obs", "CLs_exp[2]"]),
+    audited_value=NUMBER,
+    reference_value=NUMBER,
+    tolerance=st.just(1e-4),
+    reference=st.sampled_from(["pyhf", "spey"]),
+)
+
+
+@settings(max_examples=100, deadline=timedelta(seconds=1))
+@given(
+    st.dictionaries(st.sampled_from(["a.json:A", "a.json:B", "b.json:C"]), AUDITED, max_size=3), st.sampled_from(["skipped", "passed", "failed"]), st.booleans()
+)
+def test_an_audit_summary_writes_the_stored_form(points: dict[str, Audited], status: str, reason: bool) -> None:
+    """The summary's JSON is what a results component's ``audit`` holds (spec.components.Audit,
+    checked again by verify): ratios up to the cap (JSON has no infinity), the reference and the
+    largest ratio only where a point was audited."""
+    summary = AuditSummary(2, 7, status, "why" if reason else None, points)
+    doc = summary.to_json()
+    assert Audit.from_json(doc).to_json() == doc
+    assert [p["ratio"] for p in doc["points"].values()] == [min(p.ratio, RATIO_CAP) for p in points.values()]
+    assert ("max_ratio" in doc, "reference" in doc) == (bool(points), bool(points))
+    if points:
+        assert doc["max_ratio"] == max(p["ratio"] for p in doc["points"].values())
+        assert set(doc["reference"].split(", ")) == {p.reference for p in points.values()}
+    assert ("reason" in doc) == reason
+    assert AuditSummary(0, 7, "off").to_json() == {"requested": 0, "seed": 7, "status": "off"}  # no points object when off
+
+
+def test_an_audit_summary_in_one_line() -> None:
+    near = Audited(-3e-8, 0.0172, "CLs_exp[1]", 0.1, 0.10001, 1e-4, "pyhf")
+    far = Audited(2e-8, math.inf, "CLs_obs", 0.0, 1e-300, 1e-4, "pyhf")
+    passed = AuditSummary(3, 7, "passed", None, {"l.json:A": near})
+    failed = AuditSummary(3, 7, "failed", "b.json: none of its points was chosen", {"l.json:A": near, "l.json:B": far})
+    assert passed.one_line() == "audit passed: 1 point(s) against pyhf, max difference 0.0172 of the tolerance"
+    assert failed.one_line(worst=True) == (
+        "audit failed: 2 point(s) against pyhf, max difference 1e+09 of the tolerance (l.json:B, CLs_obs; -ln L difference 2e-08); b.json: none of its points was chosen"
+    )
+    # nothing audited: the reason says why (not '0 point(s) against None')
+    errors = AuditSummary(1, 7, "failed", "1 point(s) could not be recomputed (first: l.json:A: FitError: x)", {})
+    assert errors.one_line(worst=True) == "audit failed: 1 point(s) could not be recomputed (first: l.json:A: FitError: x)"
+    assert AuditSummary(0, 7, "off").one_line() == "audit off"

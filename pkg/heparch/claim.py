@@ -33,7 +33,7 @@ from heparch.infer.backends import choose
 from heparch.infer.base import Settings
 from heparch.replay import audit as auditing
 from heparch.replay.executor import execute
-from heparch.replay.outcome import Audited
+from heparch.replay.outcome import Audited, AuditSummary
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.store import tmpfiles
 
@@ -51,8 +51,8 @@ class ClaimResult:
     components: Mapping[str, str]  # likelihood -> logical path of its results component
     points: int
     failed: Mapping[str, str]  # "<likelihood>:<point>" -> error (only with allow_failures)
+    audit: AuditSummary  # the bundle-wide audit
     notes: tuple[str, ...] = ()
-    audit: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the bundle-wide audit summary
 
 
 def _versions(backends: set[str]) -> dict[str, str]:
@@ -140,7 +140,7 @@ def _task(ctx: Context, point: Point, upper_limits: bool) -> Task:
     return Task(ctx.token, point.name, signal=point.name, mu=MU, level=LEVEL, upper_limit=upper_limits)
 
 
-def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str], audit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: str, notes: list[str], audit: AuditSummary | None = None) -> dict[str, Any]:
     """The results component of ``ctx``'s likelihood. A point whose limits reach above the cap
     has no finite limit to claim: its CLs values are claimed, its limits left out (and named
     in ``notes``)."""
@@ -156,7 +156,7 @@ def _component(ctx: Context, values: Mapping[str, Mapping[str, Any]], parent: st
         "parent": {"identity": parent},
         "points": points,
     }
-    return out | ({"audit": dict(audit)} if audit is not None else {})
+    return out | ({"audit": audit.to_json()} if audit is not None else {})
 
 
 def _note_above_cap(likelihood: str, above: list[str], notes: list[str]) -> None:
@@ -198,8 +198,9 @@ def claim(
     points computed by the fast engine (the simplified engine for a simplified likelihood) are
     recomputed with the reference backend (:mod:`heparch.replay.audit`) and the result recorded;
     a difference above the tolerance is an :class:`AuditFailed` (nothing is written).
-    ``on_start(stage, n)`` says when a stage begins ("points": n points to compute, "audit": n
-    to recompute with the reference); ``on_result(result, done, total)`` as each point arrives."""
+    ``on_start(stage, n)`` says when a stage begins ("points": n points to compute, then "audit": n
+    to recompute with the reference, when there are any); ``on_result(result, done, total)`` as
+    each of the stage's points arrives (``done`` of its ``total``)."""
     src, out = Path(bundle_path), Path(output)
     _check_output(src, out)
     with heparch.open(src) as bundle:
@@ -212,14 +213,12 @@ def claim(
     values, failed = _compute(contexts, tasks, notes, jobs=jobs, scheduler=scheduler, on_result=on_result)
     _require_all(failed, len(tasks), allow_failures)
     computed = _by_own_backend(contexts, tasks, values)
-    if audit:
-        stage("audit", min(audit, len(computed)))
-    audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler)
+    audits = _audit(contexts, computed, values, audit, parent, jobs=jobs, scheduler=scheduler, on_start=stage, on_result=on_result)
     _require_audit_passed(audits[""])
     components = _components(contexts, values, paths, parent, notes, audits)
     identity = _write(src, out, components)
     claimed = {likelihood: path for path, (likelihood, _) in components.items()}
-    return ClaimResult(out, identity, parent, claimed, _count(values), failed, tuple(notes), audits[""])
+    return ClaimResult(out, identity, parent, claimed, _count(values), failed, audits[""], tuple(notes))
 
 
 def _no_stage(stage: str, n: int) -> None:
@@ -238,13 +237,13 @@ def _require_all(failed: Mapping[str, str], total: int, allow_failures: bool) ->
         raise FitError(f"{len(failed)} of {total} points failed, so no claims were written (first: {key}: {error}); --allow-failures writes the others")
 
 
-def _require_audit_passed(overall: Mapping[str, Any]) -> None:
-    if overall.get("status") == "failed":
-        raise AuditFailed(f"the audit against the reference backend failed, so no claims were written: {audit_line(overall)}")
+def _require_audit_passed(overall: AuditSummary) -> None:
+    if overall.status == "failed":
+        raise AuditFailed(f"the audit against the reference backend failed, so no claims were written: {overall.one_line(worst=True)}")
 
 
 def _components(
-    contexts: Mapping[str, Context], values: Values, paths: Mapping[str, str], parent: str, notes: list[str], audits: Mapping[str, Mapping[str, Any]]
+    contexts: Mapping[str, Context], values: Values, paths: Mapping[str, str], parent: str, notes: list[str], audits: Mapping[str, AuditSummary]
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     """The results components to write, by logical path: (likelihood, component) for each likelihood with claimed points."""
     return {
@@ -292,12 +291,29 @@ def _compute(
     ``<likelihood>:<point>``; a point's note (a fallback) goes to ``notes``."""
     values: Values = {t: {} for t in contexts}
     failed: dict[str, str] = {}
+
+    def record(result: TaskResult) -> None:
+        _record(result, f"{contexts[result.token].likelihood}:{result.point}", values, failed, notes)
+
+    _execute(contexts, tasks, record, jobs=jobs, scheduler=scheduler, on_result=on_result)
+    return values, failed
+
+
+def _execute(
+    contexts: Mapping[str, Context],
+    tasks: list[Task],
+    record: Callable[[TaskResult], None],
+    *,
+    jobs: int,
+    scheduler: str | None,
+    on_result: Callable[[TaskResult, int, int], None] | None,
+) -> None:
+    """Run ``tasks``: each result is recorded as it arrives, then ``on_result(result, done, total)`` hears of it."""
     with contextlib.closing(execute(contexts, tasks, jobs=jobs, scheduler=scheduler)) as results:  # closed: the workers stop on any exit
         for n, result in enumerate(results, 1):
-            _record(result, f"{contexts[result.token].likelihood}:{result.point}", values, failed, notes)
+            record(result)
             if on_result is not None:
                 on_result(result, n, len(tasks))
-    return values, failed
 
 
 def _record(result: TaskResult, key: str, values: Values, failed: dict[str, str], notes: list[str]) -> None:
@@ -320,29 +336,6 @@ def _by_own_backend(contexts: Mapping[str, Context], tasks: list[Task], values: 
     return {(t.token, t.point): t for t in tasks if values[t.token].get(t.point, {}).get("backend") == contexts[t.token].backend}
 
 
-def audit_line(summary: Mapping[str, Any]) -> str:
-    """The audit in one line."""
-    status = summary.get("status")
-    if status in ("off", "skipped"):
-        return f"audit {status}" + _reason(summary, ": ")
-    points = summary.get("points") or {}
-    text = f"audit {status}: {len(points)} point(s) against {summary.get('reference')}, max difference {summary.get('max_ratio', 0):.3g} of the tolerance"
-    return text + _worst(points) + _reason(summary, "; ")
-
-
-def _reason(summary: Mapping[str, Any], sep: str) -> str:
-    """The audit's reason after ``sep`` (none: empty)."""
-    return f"{sep}{summary['reason']}" if summary.get("reason") else ""
-
-
-def _worst(points: Mapping[str, Mapping[str, Any]]) -> str:
-    """The audited point farthest from the reference, in the audit's line (none audited: empty)."""
-    if not points:
-        return ""
-    name, worst = max(points.items(), key=lambda kv: kv[1]["ratio"])
-    return f" ({name}, {worst['field']}; -ln L difference {worst['nll_difference']:.3g})"
-
-
 def _audit(
     contexts: Mapping[str, Context],
     computed: Mapping[tuple[str, str], Task],
@@ -352,11 +345,16 @@ def _audit(
     *,
     jobs: int,
     scheduler: str | None,
-) -> dict[str, dict[str, Any]]:
-    """The audit summary by context token, and bundle-wide under ``""``."""
+    on_start: Callable[[str, int], None],
+    on_result: Callable[[TaskResult, int, int], None] | None,
+) -> dict[str, AuditSummary]:
+    """The audit by context token, and bundle-wide under ``""``; ``on_start("audit", n)`` when
+    there are ``n`` points to recompute, ``on_result`` as each arrives."""
     seed = auditing.seed_of(parent)
     todo, why = auditing.tasks_for(contexts, computed, n, seed) if n else ([], [])
-    found, errors = _audited(contexts, todo, values, jobs=jobs, scheduler=scheduler)
+    if todo:
+        on_start("audit", len(todo))
+    found, errors = _audited(contexts, todo, values, jobs=jobs, scheduler=scheduler, on_result=on_result)
     out = {
         token: auditing.summary(n, seed, found[token], errors[token], _audit_notes(ctx.likelihood, why, bool(found[token]), n))
         for token, ctx in contexts.items()
@@ -380,18 +378,26 @@ def _by_point(contexts: Mapping[str, Context], by_token: Mapping[str, Mapping[st
 
 
 def _audited(
-    contexts: Mapping[str, Context], todo: list[Task], values: Mapping[str, Mapping[str, Mapping[str, Any]]], *, jobs: int, scheduler: str | None
+    contexts: Mapping[str, Context],
+    todo: list[Task],
+    values: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    *,
+    jobs: int,
+    scheduler: str | None,
+    on_result: Callable[[TaskResult, int, int], None] | None,
 ) -> tuple[dict[str, dict[str, Audited]], dict[str, dict[str, str]]]:
     """Run the audit tasks: each audited point's comparison with the reference backend, and the
     errors, by context token and point."""
     found: dict[str, dict[str, Audited]] = {t: {} for t in contexts}
     errors: dict[str, dict[str, str]] = {t: {} for t in contexts}
-    with contextlib.closing(execute(contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
-        for result in results:
-            if result.values is None:
-                errors[result.token][result.point] = _error(result)
-            else:
-                found[result.token][result.point] = _compared(values[result.token][result.point], result.values)
+
+    def record(result: TaskResult) -> None:
+        if result.values is None:
+            errors[result.token][result.point] = _error(result)
+        else:
+            found[result.token][result.point] = _compared(values[result.token][result.point], result.values)
+
+    _execute(contexts, todo, record, jobs=jobs, scheduler=scheduler, on_result=on_result)
     return found, errors
 
 

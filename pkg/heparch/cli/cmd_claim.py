@@ -14,8 +14,6 @@ from heparch.cli.cmd_replay import BACKEND, JOBS, SCHEDULER
 from heparch.errors import InputError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from heparch.claim import ClaimResult
     from heparch.replay.work import TaskResult
 
@@ -62,7 +60,7 @@ def claim(
 
     if jobs is not None and scheduler is not None:
         raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")
-    progress = Progress(None, f"claim: reading {bundle.name}", quiet=quiet)  # from the start: reading and planning take seconds
+    shown = _Stages(bundle, quiet=quiet)
     try:
         result = run(
             bundle,
@@ -74,21 +72,19 @@ def claim(
             allow_failures=allow_failures,
             settings=opts.settings(test_stat, normsys, histosys, poi_bounds, measurement),
             audit=audit,
-            on_start=_starter(progress, bundle),
-            on_result=_reporter(progress),
+            on_start=shown.started,
+            on_result=shown.arrived,
         )
     finally:
-        progress.close()
+        shown.progress.close()
     _show(result, json_out=json_out)
 
 
 def _show(result: ClaimResult, *, json_out: bool) -> None:
     """The notes, the audit and the points not claimed (stderr); what was written (stdout, or JSON with --json)."""
-    from heparch.claim import audit_line
-
     for note in result.notes:
         say(note)
-    say(audit_line(result.audit))
+    say(result.audit.one_line(worst=True))
     for key, error in sorted(result.failed.items()):
         say(f"warning: {key}: not claimed: {error}")
     print_result(
@@ -105,37 +101,38 @@ def _show(result: ClaimResult, *, json_out: bool) -> None:
                 "components": dict(result.components),
                 "points": result.points,
                 "failed": dict(result.failed),
-                "audit": dict(result.audit),
+                "audit": result.audit.to_json(),
             }
         )
 
 
-def _starter(progress: Progress, bundle: Path) -> Callable[[str, int], None]:
-    """The ``on_start`` callback: a line saying what starts, then the bar counts it."""
+class _Stages:
+    """claim's ``on_start`` and ``on_result``: a line saying what starts, then a bar counting its
+    points (the claim's; then the audit's on a bar of its own, whose elapsed and remaining time are
+    the audit's), a failure as a line of its own."""
 
-    def started(stage: str, n: int) -> None:
+    def __init__(self, bundle: Path, *, quiet: bool) -> None:
+        self.bundle = bundle
+        self.quiet = quiet
+        self.progress = Progress(None, f"claim: reading {bundle.name}", quiet=quiet)  # from the start: reading and planning take seconds
+        self.failed = 0
+        self.what = ""  # in a failure's line: "" for a claimed point, "audit " for an audited one
+
+    def started(self, stage: str, n: int) -> None:
+        self.failed, self.what = 0, "" if stage == "points" else f"{stage} "
         if stage == "points":
-            progress.message(f"{bundle}: claiming {n} point(s)")
-            progress.start(n, "claim")
-        else:
-            progress.message(f"{bundle}: auditing up to {n} point(s) with the reference backend")
-            progress.start(n, "claim: audit")
+            self.progress.message(f"{self.bundle}: claiming {n} point(s)")
+            self.progress.start(n, "claim")
+            return
+        self.progress.close()  # the points' bar keeps its last state
+        self.progress = Progress(n, "claim: audit", quiet=self.quiet)
+        self.progress.message(f"{self.bundle}: auditing {n} point(s) with the reference backend")
 
-    return started
-
-
-def _reporter(progress: Progress) -> Callable[[TaskResult, int, int], None]:
-    """The ``on_result`` callback: a failure as a line of its own, then the bar."""
-    failed = 0
-
-    def arrived(result: TaskResult, done: int, total: int) -> None:
-        nonlocal failed
+    def arrived(self, result: TaskResult, done: int, total: int) -> None:
         if result.error is not None:
-            failed += 1
-            progress.message(f"FAIL {result.point}: {result.error}")
-        progress.update(done, failed)
-
-    return arrived
+            self.failed += 1
+            self.progress.message(f"FAIL {self.what}{result.point}: {result.error}")
+        self.progress.update(done, self.failed)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,15 +26,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from heparch.replay.core import candidates, ratio
-from heparch.replay.outcome import Audited, Values
+from heparch.replay.outcome import Audited, AuditSummary, Values
 from heparch.replay.work import Context, Task
 from heparch.spec.components import Tolerance
 
 #: the largest difference in -ln L of the free fit between the audited and the reference
 #: backend (2e-3 in q shifts CLs by less than 1e-4 where CLs is near 0.05)
 NLL_TOLERANCE: Final = 1e-3
-#: ratios are recorded up to this (JSON has no infinity: a value marked as underflowing on one side only)
-RATIO_CAP: Final = 1e9
 #: the reference backend by the kind of likelihood
 REFERENCE: Final[Mapping[str, str]] = {"workspace": "pyhf", "simplified": "spey"}
 #: the backends whose points are audited, by kind
@@ -128,27 +126,21 @@ def tasks_for(contexts: Mapping[str, Context], computed: Mapping[tuple[str, str]
     return [eligible[k] for k in chosen], sorted(set(notes.values()))
 
 
-def summary(requested: int, seed: int, points: Mapping[str, Audited], errors: Mapping[str, str], notes: Sequence[str]) -> dict[str, Any]:
-    """The ``audit`` record (JSON, as a results component records it): status, reference, seed, the
-    largest ratio and each point's differences."""
-    out: dict[str, Any] = {"requested": requested, "seed": seed}
+def summary(requested: int, seed: int, points: Mapping[str, Audited], errors: Mapping[str, str], notes: Sequence[str]) -> AuditSummary:
+    """The run's audit: ``requested`` points chosen by ``seed``, the audited ``points`` (by name),
+    the ``errors`` of those that could not be recomputed, and ``notes`` on what was not audited."""
     if requested == 0:
-        return {**out, "status": "off"}
-    if points:
-        out["reference"] = ", ".join(sorted({p.reference for p in points.values()}))
-    out["points"] = {k: {"nll_difference": v.nll_difference, "ratio": min(float(v.ratio), RATIO_CAP), "field": v.field} for k, v in points.items()}
-    if points:
-        out["max_ratio"] = max(float(p["ratio"]) for p in out["points"].values())
-    return {**out, **_status(out.get("max_ratio"), errors, notes)}
+        return AuditSummary(requested, seed, "off")
+    status, reason = _status(max((p.ratio for p in points.values()), default=None), errors, notes)
+    return AuditSummary(requested, seed, status, reason, dict(points))
 
 
-def _status(max_ratio: float | None, errors: Mapping[str, str], notes: Sequence[str]) -> dict[str, str]:
-    """The audit's ``status`` and its ``reason``: failed where a point could not be recomputed,
-    skipped where none was (``max_ratio`` None), else by the largest ratio."""
+def _status(max_ratio: float | None, errors: Mapping[str, str], notes: Sequence[str]) -> tuple[str, str | None]:
+    """The audit's status and its reason: failed where a point could not be recomputed, skipped
+    where none was (``max_ratio`` None), else by the largest ratio."""
     if errors:
         first = next(iter(sorted(errors.items())))
-        return {"status": "failed", "reason": f"{len(errors)} point(s) could not be recomputed (first: {first[0]}: {first[1]})"}
+        return "failed", f"{len(errors)} point(s) could not be recomputed (first: {first[0]}: {first[1]})"
     if max_ratio is None:
-        return {"status": "skipped", "reason": "; ".join(notes) or "no point to audit"}
-    status = {"status": "passed" if max_ratio <= 1 else "failed"}
-    return {**status, "reason": "; ".join(notes)} if notes else status
+        return "skipped", "; ".join(notes) or "no point to audit"
+    return "passed" if max_ratio <= 1 else "failed", "; ".join(notes) or None

@@ -38,7 +38,7 @@ from heparch.infer.backends import choose
 from heparch.infer.pyhf_backend import NOMINAL_START
 from heparch.replay import work
 from heparch.replay.executor import execute
-from heparch.replay.outcome import Audited, LocalMinimum, Mismatch, PointOutcome, ReplayReport, SimplifiedCLs, Values
+from heparch.replay.outcome import Audited, AuditSummary, LocalMinimum, Mismatch, PointOutcome, ReplayReport, SimplifiedCLs, Values
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.spec.components import Tolerance, ToleranceSpec
 
@@ -651,7 +651,7 @@ class ReplayInterrupted(signals.Interrupted):
         self.done, self.total, self.resume = done, total, resume
 
 
-def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, *, jobs: int = 1, scheduler: str | None = None) -> dict[str, Any]:
+def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, *, jobs: int = 1, scheduler: str | None = None) -> AuditSummary:
     """Recompute ``n`` of the points the fast engine replayed (the simplified engine's: with spey)
     with the reference backend, chosen by a seed derived from the bundle identity; each audited
     outcome in ``done`` gets its ``audit``, and a difference above the tolerance fails it like a

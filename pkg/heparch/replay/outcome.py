@@ -189,6 +189,75 @@ class Audited:
         return dataclasses.asdict(self)
 
 
+#: an audit summary records ratios up to this (JSON has no infinity: a value marked as underflowing on one side only)
+RATIO_CAP: Final = 1e9
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditSummary:
+    """A run's audit against the reference backend (claim's ``--audit N``, replay's): the number of
+    points ``requested`` and the ``seed`` that chose them, its ``status`` (``off``, ``skipped``,
+    ``passed`` or ``failed``) and ``reason``, and each audited point (None when the audit was off).
+    JSON (a results component's ``audit``, replay's ``--json``) only in :meth:`to_json`.
+
+    >>> a = AuditSummary(1, 7, "passed", points={"A": Audited(1e-8, 0.25, "CLs_obs", 0.3, 0.30002, 1e-4, "pyhf")})
+    >>> a.reference, a.max_ratio, a.one_line()
+    ('pyhf', 0.25, 'audit passed: 1 point(s) against pyhf, max difference 0.25 of the tolerance')
+    >>> a.one_line(worst=True)
+    'audit passed: 1 point(s) against pyhf, max difference 0.25 of the tolerance (A, CLs_obs; -ln L difference 1e-08)'
+    >>> a.to_json() == {"requested": 1, "seed": 7, "reference": "pyhf", "max_ratio": 0.25, "status": "passed",
+    ...                 "points": {"A": {"nll_difference": 1e-08, "ratio": 0.25, "field": "CLs_obs"}}}
+    True
+    >>> AuditSummary(0, 7, "off").to_json()
+    {'requested': 0, 'seed': 7, 'status': 'off'}
+    """
+
+    requested: int
+    seed: int
+    status: str
+    reason: str | None = None
+    points: Mapping[str, Audited] | None = None
+
+    @property
+    def reference(self) -> str | None:
+        """The reference backends of the audited points (None: no point was audited)."""
+        return ", ".join(sorted({p.reference for p in self.points.values()})) if self.points else None
+
+    @property
+    def max_ratio(self) -> float | None:
+        """The largest difference as a fraction of its tolerance, as recorded (up to :data:`RATIO_CAP`; None: no point audited)."""
+        return max(_capped(p.ratio) for p in self.points.values()) if self.points else None
+
+    def one_line(self, *, worst: bool = False) -> str:
+        """The audit in one line; with ``worst``, the audited point farthest from the reference follows the largest difference."""
+        top = self.max_ratio
+        if self.status in ("off", "skipped") or top is None:  # no point audited: the reason says why
+            return f"audit {self.status}" + self._reason(": ")
+        text = f"audit {self.status}: {len(self.points or {})} point(s) against {self.reference}, max difference {top:.3g} of the tolerance"
+        return text + (self._worst() if worst else "") + self._reason("; ")
+
+    def _reason(self, sep: str) -> str:
+        """The reason after ``sep`` (none: empty)."""
+        return f"{sep}{self.reason}" if self.reason else ""
+
+    def _worst(self) -> str:
+        name, p = max((self.points or {}).items(), key=lambda kv: _capped(kv[1].ratio))
+        return f" ({name}, {p.field}; -ln L difference {p.nll_difference:.3g})"
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``audit`` object (DESIGN.md 5b): each point's -ln L difference, ratio and field; the
+        reference, the largest ratio and the reason only where there are any."""
+        out: dict[str, Any] = {"requested": self.requested, "seed": self.seed}
+        if self.points is not None:
+            out["points"] = {k: {"nll_difference": v.nll_difference, "ratio": _capped(v.ratio), "field": v.field} for k, v in self.points.items()}
+        derived = {"reference": self.reference, "max_ratio": self.max_ratio, "reason": self.reason}
+        return {**out, **{k: v for k, v in derived.items() if v is not None}, "status": self.status}
+
+
+def _capped(ratio: float) -> float:
+    return min(float(ratio), RATIO_CAP)
+
+
 @dataclasses.dataclass(frozen=True)
 class PointOutcome:
     """The replay of one signal point.
@@ -284,7 +353,7 @@ class ReplayReport:
     seconds: float
     software: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     labels: tuple[str, str] | None = None
-    audit: Mapping[str, Any] | None = None  # the engine audit's summary (--audit N)
+    audit: AuditSummary | None = None  # the engine audit's summary (--audit N)
     axes: Mapping[str, str] = dataclasses.field(default_factory=dict)  # label -> axis title (manifest analysis.axes), for plots
 
     @property
@@ -310,5 +379,5 @@ class ReplayReport:
         if self.software:
             out["software"] = {k: {"recorded": r, "current": c} for k, (r, c) in sorted(self.software.items())}
         if self.audit is not None:
-            out["audit"] = dict(self.audit)
+            out["audit"] = self.audit.to_json()
         return out

@@ -89,13 +89,7 @@ def _software_lines(report: ReplayReport) -> list[str]:
 
 def _audit_lines(report: ReplayReport) -> list[str]:
     """The engine audit in one line (none without --audit)."""
-    a = report.audit
-    if not a:
-        return []
-    if a.get("status") in ("off", "skipped"):
-        return [f"audit {a.get('status')}" + (f": {a['reason']}" if a.get("reason") else "")]
-    text = f"audit {a.get('status')}: {len(a.get('points') or {})} point(s) against {a.get('reference')}, max difference {_g(finite(a.get('max_ratio')), '.3g')} of the tolerance"
-    return [text + (f"; {a['reason']}" if a.get("reason") else "")]
+    return [] if report.audit is None else [report.audit.one_line()]
 
 
 def _g(x: float | None, spec: str = ".6g") -> str:
