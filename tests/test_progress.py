@@ -40,6 +40,24 @@ def test_log_gets_a_line_per_tenth_and_messages_in_between() -> None:
     assert "FAIL p60: CLs_obs: claimed 0.1, replayed 0.2" in lines
 
 
+def test_a_second_count_has_its_own_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """claim's audit after its points: the log's elapsed time and estimate start again with start()."""
+    now = [100.0]
+    monkeypatch.setattr("heparch.cli._progress.time.monotonic", lambda: now[0])
+    out = io.StringIO()
+    bar = Progress(None, "claim", stream=out)
+    bar.start(10, "points")
+    now[0] += 500.0  # the points took 500 s
+    bar.update(10)
+    bar.start(10, "audit")
+    now[0] += 3.0
+    bar.update(5)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert "points: 10/10 (500.0 s)" in lines
+    assert "audit: 5/10 (3.0 s, ~3 s left)" in lines  # not 503 s, nor an estimate from the points' pace
+
+
 def test_terminal_shows_the_bar_from_the_start_then_the_count() -> None:
     out = _Tty()
     bar = Progress(None, "claim: reading b.zst", stream=out)

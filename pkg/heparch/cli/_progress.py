@@ -66,6 +66,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.started = time.monotonic()
+        self._work_started = self.started  # the clock of the current count: start() restarts it
         self._last_step = -1
         self._bar: rich.progress.Progress | None = None
         if not quiet and is_terminal(self.stream):
@@ -91,6 +92,7 @@ class Progress:
         self.total = total
         self.what = what or self.what
         self._last_step = -1
+        self._work_started = time.monotonic()  # a second count's elapsed time and estimate are its own
         if self._bar is not None:
             self._bar.reset(self._task, total=total, description=self.what, failed="")
 
@@ -106,7 +108,7 @@ class Progress:
                 self.stream.flush()
 
     def _line(self, done: int, total: int, failed: int) -> str:
-        elapsed = time.monotonic() - self.started
+        elapsed = time.monotonic() - self._work_started
         # an estimate from a tenth of the work at least: one early point says little
         eta = f", ~{elapsed / done * (total - done):.0f} s left" if total // 10 <= done < total and done >= 2 else ""
         fails = f", {failed} failed" if failed else ""
