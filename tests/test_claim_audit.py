@@ -90,6 +90,9 @@ def test_claim_audits_one_point_against_pyhf_by_default(small: Path, tmp_path: P
     assert replayed["audit"]["seed"] == audit.seed_of(doc["identity"])
     assert sum("audit" in p for p in replayed["points"].values()) == 1
     assert "audit passed: 1 point(s) against pyhf" in err
+    lines = err.splitlines()  # the audit pass has its own start line and count in a log
+    start = lines.index(f"{out}: auditing 1 point(s) with the reference backend")
+    assert [line.partition(" (")[0] for line in lines[start + 1 :] if line.startswith("replay: audit: ")] == ["replay: audit: 1/1"]
 
 
 def test_a_difference_above_the_tolerance_fails_claim_and_replay(small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

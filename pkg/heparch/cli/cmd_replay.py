@@ -114,7 +114,9 @@ def run_replay(
         n_jobs = jobs or core.default_jobs()
         progress.message(_starting_line(bundle, plan, n_jobs, scheduler))
         progress.start(len(plan.tasks), "replay")
-        report = core.run(plan, jobs=n_jobs, scheduler=scheduler, resume=resume, audit=audit, on_outcome=_reporter(progress))
+        report = core.run(
+            plan, jobs=n_jobs, scheduler=scheduler, resume=resume, audit=audit, on_outcome=_reporter(progress), on_audit=_audit_reporter(bundle, progress)
+        )
     except core.ReplayInterrupted as exc:
         raise signals.Interrupted(exc.signum, interrupted_line(exc.done, exc.total, exc.resume)) from None
     finally:
@@ -168,6 +170,19 @@ def _check_target(target: Path, flag: str) -> None:
     """An output file of ``flag``: not a directory, in a directory that exists."""
     if target.is_dir() or not target.parent.is_dir():
         raise InputError(f"{flag} {target}: {'is a directory' if target.is_dir() else 'its directory does not exist'}; give a file in an existing directory")
+
+
+def _audit_reporter(bundle: Path, progress: Progress) -> Callable[[int, int], None]:
+    """The ``on_audit`` callback: the audit's start as a line, then its own count on the bar."""
+
+    def audited(done: int, total: int) -> None:
+        if done == 0:
+            progress.message(f"{bundle}: auditing {total} point(s) with the reference backend")
+            progress.start(total, "replay: audit")
+        else:
+            progress.update(done)
+
+    return audited
 
 
 def _reporter(progress: Progress) -> Callable[[PointOutcome, int, int], None]:

@@ -571,10 +571,12 @@ def run(
     resume: Path | None = None,
     audit: int = 0,
     on_outcome: Callable[[PointOutcome, int, int], None] | None = None,
+    on_audit: Callable[[int, int], None] | None = None,
 ) -> ReplayReport:
     """Run ``plan``; ``on_outcome(outcome, done, total)`` is called as each point arrives; then
     ``audit`` points computed by the fast engine are recomputed with the reference backend
-    (:func:`audit_points`). Interrupted (Ctrl-C, SIGTERM), it stops its workers, writes the
+    (:func:`audit_points`; ``on_audit(done, total)`` as it starts, with 0, and as each audited point
+    arrives). Interrupted (Ctrl-C, SIGTERM), it stops its workers, writes the
     ``resume`` state and raises :class:`ReplayInterrupted` (a :class:`heparch.signals.Interrupted`)."""
     start = time.perf_counter()
     arrived = _Arrived(plan, on_outcome, State(resume, plan.identity) if resume is not None else None)
@@ -583,7 +585,7 @@ def run(
         with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:  # closed: workers stop on any exit
             for result in results:
                 arrived.computed(result)
-        summary = audit_points(plan, arrived.done, audit, jobs=jobs, scheduler=scheduler) if audit else None
+        summary = audit_points(plan, arrived.done, audit, jobs=jobs, scheduler=scheduler, on_audit=on_audit) if audit else None
     except signals.INTERRUPTS as exc:  # Ctrl-C or SIGTERM (heparch.signals): keep what was computed, say how to go on
         with signals.shielded():
             arrived.flush()
@@ -651,11 +653,20 @@ class ReplayInterrupted(signals.Interrupted):
         self.done, self.total, self.resume = done, total, resume
 
 
-def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, *, jobs: int = 1, scheduler: str | None = None) -> AuditSummary:
+def audit_points(
+    plan: Plan,
+    done: dict[tuple[str, str], PointOutcome],
+    n: int,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    on_audit: Callable[[int, int], None] | None = None,
+) -> AuditSummary:
     """Recompute ``n`` of the points the fast engine replayed (the simplified engine's: with spey)
     with the reference backend, chosen by a seed derived from the bundle identity; each audited
     outcome in ``done`` gets its ``audit``, and a difference above the tolerance fails it like a
-    mismatch (field ``audit:<field>``). Returns the audit summary."""
+    mismatch (field ``audit:<field>``). ``on_audit(done, total)``: 0 of the points to audit before
+    the first (none when there is nothing to audit), then as each arrives. Returns the audit summary."""
     from heparch.replay import audit as auditing  # audit builds on this module's comparison: imported here, not at the top
 
     seed = auditing.seed_of(plan.identity)
@@ -665,9 +676,12 @@ def audit_points(plan: Plan, done: dict[tuple[str, str], PointOutcome], n: int, 
     todo, why = auditing.tasks_for(plan.contexts, computed, n, seed)
     found: dict[str, Audited] = {}
     errors: dict[str, str] = {}
+    report = on_audit if on_audit is not None and todo else lambda _done, _total: None
+    report(0, len(todo))
     with contextlib.closing(execute(plan.contexts, todo, jobs=jobs, scheduler=scheduler)) as results:
-        for result in results:
+        for count, result in enumerate(results, 1):
             _audited(plan, done, result, found, errors)
+            report(count, len(todo))
     return auditing.summary(n, seed, found, errors, why)
 
 
