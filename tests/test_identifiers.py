@@ -67,6 +67,7 @@ def test_malformed_arxiv_ids(value: Any) -> None:
         (ids.parse_sqrt_s, 13.6, 13.6),
         (ids.parse_sqrt_s, "13 TeV", 13),
         (ids.parse_sqrt_s, "13", 13),  # text without a unit: the field's unit
+        (ids.parse_sqrt_s, "1e300 TeV", 1e300),  # a float as the bare number 1e300 is, not a 301-digit integer JSON cannot hold
         (ids.parse_luminosity, "139", 139),
         (ids.parse_sqrt_s, "13.6TeV", 13.6),
         (ids.parse_sqrt_s, "7000 GeV", 7),

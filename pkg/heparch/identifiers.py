@@ -278,8 +278,15 @@ def _scaled(x: float, power: int) -> float:
     return x * 10.0**power if power >= 0 else x / 10.0**-power
 
 
+#: the largest integer JSON holds exactly (RFC 7493; heparch.spec.strictjson.MAX_SAFE_INTEGER, a layer above)
+_MAX_WHOLE: Final = 2**53 - 1
+
+
 def _whole_if_close(number: float) -> int | float:
-    """``number``, as an integer where unit conversion left it within 1e-9 (relative) of one."""
+    """``number``, as an integer where unit conversion left it within 1e-9 (relative) of one that
+    JSON holds (``1e300 TeV`` stays the float 1e300, as the bare number does)."""
+    if number > _MAX_WHOLE:
+        return number
     return round(number) if abs(number - round(number)) < 1e-9 * max(1.0, number) else number
 
 
