@@ -110,8 +110,9 @@ def _underflow_note(field: str, claimed: float, replayed: float | None, under_c:
 
 def compare(claimed: Values, replayed: Values, tolerance: Tolerance) -> list[Mismatch]:
     """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
-    the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees,
-    nor a value marked as underflowing on one side only."""
+    the replay does not reproduce within ``tolerance``; a replayed limit above the cap (infinity in
+    :class:`Values`, null in JSON) never agrees with a claimed one, nor does a value marked as
+    underflowing on one side only."""
     return [m for m in candidates(claimed, replayed, tolerance) if m.note or not abs(m.difference) <= m.tolerance]
 
 
