@@ -86,6 +86,20 @@ def test_schema_error_names_file_and_json_path(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("metadata", ["x", [], {"digests": "x"}, {"digests": {"sha256": ["x"]}}])
+def test_a_patchset_whose_metadata_is_malformed_is_a_schema_error(tmp_path: Path, metadata: object) -> None:
+    """The pyhf digest a patchset names is looked up whatever its metadata's shape: the schema
+    (E062) reports a malformed one, never an AttributeError (exit 3)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "BkgOnly.json").write_text(json.dumps(small_workspace()))
+    (src / "patchset.json").write_text(json.dumps({"version": "1.0.0", "metadata": metadata, "patches": []}))
+    code, _, err = run("build", str(src), "-o", str(tmp_path / "x.zst"))
+    assert code == 2
+    assert "Traceback" not in err
+    assert err.splitlines()[0].startswith("error: E062 patchset.json:")
+
+
 def test_workspace_shaped_but_invalid_is_an_error_not_an_attachment(analysis: Path, tmp_path: Path) -> None:
     (analysis / "broken.json").write_text(json.dumps({"channels": [{"name": 3}], "observations": []}))
     with pytest.raises(BuildRefused, match=r"broken\.json"):

@@ -66,6 +66,9 @@ def test_malformed_arxiv_ids(value: Any) -> None:
         (ids.parse_sqrt_s, 13, 13),
         (ids.parse_sqrt_s, 13.6, 13.6),
         (ids.parse_sqrt_s, "13 TeV", 13),
+        (ids.parse_sqrt_s, "13", 13),  # text without a unit: the field's unit
+        (ids.parse_sqrt_s, "1e300 TeV", 1e300),  # a float as the bare number 1e300 is, not a 301-digit integer JSON cannot hold
+        (ids.parse_luminosity, "139", 139),
         (ids.parse_sqrt_s, "13.6TeV", 13.6),
         (ids.parse_sqrt_s, "7000 GeV", 7),
         (ids.parse_luminosity, 139, 139),
@@ -111,6 +114,11 @@ def test_values_in_their_normal_form(parse: Any, value: Any, normal: Any) -> Non
         (ids.parse_sqrt_s, "13 furlongs", "not a centre-of-mass energy"),
         (ids.parse_sqrt_s, 0, "not a centre-of-mass energy"),
         (ids.parse_sqrt_s, float("nan"), "not a centre-of-mass energy"),
+        # beyond a double: refused as malformed (they were an OverflowError, exit 3)
+        (ids.parse_sqrt_s, "1e999 TeV", "not a centre-of-mass energy"),
+        pytest.param(ids.parse_sqrt_s, 10**400, "not a centre-of-mass energy", id="sqrt_s-a-400-digit-integer"),
+        (ids.parse_luminosity, "1e999/fb", "not an integrated luminosity"),
+        (ids.parse_luminosity, "1e306/ab", "not an integrated luminosity"),
         (ids.parse_luminosity, "139 fb", "not an integrated luminosity"),
         (ids.parse_luminosity, "-1/fb", "not an integrated luminosity"),
         (ids.parse_luminosity, "lots", "not an integrated luminosity"),

@@ -235,6 +235,20 @@ def test_submission_metadata_is_read_with_the_identifiers_parsers(tmp_path: Path
     assert found == {"inspire": "ins1748602", "arxiv": "1908.03122", "sqrt_s_TeV": 2.76, "luminosity_ifb": 20.3}
 
 
+def test_submission_and_global_info_values_beyond_a_double_are_passed_over(tmp_path: Path) -> None:
+    """An energy or luminosity no double holds (.inf, 1e999, a 400-digit integer) is not of its
+    field's form: passed over as any other, never an OverflowError (arch build's exit 3)."""
+    (tmp_path / "submission.yaml").write_text(
+        "comment: c\n---\nkeywords: [{name: cmenergies, values: [.inf]}]\n---\nkeywords: [{name: cmenergies, values: [1" + "0" * 400 + "]}]\n"
+        "---\nkeywords: [{name: cmenergies, values: 13000}]\n"
+    )
+    assert [f.field for f in from_submission(tmp_path / "submission.yaml", "submission.yaml")] == ["description"]
+    (tmp_path / "globalInfo.txt").write_text("sqrts: 1e999*TeV\nlumi: 1e306/ab\n")
+    assert list(from_global_info(tmp_path / "globalInfo.txt", "globalInfo.txt")) == []
+    (tmp_path / "globalInfo.txt").write_text("sqrts: 1" + "0" * 400 + "*TeV\n")
+    assert list(from_global_info(tmp_path / "globalInfo.txt", "globalInfo.txt")) == []
+
+
 def test_global_info_values_in_publishers_links(tmp_path: Path) -> None:
     (tmp_path / "globalInfo.txt").write_text(
         "id: CMS-EXO-20-004\nsqrts: 13*TeV\nlumi: 20300/pb\narxiv: https://arxiv.org/abs/2107.13021v2\npublicationDOI: http:/doi.org/10.1007/JHEP11(2021)153\n"

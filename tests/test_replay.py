@@ -183,12 +183,8 @@ def test_failing_point_is_reported_and_the_others_go_on(toy: Path, monkeypatch: 
     assert report.summary()["failed"] == 1
 
 
-def test_resume_skips_done_points(toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    state = tmp_path / "state.json"
-    first = core.replay(toy, points=[POINT, "C1N2_400_200"], jobs=1, resume=state)
-    saved = json.loads(state.read_text())
-    assert saved["identity"] == first.identity
-    assert len(saved["points"]) == 2
+def _points_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The points computed in this process from now on, in order."""
     ran: list[str] = []
     real = work.run_task
 
@@ -197,6 +193,16 @@ def test_resume_skips_done_points(toy: Path, tmp_path: Path, monkeypatch: pytest
         return real(contexts, task)
 
     monkeypatch.setattr("heparch.replay.executor.run_task", counting)
+    return ran
+
+
+def test_resume_skips_done_points(toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state.json"
+    first = core.replay(toy, points=[POINT, "C1N2_400_200"], jobs=1, resume=state)
+    saved = json.loads(state.read_text())
+    assert saved["identity"] == first.identity
+    assert len(saved["points"]) == 2
+    ran = _points_run(monkeypatch)
     again = core.replay(toy, points=[POINT, "C1N2_400_200", "C1N2_600_300"], jobs=1, resume=state)
     assert ran == ["C1N2_600_300"]
     assert [p.replayed for p in again.points[:2]] == [p.replayed for p in first.points]
@@ -206,6 +212,27 @@ def test_resume_skips_done_points(toy: Path, tmp_path: Path, monkeypatch: pytest
     code, _, err = run("replay", str(toy), "--resume", str(other), "--point", POINT)
     assert code == 2
     assert "was made for bundle" in err
+
+
+def test_resume_recomputes_the_points_a_damaged_state_file_holds(toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state entry whose values are not a values object (a field gone, not a number, its
+    simplified result not an object) is recomputed, as one that is not an object: never a
+    KeyError (exit 3) from the typed values."""
+    state = tmp_path / "state.json"
+    points = [POINT, "C1N2_400_200", "C1N2_600_300", "C1N2_700_100"]
+    first = core.replay(toy, points=points, jobs=1, resume=state)
+    saved = json.loads(state.read_text())
+    entries = [saved["points"][k] for k in sorted(saved["points"])]
+    del entries[0]["values"]["CLs_exp"]
+    entries[1]["values"]["CLs_obs"] = "0.5"
+    entries[2]["simplified"] = ["not", "an", "object"]
+    state.write_text(json.dumps(saved))
+    ran = _points_run(monkeypatch)
+    code, _, err = run("replay", str(toy), "--resume", str(state), "--jobs", "1", *[a for p in points for a in ("--point", p)])
+    assert code == 0, err
+    assert len(ran) == 3  # the damaged three; the fourth is taken from the state
+    again = core.replay(toy, points=points, jobs=1, resume=state)
+    assert [p.replayed for p in again.points] == [p.replayed for p in first.points]
 
 
 def test_local_processes_agree_with_in_process(toy: Path) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heparch.spec import components as models
 from heparch.spec import schema_check
@@ -172,3 +174,20 @@ def test_manifest_with_a_huge_integer_is_a_finding() -> None:
     assert manifest is None
     assert [f.code for f in findings] == ["E038"]  # I-JSON's range, checked before Python's 4300-digit limit
     assert "outside +-(2^53 - 1)" in findings[0].message
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.0, 1.0, -1.0, 2.5]), st.sampled_from(["", "add", "1", "true"]))
+
+
+@settings(derandomize=True, deadline=1000, max_examples=200)
+@given(_SCALARS, _SCALARS)
+def test_json_equal_on_scalars_is_json_equality(a: Any, b: Any) -> None:
+    """A boolean equals only a boolean (``True != 1``), a string only a string, a number any equal
+    number (``1 == 1.0``), null only null; the same whichever way round."""
+
+    def kind(x: Any) -> str:
+        return "boolean" if isinstance(x, bool) else "number" if isinstance(x, int | float) else type(x).__name__
+
+    expected = kind(a) == kind(b) and a == b
+    assert schema_check.json_equal(a, b) is expected
+    assert schema_check.json_equal(b, a) is expected

@@ -230,7 +230,8 @@ def _likelihood_by_digest_or_folder(s: Source, likelihoods: list[str], by_digest
 
 def _pyhf_digest_named(s: Source) -> str:
     """The pyhf digest of the workspace a patchset names in ``metadata.digests.sha256`` ('' for none, and for a patch)."""
-    digests = s.obj.get("metadata", {}).get("digests", {}) if isinstance(s.obj, dict) and s.role == "patchset" else {}
+    metadata = s.obj.get("metadata") if isinstance(s.obj, dict) and s.role == "patchset" else None
+    digests = metadata.get("digests") if isinstance(metadata, dict) else None  # a malformed one: E062 from the schema
     return str(digests.get("sha256", "")) if isinstance(digests, dict) else ""
 
 

@@ -240,8 +240,21 @@ def orcid_check_digit(base: str) -> str:
     return "X" if check == 10 else str(check)
 
 
+def is_quantity(value: Any) -> bool:
+    """A number (:func:`is_number`) that is positive and finite as a double: what a quantity
+    (an energy, a luminosity) may be; ``inf``, NaN and an integer beyond a double are not.
+
+    >>> is_quantity(13), is_quantity(0), is_quantity(float("inf")), is_quantity(10**400)
+    (True, False, False, False)
+    """
+    try:
+        return is_number(value) and math.isfinite(float(value)) and value > 0
+    except OverflowError:  # an int no double holds
+        return False
+
+
 def _positive(value: int | float, what: str) -> int | float:
-    if math.isfinite(float(value)) and value > 0:
+    if is_quantity(value):
         return value
     raise BadValue(f"{value!r} is not {what}")
 
@@ -252,9 +265,11 @@ def _quantity(value: Any, units: Mapping[str, int], what: str, unit_of: Callable
         return _positive(value, what)
     found = _NUMBER_UNIT.fullmatch(_text(value, what))
     unit = unit_of(found["unit"].strip().lower()) if found else None
-    if found is None or unit is None or unit not in units or float(found["x"]) <= 0:
+    power = units.get(unit) if unit is not None else None
+    scaled = _scaled(float(found["x"]), power) if found is not None and power is not None else None
+    if scaled is None or not is_quantity(scaled):  # also 1e999 TeV, 1e306/ab: beyond a double
         raise BadValue(f"{value!r} is not {what}")
-    return _whole_if_close(_scaled(float(found["x"]), units[unit]))
+    return _whole_if_close(scaled)
 
 
 def _scaled(x: float, power: int) -> float:
@@ -263,8 +278,15 @@ def _scaled(x: float, power: int) -> float:
     return x * 10.0**power if power >= 0 else x / 10.0**-power
 
 
+#: the largest integer JSON holds exactly (RFC 7493; heparch.spec.strictjson.MAX_SAFE_INTEGER, a layer above)
+_MAX_WHOLE: Final = 2**53 - 1
+
+
 def _whole_if_close(number: float) -> int | float:
-    """``number``, as an integer where unit conversion left it within 1e-9 (relative) of one."""
+    """``number``, as an integer where unit conversion left it within 1e-9 (relative) of one that
+    JSON holds (``1e300 TeV`` stays the float 1e300, as the bare number does)."""
+    if number > _MAX_WHOLE:
+        return number
     return round(number) if abs(number - round(number)) < 1e-9 * max(1.0, number) else number
 
 

@@ -37,7 +37,7 @@ from heparch.config import read_capped, reject_unsafe_yaml
 from heparch.identifiers import (
     BadValue,
     find_doi,
-    is_number,
+    is_quantity,
     parse_arxiv_paper,
     parse_hepdata_record,
     parse_inspire,
@@ -265,7 +265,8 @@ _RECORD_ID_KINDS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
 def _cmenergies(doc: dict[str, Any]) -> Iterator[float]:
     for kw in _dicts(doc.get("keywords")):
         if kw.get("name") == "cmenergies":
-            yield from (float(v) for v in kw.get("values") or () if is_number(v) and v > 0)
+            values = kw.get("values")
+            yield from (float(v) for v in (values if isinstance(values, list) else ()) if is_quantity(v))
 
 
 def from_global_info(path: Path, where: str) -> Iterator[Found]:

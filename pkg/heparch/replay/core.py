@@ -110,8 +110,9 @@ def _underflow_note(field: str, claimed: float, replayed: float | None, under_c:
 
 def compare(claimed: Values, replayed: Values, tolerance: Tolerance) -> list[Mismatch]:
     """Every claimed value (``CLs_obs``, ``CLs_exp[i]``, ``mu_up_obs``, ``mu_up_exp[i]``) that
-    the replay does not reproduce within ``tolerance``; a limit above the cap (None) never agrees,
-    nor a value marked as underflowing on one side only."""
+    the replay does not reproduce within ``tolerance``; a replayed limit above the cap (infinity in
+    :class:`Values`, null in JSON) never agrees with a claimed one, nor does a value marked as
+    underflowing on one side only."""
     return [m for m in candidates(claimed, replayed, tolerance) if m.note or not abs(m.difference) <= m.tolerance]
 
 
@@ -470,7 +471,33 @@ def _read_state(path: Path, identity: str) -> dict[str, dict[str, Any]]:
     obj = _state_file(path)
     if obj.get("identity") != identity:
         raise InputError(f"resume {path}: was made for bundle {obj.get('identity')}, not {identity}; use another state file", option="resume")
-    return {k: v for k, v in obj["points"].items() if isinstance(v, dict) and isinstance(v.get("values"), dict)}
+    return {k: v for k, v in obj["points"].items() if _kept(v)}
+
+
+def _kept(entry: Any) -> bool:
+    """Whether a state file's entry holds a point's computed values (DESIGN.md 5b's values object,
+    and its simplified likelihood's result or error as an object); any other is computed again."""
+    if not isinstance(entry, dict) or not _values_object(entry.get("values")):
+        return False
+    simplified = entry.get("simplified")
+    return simplified is None or (isinstance(simplified, dict) and ("CLs_obs" not in simplified or _values_object(simplified)))
+
+
+def _values_object(values: Any) -> bool:
+    """CLs_obs a number and CLs_exp five; the limits, where there, a number or null (above the cap) each."""
+    if not isinstance(values, dict) or not _numbers([values.get("CLs_obs")], 1) or not _numbers(values.get("CLs_exp"), 5):
+        return False
+    limits_ok = "mu_up_obs" not in values or _numbers([values["mu_up_obs"]], 1, null=True)
+    return limits_ok and (values.get("mu_up_exp") is None or _numbers(values["mu_up_exp"], 5, null=True))
+
+
+def _numbers(items: Any, n: int, *, null: bool = False) -> bool:
+    """Whether ``items`` is a list of ``n`` numbers (not booleans; ``null``: or None)."""
+    return isinstance(items, list) and len(items) == n and all(_number(x) or (null and x is None) for x in items)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 # ---------------------------------------------------------------------------------------

@@ -274,9 +274,15 @@ def _scalar_type(value: Any) -> str | None:
     return next((name for name in _SCALAR_TYPES if _TYPES[name](value)), None)
 
 
+#: the Python types of parsed JSON scalars: two values of one of them are equal by ``==`` alone
+_PLAIN_SCALARS: Final = frozenset((str, bool, int, float, type(None)))
+
+
 def _scalar_equal(a: Any, b: Any) -> bool:
     """:func:`json_equal` where ``a`` and ``b`` are not both objects or both arrays: a boolean
     equals only a boolean (not 1), a string only a string, a number any equal number."""
+    if type(a) is type(b) and type(a) in _PLAIN_SCALARS:  # most calls (an enum's strings): no type dispatch
+        return bool(a == b)
     kind = _scalar_type(a)
     return kind is not None and kind == _scalar_type(b) and bool(a == b)
 
