@@ -346,6 +346,13 @@ def test_unknown_modifier_type_is_rejected() -> None:
         FastBackend().background(spec)
 
 
+def test_a_duplicate_channel_name_is_rejected() -> None:
+    spec = with_signal(small_workspace())
+    spec["channels"].append(copy.deepcopy(spec["channels"][0]))
+    with pytest.raises(InferenceInputError, match=r"channels\[1\]: duplicate channel name 'SR'"):
+        FastBackend().background(spec)
+
+
 def test_nonpositive_normsys_factor_is_rejected() -> None:
     spec = with_signal(small_workspace())
     spec["channels"][0]["samples"][0]["modifiers"][0]["data"]["lo"] = 0.0

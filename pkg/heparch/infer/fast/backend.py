@@ -245,8 +245,10 @@ class FastBackground:
         observations = _observations(spec)
         layout: list[tuple[str, int]] = []
         blocks: list[structure.SampleBlock] = []
+        seen: set[str] = set()
         for i, ch in enumerate(channels):
-            cname = _channel_name(i, ch, layout, observations)
+            cname = _channel_name(i, ch, seen, observations)
+            seen.add(cname)
             layout.append((cname, int(observations[cname].size)))
             blocks += self._channel_blocks(i, ch, layout[-1][1], fill_cache)
         return layout, {n: observations[n] for n, _ in layout}, blocks, _measurement(spec, self.measurement_name)
@@ -292,12 +294,12 @@ class FastBackground:
         return [self._group, structure.Group.build(new)] if new else [self._group]
 
 
-def _channel_name(i: int, ch: Any, layout: list[tuple[str, int]], observations: Mapping[str, Arr]) -> str:
-    """The name of channel ``i``, checked: given, not one of the channels before it (``layout``), observed."""
+def _channel_name(i: int, ch: Any, seen: set[str], observations: Mapping[str, Arr]) -> str:
+    """The name of channel ``i``, checked: given, not one of the channels before it (``seen``), observed."""
     if not isinstance(ch, Mapping) or not isinstance(ch.get("name"), str):
         raise InferenceInputError(f"channels[{i}]: needs a 'name'")
     cname: str = ch["name"]
-    if any(cname == seen for seen, _ in layout):
+    if cname in seen:
         raise InferenceInputError(f"channels[{i}]: duplicate channel name {cname!r}")
     if cname not in observations:
         raise InferenceInputError(f"channels[{i}] ({cname!r}): no observation with this name")
