@@ -3,22 +3,29 @@ checked against the published patches at build and verify (E082, E083), followed
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import heparch
+from heparch import semantic
 from heparch.build import build
 from heparch.components.interface import derive
-from heparch.components.signal_interface import check_declared, declaration, follow
+from heparch.components.signal_interface import Reducer, check_declared, declaration, follow, published_patches
 from heparch.extract import extract
+from heparch.spec import strictjson
 from heparch.spec.components import SignalInterface
+from heparch.spec.models import Manifest
+from heparch.verify import verify
+from test_hardening import manifest_object
 
 from clihelp import run
-from conftest import EXAMPLE, ONE_LBB
+from conftest import EXAMPLE, ONE_LBB, small_patchset, small_workspace
 
 #: the example's interface, cut down: two of its three regions, no signal systematic (it says less)
 LESS = {
@@ -155,29 +162,29 @@ def test_what_the_patches_show_and_less_are_fine() -> None:
     assert check_declared(less, location="si.json", workspace=WS, patches=PATCHES) == []
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        ({"poi": "mu_other"}, "E083 si.json:$.poi: no measurement of ws.json has the POI 'mu_other'"),
-        ({"sample_name": "signal"}, "E083 si.json:$.sample_name: the published patches add 'sig'"),
-        ({"regions": [{"channel": "CR", "bins": 1}]}, "E083 si.json:$.regions[0].channel: no published signal enters 'CR'"),
-        ({"regions": [{"channel": "VR", "bins": 1}]}, "E083 si.json:$.regions[0].channel: the likelihood has no channel 'VR'"),
-        (
-            {"regions": [{"channel": "SR", "bins": 2, "staterror": "stat_other"}]},
-            "E083 si.json:$.regions[0].staterror: the published signals in 'SR' share 'stat_SR'",
-        ),
-        (
-            {"regions": [{"channel": "SR", "bins": 2, "systematics": ["jer"]}]},
-            "E083 si.json:$.regions[0].systematics[0]: no published signal in 'SR' carries the systematic 'jer'",
-        ),
-        (
-            {"systematics": [{"key": "jer", "name": "jer", "type": "normsys"}]},
-            "E083 si.json:$.systematics[0].key: no published signal carries a systematic with the input key 'jer'",
-        ),
-        ({"regions": [{"channel": "SR", "bins": 2.5}]}, "E082 si.json:$.regions[0].bins"),
-        ({"comment": "by hand"}, "W005 si.json:$.comment: field not in the signal-interface schema 1.0.0; it is ignored"),
-    ],
-)
+CONTRADICTIONS = [
+    ({"poi": "mu_other"}, "E083 si.json:$.poi: no measurement of ws.json has the POI 'mu_other'"),
+    ({"sample_name": "signal"}, "E083 si.json:$.sample_name: the published patches add 'sig'"),
+    ({"regions": [{"channel": "CR", "bins": 1}]}, "E083 si.json:$.regions[0].channel: no published signal enters 'CR'"),
+    ({"regions": [{"channel": "VR", "bins": 1}]}, "E083 si.json:$.regions[0].channel: the likelihood has no channel 'VR'"),
+    (
+        {"regions": [{"channel": "SR", "bins": 2, "staterror": "stat_other"}]},
+        "E083 si.json:$.regions[0].staterror: the published signals in 'SR' share 'stat_SR'",
+    ),
+    (
+        {"regions": [{"channel": "SR", "bins": 2, "systematics": ["jer"]}]},
+        "E083 si.json:$.regions[0].systematics[0]: no published signal in 'SR' carries the systematic 'jer'",
+    ),
+    (
+        {"systematics": [{"key": "jer", "name": "jer", "type": "normsys"}]},
+        "E083 si.json:$.systematics[0].key: no published signal carries a systematic with the input key 'jer'",
+    ),
+    ({"regions": [{"channel": "SR", "bins": 2.5}]}, "E082 si.json:$.regions[0].bins"),
+    ({"comment": "by hand"}, "W005 si.json:$.comment: field not in the signal-interface schema 1.0.0; it is ignored"),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), CONTRADICTIONS)
 def test_contradictions_are_named(change: dict[str, Any], expected: str) -> None:
     found = _problems(**change)
     assert len(found) == 1, found
@@ -202,3 +209,103 @@ def test_everything_the_patches_show_checks_clean_and_follows_to_the_same_interf
     followed = follow(derived, SignalInterface.from_json(declared), "si.json")
     assert followed.to_json() | {"source": None, "declared": None} == derived.to_json() | {"source": None, "declared": None}
     assert followed.declared == "si.json"
+
+
+# --- full verification parses a likelihood's workspace and patchsets once (issue 12) --------
+# The declaration is checked against what the likelihood's own check kept of them (reduced:
+# names, types, nominal rates), not against a second parse.
+
+
+def _counted_parses(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Parses of JSON text by the semantic checks, by the sha256 hex of the text: strictjson.loads
+    and the streamed patchset parser (semantic.ObjectStream)."""
+    parses: Counter[str] = Counter()
+    real_loads = strictjson.loads
+
+    def loads(data: bytes, **kwargs: Any) -> Any:
+        parses[hashlib.sha256(data).hexdigest()] += 1
+        return real_loads(data, **kwargs)
+
+    class CountedStream(semantic.ObjectStream):
+        def __init__(self, data: bytes, key: str, **kwargs: Any) -> None:
+            parses[hashlib.sha256(data).hexdigest()] += 1
+            super().__init__(data, key, **kwargs)
+
+    monkeypatch.setattr(strictjson, "loads", loads)
+    monkeypatch.setattr(semantic, "ObjectStream", CountedStream)
+    return parses
+
+
+def _counted_costs(monkeypatch: pytest.MonkeyPatch) -> semantic.Costs:
+    """The cost counters of the next check_components calls (as test_cost counts them)."""
+    costs = semantic.Costs()
+    real = semantic.check_components
+    monkeypatch.setattr(semantic, "check_components", lambda *a, **k: real(*a, **{**k, "costs": costs}))
+    return costs
+
+
+def test_verify_parses_the_workspace_and_patchset_once_with_a_declared_interface(declared_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with heparch.open(declared_bundle) as b:
+        hexes = {e.role: e.hex for e in b.manifest.files if e.role in ("likelihood", "patchset", "signal-interface")}
+    parses, costs = _counted_parses(monkeypatch), _counted_costs(monkeypatch)
+    result = verify(declared_bundle)
+    assert result.report.valid, result.report.codes()
+    assert {role: parses[h] for role, h in hexes.items()} == {"likelihood": 1, "patchset": 1, "signal-interface": 1}
+    assert {role: costs.checked[h] for role, h in hexes.items()} == {"likelihood": 1, "patchset": 1, "signal-interface": 1}
+
+
+def _toy_files(declared: dict[str, Any]) -> tuple[dict[str, tuple[bytes, str, dict[str, str]]], dict[str, Any], dict[str, Any], list[Any]]:
+    """Two likelihoods of the same blobs (workspace, patchset, a patch file named per likelihood);
+    only the second (a1) has a declared interface. Also the workspace, patchset and patch file."""
+    ws = small_workspace()
+    ps = small_patchset(ws)
+    extra = {"name": "signal", "data": [1.0, 1.0], "modifiers": [{"name": "mu_SIG", "type": "normfactor", "data": None}]}
+    extra["modifiers"].append({"name": "jes", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}})
+    ops = [{"op": "add", "path": "/channels/0/samples/1", "value": extra}]
+    files: dict[str, tuple[bytes, str, dict[str, str]]] = {}
+    for a in ("a0", "a1"):
+        files[f"{a}/BkgOnly.json"] = (json.dumps(ws).encode(), "likelihood", {})
+        files[f"{a}/ps.json"] = (json.dumps(ps).encode(), "patchset", {"likelihood": f"{a}/BkgOnly.json"})
+        files[f"{a}/p.json"] = (json.dumps(ops).encode(), "patch", {"likelihood": f"{a}/BkgOnly.json", "patch.name": f"extra_{a}"})
+    files["a1/si.json"] = (json.dumps(declared).encode(), "signal-interface", {"likelihood": "a1/BkgOnly.json"})
+    return files, ws, ps, ops
+
+
+@pytest.mark.parametrize(
+    "change", [{}, {"systematics": [{"key": "jes", "name": "jes", "type": "histosys"}]}, {"poi": "mu_other"}], ids=["clean", "E083", "poi"]
+)
+def test_the_kept_patches_give_the_findings_of_the_parsed_ones(change: dict[str, Any]) -> None:
+    """A likelihood's blobs checked once for two paths (the first without an interface) still keep
+    what the second's interface reads; patch files are named as the manifest names them."""
+    _files, ws, ps, ops = _toy_files({})
+    patches = published_patches([ps], [("extra_a1", ops)])
+    declared = {**declaration(derive(ws, patches, likelihood="a1/BkgOnly.json")), **change}
+    files, *_ = _toy_files(declared)
+    expected = check_declared(declared, location="a1/si.json", workspace=ws, patches=patches)
+    costs = semantic.Costs()
+    manifest = Manifest.from_json(strictjson.loads(strictjson.canonical(manifest_object(files))))
+    by_hex = {hashlib.sha256(data).hexdigest(): data for data, _r, _n in files.values()}
+    found = semantic.check_components(manifest, lambda e: by_hex[e.hex], costs=costs)
+    assert [f for f in found if f.location.startswith("a1/si.json")] == expected
+    assert [f.code for f in expected] == ([] if not change else ["E083"])
+    assert sorted(costs.checked.values()) == [1, 1, 1, 1]  # workspace, patchset, patch file, declaration
+
+
+@pytest.mark.parametrize("folder", [EXAMPLE, ONE_LBB], ids=["example", "1Lbb"])
+def test_the_reduced_likelihood_and_patches_derive_the_same_interface(folder: Path) -> None:
+    ws = json.loads((folder / "BkgOnly.json").read_text("utf-8"))
+    patchset = json.loads((folder / "patchset.json").read_text("utf-8"))
+    reducer = Reducer()
+    full = derive(ws, published_patches([patchset], []), likelihood="BkgOnly.json")
+    reduced = derive(reducer.workspace(ws), published_patches([reducer.patchset(patchset)], []), likelihood="BkgOnly.json")
+    assert reduced == full
+
+
+@pytest.mark.parametrize(("change", "expected"), CONTRADICTIONS)
+def test_the_reduced_toy_gives_the_same_findings(change: dict[str, Any], expected: str) -> None:
+    reducer = Reducer()
+    patches = {name: reducer.ops(ops) for name, ops in PATCHES.items()}
+    found = check_declared({**FULL, **change}, location="si.json", workspace=reducer.workspace(WS), patches=patches)
+    got = [f"{f.code} {f.location}: {f.message}" for f in found]
+    assert got == _problems(**change)
+    assert got[0].startswith(expected)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from heparch.components import patchset as patchsets
 from heparch.components import results as results_mod
@@ -106,31 +106,80 @@ def check_components(
         cache.costs.checked[entry.hex] += 1
         return known[entry.path] if entry.path in known else read(entry)
 
-    findings, points, broken = _check_likelihoods(manifest, load, cache)
-    findings += _check_simplifieds(manifest, load, cache, points)
-    findings += _check_results(manifest, load, points, broken)
+    seen = _check_likelihoods(manifest, load, cache)
+    findings = seen.findings + _check_simplifieds(manifest, load, cache, seen.points)
+    findings += _check_results(manifest, load, seen.points, seen.broken)
     if not any(f.severity == "error" for f in findings):  # the derivation needs likelihoods and patches that check
-        findings += _check_interfaces(manifest, load)
+        findings += _check_interfaces(manifest, load, seen.published)
     return findings
 
 
-def _check_likelihoods(
-    manifest: Manifest, load: Callable[[FileEntry], Any], cache: _Cache
-) -> tuple[list[Finding], dict[str, set[str]], dict[str, Mapping[str | None, str]]]:
-    """The findings of each likelihood with its patchsets and patches, the points of each that
-    parses, and the measurements pyhf cannot start a fit from (likelihood -> measurement -> why)."""
-    findings: list[Finding] = []
-    points: dict[str, set[str]] = {}
-    broken: dict[str, Mapping[str | None, str]] = {}
-    for lk in manifest.by_role("likelihood"):
-        entries = [e for e in manifest.files if e.likelihood == lk.path and e.role in ("patchset", "patch")]
-        found, value = cache.checked(*_likelihood_key(lk, entries), functools.partial(_check_likelihood, lk, entries, load))
-        findings += found
+#: what a declared signal interface of a likelihood is checked against: the likelihood's workspace
+#: and its published patches by point name, as :mod:`heparch.components.signal_interface` reduces them
+Published = tuple[dict[str, Any], dict[str, Any]]
+
+
+@dataclasses.dataclass
+class _Likelihoods:
+    """What the likelihoods' checks found: the findings, the points of each likelihood that
+    parses, the measurements pyhf cannot start a fit from (likelihood -> measurement -> why),
+    and what the likelihoods a signal interface names are checked against."""
+
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    points: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    broken: dict[str, Mapping[str | None, str]] = dataclasses.field(default_factory=dict)
+    published: dict[str, Published] = dataclasses.field(default_factory=dict)
+
+    def add(self, path: str, entries: Sequence[FileEntry], found: list[Finding], value: _Checked | None, *, declared: bool) -> None:
+        """The check of the likelihood at ``path`` (its patchset and patch ``entries``); ``declared``: a signal interface names it."""
+        self.findings += found
         if value is None:
-            continue  # the workspace does not parse: not a likelihood results may name
-        names, unparsed, broken[lk.path] = value
-        points[lk.path] = set(names) | _patch_file_points(entries, unparsed)
-    return findings, points, broken
+            return  # the workspace does not parse: not a likelihood results may name
+        self.broken[path] = value.broken
+        self.points[path] = set(value.names) | _patch_file_points(entries, value.unparsed)
+        if declared and value.reduced is not None:
+            self.published[path] = _published(value.reduced, entries)
+
+
+class _Checked(NamedTuple):
+    """The cached value of one likelihood's check (:func:`_check_likelihood`)."""
+
+    names: frozenset[str]  # its patchsets' patch names
+    unparsed: frozenset[int]  # the indices of its patchset and patch entries that do not parse
+    broken: Mapping[str | None, str]  # see _broken_measurements
+    reduced: tuple[dict[str, Any], tuple[Any, ...]] | None  # its workspace and entries, reduced; None unless a signal interface names it
+
+
+def _check_likelihoods(manifest: Manifest, load: Callable[[FileEntry], Any], cache: _Cache) -> _Likelihoods:
+    """Each likelihood checked with its patchsets and patches (once per distinct content).
+
+    What a declared signal interface reads of a likelihood and its patches is kept from this
+    check (only for the likelihoods one names), so its check parses neither a second time."""
+    seen = _Likelihoods()
+    likelihoods = [(lk, _patch_entries(manifest, lk)) for lk in manifest.by_role("likelihood")]
+    named = {e.likelihood for e in manifest.by_role(signal_interface.ROLE)}
+    keep = {_likelihood_key(lk, entries)[0] for lk, entries in likelihoods if lk.path in named}
+    for lk, entries in likelihoods:
+        key, paths = _likelihood_key(lk, entries)
+        found, value = cache.checked(key, paths, functools.partial(_check_likelihood, lk, entries, load, keep=key in keep))
+        seen.add(lk.path, entries, found, value, declared=lk.path in named)
+    return seen
+
+
+def _patch_entries(manifest: Manifest, lk: FileEntry) -> list[FileEntry]:
+    """The patchsets and patch files of the likelihood ``lk``, in the manifest's order."""
+    return [e for e in manifest.files if e.likelihood == lk.path and e.role in ("patchset", "patch")]
+
+
+def _published(kept: tuple[dict[str, Any], tuple[Any, ...]], entries: Sequence[FileEntry]) -> Published:
+    """A likelihood's reduced workspace and its published patches by point name (its patchsets', then its
+    patch files', named as the manifest names them), from what its check ``kept`` of its ``entries``."""
+    ws, reduced = kept
+    patches = signal_interface.published_patches(
+        (reduced[i] for i, e in enumerate(entries) if e.role == "patchset"),
+        ((e.annotations.get("patch.name", e.path), reduced[i]) for i, e in enumerate(entries) if e.role == "patch"),
+    )
+    return ws, patches
 
 
 def _likelihood_key(lk: FileEntry, entries: Sequence[FileEntry]) -> tuple[tuple[str, ...], list[str]]:
@@ -173,13 +222,11 @@ def _bins(obj: Any) -> int:
     return max((len(a) for a in arrays if isinstance(a, list)), default=0)
 
 
-def _check_likelihood(
-    lk: FileEntry, entries: Sequence[FileEntry], load: Callable[[FileEntry], Any]
-) -> tuple[list[Finding], tuple[frozenset[str], frozenset[int], Mapping[str | None, str]] | None]:
-    """The findings of one likelihood with its patchsets and patch files, the names of its
-    patchsets' patches, the indices of the ``entries`` that do not parse and the measurements
-    pyhf cannot start a fit from (see :func:`_broken_measurements`); None when the workspace
-    itself does not parse. A patchset or patch blob listed several times is checked once."""
+def _check_likelihood(lk: FileEntry, entries: Sequence[FileEntry], load: Callable[[FileEntry], Any], *, keep: bool) -> tuple[list[Finding], _Checked | None]:
+    """The findings of one likelihood with its patchsets and patch files, and what its check
+    found (:class:`_Checked`; with ``keep``, its workspace and entries reduced to what a declared
+    signal interface reads of them); None when the workspace itself does not parse. A patchset
+    or patch blob listed several times is checked once."""
     findings: list[Finding] = []
     ws = _json(lk, load, findings)
     if ws is None:
@@ -188,28 +235,51 @@ def _check_likelihood(
     findings += problems
     usable = ws if not any(f.severity == "error" for f in problems) else None
     checker = patchsets.PatchChecker(usable) if usable is not None else None  # validates the workspace once
-    found, names, unparsed = _check_patch_entries(entries, load, usable, lk.path, checker)
+    reducer = signal_interface.Reducer() if keep and usable is not None else None
+    found, names, unparsed, reduced = _check_patch_entries(entries, _PatchContext(load, usable, lk.path, checker, reducer))
     findings += found
+    kept = (reducer.workspace(ws), reduced) if reducer is not None else None  # a reducer only where the workspace is usable
     if checker is None or not checker.usable:
-        return findings, (frozenset(names), frozenset(unparsed), {})
+        return findings, _Checked(frozenset(names), frozenset(unparsed), {}, kept)
     findings += workspace.notice_findings(workspace.unused_parameters(ws, checker.used), lk.path)  # W011: over the workspace and every patch
-    return findings, (frozenset(names), frozenset(unparsed), _broken_measurements(checker.consistency, ws))
+    return findings, _Checked(frozenset(names), frozenset(unparsed), _broken_measurements(checker.consistency, ws), kept)
 
 
-def _check_patch_entries(
-    entries: Sequence[FileEntry], load: Callable[[FileEntry], Any], usable: Any, likelihood_location: str, checker: patchsets.PatchChecker | None
-) -> tuple[list[Finding], set[str], set[int]]:
+@dataclasses.dataclass(frozen=True)
+class _PatchContext:
+    """What a likelihood's patchsets and patch files are checked with."""
+
+    load: Callable[[FileEntry], Any]
+    usable: Any  # the workspace, where it has no error (else None: the patches are not applied)
+    likelihood_location: str
+    checker: patchsets.PatchChecker | None  # of ``usable``, shared by its patches
+    reducer: signal_interface.Reducer | None  # reduces each patchset and patch file (for a declared signal interface)
+
+
+class _EntryCheck(NamedTuple):
+    """One patchset or patch blob's check: its findings, its patch names (None: it does not
+    parse) and, where kept, what a declared signal interface reads of it (else None)."""
+
+    findings: list[Finding]
+    names: set[str] | None
+    reduced: Any = None
+
+
+def _check_patch_entries(entries: Sequence[FileEntry], ctx: _PatchContext) -> tuple[list[Finding], set[str], set[int], tuple[Any, ...]]:
     """The findings of a likelihood's patchsets and patch files (the first warning of each code
-    among the patch files), its patchsets' patch names, and the indices of the entries that do
-    not parse. A blob listed several times in one role is checked once."""
+    among the patch files), its patchsets' patch names, the indices of the entries that do
+    not parse, and each entry's reduced form (by the context's reducer; without one None each). A blob listed
+    several times in one role is checked once."""
     findings: list[Finding] = []
     names: set[str] = set()
     unparsed: set[int] = set()
     patch_warnings: list[Finding] = []
-    done: dict[tuple[str, str], tuple[str, list[Finding], set[str] | None]] = {}
-    check = functools.partial(_check_patch_entry, load=load, usable=usable, likelihood_location=likelihood_location, checker=checker)
+    reduced: list[Any] = []
+    done: dict[tuple[str, str], tuple[str, _EntryCheck]] = {}
+    check = functools.partial(_check_patch_entry, ctx=ctx)
     for index, entry in enumerate(entries):
-        found, entry_names = _once(entry, done, check)
+        found, entry_names, entry_reduced = _once(entry, done, check)
+        reduced.append(entry_reduced)
         if entry_names is None:
             unparsed.add(index)
         if entry.role == "patchset":
@@ -219,7 +289,7 @@ def _check_patch_entries(
             errors, warnings = _errors_and_warnings(found)
             findings += errors
             patch_warnings += warnings
-    return findings + _first_of_each_code(patch_warnings), names, unparsed
+    return findings + _first_of_each_code(patch_warnings), names, unparsed, tuple(reduced)
 
 
 def _errors_and_warnings(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
@@ -227,18 +297,14 @@ def _errors_and_warnings(findings: list[Finding]) -> tuple[list[Finding], list[F
     return [f for f in findings if f.severity == "error"], [f for f in findings if f.severity == "warning"]
 
 
-def _once(
-    entry: FileEntry,
-    done: dict[tuple[str, str], tuple[str, list[Finding], set[str] | None]],
-    check: Callable[[FileEntry], tuple[list[Finding], set[str] | None]],
-) -> tuple[list[Finding], set[str] | None]:
+def _once(entry: FileEntry, done: dict[tuple[str, str], tuple[str, _EntryCheck]], check: Callable[[FileEntry], _EntryCheck]) -> _EntryCheck:
     """``check(entry)``, run once per blob and role (``done``): a blob listed again gets the
     findings of its first check, said of its own path."""
     key = (entry.hex, entry.role)
     if key not in done:
-        done[key] = (entry.path, *check(entry))
-    old, found, names = done[key]
-    return relocated(found, old, entry.path), names
+        done[key] = (entry.path, check(entry))
+    old, first = done[key]
+    return first._replace(findings=relocated(first.findings, old, entry.path))
 
 
 def _broken_measurements(consistency: workspace.Consistency, ws: Any) -> dict[str | None, str]:
@@ -253,55 +319,58 @@ def _broken_measurements(consistency: workspace.Consistency, ws: Any) -> dict[st
     return out
 
 
-def _check_patch_entry(
-    entry: FileEntry, load: Callable[[FileEntry], Any], usable: Any, likelihood_location: str, checker: patchsets.PatchChecker | None
-) -> tuple[list[Finding], set[str] | None]:
-    """The findings of one patchset or patch file, and its patch names (None: it does not parse)."""
+def _check_patch_entry(entry: FileEntry, ctx: _PatchContext) -> _EntryCheck:
+    """The check of one patchset or patch file (reduced by the context's reducer, if any)."""
     findings: list[Finding] = []
     if entry.role == "patchset":
-        return _check_patchset_entry(entry, load, usable, likelihood_location, checker)
-    obj = _json(entry, load, findings)
+        return _check_patchset_entry(entry, ctx)
+    obj = _json(entry, ctx.load, findings)
     if obj is None:
-        return findings, None
-    found = patchsets.check_patch_file(obj, usable, location=entry.path, likelihood_location=likelihood_location, checker=checker)
-    return findings + found, set()
+        return _EntryCheck(findings, None)
+    found = patchsets.check_patch_file(obj, ctx.usable, location=entry.path, likelihood_location=ctx.likelihood_location, checker=ctx.checker)
+    return _EntryCheck(findings + found, set(), None if ctx.reducer is None else ctx.reducer.ops(obj))
 
 
-def _check_patchset_entry(
-    entry: FileEntry, load: Callable[[FileEntry], Any], usable: Any, likelihood_location: str, checker: patchsets.PatchChecker | None
-) -> tuple[list[Finding], set[str] | None]:
-    """The findings of one patchset and its patch names (None: it does not parse). Read from
-    bytes, it is parsed and checked one patch at a time (:func:`_streamed_patchset`)."""
-    data = load(entry)
+def _check_patchset_entry(entry: FileEntry, ctx: _PatchContext) -> _EntryCheck:
+    """The check of one patchset (reduced by the context's reducer, if any). Read from bytes, it
+    is parsed and checked one patch at a time (:func:`_streamed_patchset`)."""
+    data = ctx.load(entry)
     if isinstance(data, bytes) and ObjectStream.is_object(data):
-        return _streamed_patchset(entry, data, usable, likelihood_location, checker)
+        return _streamed_patchset(entry, data, ctx)
     findings: list[Finding] = []
     obj = _json(entry, lambda _e: data, findings)
     if obj is None:
-        return findings, None
-    found = patchsets.check_patchset(obj, usable, location=entry.path, likelihood_location=likelihood_location, checker=checker)
-    return findings + found, patchsets.patch_names(obj)
+        return _EntryCheck(findings, None)
+    found = patchsets.check_patchset(obj, ctx.usable, location=entry.path, likelihood_location=ctx.likelihood_location, checker=ctx.checker)
+    return _EntryCheck(findings + found, patchsets.patch_names(obj), None if ctx.reducer is None else ctx.reducer.patchset(obj))
 
 
-def _streamed_patchset(
-    entry: FileEntry, data: bytes, usable: Any, likelihood_location: str, checker: patchsets.PatchChecker | None
-) -> tuple[list[Finding], set[str] | None]:
+def _streamed_patchset(entry: FileEntry, data: bytes, ctx: _PatchContext) -> _EntryCheck:
     """A patchset checked as :class:`ObjectStream` parses it: its text and one patch are alive,
-    not the whole tree (issue 11: 1Lbb's 13.8 MiB patchset held ~70 MiB)."""
+    not the whole tree (issue 11: 1Lbb's 13.8 MiB patchset held ~70 MiB). With a reducer, each
+    patch is reduced as it passes (:func:`_reducing`)."""
+    kept: list[Any] = []
     try:
         stream = ObjectStream(data, "patches")
         del data  # the text is enough
         found, skeleton = patchsets.check_patchset_stream(
-            stream.elements(),
+            stream.elements() if ctx.reducer is None else _reducing(stream.elements(), ctx.reducer, kept),
             lambda reduced: {**stream.members, "patches": reduced} if stream.streamed else stream.members,
-            usable,
+            ctx.usable,
             location=entry.path,
-            likelihood_location=likelihood_location,
-            checker=checker,
+            likelihood_location=ctx.likelihood_location,
+            checker=ctx.checker,
         )
     except strictjson.StrictJSONError as exc:
-        return [Finding(exc.code or "E060", entry.path, f"not strict JSON: {exc}")], None
-    return found, patchsets.patch_names(skeleton)
+        return _EntryCheck([Finding(exc.code or "E060", entry.path, f"not strict JSON: {exc}")], None)
+    return _EntryCheck(found, patchsets.patch_names(skeleton), None if ctx.reducer is None else {"patches": kept})
+
+
+def _reducing(patches: Iterator[Any], reducer: signal_interface.Reducer, into: list[Any]) -> Iterator[Any]:
+    """``patches``, each one's reduced form (:meth:`signal_interface.Reducer.patch`) appended to ``into`` as it passes."""
+    for patch in patches:
+        into.append(reducer.patch(patch))
+        yield patch
 
 
 def _measurement_used(obj: Mapping[str, Any], location: str, broken: Mapping[str | None, str]) -> list[Finding]:
@@ -369,32 +438,22 @@ def _annotation_findings(entry: FileEntry, target: str) -> list[Finding]:
     return [Finding("E069", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=target)]
 
 
-def _check_interfaces(manifest: Manifest, load: Callable[[FileEntry], Any]) -> list[Finding]:
-    """E082/E083/W005 of each declared signal interface, against its likelihood's published patches."""
+def _check_interfaces(manifest: Manifest, load: Callable[[FileEntry], Any], published: Mapping[str, Published]) -> list[Finding]:
+    """E082/E083/W005 of each declared signal interface, against its likelihood's published
+    patches (``published``: kept from the likelihood's check, not parsed again)."""
     findings: list[Finding] = []
     for entry in manifest.by_role(signal_interface.ROLE):
         obj = _json(entry, load, findings)
-        lk = next((f for f in manifest.by_role("likelihood") if f.path == entry.likelihood), None)
-        if obj is not None and lk is not None:  # else not strict JSON (E060), or no likelihood named (E037)
-            findings += _check_interface(manifest, entry, obj, lk, load)
+        against = published.get(entry.likelihood) if entry.likelihood is not None else None
+        if obj is not None and against is not None:  # else not strict JSON (E060), or no likelihood named (E037)
+            findings += _check_interface(entry, obj, against)
     return findings
 
 
-def _check_interface(manifest: Manifest, entry: FileEntry, obj: Any, lk: FileEntry, load: Callable[[FileEntry], Any]) -> list[Finding]:
+def _check_interface(entry: FileEntry, obj: Any, against: Published) -> list[Finding]:
     """E082 where a declared interface names another likelihood than its annotation; else its
-    findings against the likelihood ``lk`` and its published patches."""
+    findings against its likelihood's workspace and published patches (``against``)."""
     if isinstance(obj, dict) and obj.get("likelihood") != entry.likelihood:
         return [Finding("E082", f"{entry.path}:$.likelihood", "differs from the manifest's annotation", expected=entry.likelihood, found=obj.get("likelihood"))]
-    findings: list[Finding] = []
-    patches = _published_patches(manifest, lk, load, findings)
-    ws = _json(lk, load, findings)
-    return findings + signal_interface.check_declared(obj, location=entry.path, workspace=ws, patches=patches)
-
-
-def _published_patches(manifest: Manifest, lk: FileEntry, load: Callable[[FileEntry], Any], findings: list[Finding]) -> dict[str, Any]:
-    """The likelihood's published signal patches by point name (its patchsets', then its patch files')."""
-    mine = [e for e in manifest.files if e.likelihood == lk.path]
-    return signal_interface.published_patches(
-        (_json(e, load, findings) for e in mine if e.role == "patchset"),
-        ((e.annotations.get("patch.name", e.path), _json(e, load, findings)) for e in mine if e.role == "patch"),
-    )
+    ws, patches = against
+    return signal_interface.check_declared(obj, location=entry.path, workspace=ws, patches=patches)

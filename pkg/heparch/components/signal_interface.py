@@ -45,6 +45,80 @@ def published_patches(patchsets: Iterable[Any], patch_files: Iterable[tuple[str,
     return found
 
 
+# ---------------------------------------------------------------------------------------
+# what the check reads of a likelihood and its patches
+#
+# ``full`` verification checks a likelihood's patchsets one patch at a time, keeping none of
+# them; a declaration is checked once every component is found valid. So that check does not
+# parse the workspace and the patchsets a second time, the likelihood's own check keeps what
+# :func:`check_declared` reads of them (:func:`derive` and :func:`_measurement`): the names,
+# types and nominal rates, not the systematics' data. Other shapes are reduced to nothing: the
+# declaration is checked only on a bundle whose components have no error.
+
+_MODIFIER: Final = ("name", "type")
+
+
+class Reducer:
+    """Reduces a workspace and its patches to what :func:`check_declared` reads of them.
+
+    Equal modifiers (name and type) are one shared object: a published patchset repeats the same
+    ~100 modifiers in each of its sample additions (1Lbb: ~100,000 of them, 20 MiB as dicts of
+    their own). The reduced forms are read, never changed.
+    """
+
+    def __init__(self) -> None:
+        self._modifiers: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+
+    def workspace(self, workspace: Mapping[str, Any]) -> dict[str, Any]:
+        """A (valid) workspace's measurements, and its channels' names and samples (name, nominal
+        data, their modifiers' names and types)."""
+        channels = [{"name": c["name"], "samples": [self._picked(s, ("name", "data")) for s in c["samples"]]} for c in workspace["channels"]]
+        return {"measurements": workspace["measurements"], "channels": channels}
+
+    def ops(self, ops: Any) -> list[dict[str, Any]]:
+        """A patch's RFC 6902 operations (a patch file): each one's op and path, and of an added
+        object (a sample) its name and its modifiers' names and types."""
+        return [self._op(op) for op in ops] if isinstance(ops, list) else []
+
+    def patch(self, patch: Any) -> dict[str, Any]:
+        """A patchset's patch: its name and its operations."""
+        if not isinstance(patch, Mapping):
+            return {}
+        return {"metadata": _picked(patch.get("metadata"), ("name",)), "patch": self.ops(patch.get("patch"))}
+
+    def patchset(self, obj: Any) -> dict[str, Any]:
+        """A patchset: its patches (see :meth:`patch`)."""
+        patches = obj.get("patches") if isinstance(obj, Mapping) else None
+        return {"patches": [self.patch(p) for p in patches] if isinstance(patches, list) else []}
+
+    def _op(self, op: Any) -> dict[str, Any]:
+        out = _picked(op, ("op", "path"))
+        value = op.get("value") if isinstance(op, Mapping) else None
+        if isinstance(value, Mapping):
+            out["value"] = self._picked(value, ("name",))
+        return out
+
+    def _picked(self, obj: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+        """The members ``keys`` of ``obj`` (a sample) that it has, with its ``modifiers``' names and types."""
+        out = _picked(obj, keys)
+        modifiers = obj.get("modifiers") if isinstance(obj, Mapping) else None
+        if isinstance(modifiers, list):
+            out["modifiers"] = [self._modifier(m) for m in modifiers]
+        return out
+
+    def _modifier(self, modifier: Any) -> dict[str, Any]:
+        picked = _picked(modifier, _MODIFIER)
+        try:
+            return self._modifiers.setdefault(tuple(picked.items()), picked)
+        except TypeError:  # a name or type that is no string (an invalid modifier): not shared
+            return picked
+
+
+def _picked(obj: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The members ``keys`` of ``obj`` that it has (nothing of what is not an object)."""
+    return {k: obj[k] for k in keys if k in obj} if isinstance(obj, Mapping) else {}
+
+
 def check_declared(obj: Any, *, location: str, workspace: Mapping[str, Any], patches: Mapping[str, Ops]) -> list[Finding]:
     """Findings for a declared signal interface: E082 (its schema), W005 (fields it does not
     know), E083 (what it says that the published ``patches`` of ``workspace`` contradict)."""
