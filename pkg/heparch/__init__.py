@@ -20,6 +20,6 @@ if TYPE_CHECKING:
 
 def open(path: str | Path) -> Bundle:
     """Open a bundle for reading (see :class:`heparch.api.Bundle`)."""
-    from heparch.api import Bundle
+    from heparch.api import Bundle  # cycle: heparch.api's modules import this package first
 
     return Bundle(path)

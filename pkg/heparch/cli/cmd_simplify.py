@@ -9,6 +9,8 @@ import typer
 from heparch.cli._common import emit_json, print_result, say
 from heparch.cli._progress import QUIET, stages
 from heparch.errors import InputError
+from heparch.simplify import check_output, write
+from heparch.simplify import simplify as derive
 
 _INPUT_HELP = "The full likelihood: a pyhf workspace JSON (with --patchset) or a bundle (.zst)."
 _PATCHSET_HELP = "A pyhf patchset JSON whose patches give the signals (required for a workspace INPUT); in a bundle, the logical path of one of its patchsets (default: all)."
@@ -40,8 +42,6 @@ def simplify(
 
     Example: arch simplify BkgOnly.json --patchset patchset.json -o simplified.json --samples 100000 --seed 1
     """
-    from heparch.simplify import check_output, write
-    from heparch.simplify import simplify as derive
 
     chosen = _channels(channels)
     out = check_output(output, inputs=[input_, *([patchset] if patchset is not None else [])])

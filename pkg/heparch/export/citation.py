@@ -85,7 +85,7 @@ def schema() -> dict[str, Any]:
 
 def problems(cff: Any) -> list[str]:
     """The schema's complaints about ``cff`` (empty when it is valid), each with its place."""
-    import jsonschema
+    import jsonschema  # jsonschema: only when the CFF schema is checked
 
     validator = jsonschema.Draft7Validator(schema(), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(cff), key=lambda e: [str(p) for p in e.absolute_path])
