@@ -101,8 +101,6 @@ def _background(ctx: Context, backend_name: str | None = None) -> Any:
 
 def _backend(name: str, ctx: Context) -> Any:
     """The backend ``name``; pyhf with the claims' fit tolerance where ``ctx`` records one."""
-    from heparch.infer.backends import get  # the backends' modules import numpy and scipy: a worker needs them, the planner does not
-
     if name == "pyhf" and ctx.fit_tolerance is not None:
         return PyhfBackend(tolerance=ctx.fit_tolerance)
     return get(name)
@@ -144,7 +142,7 @@ def audit_values(ctx: Context, task: Task) -> dict[str, Any]:
     own = bkg.model(signal=task.signal) if ctx.kind == "simplified" else bkg.model(task.patches)
     nll = own.fit().twice_nll / 2
     if task.reference == "spey":
-        from heparch.replay.audit import spey_values  # spey is optional and heavy: only an audit imports it
+        from heparch.replay.audit import spey_values  # cycle: replay.audit imports this module (spey: only in an audit)
 
         ref = spey_values(ctx.spec, str(task.signal), task.mu)
     else:

@@ -102,7 +102,7 @@ def _newton_direction(H: Arr, g: Arr, fallback: Callable[[], Arr] | None = None)
     along the directions of positive curvature). Returns (d, predicted decrease)."""
     if is_sparse(H):
         return _sparse_direction(H, g, fallback)
-    from scipy.linalg.lapack import dpotrf, dpotrs  # scipy.linalg: only for a Newton step
+    from scipy.linalg.lapack import dpotrf, dpotrs  # scipy.linalg: loaded at the first dense Newton step
 
     diag = np.abs(np.diag(H))
     top = float(diag.max()) if diag.size else 1.0
