@@ -93,7 +93,7 @@ from heparch.spec import strictjson
 from heparch.store.writer import atomic_output
 
 if TYPE_CHECKING:
-    import numpy as np
+    import numpy as np  # numpy: only when a likelihood is simplified
 
     from heparch.infer.fast.backend import FastBackground
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from heparch.build import build as run
 from heparch.cli._common import emit_json, print_result, render_findings, say
 from heparch.cli._progress import QUIET, status
 
@@ -42,6 +41,7 @@ def build(
     into a folder of its name. Metadata comes from submission.yaml and patchsets where arch.yaml
     is silent. The archive and its unpacked directory give the same identity.
     """
+    from heparch.build import build as run  # start-up: loaded when this command runs
 
     with status(f"building {source}", quiet=quiet):
         result = run(source, output=output, supersedes=supersedes, note=note)

@@ -8,7 +8,6 @@ import typer
 
 from heparch.cli._common import emit_json, print_result
 from heparch.cli._progress import QUIET, status
-from heparch.extract import extract as run
 
 
 def extract(
@@ -21,6 +20,7 @@ def extract(
     (with created and all metadata) and signatures/. 'arch build' of the directory gives
     a bundle with the same identity. Nothing is written if verification fails.
     """
+    from heparch.extract import extract as run  # start-up: loaded when this command runs
 
     with status(f"verifying and extracting {bundle}", quiet=quiet):
         out = run(bundle, output)

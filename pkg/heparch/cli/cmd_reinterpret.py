@@ -10,13 +10,7 @@ import typer
 from heparch.cli._common import emit_json, print_result, say
 from heparch.cli._progress import QUIET, Progress
 from heparch.cli.cmd_replay import JOBS, SCHEDULER
-from heparch.components.interface import describe
 from heparch.errors import EXIT_FAILED, EXIT_OK, InputError
-from heparch.reinterpret import run as reinterpreting
-from heparch.reinterpret.signal import dump, read
-from heparch.replay.core import default_jobs
-from heparch.replay.report import write_reports
-from heparch.store.writer import atomic_output
 
 if TYPE_CHECKING:
     from heparch.reinterpret.run import Plan, Source
@@ -76,14 +70,17 @@ def _check_options(interface: bool, template: bool, signal: Path | None, jobs: i
 
 def _check_targets(targets: dict[str, Path | None]) -> None:
     """Each output given (flag -> path) can be written: a file in an existing directory."""
+    from heparch.reinterpret.run import unwritable  # start-up: loaded when this command runs
 
     for flag, path in targets.items():
-        reason = None if path is None else reinterpreting.unwritable(path)
+        reason = None if path is None else unwritable(path)
         if reason is not None:
             raise InputError(f"{flag} {path}: {reason}")
 
 
 def _show_interface(source: Source, likelihood: str | None, json_out: bool) -> None:
+    from heparch.components.interface import describe  # start-up: loaded when this command runs
+
     names = [likelihood] if likelihood is not None else source.with_patches
     if not names:
         raise InputError(f"{source.path}: no likelihood has published signal patches, so no signal interface can be derived")
@@ -95,10 +92,14 @@ def _show_interface(source: Source, likelihood: str | None, json_out: bool) -> N
 
 
 def _write_template(source: Source, likelihood: str | None, output: Path | None) -> None:
+    from heparch.reinterpret.run import template  # start-up: loaded when this command runs
+    from heparch.reinterpret.signal import dump  # start-up: loaded when this command runs
+    from heparch.store.writer import atomic_output  # start-up: loaded when this command runs
+
     fmt = "yaml" if output is None else output.suffix.lower().lstrip(".").replace("yml", "yaml")
     if fmt not in ("yaml", "json", "csv"):
         raise InputError(f"-o {output}: use a .yaml, .json or .csv file (the format comes from the suffix)")
-    itf, point = reinterpreting.template(source, likelihood)
+    itf, point = template(source, likelihood)
     header = f"arch reinterpret template for {itf.likelihood}: one point, prefilled from a published point; units: {itf.units()}"
     text = dump([point], fmt, likelihood=itf.likelihood, header=header, keys=[s.key for s in itf.systematics])
     if output is None:
@@ -110,6 +111,9 @@ def _write_template(source: Source, likelihood: str | None, output: Path | None)
 
 
 def _compute(plan: Plan, jobs: int | None, scheduler: str | None, quiet: bool) -> ReplayReport:
+    from heparch.reinterpret.run import run  # start-up: loaded when this command runs
+    from heparch.replay.core import default_jobs  # start-up: loaded when this command runs
+
     n_jobs = jobs or default_jobs()
     where = f"on Dask at {scheduler}" if scheduler else f"{n_jobs} local process{'es' if n_jobs > 1 else ''}"
     say(f"{plan.source.path}: {len(plan.tasks)} new point(s) of {plan.interface.likelihood}, {where}; signal interface {plan.interface.source}")
@@ -126,7 +130,7 @@ def _compute(plan: Plan, jobs: int | None, scheduler: str | None, quiet: bool) -
         progress.update(done, failed)
 
     try:
-        return reinterpreting.run(plan, jobs=n_jobs, scheduler=scheduler, on_outcome=arrived)
+        return run(plan, jobs=n_jobs, scheduler=scheduler, on_outcome=arrived)
     finally:
         progress.close()
 
@@ -193,6 +197,7 @@ def reinterpret(
 
     Example: arch reinterpret 1lbb.zst --signal new.csv --upper-limits --xsec 0.05 --jobs 2 --patchset-out new_patchset.json
     """
+    from heparch.reinterpret import run as reinterpreting  # start-up: loaded when this command runs
 
     _check_options(interface, template, signal, jobs, scheduler, compare_simplified)
     _check_targets({"-o": output, "--patchset-out": patchset_out, "--html": html})
@@ -210,6 +215,8 @@ def _run_signal(source: Source, signal: Path, likelihood: str | None, upper_limi
                 jobs: int | None, scheduler: str | None, patchset_out: Path | None, html: Path | None, json_out: bool,
                 quiet: bool, compare_simplified: bool = False) -> bool:  # fmt: skip
     """Compute the points of ``signal``, write the outputs; whether any point failed."""
+    from heparch.reinterpret import run as reinterpreting  # start-up: loaded when this command runs
+    from heparch.reinterpret.signal import read  # start-up: loaded when this command runs
 
     plan = reinterpreting.plan(
         source, read(signal), likelihood=likelihood, upper_limits=upper_limits, xsec_pb=xsec, backend=backend, compare_simplified=compare_simplified
@@ -223,6 +230,8 @@ def _run_signal(source: Source, signal: Path, likelihood: str | None, upper_limi
     report = _compute(plan, jobs, scheduler, quiet)
     _summary(plan, report, json_out)
     if html is not None:
+        from heparch.replay.report import write_reports  # start-up: loaded when this command runs
+
         write_reports(report, junit=None, html_path=html)
     if json_out:
         emit_json(reinterpreting.to_json(plan, report))

@@ -9,8 +9,6 @@ import typer
 from heparch.cli._common import emit_json, print_result, say
 from heparch.cli._progress import QUIET, stages
 from heparch.errors import InputError
-from heparch.simplify import check_output, write
-from heparch.simplify import simplify as derive
 
 _INPUT_HELP = "The full likelihood: a pyhf workspace JSON (with --patchset) or a bundle (.zst)."
 _PATCHSET_HELP = "A pyhf patchset JSON whose patches give the signals (required for a workspace INPUT); in a bundle, the logical path of one of its patchsets (default: all)."
@@ -42,6 +40,8 @@ def simplify(
 
     Example: arch simplify BkgOnly.json --patchset patchset.json -o simplified.json --samples 100000 --seed 1
     """
+    from heparch.simplify import check_output, write  # start-up: loaded when this command runs
+    from heparch.simplify import simplify as derive  # start-up: loaded when this command runs
 
     chosen = _channels(channels)
     out = check_output(output, inputs=[input_, *([patchset] if patchset is not None else [])])

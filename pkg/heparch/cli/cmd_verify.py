@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from heparch import verify as verifying
 from heparch.cli import cmd_replay
 from heparch.cli._common import emit_json, print_result, render_findings, reproduction_line, say
 from heparch.cli._progress import QUIET, status
@@ -111,13 +110,14 @@ def _check_options(level: str, trust: Path | None, replay: bool, replay_options_
 
 def _verified(bundle: Path, level: str, trust: Path | None, signature: list[Path]) -> Verification:
     """Verify ``bundle`` (with the trust policy read, if given)."""
+    from heparch.verify import verify as run  # start-up: loaded when this command runs
 
     policy = None
     if trust is not None:
         from heparch.signing.trust import load_policy  # cryptography: only with a trust policy
 
         policy = load_policy(trust)
-    return verifying.verify(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]
+    return run(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]
 
 
 def _show(bundle: Path, level: str, result: Verification, *, json_out: bool) -> None:

@@ -58,9 +58,9 @@ from heparch.replay.outcome import PointOutcome, ReplayReport, Values
 from heparch.store.writer import atomic_output
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    from matplotlib.tri import Triangulation
+    from matplotlib.axes import Axes  # matplotlib (~0.5 s): only when a plot is drawn
+    from matplotlib.figure import Figure  # matplotlib (~0.5 s): only when a plot is drawn
+    from matplotlib.tri import Triangulation  # matplotlib (~0.5 s): only when a plot is drawn
 
 __all__ = [
     "DISCLAIMER",
