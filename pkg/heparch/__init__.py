@@ -15,11 +15,11 @@ __all__ = ["__version__", "open"]
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from heparch.api import Bundle
+    from heparch.api import Bundle  # cycle: heparch.api's modules import this package first
 
 
 def open(path: str | Path) -> Bundle:
     """Open a bundle for reading (see :class:`heparch.api.Bundle`)."""
-    from heparch.api import Bundle
+    from heparch.api import Bundle  # cycle: heparch.api's modules import this package first
 
     return Bundle(path)

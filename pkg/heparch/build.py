@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from heparch import __version__, config, importer
+from heparch import __version__, config, importer, semantic
+from heparch.api import Bundle
 from heparch.components import patchset as patchsets
 from heparch.components import results as results_mod
 from heparch.components import simplified, workspace
@@ -448,7 +449,6 @@ def _typed_analysis(cfg: config.ArchConfig, analysis: dict[str, Any]) -> dict[st
 def _with_lineage(cfg: config.ArchConfig, supersedes: Path | None, note: str | None) -> config.ArchConfig:
     """``cfg`` with the predecessor (``--supersedes OLD.zst``: its identity, read from the old
     bundle) and the change note (``--note``); the options win over arch.yaml's fields."""
-    from heparch.api import Bundle
 
     if supersedes is not None:
         with Bundle(supersedes) as old:
@@ -521,11 +521,10 @@ def _refuse_on(errors: list[Finding]) -> None:
 
 def _component_findings(manifest: Manifest, sources: list[Source]) -> list[Finding]:
     """The components' schema and semantic findings (:func:`heparch.semantic.check_components`)."""
-    from heparch.semantic import check_components
 
     by_path = {s.path: s for s in sources}
     parsed = {s.path: s.obj for s in sources if s.obj is not None}  # parsed once, at discovery
-    return check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
+    return semantic.check_components(manifest, lambda e: by_path[e.path].file.read_bytes(), parsed=parsed)
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -561,7 +560,7 @@ def _check_kept_signatures(signatures: dict[str, bytes], manifest_bytes: bytes, 
     """Refuse signatures (kept by ``arch extract``) that do not sign the bundle being built:
     after an edit the identity changes, and packing them would make a bundle that fails
     verification (E074, E077)."""
-    from heparch.signing.check import check_signatures
+    from heparch.signing.check import check_signatures  # cryptography: only for a source with kept signatures
 
     check = check_signatures(identity=layout.identity(manifest_bytes), manifest_bytes=manifest_bytes, in_bundle=signatures)
     errors = [f for f in check.findings if f.severity == "error"]

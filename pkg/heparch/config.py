@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from heparch.errors import InputError
 from heparch.findings import Finding
+from heparch.spec.models import Analysis
 
 FILENAME = "arch.yaml"
 MAX_DEPTH = 64  # nesting of mappings and lists; what arch.yaml documents needs 4
@@ -70,9 +71,9 @@ class ArchConfig(BaseModel):
 def reject_unsafe_yaml(text: str, where: str) -> None:
     """Refuse anchors, aliases, explicit tags and nesting deeper than MAX_DEPTH, before any YAML is composed
     (for arch.yaml and trust policies alike)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+    from ruamel.yaml import YAML  # ruamel.yaml (~0.1 s): only when YAML is read or written
+    from ruamel.yaml.error import YAMLError  # ruamel.yaml (~0.1 s): only when YAML is read or written
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent  # ruamel.yaml (~0.1 s): only when YAML is read or written
 
     depth = 0
     try:
@@ -90,7 +91,7 @@ def _unsafe_event(event: Any, depth: int) -> tuple[str, str] | None:
     """What makes a parser event unsafe, and its fix, at ``depth`` levels of collections: too deep
     (the composer and the model recurse per level: refused before they run), an anchor or alias,
     an explicit tag."""
-    from ruamel.yaml.events import AliasEvent, NodeEvent
+    from ruamel.yaml.events import AliasEvent, NodeEvent  # ruamel.yaml (~0.1 s): only when YAML is read or written
 
     if depth > MAX_DEPTH:
         return f"nested deeper than {MAX_DEPTH} levels", "flatten it"
@@ -142,8 +143,8 @@ def load_checked(path: Path) -> tuple[ArchConfig, list[Finding]]:
 def _fields(path: Path) -> dict[str, Any]:
     """arch.yaml's fields as plain values (dates as text), the empty ones left out; refused when
     it is not UTF-8, unsafe or not valid YAML, or not a mapping."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml import YAML  # ruamel.yaml (~0.1 s): only when YAML is read or written
+    from ruamel.yaml.error import YAMLError  # ruamel.yaml (~0.1 s): only when YAML is read or written
 
     try:
         text = read_capped(path, "arch.yaml").decode("utf-8")
@@ -162,7 +163,6 @@ def _fields(path: Path) -> dict[str, Any]:
 
 def _unknown_fields(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[Finding]]:
     """``data`` without the unknown top-level fields, and a warning for each unknown field."""
-    from heparch.spec.models import Analysis
 
     warnings = _unknown_in(data, ArchConfig.model_fields, "", path, "field not known to this version of heparch; ignored")
     analysis = data.get("analysis")
@@ -217,8 +217,8 @@ _EMPTY: dict[str, Any] = {"analysis": {}, "containers": [], "files": [], "exclud
 
 def render(data: dict[str, Any]) -> str:
     """An arch.yaml with a comment above every field (kept by ruamel.yaml round-trips)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml import YAML  # ruamel.yaml (~0.1 s): only when YAML is read or written
+    from ruamel.yaml.comments import CommentedMap  # ruamel.yaml (~0.1 s): only when YAML is read or written
 
     doc = CommentedMap()
     for key in _TOP_COMMENTS:

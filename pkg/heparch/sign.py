@@ -40,7 +40,7 @@ class Signed:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[Any]:
     """The bundle opened and locked (flock) against concurrent signers; reopened if it was replaced meanwhile."""
-    import fcntl
+    import fcntl  # POSIX only: imported where the lock is taken
 
     for _ in range(100):
         try:

@@ -84,15 +84,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 import heparch
 from heparch.analysis import Analysis, Likelihood, only, patchset_points, select
-from heparch.components.patchset import check_patchset, looks_like_patchset
-from heparch.components.simplified import looks_like_simplified
+from heparch.components.patchset import PatchFailure, apply_patch, check_patchset, looks_like_patchset
+from heparch.components.simplified import check_simplified, cholesky_failure, looks_like_simplified
 from heparch.errors import InferenceInputError, InputError
 from heparch.infer import inputs
 from heparch.infer.inputs import listing
 from heparch.spec import strictjson
+from heparch.store.writer import atomic_output
 
 if TYPE_CHECKING:
-    import numpy as np
+    import numpy as np  # numpy: only when a likelihood is simplified
 
     from heparch.infer.fast.backend import FastBackground
 
@@ -332,7 +333,7 @@ def derive(
     """The simplified likelihood of a valid background-only ``workspace`` and its signal
     ``points`` (see the module docstring); ``likelihood`` and ``digest`` go into
     ``derived_from``."""
-    from heparch.infer.fast._blas import single_thread
+    from heparch.infer.fast._blas import single_thread  # numpy: only when a likelihood is simplified
 
     _check_numbers(samples, seed)
     if not points:
@@ -376,7 +377,7 @@ def _free(st: Any) -> np.ndarray:
 
 def _rows(index: Mapping[Bin, int], bins: Sequence[Bin]) -> np.ndarray:
     """The model's rate indices of ``bins``."""
-    import numpy as np
+    import numpy as np  # numpy: only when a likelihood is simplified
 
     return np.array([index[b] for b in bins], dtype=np.int64)
 
@@ -481,13 +482,13 @@ class _Moments:
 
     @classmethod
     def empty(cls, bins: int) -> _Moments:
-        import numpy as np
+        import numpy as np  # numpy: only when a likelihood is simplified
 
         return cls(0, np.zeros(bins), np.zeros((bins, bins)), np.zeros(bins))
 
     def add(self, x: np.ndarray) -> None:
         """Merge the samples ``x`` (one row of rates each); a row with a non-finite rate is dropped."""
-        import numpy as np
+        import numpy as np  # numpy: only when a likelihood is simplified
 
         ok = np.all(np.isfinite(x), axis=1)
         if not ok.all():
@@ -520,7 +521,7 @@ class _Moments:
 def _factor(covariance: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """A square root of the covariance of the parameters ``idx``: its Cholesky factor, else (positive
     semi-definite up to rounding) its symmetric square root."""
-    import numpy as np
+    import numpy as np  # numpy: only when a likelihood is simplified
 
     block = covariance[np.ix_(idx, idx)]
     block = 0.5 * (block + block.T)
@@ -545,7 +546,7 @@ def _sample(
     on_progress: Progress,
 ) -> _Moments:
     """The moments of the expected rates in ``rows`` over ``samples`` parameter points drawn around ``bestfit``."""
-    import numpy as np
+    import numpy as np  # numpy: only when a likelihood is simplified
 
     idx = np.flatnonzero(free)
     factor = _factor(covariance, idx) if idx.size else None
@@ -567,7 +568,7 @@ def _draw(
     """``k`` parameter points ``theta ~ N(bestfit, V)`` over the parameters ``idx`` (``factor``: a square
     root of their ``V``; None: none is free), clipped to their bounds, the others at ``bestfit``; and
     how many of them had a parameter clipped."""
-    import numpy as np
+    import numpy as np  # numpy: only when a likelihood is simplified
 
     thetas = np.tile(bestfit, (k, 1))
     if factor is None:
@@ -581,7 +582,6 @@ def _draw(
 
 def _covariance(m2: np.ndarray, bins: Sequence[Bin]) -> tuple[list[list[float]], float]:
     """The rounded covariance, made positive definite by the smallest ridge of :data:`RIDGES` if needed."""
-    from heparch.components.simplified import cholesky_failure
 
     _check_variance(m2, bins)
     failed = 0
@@ -656,8 +656,7 @@ def _clamp_negative(signals: dict[str, list[float]]) -> list[str]:
 
 def _patched_model(bkg: FastBackground, workspace: Mapping[str, Any], p: Point, background_samples: set[int]) -> Any:
     """The fast engine's model of point ``p``, or :class:`InferenceInputError` naming the point."""
-    from heparch.components.patchset import PatchFailure, apply_patch
-    from heparch.infer.fast import FastBackend
+    from heparch.infer.fast import FastBackend  # numpy/scipy: only when a likelihood is simplified
 
     where = f"point {p.name!r}"
     try:
@@ -701,8 +700,7 @@ def _signal_yields(patched: Any, best: Mapping[str, float], bins: Sequence[Bin],
 def _check_loads(sl: dict[str, Any]) -> bool:
     """Check ``sl`` against the format and load it in the simplified engine; drop the third
     moments (returning True) when only the quadratic form fails to load."""
-    from heparch.components.simplified import check_simplified
-    from heparch.infer.simplified import SimplifiedBackend
+    from heparch.infer.simplified import SimplifiedBackend  # numpy/scipy: only when the result is checked
 
     errors = [f for f in check_simplified(sl, location="simplified likelihood") if f.severity == "error"]
     if errors:  # a bug: every field was made to pass
@@ -720,7 +718,6 @@ def _check_loads(sl: dict[str, Any]) -> bool:
 
 def write(result: Simplified, output: str | Path) -> Path:
     """Write ``result`` to ``output`` atomically (a temporary file in its directory, then a rename)."""
-    from heparch.store.writer import atomic_output
 
     out = check_output(output)
     with atomic_output(out) as fh:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
+from heparch import semantic
 from heparch.errors import InputError
 from heparch.findings import Finding, Report
 from heparch.spec import limits
@@ -139,9 +140,8 @@ def _check_spooled(result: Verification, spool: Spool | None) -> None:
     """``full``'s semantic checks of the spooled components, once the pass found the bundle valid."""
     if spool is None or result.manifest is None or not result.report.valid:
         return
-    from heparch.semantic import check_components
 
-    result.report.extend(check_components(result.manifest, spool.read))
+    result.report.extend(semantic.check_components(result.manifest, spool.read))
 
 
 def check_head(fh: BinaryIO) -> tuple[Verification, TarStream]:

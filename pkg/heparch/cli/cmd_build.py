@@ -41,7 +41,7 @@ def build(
     into a folder of its name. Metadata comes from submission.yaml and patchsets where arch.yaml
     is silent. The archive and its unpacked directory give the same identity.
     """
-    from heparch.build import build as run
+    from heparch.build import build as run  # start-up: loaded when this command runs
 
     with status(f"building {source}", quiet=quiet):
         result = run(source, output=output, supersedes=supersedes, note=note)

@@ -11,7 +11,7 @@ import typer
 from heparch.cli import _settings as opts
 from heparch.cli._common import emit_json, print_result, say
 from heparch.cli._progress import QUIET, status
-from heparch.errors import InputError
+from heparch.errors import FitError, InferenceInputError, InputError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,9 +31,8 @@ _BACKEND_HELP = "fast (heparch's HistFactory engine), pyhf (the reference) or si
 def _model(
     input_: Path, patchset: Path | None, point: str | None, patch: list[Path], likelihood: str | None, backend: str | None, settings: Settings
 ) -> tuple[Inputs, Choice, Model]:
-    from heparch.analysis import resolve
-    from heparch.errors import InferenceInputError
-    from heparch.infer.backends import prepare
+    from heparch.analysis import resolve  # start-up: loaded when this command runs
+    from heparch.infer.backends import prepare  # start-up: loaded when this command runs
 
     inputs = resolve(input_, patchset=patchset, point=point, patches=patch, likelihood=likelihood, backend=backend, measurement=settings.measurement)
     try:
@@ -47,7 +46,7 @@ def _model(
     for finding in inputs.warnings:  # what pyhf computes but is unusual
         say(f"warning: {finding.one_line()}")
     if inputs.kind == "simplified":  # unknown fields are ignored, with a warning
-        from heparch.components.simplified import check_simplified
+        from heparch.components.simplified import check_simplified  # start-up: loaded when this command runs
 
         for finding in check_simplified(inputs.spec, location=str(input_)):
             if finding.severity == "warning":
@@ -58,8 +57,7 @@ def _model(
 def _computed(inputs: Inputs, choice: Choice, model: Model, settings: Settings, compute: Callable[[Model], Any]) -> tuple[Choice, Any]:
     """``compute(model)``; where a default choice of the fast engine cannot compute the point
     (a fit does not converge), the same with pyhf, saying why on stderr."""
-    from heparch.errors import FitError
-    from heparch.infer.backends import background_args, fallback
+    from heparch.infer.backends import background_args, fallback  # start-up: loaded when this command runs
 
     try:
         return choice, compute(model)

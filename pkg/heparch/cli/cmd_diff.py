@@ -55,7 +55,7 @@ def diff(
     """List what changed from A to B: components (by path), metadata fields, patches (by name,
     per likelihood) and claimed values (by point, with the difference B - A). Exit 0 whether
     or not they differ ("same" in --json says which)."""
-    from heparch.diff import diff as run
+    from heparch.diff import diff as run  # start-up: loaded when this command runs
 
     result = run(a, b)
     if json_out:

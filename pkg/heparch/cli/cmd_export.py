@@ -42,8 +42,8 @@ def export(
     field the format requires and the bundle lacks is refused (exit 2), naming it. Nothing is
     written if verification fails (exit 1). See docs/export.md for each format's mapping.
     """
-    from heparch.export import Deposit
-    from heparch.export import export as run
+    from heparch.export import Deposit  # start-up: loaded when this command runs
+    from heparch.export import export as run  # start-up: loaded when this command runs
 
     written = run(fmt.value, bundle, output, deposit=Deposit(doi=doi, publisher=publisher, year=year))
     say(f"exported {bundle} as {written.format} to {written.output} ({len(written.files)} file{'' if len(written.files) == 1 else 's'})")

@@ -20,7 +20,7 @@ def extract(
     (with created and all metadata) and signatures/. 'arch build' of the directory gives
     a bundle with the same identity. Nothing is written if verification fails.
     """
-    from heparch.extract import extract as run
+    from heparch.extract import extract as run  # start-up: loaded when this command runs
 
     with status(f"verifying and extracting {bundle}", quiet=quiet):
         out = run(bundle, output)

@@ -20,7 +20,7 @@ def init(
     with a comment saying where it came from. Nothing is invented: the other fields are
     commented-out examples. Edit it, then run 'arch build DIRECTORY'.
     """
-    from heparch.init import init as run
+    from heparch.init import init as run  # start-up: loaded when this command runs
 
     path = run(directory, force=force)
     print_result(f"wrote {path}; edit it, then run: arch build {directory}", json_out=json_out)

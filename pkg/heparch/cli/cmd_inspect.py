@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+import heparch
 from heparch.cli._common import emit_json, reproduction_line
 from heparch.store.zframes import MAX_FRAME_CONTENT
 
@@ -43,8 +46,7 @@ def inspect(
     ),
 ) -> None:
     """Summarise BUNDLE: identity, analysis, lineage (the bundle it supersedes, the bundle its claims were computed from), components, patch counts and sizes."""
-    import heparch
-    from heparch.inspect import summary
+    from heparch.inspect import summary  # cryptography (signers' keys): arch ls must not load it
 
     with heparch.open(bundle) as b:
         info = summary(b)
@@ -77,7 +79,6 @@ def ls(
     json_out: bool = typer.Option(False, "--json", help='Print [{"path", "role", "size", "digest", "mediaType"}, ...] as JSON on stdout.'),
 ) -> None:
     """List the logical paths of BUNDLE's files."""
-    import heparch
 
     with heparch.open(bundle) as b:
         files = b.files()
@@ -104,10 +105,6 @@ def cat(
     """Write one file of BUNDLE to stdout, checking its hash (exit 1 if it does not match).
     stdout holds the file's own bytes, so that 'arch cat b.zst BkgOnly.json > BkgOnly.json'
     gives the file; --json prints what 'arch ls --json' says of it instead."""
-    import shutil
-    import tempfile
-
-    import heparch
 
     if json_out:
         with heparch.open(bundle) as b:

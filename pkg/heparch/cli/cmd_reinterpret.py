@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from heparch.cli._common import emit_json, print_result, say
-from heparch.cli._progress import QUIET
+from heparch.cli._progress import QUIET, Progress
 from heparch.cli.cmd_replay import JOBS, SCHEDULER
 from heparch.errors import EXIT_FAILED, EXIT_OK, InputError
 
@@ -70,7 +70,7 @@ def _check_options(interface: bool, template: bool, signal: Path | None, jobs: i
 
 def _check_targets(targets: dict[str, Path | None]) -> None:
     """Each output given (flag -> path) can be written: a file in an existing directory."""
-    from heparch.reinterpret.run import unwritable
+    from heparch.reinterpret.run import unwritable  # start-up: loaded when this command runs
 
     for flag, path in targets.items():
         reason = None if path is None else unwritable(path)
@@ -79,7 +79,7 @@ def _check_targets(targets: dict[str, Path | None]) -> None:
 
 
 def _show_interface(source: Source, likelihood: str | None, json_out: bool) -> None:
-    from heparch.components.interface import describe
+    from heparch.components.interface import describe  # start-up: loaded when this command runs
 
     names = [likelihood] if likelihood is not None else source.with_patches
     if not names:
@@ -92,9 +92,9 @@ def _show_interface(source: Source, likelihood: str | None, json_out: bool) -> N
 
 
 def _write_template(source: Source, likelihood: str | None, output: Path | None) -> None:
-    from heparch.reinterpret.run import template
-    from heparch.reinterpret.signal import dump
-    from heparch.store.writer import atomic_output
+    from heparch.reinterpret.run import template  # start-up: loaded when this command runs
+    from heparch.reinterpret.signal import dump  # start-up: loaded when this command runs
+    from heparch.store.writer import atomic_output  # start-up: loaded when this command runs
 
     fmt = "yaml" if output is None else output.suffix.lower().lstrip(".").replace("yml", "yaml")
     if fmt not in ("yaml", "json", "csv"):
@@ -111,9 +111,8 @@ def _write_template(source: Source, likelihood: str | None, output: Path | None)
 
 
 def _compute(plan: Plan, jobs: int | None, scheduler: str | None, quiet: bool) -> ReplayReport:
-    from heparch.cli._progress import Progress
-    from heparch.reinterpret.run import run
-    from heparch.replay.core import default_jobs
+    from heparch.reinterpret.run import run  # start-up: loaded when this command runs
+    from heparch.replay.core import default_jobs  # start-up: loaded when this command runs
 
     n_jobs = jobs or default_jobs()
     where = f"on Dask at {scheduler}" if scheduler else f"{n_jobs} local process{'es' if n_jobs > 1 else ''}"
@@ -198,7 +197,7 @@ def reinterpret(
 
     Example: arch reinterpret 1lbb.zst --signal new.csv --upper-limits --xsec 0.05 --jobs 2 --patchset-out new_patchset.json
     """
-    from heparch.reinterpret import run as reinterpreting
+    from heparch.reinterpret import run as reinterpreting  # start-up: loaded when this command runs
 
     _check_options(interface, template, signal, jobs, scheduler, compare_simplified)
     _check_targets({"-o": output, "--patchset-out": patchset_out, "--html": html})
@@ -216,8 +215,8 @@ def _run_signal(source: Source, signal: Path, likelihood: str | None, upper_limi
                 jobs: int | None, scheduler: str | None, patchset_out: Path | None, html: Path | None, json_out: bool,
                 quiet: bool, compare_simplified: bool = False) -> bool:  # fmt: skip
     """Compute the points of ``signal``, write the outputs; whether any point failed."""
-    from heparch.reinterpret import run as reinterpreting
-    from heparch.reinterpret.signal import read
+    from heparch.reinterpret import run as reinterpreting  # start-up: loaded when this command runs
+    from heparch.reinterpret.signal import read  # start-up: loaded when this command runs
 
     plan = reinterpreting.plan(
         source, read(signal), likelihood=likelihood, upper_limits=upper_limits, xsec_pb=xsec, backend=backend, compare_simplified=compare_simplified
@@ -231,7 +230,7 @@ def _run_signal(source: Source, signal: Path, likelihood: str | None, upper_limi
     report = _compute(plan, jobs, scheduler, quiet)
     _summary(plan, report, json_out)
     if html is not None:
-        from heparch.replay.report import write_reports
+        from heparch.replay.report import write_reports  # start-up: loaded when this command runs
 
         write_reports(report, junit=None, html_path=html)
     if json_out:

@@ -11,6 +11,7 @@ import typer
 from heparch.cli._common import emit_json, print_result
 from heparch.cli._progress import QUIET, status
 from heparch.errors import InputError
+from heparch.store import tmpfiles
 
 if TYPE_CHECKING:
     from heparch.sign import Signed
@@ -29,7 +30,7 @@ def keygen(
 
     Example: arch keygen -o ~/.heparch/alice ; then give the collaboration alice.pub.
     """
-    from heparch.signing.keys import generate_key, parse_public_key, read_passphrase
+    from heparch.signing.keys import generate_key, parse_public_key, read_passphrase  # cryptography: only when a key is made
 
     public_path = output.with_name(output.name + ".pub")
     for p in (output, public_path):
@@ -49,7 +50,6 @@ def keygen(
 def _write_pair(private_path: Path, private: bytes, public_path: Path, public: bytes) -> None:
     """Write both files or neither: unnamed temporary files (nothing left by a kill), then links
     that fail if a name exists."""
-    from heparch.store import tmpfiles
 
     made: list[Path] = []
     with contextlib.ExitStack() as stack:
@@ -117,7 +117,7 @@ def sign(
 
 def _attach(bundle: Path, envelope: Path, *, quiet: bool) -> Signed:
     """``arch sign --attach``: an envelope made elsewhere, checked and added."""
-    from heparch.sign import attach
+    from heparch.sign import attach  # cryptography: only when a signature is attached
 
     with status(f"verifying {bundle} and adding the envelope", quiet=quiet):
         return attach(bundle, envelope)
@@ -125,9 +125,9 @@ def _attach(bundle: Path, envelope: Path, *, quiet: bool) -> Signed:
 
 def _sign(bundle: Path, key: Path, role: str, passphrase_file: Path | None, *, ssh: bool, detached: bool, quiet: bool) -> Signed:
     """``arch sign --key --role``: the role checked, the key loaded, the bundle verified and signed."""
-    from heparch.sign import sign
-    from heparch.signing.keys import load_signer, read_passphrase
-    from heparch.signing.trust import role_problem
+    from heparch.sign import sign  # cryptography: only when a bundle is signed
+    from heparch.signing.keys import load_signer, read_passphrase  # cryptography: only when a bundle is signed
+    from heparch.signing.trust import role_problem  # cryptography: only when a bundle is signed
 
     problem = role_problem(role)
     if problem:

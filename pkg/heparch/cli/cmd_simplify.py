@@ -40,8 +40,8 @@ def simplify(
 
     Example: arch simplify BkgOnly.json --patchset patchset.json -o simplified.json --samples 100000 --seed 1
     """
-    from heparch.simplify import check_output, write
-    from heparch.simplify import simplify as derive
+    from heparch.simplify import check_output, write  # start-up: loaded when this command runs
+    from heparch.simplify import simplify as derive  # start-up: loaded when this command runs
 
     chosen = _channels(channels)
     out = check_output(output, inputs=[input_, *([patchset] if patchset is not None else [])])

@@ -110,11 +110,11 @@ def _check_options(level: str, trust: Path | None, replay: bool, replay_options_
 
 def _verified(bundle: Path, level: str, trust: Path | None, signature: list[Path]) -> Verification:
     """Verify ``bundle`` (with the trust policy read, if given)."""
-    from heparch.verify import verify as run
+    from heparch.verify import verify as run  # start-up: loaded when this command runs
 
     policy = None
     if trust is not None:
-        from heparch.signing.trust import load_policy
+        from heparch.signing.trust import load_policy  # cryptography: only with a trust policy
 
         policy = load_policy(trust)
     return run(bundle, level=level, trust=policy, detached=signature, trust_location=str(trust) if trust else "trust policy")  # type: ignore[arg-type]

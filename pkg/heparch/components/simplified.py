@@ -144,7 +144,7 @@ def _differ(a: float, b: float) -> bool:
 def _numpy_asymmetric(cov: Sequence[Sequence[float]]) -> list[tuple[int, int]] | None:
     """:func:`_asymmetric` in numpy (0.1 s instead of 1.7 s for n = 2,000); None without numpy."""
     try:
-        import numpy as np
+        import numpy as np  # numpy: only for a large matrix (the format checks run without it)
     except ImportError:  # pragma: no cover - a dependency; blocked only in the layering tests
         return None
     m = np.asarray(cov, dtype=float)
@@ -182,8 +182,8 @@ def cholesky_failure(cov: Sequence[Sequence[float]]) -> int | None:
 def _lapack_cholesky_failure(cov: Sequence[Sequence[float]]) -> int | None:
     """``dpotrf``'s verdict, or -1 when scipy is not installed (the format code must not need it)."""
     try:  # heavy optional dependency: imported only for a large covariance
-        import numpy as np
-        from scipy.linalg import lapack
+        import numpy as np  # numpy: only for a large matrix (the format checks run without it)
+        from scipy.linalg import lapack  # scipy: only for a large matrix
     except ImportError:  # pragma: no cover - both are dependencies; blocked only in the layering tests
         return -1
     matrix = np.asarray(cov, dtype=float)

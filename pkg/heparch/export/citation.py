@@ -63,7 +63,7 @@ def _identifiers(src: Source) -> list[dict[str, str]]:
 
 def render(cff: dict[str, Any]) -> bytes:
     """The CITATION.cff text of ``cff``, after the text read back validates against the schema."""
-    from ruamel.yaml import YAML  # heparch's YAML library (config.py)
+    from ruamel.yaml import YAML  # ruamel.yaml (~0.1 s): only when CITATION.cff is written
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
@@ -85,7 +85,7 @@ def schema() -> dict[str, Any]:
 
 def problems(cff: Any) -> list[str]:
     """The schema's complaints about ``cff`` (empty when it is valid), each with its place."""
-    import jsonschema
+    import jsonschema  # jsonschema: only when the CFF schema is checked
 
     validator = jsonschema.Draft7Validator(schema(), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(cff), key=lambda e: [str(p) for p in e.absolute_path])

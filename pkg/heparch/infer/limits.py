@@ -27,7 +27,7 @@ def _limit(values: Callable[[float], tuple[float, ...]], i: int, lo: float, hi: 
     """Where curve ``i`` of ``values`` crosses ``level`` below ``hi``: bracketed by walking down
     from ``lo`` until CLs > level, then Brent's method; ``inf`` when the curve is still above
     ``level`` at ``hi`` (the cap), the lowest point walked to when it never rises above it."""
-    from scipy.optimize import brentq
+    from scipy.optimize import brentq  # scipy.optimize (~1 s): only when a limit is searched
 
     a = lo
     while values(a)[i] <= level and a > hi * 1e-9:

@@ -49,11 +49,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from heparch.errors import DegenerateResult, FitError, InferenceInputError
+from heparch.infer import limits
 from heparch.infer.base import CLsResult, FitResult, Settings, UpperLimit, apply_patches
 from heparch.infer.inputs import require_measurement
 
@@ -70,7 +72,7 @@ def modifier_settings(settings: Settings) -> dict[str, dict[str, str]]:
 
 
 def _pyhf_errors() -> tuple[type[Exception], ...]:
-    import pyhf.exceptions as ex
+    import pyhf.exceptions as ex  # pyhf: only when this backend runs
 
     return (
         ex.InvalidSpecification,
@@ -94,7 +96,6 @@ def _one_line(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _quiet_pyhf() -> Iterator[None]:
     """pyhf's optimizer logs a failed fit as an error: silenced for the second starts."""
-    import logging
 
     logger = logging.getLogger("pyhf.optimize.mixins")
     level = logger.level
@@ -108,7 +109,7 @@ def _quiet_pyhf() -> Iterator[None]:
 @contextlib.contextmanager
 def _numpy_backend(tolerance: float) -> Iterator[None]:
     """pyhf's numpy backend with the scipy optimizer at ``tolerance``; the previous backend restored after."""
-    import pyhf
+    import pyhf  # pyhf: only when this backend runs
 
     previous = pyhf.get_backend()
     pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=tolerance))
@@ -121,9 +122,9 @@ def _numpy_backend(tolerance: float) -> Iterator[None]:
 def record(settings: Settings, *, tolerance: float = TOLERANCE, poi_bounds: tuple[float, float], measurement: str) -> dict[str, Any]:
     """What a pyhf result records: the settings as used (POI bounds and measurement resolved),
     the optimizer, its tolerance and the software versions."""
-    import numpy
-    import pyhf
-    import scipy
+    import numpy  # numpy: only when this backend runs
+    import pyhf  # pyhf: only when this backend runs
+    import scipy  # scipy: only when this backend runs
 
     used = dataclasses.replace(settings, poi_bounds=poi_bounds, measurement=measurement)
     return {
@@ -234,7 +235,7 @@ class Hypotest:
 
     # --- fits ----------------------------------------------------------------------------
     def _fit(self, data: Any, x0: Sequence[float], poi: float | None) -> Minimum:
-        from pyhf.infer.mle import fit, fixed_poi_fit
+        from pyhf.infer.mle import fit, fixed_poi_fit  # pyhf: only when this backend runs
 
         if poi is None:
             pars, twice_nll = fit(data, self.pdf, list(x0), self.bounds, self.fixed, return_fitted_val=True)
@@ -255,7 +256,7 @@ class Hypotest:
 
     def _try(self, data: Any, x0: Sequence[float], poi: float | None) -> Minimum | Exception:
         """The fit from ``x0``, or pyhf's FailedMinimization when it does not converge."""
-        import pyhf
+        import pyhf  # pyhf: only when this backend runs
 
         try:
             return self._fit(data, x0, poi)
@@ -320,7 +321,7 @@ class Hypotest:
     # --- pyhf's calculator ---------------------------------------------------------------
     def _qmu_like(self, fixed: Minimum, free: Minimum) -> Any:
         """pyhf's ``_qmu_like`` from its two fits (test_statistics.py, 0.7.6)."""
-        import pyhf
+        import pyhf  # pyhf: only when this backend runs
 
         tensorlib, _ = pyhf.get_backend()
         tmu = tensorlib.astensor(tensorlib.clip(fixed.twice_nll - free.twice_nll, 0.0, max_value=None))
@@ -338,8 +339,8 @@ class Hypotest:
 
     def run(self) -> tuple[float, list[float], float]:
         """(CLs observed, the expected band -2..+2 sigma, q_mu,A) as pyhf's hypotest computes them."""
-        import pyhf
-        from pyhf.infer.calculators import AsymptoticCalculator
+        import pyhf  # pyhf: only when this backend runs
+        from pyhf.infer.calculators import AsymptoticCalculator  # pyhf: only when this backend runs
 
         tensorlib, _ = pyhf.get_backend()
         at_mu, free, at_0 = self._observed_fits()
@@ -358,7 +359,7 @@ class Hypotest:
 
     def _teststat(self, sqrtqmu_v: Any, sqrtqmua_v: Any) -> Any:
         """``AsymptoticCalculator.teststatistic``'s last step (calculators.py, 0.7.6)."""
-        import pyhf
+        import pyhf  # pyhf: only when this backend runs
 
         tensorlib, _ = pyhf.get_backend()
         if self.test_stat == "q":
@@ -417,7 +418,7 @@ class PyhfModel:
         hypotest with each of its five fits also run from a second start (:class:`Hypotest`).
         Where the likelihood has several minima, ``starts`` also holds what pyhf's own hypotest
         gives from its nominal start (:data:`NOMINAL_START`), a local minimum a claim may have used."""
-        import pyhf
+        import pyhf  # pyhf: only when this backend runs
 
         with _numpy_backend(self.tolerance):
             test = Hypotest(self.pdf, self.data, float(mu), self.bounds(mu), test_stat=self.config.test_stat, base_dist=self.config.calc_base_dist)
@@ -434,7 +435,7 @@ class PyhfModel:
 
     def _nominal_hypotest(self, mu: float) -> dict[str, Any] | str:
         """pyhf's ``hypotest`` as ``pyhf cls`` runs it (every fit from the nominal start)."""
-        import pyhf
+        import pyhf  # pyhf: only when this backend runs
 
         try:
             with _quiet_pyhf():
@@ -463,19 +464,17 @@ class PyhfModel:
 
     def upper_limit(self, *, level: float = 0.05) -> UpperLimit:
         """Observed and expected upper limits at CLs = ``level`` (shared root finder, rtol 1e-4)."""
-        from heparch.infer.limits import NAMES, upper_limit
-
-        ul = upper_limit(self.cls, level=level, upper_bound=self.poi_upper_bound, backend=self.backend, settings=self.settings)
+        ul = limits.upper_limit(self.cls, level=level, upper_bound=self.poi_upper_bound, backend=self.backend, settings=self.settings)
         # a limit above the cap is inf and named in above_cap (reported as '> cap'); any other non-finite value is not a number
         values = (ul.observed, *ul.expected)
-        bad = [f"{name} = {v!r}" for name, v in zip(NAMES, values, strict=True) if not math.isfinite(v) and not (math.isinf(v) and name in ul.above_cap)]
+        bad = [f"{name} = {v!r}" for name, v in zip(limits.NAMES, values, strict=True) if not math.isfinite(v) and not (math.isinf(v) and name in ul.above_cap)]
         if bad:
             raise DegenerateResult(f"pyhf: the upper limit is not a number ({', '.join(bad)})")
         return ul
 
     def _nominal_fit(self, fixed: list[bool]) -> tuple[Any, Any]:
         """pyhf's free fit from its suggested start (parameters, -2 ln L); FitError when it does not converge."""
-        import pyhf
+        import pyhf  # pyhf: only when this backend runs
 
         try:
             pars, twice_nll, result = pyhf.infer.mle.fit(
@@ -500,7 +499,7 @@ class PyhfModel:
         the central finite-difference Hessian of -2 ln L at the best fit (zero rows and
         columns for fixed parameters).
         """
-        import numpy as np
+        import numpy as np  # numpy: only when this backend runs
 
         fixed = list(self.pdf.config.suggested_fixed())
         with _numpy_backend(self.tolerance):
@@ -523,7 +522,7 @@ class PyhfModel:
     def _lower_free_fit(self, pars: Any, twice_nll: Any) -> tuple[Any, Any, bool]:
         """The free fit from the lowest free fit of the last :meth:`cls` (the second start that
         found it), when that is lower than the nominal fit's by more than :data:`MULTIMODAL_NLL`."""
-        import pyhf
+        import pyhf  # pyhf: only when this backend runs
 
         if self._free_minimum is None:
             return pars, twice_nll, False
@@ -545,7 +544,7 @@ class PyhfModel:
 
     def _covariance(self, x: Any, free: Sequence[int]) -> tuple[Any, str]:
         """The post-fit covariance at ``x`` (zero rows and columns for fixed parameters) and how it was found."""
-        import numpy as np
+        import numpy as np  # numpy: only when this backend runs
 
         hess = self._hessian(x, free)
         cov = np.zeros((len(x), len(x)))
@@ -558,7 +557,7 @@ class PyhfModel:
     def _hessian(self, x: Any, free: Sequence[int]) -> Any:
         """The central finite-difference Hessian of -2 ln L at ``x`` in the ``free`` parameters
         (steps :data:`HESSIAN_STEP` relative, at least absolute)."""
-        import numpy as np
+        import numpy as np  # numpy: only when this backend runs
 
         h = np.array([HESSIAN_STEP * max(1.0, abs(x[i])) for i in range(len(x))])
         f0 = self._twice_nll(x)
@@ -581,7 +580,7 @@ class PyhfModel:
 
 def _inverse_half(hess: Any) -> tuple[Any, str]:
     """The inverse of half the Hessian of -2 ln L (the pseudo-inverse where it is not positive definite), and which."""
-    import numpy as np
+    import numpy as np  # numpy: only when this backend runs
 
     try:
         np.linalg.cholesky(hess)
@@ -604,7 +603,7 @@ class PyhfBackground:
 
     def model(self, patches: Sequence[Sequence[Mapping[str, Any]]] = (), *, signal: str | None = None) -> PyhfModel:
         """The pyhf model of the workspace with the RFC 6902 ``patches`` applied in order."""
-        import pyhf
+        import pyhf  # pyhf: only when this backend runs
 
         if signal is not None:
             raise InferenceInputError(f"the pyhf backend takes RFC 6902 patches, not a named signal ({signal!r}): use a simplified-likelihood backend")

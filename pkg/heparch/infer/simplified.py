@@ -62,6 +62,7 @@ from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dpotrs as _potrs
 from scipy.special import gammaln, log_ndtr
 
+from heparch.components.simplified import check_simplified
 from heparch.errors import FitError, InferenceInputError
 from heparch.infer._checks import finite_vector
 from heparch.infer.base import EXPECTED_SIGMAS, CLsResult, FitResult, Settings, UpperLimit
@@ -189,7 +190,6 @@ def _signals(signals_in: Any) -> dict[str, np.ndarray]:
 def _checked(spec: Mapping[str, Any]) -> list[str]:
     """The component checks (shapes, symmetric positive-definite covariance, m3_i^2 <= 8 m2_ii^3,
     unknown fields): the first error raises, the warnings are returned as lines."""
-    from heparch.components.simplified import check_simplified
 
     findings = check_simplified(dict(spec), location="simplified likelihood")
     errors = [f for f in findings if f.severity == "error"]

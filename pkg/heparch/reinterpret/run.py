@@ -26,13 +26,16 @@ from heparch.components.signal_interface import follow
 from heparch.components.workspace import pyhf_digest
 from heparch.errors import InputError
 from heparch.findings import Finding
+from heparch.infer.backends import choose
 from heparch.infer.base import Settings
 from heparch.reinterpret.generate import Generated, inputs_from_patch, patch_for
 from heparch.reinterpret.signal import SignalFile, SignalPoint, check
 from heparch.reinterpret.simplified import bins_of, signals_for, with_signals
+from heparch.replay.executor import execute
 from heparch.replay.outcome import PointOutcome, ReplayReport, SimplifiedCLs, Values
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.spec.components import SignalInterface
+from heparch.store.writer import atomic_output
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,7 +189,6 @@ def plan(
 
 def _context(source: Source, pub: Published, backend: str | None) -> tuple[Context, str | None]:
     """The work context of ``pub`` on the backend chosen for it (``backend``, else the default), and why that one."""
-    from heparch.infer.backends import choose
 
     choice = choose("workspace", pub.workspace, backend, settings=pub.settings)
     token = f"{source.identity}:{pub.likelihood}:reinterpret:{choice.name}"
@@ -257,7 +259,6 @@ def outcome(p: Plan, result: TaskResult) -> PointOutcome:
 
 def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, on_outcome: Callable[[PointOutcome, int, int], None] | None = None) -> ReplayReport:
     """Compute every point of ``p`` (in parallel with ``jobs`` or on Dask at ``scheduler``)."""
-    from heparch.replay.executor import execute
 
     start = time.perf_counter()
     done: dict[str, PointOutcome] = {}
@@ -346,7 +347,6 @@ def patchset(p: Plan) -> dict[str, Any]:
 
 def write_json(path: Path, doc: Any) -> None:
     """``doc`` as JSON at ``path``, written to a temporary file and renamed into place."""
-    from heparch.store.writer import atomic_output
 
     reason = unwritable(path)
     if reason is not None:

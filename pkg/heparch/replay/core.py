@@ -41,6 +41,7 @@ from heparch.replay.executor import execute
 from heparch.replay.outcome import Audited, AuditSummary, LocalMinimum, Mismatch, PointOutcome, ReplayReport, SimplifiedCLs, Values
 from heparch.replay.work import Context, Task, TaskResult
 from heparch.spec.components import Tolerance, ToleranceSpec
+from heparch.store.writer import atomic_output
 
 STATE_FORMAT: Final = "heparch-replay-state/1"
 
@@ -446,7 +447,6 @@ class State:
     def flush(self) -> None:
         if not self._dirty:
             return
-        from heparch.store.writer import atomic_output
 
         data = json.dumps({"format": STATE_FORMAT, "identity": self.identity, "points": self.done}, sort_keys=True).encode("utf-8")
         with atomic_output(self.path) as fh:
@@ -714,7 +714,7 @@ def audit_points(
 
 def _audited(plan: Plan, done: dict[tuple[str, str], PointOutcome], result: TaskResult, found: dict[str, Audited], errors: dict[str, str]) -> None:
     """Record one audit result in ``found`` (or ``errors``) and on its outcome in ``done``."""
-    from heparch.replay import audit as auditing
+    from heparch.replay import audit as auditing  # cycle: audit imports this module
 
     key = (result.token, result.point)
     p = done[key]

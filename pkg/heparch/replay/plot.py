@@ -47,6 +47,7 @@ import re
 import sys
 import warnings
 import weakref
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,11 +55,12 @@ from typing import TYPE_CHECKING, Any
 
 from heparch.errors import InputError
 from heparch.replay.outcome import PointOutcome, ReplayReport, Values
+from heparch.store.writer import atomic_output
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    from matplotlib.tri import Triangulation
+    from matplotlib.axes import Axes  # matplotlib (~0.5 s): only when a plot is drawn
+    from matplotlib.figure import Figure  # matplotlib (~0.5 s): only when a plot is drawn
+    from matplotlib.tri import Triangulation  # matplotlib (~0.5 s): only when a plot is drawn
 
 __all__ = [
     "DISCLAIMER",
@@ -290,7 +292,7 @@ def best_expected(placed: Sequence[Placed], which: str) -> list[Placed]:
 
 @contextmanager
 def _style() -> Iterator[None]:
-    import matplotlib as mpl
+    import matplotlib as mpl  # matplotlib (~0.5 s): only when a plot is drawn
 
     with mpl.rc_context(_RC), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no contour levels", tight-layout hints: the figure says what it skips
@@ -299,7 +301,7 @@ def _style() -> Iterator[None]:
 
 def _figure(width: float, height: float, **margins: float) -> Figure:
     """A figure with fixed margins (matplotlib's constrained layout triples the drawing time)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib (~0.5 s): only when a plot is drawn
 
     fig = Figure(figsize=(width, height), dpi=100)
     fig.subplots_adjust(**margins)
@@ -313,7 +315,7 @@ def _text(ax: Axes, x: float, y: float, s: str, **kw: Any) -> None:
 
 def _frame(ax: Axes, xs: AxisMap, ys: AxisMap, xtitle: str, ytitle: str, title: str) -> None:
     """Axes in [0, 1] units with ticks at the data's round values and the given titles."""
-    from matplotlib.ticker import FixedFormatter, FixedLocator
+    from matplotlib.ticker import FixedFormatter, FixedLocator  # matplotlib (~0.5 s): only when a plot is drawn
 
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.0)
@@ -335,7 +337,7 @@ def _position(q: Placed) -> tuple[float, float]:
 
 def _triangulation(qs: Sequence[Placed]) -> Triangulation | None:
     """A Delaunay triangulation of the (distinct) points' positions, None when they do not span a plane."""
-    from matplotlib.tri import Triangulation
+    from matplotlib.tri import Triangulation  # matplotlib (~0.5 s): only when a plot is drawn
 
     uv = [_position(q) for q in qs]
     if not _may_span_plane(uv):
@@ -510,7 +512,7 @@ def _exclusion(report: ReplayReport) -> Contours:
 
 def _contours(ax: Axes, out: Contours, placed: Sequence[Placed], level: float) -> None:
     """The contours of each likelihood (and, with several, of their combination) and the legend."""
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # matplotlib (~0.5 s): only when a plot is drawn
 
     groups = regions(placed)
     handles = _region_contours(ax, out, groups, level)
@@ -524,7 +526,7 @@ def _contours(ax: Axes, out: Contours, placed: Sequence[Placed], level: float) -
 def _region_contours(ax: Axes, out: Contours, groups: Sequence[tuple[str, Sequence[Placed]]], level: float) -> list[Any]:
     """Claimed and replayed contours of each likelihood (region) in its colour; the legend handles
     naming the regions where there are several."""
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # matplotlib (~0.5 s): only when a plot is drawn
 
     handles: list[Any] = []
     for i, (name, qs) in enumerate(groups):
@@ -545,8 +547,8 @@ def _combined_contours(ax: Axes, out: Contours, placed: Sequence[Placed], level:
 
 def _style_handles(colour: str, level: float) -> list[Any]:
     """Legend entries for the line styles (observed/expected, claimed/replayed) and the point markers."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+    from matplotlib.lines import Line2D  # matplotlib (~0.5 s): only when a plot is drawn
+    from matplotlib.patches import Patch  # matplotlib (~0.5 s): only when a plot is drawn
 
     return [
         Line2D([], [], color=colour, linewidth=2.0, label="observed, replayed"),
@@ -678,7 +680,7 @@ def _plane_notes(report: ReplayReport, placed: Sequence[Placed]) -> list[str]:
 
 
 def _diff_norm(diffs: Iterable[float | None]) -> Any:
-    from matplotlib.colors import SymLogNorm
+    from matplotlib.colors import SymLogNorm  # matplotlib (~0.5 s): only when a plot is drawn
 
     top_data = max((abs(d) for d in diffs if d is not None), default=0.0)
     top = min(max(10.0 ** math.ceil(math.log10(top_data)) if top_data > 0 else 0.0, 1e-4), 1.0)
@@ -694,7 +696,7 @@ def signed_ratio(p: PointOutcome) -> float | None:
 
 
 def _ratio_norm(ratios: Iterable[float]) -> Any:
-    from matplotlib.colors import SymLogNorm
+    from matplotlib.colors import SymLogNorm  # matplotlib (~0.5 s): only when a plot is drawn
 
     top = max((abs(r) for r in ratios), default=1.0)
     top = min(10.0 ** math.ceil(math.log10(max(top, 1.0))), 1e6)
@@ -807,7 +809,7 @@ def _failed_rings(ax: Axes, report: ReplayReport, lo: float, hi: float) -> None:
 
 def _legend_handles() -> list[Any]:
     """The point view's legend, with markers of one size whatever the plot's marker size."""
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # matplotlib (~0.5 s): only when a plot is drawn
 
     handles = [
         Line2D([], [], linestyle="none", marker=marker, markersize=8, markerfacecolor=face, markeredgecolor=edge, label=label)
@@ -872,7 +874,7 @@ def _log_symlog_frame(ax: Axes, lo: float, hi: float, top: float, level: float) 
 
 def _plain_ticks(axis: Any, *, signed: bool = False) -> None:
     """Tick labels as plain text (matplotlib's default log labels go through its slow mathtext parser)."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter  # matplotlib (~0.5 s): only when a plot is drawn
 
     axis.set_major_formatter(FuncFormatter(lambda v, _: ("+" if signed and v > 0 else "") + fmt_tick(v)))
     axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
@@ -912,7 +914,7 @@ def upper_limit_figure(report: ReplayReport) -> Figure | None:
     if not with_ul or xs is None or ys is None or report.labels is None:
         return None
     with _style():
-        from matplotlib.colors import LogNorm
+        from matplotlib.colors import LogNorm  # matplotlib (~0.5 s): only when a plot is drawn
 
         fig = _figure(7.0, 5.2, left=0.1, right=0.97, bottom=0.1, top=0.93)
         ax = fig.add_subplot()
@@ -948,7 +950,7 @@ def _with_upper_limits(placed: Sequence[Placed]) -> list[tuple[Placed, float]]:
 def _upper_limit_bar(bar: Any, lo: float, hi: float) -> None:
     """The colour bar's ticks and title: under two decades 1, 2 and 5 of each decade get a label, else only the decades."""
     if hi < lo * 100:
-        from matplotlib.ticker import LogLocator
+        from matplotlib.ticker import LogLocator  # matplotlib (~0.5 s): only when a plot is drawn
 
         bar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     _plain_ticks(bar.ax.yaxis)
@@ -990,7 +992,6 @@ def figure_svg(fig: Figure, prefix: str = "") -> str:
 
 def _with_titles(text: str, titles: Mapping[str, Sequence[str]]) -> str:
     """The SVG with a ``<title>`` (hover text) in each marker of the groups ``titles`` names, in order."""
-    import xml.etree.ElementTree as ET
 
     ET.register_namespace("", _SVG_NS)
     ET.register_namespace("xlink", _XLINK_NS)
@@ -1023,7 +1024,6 @@ def write_plot(report: ReplayReport, path: Path) -> list[str]:
     buf = io.BytesIO()
     with _style():
         drawn.figure.savefig(buf, format=suffix[1:], metadata=meta, dpi=200 if suffix == ".png" else 100)
-    from heparch.store.writer import atomic_output
 
     try:
         with atomic_output(path) as fh:

@@ -38,6 +38,7 @@ from heparch.errors import InputError
 from heparch.replay import plot
 from heparch.replay.outcome import PointOutcome, ReplayReport
 from heparch.replay.plot import clean, cls_of, difference, finite, flipped
+from heparch.store.writer import atomic_output
 
 __all__ = ["html", "junit_xml", "summary_table", "write_reports"]
 
@@ -449,7 +450,6 @@ def write_reports(report: ReplayReport, *, junit: Path | None, html_path: Path |
     :class:`~heparch.errors.InputError` with a one-line message when a target's directory does
     not exist, the target is a directory, or the file cannot be written.
     """
-    from heparch.store.writer import atomic_output
 
     jobs: list[tuple[Path, bytes]] = []
     for target, render in ((junit, junit_xml), (html_path, lambda r: html(r).encode("utf-8"))):

@@ -22,8 +22,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from heparch.components.patchset import apply_patch
 from heparch.errors import DegenerateResult, FitError
+from heparch.infer.backends import background_args, get
 from heparch.infer.base import Settings
+from heparch.infer.pyhf_backend import PyhfBackend
 
 Patch = Sequence[Mapping[str, Any]]
 
@@ -92,19 +95,13 @@ def _background(ctx: Context, backend_name: str | None = None) -> Any:
     key = ctx.token if name == ctx.backend else f"{ctx.token}:{name}"
     found = _BACKGROUNDS.get(key)
     if found is None:
-        from heparch.infer.backends import background_args
-
         found = _BACKGROUNDS[key] = _backend(name, ctx).background(ctx.spec, **background_args(ctx.kind, ctx.settings))
     return found
 
 
 def _backend(name: str, ctx: Context) -> Any:
     """The backend ``name``; pyhf with the claims' fit tolerance where ``ctx`` records one."""
-    from heparch.infer.backends import get  # the backends' modules import numpy and scipy: a worker needs them, the planner does not
-
     if name == "pyhf" and ctx.fit_tolerance is not None:
-        from heparch.infer.pyhf_backend import PyhfBackend
-
         return PyhfBackend(tolerance=ctx.fit_tolerance)
     return get(name)
 
@@ -145,7 +142,7 @@ def audit_values(ctx: Context, task: Task) -> dict[str, Any]:
     own = bkg.model(signal=task.signal) if ctx.kind == "simplified" else bkg.model(task.patches)
     nll = own.fit().twice_nll / 2
     if task.reference == "spey":
-        from heparch.replay.audit import spey_values  # spey is optional and heavy: only an audit imports it
+        from heparch.replay.audit import spey_values  # cycle: replay.audit imports this module (spey: only in an audit)
 
         ref = spey_values(ctx.spec, str(task.signal), task.mu)
     else:
@@ -160,8 +157,6 @@ def _unsupported(ctx: Context, task: Task) -> str | None:
     patched model (None when it can, or when the choice was not a default fast one)."""
     if not ctx.fallback or ctx.kind != "workspace" or not task.patches:
         return None
-    from heparch.components.patchset import apply_patch
-    from heparch.infer.backends import get
 
     doc: Any = ctx.spec
     for ops in task.patches:

@@ -9,7 +9,8 @@ from typing import Any, Final
 
 from heparch.findings import Finding
 from heparch.identifiers import normalise_analysis
-from heparch.spec import strictjson, versions
+from heparch.spec import schema_check, strictjson, versions
+from heparch.spec.containers import check_container_reference
 from heparch.spec.models import ROLES, FileEntry, Manifest
 from heparch.spec.paths import path_problem, set_problems
 
@@ -35,7 +36,7 @@ def schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _validator(name: str) -> Any:
-    import jsonschema
+    import jsonschema  # jsonschema (~0.5 s): fixity verification runs without it
 
     return jsonschema.Draft202012Validator(schema(name))
 
@@ -49,7 +50,6 @@ def json_path(parts: Any) -> str:
 
 def schema_findings(obj: Any, name: str, code: str, location: str, *, limit: int = 20) -> list[Finding]:
     """Every schema violation of ``obj`` (up to ``limit``), located by JSON path."""
-    from heparch.spec import schema_check
 
     if schema_check.is_valid(name, obj):  # compiled check; jsonschema only to explain a failure
         return []
@@ -186,8 +186,6 @@ def _likelihood_reference(f: FileEntry, i: int, roles: dict[str, str]) -> list[F
 
 
 def _containers_and_metadata(manifest: Manifest) -> list[Finding]:
-    from heparch.spec.containers import check_container_reference
-
     findings = []
     for i, c in enumerate(manifest.containers or ()):
         findings += check_container_reference(c.reference, location=f"{M}:$.containers[{i}].reference")

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
+import rfc8785
+
 MAX_DEPTH = 64
 MAX_SAFE_INTEGER = 2**53 - 1  # RFC 7493 section 2.2; RFC 8785 section 3.2.2.3 cannot write larger ones
 INTEGER_CODE = "E038"
@@ -213,7 +215,6 @@ def _check_strings(obj: Any) -> None:
 def canonical(obj: Any, *, where: str = "JSON") -> bytes:
     """RFC 8785 canonical JSON bytes of ``obj``; :class:`StrictJSONError` (E038, E039) first
     for a value RFC 8785 cannot write, located at ``where``."""
-    import rfc8785
 
     check_ijson(obj, where)
     return rfc8785.dumps(obj)

@@ -169,7 +169,7 @@ class Likelihood:
     def _hessian_density(self) -> float:
         """The fraction of the Hessian's entries that can be nonzero: pairs of parameters that
         act on one bin (every term of the Hessian couples only those)."""
-        import scipy.sparse as sp
+        import scipy.sparse as sp  # scipy.sparse (~0.4 s): only for a sparse model
 
         st = self.st
         P, C = self.P, self.C
@@ -266,7 +266,7 @@ class Likelihood:
 
     def _many_matrices(self) -> tuple[Arr, ...]:
         if self._many is None:
-            import scipy.sparse
+            import scipy.sparse  # scipy.sparse (~0.4 s): only for a sparse model
 
             st = self.st
             ph = self._Ph
@@ -402,7 +402,7 @@ class Likelihood:
         diag[st.g_idx] += 1.0 / st.g_sigma**2
         np.add.at(diag, st.p_idx, self.p_aux / theta[st.p_idx] ** 2)
         if self.sparse:
-            import scipy.sparse as sp
+            import scipy.sparse as sp  # scipy.sparse (~0.4 s): only for a sparse model
 
             return sp.csr_array(J.T @ (J * inv[:, None]) + sp.diags_array(diag))
         H = J.T @ (J * inv[:, None])
@@ -439,7 +439,7 @@ class Likelihood:
         (``sparse``): the same terms as the dense :meth:`evaluate`, built from the nonzero
         derivatives of the cell rates directly (histosys entries, (normsys entry, cell) pairs,
         linear-factor slots), so the cost follows their number, not cells x parameters."""
-        import scipy.sparse as sp
+        import scipy.sparse as sp  # scipy.sparse (~0.4 s): only for a sparse model
 
         S, N, L, V, hb, (nv, nd1, nd2) = parts
         hd1 = self._histosys_entries(hb, 1)

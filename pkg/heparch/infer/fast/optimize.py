@@ -66,8 +66,8 @@ def _sparse_direction(H: Arr, g: Arr, fallback: Callable[[], Arr] | None = None)
     SuperLU with a symmetric ordering and diagonal pivots (an LDL^T: positive definite exactly
     when every pivot is positive); where it is not, Levenberg-Marquardt damping (scaled H + t I,
     t raised tenfold from 1e-3 until it is positive definite) gives a descent direction."""
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import splu
+    import scipy.sparse as sp  # scipy.sparse (~0.4 s): only for a sparse model
+    from scipy.sparse.linalg import splu  # scipy.sparse (~0.4 s): only for a sparse model
 
     diag = np.abs(H.diagonal())
     top = float(diag.max()) if diag.size else 1.0
@@ -102,7 +102,7 @@ def _newton_direction(H: Arr, g: Arr, fallback: Callable[[], Arr] | None = None)
     along the directions of positive curvature). Returns (d, predicted decrease)."""
     if is_sparse(H):
         return _sparse_direction(H, g, fallback)
-    from scipy.linalg.lapack import dpotrf, dpotrs
+    from scipy.linalg.lapack import dpotrf, dpotrs  # scipy.linalg: loaded at the first dense Newton step
 
     diag = np.abs(np.diag(H))
     top = float(diag.max()) if diag.size else 1.0
@@ -225,7 +225,7 @@ def minimize_with_fallback(evaluate: Evaluate, value: Value, x0: Arr, lower: Arr
     res = minimize(evaluate, value, x0, lower, upper, free, fisher=fisher)
     if res.converged:
         return res
-    from scipy.optimize import minimize as sp_minimize
+    from scipy.optimize import minimize as sp_minimize  # scipy.optimize (~1 s): only for a fallback fit
 
     fidx = np.flatnonzero(free)
     base = res.x.copy() if np.isfinite(res.fun) else np.clip(np.asarray(x0, dtype=float), lower, upper)
