@@ -172,16 +172,6 @@ def test_the_direct_read_pattern_sees_a_read() -> None:
 #: item 2); ruamel.yaml is here by measurement: ~0.12 s to import (a third of numpy's ~0.36 s), and
 #: neither `arch ls` nor `verify --level fixity` reads YAML
 LAZY_OK = frozenset({"numpy", "scipy", "pyhf", "dask", "cryptography", "jsonschema", "matplotlib", "spey", "rich", "ruamel"})
-#: (file, text in the import's line) of function-local imports without a reason, in files other
-#: engineers are changing now; the integrator gives each a reason comment or moves it, then empties this
-NO_REASON_YET = (
-    ("cli/cmd_claim.py", "from heparch.claim import claim as run"),
-    ("cli/cmd_claim.py", "from heparch.replay.core import default_jobs"),
-    ("cli/cmd_claim.py", "from heparch.claim import audit_line"),
-    ("cli/cmd_replay.py", "from heparch.replay import core"),
-    ("cli/cmd_replay.py", "from heparch.replay.report import summary_table, write_reports"),
-    ("cli/cmd_replay.py", "from heparch.replay.plot import write_plot"),
-)
 _PRAGMA = re.compile(r"noqa(:\s*[A-Z]+[0-9]+(,\s*[A-Z]+[0-9]+)*)?|type:\s*ignore(\[[^\]]*\])?|fmt:\s*\w+")
 
 
@@ -284,10 +274,7 @@ def test_function_local_imports_are_heavy_or_say_why() -> None:
     for file in sorted(PKG.rglob("*.py")):
         rel = str(file.relative_to(PKG))
         found |= {(rel, text) for _, text in unexplained_local_imports(file.read_text("utf-8"), heavy)}
-    excepted = {(f, t) for f, t in found if any(f == ef and et in t for ef, et in NO_REASON_YET)}
-    assert sorted(found - excepted) == [], "move these to the module's top, or say on the line why they are local"
-    stale = [(ef, et) for ef, et in NO_REASON_YET if not any(f == ef and et in t for f, t in found)]
-    assert stale == [], "these are explained or moved now: remove them from NO_REASON_YET"
+    assert sorted(found) == [], "move these to the module's top, or say on the line why they are local"
 
 
 def test_heavy_heparch_modules_follow_module_level_imports() -> None:

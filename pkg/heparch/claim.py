@@ -31,6 +31,7 @@ from heparch.extract import arch_yaml_data, extract
 from heparch.infer import inputs as infer_inputs
 from heparch.infer.backends import choose
 from heparch.infer.base import Settings
+from heparch.infer.pyhf_backend import TOLERANCE as FIT_TOLERANCE
 from heparch.replay import audit as auditing
 from heparch.replay.executor import execute
 from heparch.replay.outcome import Audited, AuditSummary
@@ -82,8 +83,6 @@ def _fit_tolerance(backends: set[str]) -> dict[str, float]:
     """pyhf's fit tolerance, where pyhf computed a point."""
     if "pyhf" not in backends:
         return {}
-    from heparch.infer.pyhf_backend import TOLERANCE as FIT_TOLERANCE  # pyhf_backend imports pyhf: only when pyhf ran
-
     return {"fit_tolerance": FIT_TOLERANCE}
 
 

@@ -55,8 +55,8 @@ def claim(
 
     Example: arch claim analysis.zst -o claimed.zst --jobs 2 --upper-limits
     """
-    from heparch.claim import claim as run
-    from heparch.replay.core import default_jobs
+    from heparch.claim import claim as run  # start-up: loaded when this command runs
+    from heparch.replay.core import default_jobs  # start-up: loaded when this command runs
 
     if jobs is not None and scheduler is not None:
         raise InputError("--jobs and --scheduler exclude each other: --scheduler runs on the Dask cluster's workers")

@@ -102,8 +102,8 @@ def run_replay(
     """Replay ``bundle`` with the CLI's options: progress and failures on stderr, the summary
     table on stdout (stderr with ``json_out``), the JUnit, HTML and plot files written; the
     report (``report.failed`` decides the exit code)."""
-    from heparch.replay import core
-    from heparch.replay.report import summary_table, write_reports
+    from heparch.replay import core  # start-up: loaded when this command runs
+    from heparch.replay.report import summary_table, write_reports  # start-up: loaded when this command runs
 
     _check_options(junit, html, plot, jobs, scheduler)
     progress = Progress(None, f"replay: reading {bundle.name}", quiet=quiet)  # from the start: reading and planning take seconds
@@ -149,7 +149,7 @@ def _write_plot(report: ReplayReport, plot: Path | None) -> None:
     """--plot: the exclusion plot alone, and its notes on stderr."""
     if plot is None:
         return
-    from heparch.replay.plot import write_plot
+    from heparch.replay.plot import write_plot  # only with --plot; matplotlib when a plot is drawn
 
     for note in write_plot(report, plot):
         say(f"{plot}: {note}")
@@ -293,7 +293,7 @@ def _without_attest(role: str | None, passphrase_file: Path | None) -> None:
 
 def _attest_role(role: str | None) -> str:
     """--role of --attest: given, and a valid role name."""
-    from heparch.signing.trust import role_problem
+    from heparch.signing.trust import role_problem  # only with --attest
 
     if role is None:
         raise InputError("--attest needs --role ROLE, the role its record is signed for (e.g. replay-ci)")
@@ -306,7 +306,7 @@ def _attest_role(role: str | None) -> str:
 def _signer(key: str, passphrase_file: Path | None) -> Signer:
     """--attest's key: a key file, or ``env:NAME`` for the key's text in that variable; its
     passphrase from --passphrase-file, else $HEPARCH_PASSPHRASE (as ``arch sign``)."""
-    from heparch.signing.keys import load_signer, read_passphrase, signer_from_text
+    from heparch.signing.keys import load_signer, read_passphrase, signer_from_text  # cryptography: only with --attest
 
     passphrase = read_passphrase(passphrase_file)
     if key.startswith(_ENV_PREFIX):
@@ -327,8 +327,8 @@ def _key_text(variable: str) -> bytes:
 
 def _attest(bundle: Path, signer: Signer, role: str, report: ReplayReport, *, quiet: bool) -> dict[str, object]:
     """Sign BUNDLE with the record of ``report`` (which passed every point); what was written, as --json's ``attested``."""
-    from heparch.sign import attest
-    from heparch.signing.envelope import ReplayedPoint
+    from heparch.sign import attest  # only with --attest
+    from heparch.signing.envelope import ReplayedPoint  # only with --attest
 
     points = [ReplayedPoint(p.likelihood, p.point, p.backend, p.ratio) for p in report.points]
     with status(f"verifying {bundle} and signing the record of this replay", quiet=quiet):

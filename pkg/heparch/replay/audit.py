@@ -71,7 +71,7 @@ def reference_for(ctx: Context) -> tuple[str | None, str]:
 
 def spey_values(spec: Mapping[str, Any], signal: str, mu: float) -> dict[str, Any]:
     """CLs (observed, expected -2..+2 sigma, a posteriori) and -ln L of the free fit from spey 0.2.7."""
-    import numpy as np
+    import numpy as np  # numpy: only when an audit runs
 
     os.environ.setdefault("SPEY_CHECKUPDATE", "OFF")  # spey's import asks PyPI for updates unless told not to
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout for --json
