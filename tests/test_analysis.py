@@ -61,6 +61,8 @@ def test_the_example_bundle_as_the_domain_model(example: Path) -> None:
     assert claims.labels == ("m1", "m2")
     assert results_path(analysis, "BkgOnly.json") == "results.json"
     assert results_path(analysis, "simplified.json") == "results/simplified.json"
+    # a path another likelihood was given is taken too (likelihoods 'simplified.json' and 'simplified')
+    assert results_path(analysis, "simplified.json", ["results/simplified.json"]) == "results/simplified-2.json"
 
 
 def test_a_missed_name_gets_a_guess_in_cls_replay_and_simplify(example: Path) -> None:

@@ -462,10 +462,11 @@ def recorded_settings(bundle: OpenBundle, likelihood: Likelihood) -> Settings:
     return Settings.from_json(_recorded(results), f"{bundle.path}:{likelihood.results}:$.settings")
 
 
-def results_path(analysis: Analysis, likelihood: str) -> str:
-    """The results component of ``likelihood``: its existing one, else a free ``results/<likelihood>``."""
+def results_path(analysis: Analysis, likelihood: str, also_taken: Iterable[str] = ()) -> str:
+    """The results component of ``likelihood``: its existing one, else a free ``results/<likelihood>``
+    (free: not a file of the bundle, nor one of ``also_taken``, the paths given to other likelihoods)."""
     existing = analysis.likelihood(likelihood).results
-    return existing if existing is not None else _free("results/" + likelihood.removesuffix(".json"), analysis.paths)
+    return existing if existing is not None else _free("results/" + likelihood.removesuffix(".json"), analysis.paths | frozenset(also_taken))
 
 
 def _free(stem: str, taken: frozenset[str]) -> str:

@@ -261,7 +261,11 @@ def _results_paths(analysis: Analysis, contexts: Mapping[str, Context], tasks: l
     """The results component of each likelihood with points, by likelihood; an error when none has points."""
     if not tasks:
         raise InputError(f"{analysis.source}: no likelihood has signal points (patchsets, patch files or simplified-likelihood signals); nothing to claim")
-    return {ctx.likelihood: results_path(analysis, ctx.likelihood) for ctx in contexts.values()}
+    paths: dict[str, str] = {}
+    for ctx in contexts.values():  # one file each: 'A.json' and 'A' must not both get results/A.json
+        if ctx.likelihood not in paths:
+            paths[ctx.likelihood] = results_path(analysis, ctx.likelihood, paths.values())
+    return paths
 
 
 def _check_output(src: Path, out: Path) -> None:
