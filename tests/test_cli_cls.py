@@ -387,3 +387,16 @@ def test_bad_simplified_inputs_exit_2_naming_file_and_field(tmp_path: Path, chan
     assert code in line
     assert field in line
     assert str(path) in line
+
+
+def test_a_pyhf_fit_that_fails_is_one_line_without_pyhfs_traceback_or_numpy_warnings(tmp_path: Path) -> None:
+    """A normsys factor of 0 (log of 0 in pyhf's code4): pyhf's optimizer fails; it logs the failure
+    with a traceback and numpy warns. The user sees heparch's one line only."""
+    spec = small_workspace()
+    spec["channels"][0]["samples"][0]["modifiers"][0]["data"] = {"hi": 0.0, "lo": 0.9}
+    spec["channels"][0]["samples"].append({"name": "sig", "data": [2.0, 3.0], "modifiers": [{"name": "mu_SIG", "type": "normfactor", "data": None}]})
+    (tmp_path / "ws.json").write_text(json.dumps(spec))
+    code, stdout, err = run("cls", str(tmp_path / "ws.json"), "--backend", "pyhf")
+    assert code == 2, err
+    assert stdout == ""
+    assert err.splitlines() == ["error: pyhf: a fit for CLs at mu=1 did not converge: Inequality constraints incompatible"]

@@ -51,6 +51,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -95,7 +96,7 @@ def _one_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def _quiet_pyhf() -> Iterator[None]:
-    """pyhf's optimizer logs a failed fit as an error: silenced for the second starts."""
+    """pyhf's optimizer logs a failed fit as an error (with its traceback): silenced, heparch says it in one line."""
 
     logger = logging.getLogger("pyhf.optimize.mixins")
     level = logger.level
@@ -108,13 +109,17 @@ def _quiet_pyhf() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _numpy_backend(tolerance: float) -> Iterator[None]:
-    """pyhf's numpy backend with the scipy optimizer at ``tolerance``; the previous backend restored after."""
+    """pyhf's numpy backend with the scipy optimizer at ``tolerance``; the previous backend restored
+    after. Quiet: a failed fit is heparch's one-line error (FitError), not pyhf's logged traceback, and
+    numpy's RuntimeWarnings on a degenerate model (log of 0, nan) are not printed to the user."""
     import pyhf  # pyhf: only when this backend runs
 
     previous = pyhf.get_backend()
     pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=tolerance))
     try:
-        yield
+        with _quiet_pyhf(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            yield
     finally:
         pyhf.set_backend(*previous)
 
