@@ -231,9 +231,6 @@ class FastBackground:
         self._layout = layout
         self._group = structure.Group.build(blocks)
         self._group_ids = {id(b) for b in blocks}
-        # best-fit values (by parameter name) of the last fit with the POI fixed at 0:
-        # the starting point of the next signal point's fits
-        self._warm: dict[str, float] = {}
 
     def _parse(
         self, spec: Mapping[str, Any], *, fill_cache: bool
@@ -283,7 +280,9 @@ class FastBackground:
             raise InferenceInputError(f"the fast backend takes RFC 6902 patches, not a named signal ({signal!r}): use a simplified-likelihood backend")
         layout, obs, blocks, meas = self._parse(apply_patches(self.spec, patches), fill_cache=False)
         st = structure.assemble(layout, obs, self._groups(layout, blocks), meas)
-        return FastModel(st, settings=self.settings_, poi_name=meas["config"].get("poi"), warm=self._warm)
+        # no state from the previous point (a warm start from its fits made a point's values depend on
+        # which points a claim's worker computed before it: claims and identities differed run to run)
+        return FastModel(st, settings=self.settings_, poi_name=meas["config"].get("poi"))
 
     def _groups(self, layout: list[tuple[str, int]], blocks: list[structure.SampleBlock]) -> list[structure.Group]:
         """The background's compiled group and a group of the samples a patch added; one group
@@ -407,14 +406,12 @@ class FastModel:
         *,
         settings: Settings | None = None,
         poi_name: Any = None,
-        warm: dict[str, float] | None = None,
     ) -> None:
         settings = settings or Settings()
         self.test_stat = settings.test_stat
         self.st = st
         if st.poi >= 0 and settings.poi_bounds is not None:  # the Structure is this model's own
             st.lower[st.poi], st.upper[st.poi] = settings.poi_bounds
-        self._warm = warm if warm is not None else {}
         self.lik = Likelihood(st, normsys=settings.normsys, histosys=settings.histosys)
         self._kinked = _kinked_parameters(st, settings.normsys, settings.histosys)
         self.poi_name = poi_name
@@ -616,8 +613,6 @@ class FastModel:
         warm = self._warm_start(free_nominal)
         warm[poi] = 0.0
         bkg = self._lowest(self.lik, {"nominal": self._nominal(0.0), "warm": warm}, 0.0, BKG_OBS)
-        self._warm.clear()
-        self._warm.update(zip(st.par_names, bkg.x.tolist(), strict=True))
         # the free fit from the nominal start is done (it made the first warm start)
         free = self._lowest(self.lik, {"nominal": free_nominal if free_nominal is not None else st.inits, "warm": bkg.x}, None, FREE_OBS)
         self._cache["free"] = free
@@ -632,14 +627,9 @@ class FastModel:
         return found or self._fit(self.lik, self.st.inits, None, FREE_OBS)
 
     def _warm_start(self, free_nominal: optimize.Minimum | None) -> Arr:
-        """The previous signal point's background fit where there is one, else the free fit's
-        values (the initial values without second starts); fixed parameters stay as they are."""
-        st = self.st
-        warm = free_nominal.x.copy() if free_nominal is not None else st.inits.copy()
-        for k, name in enumerate(st.par_names):
-            if not st.fixed[k] and name in self._warm:
-                warm[k] = self._warm[name]
-        return warm
+        """The free fit's values (the initial values without second starts): this point's own,
+        never another point's, so a point's values do not depend on the points before it."""
+        return free_nominal.x.copy() if free_nominal is not None else self.st.inits.copy()
 
     def _asimov(self, x: Arr) -> Likelihood:
         """The likelihood of the Asimov data at ``x``: the expected main and auxiliary data."""
