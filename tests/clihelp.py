@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sys
 
 from heparch.cli.main import main
@@ -24,3 +25,13 @@ def run(*args: str) -> tuple[int, str, str]:
         sys.stdout = old
     stdout.flush()
     return code, stdout.buffer.getvalue().decode("utf-8", "replace"), err.getvalue()  # type: ignore[attr-defined]
+
+
+#: the lines an elapsed-time step writes in a log once it has run 2 s (heparch.cli._progress.status):
+#: a loaded machine makes any command slow enough to print them before its error
+_PROGRESS = re.compile(r".* \.\.\.$|.*: (done in|stopped after) [0-9.]+ s$|.*: still running \([0-9]+ s\)$")
+
+
+def first_line(err: str) -> str:
+    """The first line of ``err`` that is not an elapsed-time progress line (the error, a warning)."""
+    return next((line for line in err.strip().splitlines() if not _PROGRESS.fullmatch(line)), "")

@@ -10,6 +10,9 @@ The guards keep one bad test from taking the run down with it:
 * property tests are deterministic: the ``heparch`` hypothesis profile (derandomised, no example
   database, a deadline per example, bounded examples) is the default, and a test whose own settings
   undo any of that fails before it runs;
+* progress: the elapsed-time lines a slow step writes in a log after 2 s (``heparch.cli._progress``)
+  are off outside tests/test_progress.py, so a loaded machine cannot put them before the one line a
+  test expects on stderr;
 * real data: tests read ../shared/data (``HEPARCH_SHARED_DATA`` overrides the path). Where it is
   absent, a test that fails because a file under it is missing is reported as skipped with the
   reason, except under CI (``CI`` set), where the run stops at once: a path error must not turn the
@@ -77,6 +80,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         problems.append(f"max_examples <= {MAX_EXAMPLES}")
     if problems:
         pytest.fail(f"{item.nodeid}: property tests need " + ", ".join(problems) + " (see tests/conftest.py)", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_lines_in_logs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An elapsed-time step prints its log lines only after ``LOG_DELAY`` seconds, which a loaded
+    machine reaches in any command: off for the tests that do not test progress itself."""
+    if request.path.name != "test_progress.py":
+        monkeypatch.setattr("heparch.cli._progress.LOG_DELAY", 1e6)  # finite: it is a thread's wait timeout
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -13,7 +13,7 @@ from heparch.build import build
 from heparch.errors import BuildRefused, InputError
 from heparch.verify import verify
 
-from clihelp import run
+from clihelp import first_line, run
 from conftest import ONE_LBB, SHARED, small_workspace
 
 
@@ -65,7 +65,7 @@ def test_digest_mismatch_is_refused_with_one_line(tmp_path: Path) -> None:
     (src / "BkgOnly.json").write_text(json.dumps(ws))
     code, _, err = run("build", str(src), "-o", str(tmp_path / "x.zst"))
     assert code == 2
-    first = err.strip().splitlines()[0]
+    first = first_line(err)
     assert "E063" in first
     assert "patchset.json" in first
     assert "Traceback" not in err
@@ -80,7 +80,7 @@ def test_schema_error_names_file_and_json_path(tmp_path: Path) -> None:
     src.write_text(json.dumps(ws))
     code, _, err = run("build", str(src), "-o", str(tmp_path / "x.zst"))
     assert code == 2
-    first = err.strip().splitlines()[0]
+    first = first_line(err)
     assert "bad.json" in first
     assert "$.measurements[0].config.parameters[0].fixed" in first
     assert "Traceback" not in err
@@ -97,7 +97,7 @@ def test_a_patchset_whose_metadata_is_malformed_is_a_schema_error(tmp_path: Path
     code, _, err = run("build", str(src), "-o", str(tmp_path / "x.zst"))
     assert code == 2
     assert "Traceback" not in err
-    assert err.splitlines()[0].startswith("error: E062 patchset.json:")
+    assert first_line(err).startswith("error: E062 patchset.json:")
 
 
 def test_workspace_shaped_but_invalid_is_an_error_not_an_attachment(analysis: Path, tmp_path: Path) -> None:

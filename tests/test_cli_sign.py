@@ -19,7 +19,7 @@ import pytest
 from heparch.build import build
 from heparch.verify import verify
 
-from clihelp import run
+from clihelp import first_line, run
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
 EPOCH = "1714521600"  # 2024-05-01T00:00:00Z
@@ -376,7 +376,7 @@ def test_build_refuses_kept_signatures_after_an_edit(bundle: Path, keys: dict[st
     edited = tmp_path / "edited.zst"
     code, _, err = run("build", str(tree), "-o", str(edited))
     assert code == 2
-    assert "E074" in err.splitlines()[0]
+    assert "E074" in first_line(err)
     assert "remove" in err
     assert "arch sign" in err
     assert not edited.exists()

@@ -14,7 +14,7 @@ from heparch.errors import InputError
 from heparch.extract import extract
 from heparch.verify import verify
 
-from clihelp import run
+from clihelp import first_line, run
 from conftest import EXAMPLE
 
 
@@ -126,5 +126,5 @@ def test_a_note_without_a_predecessor_and_a_bad_predecessor_are_refused(tmp_path
     (src / "arch.yaml").write_text((src / "arch.yaml").read_text() + "supersedes: sha256:1234\n")
     code, _, err = run("build", str(src), "-o", str(tmp_path / "b.zst"))
     assert code == 2
-    assert "supersedes" in err.splitlines()[0]
+    assert "supersedes" in first_line(err)
     assert not (tmp_path / "b.zst").exists()

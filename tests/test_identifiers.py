@@ -16,7 +16,7 @@ from heparch.build import build
 from heparch.errors import BuildRefused
 from heparch.verify import verify
 
-from clihelp import run
+from clihelp import first_line, run
 
 
 @pytest.mark.parametrize(
@@ -217,7 +217,7 @@ def test_build_refuses_a_malformed_value_naming_the_field(analysis: Path, tmp_pa
     code, _, err = run("build", str(analysis), "-o", str(tmp_path / "b.zst"))
     assert code == 2
     assert "Traceback" not in err
-    assert "arch.yaml:analysis." in err.splitlines()[0]
+    assert "arch.yaml:analysis." in first_line(err)
 
 
 def test_a_value_found_in_the_files_is_normalised_or_kept_as_it_is() -> None:

@@ -15,7 +15,7 @@ from heparch.infer.backends import get
 from heparch.reinterpret.selftest import leave_one_out
 from heparch.reinterpret.signal import read
 
-from clihelp import run
+from clihelp import first_line, run
 from conftest import EXAMPLE, ONE_LBB, small_workspace
 
 POI = "mu_SIG"
@@ -343,7 +343,7 @@ def test_bad_yields_exit_2_naming_the_region(toy: Path, tmp_path: Path, rows: li
     out_ps = tmp_path / "ps.json"
     exit_code, _, err = run("reinterpret", str(toy), "--signal", str(path), "--patchset-out", str(out_ps))
     assert exit_code == 2, err
-    first = err.splitlines()[0]
+    first = first_line(err)
     assert first.startswith(f"error: {code} "), err
     assert needle in first, err
     assert "Traceback" not in err
