@@ -387,3 +387,31 @@ def test_bad_simplified_inputs_exit_2_naming_file_and_field(tmp_path: Path, chan
     assert code in line
     assert field in line
     assert str(path) in line
+
+
+def test_a_fit_pyhf_cannot_make_is_one_error_line_in_a_real_process(tmp_path: Path) -> None:
+    """pyhf logs a failed fit with its traceback (to stderr when nothing else handles the log
+    record) and numpy warns of the overflow: a real process shows only the error line."""
+    import subprocess
+    import sys
+
+    bkg = {"name": "bkg", "data": [1e308, 1e308], "modifiers": [{"name": "bn", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}]}  # -ln L overflows
+    sig = {"name": "sig", "data": [1.0, 1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}
+    ws = {
+        "channels": [{"name": "SR", "samples": [bkg, sig]}],
+        "observations": [{"name": "SR", "data": [10.0, 10.0]}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+    path = write(tmp_path / "huge.json", ws)
+
+    def stderr(*args: str) -> tuple[int, str]:
+        proc = subprocess.run([sys.executable, "-m", "heparch", "cls", str(path), *args], capture_output=True, text=True, timeout=120, check=False)
+        progress = "CLs at mu=1 of huge.json"  # on a slow machine
+        return proc.returncode, "".join(line for line in proc.stderr.splitlines(keepends=True) if not line.startswith(progress))
+
+    one_line_error(*stderr(*PYHF))
+    code, err = stderr()
+    assert code == 2, err
+    assert "Warning" not in err
+    assert [line.split(" ", 1)[0] for line in err.splitlines()] == ["the", "error:"]  # the fallback's note, the error

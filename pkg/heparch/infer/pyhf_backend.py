@@ -51,6 +51,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -108,13 +109,19 @@ def _quiet_pyhf() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _numpy_backend(tolerance: float) -> Iterator[None]:
-    """pyhf's numpy backend with the scipy optimizer at ``tolerance``; the previous backend restored after."""
+    """pyhf's numpy backend with the scipy optimizer at ``tolerance``; the previous backend restored after.
+
+    pyhf logs a failed fit with its traceback and numpy warns of overflows on extreme inputs;
+    neither reaches stderr: a fit that fails is one error line (FitError), a number not finite
+    is refused where it is used."""
     import pyhf  # pyhf: only when this backend runs
 
     previous = pyhf.get_backend()
     pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=tolerance))
     try:
-        yield
+        with _quiet_pyhf(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            yield
     finally:
         pyhf.set_backend(*previous)
 
