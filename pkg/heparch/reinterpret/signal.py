@@ -290,6 +290,15 @@ def _csv_labels(point: str, row: Mapping[str, str | None], labels: Sequence[str]
 
 def _read_csv(text: str, path: Path) -> SignalFile:
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _csv_file(reader, path)
+    except csv.Error as exc:  # a field beyond the csv module's 128 kB, a NUL byte, ...
+        raise _bad(
+            f"{path}:{reader.line_num}", f"not valid CSV: {exc}; give one row per point, region and bin (see 'arch reinterpret BUNDLE --template')"
+        ) from None
+
+
+def _csv_file(reader: csv.DictReader[str], path: Path) -> SignalFile:
     reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
     values, labels = _columns(reader.fieldnames, path)
     cells: dict[str, dict[str, _Rows]] = {}
