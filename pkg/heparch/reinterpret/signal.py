@@ -34,6 +34,7 @@ from heparch.config import read_capped, reject_unsafe_yaml, yaml_error
 from heparch.errors import InferenceInputError, InputError
 from heparch.findings import Finding
 from heparch.infer.inputs import raise_findings
+from heparch.spec import limits, strictjson
 
 #: a yields file larger than this is refused (100 1Lbb points with every systematic: ~10 MB)
 MAX_YIELDS_BYTES: Final = 256 << 20
@@ -319,11 +320,22 @@ def _csv_regions(regions: Mapping[str, _Rows], where: str) -> dict[str, RegionIn
 
 
 def _read_json(text: str, path: Path) -> SignalFile:
-    try:
-        data = json.loads(text)
+    depth = strictjson.nesting(text.encode("utf-8"))
+    if depth > limits.DEPTH:  # the parser would recurse past Python's limit
+        raise InputError(f"{path}: not valid JSON: nesting {depth} deep, deeper than {limits.DEPTH}")
+    try:  # NaN and Infinity are read, and refused with their point and region (E103)
+        data = json.loads(text, parse_int=_safe_int)
     except ValueError as exc:
         raise InputError(f"{path}: not valid JSON: {exc}") from None
     return _document(data, path)
+
+
+def _safe_int(text: str) -> int:
+    """A JSON integer within +-(2^53 - 1): a larger one overflows a float (ValueError: not valid JSON)."""
+    value = int(text)
+    if abs(value) > 2**53 - 1:
+        raise ValueError(f"integer {text[:20]}{'...' if len(text) > 20 else ''} is outside +-(2^53 - 1)")
+    return value
 
 
 def _read_yaml(text: str, path: Path) -> SignalFile:
