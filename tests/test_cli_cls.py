@@ -415,3 +415,18 @@ def test_a_fit_pyhf_cannot_make_is_one_error_line_in_a_real_process(tmp_path: Pa
     assert code == 2, err
     assert "Warning" not in err
     assert [line.split(" ", 1)[0] for line in err.splitlines()] == ["the", "error:"]  # the fallback's note, the error
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda text: text[:-1] + ', "x": ' + "[" * 5000 + "]" * 5000 + "}", "nesting 5001 deep, deeper than 64"),  # was RecursionError
+        (lambda text: text.replace("10.0", "1" + "0" * 400, 1), "beyond the largest float"),  # was OverflowError
+    ],
+    ids=["deep", "huge integer"],
+)
+def test_a_json_input_the_parser_cannot_hold_is_one_line_exit_2(edit: Any, reason: str, files: dict[str, Path], tmp_path: Path) -> None:
+    text = json.dumps({**small_workspace(), "observations": [{"name": "SR", "data": [10.0, 5.0]}]})
+    (tmp_path / "ws.json").write_text(edit(text))
+    code, _out, err = run("cls", str(tmp_path / "ws.json"), "--patchset", str(files["ps"]), "--point", "pt_300_100")
+    assert reason in one_line_error(code, err)
