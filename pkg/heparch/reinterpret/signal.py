@@ -294,9 +294,7 @@ def _read_csv(text: str, path: Path) -> SignalFile:
     try:
         return _csv_file(reader, path)
     except csv.Error as exc:  # a field beyond the csv module's 128 kB, a NUL byte, ...
-        raise _bad(
-            f"{path}:{reader.line_num}", f"not valid CSV: {exc}; give one row per point, region and bin (see 'arch reinterpret BUNDLE --template')"
-        ) from None
+        raise _bad(f"{path}:{reader.line_num}", f"not valid CSV: {exc}; give one row per point, region and bin, each field under 128 kB") from None
 
 
 def _csv_file(reader: csv.DictReader[str], path: Path) -> SignalFile:
