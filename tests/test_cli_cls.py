@@ -400,3 +400,46 @@ def test_a_pyhf_fit_that_fails_is_one_line_without_pyhfs_traceback_or_numpy_warn
     assert code == 2, err
     assert stdout == ""
     assert err.splitlines() == ["error: pyhf: a fit for CLs at mu=1 did not converge: Inequality constraints incompatible"]
+
+
+def test_a_fit_pyhf_cannot_make_is_one_error_line_in_a_real_process(tmp_path: Path) -> None:
+    """pyhf logs a failed fit with its traceback (to stderr when nothing else handles the log
+    record) and numpy warns of the overflow: a real process shows only the error line."""
+    import subprocess
+    import sys
+
+    bkg = {"name": "bkg", "data": [1e308, 1e308], "modifiers": [{"name": "bn", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}]}  # -ln L overflows
+    sig = {"name": "sig", "data": [1.0, 1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}
+    ws = {
+        "channels": [{"name": "SR", "samples": [bkg, sig]}],
+        "observations": [{"name": "SR", "data": [10.0, 10.0]}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+    path = write(tmp_path / "huge.json", ws)
+
+    def stderr(*args: str) -> tuple[int, str]:
+        proc = subprocess.run([sys.executable, "-m", "heparch", "cls", str(path), *args], capture_output=True, text=True, timeout=120, check=False)
+        progress = "CLs at mu=1 of huge.json"  # on a slow machine
+        return proc.returncode, "".join(line for line in proc.stderr.splitlines(keepends=True) if not line.startswith(progress))
+
+    one_line_error(*stderr(*PYHF))
+    code, err = stderr()
+    assert code == 2, err
+    assert "Warning" not in err
+    assert [line.split(" ", 1)[0] for line in err.splitlines()] == ["the", "error:"]  # the fallback's note, the error
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda text: text[:-1] + ', "x": ' + "[" * 5000 + "]" * 5000 + "}", "nesting 5001 deep, deeper than 64"),  # was RecursionError
+        (lambda text: text.replace("10.0", "1" + "0" * 400, 1), "beyond the largest float"),  # was OverflowError
+    ],
+    ids=["deep", "huge integer"],
+)
+def test_a_json_input_the_parser_cannot_hold_is_one_line_exit_2(edit: Any, reason: str, files: dict[str, Path], tmp_path: Path) -> None:
+    text = json.dumps({**small_workspace(), "observations": [{"name": "SR", "data": [10.0, 5.0]}]})
+    (tmp_path / "ws.json").write_text(edit(text))
+    code, _out, err = run("cls", str(tmp_path / "ws.json"), "--patchset", str(files["ps"]), "--point", "pt_300_100")
+    assert reason in one_line_error(code, err)

@@ -345,3 +345,47 @@ def test_a_patchset_of_5000_patches_is_admitted_and_checked_once_each(monkeypatc
     assert semantic.check_components(_manifest(files), _loader(files), costs=costs) == []
     assert len(applied) == 5000
     assert sum(costs.checked.values()) == 2
+
+
+# --- patches that copy: a few kB must not become 2^n values or 2^n levels ------------------
+
+_DOUBLING = {
+    "a copy of the channels into themselves": ("/channels", "/channels/-"),
+    "a copy of the data into its own first bin": ("/channels/0/samples/0/data", "/channels/0/samples/0/data/0"),
+}
+
+
+@pytest.mark.parametrize(("source", "target"), _DOUBLING.values(), ids=list(_DOUBLING))
+def test_a_patch_whose_copies_double_the_workspace_does_not_apply(source: str, target: str) -> None:
+    ops = [{"op": "copy", "from": source, "path": target} for _ in range(60)]  # 2^60 values if applied
+    with pytest.raises(patchsets.PatchFailure, match=r"the copies of this patch add [\d,]+ JSON values, more than the 1,000,000 allowed") as exc:
+        patchsets.apply_patch(small_workspace(), ops)
+    assert exc.value.index < 30
+
+
+def test_a_patch_that_nests_the_workspace_beyond_64_levels_does_not_apply() -> None:
+    ops = [{"op": "add", "path": "/channels/0/z", "value": {}}]
+    ops += [{"op": "copy", "from": "/channels/0/z", "path": "/channels/0/z" + "/a" * k} for k in range(1, 200)]
+    with pytest.raises(patchsets.PatchFailure, match=r"nests the document \d+ levels deep, more than 64"):
+        patchsets.apply_patch(small_workspace(), ops)
+
+
+def test_copies_within_the_document_size_apply() -> None:
+    ws = small_workspace()
+    ops = [{"op": "copy", "from": "/channels/0/samples/0", "path": "/channels/0/samples/-"} for _ in range(1000)]
+    patched, _changes = patchsets.apply_patch(ws, ops)
+    assert len(patched["channels"][0]["samples"]) == len(ws["channels"][0]["samples"]) + 1000
+
+
+def test_arch_cls_with_a_doubling_patch_is_one_line_exit_2(tmp_path: Path) -> None:
+    from clihelp import run
+
+    ws, patch = tmp_path / "ws.json", tmp_path / "patch.json"
+    ws.write_text(json.dumps(small_workspace()))
+    patch.write_text(json.dumps([{"op": "copy", "from": "/channels/0/samples/0/data", "path": "/channels/0/samples/0/data/0"} for _ in range(3000)]))
+    code, _out, err = run("cls", str(ws), "--patch", str(patch))
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert "internal error" not in err
+    assert "E064" in err
+    assert "more than the 1,000,000 allowed" in err

@@ -464,3 +464,17 @@ def test_moments_that_overflow_double_precision_are_an_input_error() -> None:
     sl = {"observed": [5, 6], "background": [4.0, 5.0], "covariance": [[1e140, 0], [0, 1.0]], "third_moments": [1e200, 0.1], "signals": {"p": [1.0, 1.0]}}
     with pytest.raises(InferenceInputError, match=r"\$\.third_moments: the model's background rate coefficients A, B, C overflow double precision"):
         SimplifiedBackend().background(sl)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("background", [1e308, 1e308]), ("signals", {"A": [1e308, 1e308]})],
+)
+def test_rates_that_overflow_are_no_cls_not_nan(field: str, value: object) -> None:
+    from heparch.errors import DegenerateResult
+    from heparch.infer.simplified import SimplifiedBackend
+
+    spec = {"observed": [5, 5], "background": [4.0, 4.0], "covariance": [[1.0, 0.0], [0.0, 1.0]], "signals": {"A": [1.0, 1.0]}, field: value}
+    model = SimplifiedBackend().background(spec).model(signal="A")
+    with pytest.raises(DegenerateResult, match=r"signal 'A': the test statistic at mu=1 is not a number"):
+        model.cls(1.0)

@@ -11,6 +11,7 @@ import pytest
 
 from heparch.build import build
 from heparch.components.interface import derive
+from heparch.errors import InferenceInputError, InputError
 from heparch.infer.backends import get
 from heparch.reinterpret.selftest import leave_one_out
 from heparch.reinterpret.signal import read
@@ -518,3 +519,26 @@ def test_new_1lbb_signal_agrees_with_pyhf_on_its_hand_written_patch(one_lbb_bund
     got = json.loads(stdout)["points"]["new_hand_1"]
     assert got["CLs_obs"] == pytest.approx(golden["CLs_obs"], rel=1e-3, abs=1e-4)
     assert got["CLs_exp"] == pytest.approx(golden["CLs_exp"], rel=1e-3, abs=1e-4)
+
+
+def test_a_yields_csv_the_csv_module_refuses_is_E100_not_an_internal_error(tmp_path: Path) -> None:
+    path = tmp_path / "yields.csv"
+    path.write_text('point,channel,bin,yield\n"' + "x" * 200_000 + "\n")  # a field beyond the csv module's 128 kB limit
+    with pytest.raises(InferenceInputError, match=r"E100 .*yields\.csv:\d+: not valid CSV: "):
+        read(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"points": ' + "[" * 5000 + "]" * 5000 + "}", "nesting 5001 deep, deeper than 64"),  # was RecursionError, exit 3
+        ('{"points": [{"name": "p", "regions": {"SR": {"yield": [1' + "0" * 400 + ", 1.0]}}}]}", "outside +-(2^53 - 1)"),  # was OverflowError, exit 3
+    ],
+    ids=["deep", "huge integer"],
+)
+def test_a_yields_json_that_is_not_strict_json_is_an_input_error(text: str, reason: str, tmp_path: Path) -> None:
+    path = tmp_path / "yields.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"yields\.json: not valid JSON: ") as exc:
+        read(path)
+    assert reason in str(exc.value)

@@ -264,6 +264,7 @@ SPEC_ROWS = {
     "patches of a patchset": limits.PATCHES,
     "operations of a patch": limits.OPERATIONS,
     "bins of a simplified likelihood": limits.BINS,
+    "JSON values the `copy` operations of one patch add": limits.COPIED_VALUES,
     "JSON nesting depth": limits.DEPTH,
     "`arch.yaml` and trust policies": limits.YAML_BYTES,
 }

@@ -186,7 +186,7 @@ _LUMI_NAMES = frozenset({"luminosity", "lumi", "integrated luminosity", "int. lu
 def _luminosity(docs: list[dict[str, Any]], folder: Path, where: str) -> Iterator[Found]:
     """The luminosity where the tables' data files state one (one value across them)."""
     stated: dict[float, str] = {}
-    for data_file in filter(None, map(_data_file, docs[1:])):
+    for data_file in dict.fromkeys(filter(None, map(_data_file, docs[1:]))):  # each file read once, however many tables name it
         for value in _table_luminosities(folder / data_file):
             stated.setdefault(value, data_file)
     if len(stated) == 1:

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from typing import Any, Final, NoReturn
 
 import typer
@@ -124,7 +125,10 @@ def command() -> typer.core.TyperGroup:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     try:
-        with signals.handled():  # SIGINT and SIGTERM end every command through its cleanup: exit 130 / 143
+        # numpy's floating-point warnings (overflow, invalid value) on extreme inputs are not for
+        # the user: a number that is not finite is refused where it is used, in one line
+        with signals.handled(), warnings.catch_warnings():  # SIGINT and SIGTERM end every command through its cleanup: exit 130 / 143
+            warnings.simplefilter("ignore", RuntimeWarning)
             command()(args=argv, prog_name=os.path.basename(sys.argv[0]) or "arch", standalone_mode=True)
     except HeparchError as exc:
         _fail(f"error: {flagged(exc)}", exc.exit_code)

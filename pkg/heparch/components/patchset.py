@@ -134,12 +134,86 @@ def _step(node: Any, token: str) -> tuple[str | int, Any]:
     raise _Invalid(f"cannot look up {token!r} in a {type(node).__name__}")
 
 
+class _Measures:
+    """Nesting and JSON-value count of containers, memoised by identity.
+
+    A container this patch has not copied is never modified (path copying), so its measures
+    hold for the whole patch; a copied one is forgotten whenever a write goes through it.
+    A shared container is counted once per place it occurs, as a reader of the document sees it.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, int, int]] = {}  # id -> (container kept alive, nesting, values)
+
+    def forget(self, node: Any) -> None:
+        self._memo.pop(id(node), None)
+
+    def of(self, node: Any) -> tuple[int, int]:
+        """(nesting, values) of ``node``: a scalar is (0, 1)."""
+        if not isinstance(node, (dict, list)):
+            return 0, 1
+        hit = self._memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1], hit[2]
+        nesting, values = 0, 1
+        for child in node.values() if isinstance(node, dict) else node:
+            n, v = self.of(child)
+            nesting, values = max(nesting, n), values + v
+        self._memo[id(node)] = (node, nesting + 1, values)
+        return nesting + 1, values
+
+
+def _distinct_values(root: Any) -> int:
+    """JSON values of ``root``, each shared container counted once (its size in memory)."""
+    seen: set[int] = set()
+    stack, count = [root], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, (dict, list)) and id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(node.values() if isinstance(node, dict) else node)
+    return count
+
+
 class _Document:
-    """A JSON document patched by path copying; the original is never modified."""
+    """A JSON document patched by path copying; the original is never modified.
+
+    What a patch places is bounded (:meth:`placed`): the document stays within
+    :data:`limits.DEPTH` levels, and its ``copy`` operations add at most as many JSON values as
+    the document holds (or :data:`limits.COPIED_VALUES`), so that a patch of a few kB cannot
+    double the document with each operation (``copy /a`` to ``/a/-`` 50 times is 2^50 values to
+    every reader of the patched workspace).
+    """
 
     def __init__(self, root: Any) -> None:
         self.root = root
+        self._original = root
         self._owned: dict[int, Any] = {}  # id -> container copied by this patch (kept alive)
+        self._measures = _Measures()
+        self._copied = 0
+        self._copy_cap = limits.COPIED_VALUES  # until the copies go beyond it: then the document's size, if more
+        self._walked = False
+
+    def placed(self, tokens: Sequence[str], value: Any, *, copied: bool = False) -> None:
+        """Refuse ``value`` at ``tokens`` when it nests the document beyond :data:`limits.DEPTH`,
+        or, for a ``copy``, when this patch's copies add more values than allowed."""
+        nesting, values = self._measures.of(value)
+        if len(tokens) + nesting > limits.DEPTH:
+            raise _Invalid(f"the value placed at {_pointer(tokens)} nests the document {len(tokens) + nesting} levels deep, more than {limits.DEPTH}")
+        if copied:
+            self._copied += values
+            if self._copied > self._copy_limit():
+                raise _Invalid(
+                    f"the copies of this patch add {self._copied:,} JSON values, more than the {self._copy_limit():,} allowed "
+                    "(as many as the document holds, at least 1,000,000): a copy of a copy doubles the document"
+                )
+
+    def _copy_limit(self) -> int:
+        if self._copied > limits.COPIED_VALUES and not self._walked:  # only then is the document walked
+            self._walked = True
+            self._copy_cap = max(limits.COPIED_VALUES, _distinct_values(self._original))
+        return self._copy_cap
 
     def _own(self, node: Any) -> Any:
         if id(node) in self._owned:
@@ -170,12 +244,14 @@ class _Document:
         if not isinstance(self.root, (dict, list)):
             raise _Invalid("the document is not an object or array")
         self.root = node = self._own(self.root)
+        self._measures.forget(node)
         path: list[str | int] = []
         for token in tokens:
             key, child = _step(node, token)
             if not isinstance(child, (dict, list)):
                 raise _Invalid(f"{_pointer([*path, key])} is not an object or array")
             child = self._own(child)
+            self._measures.forget(child)
             node[key] = child
             node = child
             path.append(key)
@@ -258,11 +334,13 @@ def _parsed_operation(operation: Any) -> tuple[Any, list[str]]:
 
 def _add(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
     value = operation["value"]
+    doc.placed(tokens, value)
     return [Change(index, "add", operation["path"], doc.add(tokens, value), False, value)]
 
 
 def _replace(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
     value = operation["value"]
+    doc.placed(tokens, value)
     return [Change(index, "replace", operation["path"], doc.replace(tokens, value), False, value)]
 
 
@@ -286,6 +364,7 @@ def _source(operation: Mapping[str, Any]) -> list[str]:
 
 def _copy(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list[str]) -> list[Change]:
     _path, value = doc.get(_source(operation))
+    doc.placed(tokens, value, copied=True)
     value = doc.detach(value)
     return [Change(index, "copy", operation["path"], doc.add(tokens, value), False, value)]
 
@@ -296,6 +375,7 @@ def _move(doc: _Document, index: int, operation: Mapping[str, Any], tokens: list
         raise _Invalid(f"cannot move {operation['from']!r} into its own child")
     if source == tokens:
         return []
+    doc.placed(tokens, doc.get(source)[1])
     removed_path, value = doc.remove(source)
     added = doc.add(tokens, value)
     return [

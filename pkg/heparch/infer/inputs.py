@@ -29,7 +29,7 @@ from heparch.components.patchset import PatchChecker, apply_patch, check_patch_f
 from heparch.components.simplified import check_simplified as simplified_findings
 from heparch.errors import InferenceInputError, InputError
 from heparch.findings import Finding
-from heparch.spec import schema_check
+from heparch.spec import limits, schema_check, strictjson
 
 if TYPE_CHECKING:
     from heparch.infer.base import Settings
@@ -102,12 +102,26 @@ class _Constants:
         return float(literal)
 
 
+def _float_int(text: str) -> int:
+    """``json.loads`` hook: an integer that a float can hold (every number becomes one; 1e400 cannot)."""
+    value = int(text)
+    if len(text) > 300:
+        try:
+            float(value)
+        except OverflowError:
+            raise ValueError(f"integer {text[:20]}... ({len(text)} digits) is beyond the largest float") from None
+    return value
+
+
 def read_json(path: Path, what: str) -> Any:
     """The JSON file ``path`` (a ``what``), NaN and infinities refused."""
     text = _read_bytes(path, what)
+    depth = strictjson.nesting(text)
+    if depth > limits.DEPTH:  # the parser would recurse past Python's limit
+        raise InputError(f"{path}: not valid JSON: nesting {depth} deep, deeper than {limits.DEPTH}; expected a {what}")
     constants = _Constants()
     try:
-        obj = json.loads(text, parse_constant=constants)
+        obj = json.loads(text, parse_constant=constants, parse_int=_float_int)
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a JSON file (nor a bundle); expected a {what}") from None
     except ValueError as exc:

@@ -109,9 +109,11 @@ def _quiet_pyhf() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _numpy_backend(tolerance: float) -> Iterator[None]:
-    """pyhf's numpy backend with the scipy optimizer at ``tolerance``; the previous backend restored
-    after. Quiet: a failed fit is heparch's one-line error (FitError), not pyhf's logged traceback, and
-    numpy's RuntimeWarnings on a degenerate model (log of 0, nan) are not printed to the user."""
+    """pyhf's numpy backend with the scipy optimizer at ``tolerance``; the previous backend restored after.
+
+    pyhf logs a failed fit with its traceback and numpy warns of overflows on extreme inputs;
+    neither reaches stderr: a fit that fails is one error line (FitError), a number not finite
+    is refused where it is used."""
     import pyhf  # pyhf: only when this backend runs
 
     previous = pyhf.get_backend()

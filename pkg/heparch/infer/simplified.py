@@ -63,7 +63,7 @@ from scipy.linalg.lapack import dpotrs as _potrs
 from scipy.special import gammaln, log_ndtr
 
 from heparch.components.simplified import check_simplified
-from heparch.errors import FitError, InferenceInputError
+from heparch.errors import DegenerateResult, FitError, InferenceInputError
 from heparch.infer._checks import finite_vector
 from heparch.infer.base import EXPECTED_SIGMAS, CLsResult, FitResult, Settings, UpperLimit
 from heparch.infer.limits import upper_limit as _upper_limit
@@ -232,7 +232,8 @@ def _theta_bounds(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarr
     """Per bin, the interval of theta where ``a + b theta + c theta^2 >= 0`` on the rising branch."""
     lo = np.full_like(a, -np.inf)
     hi = np.full_like(a, np.inf)
-    disc = b**2 - 4.0 * a * c
+    with np.errstate(over="ignore", invalid="ignore"):  # rates near 1e308: the fits find no finite -ln L
+        disc = b**2 - 4.0 * a * c
     for i in range(a.size):
         lo[i], hi[i] = _bin_interval(a[i], b[i], c[i], disc[i], i)
     return lo, hi
@@ -645,7 +646,13 @@ class SimplifiedModel:
         mu = float(mu)
         if not math.isfinite(mu) or mu < 0:
             raise InferenceInputError(f"mu: {mu} must be a finite number >= 0")
-        q, qa = self.qtilde(mu)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            q, qa = self.qtilde(mu)
+        if not (math.isfinite(q) and math.isfinite(qa)):  # rates that overflow: no number to print
+            raise DegenerateResult(
+                f"simplified likelihood, signal {self.signal_name!r}: the test statistic at mu={mu:g} is not a number (q~mu = {q!r}, q_mu,A = {qa!r}); "
+                "no CLs (are the background, covariance and signal within double precision?)"
+            )
         observed, expected = cls_from_q(q, qa)
         keys = [("obs", 0.0), ("obs", None), ("asimov", None), ("obs", mu), ("asimov", mu)]
         starts = {self._modes[k]["fit"]: self._modes[k]["-lnL"] for k in keys if k in self._modes}

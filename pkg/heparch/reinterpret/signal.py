@@ -34,6 +34,7 @@ from heparch.config import read_capped, reject_unsafe_yaml, yaml_error
 from heparch.errors import InferenceInputError, InputError
 from heparch.findings import Finding
 from heparch.infer.inputs import raise_findings
+from heparch.spec import limits, strictjson
 
 #: a yields file larger than this is refused (100 1Lbb points with every systematic: ~10 MB)
 MAX_YIELDS_BYTES: Final = 256 << 20
@@ -290,6 +291,13 @@ def _csv_labels(point: str, row: Mapping[str, str | None], labels: Sequence[str]
 
 def _read_csv(text: str, path: Path) -> SignalFile:
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _csv_file(reader, path)
+    except csv.Error as exc:  # a field beyond the csv module's 128 kB, a NUL byte, ...
+        raise _bad(f"{path}:{reader.line_num}", f"not valid CSV: {exc}; give one row per point, region and bin, each field under 128 kB") from None
+
+
+def _csv_file(reader: csv.DictReader[str], path: Path) -> SignalFile:
     reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
     values, labels = _columns(reader.fieldnames, path)
     cells: dict[str, dict[str, _Rows]] = {}
@@ -310,11 +318,22 @@ def _csv_regions(regions: Mapping[str, _Rows], where: str) -> dict[str, RegionIn
 
 
 def _read_json(text: str, path: Path) -> SignalFile:
-    try:
-        data = json.loads(text)
+    depth = strictjson.nesting(text.encode("utf-8"))
+    if depth > limits.DEPTH:  # the parser would recurse past Python's limit
+        raise InputError(f"{path}: not valid JSON: nesting {depth} deep, deeper than {limits.DEPTH}")
+    try:  # NaN and Infinity are read, and refused with their point and region (E103)
+        data = json.loads(text, parse_int=_safe_int)
     except ValueError as exc:
         raise InputError(f"{path}: not valid JSON: {exc}") from None
     return _document(data, path)
+
+
+def _safe_int(text: str) -> int:
+    """A JSON integer within +-(2^53 - 1): a larger one overflows a float (ValueError: not valid JSON)."""
+    value = int(text)
+    if abs(value) > 2**53 - 1:
+        raise ValueError(f"integer {text[:20]}{'...' if len(text) > 20 else ''} is outside +-(2^53 - 1)")
+    return value
 
 
 def _read_yaml(text: str, path: Path) -> SignalFile:

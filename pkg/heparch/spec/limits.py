@@ -45,6 +45,9 @@ REFERENCES: Final = 1024  # file entries naming one blob
 PATCHES: Final = 100_000  # patches of one patchset
 OPERATIONS: Final = 100_000  # operations of one patch (in a patchset or a patch file)
 BINS: Final = 5_000  # bins of a simplified likelihood (its covariance is BINS x BINS)
+#: JSON values the ``copy`` operations of one patch may add, or as many as the patched document
+#: holds when that is more (a patch that copies more does not apply: E064/E065)
+COPIED_VALUES: Final = 1_000_000
 
 # --- nesting (E030 for the manifest, E060 for components) and files beside a bundle ---------
 DEPTH: Final = 64

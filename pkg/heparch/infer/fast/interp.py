@@ -118,11 +118,12 @@ def additive_coefficients(code: str, up: Arr, dn: Arr) -> tuple[Arr, Arr]:
     """Each additive code is ``c1 g1(a) + c2 g2(a)``: two basis functions of the parameter alone
     (:func:`additive_basis`) with per-entry coefficients, returned here as (c1, c2). code4p:
     (s, A) of ``a s + A g(a)``; code0: (up, dn); code2: (qa, qb)."""
-    if code == "code4p":
-        return 0.5 * (up + dn), 0.0625 * (up - dn)
     if code == "code0":
         return up, dn
-    return 0.5 * (up - dn), 0.5 * (up + dn)
+    with np.errstate(over="ignore"):  # variations near 1e308: not finite, refused by the fit
+        if code == "code4p":
+            return 0.5 * (up + dn), 0.0625 * (up - dn)
+        return 0.5 * (up - dn), 0.5 * (up + dn)
 
 
 def additive_basis_values(code: str, a: Arr) -> tuple[Arr, Arr]:

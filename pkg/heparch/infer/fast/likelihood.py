@@ -307,7 +307,7 @@ class Likelihood:
 
     def _total(self, theta: Arr, lam: Arr) -> float:
         st = self.st
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # rates near 1e308: not finite, refused by the fit
             main = np.sum(lam - xlogy(self.n, lam))
             z = (theta[st.g_idx] - self.g_aux) / st.g_sigma
             pois = np.sum(poisson_deviance(theta[st.p_idx] * st.p_tau, self.p_aux)) if st.p_idx.size else 0.0

@@ -533,7 +533,8 @@ def _shapesys_set(name: str, req: _Requirements, user: Mapping[str, Mapping[str,
     """tau = (nominal/uncertainty)^2 per bin; bins with a zero nominal or uncertainty fixed, tau 1."""
     _, nom, u = req.shapesys[name]
     valid = (nom > 0) & (u > 0)
-    tau = np.where(valid, nom**2 / np.where(valid, u, 1.0) ** 2, 1.0)
+    with np.errstate(over="ignore"):  # an uncertainty beyond 1e154: tau 0, as pyhf's
+        tau = np.where(valid, nom**2 / np.where(valid, u, 1.0) ** 2, 1.0)
     n = nom.size
     return _ParSet("shapesys", n, [1.0] * n, [(1e-10, 10.0)] * n, [bool(not v) for v in valid], aux=list(tau), tau=list(tau))
 
